@@ -1,0 +1,34 @@
+// The interface both backends implement. Buffers hold float32 elements. Launches are prepared
+// once (pipelines, bind groups, scratch memory) and then replayed: a static program prepares
+// every launch ahead and executes them all per step without allocating.
+
+import type { Attrs, OpDef, Shape } from '../kernels/types.ts';
+
+export type BackendKind = 'webgpu' | 'wasm';
+
+export interface DeviceBuffer {
+  readonly elements: number;
+}
+
+export interface PreparedLaunch {
+  readonly op: string;
+}
+
+export interface Backend {
+  readonly kind: BackendKind;
+  /** Human-readable device description, e.g. the adapter's vendor and architecture. */
+  readonly description: string;
+  alloc(elements: number): DeviceBuffer;
+  free(buf: DeviceBuffer): void;
+  write(buf: DeviceBuffer, data: Float32Array, offsetElements?: number): void;
+  read(buf: DeviceBuffer): Promise<Float32Array>;
+  /** Binds an op to concrete buffers; inplace outputs must be passed as the same buffer as their input. */
+  prepare(op: OpDef, inShapes: Shape[], attrs: Attrs, inputs: DeviceBuffer[], outputs: DeviceBuffer[]): PreparedLaunch;
+  /** Enqueues launches in order (one command encoder on WebGPU; synchronous on Wasm). */
+  execute(launches: PreparedLaunch[]): void;
+  /** Waits until every enqueued launch has finished. */
+  sync(): Promise<void>;
+  /** Releases the scratch memory a launch holds. */
+  release(launch: PreparedLaunch): void;
+  destroy(): void;
+}

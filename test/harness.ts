@@ -1,0 +1,175 @@
+// One suite, every device (as jax-js does it): tests ask `devices()` for the backends to run on,
+// and compare each with the float64 reference. In CI a missing WebGPU adapter fails the run.
+
+import { describe, expect, inject, test } from 'vitest';
+import type { Backend } from '../runtime/backend.ts';
+import { openWebGpu } from '../runtime/device.ts';
+import { Eager, type Tensor } from '../runtime/tensor.ts';
+import { WasmBackend } from '../runtime/wasm.ts';
+import { reference, refTensor, type RefTensor } from '../kernels/reference.ts';
+import { getOp } from '../kernels/registry.ts';
+import type { Attrs, Emitter, Shape } from '../kernels/types.ts';
+import { fmtShape, numel } from '../kernels/types.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    ci: boolean;
+  }
+}
+
+export interface TestDevice {
+  name: 'webgpu' | 'wasm';
+  eager: Eager;
+}
+
+let opened: Promise<TestDevice[]> | null = null;
+
+/** The backends to test on. WebGPU must be there in CI; elsewhere its absence is reported and skipped. */
+export function devices(): Promise<TestDevice[]> {
+  opened ??= (async () => {
+    const list: TestDevice[] = [{ name: 'wasm', eager: new Eager(await WasmBackend.create()) }];
+    try {
+      list.push({ name: 'webgpu', eager: new Eager(await openWebGpu(true)) });
+    } catch (e) {
+      if (inject('ci')) throw new Error(`CI is set but WebGPU could not be opened: ${(e as Error).message}`);
+      console.warn(`WebGPU tests skipped: ${(e as Error).message}`);
+    }
+    return list;
+  })();
+  return opened;
+}
+
+export const backendOf = (d: TestDevice): Backend => d.eager.backend;
+
+/** Deterministic pseudo-random numbers (mulberry32) for test inputs. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randn(shape: Shape, seed: number, scale = 1): RefTensor {
+  const r = rng(seed);
+  const data = new Float64Array(numel(shape));
+  for (let i = 0; i < data.length; i++) data[i] = scale * Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
+  return refTensor(shape, data);
+}
+
+/** ‖a − b‖ / ‖b‖, with ‖b‖ floored so that all-zero references compare absolutely. */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`relErr: lengths differ (${a.length} vs ${b.length})`);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-6);
+}
+
+export const upload = (d: TestDevice, t: RefTensor): Tensor => d.eager.upload(t.shape, t.data);
+
+/** Runs an op on a device and returns its outputs next to the reference's. */
+export async function runBoth(d: TestDevice, op: string, inputs: RefTensor[], attrs: Attrs = {}) {
+  const want = reference.call(op, inputs, attrs);
+  const outs = d.eager.call(op, inputs.map((t) => upload(d, t)), attrs);
+  const got = await Promise.all(outs.map((t) => d.eager.read(t)));
+  return { got, want };
+}
+
+/**
+ * Gradient of L = Σ_k Σ w_k ⊙ out_k with respect to every input, by the op's gradient rule on
+ * the given emitter. `weights` are fixed random cotangents.
+ */
+export function gradByRule<T>(em: Emitter<T>, op: string, inputs: T[], weights: (T | null)[], attrs: Attrs): (T | null)[] {
+  const def = getOp(op);
+  if (!def.grad) throw new Error(`${op} has no gradient rule`);
+  const outputs = em.call(op, inputs, attrs);
+  return def.grad(em, { inputs, outputs, dOutputs: weights, attrs });
+}
+
+/** Central finite differences of L = Σ w ⊙ out[outIndex..] w.r.t. input `which`, in float64. */
+export function finiteDiff(op: string, inputs: RefTensor[], weights: (RefTensor | null)[], attrs: Attrs, which: number, h = 1e-6, maxProbes = 64): { idx: number[]; fd: number[] } {
+  const loss = (ins: RefTensor[]) =>
+    reference.call(op, ins, attrs).reduce((acc, o, k) => {
+      const w = weights[k];
+      if (!w) return acc;
+      let s = 0;
+      for (let i = 0; i < o.data.length; i++) s += o.data[i] * w.data[i];
+      return acc + s;
+    }, 0);
+  const n = inputs[which].data.length;
+  const stride = Math.max(1, Math.floor(n / maxProbes));
+  const idx: number[] = [];
+  const fd: number[] = [];
+  for (let i = 0; i < n; i += stride) {
+    const plus = inputs.map((t) => ({ shape: t.shape, data: t.data.slice() }));
+    const minus = inputs.map((t) => ({ shape: t.shape, data: t.data.slice() }));
+    plus[which].data[i] += h;
+    minus[which].data[i] -= h;
+    idx.push(i);
+    fd.push((loss(plus) - loss(minus)) / (2 * h));
+  }
+  return { idx, fd };
+}
+
+export const describeShapes = (ts: RefTensor[]): string => ts.map((t) => fmtShape(t.shape)).join(' ');
+
+export interface OpCase {
+  /** Inputs in float64; gradient checks probe every input listed in `diff` (default: all). */
+  inputs: RefTensor[];
+  attrs?: Attrs;
+  diff?: number[];
+  /** Relative tolerance for device vs reference (float32 vs float64). */
+  tol?: number;
+}
+
+/**
+ * The standard check of one op (tinygrad's helper_test_op): on every device, forward and
+ * gradients agree with the float64 reference; and the reference's gradient rule agrees with
+ * central finite differences.
+ */
+export function opSuite(op: string, cases: OpCase[]): void {
+  describe(op, () => {
+    for (const [ci, c] of cases.entries()) {
+      const label = `${describeShapes(c.inputs)} ${JSON.stringify(c.attrs ?? {})}`;
+      const attrs = c.attrs ?? {};
+      const def = getOp(op);
+      const outs = reference.call(op, c.inputs, attrs);
+      const weights = outs.map((o, k) => randn(o.shape, 1000 + 17 * ci + k));
+      const diff = def.grad ? (c.diff ?? c.inputs.map((_, i) => i)) : [];
+
+      if (def.grad && diff.length) {
+        test(`reference gradient = finite differences: ${label}`, () => {
+          const g = gradByRule(reference, op, c.inputs, weights, attrs);
+          for (const i of diff) {
+            const { idx, fd } = finiteDiff(op, c.inputs, weights, attrs, i);
+            const gi = g[i];
+            expect(gi, `gradient of input ${i}`).toBeTruthy();
+            const sel = idx.map((j) => gi!.data[j]);
+            expect(relErr(sel, fd), `input ${i}`).toBeLessThan(1e-5);
+          }
+        });
+      }
+
+      test(`devices forward and gradients = float64 reference: ${label}`, async () => {
+        const g64 = def.grad && diff.length ? gradByRule(reference, op, c.inputs, weights, attrs) : [];
+        for (const d of await devices()) {
+          const { got, want } = await runBoth(d, op, c.inputs, attrs);
+          for (const [k, w] of want.entries()) expect(relErr(got[k], w.data), `${d.name} output ${k}`).toBeLessThan(c.tol ?? 1e-5);
+          if (!g64.length) continue;
+          const g = gradByRule(d.eager, op, c.inputs.map((t) => upload(d, t)), weights.map((w) => upload(d, w)), attrs);
+          for (const i of diff) {
+            const got = await d.eager.read(g[i]!);
+            expect(relErr(got, g64[i]!.data), `${d.name} gradient of input ${i}`).toBeLessThan(c.tol ?? 1e-5);
+          }
+        }
+      });
+    }
+  });
+}

@@ -1,0 +1,1 @@
+// AssemblyScript kernels of the reduce family.

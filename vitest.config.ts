@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    provide: { ci: !!process.env.CI },
+    provide: { ci: !!process.env.CI, devices: process.env.STATCELL_TEST_DEVICES ?? '' },
     testTimeout: 120_000,
     hookTimeout: 120_000,
     projects: [

@@ -14,6 +14,8 @@ import { fmtShape, numel } from '../kernels/types.ts';
 declare module 'vitest' {
   export interface ProvidedContext {
     ci: boolean;
+    /** Comma-separated subset of devices to test (STATCELL_TEST_DEVICES), empty for all. */
+    devices: string;
   }
 }
 
@@ -27,12 +29,16 @@ let opened: Promise<TestDevice[]> | null = null;
 /** The backends to test on. WebGPU must be there in CI; elsewhere its absence is reported and skipped. */
 export function devices(): Promise<TestDevice[]> {
   opened ??= (async () => {
-    const list: TestDevice[] = [{ name: 'wasm', eager: new Eager(await WasmBackend.create()) }];
-    try {
-      list.push({ name: 'webgpu', eager: new Eager(await openWebGpu(true)) });
-    } catch (e) {
-      if (inject('ci')) throw new Error(`CI is set but WebGPU could not be opened: ${(e as Error).message}`);
-      console.warn(`WebGPU tests skipped: ${(e as Error).message}`);
+    const only = inject('devices') ? inject('devices').split(',') : ['wasm', 'webgpu'];
+    const list: TestDevice[] = [];
+    if (only.includes('wasm')) list.push({ name: 'wasm', eager: new Eager(await WasmBackend.create()) });
+    if (only.includes('webgpu')) {
+      try {
+        list.push({ name: 'webgpu', eager: new Eager(await openWebGpu(true)) });
+      } catch (e) {
+        if (inject('ci')) throw new Error(`CI is set but WebGPU could not be opened: ${(e as Error).message}`);
+        console.warn(`WebGPU tests skipped: ${(e as Error).message}`);
+      }
     }
     return list;
   })();
@@ -125,6 +131,8 @@ export interface OpCase {
   inputs: RefTensor[];
   attrs?: Attrs;
   diff?: number[];
+  /** Outputs that carry a cotangent in the gradient checks (default: all). */
+  cotangents?: number[];
   /** Relative tolerance for device vs reference (float32 vs float64). */
   tol?: number;
 }
@@ -141,7 +149,7 @@ export function opSuite(op: string, cases: OpCase[]): void {
       const attrs = c.attrs ?? {};
       const def = getOp(op);
       const outs = reference.call(op, c.inputs, attrs);
-      const weights = outs.map((o, k) => randn(o.shape, 1000 + 17 * ci + k));
+      const weights = outs.map((o, k) => (!c.cotangents || c.cotangents.includes(k) ? randn(o.shape, 1000 + 17 * ci + k) : null));
       const diff = def.grad ? (c.diff ?? c.inputs.map((_, i) => i)) : [];
 
       if (def.grad && diff.length) {
@@ -163,7 +171,7 @@ export function opSuite(op: string, cases: OpCase[]): void {
           const { got, want } = await runBoth(d, op, c.inputs, attrs);
           for (const [k, w] of want.entries()) expect(relErr(got[k], w.data), `${d.name} output ${k}`).toBeLessThan(c.tol ?? 1e-5);
           if (!g64.length) continue;
-          const g = gradByRule(d.eager, op, c.inputs.map((t) => upload(d, t)), weights.map((w) => upload(d, w)), attrs);
+          const g = gradByRule(d.eager, op, c.inputs.map((t) => upload(d, t)), weights.map((w) => w && upload(d, w)), attrs);
           for (const i of diff) {
             const got = await d.eager.read(g[i]!);
             expect(relErr(got, g64[i]!.data), `${d.name} gradient of input ${i}`).toBeLessThan(c.tol ?? 1e-5);

@@ -1,0 +1,24 @@
+// Golden fixtures (../../shared/fixtures, see its README): float64 results of an independent
+// PyTorch implementation. Node reads them from disk; a browser fetches the same URL (the Vite
+// test server serves that folder).
+
+import { parseSafetensors, type SafeTensors } from '../runtime/safetensors.ts';
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
+
+export async function loadFixture(name: string): Promise<ArrayBuffer> {
+  const url = new URL('../../shared/fixtures/' + name, import.meta.url);
+  if (isNode) {
+    const { readFile } = await import('node:fs/promises');
+    const buf = await readFile(url);
+    return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+  }
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`loadFixture: GET ${url} answered ${res.status} ${res.statusText} (is the fixtures folder served?)`);
+  return res.arrayBuffer();
+}
+
+/** Reads and parses `<name>.safetensors`. */
+export async function loadSafetensorsFixture(name: string): Promise<SafeTensors> {
+  return parseSafetensors(await loadFixture(name.endsWith('.safetensors') ? name : `${name}.safetensors`));
+}

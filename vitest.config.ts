@@ -1,4 +1,45 @@
-import { defineConfig } from 'vitest/config';
+import { fileURLToPath } from 'node:url';
+import { playwright } from '@vitest/browser-playwright';
+import { defineConfig, type Plugin } from 'vitest/config';
+
+// The runtime suites run twice: in Node (Dawn + Wasm) and in headless Chromium (navigator.gpu on
+// SwiftShader + Wasm), so both hosts are held to the same float64 references.
+
+/** Debian's chromium (installed by .ci/run); Playwright's own browsers are never downloaded. */
+const chromium = process.env.STATCELL_CHROMIUM ?? '/usr/bin/chromium';
+const chromiumArgs = [
+  // Without it navigator.gpu exists but requestAdapter() gives null; with it, on a machine
+  // without a GPU, Chromium offers its SwiftShader (Vulkan) adapter, headless too.
+  '--enable-unsafe-webgpu',
+  '--no-sandbox', // CI runs as root
+  // No outside network here: keep Chromium from trying.
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+/** ../shared (fixtures) sits beside the repository, in CI too. */
+const shared = fileURLToPath(new URL('../shared', import.meta.url));
+
+/**
+ * A fixture URL built at run time from import.meta.url ('../../shared/fixtures/' + name) is left
+ * alone by Vite, and lands on /shared/... (from a module served at /test/x.ts: URLs cannot climb
+ * above the origin) or on /work/shared/... (test files are served at their file-system path).
+ * Route both to Vite's /@fs/ (fs.allow still applies). Literal and template
+ * `new URL(..., import.meta.url)` forms Vite rewrites by itself.
+ */
+const serveShared: Plugin = {
+  name: 'statcell-serve-shared',
+  configureServer(server) {
+    const abs = new URL('../shared/', import.meta.url).pathname;
+    server.middlewares.use((req, _res, next) => {
+      const url = req.url ?? '';
+      if (url.startsWith(abs)) req.url = `/@fs${url}`;
+      else if (url.startsWith('/shared/')) req.url = `/@fs${abs}${url.slice('/shared/'.length)}`;
+      next();
+    });
+  },
+};
 
 export default defineConfig({
   test: {
@@ -8,7 +49,29 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'node', include: ['test/**/*.test.ts'], pool: 'forks' },
+        test: { name: 'node', include: ['test/**/*.test.ts'], exclude: ['test/browser/**'], pool: 'forks' },
+      },
+      {
+        extends: true,
+        // Vite serves the repository root (build/kernels.wasm included) and ../shared/fixtures.
+        server: { fs: { allow: ['.', shared] } },
+        plugins: [serveShared],
+        // dawn.node is Node-only; runtime/device.ts imports it only under Node.
+        optimizeDeps: { exclude: ['webgpu'] },
+        test: {
+          name: 'browser',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/node/**'],
+          // SwiftShader and the 2-core machines: one page at a time keeps timings sane.
+          fileParallelism: false,
+          browser: {
+            enabled: true,
+            headless: true,
+            provider: playwright({ launchOptions: { executablePath: chromium, args: chromiumArgs } }),
+            instances: [{ browser: 'chromium' }],
+            screenshotFailures: false, // compute tests: a picture of a blank page says nothing
+          },
+        },
       },
     ],
   },

@@ -10,9 +10,10 @@ import { spectralOps } from './spectral/index.ts';
 import { randomOps } from './random/index.ts';
 import { lossOps } from './loss/index.ts';
 import { adamOps } from './adam/index.ts';
+import { fillOps } from './fill/index.ts';
 import type { OpDef } from './types.ts';
 
-const all: OpDef<any>[] = [...elementwiseOps, ...convOps, ...matmulOps, ...reduceOps, ...resampleOps, ...batchnormOps, ...spectralOps, ...randomOps, ...lossOps, ...adamOps];
+const all: OpDef<any>[] = [...elementwiseOps, ...convOps, ...matmulOps, ...reduceOps, ...resampleOps, ...batchnormOps, ...spectralOps, ...randomOps, ...lossOps, ...adamOps, ...fillOps];
 
 export const OPS: ReadonlyMap<string, OpDef<any>> = new Map(all.map((op) => [op.name, op]));
 

@@ -9,3 +9,4 @@ export * from './spectral/kernel.as';
 export * from './random/kernel.as';
 export * from './loss/kernel.as';
 export * from './adam/kernel.as';
+export * from './fill/kernel.as';

@@ -1,0 +1,65 @@
+// The graph IR: a static dataflow graph whose values all have known shapes. Building it goes
+// through the same Emitter interface the ops' gradient rules use, so autodiff is just the
+// rules applied to this emitter.
+
+import { getOp } from '../kernels/registry.ts';
+import type { Attrs, Emitter, Shape } from '../kernels/types.ts';
+
+/** What a graph input is: data fed each call, a trainable parameter, or persistent non-trainable state. */
+export type InputKind = 'input' | 'param' | 'state';
+
+export interface Value {
+  readonly id: number;
+  readonly shape: Shape;
+  /** The node that computes it; null for graph inputs. */
+  readonly node: Node | null;
+  readonly index: number;
+}
+
+export interface Node {
+  readonly id: number;
+  readonly op: string;
+  readonly inputs: Value[];
+  readonly attrs: Attrs;
+  readonly outputs: Value[];
+}
+
+export interface GraphInput {
+  name: string;
+  kind: InputKind;
+  value: Value;
+}
+
+export class Graph implements Emitter<Value> {
+  readonly nodes: Node[] = [];
+  readonly inputs: GraphInput[] = [];
+  /** Named results a caller reads back. */
+  readonly outputs = new Map<string, Value>();
+  /** New values of state/param inputs, written back after each run (input name → value). */
+  readonly updates = new Map<string, Value>();
+  private nextId = 0;
+
+  input(name: string, shape: Shape, kind: InputKind = 'input'): Value {
+    if (this.inputs.some((i) => i.name === name)) throw new Error(`graph: input '${name}' declared twice`);
+    const value: Value = { id: this.nextId++, shape: [...shape], node: null, index: 0 };
+    this.inputs.push({ name, kind, value });
+    return value;
+  }
+
+  inputNamed(name: string): GraphInput | undefined {
+    return this.inputs.find((i) => i.name === name);
+  }
+
+  call(op: string, inputs: Value[], attrs: Attrs = {}): Value[] {
+    const shapes = getOp(op).shape(inputs.map((v) => v.shape), attrs);
+    const outputs: Value[] = [];
+    const node: Node = { id: this.nodes.length, op, inputs: [...inputs], attrs, outputs };
+    for (const [index, shape] of shapes.entries()) outputs.push({ id: this.nextId++, shape, node, index });
+    this.nodes.push(node);
+    return outputs;
+  }
+
+  shape(v: Value): Shape {
+    return v.shape;
+  }
+}

@@ -1,0 +1,154 @@
+// Lowering a graph to a static Program: dead-code elimination, a schedule (the graph's order),
+// and a memory plan that reuses buffers by lifetime. In-place ops write into their input's
+// buffer; where that input is still needed later, a copy is planned first.
+
+import { getOp } from '../kernels/registry.ts';
+import type { Attrs, Shape } from '../kernels/types.ts';
+import { numel } from '../kernels/types.ts';
+import type { Graph, InputKind, Value } from './ir.ts';
+
+export interface BufferSpec {
+  elements: number;
+  /** Graph inputs keep their own buffer; temps are shared by values whose lifetimes do not overlap. */
+  kind: InputKind | 'temp';
+  name?: string;
+}
+
+export interface Launch {
+  op: string;
+  attrs: Attrs;
+  inShapes: Shape[];
+  inputs: number[];
+  outputs: number[];
+  /** Attribute names whose values are given at run time (e.g. Adam's step). */
+  dynamic?: string[];
+}
+
+/** A value's buffer and the launches [from, to] over which it must stay intact. */
+export interface Lifetime {
+  value: number;
+  buffer: number;
+  from: number;
+  to: number;
+  elements: number;
+  /** Set for a view (reshape): it shares its source's buffer by design. */
+  view?: boolean;
+}
+
+export interface Program {
+  buffers: BufferSpec[];
+  launches: Launch[];
+  /** Graph input name → its buffer. */
+  inputs: Map<string, number>;
+  /** Output name → buffer and shape. */
+  outputs: Map<string, { buffer: number; shape: Shape }>;
+  lifetimes: Lifetime[];
+}
+
+/** Elements held by all buffers at once (the planned peak), and if every value had its own. */
+export function memoryStats(p: Program): { planned: number; unplanned: number } {
+  const planned = p.buffers.reduce((s, b) => s + b.elements, 0);
+  const own = new Map<number, number>();
+  for (const l of p.lifetimes) if (!l.view) own.set(l.value, l.elements);
+  const inputs = p.buffers.filter((b) => b.kind !== 'temp').reduce((s, b) => s + b.elements, 0);
+  const temps = [...own.values()].reduce((s, n) => s + n, 0);
+  return { planned, unplanned: inputs + temps };
+}
+
+export function lower(g: Graph, dynamic: Record<string, string[]> = {}): Program {
+  const order = g.nodes.filter((n) => liveNodes(g).has(n.id));
+  const end = order.length;
+  // Launch index after which each value is dead (graph outputs and updates live to the end).
+  const death = new Map<number, number>();
+  order.forEach((n, i) => {
+    for (const o of n.outputs) death.set(o.id, i);
+    for (const v of n.inputs) death.set(v.id, i);
+  });
+  for (const v of [...g.outputs.values(), ...g.updates.values()]) death.set(v.id, end);
+
+  const buffers: BufferSpec[] = [];
+  const inputs = new Map<string, number>();
+  const bufOf = new Map<number, number>();
+  for (const gi of g.inputs) {
+    const b = buffers.push({ elements: numel(gi.value.shape), kind: gi.kind, name: gi.name }) - 1;
+    bufOf.set(gi.value.id, b);
+    inputs.set(gi.name, b);
+  }
+  const updateOf = new Map<number, string>([...g.updates].map(([name, v]) => [v.id, name]));
+
+  const launches: Launch[] = [];
+  const lifetimes: Lifetime[] = [];
+  const alive = new Map<number, { v: Value; from: number; view?: boolean }>();
+  const pool: number[] = [];
+
+  const take = (elements: number): number => {
+    let best = -1;
+    for (const [i, b] of pool.entries()) if (buffers[b].elements >= elements && (best < 0 || buffers[b].elements < buffers[pool[best]].elements)) best = i;
+    return best >= 0 ? pool.splice(best, 1)[0] : buffers.push({ elements, kind: 'temp' }) - 1;
+  };
+  const bind = (v: Value, b: number, at: number, view = false) => {
+    bufOf.set(v.id, b);
+    alive.set(v.id, { v, from: at, ...(view ? { view } : {}) });
+  };
+  /** Does a value other than `except` still need buffer `b` after launch `at`? */
+  const neededAfter = (b: number, at: number, except: Value): boolean => {
+    for (const { v } of alive.values()) if (v.id !== except.id && bufOf.get(v.id) === b && death.get(v.id)! > at) return true;
+    return death.get(except.id)! > at;
+  };
+
+  order.forEach((n, at) => {
+    const def = getOp(n.op);
+    const ins = n.inputs.map((v) => bufOf.get(v.id)!);
+    if (def.view) bind(n.outputs[0], ins[0], at, true);
+    else {
+      const outs = n.outputs.map((o, k) => {
+        const j = def.inplace?.[k];
+        if (j === undefined) return take(numel(o.shape));
+        const b = ins[j];
+        const newValueOf = updateOf.get(o.id);
+        // Overwrite the input only when nothing reads it afterwards and, for a graph input, when
+        // this output is that input's new value; otherwise work on a copy.
+        const inPlace = !neededAfter(b, at, n.inputs[j]) && (buffers[b].kind === 'temp' || (newValueOf !== undefined && inputs.get(newValueOf) === b));
+        if (inPlace) return b;
+        const c = take(numel(n.inputs[j].shape));
+        launches.push({ op: 'copy', attrs: {}, inShapes: [n.inputs[j].shape], inputs: [b], outputs: [c] });
+        ins[j] = c;
+        return c;
+      });
+      n.outputs.forEach((o, k) => bind(o, outs[k], at));
+      launches.push({ op: n.op, attrs: n.attrs, inShapes: n.inputs.map((v) => v.shape), inputs: ins, outputs: outs, ...(dynamic[n.op] ? { dynamic: dynamic[n.op] } : {}) });
+    }
+    // Retire what died here; a temp buffer returns to the pool when its last value is gone.
+    for (const [id, { v, from, view }] of alive) {
+      if (death.get(id)! > at) continue;
+      alive.delete(id);
+      const b = bufOf.get(id)!;
+      lifetimes.push({ value: id, buffer: b, from, to: at, elements: numel(v.shape), ...(view ? { view } : {}) });
+      if (buffers[b].kind === 'temp' && ![...alive.values()].some((a) => bufOf.get(a.v.id) === b)) pool.push(b);
+    }
+  });
+  for (const [id, { v, from, view }] of alive) lifetimes.push({ value: id, buffer: bufOf.get(id)!, from, to: end, elements: numel(v.shape), ...(view ? { view } : {}) });
+
+  // New values of state and parameters that did not land in place are copied back at the end.
+  for (const [name, v] of g.updates) {
+    const dst = inputs.get(name);
+    if (dst === undefined) throw new Error(`graph: update of unknown input '${name}'`);
+    const src = bufOf.get(v.id)!;
+    if (src !== dst) launches.push({ op: 'copy', attrs: {}, inShapes: [v.shape], inputs: [src], outputs: [dst] });
+  }
+  const outputs = new Map([...g.outputs].map(([name, v]) => [name, { buffer: bufOf.get(v.id)!, shape: v.shape }]));
+  return { buffers, launches, inputs, outputs, lifetimes };
+}
+
+/** Nodes that an output or an update depends on. */
+function liveNodes(g: Graph): Set<number> {
+  const keep = new Set<number>();
+  const stack = [...g.outputs.values(), ...g.updates.values()];
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (!v.node || keep.has(v.node.id)) continue;
+    keep.add(v.node.id);
+    stack.push(...v.node.inputs);
+  }
+  return keep;
+}

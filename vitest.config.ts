@@ -1,3 +1,4 @@
+import { existsSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig, type Plugin } from 'vitest/config';
@@ -18,8 +19,10 @@ const chromiumArgs = [
   '--disable-sync',
   '--no-first-run',
 ];
-/** ../shared (fixtures) sits beside the repository, in CI too. */
+/** ../shared (fixtures) sits beside the repository, in CI too; it may be a symlink, and Vite
+ *  checks both the path asked for and the resolved one against fs.allow. */
 const shared = fileURLToPath(new URL('../shared', import.meta.url));
+const sharedPaths = existsSync(shared) ? [...new Set([shared, realpathSync(shared)])] : [shared];
 
 /**
  * A fixture URL built at run time from import.meta.url ('../../shared/fixtures/' + name) is left
@@ -54,7 +57,7 @@ export default defineConfig({
       {
         extends: true,
         // Vite serves the repository root (build/kernels.wasm included) and ../shared/fixtures.
-        server: { fs: { allow: ['.', shared] } },
+        server: { fs: { allow: ['.', ...sharedPaths] } },
         plugins: [serveShared],
         // dawn.node is Node-only; runtime/device.ts imports it only under Node.
         optimizeDeps: { exclude: ['webgpu'] },

@@ -1,0 +1,71 @@
+import { describe, expect, test } from 'vitest';
+import { opSuite, randn, relErr } from './harness.ts';
+import { reference, refTensor } from '../kernels/reference.ts';
+import { getOp } from '../kernels/registry.ts';
+import { OpError } from '../kernels/types.ts';
+import { gemmPass } from '../kernels/matmul/gemm.ts';
+
+// op(a) is [M,K], op(b) is [K,N]; transposed operands are stored the other way round.
+const operands = (M: number, N: number, K: number, transA: boolean, transB: boolean, seed: number) => [
+  randn(transA ? [K, M] : [M, K], seed),
+  randn(transB ? [N, K] : [K, N], seed + 1),
+];
+
+opSuite('matmul', [
+  ...[false, true].flatMap((transA) =>
+    [false, true].map((transB, j) => ({ inputs: operands(33, 17, 9, transA, transB, 10 + 2 * j + (transA ? 4 : 0)), attrs: { transA, transB } })),
+  ),
+  // Spans several 64×64 tiles and a partial K slice.
+  { inputs: operands(70, 65, 21, false, false, 30) },
+  { inputs: [...operands(70, 65, 21, true, true, 31), randn([65], 32)], attrs: { transA: true, transB: true } },
+  // M = 1: a matrix-vector product; with bias.
+  { inputs: [...operands(1, 37, 50, false, true, 40), randn([37], 41)], attrs: { transB: true } },
+  { inputs: [...operands(5, 3, 1, false, false, 42), randn([3], 43)] },
+]);
+
+describe('matmul reference', () => {
+  test('matches a hand-computed product with bias', () => {
+    const a = refTensor([2, 3], [1, 2, 3, 4, 5, 6]);
+    const b = refTensor([3, 2], [7, 8, 9, 10, 11, 12]);
+    const bias = refTensor([2], [0.5, -1]);
+    const [y] = reference.call('matmul', [a, b, bias]);
+    expect(y.shape).toEqual([2, 2]);
+    expect([...y.data]).toEqual([58.5, 63, 139.5, 153]);
+  });
+
+  test('transposed flags agree with explicitly transposed operands', () => {
+    const a = randn([4, 6], 1);
+    const b = randn([6, 5], 2);
+    const at = refTensor([6, 4], Array.from({ length: 24 }, (_, i) => a.data[(i % 4) * 6 + Math.floor(i / 4)]));
+    const bt = refTensor([5, 6], Array.from({ length: 30 }, (_, i) => b.data[(i % 6) * 5 + Math.floor(i / 6)]));
+    const [y] = reference.call('matmul', [a, b]);
+    const [y2] = reference.call('matmul', [at, bt], { transA: true, transB: true });
+    expect(relErr(y2.data, y.data)).toBeLessThan(1e-14);
+  });
+});
+
+describe('matmul errors', () => {
+  const shape = getOp('matmul').shape;
+  test('inner size mismatch names op, shapes and flags', () => {
+    expect(() => shape([[3, 4], [5, 2]], {})).toThrow(OpError);
+    expect(() => shape([[3, 4], [5, 2]], {})).toThrow(/matmul: inner sizes differ.*\[3, 4\], \[5, 2\]/);
+    expect(() => shape([[4, 3], [5, 4]], { transA: true })).toThrow(/transA true/);
+  });
+  test('rank and bias shape', () => {
+    expect(() => shape([[2, 3, 4], [4, 2]], {})).toThrow(/matmul: a and b must be matrices/);
+    expect(() => shape([[3, 4], [4, 2], [3]], {})).toThrow(/matmul: bias must be \[2\]/);
+    expect(() => shape([[3, 4], [4, 2]], { transA: 1 })).toThrow(/transA must be a boolean/);
+  });
+});
+
+describe('gemm launch geometry', () => {
+  const spec = (M: number, N: number) => ({ op: 'matmul', M, N, K: 8, decls: '', loadA: '', loadB: '', store: '', bindings: [] });
+  test('folds M tiles over y and z beyond 65535 workgroups', () => {
+    const p = gemmPass(spec(64 * 70000, 64));
+    expect(p.workgroups).toEqual([1, 65535, 2]);
+  });
+  test('small problems get small tiles', () => {
+    expect(gemmPass(spec(1, 37)).workgroups).toEqual([2, 1, 1]);
+    expect(gemmPass(spec(200, 200)).workgroups).toEqual([4, 4, 1]);
+  });
+});

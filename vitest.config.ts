@@ -13,6 +13,7 @@ const chromiumArgs = [
   // without a GPU, Chromium offers its SwiftShader (Vulkan) adapter, headless too.
   '--enable-unsafe-webgpu',
   '--no-sandbox', // CI runs as root
+  '--disable-dev-shm-usage', // containers often give /dev/shm only 64 MiB
   // No outside network here: keep Chromium from trying.
   '--disable-background-networking',
   '--disable-component-update',

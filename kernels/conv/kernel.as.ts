@@ -1,1 +1,285 @@
-// AssemblyScript kernels of the conv family.
+// AssemblyScript kernels of the conv family: implicit GEMMs on the packed SIMD GEMM core of
+// kernels/matmul/kernel.as.ts. Instead of materialising im2col, the B operand is packed
+// straight from the image into the GEMM's panel layout, one KC×NC block at a time.
+//
+// One geometry covers all three ops. An "image" (the big tensor: conv's x, conv_transpose's y)
+// and a "grid" (conv's y, conv_transpose's x) are related by
+//   image index = grid index · stride + kernel offset − pad      (per spatial dim, 3 dims)
+// conv_geom() stores it in module globals (no allocation) before each conv call.
+//   conv:             y[b] (Co×G) = w (Co×Ci·kvol) · im2col(x[b]) (Ci·kvol×G)
+//   conv_grad_weight: dw (Co×Ci·kvol) += dy (Co×B·G) · im2col(x)ᵀ (B·G×Ci·kvol)
+//   conv_transpose:   col (Co·kvol×G) = wᵀ · x[b] (Ci×G), then col2im scatter-adds col into y[b]
+//                     (the gather form would multiply by the zeros of the dilated input).
+
+import { gemm_acc, gemm_macro, gemm_pack_a } from '../matmul/kernel.as';
+
+// Must match kernels/matmul/kernel.as.ts (and GEMM in kernels/matmul/wasm.ts).
+const MR: i32 = 6;
+const NR: i32 = 8;
+const KC: i32 = 256;
+const MC: i32 = 120;
+const NC: i32 = 1024;
+
+let ID: i32 = 1, IH: i32 = 1, IW: i32 = 1; // image spatial size
+let GD: i32 = 1, GH: i32 = 1, GW: i32 = 1; // grid spatial size
+let KD: i32 = 1, KH: i32 = 1, KW: i32 = 1; // kernel
+let SD: i32 = 1, SH: i32 = 1, SW: i32 = 1; // stride
+let PD: i32 = 0, PH: i32 = 0, PW: i32 = 0; // pad
+
+export function conv_geom(
+  id: i32, ih: i32, iw: i32, gd: i32, gh: i32, gw: i32, kd: i32, kh: i32, kw: i32,
+  sd: i32, sh: i32, sw: i32, pd: i32, ph: i32, pw: i32,
+): void {
+  ID = id; IH = ih; IW = iw; GD = gd; GH = gh; GW = gw; KD = kd; KH = kh; KW = kw;
+  SD = sd; SH = sh; SW = sw; PD = pd; PH = ph; PW = pw;
+}
+
+@inline function ptr(base: usize, elems: i32): usize {
+  return base + (<usize>elems << 2);
+}
+
+/** Byte offset in a packed B block of element (k, j): panel j/NR, row k, lane j%NR. */
+@inline function packedB(dst: usize, kc: i32, k: i32, j: i32): usize {
+  return ptr(dst, ((j >> 3) * kc + k) * NR + (j & 7));
+}
+
+/**
+ * Packs B(k, n) = x[ci, image(n, kernel offset)] for k in [k0, k0+kc) (k = ci·kvol + offset) and
+ * grid positions n in [n0, n0+nc): conv's im2col, one block. `x` is one batch item.
+ */
+function pack_im2col(kc: i32, k0: i32, nc: i32, n0: i32, x: usize, dst: usize): void {
+  const kvol = KD * KH * KW;
+  const ivol = ID * IH * IW;
+  for (let kk = 0; kk < kc; kk++) {
+    const k = k0 + kk;
+    const ci = k / kvol;
+    const r = k - ci * kvol;
+    const kd = r / (KH * KW);
+    const kh = (r / KW) % KH;
+    const kw = r % KW;
+    const xc = ptr(x, ci * ivol);
+    let gz = n0 / (GH * GW);
+    let gy = (n0 / GW) % GH;
+    let gx = n0 % GW;
+    let j = 0;
+    while (j < nc) {
+      // One run along the innermost grid dim: iz, iy are fixed, ix steps by SW.
+      const run = min(GW - gx, nc - j);
+      const iz = gz * SD + kd - PD;
+      const iy = gy * SH + kh - PH;
+      if (iz < 0 || iz >= ID || iy < 0 || iy >= IH) {
+        for (let t = 0; t < run; t++) store<f32>(packedB(dst, kc, kk, j + t), 0);
+      } else {
+        const row = ptr(xc, (iz * IH + iy) * IW);
+        let ix = gx * SW + kw - PW;
+        for (let t = 0; t < run; t++) {
+          store<f32>(packedB(dst, kc, kk, j + t), ix >= 0 && ix < IW ? load<f32>(ptr(row, ix)) : 0);
+          ix += SW;
+        }
+      }
+      j += run;
+      gx = 0;
+      if (++gy == GH) { gy = 0; gz++; }
+    }
+    for (let t = nc; t < ((nc + NR - 1) & ~(NR - 1)); t++) store<f32>(packedB(dst, kc, kk, t), 0);
+  }
+}
+
+/**
+ * conv: y[B, Co, G] = w[Co, Ci·kvol] · im2col(x) (+ bias[Co]); hasBias = 0: no bias.
+ * Scratch: gemmScratch(Co, G, Ci·kvol) floats (kernels/matmul/wasm.ts).
+ */
+export function conv_fwd(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize): void {
+  const G = GD * GH * GW;
+  const I = ID * IH * IW;
+  const K = Ci * KD * KH * KW;
+  for (let b = 0; b < B; b++) {
+    for (let co = 0; co < Co; co++) {
+      const v = hasBias ? load<f32>(ptr(bias, co)) : f32(0);
+      const row = ptr(y, (b * Co + co) * G);
+      for (let g = 0; g < G; g++) store<f32>(ptr(row, g), v);
+    }
+  }
+  if (KD * KH * KW == 1 && SD == 1 && SH == 1 && SW == 1 && PD == 0 && PH == 0 && PW == 0) {
+    // 1×1 convolution: x[b] already is the B operand [Ci, G].
+    for (let b = 0; b < B; b++) gemm_acc(Co, G, Ci, w, Ci, 1, ptr(x, b * Ci * I), G, 1, ptr(y, b * Co * G), G, scratch);
+    return;
+  }
+  const kcMax = min(K, KC);
+  const pa = scratch;
+  const pb = ptr(pa, ((min(Co, MC) + MR - 1) / MR) * MR * kcMax);
+  const tile = ptr(pb, kcMax * ((min(G, NC) + NR - 1) / NR) * NR);
+  for (let b = 0; b < B; b++) {
+    const xb = ptr(x, b * Ci * I);
+    const yb = ptr(y, b * Co * G);
+    for (let jc = 0; jc < G; jc += NC) {
+      const nc = min(NC, G - jc);
+      for (let pc = 0; pc < K; pc += KC) {
+        const kc = min(KC, K - pc);
+        pack_im2col(kc, pc, nc, jc, xb, pb);
+        for (let ic = 0; ic < Co; ic += MC) {
+          const mc = min(MC, Co - ic);
+          gemm_pack_a(mc, kc, ptr(w, ic * K + pc), K, 1, pa);
+          gemm_macro(mc, nc, kc, pa, pb, ptr(yb, ic * G + jc), G, tile);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Packs A(m, k) = dy[b, m, g] for rows m in [m0, m0+mc) and k = b·G + g in [k0, k0+kc), in
+ * MR-row panels (conv_grad_weight's A: the batch folds into the reduction).
+ */
+function pack_dy(mc: i32, m0: i32, kc: i32, k0: i32, Co: i32, dy: usize, dst: usize): void {
+  const G = GD * GH * GW;
+  for (let i = 0; i < mc; i += MR) {
+    const panel = ptr(dst, i * kc);
+    for (let r = 0; r < MR; r++) {
+      const m = m0 + i + r;
+      if (i + r >= mc) {
+        for (let k = 0; k < kc; k++) store<f32>(ptr(panel, k * MR + r), 0);
+        continue;
+      }
+      let b = k0 / G;
+      let g = k0 - b * G;
+      let src = ptr(dy, (b * Co + m) * G + g);
+      for (let k = 0; k < kc; k++) {
+        store<f32>(ptr(panel, k * MR + r), load<f32>(src));
+        src += 4;
+        if (++g == G) { g = 0; b++; src = ptr(dy, (b * Co + m) * G); }
+      }
+    }
+  }
+}
+
+/**
+ * Packs B(k, n) = x[b, ci, image(g, offset)] for k = b·G + g in [k0, k0+kc) and
+ * n = ci·kvol + offset in [n0, n0+nc): im2col transposed, conv_grad_weight's B.
+ */
+function pack_im2col_t(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, dst: usize): void {
+  const G = GD * GH * GW;
+  const kvol = KD * KH * KW;
+  const ivol = ID * IH * IW;
+  for (let j = 0; j < nc; j++) {
+    const n = n0 + j;
+    const ci = n / kvol;
+    const r = n - ci * kvol;
+    const kd = r / (KH * KW);
+    const kh = (r / KW) % KH;
+    const kw = r % KW;
+    let b = k0 / G;
+    let g = k0 - b * G;
+    let gz = g / (GH * GW);
+    let gy = (g / GW) % GH;
+    let gx = g % GW;
+    for (let k = 0; k < kc; k++) {
+      const iz = gz * SD + kd - PD;
+      const iy = gy * SH + kh - PH;
+      const ix = gx * SW + kw - PW;
+      let v: f32 = 0;
+      if (iz >= 0 && iz < ID && iy >= 0 && iy < IH && ix >= 0 && ix < IW)
+        v = load<f32>(ptr(x, (b * Ci + ci) * ivol + (iz * IH + iy) * IW + ix));
+      store<f32>(packedB(dst, kc, k, j), v);
+      if (++gx == GW) {
+        gx = 0;
+        if (++gy == GH) {
+          gy = 0;
+          if (++gz == GD) { gz = 0; b++; }
+        }
+      }
+    }
+  }
+  for (let j = nc; j < ((nc + NR - 1) & ~(NR - 1)); j++) {
+    for (let k = 0; k < kc; k++) store<f32>(packedB(dst, kc, k, j), 0);
+  }
+}
+
+/**
+ * conv_grad_weight: dw[Co, Ci·kvol] = Σ_b dy[b] · im2col(x[b])ᵀ. The geometry's grid is dy's
+ * spatial size. Scratch: gemmScratch(Co, Ci·kvol, B·G) floats.
+ */
+export function conv_grad_weight(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, dw: usize, scratch: usize): void {
+  const G = GD * GH * GW;
+  const N = Ci * KD * KH * KW;
+  const K = B * G;
+  memory.fill(dw, 0, <usize>(Co * N) << 2);
+  const kcMax = min(K, KC);
+  const pa = scratch;
+  const pb = ptr(pa, ((min(Co, MC) + MR - 1) / MR) * MR * kcMax);
+  const tile = ptr(pb, kcMax * ((min(N, NC) + NR - 1) / NR) * NR);
+  for (let jc = 0; jc < N; jc += NC) {
+    const nc = min(NC, N - jc);
+    for (let pc = 0; pc < K; pc += KC) {
+      const kc = min(KC, K - pc);
+      pack_im2col_t(kc, pc, nc, jc, Ci, x, pb);
+      for (let ic = 0; ic < Co; ic += MC) {
+        const mc = min(MC, Co - ic);
+        pack_dy(mc, ic, kc, pc, Co, dy, pa);
+        gemm_macro(mc, nc, kc, pa, pb, ptr(dw, ic * N + jc), N, tile);
+      }
+    }
+  }
+}
+
+/**
+ * conv_transpose: y[b] = col2im(wᵀ · x[b]) (+ bias). The geometry's image is y's spatial size,
+ * its grid x's. Grid positions go in chunks of `chunk` columns so that the column buffer
+ * (Co·kvol × chunk floats) stays small. Scratch: gemmScratch(Co·kvol, chunk, Ci), then the
+ * column buffer; see convTransposeWasm.
+ */
+export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, chunk: i32, scratch: usize, col: usize): void {
+  const G = GD * GH * GW;
+  const I = ID * IH * IW;
+  const kvol = KD * KH * KW;
+  const M = Co * kvol;
+  for (let b = 0; b < B; b++) {
+    for (let co = 0; co < Co; co++) {
+      const v = hasBias ? load<f32>(ptr(bias, co)) : f32(0);
+      const row = ptr(y, (b * Co + co) * I);
+      for (let i = 0; i < I; i++) store<f32>(ptr(row, i), v);
+    }
+  }
+  for (let b = 0; b < B; b++) {
+    const yb = ptr(y, b * Co * I);
+    for (let n0 = 0; n0 < G; n0 += chunk) {
+      const nc = min(chunk, G - n0);
+      memory.fill(col, 0, <usize>(M * nc) << 2);
+      // col[m, n] = Σ_ci w[ci, m] · x[b, ci, n0 + n]
+      gemm_acc(M, nc, Ci, w, 1, M, ptr(x, b * Ci * G + n0), G, 1, col, nc, scratch);
+      // col2im: scatter-add every (co, offset) row into the image.
+      for (let m = 0; m < M; m++) {
+        const co = m / kvol;
+        const r = m - co * kvol;
+        const kd = r / (KH * KW);
+        const kh = (r / KW) % KH;
+        const kw = r % KW;
+        const yc = ptr(yb, co * I);
+        const src = ptr(col, m * nc);
+        let gz = n0 / (GH * GW);
+        let gy = (n0 / GW) % GH;
+        let gx = n0 % GW;
+        let j = 0;
+        while (j < nc) {
+          const run = min(GW - gx, nc - j);
+          const iz = gz * SD + kd - PD;
+          const iy = gy * SH + kh - PH;
+          if (iz >= 0 && iz < ID && iy >= 0 && iy < IH) {
+            const row = ptr(yc, (iz * IH + iy) * IW);
+            let ix = gx * SW + kw - PW;
+            for (let t = 0; t < run; t++) {
+              if (ix >= 0 && ix < IW) {
+                const d = ptr(row, ix);
+                store<f32>(d, load<f32>(d) + load<f32>(ptr(src, j + t)));
+              }
+              ix += SW;
+            }
+          }
+          j += run;
+          gx = 0;
+          if (++gy == GH) { gy = 0; gz++; }
+        }
+      }
+    }
+  }
+}

@@ -1,12 +1,60 @@
-// Wasm plans of the conv family (AssemblyScript kernels in kernel.as.ts).
+// Wasm plans of the conv family (AssemblyScript kernels in kernel.as.ts): implicit GEMMs on the
+// packed SIMD GEMM of kernels/matmul. Each plan sets the geometry (conv_geom) and makes one call.
 
-import type { Attrs, Shape, WasmPlan } from '../types.ts';
-import { OpError } from '../types.ts';
+import type { Attrs, Shape, WasmExports, WasmPlan } from '../types.ts';
+import { gemmScratch } from '../matmul/wasm.ts';
+import {
+  type ConvAttrs, type ConvGeom, type ConvGradWeightAttrs, type ConvTransposeAttrs, type Vec3,
+  convGeom, convGradWeightGeom, convTransposeGeom, vol,
+} from './geometry.ts';
 
-const todo = (op: string) => (_s: Shape[], _a: Attrs): WasmPlan => {
-  throw new OpError(op, 'no Wasm kernel yet');
+/** conv_geom(image, grid, kernel, stride, pad): image index = grid index · stride + offset − pad. */
+const setGeom = (k: WasmExports, image: Vec3, grid: Vec3, g: ConvGeom): void =>
+  void k.conv_geom(...image, ...grid, ...g.K, ...g.stride, ...g.pad);
+
+export const convWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
+  const g = convGeom(inShapes, attrs as ConvAttrs);
+  const hasBias = inShapes.length === 3;
+  return {
+    scratch: [gemmScratch(g.Co, vol(g.O), g.Ci * vol(g.K))],
+    run: (k, bufs) => {
+      const [x, w] = bufs;
+      const [bias, y, scratch] = hasBias ? bufs.slice(2) : [0, ...bufs.slice(2)];
+      setGeom(k, g.S, g.O, g);
+      k.conv_fwd(g.B, g.Ci, g.Co, x, w, hasBias ? 1 : 0, bias, y, scratch);
+    },
+  };
 };
 
-export const convWasm = todo('conv');
-export const convTransposeWasm = todo('conv_transpose');
-export const convGradWeightWasm = todo('conv_grad_weight');
+// conv_transpose works through a column buffer of Co·kvol × chunk floats: big enough for
+// efficient GEMMs, small enough (≈4 MiB) to stay cache-friendly for the col2im that follows.
+const COL_FLOATS = 1 << 20;
+
+export const convTransposeWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
+  const g = convTransposeGeom(inShapes, attrs as ConvTransposeAttrs);
+  const hasBias = inShapes.length === 3;
+  const M = g.Co * vol(g.K);
+  const G = vol(g.S);
+  const chunk = Math.min(G, Math.max(8, Math.floor(COL_FLOATS / M / 8) * 8));
+  return {
+    scratch: [gemmScratch(M, chunk, g.Ci), M * chunk],
+    run: (k, bufs) => {
+      const [x, w] = bufs;
+      const [bias, y, scratch, col] = hasBias ? bufs.slice(2) : [0, ...bufs.slice(2)];
+      // The image is the output y, the grid the input x.
+      setGeom(k, g.O, g.S, g);
+      k.conv_transpose(g.B, g.Ci, g.Co, x, w, hasBias ? 1 : 0, bias, y, chunk, scratch, col);
+    },
+  };
+};
+
+export const convGradWeightWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
+  const g = convGradWeightGeom(inShapes, attrs as ConvGradWeightAttrs);
+  return {
+    scratch: [gemmScratch(g.Co, g.Ci * vol(g.K), g.B * vol(g.O))],
+    run: (k, [x, dy, dw, scratch]) => {
+      setGeom(k, g.S, g.O, g);
+      k.conv_grad_weight(g.B, g.Ci, g.Co, x, dy, dw, scratch);
+    },
+  };
+};

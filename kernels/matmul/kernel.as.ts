@@ -1,1 +1,208 @@
-// AssemblyScript kernels of the matmul family.
+// AssemblyScript kernels of the matmul family, and the packed GEMM core that the conv kernels
+// reuse (exported with a `gemm_` prefix so kernels/conv/kernel.as.ts can import it).
+//
+// The GEMM is the classic Goto/BLIS scheme written with explicit f32x4 code (nothing
+// auto-vectorises in AssemblyScript):
+//   for each block of NC columns, for each block of KC of the reduction:
+//     pack B[KC, NC] into panels of NR columns (k-major inside a panel),
+//     for each block of MC rows: pack A[MC, KC] into panels of MR rows,
+//       run the MR×NR register-blocked micro-kernel over every (row panel, column panel).
+// Packing pads partial panels with zeros, so the micro-kernel always runs full tiles; partial
+// tiles are written to a small scratch tile first and then copied (the only scalar path).
+// All pointers are byte offsets into the imported memory; nothing here allocates.
+//
+// Block sizes (kernels/matmul/wasm.ts sizes the scratch with the same numbers: keep in sync).
+// MR×NR = 6×8: 12 f32x4 accumulators + 2 B vectors + 1 broadcast A = 15 of the 16 xmm
+// registers V8 uses on x86-64, so nothing spills. KC×NR×4 = 8 KiB of B stays in L1 while the
+// MC×KC A block (≈120 KiB) streams from L2; the KC×NC B block (≈1 MiB) sits in L2/L3.
+const MR: i32 = 6;
+const NR: i32 = 8;
+const KC: i32 = 256;
+const MC: i32 = 120;
+const NC: i32 = 1024;
+
+@inline function ptr(base: usize, elems: i32): usize {
+  return base + (<usize>elems << 2);
+}
+
+/** C[MR×NR] (row stride ldcBytes) += Apanel[kc×MR]ᵀ · Bpanel[kc×NR]. */
+@inline function micro(kc: i32, pa: usize, pb: usize, c: usize, ldcBytes: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0);
+  let c50 = f32x4.splat(0), c51 = f32x4.splat(0);
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(pa);
+    c00 = f32x4.add(c00, f32x4.mul(a, b0));
+    c01 = f32x4.add(c01, f32x4.mul(a, b1));
+    a = v128.load32_splat(pa, 4);
+    c10 = f32x4.add(c10, f32x4.mul(a, b0));
+    c11 = f32x4.add(c11, f32x4.mul(a, b1));
+    a = v128.load32_splat(pa, 8);
+    c20 = f32x4.add(c20, f32x4.mul(a, b0));
+    c21 = f32x4.add(c21, f32x4.mul(a, b1));
+    a = v128.load32_splat(pa, 12);
+    c30 = f32x4.add(c30, f32x4.mul(a, b0));
+    c31 = f32x4.add(c31, f32x4.mul(a, b1));
+    a = v128.load32_splat(pa, 16);
+    c40 = f32x4.add(c40, f32x4.mul(a, b0));
+    c41 = f32x4.add(c41, f32x4.mul(a, b1));
+    a = v128.load32_splat(pa, 20);
+    c50 = f32x4.add(c50, f32x4.mul(a, b0));
+    c51 = f32x4.add(c51, f32x4.mul(a, b1));
+    pa += 24;
+    pb += 32;
+  }
+  let p = c;
+  v128.store(p, f32x4.add(v128.load(p), c00));
+  v128.store(p, f32x4.add(v128.load(p, 16), c01), 16);
+  p += ldcBytes;
+  v128.store(p, f32x4.add(v128.load(p), c10));
+  v128.store(p, f32x4.add(v128.load(p, 16), c11), 16);
+  p += ldcBytes;
+  v128.store(p, f32x4.add(v128.load(p), c20));
+  v128.store(p, f32x4.add(v128.load(p, 16), c21), 16);
+  p += ldcBytes;
+  v128.store(p, f32x4.add(v128.load(p), c30));
+  v128.store(p, f32x4.add(v128.load(p, 16), c31), 16);
+  p += ldcBytes;
+  v128.store(p, f32x4.add(v128.load(p), c40));
+  v128.store(p, f32x4.add(v128.load(p, 16), c41), 16);
+  p += ldcBytes;
+  v128.store(p, f32x4.add(v128.load(p), c50));
+  v128.store(p, f32x4.add(v128.load(p, 16), c51), 16);
+}
+
+/**
+ * C[mc×nc] (row stride ldc elements) += packed A block · packed B block. `tile` is MR×NR floats
+ * of scratch for the partial tiles at the right and bottom edges.
+ */
+export function gemm_macro(mc: i32, nc: i32, kc: i32, pa: usize, pb: usize, c: usize, ldc: i32, tile: usize): void {
+  const ldcBytes = <usize>ldc << 2;
+  for (let j = 0; j < nc; j += NR) {
+    const nr = min(NR, nc - j);
+    const pbj = ptr(pb, j * kc);
+    for (let i = 0; i < mc; i += MR) {
+      const mr = min(MR, mc - i);
+      const pai = ptr(pa, i * kc);
+      const cij = ptr(c, i * ldc + j);
+      if (mr == MR && nr == NR) {
+        micro(kc, pai, pbj, cij, ldcBytes);
+      } else {
+        memory.fill(tile, 0, <usize>(MR * NR) << 2);
+        micro(kc, pai, pbj, tile, <usize>NR << 2);
+        for (let r = 0; r < mr; r++) {
+          for (let q = 0; q < nr; q++) {
+            const d = ptr(cij, r * ldc + q);
+            store<f32>(d, load<f32>(d) + load<f32>(ptr(tile, r * NR + q)));
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Packs A[mc×kc] (element (i,k) at a + (i·rs + k·cs)·4) into MR-row panels, zero-padded. */
+export function gemm_pack_a(mc: i32, kc: i32, a: usize, rs: i32, cs: i32, dst: usize): void {
+  for (let i = 0; i < mc; i += MR) {
+    const mr = min(MR, mc - i);
+    const panel = ptr(dst, i * kc);
+    if (mr == MR && cs != 1) {
+      // Column-major A (transA): the MR values of one k are adjacent in memory; walk k outside.
+      for (let k = 0; k < kc; k++) {
+        const src = ptr(a, i * rs + k * cs);
+        const d = ptr(panel, k * MR);
+        for (let r = 0; r < MR; r++) store<f32>(ptr(d, r), load<f32>(ptr(src, r * rs)));
+      }
+      continue;
+    }
+    // Row-major A (or an edge panel): read each row contiguously.
+    for (let r = 0; r < MR; r++) {
+      if (r < mr) {
+        let src = ptr(a, (i + r) * rs);
+        const step = <usize>cs << 2;
+        for (let k = 0; k < kc; k++) {
+          store<f32>(ptr(panel, k * MR + r), load<f32>(src));
+          src += step;
+        }
+      } else {
+        for (let k = 0; k < kc; k++) store<f32>(ptr(panel, k * MR + r), 0);
+      }
+    }
+  }
+}
+
+/** Packs B[kc×nc] (element (k,j) at b + (k·rs + j·cs)·4) into NR-column panels, zero-padded. */
+export function gemm_pack_b(kc: i32, nc: i32, b: usize, rs: i32, cs: i32, dst: usize): void {
+  for (let j = 0; j < nc; j += NR) {
+    const nr = min(NR, nc - j);
+    const panel = ptr(dst, j * kc);
+    if (nr == NR && cs == 1) {
+      // Row-major B: each panel row is 8 contiguous floats.
+      for (let k = 0; k < kc; k++) {
+        const src = ptr(b, k * rs + j);
+        const d = ptr(panel, k * NR);
+        v128.store(d, v128.load(src));
+        v128.store(d, v128.load(src, 16), 16);
+      }
+    } else {
+      // Column-major B (transB) or an edge panel: walk each column along k (contiguous when
+      // transposed), zero-filling the missing columns.
+      for (let q = 0; q < NR; q++) {
+        if (q < nr) {
+          let src = ptr(b, (j + q) * cs);
+          const step = <usize>rs << 2;
+          for (let k = 0; k < kc; k++) {
+            store<f32>(ptr(panel, k * NR + q), load<f32>(src));
+            src += step;
+          }
+        } else {
+          for (let k = 0; k < kc; k++) store<f32>(ptr(panel, k * NR + q), 0);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * C[M×N] (row-major, row stride ldc) += A·B with A(i,k) = a[i·rsA + k·csA] and
+ * B(k,j) = b[k·rsB + j·csB] (strides in elements, so transposes are free).
+ * Scratch: packA (min(M,MC) rounded up to MR) × min(K,KC), then packB min(K,KC) × (min(N,NC)
+ * rounded up to NR), then an MR×NR tile; see gemmScratch in wasm.ts.
+ */
+export function gemm_acc(M: i32, N: i32, K: i32, a: usize, rsA: i32, csA: i32, b: usize, rsB: i32, csB: i32, c: usize, ldc: i32, scratch: usize): void {
+  const kcMax = min(K, KC);
+  const mcMax = min(M, MC);
+  const pa = scratch;
+  const pb = ptr(pa, ((mcMax + MR - 1) / MR) * MR * kcMax);
+  const tile = ptr(pb, kcMax * ((min(N, NC) + NR - 1) / NR) * NR);
+  for (let jc = 0; jc < N; jc += NC) {
+    const nc = min(NC, N - jc);
+    for (let pc = 0; pc < K; pc += KC) {
+      const kc = min(KC, K - pc);
+      gemm_pack_b(kc, nc, ptr(b, pc * rsB + jc * csB), rsB, csB, pb);
+      for (let ic = 0; ic < M; ic += MC) {
+        const mc = min(MC, M - ic);
+        gemm_pack_a(mc, kc, ptr(a, ic * rsA + pc * csA), rsA, csA, pa);
+        gemm_macro(mc, nc, kc, pa, pb, ptr(c, ic * ldc + jc), ldc, tile);
+      }
+    }
+  }
+}
+
+/**
+ * matmul: y[M×N] = A·B (+ bias[N] on every row). transA: a is [K,M]; transB: b is [N,K].
+ * hasBias = 0: no bias (its pointer is ignored).
+ */
+export function matmul(M: i32, N: i32, K: i32, transA: i32, transB: i32, a: usize, b: usize, hasBias: i32, bias: usize, y: usize, scratch: usize): void {
+  for (let i = 0; i < M; i++) {
+    const row = ptr(y, i * N);
+    if (hasBias) memory.copy(row, bias, <usize>N << 2);
+    else memory.fill(row, 0, <usize>N << 2);
+  }
+  gemm_acc(M, N, K, a, transA ? 1 : K, transA ? M : 1, b, transB ? 1 : N, transB ? K : 1, y, N, scratch);
+}

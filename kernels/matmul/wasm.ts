@@ -1,8 +1,34 @@
-// Wasm plan of matmul (AssemblyScript kernel in kernel.as.ts).
+// Wasm plan of matmul (AssemblyScript kernel in kernel.as.ts): one call of the packed SIMD GEMM.
 
 import type { Attrs, Shape, WasmPlan } from '../types.ts';
-import { OpError } from '../types.ts';
+import { type MatmulAttrs, matmulGeom } from './reference.ts';
 
-export const matmulWasm = (_s: Shape[], _a: Attrs): WasmPlan => {
-  throw new OpError('matmul', 'no Wasm kernel yet');
+// The GEMM's block sizes; they must match the constants in kernel.as.ts.
+export const GEMM = { MR: 6, NR: 8, KC: 256, MC: 120, NC: 1024 } as const;
+
+const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
+
+/** Scratch floats `gemm_acc` needs for an M×N×K product: packed A, packed B and one edge tile. */
+export function gemmScratch(M: number, N: number, K: number): number {
+  const kc = Math.max(1, Math.min(K, GEMM.KC));
+  const packA = roundUp(Math.max(1, Math.min(M, GEMM.MC)), GEMM.MR) * kc;
+  const packB = kc * roundUp(Math.max(1, Math.min(N, GEMM.NC)), GEMM.NR);
+  return packA + packB + GEMM.MR * GEMM.NR;
+}
+
+export const matmulWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
+  const { M, N, K, transA, transB } = matmulGeom(inShapes, attrs as MatmulAttrs);
+  const hasBias = inShapes.length === 3;
+  const tA = transA ? 1 : 0;
+  const tB = transB ? 1 : 0;
+  return {
+    scratch: [gemmScratch(M, N, K)],
+    run: (k, bufs) => {
+      const [a, b] = bufs;
+      const bias = hasBias ? bufs[2] : 0;
+      const y = bufs[hasBias ? 3 : 2];
+      const scratch = bufs[hasBias ? 4 : 3];
+      k.matmul(M, N, K, tA, tB, a, b, hasBias ? 1 : 0, bias, y, scratch);
+    },
+  };
 };

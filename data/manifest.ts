@@ -1,0 +1,99 @@
+// Reads an Allen Institute single-cell manifest (statistical-cell.md §3.1): one CSV row per cell
+// with its id, structure name, image paths (relative to the manifest allowed) and channel
+// indices. Every other column is carried along. Errors name the file and the line.
+
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { splitOf, type Split } from './split.ts';
+
+export interface Channels {
+  dna: number;
+  memb: number;
+  struct: number;
+  seg_cell: number;
+  seg_nuc: number;
+  trans?: number;
+}
+
+export interface CellRow {
+  /** Line of the manifest this row came from (the header is line 1). */
+  line: number;
+  cellId: string;
+  structure: string;
+  /** Absolute paths; absent when the column is missing or empty. */
+  tiff3d?: string;
+  png2d?: string;
+  channels?: Channels;
+  split: Split;
+  /** Every column as written, including the ones above. */
+  columns: Record<string, string>;
+}
+
+export class ManifestError extends Error {
+  constructor(readonly file: string, readonly line: number, message: string) {
+    super(`${file}:${line}: ${message}`);
+    this.name = 'ManifestError';
+  }
+}
+
+export const STRUCTURE_COLUMNS = ['StructureDisplayName', 'StructureId/Name', 'structure_name', 'Structure'];
+const CHANNEL_COLUMNS = ['dna', 'memb', 'struct', 'seg_cell', 'seg_nuc'] as const;
+
+export interface ManifestOptions {
+  /** Split seed (the paper's is 1). */
+  seed?: number;
+  /** Column holding the structure name; default: the first of STRUCTURE_COLUMNS present. */
+  structureColumn?: string;
+}
+
+export function readManifest(file: string, opts: ManifestOptions = {}): CellRow[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ManifestError(file, 0, `cannot read the manifest: ${(e as Error).message}`);
+  }
+  return parseManifest(text, file, opts);
+}
+
+export function parseManifest(text: string, file: string, opts: ManifestOptions = {}): CellRow[] {
+  let records: { record: Record<string, string>; info: { lines: number } }[];
+  try {
+    records = parse(text, { columns: true, info: true, skip_empty_lines: true, bom: true, trim: true });
+  } catch (e) {
+    const err = e as Error & { lines?: number };
+    throw new ManifestError(file, err.lines ?? 0, `not a valid CSV: ${err.message}`);
+  }
+  if (!records.length) throw new ManifestError(file, 1, 'the manifest has no rows');
+  const header = Object.keys(records[0].record);
+  const need = (c: string) => {
+    if (!header.includes(c)) throw new ManifestError(file, 1, `missing column '${c}' (columns: ${header.join(', ')})`);
+  };
+  need('CellId');
+  const structureColumn = opts.structureColumn ?? STRUCTURE_COLUMNS.find((c) => header.includes(c));
+  if (!structureColumn) throw new ManifestError(file, 1, `no structure-name column: expected one of ${STRUCTURE_COLUMNS.join(', ')}`);
+  need(structureColumn);
+  const hasChannels = CHANNEL_COLUMNS.every((c) => header.includes(`ch_${c}`));
+  const base = dirname(resolve(file));
+  const path = (p: string | undefined) => (p ? (isAbsolute(p) ? p : resolve(base, p)) : undefined);
+
+  return records.map(({ record, info }) => {
+    const line = info.lines;
+    const cellId = record.CellId;
+    if (!cellId) throw new ManifestError(file, line, 'empty CellId');
+    const structure = record[structureColumn];
+    if (!structure) throw new ManifestError(file, line, `empty ${structureColumn}`);
+    let channels: Channels | undefined;
+    if (hasChannels) {
+      const ch = (c: string) => {
+        const v = Number(record[`ch_${c}`]);
+        if (!Number.isInteger(v) || v < 0) throw new ManifestError(file, line, `ch_${c} must be a channel index (a whole number ≥ 0), got '${record[`ch_${c}`]}'`);
+        return v;
+      };
+      channels = { dna: ch('dna'), memb: ch('memb'), struct: ch('struct'), seg_cell: ch('seg_cell'), seg_nuc: ch('seg_nuc') };
+      if (record.ch_trans) channels.trans = ch('trans');
+    }
+    return { line, cellId, structure, tiff3d: path(record.save_reg_path), png2d: path(record.save_reg_path_flat), channels, split: splitOf(cellId, opts.seed ?? 1), columns: record };
+  });
+}

@@ -1,0 +1,131 @@
+import { describe, expect, test } from 'vitest';
+import { opSuite, randn, relErr } from './harness.ts';
+import { reference, refTensor } from '../kernels/reference.ts';
+import { getOp } from '../kernels/registry.ts';
+import { OpError } from '../kernels/types.ts';
+
+// Shapes are small: WebGPU runs on SwiftShader here. Odd spatial sizes and channel counts that
+// are not multiples of 4 throughout.
+
+opSuite('conv', [
+  // 1D
+  { inputs: [randn([2, 3, 9], 1), randn([5, 3, 3], 2), randn([5], 3)], attrs: { stride: 1, pad: 1 } },
+  { inputs: [randn([1, 2, 9], 4), randn([2, 2, 4], 5)], attrs: { stride: 2, pad: 1 } },
+  // 2D: the paper's blocks — k4 s2 p1 keeping channels (odd 7×5), k3 s1 p1, k1.
+  { inputs: [randn([1, 3, 7, 5], 6), randn([3, 3, 4, 4], 7)], attrs: { stride: 2, pad: 1 } },
+  { inputs: [randn([2, 3, 7, 5], 8), randn([5, 3, 3, 3], 9), randn([5], 10)], attrs: { stride: 1, pad: 1 } },
+  { inputs: [randn([2, 6, 5, 3], 11), randn([3, 6, 1, 1], 12), randn([3], 13)] },
+  // per-dim stride and pad; stride 2 without padding on an even/odd mix
+  { inputs: [randn([1, 2, 6, 7], 14), randn([3, 2, 3, 2], 15)], attrs: { stride: [2, 1], pad: [0, 1] } },
+  { inputs: [randn([1, 3, 8, 9], 16), randn([2, 3, 3, 3], 17)], attrs: { stride: 2, pad: 0 } },
+  // k1 with pad 1: the border outputs read only padding
+  { inputs: [randn([1, 2, 4, 3], 18), randn([3, 2, 1, 1], 19), randn([3], 20)], attrs: { pad: 1 } },
+  // 3D
+  { inputs: [randn([1, 2, 5, 4, 3], 21), randn([3, 2, 3, 3, 3], 22), randn([3], 23)], attrs: { stride: 1, pad: 1 } },
+  { inputs: [randn([1, 2, 5, 6, 3], 24), randn([2, 2, 4, 4, 4], 25)], attrs: { stride: 2, pad: 1 } },
+  // More output channels and positions than one 64×64 tile, K across several 16-deep slices.
+  { inputs: [randn([2, 5, 9, 8], 26), randn([67, 5, 3, 3], 27, 0.3), randn([67], 28)], attrs: { stride: 1, pad: 1 } },
+]);
+
+opSuite('conv_transpose', [
+  { inputs: [randn([2, 3, 5], 31), randn([3, 4, 3], 32), randn([4], 33)], attrs: { stride: 2, pad: 1, outputPadding: 1 } },
+  // the paper's up-sampling shape: k4 s2 p1 doubles the size
+  { inputs: [randn([1, 3, 4, 3], 34), randn([3, 3, 4, 4], 35)], attrs: { stride: 2, pad: 1 } },
+  { inputs: [randn([2, 3, 3, 5], 36), randn([3, 5, 3, 3], 37), randn([5], 38)], attrs: { stride: 1, pad: 1 } },
+  { inputs: [randn([1, 2, 3, 4], 39), randn([2, 3, 3, 3], 40)], attrs: { stride: 2, pad: 1, outputPadding: [1, 0] } },
+  { inputs: [randn([2, 5, 3, 3], 41), randn([5, 2, 1, 1], 42)] },
+  { inputs: [randn([1, 2, 3, 2, 3], 43), randn([2, 3, 3, 3, 3], 44), randn([3], 45)], attrs: { stride: 2, pad: 1, outputPadding: [1, 0, 1] } },
+]);
+
+opSuite('conv_grad_weight', [
+  { inputs: [randn([2, 3, 7, 5], 51), randn([2, 4, 7, 5], 52)], attrs: { kernel: 3, stride: 1, pad: 1 } },
+  // k4 s2 p1 on odd 7×5: dy is 3×2
+  { inputs: [randn([1, 3, 7, 5], 53), randn([1, 2, 3, 2], 54)], attrs: { kernel: 4, stride: 2, pad: 1 } },
+  { inputs: [randn([2, 2, 9], 55), randn([2, 3, 4], 56)], attrs: { kernel: 3, stride: 2 } },
+  { inputs: [randn([1, 2, 4, 5, 3], 57), randn([1, 3, 4, 5, 3], 58)], attrs: { kernel: [3, 3, 1], pad: [1, 1, 0] } },
+  { inputs: [randn([2, 5, 3, 3], 59), randn([2, 6, 3, 3], 60)], attrs: { kernel: 1 } },
+]);
+
+describe('conv references against independent facts', () => {
+  test('a hand-computed 1D convolution with padding, stride and bias', () => {
+    const x = refTensor([1, 1, 5], [1, 2, 3, 4, 5]);
+    const w = refTensor([1, 1, 3], [1, 0, -1]);
+    const b = refTensor([1], [10]);
+    const [y] = reference.call('conv', [x, w, b], { stride: 2, pad: 1 });
+    // taps at -1..1, 1..3, 3..5 (zero outside): 0−2, 2−4, 4−0
+    expect(y.shape).toEqual([1, 1, 3]);
+    expect([...y.data]).toEqual([8, 8, 14]);
+  });
+
+  test('conv_transpose is the adjoint of conv: ⟨conv(x,w), y⟩ = ⟨x, conv_transpose(y,w)⟩', () => {
+    const x = randn([2, 3, 7, 5], 1);
+    const w = randn([4, 3, 4, 4], 2);
+    const attrs = { stride: 2, pad: 1 };
+    const [cx] = reference.call('conv', [x, w], attrs);
+    const y = randn(cx.shape, 3);
+    // 7 → 3 → 6 without outputPadding; x is 7×5 so outputPadding [1, 1]
+    const [ty] = reference.call('conv_transpose', [y, w], { ...attrs, outputPadding: [1, 1] });
+    expect(ty.shape).toEqual(x.shape);
+    const dot = (a: Float64Array, b: Float64Array) => a.reduce((s, v, i) => s + v * b[i], 0);
+    expect(Math.abs(dot(cx.data, y.data) - dot(x.data, ty.data))).toBeLessThan(1e-10 * Math.abs(dot(cx.data, y.data)) + 1e-12);
+  });
+
+  test('conv_grad_weight is the adjoint of conv in w: ⟨conv(x,w), dy⟩ = ⟨w, conv_grad_weight(x,dy)⟩', () => {
+    const x = randn([2, 2, 5, 4, 3], 4);
+    const w = randn([3, 2, 3, 2, 2], 5);
+    const attrs = { stride: [1, 2, 1], pad: [1, 0, 1] };
+    const [cx] = reference.call('conv', [x, w], attrs);
+    const dy = randn(cx.shape, 6);
+    const [dw] = reference.call('conv_grad_weight', [x, dy], { ...attrs, kernel: [3, 2, 2] });
+    const dot = (a: Float64Array, b: Float64Array) => a.reduce((s, v, i) => s + v * b[i], 0);
+    expect(relErr([dot(cx.data, dy.data)], [dot(w.data, dw.data)])).toBeLessThan(1e-12);
+  });
+
+  test('a 1×1 conv is a matmul over channels', () => {
+    const x = randn([1, 5, 3, 2], 7);
+    const w = randn([4, 5, 1, 1], 8);
+    const [y] = reference.call('conv', [x, w]);
+    const [m] = reference.call('matmul', [refTensor([4, 5], w.data), refTensor([5, 6], x.data)]);
+    expect(relErr(y.data, m.data)).toBeLessThan(1e-14);
+  });
+
+  test('the data gradient recovers odd input sizes under stride 2', () => {
+    for (const [s, k, p] of [[7, 4, 1], [8, 4, 1], [9, 3, 0], [5, 3, 1]]) {
+      const x = randn([1, 2, s], s);
+      const w = randn([3, 2, k], k);
+      const [y] = reference.call('conv', [x, w], { stride: 2, pad: p });
+      const [dx] = getOp('conv').grad!(reference, { inputs: [x, w], outputs: [y], dOutputs: [y], attrs: { stride: 2, pad: p } });
+      expect(dx!.shape).toEqual([1, 2, s]);
+    }
+  });
+});
+
+describe('conv family errors', () => {
+  const conv = getOp('conv').shape;
+  const convT = getOp('conv_transpose').shape;
+  const gw = getOp('conv_grad_weight').shape;
+  test('channel mismatch names the op, shapes and the fix', () => {
+    expect(() => conv([[1, 3, 8, 8], [4, 2, 3, 3]], {})).toThrow(OpError);
+    expect(() => conv([[1, 3, 8, 8], [4, 2, 3, 3]], {})).toThrow(/^conv: x has 3 channels but the weight expects 2.*\[1, 3, 8, 8\], \[4, 2, 3, 3\].*w\.shape\[1\]/);
+    expect(() => convT([[1, 3, 8, 8], [2, 4, 3, 3]], {})).toThrow(/^conv_transpose: x has 3 channels but the weight expects 2/);
+  });
+  test('wrong weight rank', () => {
+    expect(() => conv([[1, 3, 8, 8], [4, 3, 3]], {})).toThrow(/^conv: weight must be \[Co, Ci, \.\.\.K\].*rank 4.*got rank 3.*\[1, 3, 8, 8\], \[4, 3, 3\]/);
+    expect(() => conv([[3, 8], [4, 3, 3]], {})).toThrow(/^conv: x must be \[B, C, \.\.\.spatial\]/);
+  });
+  test('kernel larger than the padded input', () => {
+    expect(() => conv([[1, 3, 2, 8], [4, 3, 5, 5]], { pad: 1 })).toThrow(/^conv: the output would be empty.*kernel is larger than the padded input.*\[1, 3, 2, 8\], \[4, 3, 5, 5\]/);
+    expect(() => convT([[1, 3, 1, 1], [3, 2, 1, 1]], { pad: 1 })).toThrow(/^conv_transpose: the output would be empty/);
+  });
+  test('bad attributes and bias', () => {
+    expect(() => conv([[1, 3, 8, 8], [4, 3, 3, 3]], { stride: [1, 2, 1] })).toThrow(/^conv: attribute stride must be .* array of 2/);
+    expect(() => conv([[1, 3, 8, 8], [4, 3, 3, 3]], { stride: 0 })).toThrow(/stride must be an integer ≥ 1/);
+    expect(() => conv([[1, 3, 8, 8], [4, 3, 3, 3], [3]], {})).toThrow(/^conv: bias must be \[4\]/);
+    expect(() => convT([[1, 3, 8], [3, 2, 3]], { stride: 2, outputPadding: 2 })).toThrow(/^conv_transpose: outputPadding 2 must be smaller than stride 2/);
+  });
+  test('conv_grad_weight checks dy against the conv geometry', () => {
+    expect(() => gw([[1, 3, 7, 5], [1, 2, 4, 2]], { kernel: 4, stride: 2, pad: 1 })).toThrow(/^conv_grad_weight: dy's spatial size 4×2 is not conv's output size 3×2/);
+    expect(() => gw([[1, 3, 7, 5], [1, 2, 3, 2]], {})).toThrow(/^conv_grad_weight: needs the attribute kernel/);
+    expect(() => gw([[2, 3, 7, 5], [1, 2, 3, 2]], { kernel: 4 })).toThrow(/^conv_grad_weight: dy must be \[B, Co, \.\.\.O\] with x's batch 2/);
+  });
+});

@@ -9,7 +9,7 @@
 import type { Attrs, Emitter, OpDef, Shape } from '../types.ts';
 import { OpError, fmtShape, numel } from '../types.ts';
 import { LINEAR_INDEX, f32lit, grid1d, linearMain } from '../wgsl.ts';
-import { broadcastShapes, broadcastStrides, collapse, contiguousStrides, gather64, offsetExpr, padForWasm } from '../elementwise/broadcast.ts';
+import { broadcastStrides, collapse, contiguousStrides, gather64, offsetExpr, padForWasm } from '../elementwise/broadcast.ts';
 import type { WgslPass } from '../types.ts';
 
 export interface ReduceAttrs extends Attrs {
@@ -241,7 +241,7 @@ export function sumToShape<T>(em: Emitter<T>, dy: T, shape: Shape): T {
   const ds = em.shape(dy);
   if (fmtShape(ds) === fmtShape(shape)) return dy;
   const lead = ds.length - shape.length;
-  if (lead < 0 || fmtShape(broadcastShapes('sumToShape', shape, ds)) !== fmtShape(ds))
+  if (lead < 0 || shape.some((d, i) => d !== 1 && d !== ds[lead + i]))
     throw new OpError('sumToShape', `a gradient of shape ${fmtShape(ds)} cannot come from broadcasting ${fmtShape(shape)}`, [ds, shape]);
   const axes = ds.map((_, i) => i).filter((i) => i < lead || (shape[i - lead] === 1 && ds[i] !== 1));
   const r = axes.length ? em.call('reduce_sum', [dy], { axes, keepdims: false })[0] : dy;

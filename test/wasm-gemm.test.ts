@@ -1,0 +1,108 @@
+// The Wasm SIMD GEMM and the implicit-GEMM convolutions at sizes that cross every blocking
+// boundary of kernels/matmul/kernel.as.ts (MR = 6, NR = 8, KC = 256, MC = 120, NC = 1024) and,
+// for conv_transpose, several column-buffer chunks. Compared with the float64 reference.
+// (test/conv.test.ts and test/matmul.test.ts cover the ops on every device at small sizes.)
+
+import { beforeAll, describe, expect, test } from 'vitest';
+import { randn, relErr } from './harness.ts';
+import { reference, type RefTensor } from '../kernels/reference.ts';
+import { Eager } from '../runtime/tensor.ts';
+import { WasmBackend } from '../runtime/wasm.ts';
+import { OpError, type Attrs } from '../kernels/types.ts';
+import { convGradWeightWasm, convTransposeWasm, convWasm } from '../kernels/conv/wasm.ts';
+import { GEMM, matmulWasm } from '../kernels/matmul/wasm.ts';
+
+let eager: Eager;
+beforeAll(async () => {
+  eager = new Eager(await WasmBackend.create());
+});
+
+async function check(op: string, inputs: RefTensor[], attrs: Attrs = {}, tol = 2e-6): Promise<void> {
+  const [want] = reference.call(op, inputs, attrs);
+  const [out] = eager.call(op, inputs.map((t) => eager.upload(t.shape, t.data)), attrs);
+  expect(out.shape).toEqual(want.shape);
+  const got = await eager.read(out);
+  expect(got.every(Number.isFinite)).toBe(true);
+  expect(relErr(got, want.data)).toBeLessThan(tol);
+}
+
+const name = (inputs: RefTensor[], attrs: Attrs) => `${inputs.map((t) => `[${t.shape.join(',')}]`).join(' ')} ${JSON.stringify(attrs)}`;
+
+describe('wasm matmul across block edges', () => {
+  const cases: [number, number, number, boolean, boolean, boolean][] = [
+    // [M, N, K, transA, transB, bias]
+    [1, 1, 1, false, false, false],
+    [7, 9, 5, false, false, true], // one partial tile in both directions
+    [6, 8, 256, false, false, false], // exactly one full tile and one K block
+    [GEMM.MC + 11, 17, GEMM.KC + 5, false, false, true], // 2 M blocks, 2 K blocks
+    [13, GEMM.NC + 13, 33, false, true, false], // 2 N blocks, transB
+    [GEMM.MC + 1, 23, GEMM.KC * 2 + 1, true, false, true], // transA, 3 K blocks
+    [31, 29, 300, true, true, false],
+  ];
+  for (const [M, N, K, transA, transB, bias] of cases) {
+    const inputs = [randn(transA ? [K, M] : [M, K], M + N), randn(transB ? [N, K] : [K, N], K), ...(bias ? [randn([N], 3)] : [])];
+    const attrs = { transA, transB };
+    test(name(inputs, attrs), () => check('matmul', inputs, attrs));
+  }
+});
+
+describe('wasm conv across block edges', () => {
+  const cases: [number[], number[], Attrs, boolean][] = [
+    // [x shape, w shape, attrs, bias]
+    [[2, 3, 17], [5, 3, 4], { stride: 2, pad: 1 }, true], // 1D
+    [[2, 30, 9, 11], [13, 30, 3, 3], { pad: 1 }, true], // K = 270 > KC
+    [[1, 3, 40, 31], [GEMM.MC + 10, 3, 3, 3], { stride: 1, pad: 0 }, false], // G = 1102 > NC, Co > MC
+    [[2, 5, 9, 8], [7, 5, 4, 4], { stride: 2, pad: 1 }, true], // the paper's down-sampling conv
+    [[2, 4, 7, 6], [9, 4, 3, 1], { stride: [1, 2], pad: [1, 0] }, false], // per-dim attrs
+    [[3, 10, 5, 3], [11, 10, 1, 1], {}, true], // 1×1 fast path
+    [[1, 3, 5, 6, 7], [4, 3, 3, 3, 3], { stride: [1, 2, 2], pad: 1 }, true], // 3D
+  ];
+  for (const [xs, ws, attrs, bias] of cases) {
+    const inputs = [randn(xs, xs.length + ws[0]), randn(ws, 7, 0.3), ...(bias ? [randn([ws[0]], 8)] : [])];
+    test(name(inputs, attrs), () => check('conv', inputs, attrs));
+  }
+});
+
+describe('wasm conv_transpose across chunks', () => {
+  const cases: [number[], number[], Attrs, boolean][] = [
+    [[2, 3, 9], [3, 4, 4], { stride: 2, pad: 1 }, true],
+    [[2, 5, 6, 7], [5, 3, 4, 4], { stride: 2, pad: 1, outputPadding: 1 }, true],
+    // Co·kvol = 8192 → 128-column chunks; G = 300 → 3 chunks, the last partial.
+    [[1, 4, 20, 15], [4, 32, 16, 16], { stride: 1, pad: 7 }, false],
+    [[1, 2, 3, 4, 5], [2, 3, 3, 2, 3], { stride: [2, 1, 2], pad: [1, 0, 1], outputPadding: [1, 0, 0] }, true],
+  ];
+  for (const [xs, ws, attrs, bias] of cases) {
+    const inputs = [randn(xs, 11 + xs.length), randn(ws, 12, 0.3), ...(bias ? [randn([ws[1]], 13)] : [])];
+    test(name(inputs, attrs), () => check('conv_transpose', inputs, attrs));
+  }
+});
+
+describe('wasm conv_grad_weight across block edges', () => {
+  const cases: [number[], number[], Attrs][] = [
+    [[3, 2, 7, 9], [3, 5, 7, 9], { kernel: 3, pad: 1 }], // K = B·G = 189: batch boundaries inside a K block
+    [[2, 3, 15, 13], [2, 4, 15, 13], { kernel: [3, 3], pad: 1 }], // K = 390 > KC
+    [[1, 120, 4, 4], [1, 4, 2, 2], { kernel: 3, stride: 1, pad: 0 }], // N = 1080 > NC
+    [[2, 3, 9, 8], [2, 5, 4, 4], { kernel: 4, stride: 2, pad: 1 }],
+    [[2, 2, 5, 6, 4], [2, 3, 3, 3, 2], { kernel: [3, 2, 3], stride: [2, 2, 1], pad: [1, 0, 0] }], // 3D
+    [[2, 3, 11], [2, 4, 5], { kernel: 2, stride: 2 }], // 1D, the last input column unused
+  ];
+  for (const [xs, dys, attrs] of cases) {
+    const inputs = [randn(xs, 21 + xs.length), randn(dys, 22)];
+    test(name(inputs, attrs), () => check('conv_grad_weight', inputs, attrs, 5e-6));
+  }
+});
+
+describe('wasm plans reject bad input with OpError', () => {
+  test('matmul inner size mismatch', () => {
+    expect(() => matmulWasm([[3, 4], [5, 2]], {})).toThrow(OpError);
+    expect(() => matmulWasm([[3, 4], [5, 2]], {})).toThrow(/matmul: inner sizes differ.*\[3, 4\], \[5, 2\]/);
+  });
+  test('conv channel mismatch and bad stride', () => {
+    expect(() => convWasm([[1, 3, 8, 8], [4, 2, 3, 3]], {})).toThrow(/conv: x has 3 channels but the weight expects 2/);
+    expect(() => convWasm([[1, 3, 8, 8], [4, 3, 3, 3]], { stride: [1, 2, 3] })).toThrow(OpError);
+  });
+  test('conv_transpose outputPadding ≥ stride, conv_grad_weight without kernel', () => {
+    expect(() => convTransposeWasm([[1, 3, 4, 4], [3, 2, 3, 3]], { stride: 2, outputPadding: 2 })).toThrow(/conv_transpose: outputPadding/);
+    expect(() => convGradWeightWasm([[1, 3, 8, 8], [1, 4, 6, 6]], {})).toThrow(/conv_grad_weight: needs the attribute kernel/);
+  });
+});

@@ -25,7 +25,8 @@ export interface PreprocessOptions {
  * the excess off the start, padding puts the floor of the deficit before.
  */
 export function centreCopy(src: ArrayLike<number>, from: number[], dst: Float32Array, to: number[], scale = 1): void {
-  const off = from.map((n, d) => Math.floor((n - to[d]) / 2)); // >0: crop, <0: pad
+  // >0: crop (the floor of the excess off the start); <0: pad (the floor of the deficit before).
+  const off = from.map((n, d) => (n >= to[d] ? Math.floor((n - to[d]) / 2) : -Math.floor((to[d] - n) / 2)));
   const rank = from.length;
   const total = to.reduce((a, b) => a * b, 1);
   const idx = new Array(rank).fill(0);

@@ -1,0 +1,146 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { readPng2d, readTiff3d } from '../../data/images.ts';
+import { CLASSES, labelIndex } from '../../data/labels.ts';
+import { parseManifest, readManifest } from '../../data/manifest.ts';
+import { centreCopy, preprocess2d } from '../../data/preprocess.ts';
+import { splitFraction, splitOf } from '../../data/split.ts';
+import { synthesize } from '../../data/synth.ts';
+import { encodeTiff, imagejDescription } from '../../data/tiff.ts';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'statcell-'));
+
+describe('split', () => {
+  test('the paper test vectors', () => {
+    expect(splitFraction(105772)).toBe(0.00963);
+    expect(splitOf(105772)).toBe('test');
+    expect(splitFraction(0)).toBe(0.31143);
+    expect(splitOf(0)).toBe('train');
+  });
+  test('roughly 10/10/80 over many ids', () => {
+    const n = { train: 0, validate: 0, test: 0 };
+    for (let i = 0; i < 5000; i++) n[splitOf(i)]++;
+    expect(n.test / 5000).toBeGreaterThan(0.08);
+    expect(n.test / 5000).toBeLessThan(0.12);
+    expect(n.validate / 5000).toBeGreaterThan(0.08);
+    expect(n.validate / 5000).toBeLessThan(0.12);
+  });
+});
+
+test('labels: the 24 classes are in alphabetical order', () => {
+  expect(CLASSES.length).toBe(24);
+  expect([...CLASSES]).toEqual([...CLASSES].sort());
+  expect(labelIndex(['b', 'a', 'b']).get('b')).toBe(1);
+});
+
+describe('manifest', () => {
+  const header = 'CellId,StructureDisplayName,save_reg_path,save_reg_path_flat,ch_dna,ch_memb,ch_struct,ch_seg_cell,ch_seg_nuc,drug_label';
+  test('rows, relative paths, extra columns and lines', () => {
+    const rows = parseManifest(`${header}\n7,Golgi,a/7.tiff,a/7.png,2,3,4,1,0,DMSO\n105772,Microtubules,/abs/x.tiff,,2,3,6,1,0,Paclitaxel\n`, '/data/m.csv');
+    expect(rows.map((r) => r.line)).toEqual([2, 3]);
+    expect(rows[0].tiff3d).toBe('/data/a/7.tiff');
+    expect(rows[1].tiff3d).toBe('/abs/x.tiff');
+    expect(rows[1].png2d).toBeUndefined();
+    expect(rows[1].channels).toEqual({ dna: 2, memb: 3, struct: 6, seg_cell: 1, seg_nuc: 0 });
+    expect(rows[1].split).toBe('test');
+    expect(rows[0].columns.drug_label).toBe('DMSO');
+  });
+  test('errors name the file and line', () => {
+    expect(() => parseManifest(`${header}\n7,Golgi,a.tiff,a.png,2,x,4,1,0,\n`, 'm.csv')).toThrow(/^m\.csv:2: ch_memb must be a channel index/);
+    expect(() => parseManifest('Id,StructureDisplayName\n1,Golgi\n', 'm.csv')).toThrow(/^m\.csv:1: missing column 'CellId'/);
+    expect(() => parseManifest('CellId,StructureDisplayName\n1,Golgi\n2,\n', 'm.csv')).toThrow(/^m\.csv:3: empty StructureDisplayName/);
+    expect(() => readManifest('/nonexistent/m.csv')).toThrow(/cannot read the manifest/);
+  });
+});
+
+describe('images', () => {
+  test('a multi-page TIFF (pages Z then C) reads back as C × Y × X × Z', async () => {
+    const [C, Y, X, Z] = [3, 5, 4, 2];
+    const pages: Uint8Array[] = [];
+    for (let z = 0; z < Z; z++) for (let c = 0; c < C; c++) pages.push(Uint8Array.from({ length: Y * X }, (_, i) => c * 50 + z * 10 + i));
+    const file = join(tmp(), 'x.tiff');
+    writeFileSync(file, encodeTiff({ width: X, height: Y, pages, description: imagejDescription(C, Z) }));
+    const im = await readTiff3d(file);
+    expect(im.channels).toBe(C);
+    expect(im.spatial).toEqual([Y, X, Z]);
+    for (const [c, y, x, z] of [[0, 0, 0, 0], [2, 1, 3, 1], [1, 4, 2, 0]]) expect(im.data[((c * Y + y) * X + x) * Z + z]).toBe(c * 50 + z * 10 + y * X + x);
+  });
+  test('missing, truncated and wrong-dimensional files name the file', async () => {
+    const dir = tmp();
+    await expect(readTiff3d(join(dir, 'none.tiff'), 6)).rejects.toThrow(/none\.tiff: cannot read: no such file/);
+    const good = encodeTiff({ width: 4, height: 4, pages: [new Uint8Array(16), new Uint8Array(16)], description: imagejDescription(2, 1) });
+    writeFileSync(join(dir, 'cut.tiff'), good.subarray(0, 20));
+    await expect(readTiff3d(join(dir, 'cut.tiff'))).rejects.toThrow(/cut\.tiff: not a readable 3D TIFF/);
+    writeFileSync(join(dir, 'flat.tiff'), encodeTiff({ width: 4, height: 4, pages: [new Uint8Array(16)] }));
+    await expect(readTiff3d(join(dir, 'flat.tiff'), 6)).rejects.toThrow(/flat\.tiff: .*wrong dimensionality/);
+    writeFileSync(join(dir, 'bad.png'), new Uint8Array([137, 80, 78, 71, 1, 2, 3]));
+    await expect(readPng2d(join(dir, 'bad.png'))).rejects.toThrow(/bad\.png: not a readable PNG/);
+  });
+});
+
+describe('preprocessing', () => {
+  test('centre crop takes the floor of the excess off the start; padding centres', () => {
+    const src = Float32Array.from({ length: 5 }, (_, i) => i);
+    const crop = new Float32Array(2);
+    centreCopy(src, [5], crop, [2]);
+    expect([...crop]).toEqual([1, 2]);
+    const pad = new Float32Array(8);
+    centreCopy(src, [5], pad, [8]);
+    expect([...pad]).toEqual([0, 0, 1, 2, 3, 4, 0, 0]);
+  });
+  test('2D: RGB → [membrane, DNA] and structure, divided by 255', () => {
+    const img = { channels: 3, spatial: [2, 2], data: Uint8Array.from([255, 0, 0, 0, 51, 51, 51, 51, 102, 0, 0, 0]) };
+    const t = preprocess2d(img, { size: [2, 2] });
+    expect([...t.reference]).toEqual([1, 0, 0, 0, 0.4, 0, 0, 0].map(Math.fround));
+    expect([...t.structure]).toEqual([0.2, 0.2, 0.2, 0.2].map(Math.fround));
+  });
+});
+
+describe('synthetic cells', () => {
+  const out = tmp();
+  const manifest = synthesize({ out, cells: 46, dims: 2, size: [64, 40], seed: 5 });
+  const rows = readManifest(manifest);
+
+  test('every class, controls cloned five times, ground truth columns', () => {
+    expect(new Set(rows.map((r) => r.structure))).toEqual(new Set(CLASSES));
+    const controls = rows.filter((r) => r.structure.startsWith('Control'));
+    expect(controls.length % 5).toBe(0);
+    for (const c of controls) expect(rows.some((r) => r.cellId === c.cellId && !r.structure.startsWith('Control'))).toBe(true);
+    expect(rows[0].columns.truth_mitotic).toMatch(/^[01]$/);
+  });
+
+  test('the same seed writes the same data', () => {
+    const again = synthesize({ out: tmp(), cells: 3, dims: 2, size: [64, 40], seed: 5 });
+    const first = readManifest(again);
+    expect(first.map((r) => r.columns.truth_elongation)).toEqual(rows.slice(0, 3).map((r) => r.columns.truth_elongation));
+  });
+
+  test('placement rules: cytoplasmic structures avoid the nucleus, nucleoli stay inside', async () => {
+    const inside = async (structure: string) => {
+      let inNuc = 0;
+      let total = 0;
+      for (const r of rows.filter((x) => x.structure === structure)) {
+        const im = await readPng2d(r.png2d!);
+        const n = 64 * 40;
+        for (let i = 0; i < n; i++) {
+          const s = im.data[n + i];
+          total += s;
+          if (im.data[2 * n + i] > 0) inNuc += s;
+        }
+      }
+      return inNuc / Math.max(total, 1);
+    };
+    expect(await inside('Mitochondria')).toBeLessThan(0.02);
+    expect(await inside('Plasma membrane')).toBeLessThan(0.02);
+    expect(await inside('Nucleolus (Granular Component)')).toBeGreaterThan(0.95);
+  });
+
+  test('Control - DNA copies the DNA channel', async () => {
+    const c = rows.find((r) => r.structure === 'Control - DNA')!;
+    const im = await readPng2d(c.png2d!);
+    const n = 64 * 40;
+    expect([...im.data.subarray(n, 2 * n)]).toEqual([...im.data.subarray(2 * n)]);
+  });
+});

@@ -1,0 +1,70 @@
+// The front end of the model language: source text → AST + diagnostics. Pure (no file system),
+// so it runs in browsers too; dsl/load.ts reads files and follows imports in Node.
+
+import { EOF, type IRecognitionException, type IToken } from 'chevrotain';
+import type { Program } from './ast.ts';
+import { AstBuilder } from './build.ts';
+import { checkProgram } from './check.ts';
+import { DiagnosticBag, type Diagnostic, type Span } from './diagnostics.ts';
+import { getParser } from './parser.ts';
+import { lexer, UnterminatedString } from './tokens.ts';
+
+export * from './diagnostics.ts';
+export type * from './ast.ts';
+export { forEachExpr } from './check.ts';
+
+export interface ParseResult {
+  program: Program;
+  /** Sorted by position. Any error means the program is incomplete and must not be compiled. */
+  diagnostics: Diagnostic[];
+  ok: boolean;
+}
+
+/** Parse one file. Never throws on bad input: every problem is a diagnostic, and error recovery
+ * lets one run report every syntax error. */
+export function parse(source: string, file = '<input>'): ParseResult {
+  const diags = new DiagnosticBag();
+  const lexed = lexer.tokenize(source);
+  for (const e of lexed.errors) {
+    const span = pointSpan(file, source, e.offset, e.length || 1);
+    diags.error('SC1003', span, `invalid character '${source.slice(e.offset, e.offset + (e.length || 1))}'`, { notes: ['the language uses # for comments and " for strings'] });
+  }
+  for (const t of lexed.tokens) {
+    if (t.tokenType === UnterminatedString) diags.error('SC1004', tokenSpan(file, t), 'string is not closed before the end of the line', { notes: ['add the closing "'] });
+  }
+
+  const parser = getParser();
+  parser.input = lexed.tokens;
+  const cst = parser.program();
+  const lastToken = lexed.tokens[lexed.tokens.length - 1];
+  for (const e of parser.errors) diags.add(syntaxDiagnostic(e, file, source, lastToken));
+
+  const program = new AstBuilder(file, diags).visit(cst) as Program;
+  // Structure checks on a tree with holes would only repeat the syntax errors.
+  if (!diags.hasErrors) checkProgram(program, diags);
+  const diagnostics = diags.sorted();
+  return { program, diagnostics, ok: !diagnostics.some((d) => d.severity === 'error') };
+}
+
+function syntaxDiagnostic(e: IRecognitionException, file: string, source: string, lastToken: IToken | undefined): Diagnostic {
+  const t = e.token;
+  const atEnd = t.tokenType === EOF || Number.isNaN(t.startOffset);
+  // At the end of the file, point just after the last real token (where the missing text goes).
+  const span = atEnd
+    ? lastToken ? pointSpan(file, source, lastToken.endOffset! + 1, 1) : pointSpan(file, source, source.length, 1)
+    : tokenSpan(file, t);
+  return { code: atEnd ? 'SC1002' : 'SC1001', severity: 'error', message: e.message, span, callStack: [], notes: [] };
+}
+
+function tokenSpan(file: string, t: IToken): Span {
+  return { file, line: t.startLine!, col: t.startColumn!, endLine: t.endLine!, endCol: t.endColumn! + 1, offset: t.startOffset, endOffset: t.endOffset! + 1 };
+}
+
+/** A span of `length` characters at `offset` (clamped to the text), with line and column. */
+export function pointSpan(file: string, source: string, offset: number, length: number): Span {
+  const at = Math.min(offset, source.length);
+  const before = source.slice(0, at);
+  const line = before.split('\n').length;
+  const col = at - (before.lastIndexOf('\n') + 1) + 1;
+  return { file, line, col, endLine: line, endCol: col + length, offset: at, endOffset: at + length };
+}

@@ -15,6 +15,11 @@ opSuite('matmul', [
   ...[false, true].flatMap((transA) =>
     [false, true].map((transB, j) => ({ inputs: operands(33, 17, 9, transA, transB, 10 + 2 * j + (transA ? 4 : 0)), attrs: { transA, transB } })),
   ),
+  // Sizes that are multiples of 4 take the vec4 load paths (along k, m or n by layout).
+  ...[false, true].flatMap((transA) =>
+    [false, true].map((transB, j) => ({ inputs: operands(36, 20, 12, transA, transB, 50 + 2 * j + (transA ? 4 : 0)), attrs: { transA, transB } })),
+  ),
+  { inputs: operands(12, 20, 9, true, false, 60), attrs: { transA: true } },
   // Spans several 64×64 tiles and a partial K slice.
   { inputs: operands(70, 65, 21, false, false, 30) },
   { inputs: [...operands(70, 65, 21, true, true, 31), randn([65], 32)], attrs: { transA: true, transB: true } },

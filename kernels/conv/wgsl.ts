@@ -19,8 +19,12 @@ const consts = (g: ConvGeom): string => {
   ].join('\n');
 };
 
-const bindingDecls = (names: string[], out: string): string =>
-  [...names.map((n, i) => `@group(0) @binding(${i}) var<storage, read> ${n}: array<f32>;`), `@group(0) @binding(${names.length}) var<storage, read_write> ${out}: array<f32>;`].join('\n');
+/** Read-only bindings in order, then the output; names in `vec4` are declared as vec4 arrays. */
+const bindingDecls = (names: string[], out: string, vec4: string[] = []): string =>
+  [
+    ...names.map((n, i) => `@group(0) @binding(${i}) var<storage, read> ${n}: array<${vec4.includes(n) ? 'vec4<f32>' : 'f32'}>;`),
+    `@group(0) @binding(${names.length}) var<storage, read_write> ${out}: array<f32>;`,
+  ].join('\n');
 
 /** Splits a flat output-position index `v` into o0, o1, o2 (sizes O0..O2). */
 const splitO = (v: string) => `  let o2 = ${v} % O2; let o1 = (${v} / O2) % O1; let o0 = ${v} / (O2 * O1);`;
@@ -34,6 +38,8 @@ const tapIndex = `  let i0 = o0 * ST0 + p - P0; let i1 = o1 * ST1 + q - P1; let 
 /** conv: M = B·OV (m = b·OV + o), N = Co, K = Ci·KV (k = ci·KV + tap). */
 export function convWgsl(g: ConvGeom, hasBias: boolean): WgslPlan {
   const ins = hasBias ? ['X', 'W', 'BIAS'] : ['X', 'W'];
+  // A weight row w[co, :] is contiguous in k: vec4 loads when its length Ci·KV allows.
+  const vecW = (g.Ci * vol(g.K)) % 4 === 0;
   return {
     passes: [
       gemmPass({
@@ -41,7 +47,7 @@ export function convWgsl(g: ConvGeom, hasBias: boolean): WgslPlan {
         M: g.B * vol(g.O),
         N: g.Co,
         K: g.Ci * vol(g.K),
-        decls: `${bindingDecls(ins, 'Y')}\n${consts(g)}`,
+        decls: `${bindingDecls(ins, 'Y', vecW ? ['W'] : [])}\n${consts(g)}`,
         loadA: `  let b = m / OV; let o = m % OV; let ci = k / KV; let t = k % KV;
 ${splitO('o')}
 ${splitK('t')}
@@ -49,6 +55,7 @@ ${tapIndex}
   return X[(b * CI + ci) * SV + i];`,
         // w [Co, Ci·KV] row-major: B(k, n) = w[n, k].
         loadB: '  return W[n * (CI * KV) + k];',
+        ...(vecW && { vecB: 'k' as const, loadB4: '  return W[(n * (CI * KV) + k) / 4u];' }),
         store: `  Y[((m / OV) * CO + n) * OV + m % OV] = v${hasBias ? ' + BIAS[n]' : ''};`,
         bindings: [...ins.keys(), ins.length],
         fastAxis: 'm',
@@ -63,6 +70,8 @@ ${tapIndex}
  */
 export function convTransposeWgsl(g: ConvGeom, hasBias: boolean): WgslPlan {
   const ins = hasBias ? ['X', 'W', 'BIAS'] : ['X', 'W'];
+  // The KV taps of w[ci, co, :] are contiguous in k: vec4 loads when KV is a multiple of 4 (k4).
+  const vecW = vol(g.K) % 4 === 0;
   return {
     passes: [
       gemmPass({
@@ -70,7 +79,7 @@ export function convTransposeWgsl(g: ConvGeom, hasBias: boolean): WgslPlan {
         M: g.B * vol(g.O),
         N: g.Co,
         K: g.Ci * vol(g.K),
-        decls: `${bindingDecls(ins, 'Y')}\n${consts(g)}`,
+        decls: `${bindingDecls(ins, 'Y', vecW ? ['W'] : [])}\n${consts(g)}`,
         // Here O is the (larger) output and S the input; t = o + p − tap must be a multiple of
         // the stride. A negative t wraps to ≥ 2³¹, whose quotient is far beyond S.
         loadA: `  let b = m / OV; let o = m % OV; let ci = k / KV; let tap = k % KV;
@@ -83,6 +92,7 @@ ${splitK('tap')}
   return X[(b * CI + ci) * SV + (i0 * S1 + i1) * S2 + i2];`,
         // w [Ci, Co, KV]: B(k = ci·KV + tap, n) = w[ci, n, tap].
         loadB: '  return W[((k / KV) * CO + n) * KV + k % KV];',
+        ...(vecW && { vecB: 'k' as const, loadB4: '  return W[(((k / KV) * CO + n) * KV + k % KV) / 4u];' }),
         store: `  Y[((m / OV) * CO + n) * OV + m % OV] = v${hasBias ? ' + BIAS[n]' : ''};`,
         bindings: [...ins.keys(), ins.length],
         fastAxis: 'm',
@@ -93,6 +103,8 @@ ${splitK('tap')}
 
 /** conv_grad_weight: dw[co, ci·KV + tap] = Σ_{b,o} dy[b,co,o]·x[b,ci,o·s−p+tap]; M = Co, N = Ci·KV, K = B·OV. */
 export function convGradWeightWgsl(g: ConvGeom): WgslPlan {
+  // dy[b, co, :] is contiguous in k = b·OV + o: vec4 loads when OV is a multiple of 4.
+  const vecDy = vol(g.O) % 4 === 0;
   return {
     passes: [
       gemmPass({
@@ -100,8 +112,9 @@ export function convGradWeightWgsl(g: ConvGeom): WgslPlan {
         M: g.Co,
         N: g.Ci * vol(g.K),
         K: g.B * vol(g.O),
-        decls: `${bindingDecls(['X', 'DY'], 'DW')}\n${consts(g)}`,
+        decls: `${bindingDecls(['X', 'DY'], 'DW', vecDy ? ['DY'] : [])}\n${consts(g)}`,
         loadA: '  return DY[((k / OV) * CO + m) * OV + k % OV];',
+        ...(vecDy && { vecA: 'k' as const, loadA4: '  return DY[(((k / OV) * CO + m) * OV + k % OV) / 4u];' }),
         loadB: `  let b = k / OV; let o = k % OV; let ci = n / KV; let t = n % KV;
 ${splitO('o')}
 ${splitK('t')}

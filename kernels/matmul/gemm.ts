@@ -27,10 +27,21 @@ export interface GemmSpec {
   K: number;
   /** Module-scope WGSL: bindings and constants the snippets use. */
   decls: string;
-  /** Body of `fn loadA(m: u32, k: u32) -> f32`; only called with m < M, k < K. */
+  /** Body of `fn loadA(m: u32, k: u32) -> f32`; only called with m < M, k < K. Unused when loadA4 is given. */
   loadA: string;
   /** Body of `fn loadB(k: u32, n: u32) -> f32`; only called with k < K, n < N. */
   loadB: string;
+  /**
+   * Optional vec4 loaders, used instead of loadA/loadB where the layout has 4 adjacent elements
+   * along one axis: body of `fn loadA4(m: u32, k: u32) -> vec4<f32>` giving A at 4 consecutive
+   * indices of `vecA` ('k': A(m,k..k+3); 'm': A(m..m+3,k)). The caller must ensure that axis's
+   * size is a multiple of 4, so an aligned group of 4 is all in range or all out.
+   */
+  loadA4?: string;
+  vecA?: 'm' | 'k';
+  /** Likewise `fn loadB4(k: u32, n: u32) -> vec4<f32>` along `vecB` ('k' or 'n'). */
+  loadB4?: string;
+  vecB?: 'k' | 'n';
   /** Body of `fn store(m: u32, n: u32, v: f32)`; only called with m < M, n < N. Epilogues (bias) go here. */
   store: string;
   /** Buffer indices of the bindings declared in `decls`, in binding order. */
@@ -45,6 +56,40 @@ export interface GemmSpec {
 }
 
 const MAX_GROUPS = 65535;
+
+/**
+ * WGSL that stages one BK-deep slice of operand A (tile As[k·BM + m]) or B (Bs[k·BN + n]) in
+ * workgroup memory, out-of-range elements as 0. The tile's own axis (m/n) is the fast index so
+ * consecutive threads load neighbouring rows of the implicit matrix (adjacent in memory for conv
+ * activations). With a vec4 axis each thread loads 4 adjacent elements at once.
+ */
+function stage(op: 'A' | 'B', tile: string, axis: 'm' | 'n', size: string, vec: 'm' | 'n' | 'k' | null): string {
+  const lim = axis === 'm' ? 'M' : 'N';
+  const args = (a: string, k: string) => (op === 'A' ? `${a}, ${k}` : `${k}, ${a}`);
+  if (!vec)
+    return `    for (var l = tid; l < BK * ${size}; l += NT) {
+      let ${axis} = ${axis}0 + l % ${size};
+      let k = k0 + l / ${size};
+      var v = 0.0;
+      if (${axis} < ${lim} && k < K) { v = load${op}(${args(axis, 'k')}); }
+      ${tile}[l] = v;
+    }`;
+  if (vec === 'k')
+    return `    for (var l = tid; l < BK / 4u * ${size}; l += NT) {
+      let ${axis} = ${axis}0 + l % ${size};
+      let kq = (l / ${size}) * 4u;
+      var v = vec4<f32>();
+      if (${axis} < ${lim} && k0 + kq < K) { v = load${op}4(${args(axis, 'k0 + kq')}); }
+      for (var j = 0u; j < 4u; j++) { ${tile}[(kq + j) * ${size} + l % ${size}] = v[j]; }
+    }`;
+  return `    for (var l = tid; l < BK * ${size} / 4u; l += NT) {
+      let q = (l % (${size} / 4u)) * 4u;
+      let k = k0 + l / (${size} / 4u);
+      var v = vec4<f32>();
+      if (${axis}0 + q < ${lim} && k < K) { v = load${op}4(${args(`${axis}0 + q`, 'k')}); }
+      for (var j = 0u; j < 4u; j++) { ${tile}[(k - k0) * ${size} + q + j] = v[j]; }
+    }`;
+}
 
 /** 64×64 tiles with 4×4 register blocks for large problems, smaller tiles where M or N is small. */
 export function chooseTile(M: number, N: number): GemmTile {
@@ -88,12 +133,8 @@ const NT: u32 = ${WX * WY}u;
 var<workgroup> As: array<f32, ${t.BK * t.BM}>;
 var<workgroup> Bs: array<f32, ${t.BK * t.BN}>;
 
-fn loadA(m: u32, k: u32) -> f32 {
-${spec.loadA}
-}
-fn loadB(k: u32, n: u32) -> f32 {
-${spec.loadB}
-}
+${spec.loadA4 ? `fn loadA4(m: u32, k: u32) -> vec4<f32> {\n${spec.loadA4}\n}` : `fn loadA(m: u32, k: u32) -> f32 {\n${spec.loadA}\n}`}
+${spec.loadB4 ? `fn loadB4(k: u32, n: u32) -> vec4<f32> {\n${spec.loadB4}\n}` : `fn loadB(k: u32, n: u32) -> f32 {\n${spec.loadB}\n}`}
 fn store(m: u32, n: u32, v: f32) {
 ${spec.store}
 }
@@ -109,22 +150,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var a: array<f32, ${t.TM}>;
   var b: array<f32, ${t.TN}>;
   for (var k0 = 0u; k0 < K; k0 += BK) {
-    // Stage the slices; m (resp. n) is the fast index so consecutive threads load consecutive
-    // rows of the implicit matrices, which are adjacent in memory for conv activations.
-    for (var l = tid; l < BK * BM; l += NT) {
-      let m = m0 + l % BM;
-      let k = k0 + l / BM;
-      var v = 0.0;
-      if (m < M && k < K) { v = loadA(m, k); }
-      As[l] = v;
-    }
-    for (var l = tid; l < BK * BN; l += NT) {
-      let n = n0 + l % BN;
-      let k = k0 + l / BN;
-      var v = 0.0;
-      if (n < N && k < K) { v = loadB(k, n); }
-      Bs[l] = v;
-    }
+${stage('A', 'As', 'm', 'BM', spec.loadA4 ? spec.vecA ?? 'k' : null)}
+${stage('B', 'Bs', 'n', 'BN', spec.loadB4 ? spec.vecB ?? 'k' : null)}
     workgroupBarrier();
     for (var kk = 0u; kk < BK; kk++) {
       for (var i = 0u; i < TM; i++) { a[i] = As[kk * BM + ty + i * WY]; }

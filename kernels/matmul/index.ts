@@ -27,6 +27,10 @@ export const matmul: OpDef<MatmulAttrs> = {
     const { M, N, K, transA, transB } = matmulGeom(s, attrs);
     const hasBias = s.length === 3;
     const out = s.length;
+    // vec4 loads along each operand's contiguous axis when its length is a multiple of 4.
+    const vecA = transA ? (M % 4 === 0 ? 'm' : null) : K % 4 === 0 ? 'k' : null;
+    const vecB = transB ? (K % 4 === 0 ? 'k' : null) : N % 4 === 0 ? 'n' : null;
+    const elem = (v: string | null) => (v ? 'vec4<f32>' : 'f32');
     return {
       passes: [
         gemmPass({
@@ -34,11 +38,13 @@ export const matmul: OpDef<MatmulAttrs> = {
           M,
           N,
           K,
-          decls: `@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
+          decls: `@group(0) @binding(0) var<storage, read> A: array<${elem(vecA)}>;
+@group(0) @binding(1) var<storage, read> B: array<${elem(vecB)}>;
 ${hasBias ? '@group(0) @binding(2) var<storage, read> BIAS: array<f32>;\n' : ''}@group(0) @binding(${out}) var<storage, read_write> Y: array<f32>;`,
           loadA: transA ? '  return A[k * M + m];' : '  return A[m * K + k];',
           loadB: transB ? '  return B[n * K + k];' : '  return B[k * N + n];',
+          ...(vecA && { vecA, loadA4: transA ? '  return A[(k * M + m) / 4u];' : '  return A[(m * K + k) / 4u];' }),
+          ...(vecB && { vecB, loadB4: transB ? '  return B[(n * K + k) / 4u];' : '  return B[(k * N + n) / 4u];' }),
           store: `  Y[m * N + n] = v${hasBias ? ' + BIAS[n]' : ''};`,
           bindings: [...s.keys(), out],
         }),

@@ -144,3 +144,45 @@ describe('synthetic cells', () => {
     expect([...im.data.subarray(n, 2 * n)]).toEqual([...im.data.subarray(2 * n)]);
   });
 });
+
+describe('batches', () => {
+  test('distinct cells per batch, reproducible per iteration, every cell reachable', async () => {
+    const { batchIndices } = await import('../../data/sampler.ts');
+    const seen = new Set<number>();
+    for (let t = 0; t < 50; t++) {
+      const b = batchIndices(40, 8, 3, t);
+      expect(new Set(b).size).toBe(8);
+      expect(b.every((i) => i >= 0 && i < 40)).toBe(true);
+      expect(batchIndices(40, 8, 3, t)).toEqual(b);
+      b.forEach((i) => seen.add(i));
+    }
+    expect(seen.size).toBe(40);
+    expect(batchIndices(40, 8, 4, 0)).not.toEqual(batchIndices(40, 8, 3, 0));
+    expect(() => batchIndices(4, 8, 1, 0)).toThrow(/needs at least 8 cells/);
+  });
+
+  test('a dataset batch stacks preprocessed cells; bad rows stop the run or are skipped', async () => {
+    const { CellDataset } = await import('../../data/dataset.ts');
+    const dir = tmp();
+    const file = synthesize({ out: dir, cells: 6, dims: 2, size: [64, 40], seed: 2 });
+    const rows = readManifest(file);
+    const ds = new CellDataset(rows, { dims: 2, size: [32, 24], manifestFile: file });
+    const b = await ds.batch([0, 1]);
+    expect(b.reference.length).toBe(2 * 2 * 32 * 24);
+    expect(b.onehot.reduce((a, x) => a + x, 0)).toBe(2);
+    expect(Math.max(...b.reference)).toBeLessThanOrEqual(1);
+    expect(Math.max(...b.reference)).toBeGreaterThan(0.2);
+
+    writeFileSync(rows[1].png2d!, new Uint8Array([1, 2, 3]));
+    const strict = new CellDataset(rows, { dims: 2, size: [32, 24], manifestFile: file });
+    await expect(strict.batch([1])).rejects.toThrow(new RegExp(`manifest\\.csv:3 \\(CellId ${rows[1].cellId}\\): .*_reg_flat\\.png: not a readable PNG`));
+    const logs: string[] = [];
+    const lenient = new CellDataset(rows, { dims: 2, size: [32, 24], manifestFile: file, skipBad: true, log: (l) => logs.push(l) });
+    const ok = await lenient.batch([1, 2]);
+    expect(ok.rows.map((r) => r.cellId)).not.toContain(rows[1].cellId);
+    expect(logs[0]).toMatch(/skipping: .*manifest\.csv:3/);
+    const unknown = rows.map((r, i) => (i === 0 ? { ...r, structure: 'Cilia' } : r));
+    expect(() => new CellDataset(unknown, { dims: 2, size: [32, 24], manifestFile: file })).toThrow(/manifest\.csv:2 .*unknown structure label 'Cilia'/);
+    await expect(new CellDataset(rows, { dims: 3, size: [8, 8, 8], manifestFile: file }).batch([0])).rejects.toThrow(/no save_reg_path \(3D TIFF\)/);
+  });
+});

@@ -1,0 +1,135 @@
+// A data set of cells for training and evaluation: manifest rows of one split, loaded lazily
+// from disk, preprocessed into the model's tensors, with batches prefetched in the background.
+// Memory stays bounded: decoded cells are cached only up to `cacheBytes`.
+
+import { readPng2d, readTiff3d } from './images.ts';
+import { CLASSES } from './labels.ts';
+import type { CellRow } from './manifest.ts';
+import { preprocess2d, preprocess3d, type CellTensors, type PreprocessOptions } from './preprocess.ts';
+import type { Split } from './split.ts';
+
+export interface Cell extends CellTensors {
+  row: CellRow;
+  /** Class index (alphabetical order of the 24 classes). */
+  label: number;
+}
+
+export interface Batch {
+  /** [B, 2, ...size] membrane, DNA. */
+  reference: Float32Array;
+  /** [B, 1, ...size]. */
+  structure: Float32Array;
+  /** [B, classes] one-hot. */
+  onehot: Float32Array;
+  rows: CellRow[];
+}
+
+export interface DatasetOptions extends PreprocessOptions {
+  /** Which image of a row to read: the 2D PNG or the 3D TIFF. */
+  dims: 2 | 3;
+  split?: Split;
+  /** Log and skip unreadable rows instead of stopping. */
+  skipBad?: boolean;
+  /** Upper bound on cached decoded cells, in bytes (default 1 GiB). */
+  cacheBytes?: number;
+  /** Where skipped rows are reported. */
+  log?: (line: string) => void;
+  manifestFile?: string;
+}
+
+export class DataError extends Error {
+  constructor(readonly row: CellRow, readonly file: string | undefined, message: string, manifestFile = 'manifest') {
+    super(`${manifestFile}:${row.line} (CellId ${row.cellId}): ${message}`);
+    this.name = 'DataError';
+  }
+}
+
+export class CellDataset {
+  readonly rows: CellRow[];
+  readonly classes: readonly string[] = CLASSES;
+  private cache = new Map<number, Cell>();
+  private cachedBytes = 0;
+  private bad = new Set<number>();
+  readonly voxels: number;
+
+  constructor(rows: CellRow[], readonly opts: DatasetOptions) {
+    this.rows = opts.split ? rows.filter((r) => r.split === opts.split) : rows;
+    this.voxels = opts.size.reduce((a, b) => a * b, 1);
+    const known = new Set<string>(CLASSES);
+    for (const r of this.rows)
+      if (!known.has(r.structure)) {
+        const err = new DataError(r, undefined, `unknown structure label '${r.structure}' (known: the 24 classes of statistical-cell.md §3.1)`, opts.manifestFile);
+        if (!opts.skipBad) throw err;
+        opts.log?.(`skipping: ${err.message}`);
+      }
+    if (opts.skipBad) this.rows = this.rows.filter((r) => known.has(r.structure));
+    if (!this.rows.length) throw new Error(`${opts.manifestFile ?? 'manifest'}: no usable rows${opts.split ? ` in the ${opts.split} split` : ''}`);
+  }
+
+  get length(): number {
+    return this.rows.length;
+  }
+
+  /** Loads one cell; with skipBad, returns null for a row that cannot be read (and logs it once). */
+  async load(i: number): Promise<Cell | null> {
+    const hit = this.cache.get(i);
+    if (hit) return hit;
+    if (this.bad.has(i)) return null;
+    const row = this.rows[i];
+    const file = this.opts.dims === 3 ? row.tiff3d : row.png2d;
+    try {
+      if (!file) throw new Error(`no ${this.opts.dims === 3 ? 'save_reg_path (3D TIFF)' : 'save_reg_path_flat (2D PNG)'} in this row`);
+      let t: CellTensors;
+      if (this.opts.dims === 3) {
+        if (!row.channels) throw new Error('the manifest has no ch_* channel columns, needed for 3D TIFFs');
+        const hint = Math.max(...Object.values(row.channels).filter((v): v is number => v !== undefined)) + 1;
+        t = preprocess3d(await readTiff3d(file, hint), row.channels, this.opts, file);
+      } else t = preprocess2d(await readPng2d(file), this.opts, file);
+      const cell: Cell = { ...t, row, label: CLASSES.indexOf(row.structure as (typeof CLASSES)[number]) };
+      const bytes = (t.reference.length + t.structure.length) * 4;
+      if (this.cachedBytes + bytes <= (this.opts.cacheBytes ?? 1 << 30)) {
+        this.cache.set(i, cell);
+        this.cachedBytes += bytes;
+      }
+      return cell;
+    } catch (e) {
+      const err = new DataError(row, file, (e as Error).message, this.opts.manifestFile);
+      if (!this.opts.skipBad) throw err;
+      this.bad.add(i);
+      this.opts.log?.(`skipping: ${err.message}`);
+      return null;
+    }
+  }
+
+  /** Assembles a batch from row indices; with skipBad, unreadable rows are replaced by `replace(k)`. */
+  async batch(indices: number[], replace: (attempt: number) => number = (k) => (indices[0] + k + 1) % this.length): Promise<Batch> {
+    const n = indices.length;
+    const v = this.voxels;
+    const out: Batch = { reference: new Float32Array(n * 2 * v), structure: new Float32Array(n * v), onehot: new Float32Array(n * CLASSES.length), rows: [] };
+    const cells = await Promise.all(indices.map((i) => this.load(i)));
+    for (let k = 0; k < n; k++) {
+      let cell = cells[k];
+      for (let attempt = 0; !cell; attempt++) {
+        if (attempt > this.length) throw new Error('every row of the data set failed to load');
+        cell = await this.load(replace(attempt));
+      }
+      out.reference.set(cell.reference, k * 2 * v);
+      out.structure.set(cell.structure, k * v);
+      out.onehot[k * CLASSES.length + cell.label] = 1;
+      out.rows.push(cell.row);
+    }
+    return out;
+  }
+}
+
+/** Runs `make(t)` for t = from, from+1, … with up to `depth` results in flight ahead of the consumer. */
+export async function* prefetch<T>(from: number, to: number, make: (t: number) => Promise<T>, depth = 2): AsyncGenerator<T> {
+  const queue: Promise<T>[] = [];
+  let next = from;
+  while (next < to && queue.length < depth) queue.push(make(next++));
+  while (queue.length) {
+    const item = await queue.shift()!;
+    if (next < to) queue.push(make(next++));
+    yield item;
+  }
+}

@@ -1,3 +1,297 @@
-import type { OpDef } from '../types.ts';
+// BatchNorm over every axis but 1 (PyTorch's BatchNorm1d/2d/3d, affine, track_running_stats).
+// x is [B, C, ...S]; a channel's N = B·∏S values are (b·C + c)·S + s.
+//  training: mean, biased var → y = (x − mean)·invstd·γ + β with invstd = 1/√(var + eps);
+//            running_mean ← (1 − m)·rm + m·mean, running_var ← (1 − m)·rv + m·var·N/(N − 1)
+//            (updated in place on the device; outputs [y, mean, invstd, rm', rv']).
+//  eval:     y = (x − rm)/√(rv + eps)·γ + β; output [y].
+// The gradient is the fused `batchnorm_grad` (dx, dγ, dβ); the running statistics get none, and
+// nor do the mean/invstd outputs (they are saved for the backward pass, not used downstream).
 
-export const batchnormOps: OpDef<any>[] = [];
+import type { OpDef, Shape } from '../types.ts';
+import { OpError, fmtShape, numel } from '../types.ts';
+import { LINEAR_INDEX, f32lit, grid1d, linearMain } from '../wgsl.ts';
+import { WG_SUM } from './wgsl_sum.ts';
+
+export interface BatchNormAttrs {
+  training?: boolean;
+  eps?: number;
+  momentum?: number;
+  [k: string]: unknown;
+}
+
+interface Dims {
+  B: number;
+  C: number;
+  S: number;
+  N: number;
+}
+
+const MAX_CHANNELS = 65535; // one workgroup per channel along one grid dimension
+
+function dims(op: string, s: Shape[], perChannel: [number, string][], training: boolean): Dims {
+  const x = s[0];
+  if (x.length < 2) throw new OpError(op, `x must be [B, C, ...spatial], got ${fmtShape(x)}`, s, 'Add a batch axis');
+  const [B, C] = x;
+  const S = numel(x.slice(2));
+  if (C > MAX_CHANNELS) throw new OpError(op, `${C} channels exceed the ${MAX_CHANNELS} this kernel handles`, s);
+  for (const [i, name] of perChannel)
+    if (s[i].length !== 1 || s[i][0] !== C) throw new OpError(op, `${name} must be [${C}] (one value per channel of x), got ${fmtShape(s[i])}`, s, `Give ${name} the length of x's axis 1`);
+  if (training && B * S < 2) throw new OpError(op, `training needs more than one value per channel, got x ${fmtShape(x)}`, s, 'Use a batch of at least 2, or eval mode');
+  return { B, C, S, N: B * S };
+}
+
+const binding = (i: number, name: string, rw = false): string =>
+  `@group(0) @binding(${i}) var<storage, ${rw ? 'read_write' : 'read'}> ${name}: array<f32>;`;
+
+/** Header of a one-workgroup-per-channel reduction kernel with `c`, `lid` and a loop over the channel's values as `idx`. */
+const channelMain = ({ C, S, N }: Dims): string => `${WG_SUM()}
+fn at(c: u32, j: u32) -> u32 { let b = j / ${S}u; return (b * ${C}u + c) * ${S}u + (j - b * ${S}u); }
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let c = wid.x;
+  let lid = l.x;
+  let N = ${N}u;`;
+
+const channelOf = ({ C, S }: Dims) => `(i / ${S}u) % ${C}u`;
+
+export const batchnorm: OpDef<BatchNormAttrs> = {
+  name: 'batchnorm',
+  inplace: { 3: 3, 4: 4 },
+  shape: (s, a) => {
+    if (s.length !== 5) throw new OpError('batchnorm', `takes 5 inputs (x, gamma, beta, running_mean, running_var), got ${s.length}`, s);
+    dims('batchnorm', s, [[1, 'gamma'], [2, 'beta'], [3, 'running_mean'], [4, 'running_var']], a.training ?? true);
+    if (!(a.training ?? true)) return [s[0]];
+    const C = [s[0][1]];
+    return [s[0], C, C, C, C];
+  },
+  reference: ([x, g, bt, rm, rv], s, a) => {
+    const { C, S, N } = dims('batchnorm', s, [], false);
+    const eps = a.eps ?? 1e-5;
+    const mom = a.momentum ?? 0.1;
+    const train = a.training ?? true;
+    const mean = new Float64Array(C);
+    const invstd = new Float64Array(C);
+    const rm2 = rm.slice();
+    const rv2 = rv.slice();
+    for (let c = 0; c < C; c++) {
+      if (!train) {
+        mean[c] = rm[c];
+        invstd[c] = 1 / Math.sqrt(rv[c] + eps);
+        continue;
+      }
+      let sum = 0;
+      for (let j = 0; j < N; j++) sum += x[(Math.floor(j / S) * C + c) * S + (j % S)];
+      const m = sum / N;
+      let sq = 0;
+      for (let j = 0; j < N; j++) sq += (x[(Math.floor(j / S) * C + c) * S + (j % S)] - m) ** 2;
+      mean[c] = m;
+      invstd[c] = 1 / Math.sqrt(sq / N + eps);
+      rm2[c] = (1 - mom) * rm[c] + mom * m;
+      rv2[c] = (1 - mom) * rv[c] + (mom * sq) / (N - 1);
+    }
+    const y = x.map((v, i) => {
+      const c = Math.floor(i / S) % C;
+      return (v - mean[c]) * invstd[c] * g[c] + bt[c];
+    });
+    return train ? [y, mean, invstd, rm2, rv2] : [y];
+  },
+  grad: (em, { inputs: [x, g, , rm, rv], outputs, dOutputs: [dy], attrs }) => {
+    if (!dy) return [null, null, null, null, null];
+    const train = attrs.training ?? true;
+    const [dx, dg, db] = train
+      ? em.call('batchnorm_grad', [x, dy, outputs[1], outputs[2], g], { training: true })
+      : em.call('batchnorm_grad', [x, dy, rm, rv, g], { training: false, eps: attrs.eps ?? 1e-5 });
+    return [dx, dg, db, null, null];
+  },
+  wgsl: (s, a) => {
+    const d = dims('batchnorm', s, [], false);
+    const n = numel(s[0]);
+    const eps = f32lit(a.eps ?? 1e-5);
+    if (!(a.training ?? true)) {
+      // Buffers: x0 γ1 β2 rm3 rv4 | y5.
+      return {
+        passes: [
+          {
+            bindings: [0, 1, 2, 3, 4, 5],
+            workgroups: grid1d(n),
+            code: `${['X', 'G', 'BT', 'RM', 'RV'].map((nm, i) => binding(i, nm)).join('\n')}
+${binding(5, 'Y', true)}
+${linearMain()} {
+  let i = ${LINEAR_INDEX};
+  if (i >= ${n}u) { return; }
+  let c = ${channelOf(d)};
+  Y[i] = (X[i] - RM[c]) * (1.0 / sqrt(RV[c] + ${eps})) * G[c] + BT[c];
+}`,
+          },
+        ],
+      };
+    }
+    const mom = a.momentum ?? 0.1;
+    // Buffers: x0 γ1 β2 rm3 rv4 | y5 mean6 invstd7 rm'8 rv'9, where 8 and 9 are 3 and 4: the
+    // statistics pass binds them once, read_write, under the output indices.
+    return {
+      passes: [
+        {
+          bindings: [0, 6, 7, 8, 9],
+          workgroups: [d.C, 1, 1],
+          // Two-pass statistics (mean, then Σ(x − mean)²): one pass of Σx² − (Σx)²/N cancels
+          // catastrophically in f32 when |mean| ≫ std.
+          code: `${binding(0, 'X')}
+${binding(1, 'MEAN', true)}
+${binding(2, 'INVSTD', true)}
+${binding(3, 'RM', true)}
+${binding(4, 'RV', true)}
+${channelMain(d)}
+  var acc = 0.0;
+  for (var j = lid; j < N; j += 256u) { acc += X[at(c, j)]; }
+  let mean = wg_sum(acc, lid) / f32(N);
+  acc = 0.0;
+  for (var j = lid; j < N; j += 256u) { let t = X[at(c, j)] - mean; acc += t * t; }
+  let sq = wg_sum(acc, lid);
+  if (lid == 0u) {
+    MEAN[c] = mean;
+    INVSTD[c] = 1.0 / sqrt(sq / f32(N) + ${eps});
+    RM[c] = ${f32lit(1 - mom)} * RM[c] + ${f32lit(mom)} * mean;
+    RV[c] = ${f32lit(1 - mom)} * RV[c] + ${f32lit(mom / (d.N - 1))} * sq;
+  }
+}`,
+        },
+        {
+          bindings: [0, 1, 2, 6, 7, 5],
+          workgroups: grid1d(n),
+          code: `${['X', 'G', 'BT', 'MEAN', 'INVSTD'].map((nm, i) => binding(i, nm)).join('\n')}
+${binding(5, 'Y', true)}
+${linearMain()} {
+  let i = ${LINEAR_INDEX};
+  if (i >= ${n}u) { return; }
+  let c = ${channelOf(d)};
+  Y[i] = (X[i] - MEAN[c]) * INVSTD[c] * G[c] + BT[c];
+}`,
+        },
+      ],
+    };
+  },
+  wasm: (s, a) => {
+    const { B, C, S } = dims('batchnorm', s, [], false);
+    const eps = a.eps ?? 1e-5;
+    const mom = a.momentum ?? 0.1;
+    if (!(a.training ?? true)) return { run: (k, [x, g, bt, rm, rv, y]) => void k.bn_apply(x, g, bt, rm, rv, y, B, C, S, 1, eps) };
+    return {
+      run: (k, [x, g, bt, , , y, mean, invstd, rm, rv]) => {
+        k.bn_stats(x, mean, invstd, rm, rv, B, C, S, eps, mom);
+        k.bn_apply(x, g, bt, mean, invstd, y, B, C, S, 0, eps);
+      },
+    };
+  },
+};
+
+export interface BatchNormGradAttrs {
+  /** true: inputs 2, 3 are the batch mean and invstd; false (eval): running_mean and running_var. */
+  training?: boolean;
+  /** eval only: the eps that turns running_var into invstd. */
+  eps?: number;
+  [k: string]: unknown;
+}
+
+/**
+ * The fused BatchNorm backward. With x̂ = (x − mean)·invstd, dβ = Σ dy, dγ = Σ dy·x̂ (per channel);
+ * training: dx = γ·invstd·(dy − dβ/N − x̂·dγ/N); eval: dx = γ·invstd·dy.
+ */
+export const batchnormGrad: OpDef<BatchNormGradAttrs> = {
+  name: 'batchnorm_grad',
+  shape: (s, a) => {
+    if (s.length !== 5) throw new OpError('batchnorm_grad', `takes 5 inputs (x, dy, mean, invstd, gamma), got ${s.length}`, s);
+    if (s[1].length !== s[0].length || s[1].some((v, i) => v !== s[0][i])) throw new OpError('batchnorm_grad', `dy ${fmtShape(s[1])} must have the shape of x ${fmtShape(s[0])}`, s);
+    const train = a.training ?? true;
+    dims('batchnorm_grad', s, [[2, train ? 'mean' : 'running_mean'], [3, train ? 'invstd' : 'running_var'], [4, 'gamma']], false);
+    return [s[0], s[4], s[4]];
+  },
+  reference: ([x, dy, m, st, g], s, a) => {
+    const { C, S, N } = dims('batchnorm_grad', s, [], false);
+    const train = a.training ?? true;
+    const inv = train ? st : st.map((v) => 1 / Math.sqrt(v + (a.eps ?? 1e-5)));
+    const chan = (i: number) => Math.floor(i / S) % C;
+    const dg = new Float64Array(C);
+    const db = new Float64Array(C);
+    for (let i = 0; i < x.length; i++) {
+      const c = chan(i);
+      db[c] += dy[i];
+      dg[c] += dy[i] * (x[i] - m[c]) * inv[c];
+    }
+    const dx = x.map((v, i) => {
+      const c = chan(i);
+      const xh = (v - m[c]) * inv[c];
+      return train ? g[c] * inv[c] * (dy[i] - db[c] / N - (xh * dg[c]) / N) : g[c] * inv[c] * dy[i];
+    });
+    return [dx, dg, db];
+  },
+  wgsl: (s, a) => {
+    const d = dims('batchnorm_grad', s, [], false);
+    const n = numel(s[0]);
+    const train = a.training ?? true;
+    const inv = train ? 'ST[c]' : `(1.0 / sqrt(ST[c] + ${f32lit(a.eps ?? 1e-5)}))`;
+    // Buffers: x0 dy1 mean2 invstd-or-rv3 γ4 | dx5 dγ6 dβ7.
+    return {
+      passes: [
+        {
+          bindings: [0, 1, 2, 3, 6, 7],
+          workgroups: [d.C, 1, 1],
+          code: `${['X', 'DY', 'M', 'ST'].map((nm, i) => binding(i, nm)).join('\n')}
+${binding(4, 'DG', true)}
+${binding(5, 'DB', true)}
+${channelMain(d)}
+  let m = M[c];
+  let inv = ${inv};
+  var sdy = 0.0;
+  var sdyx = 0.0;
+  for (var j = lid; j < N; j += 256u) { let k = at(c, j); let g = DY[k]; sdy += g; sdyx += g * (X[k] - m); }
+  let tb = wg_sum(sdy, lid);
+  let tg = wg_sum(sdyx, lid) * inv;
+  if (lid == 0u) { DB[c] = tb; DG[c] = tg; }
+}`,
+        },
+        // 'auto' layouts drop unused bindings, so eval's dx pass binds only what it reads.
+        train
+          ? {
+              bindings: [0, 1, 2, 3, 4, 6, 7, 5],
+              workgroups: grid1d(n),
+              code: `${['X', 'DY', 'M', 'ST', 'G', 'DG', 'DB'].map((nm, i) => binding(i, nm)).join('\n')}
+${binding(7, 'DX', true)}
+${linearMain()} {
+  let i = ${LINEAR_INDEX};
+  if (i >= ${n}u) { return; }
+  let c = ${channelOf(d)};
+  let inv = ${inv};
+  let xh = (X[i] - M[c]) * inv;
+  DX[i] = G[c] * inv * (DY[i] - (DB[c] + xh * DG[c]) * ${f32lit(1 / d.N)});
+}`,
+            }
+          : {
+              bindings: [1, 3, 4, 5],
+              workgroups: grid1d(n),
+              code: `${['DY', 'ST', 'G'].map((nm, i) => binding(i, nm)).join('\n')}
+${binding(3, 'DX', true)}
+${linearMain()} {
+  let i = ${LINEAR_INDEX};
+  if (i >= ${n}u) { return; }
+  let c = ${channelOf(d)};
+  DX[i] = G[c] * ${inv} * DY[i];
+}`,
+            },
+      ],
+    };
+  },
+  wasm: (s, a) => {
+    const { B, C, S } = dims('batchnorm_grad', s, [], false);
+    const ev = (a.training ?? true) ? 0 : 1;
+    const eps = a.eps ?? 1e-5;
+    return {
+      run: (k, [x, dy, m, st, g, dx, dg, db]) => {
+        k.bn_grad_sums(x, dy, m, st, dg, db, B, C, S, ev, eps);
+        k.bn_grad_dx(x, dy, m, st, g, dg, db, dx, B, C, S, ev, eps);
+      },
+    };
+  },
+};
+
+export const batchnormOps: OpDef<any>[] = [batchnorm, batchnormGrad];

@@ -43,85 +43,137 @@ export function conv_geom(
   return ptr(dst, ((j >> 3) * kc + k) * NR + (j & 7));
 }
 
+/** x[b, ci, image(grid g, offset)] for n = b·G + g, with zero padding; the slow, general path. */
+@inline function im2colAt(x: usize, Ci: i32, n: i32, ci: i32, kd: i32, kh: i32, kw: i32): f32 {
+  const G = GD * GH * GW;
+  const b = n / G;
+  const g = n - b * G;
+  const gz = g / (GH * GW);
+  const gy = (g / GW) % GH;
+  const gx = g % GW;
+  const iz = gz * SD + kd - PD;
+  const iy = gy * SH + kh - PH;
+  const ix = gx * SW + kw - PW;
+  if (iz < 0 || iz >= ID || iy < 0 || iy >= IH || ix < 0 || ix >= IW) return 0;
+  return load<f32>(ptr(x, ((b * Ci + ci) * ID + iz) * IH * IW + iy * IW + ix));
+}
+
 /**
- * Packs B(k, n) = x[ci, image(n, kernel offset)] for k in [k0, k0+kc) (k = ci·kvol + offset) and
- * grid positions n in [n0, n0+nc): conv's im2col, one block. `x` is one batch item.
+ * Packs B(k, n) = x[b, ci, image(g, kernel offset)] for k in [k0, k0+kc) (k = ci·kvol + offset)
+ * and n = b·G + g in [n0, n0+nc): conv's im2col, one block, the batch folded into the columns
+ * (so the deep layers, with few grid positions per image, still get wide GEMMs).
+ * Panel by panel (8 grid positions) so the writes stay in one 8·kc-float panel at a time; when
+ * the 8 positions lie in one grid row and inside the image, a row of the panel is one or two
+ * vector loads (stride 1) or a shuffle of four (stride 2).
  */
-function pack_im2col(kc: i32, k0: i32, nc: i32, n0: i32, x: usize, dst: usize): void {
+function pack_im2col(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, dst: usize): void {
   const kvol = KD * KH * KW;
   const ivol = ID * IH * IW;
-  for (let kk = 0; kk < kc; kk++) {
-    const k = k0 + kk;
-    const ci = k / kvol;
-    const r = k - ci * kvol;
-    const kd = r / (KH * KW);
-    const kh = (r / KW) % KH;
-    const kw = r % KW;
-    const xc = ptr(x, ci * ivol);
-    let gz = n0 / (GH * GW);
-    let gy = (n0 / GW) % GH;
-    let gx = n0 % GW;
-    let j = 0;
-    while (j < nc) {
-      // One run along the innermost grid dim: iz, iy are fixed, ix steps by SW.
-      const run = min(GW - gx, nc - j);
-      const iz = gz * SD + kd - PD;
-      const iy = gy * SH + kh - PH;
-      if (iz < 0 || iz >= ID || iy < 0 || iy >= IH) {
-        for (let t = 0; t < run; t++) store<f32>(packedB(dst, kc, kk, j + t), 0);
+  const G = GD * GH * GW;
+  for (let j = 0; j < nc; j += NR) {
+    const panel = ptr(dst, j * kc);
+    const n = n0 + j;
+    const bi = n / G;
+    const g = n - bi * G;
+    const gz = g / (GH * GW);
+    const gy = (g / GW) % GH;
+    const gx = g % GW;
+    const xb = ptr(x, bi * Ci * ivol);
+    const oneRow = j + NR <= nc && gx + NR <= GW;
+    let ci = k0 / kvol;
+    const r = k0 - ci * kvol;
+    let kd = r / (KH * KW);
+    let kh = (r / KW) % KH;
+    let kw = r % KW;
+    for (let kk = 0; kk < kc; kk++) {
+      const d = ptr(panel, kk * NR);
+      if (oneRow) {
+        const xc = ptr(xb, ci * ivol);
+        const iz = gz * SD + kd - PD;
+        const iy = gy * SH + kh - PH;
+        const ix0 = gx * SW + kw - PW;
+        if (iz < 0 || iz >= ID || iy < 0 || iy >= IH) {
+          v128.store(d, f32x4.splat(0));
+          v128.store(d, f32x4.splat(0), 16);
+        } else {
+          const row = ptr(xc, (iz * IH + iy) * IW);
+          if (ix0 >= 0 && ix0 + (NR - 1) * SW < IW) {
+            const src = ptr(row, ix0);
+            if (SW == 1) {
+              v128.store(d, v128.load(src));
+              v128.store(d, v128.load(src, 16), 16);
+            } else if (SW == 2) {
+              // Elements 0, 2, …, 14 of src; the last load ends at element 14 (inside the row).
+              const a = v128.load(src), b = v128.load(src, 16), c = v128.load(src, 32), e = v128.load(src, 44);
+              v128.store(d, v128.shuffle<f32>(a, b, 0, 2, 4, 6));
+              v128.store(d, v128.shuffle<f32>(c, e, 0, 2, 5, 7), 16);
+            } else {
+              for (let q = 0; q < NR; q++) store<f32>(ptr(d, q), load<f32>(ptr(src, q * SW)));
+            }
+          } else {
+            for (let q = 0; q < NR; q++) {
+              const ix = ix0 + q * SW;
+              store<f32>(ptr(d, q), ix >= 0 && ix < IW ? load<f32>(ptr(row, ix)) : 0);
+            }
+          }
+        }
       } else {
-        const row = ptr(xc, (iz * IH + iy) * IW);
-        let ix = gx * SW + kw - PW;
-        for (let t = 0; t < run; t++) {
-          store<f32>(packedB(dst, kc, kk, j + t), ix >= 0 && ix < IW ? load<f32>(ptr(row, ix)) : 0);
-          ix += SW;
+        for (let q = 0; q < NR; q++) store<f32>(ptr(d, q), j + q < nc ? im2colAt(x, Ci, n + q, ci, kd, kh, kw) : 0);
+      }
+      // Next kernel offset (kw fastest), then the next input channel.
+      if (++kw == KW) {
+        kw = 0;
+        if (++kh == KH) {
+          kh = 0;
+          if (++kd == KD) { kd = 0; ci++; }
         }
       }
-      j += run;
-      gx = 0;
-      if (++gy == GH) { gy = 0; gz++; }
     }
-    for (let t = nc; t < ((nc + NR - 1) & ~(NR - 1)); t++) store<f32>(packedB(dst, kc, kk, t), 0);
   }
 }
 
 /**
  * conv: y[B, Co, G] = w[Co, Ci·kvol] · im2col(x) (+ bias[Co]); hasBias = 0: no bias.
- * Scratch: gemmScratch(Co, G, Ci·kvol) floats (kernels/matmul/wasm.ts).
+ * The GEMM's columns are n = b·G + g; each NC-column block accumulates in `cbuf` [Co × NC]
+ * and is then scattered into y with the bias. Scratch: gemmScratch(Co, B·G, Ci·kvol) floats,
+ * then cbuf (Co · min(B·G, NC) floats); see convWasm.
  */
-export function conv_fwd(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize): void {
+export function conv_fwd(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize): void {
   const G = GD * GH * GW;
-  const I = ID * IH * IW;
   const K = Ci * KD * KH * KW;
-  for (let b = 0; b < B; b++) {
-    for (let co = 0; co < Co; co++) {
-      const v = hasBias ? load<f32>(ptr(bias, co)) : f32(0);
-      const row = ptr(y, (b * Co + co) * G);
-      for (let g = 0; g < G; g++) store<f32>(ptr(row, g), v);
-    }
-  }
-  if (KD * KH * KW == 1 && SD == 1 && SH == 1 && SW == 1 && PD == 0 && PH == 0 && PW == 0) {
-    // 1×1 convolution: x[b] already is the B operand [Ci, G].
-    for (let b = 0; b < B; b++) gemm_acc(Co, G, Ci, w, Ci, 1, ptr(x, b * Ci * I), G, 1, ptr(y, b * Co * G), G, scratch);
-    return;
-  }
+  const N = B * G;
   const kcMax = min(K, KC);
   const pa = scratch;
   const pb = ptr(pa, ((min(Co, MC) + MR - 1) / MR) * MR * kcMax);
-  const tile = ptr(pb, kcMax * ((min(G, NC) + NR - 1) / NR) * NR);
-  for (let b = 0; b < B; b++) {
-    const xb = ptr(x, b * Ci * I);
-    const yb = ptr(y, b * Co * G);
-    for (let jc = 0; jc < G; jc += NC) {
-      const nc = min(NC, G - jc);
-      for (let pc = 0; pc < K; pc += KC) {
-        const kc = min(KC, K - pc);
-        pack_im2col(kc, pc, nc, jc, xb, pb);
-        for (let ic = 0; ic < Co; ic += MC) {
-          const mc = min(MC, Co - ic);
-          gemm_pack_a(mc, kc, ptr(w, ic * K + pc), K, 1, pa);
-          gemm_macro(mc, nc, kc, pa, pb, ptr(yb, ic * G + jc), G, tile);
-        }
+  const tile = ptr(pb, kcMax * ((min(N, NC) + NR - 1) / NR) * NR);
+  for (let jc = 0; jc < N; jc += NC) {
+    const nc = min(NC, N - jc);
+    memory.fill(cbuf, 0, <usize>(Co * nc) << 2);
+    for (let pc = 0; pc < K; pc += KC) {
+      const kc = min(KC, K - pc);
+      pack_im2col(kc, pc, nc, jc, Ci, x, pb);
+      for (let ic = 0; ic < Co; ic += MC) {
+        const mc = min(MC, Co - ic);
+        gemm_pack_a(mc, kc, ptr(w, ic * K + pc), K, 1, pa);
+        gemm_macro(mc, nc, kc, pa, pb, ptr(cbuf, ic * nc), nc, tile);
+      }
+    }
+    // Scatter the block's columns (runs of grid positions per image) into y, adding the bias.
+    for (let co = 0; co < Co; co++) {
+      const bv = f32x4.splat(hasBias ? load<f32>(ptr(bias, co)) : 0);
+      const src = ptr(cbuf, co * nc);
+      let j = 0;
+      while (j < nc) {
+        const n = jc + j;
+        const b = n / G;
+        const g = n - b * G;
+        const run = min(G - g, nc - j);
+        const d = ptr(y, (b * Co + co) * G + g);
+        const s = ptr(src, j);
+        let t = 0;
+        for (; t + 4 <= run; t += 4) v128.store(ptr(d, t), f32x4.add(v128.load(ptr(s, t)), bv));
+        for (; t < run; t++) store<f32>(ptr(d, t), load<f32>(ptr(s, t)) + f32x4.extract_lane(bv, 0));
+        j += run;
       }
     }
   }

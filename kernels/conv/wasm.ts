@@ -2,7 +2,7 @@
 // packed SIMD GEMM of kernels/matmul. Each plan sets the geometry (conv_geom) and makes one call.
 
 import type { Attrs, Shape, WasmExports, WasmPlan } from '../types.ts';
-import { gemmScratch } from '../matmul/wasm.ts';
+import { GEMM, gemmScratch } from '../matmul/wasm.ts';
 import {
   type ConvAttrs, type ConvGeom, type ConvGradWeightAttrs, type ConvTransposeAttrs, type Vec3,
   convGeom, convGradWeightGeom, convTransposeGeom, vol,
@@ -15,13 +15,14 @@ const setGeom = (k: WasmExports, image: Vec3, grid: Vec3, g: ConvGeom): void =>
 export const convWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
   const g = convGeom(inShapes, attrs as ConvAttrs);
   const hasBias = inShapes.length === 3;
+  const N = g.B * vol(g.O); // the batch folds into the GEMM's columns
   return {
-    scratch: [gemmScratch(g.Co, vol(g.O), g.Ci * vol(g.K))],
+    scratch: [gemmScratch(g.Co, N, g.Ci * vol(g.K)), g.Co * Math.min(N, GEMM.NC)],
     run: (k, bufs) => {
       const [x, w] = bufs;
-      const [bias, y, scratch] = hasBias ? bufs.slice(2) : [0, ...bufs.slice(2)];
+      const [bias, y, scratch, cbuf] = hasBias ? bufs.slice(2) : [0, ...bufs.slice(2)];
       setGeom(k, g.S, g.O, g);
-      k.conv_fwd(g.B, g.Ci, g.Co, x, w, hasBias ? 1 : 0, bias, y, scratch);
+      k.conv_fwd(g.B, g.Ci, g.Co, x, w, hasBias ? 1 : 0, bias, y, scratch, cbuf);
     },
   };
 };

@@ -36,6 +36,8 @@ const ruleWords: Record<string, string> = {
 
 export const messages: IParserErrorMessageProvider = {
   buildMismatchTokenMessage({ expected, actual }) {
+    // Expecting the end of the file means a top-level declaration did not start.
+    if (expected === EOF) return `expected ${ruleWords.topDecl} but found ${describe(actual)}`;
     return `expected ${tokenLabel(expected)} but found ${describe(actual)}`;
   },
   buildNotAllInputParsedMessage({ firstRedundant }) {

@@ -22,6 +22,7 @@ const chromiumArgs = [
 ];
 /** ../shared (fixtures) sits beside the repository, in CI too; it may be a symlink, and Vite
  *  checks both the path asked for and the resolved one against fs.allow. */
+const root = fileURLToPath(new URL('.', import.meta.url));
 const shared = fileURLToPath(new URL('../shared', import.meta.url));
 const sharedPaths = existsSync(shared) ? [...new Set([shared, realpathSync(shared)])] : [shared];
 
@@ -36,10 +37,11 @@ const serveShared: Plugin = {
   name: 'statcell-serve-shared',
   configureServer(server) {
     const abs = new URL('../shared/', import.meta.url).pathname;
+    const ownShared = existsSync(new URL('shared', import.meta.url)); // then /shared/ is the repo's own
     server.middlewares.use((req, _res, next) => {
       const url = req.url ?? '';
       if (url.startsWith(abs)) req.url = `/@fs${url}`;
-      else if (url.startsWith('/shared/')) req.url = `/@fs${abs}${url.slice('/shared/'.length)}`;
+      else if (url.startsWith('/shared/') && !ownShared) req.url = `/@fs${abs}${url.slice('/shared/'.length)}`;
       next();
     });
   },
@@ -58,7 +60,7 @@ export default defineConfig({
       {
         extends: true,
         // Vite serves the repository root (build/kernels.wasm included) and ../shared/fixtures.
-        server: { fs: { allow: ['.', ...sharedPaths] } },
+        server: { fs: { allow: [root, ...sharedPaths] } },
         plugins: [serveShared],
         // dawn.node is Node-only; runtime/device.ts imports it only under Node.
         optimizeDeps: { exclude: ['webgpu'] },

@@ -213,6 +213,8 @@ function pack_im2col_t(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, ds
   const G = GD * GH * GW;
   const kvol = KD * KH * KW;
   const ivol = ID * IH * IW;
+  const b0 = k0 / G;
+  const g0 = k0 - b0 * G;
   for (let j = 0; j < nc; j++) {
     const n = n0 + j;
     const ci = n / kvol;
@@ -220,25 +222,36 @@ function pack_im2col_t(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, ds
     const kd = r / (KH * KW);
     const kh = (r / KW) % KH;
     const kw = r % KW;
-    let b = k0 / G;
-    let g = k0 - b * G;
-    let gz = g / (GH * GW);
-    let gy = (g / GW) % GH;
-    let gx = g % GW;
-    for (let k = 0; k < kc; k++) {
+    // Column j of the panel: element k at byte offset k·NR·4 from `col`.
+    let d = ptr(dst, (j >> 3) * kc * NR + (j & 7));
+    let b = b0;
+    let gz = g0 / (GH * GW);
+    let gy = (g0 / GW) % GH;
+    let gx = g0 % GW;
+    let k = 0;
+    while (k < kc) {
+      // One run along the innermost grid dim: iz, iy fixed, ix steps by SW.
+      const run = min(GW - gx, kc - k);
       const iz = gz * SD + kd - PD;
       const iy = gy * SH + kh - PH;
-      const ix = gx * SW + kw - PW;
-      let v: f32 = 0;
-      if (iz >= 0 && iz < ID && iy >= 0 && iy < IH && ix >= 0 && ix < IW)
-        v = load<f32>(ptr(x, (b * Ci + ci) * ivol + (iz * IH + iy) * IW + ix));
-      store<f32>(packedB(dst, kc, k, j), v);
-      if (++gx == GW) {
-        gx = 0;
-        if (++gy == GH) {
-          gy = 0;
-          if (++gz == GD) { gz = 0; b++; }
-        }
+      if (iz < 0 || iz >= ID || iy < 0 || iy >= IH) {
+        for (let t = 0; t < run; t++) { store<f32>(d, 0); d += NR << 2; }
+      } else {
+        const row = ptr(x, (b * Ci + ci) * ivol + (iz * IH + iy) * IW);
+        let ix = gx * SW + kw - PW;
+        // Clip the run to the columns inside the image: zeros before, loads, zeros after.
+        let t = 0;
+        for (; t < run && ix < 0; t++) { store<f32>(d, 0); d += NR << 2; ix += SW; }
+        let src = ptr(row, ix);
+        const step = <usize>SW << 2;
+        for (; t < run && ix < IW; t++) { store<f32>(d, load<f32>(src)); d += NR << 2; src += step; ix += SW; }
+        for (; t < run; t++) { store<f32>(d, 0); d += NR << 2; }
+      }
+      k += run;
+      gx = 0;
+      if (++gy == GH) {
+        gy = 0;
+        if (++gz == GD) { gz = 0; b++; }
       }
     }
   }

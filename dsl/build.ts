@@ -314,7 +314,13 @@ export class AstBuilder extends BaseVisitor {
 
   orExpr(ctx: Children): A.Expr { return this.binaryChain(ctx); }
   andExpr(ctx: Children): A.Expr { return this.binaryChain(ctx); }
-  comparison(ctx: Children): A.Expr { return this.binaryChain(ctx); }
+  comparison(ctx: Children): A.Expr {
+    const ops = (ctx.ops ?? []).filter(isToken);
+    if (ops.length > 1) {
+      this.diags.error('SC1001', this.tokenSpan(ops[1]), `comparisons do not chain: '${ops[0].image}' is followed by '${ops[1].image}'`, { notes: ['write a < b and b < c'] });
+    }
+    return this.binaryChain(ctx);
+  }
   additive(ctx: Children): A.Expr { return this.binaryChain(ctx); }
   multiplicative(ctx: Children): A.Expr { return this.binaryChain(ctx); }
 

@@ -342,10 +342,11 @@ export class StatcellParser extends CstParser {
     ]);
   });
 
-  // Comparisons do not chain: `a < b < c` is a syntax error rather than a surprise.
+  // Comparisons do not chain: `a < b < c` parses, and the AST builder reports it (SC1001)
+  // with a clear message rather than a surprise.
   comparison = this.RULE('comparison', () => {
     this.SUBRULE(this.additive, { LABEL: 'operands' });
-    this.OPTION(() => {
+    this.MANY(() => {
       this.OR([
         { ALT: () => this.CONSUME(T.EqEq, { LABEL: 'ops' }) },
         { ALT: () => this.CONSUME(T.NotEq, { LABEL: 'ops' }) },

@@ -186,6 +186,7 @@ describe('diagnostics', () => {
   test.each([
     ['SC1001 unexpected token', 'block A(c: int)(x: [B]) -> [B] {\n  y = conv(c = )\n  return y\n}', ['SC1001@2:16']],
     ['SC1001 missing comma between arguments', 'const a = f(1 2)', ['SC1001@1:15']],
+    ['SC1001 chained comparison', 'const a = x < y < z', ['SC1001@1:17']],
     ['SC1002 end of file inside a block', 'block A(x: [B]) -> [B] {\n  return x\n', ['SC1002@2:11']],
     ['SC1003 invalid character', 'const a = 1\nconst b = 2 @ 3', ['SC1003@2:13', 'SC1001@2:15']],
     ['SC1004 unterminated string', 'const a = "abc\nconst b = 1', ['SC1004@1:11']],

@@ -33,6 +33,8 @@ opSuite('sn_sigma', [
   // One power-iteration step from a random u (forward only: the gradient rule assumes convergence).
   { inputs: [randn([16, 3000], 11, 0.02), unit(randn([16], 12))], diff: [] },
   { inputs: [randn([300, 7], 13), unit(randn([300], 14))], diff: [] },
+  // Tall: Wᵀu runs in 19 row chunks of 16 (the last one short).
+  { inputs: [randn([300, 5], 15), unit(randn([300], 16))], diff: [] },
 ]);
 
 opSuite('sn_sigma_grad', [{ inputs: [randn([1], 1), randn([3], 2), randn([10], 3)], attrs: { shape: [3, 2, 5] } }]);

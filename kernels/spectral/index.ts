@@ -54,35 +54,49 @@ export const snSigma: OpDef<SnAttrs> = {
   wgsl: (s, a) => {
     const { O, K } = dims('sn_sigma', s[0], s);
     const eps = f32lit(a.eps ?? 1e-12);
-    // Buffers: w0 u1 | σ2 u'3 v4 (3 is 1's buffer). u is read only by the first pass, so the
-    // third pass can keep W v in u' until the last pass normalises it.
+    // Wᵀu in row chunks: R rows per chunk, a thread per (column, chunk), partials in scratch;
+    // chunking keeps tall weights (e.g. the decoder's linear [7680, 512]) from running on only
+    // K threads that each walk every row.
+    const chunks = Math.min(Math.ceil(O / 16), Math.max(1, Math.ceil(65536 / K)));
+    const R = Math.ceil(O / chunks);
+    // Buffers: w0 u1 | σ2 u'3 v4 (3 is 1's buffer) | partials5. u is read only by the first
+    // pass, so the third pass can keep W v in u' until the last pass normalises it.
     return {
+      scratch: [chunks * K],
       passes: [
         {
-          // Wᵀu: a thread per column walks the O rows; neighbouring threads read neighbouring
-          // columns, so every row is read coalesced.
-          bindings: [0, 1, 4],
-          workgroups: grid1d(K),
+          // Neighbouring threads read neighbouring columns, so every row is read coalesced.
+          bindings: [0, 1, 5],
+          workgroups: [Math.ceil(K / 256), chunks, 1],
           code: `${binding(0, 'W')}
 ${binding(1, 'U')}
-${binding(2, 'V', true)}
-${linearMain()} {
-  let k = ${LINEAR_INDEX};
+${binding(2, 'P', true)}
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let k = gid.x;
   if (k >= ${K}u) { return; }
+  let o0 = gid.y * ${R}u;
+  let o1 = min(o0 + ${R}u, ${O}u);
   var acc = 0.0;
-  for (var o = 0u; o < ${O}u; o++) { acc += W[o * ${K}u + k] * U[o]; }
-  V[k] = acc;
+  for (var o = o0; o < o1; o++) { acc += W[o * ${K}u + k] * U[o]; }
+  P[gid.y * ${K}u + k] = acc;
 }`,
         },
         {
-          bindings: [4],
+          bindings: [5, 4],
           workgroups: [1, 1, 1],
-          code: `${binding(0, 'V', true)}
+          code: `${binding(0, 'P')}
+${binding(1, 'V', true)}
 ${WG_SUM()}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) l: vec3<u32>) {
   var acc = 0.0;
-  for (var k = l.x; k < ${K}u; k += 256u) { acc += V[k] * V[k]; }
+  for (var k = l.x; k < ${K}u; k += 256u) {
+    var t = 0.0;
+    for (var c = 0u; c < ${chunks}u; c++) { t += P[c * ${K}u + k]; }
+    V[k] = t;
+    acc += t * t;
+  }
   let scale = 1.0 / max(sqrt(wg_sum(acc, l.x)), ${eps});
   for (var k = l.x; k < ${K}u; k += 256u) { V[k] = V[k] * scale; }
 }`,

@@ -16,12 +16,16 @@ export interface Value {
   readonly index: number;
 }
 
+/** Attributes computed at run time from the run's arguments (Adam's step, a random draw's offset). */
+export type DynamicAttrs = Record<string, (args: Record<string, number>) => number>;
+
 export interface Node {
   readonly id: number;
   readonly op: string;
   readonly inputs: Value[];
   readonly attrs: Attrs;
   readonly outputs: Value[];
+  readonly dynamic?: DynamicAttrs;
 }
 
 export interface GraphInput {
@@ -50,10 +54,10 @@ export class Graph implements Emitter<Value> {
     return this.inputs.find((i) => i.name === name);
   }
 
-  call(op: string, inputs: Value[], attrs: Attrs = {}): Value[] {
+  call(op: string, inputs: Value[], attrs: Attrs = {}, dynamic?: DynamicAttrs): Value[] {
     const shapes = getOp(op).shape(inputs.map((v) => v.shape), attrs);
     const outputs: Value[] = [];
-    const node: Node = { id: this.nodes.length, op, inputs: [...inputs], attrs, outputs };
+    const node: Node = { id: this.nodes.length, op, inputs: [...inputs], attrs, outputs, ...(dynamic ? { dynamic } : {}) };
     for (const [index, shape] of shapes.entries()) outputs.push({ id: this.nextId++, shape, node, index });
     this.nodes.push(node);
     return outputs;

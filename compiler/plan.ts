@@ -5,7 +5,7 @@
 import { getOp } from '../kernels/registry.ts';
 import type { Attrs, Shape } from '../kernels/types.ts';
 import { numel } from '../kernels/types.ts';
-import type { Graph, InputKind, Value } from './ir.ts';
+import type { DynamicAttrs, Graph, InputKind, Value } from './ir.ts';
 
 export interface BufferSpec {
   elements: number;
@@ -20,8 +20,8 @@ export interface Launch {
   inShapes: Shape[];
   inputs: number[];
   outputs: number[];
-  /** Attribute names whose values are given at run time (e.g. Adam's step). */
-  dynamic?: string[];
+  /** Attributes computed from each run's arguments (e.g. Adam's step). */
+  dynamic?: DynamicAttrs;
 }
 
 /** A value's buffer and the launches [from, to] over which it must stay intact. */
@@ -55,7 +55,7 @@ export function memoryStats(p: Program): { planned: number; unplanned: number } 
   return { planned, unplanned: inputs + temps };
 }
 
-export function lower(g: Graph, dynamic: Record<string, string[]> = {}): Program {
+export function lower(g: Graph): Program {
   const order = g.nodes.filter((n) => liveNodes(g).has(n.id));
   const end = order.length;
   // Launch index after which each value is dead (graph outputs and updates live to the end).
@@ -116,7 +116,7 @@ export function lower(g: Graph, dynamic: Record<string, string[]> = {}): Program
         return c;
       });
       n.outputs.forEach((o, k) => bind(o, outs[k], at));
-      launches.push({ op: n.op, attrs: n.attrs, inShapes: n.inputs.map((v) => v.shape), inputs: ins, outputs: outs, ...(dynamic[n.op] ? { dynamic: dynamic[n.op] } : {}) });
+      launches.push({ op: n.op, attrs: n.attrs, inShapes: n.inputs.map((v) => v.shape), inputs: ins, outputs: outs, ...(n.dynamic ? { dynamic: n.dynamic } : {}) });
     }
     // Retire what died here; a temp buffer returns to the pool when its last value is gone.
     for (const [id, { v, from, view }] of alive) {

@@ -13,7 +13,7 @@ export class Executable {
   private buffers: DeviceBuffer[];
   private owned: DeviceBuffer[] = [];
   private prepared: PreparedLaunch[];
-  private dynamicArgs = '';
+  private lastArgs = '';
 
   /** `store` maps graph input names to buffers that outlive this program (weights, optimizer state). */
   constructor(readonly backend: Backend, readonly program: Program, store: Map<string, DeviceBuffer> = new Map()) {
@@ -45,21 +45,18 @@ export class Executable {
     this.backend.write(this.buffers[b], data);
   }
 
-  /** Enqueues one run. `args` fill the launches' dynamic attributes (e.g. { step: 12 }). */
+  /** Enqueues one run. `args` feed the launches' dynamic attributes (e.g. { iteration: 12 }). */
   run(args: Record<string, number> = {}): void {
     const key = JSON.stringify(args);
-    if (key !== this.dynamicArgs) {
+    if (key !== this.lastArgs) {
       this.program.launches.forEach((l, i) => {
         if (!l.dynamic) return;
         const attrs: Attrs = { ...l.attrs };
-        for (const name of l.dynamic) {
-          if (!(name in args)) throw new Error(`program: launch ${l.op} needs run argument '${name}'`);
-          attrs[name] = args[name];
-        }
+        for (const [name, f] of Object.entries(l.dynamic)) attrs[name] = f(args);
         this.backend.release(this.prepared[i]);
         this.prepared[i] = this.prepare(l, attrs);
       });
-      this.dynamicArgs = key;
+      this.lastArgs = key;
     }
     this.backend.execute(this.prepared);
   }

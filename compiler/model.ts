@@ -1,0 +1,62 @@
+// What the compiler hands the runtime for one model: its parameters and state with their
+// initialisers and checkpoint names, and one graph per entry point (encode, decode, generate)
+// and for the training step, built for a given batch size.
+
+import type { Shape } from '../kernels/types.ts';
+import type { Graph } from './ir.ts';
+
+/** How a tensor starts (statistical-cell.md §1.6). */
+export type Init =
+  | { kind: 'normal'; mean: number; std: number }
+  | { kind: 'uniform'; low: number; high: number }
+  | { kind: 'constant'; value: number }
+  /** N(0, 1) then L2-normalised: spectral norm's u. */
+  | { kind: 'unit_vector' };
+
+export interface TensorSpec {
+  /** Checkpoint name, e.g. `enc.down0.conv1.weight` (as in shared/fixtures/README.md). */
+  name: string;
+  shape: Shape;
+  /** Trainable parameter, or persistent state (BatchNorm running statistics, spectral norm's u). */
+  kind: 'param' | 'state';
+  init: Init;
+  /** The block instance it belongs to, for per-block parameter counts (e.g. `enc.down4`). */
+  owner: string;
+}
+
+/** A scalar the host computes each step from the iteration (e.g. the KL warm-up β_t), fed as a [1] input. */
+export interface HostScalar {
+  name: string;
+  at(iteration: number): number;
+}
+
+export interface EntryGraph {
+  graph: Graph;
+  /** Data inputs the caller feeds (x, ref, cls, z …), with their shapes. */
+  inputs: { name: string; shape: Shape }[];
+  /** Outputs in declaration order. */
+  outputs: string[];
+  hostScalars: HostScalar[];
+}
+
+export interface TrainGraph extends EntryGraph {
+  /** Metrics the step reports (`report recon, kl, loss`), each a [1] output. */
+  metrics: string[];
+  /** Adam moments live in the store as `adam.m.<param>` / `adam.v.<param>`. */
+  optimizer: { kind: 'adam'; lr: number; beta1: number; beta2: number; eps: number };
+}
+
+export interface CompiledModel {
+  name: string;
+  /** The model's source text (all files) and its SHA-256, kept in checkpoints. */
+  source: string;
+  sourceHash: string;
+  /** Parameter values after overrides, for the record. */
+  config: Record<string, unknown>;
+  tensors: TensorSpec[];
+  /** Builds an entry point's graph for a batch size (`encode`, `decode`, `generate`, …). */
+  entry(name: string, batch: number): EntryGraph;
+  entryNames: string[];
+  /** Builds the training step for a batch size. */
+  trainStep(batch: number): TrainGraph;
+}

@@ -1,0 +1,120 @@
+// A compiled model living on a backend: one store of parameters, state and Adam moments shared
+// by every entry point's program, programs built per (entry, batch) on first use, and the
+// training step. Tensors are named as in checkpoints (shared/fixtures/README.md).
+
+import type { CompiledModel, EntryGraph, Init, TensorSpec } from '../compiler/model.ts';
+import { lower } from '../compiler/plan.ts';
+import { reference } from '../kernels/reference.ts';
+import { numel } from '../kernels/types.ts';
+import type { Backend, DeviceBuffer } from './backend.ts';
+import { Executable } from './program.ts';
+
+export const adamMoment = (which: 'm' | 'v', param: string): string => `adam.${which}.${param}`;
+
+/** Deterministic initial values: the Philox stream of (seed, tensor index). */
+export function initialValues(spec: TensorSpec, seed: number, index: number): Float32Array {
+  const n = numel(spec.shape);
+  const draw = (op: 'randn' | 'rand') => reference.call(op, [], { shape: [n], seed: seed * 65536 + index, offset: 0 })[0].data;
+  const init: Init = spec.init;
+  switch (init.kind) {
+    case 'constant':
+      return new Float32Array(n).fill(init.value);
+    case 'normal':
+      return Float32Array.from(draw('randn'), (x) => init.mean + init.std * x);
+    case 'uniform':
+      return Float32Array.from(draw('rand'), (x) => init.low + (init.high - init.low) * x);
+    case 'unit_vector': {
+      const v = draw('randn');
+      let sq = 0;
+      for (const x of v) sq += x * x;
+      const norm = Math.max(Math.sqrt(sq), 1e-12);
+      return Float32Array.from(v, (x) => x / norm);
+    }
+  }
+}
+
+export class ModelRuntime {
+  /** Every persistent tensor: parameters, state and, once training starts, Adam moments. */
+  readonly store = new Map<string, DeviceBuffer>();
+  private programs = new Map<string, { exe: Executable; entry: EntryGraph }>();
+
+  constructor(readonly backend: Backend, readonly model: CompiledModel) {
+    for (const t of model.tensors) this.store.set(t.name, backend.alloc(numel(t.shape)));
+    for (const t of model.tensors)
+      if (t.kind === 'param') for (const w of ['m', 'v'] as const) this.store.set(adamMoment(w, t.name), backend.alloc(numel(t.shape)));
+  }
+
+  /** Fresh initial parameters and state, zero Adam moments. */
+  init(seed: number): void {
+    this.model.tensors.forEach((t, i) => {
+      this.backend.write(this.store.get(t.name)!, initialValues(t, seed, i));
+      if (t.kind === 'param') for (const w of ['m', 'v'] as const) this.backend.write(this.store.get(adamMoment(w, t.name))!, new Float32Array(numel(t.shape)));
+    });
+  }
+
+  /** Every stored tensor, for checkpoints. */
+  async readAll(): Promise<Map<string, Float32Array>> {
+    await this.backend.sync();
+    const out = new Map<string, Float32Array>();
+    for (const [name, buf] of this.store) out.set(name, await this.backend.read(buf));
+    return out;
+  }
+
+  /** Loads tensors by name; every parameter and state tensor must be given, Adam moments are optional. */
+  writeAll(tensors: Map<string, Float32Array>, source = 'checkpoint'): void {
+    for (const t of this.model.tensors) {
+      const data = tensors.get(t.name);
+      if (!data) throw new Error(`${source}: no tensor '${t.name}' (shape [${t.shape.join(', ')}])`);
+      if (data.length !== numel(t.shape)) throw new Error(`${source}: tensor '${t.name}' has ${data.length} values, the model needs [${t.shape.join(', ')}] = ${numel(t.shape)}`);
+    }
+    for (const [name, buf] of this.store) {
+      const data = tensors.get(name);
+      if (data) this.backend.write(buf, data);
+    }
+  }
+
+  private program(name: string, batch: number): { exe: Executable; entry: EntryGraph } {
+    const key = `${name}@${batch}`;
+    let p = this.programs.get(key);
+    if (!p) {
+      const entry = name === 'train' ? this.model.trainStep(batch) : this.model.entry(name, batch);
+      p = { exe: new Executable(this.backend, lower(entry.graph), this.store), entry };
+      this.programs.set(key, p);
+    }
+    return p;
+  }
+
+  private feed(p: { exe: Executable; entry: EntryGraph }, inputs: Record<string, Float32Array>, iteration: number): void {
+    for (const { name } of p.entry.inputs) {
+      const data = inputs[name];
+      if (!data) throw new Error(`${this.model.name}: the ${name} input is missing (inputs: ${p.entry.inputs.map((i) => i.name).join(', ')})`);
+      p.exe.write(name, data);
+    }
+    for (const h of p.entry.hostScalars) p.exe.write(h.name, Float32Array.of(h.at(iteration)));
+  }
+
+  /** One training step (forward, backward, Adam, state updates); returns the reported metrics. */
+  async trainStep(inputs: Record<string, Float32Array>, batch: number, iteration: number): Promise<Record<string, number>> {
+    const p = this.program('train', batch);
+    this.feed(p, inputs, iteration);
+    p.exe.run({ iteration });
+    const metrics: Record<string, number> = {};
+    for (const m of (p.entry as ReturnType<CompiledModel['trainStep']>).metrics) metrics[m] = (await p.exe.read(m))[0];
+    return metrics;
+  }
+
+  /** Runs an entry point (encode, decode, generate, …); `iteration` seeds its random draws. */
+  async run(name: string, inputs: Record<string, Float32Array>, batch: number, iteration = 0): Promise<Record<string, Float32Array>> {
+    const p = this.program(name, batch);
+    this.feed(p, inputs, iteration);
+    p.exe.run({ iteration });
+    const out: Record<string, Float32Array> = {};
+    for (const o of p.entry.outputs) out[o] = await p.exe.read(o);
+    return out;
+  }
+
+  destroy(): void {
+    for (const { exe } of this.programs.values()) exe.destroy();
+    for (const b of this.store.values()) this.backend.free(b);
+  }
+}

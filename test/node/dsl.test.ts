@@ -243,6 +243,26 @@ describe('diagnostics', () => {
     expect(r.program.decls.map((d) => (d as { name?: { name: string } }).name?.name)).toEqual(['A', 'B', 'M']);
   });
 
+  test('recovery never throws and leaves no position undefined (100 mutated copies of the library)', () => {
+    const src = readFileSync('models/statcell.vae', 'utf8');
+    let seed = 1;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    let withErrors = 0;
+    for (let t = 0; t < 100; t++) {
+      let s = src;
+      for (let k = 0; k < 3; k++) {
+        const i = Math.floor(rnd() * s.length);
+        s = rnd() < 0.5 ? s.slice(0, i) + s.slice(i + 1 + Math.floor(rnd() * 5)) : s.slice(0, i) + '({)]=,'[Math.floor(rnd() * 6)] + s.slice(i);
+      }
+      const r = parse(s, 'f.vae');
+      if (!r.ok) withErrors++;
+      // NaN positions would serialise as null.
+      expect(JSON.stringify(r)).not.toContain('null');
+      for (const d of r.diagnostics) expect(d.span.line >= 1 && d.span.col >= 1).toBe(true);
+    }
+    expect(withErrors).toBeGreaterThan(80);
+  });
+
   test('imports: files load relative to the importer; missing files and cycles are reported', () => {
     const files: Record<string, string> = {
       'm/a.vae': 'import "lib/b.vae"\nimport "missing.vae"\nmodel A = T(x = 1)',

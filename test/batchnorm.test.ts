@@ -16,6 +16,8 @@ opSuite('batchnorm', [
   { inputs: inputs([2, 2, 3, 4, 5], 3), attrs: { training: true, eps: 1e-3 }, cotangents: [0], diff: [0, 1, 2] },
   // Long channels (8184 values: many strided iterations per thread) whose mean is far from 0.
   { inputs: inputs([8, 2, 33, 31], 4, 20), attrs: { training: true }, cotangents: [0], diff: [0, 1, 2] },
+  // 40870 values per channel: WebGPU splits each channel into 3 uneven slices and merges them.
+  { inputs: inputs([10, 2, 61, 67], 7, -5), attrs: { training: true }, cotangents: [0], diff: [0, 1, 2] },
   // Eval: running statistics, one output.
   { inputs: inputs([4, 3], 5), attrs: { training: false }, diff: [0, 1, 2] },
   { inputs: inputs([2, 3, 5, 5], 6), attrs: { training: false, eps: 1e-2 }, diff: [0, 1, 2] },

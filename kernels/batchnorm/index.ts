@@ -43,14 +43,28 @@ function dims(op: string, s: Shape[], perChannel: [number, string][], training: 
 const binding = (i: number, name: string, rw = false): string =>
   `@group(0) @binding(${i}) var<storage, ${rw ? 'read_write' : 'read'}> ${name}: array<f32>;`;
 
-/** Header of a one-workgroup-per-channel reduction kernel with `c`, `lid` and a loop over the channel's values as `idx`. */
-const channelMain = ({ C, S, N }: Dims): string => `${WG_SUM()}
+/**
+ * A channel's N values are split into G slices of L, one workgroup each (grid [G, C]), so that a
+ * few channels of millions of values still fill the GPU; per-slice partials are merged after.
+ */
+const slices = (N: number): { G: number; L: number } => {
+  const G = Math.min(64, Math.max(1, Math.ceil(N / 16384)));
+  return { G, L: Math.ceil(N / G) };
+};
+
+/** Header of a slice-reduction kernel: `c`, `g` (slice), `lid`, and the slice's range [j0, j1). */
+const sliceMain = ({ C, S, N }: Dims): string => {
+  const { L } = slices(N);
+  return `${WG_SUM()}
 fn at(c: u32, j: u32) -> u32 { let b = j / ${S}u; return (b * ${C}u + c) * ${S}u + (j - b * ${S}u); }
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let c = wid.x;
+  let g = wid.x;
+  let c = wid.y;
   let lid = l.x;
-  let N = ${N}u;`;
+  let j0 = g * ${L}u;
+  let j1 = min(j0 + ${L}u, ${N}u);`;
+};
 
 const channelOf = ({ C, S }: Dims) => `(i / ${S}u) % ${C}u`;
 
@@ -127,33 +141,53 @@ ${linearMain()} {
       };
     }
     const mom = a.momentum ?? 0.1;
-    // Buffers: x0 γ1 β2 rm3 rv4 | y5 mean6 invstd7 rm'8 rv'9, where 8 and 9 are 3 and 4: the
-    // statistics pass binds them once, read_write, under the output indices.
+    const { G, L } = slices(d.N);
+    // Buffers: x0 γ1 β2 rm3 rv4 | y5 mean6 invstd7 rm'8 rv'9 | partials10, where 8 and 9 are 3
+    // and 4: the merge pass binds them once, read_write, under the output indices.
     return {
+      scratch: [d.C * G * 2],
       passes: [
         {
-          bindings: [0, 6, 7, 8, 9],
-          workgroups: [d.C, 1, 1],
-          // Two-pass statistics (mean, then Σ(x − mean)²): one pass of Σx² − (Σx)²/N cancels
-          // catastrophically in f32 when |mean| ≫ std.
+          // Per slice: its mean, then Σ(x − mean)² (two passes over the slice: one pass of
+          // Σx² − (Σx)²/n cancels catastrophically in f32 when |mean| ≫ std).
+          bindings: [0, 10],
+          workgroups: [G, d.C, 1],
           code: `${binding(0, 'X')}
+${binding(1, 'P', true)}
+${sliceMain(d)}
+  var acc = 0.0;
+  for (var j = j0 + lid; j < j1; j += 256u) { acc += X[at(c, j)]; }
+  let mean = wg_sum(acc, lid) / f32(j1 - j0);
+  acc = 0.0;
+  for (var j = j0 + lid; j < j1; j += 256u) { let t = X[at(c, j)] - mean; acc += t * t; }
+  let m2 = wg_sum(acc, lid);
+  if (lid == 0u) { P[(c * ${G}u + g) * 2u] = mean; P[(c * ${G}u + g) * 2u + 1u] = m2; }
+}`,
+        },
+        {
+          // Per channel, merge the slices exactly (Chan et al.): M2 = Σ M2_g + Σ n_g (mean_g − mean)².
+          bindings: [10, 6, 7, 8, 9],
+          workgroups: grid1d(d.C, 64),
+          code: `${binding(0, 'P')}
 ${binding(1, 'MEAN', true)}
 ${binding(2, 'INVSTD', true)}
 ${binding(3, 'RM', true)}
 ${binding(4, 'RV', true)}
-${channelMain(d)}
-  var acc = 0.0;
-  for (var j = lid; j < N; j += 256u) { acc += X[at(c, j)]; }
-  let mean = wg_sum(acc, lid) / f32(N);
-  acc = 0.0;
-  for (var j = lid; j < N; j += 256u) { let t = X[at(c, j)] - mean; acc += t * t; }
-  let sq = wg_sum(acc, lid);
-  if (lid == 0u) {
-    MEAN[c] = mean;
-    INVSTD[c] = 1.0 / sqrt(sq / f32(N) + ${eps});
-    RM[c] = ${f32lit(1 - mom)} * RM[c] + ${f32lit(mom)} * mean;
-    RV[c] = ${f32lit(1 - mom)} * RV[c] + ${f32lit(mom / (d.N - 1))} * sq;
+${linearMain(64)} {
+  let c = ${LINEAR_INDEX};
+  if (c >= ${d.C}u) { return; }
+  var mean = 0.0;
+  for (var g = 0u; g < ${G}u; g++) { mean += f32(min(${L}u, ${d.N}u - g * ${L}u)) * P[(c * ${G}u + g) * 2u]; }
+  mean = mean / f32(${d.N}u);
+  var sq = 0.0;
+  for (var g = 0u; g < ${G}u; g++) {
+    let t = P[(c * ${G}u + g) * 2u] - mean;
+    sq += P[(c * ${G}u + g) * 2u + 1u] + f32(min(${L}u, ${d.N}u - g * ${L}u)) * t * t;
   }
+  MEAN[c] = mean;
+  INVSTD[c] = 1.0 / sqrt(sq / f32(${d.N}u) + ${eps});
+  RM[c] = ${f32lit(1 - mom)} * RM[c] + ${f32lit(mom)} * mean;
+  RV[c] = ${f32lit(1 - mom)} * RV[c] + ${f32lit(mom / (d.N - 1))} * sq;
 }`,
         },
         {
@@ -230,24 +264,41 @@ export const batchnormGrad: OpDef<BatchNormGradAttrs> = {
     const n = numel(s[0]);
     const train = a.training ?? true;
     const inv = train ? 'ST[c]' : `(1.0 / sqrt(ST[c] + ${f32lit(a.eps ?? 1e-5)}))`;
-    // Buffers: x0 dy1 mean2 invstd-or-rv3 γ4 | dx5 dγ6 dβ7.
+    const { G } = slices(d.N);
+    // Buffers: x0 dy1 mean2 invstd-or-rv3 γ4 | dx5 dγ6 dβ7 | partials8 (Σdy, Σdy·(x − mean) per slice).
     return {
+      scratch: [d.C * G * 2],
       passes: [
         {
-          bindings: [0, 1, 2, 3, 6, 7],
-          workgroups: [d.C, 1, 1],
-          code: `${['X', 'DY', 'M', 'ST'].map((nm, i) => binding(i, nm)).join('\n')}
-${binding(4, 'DG', true)}
-${binding(5, 'DB', true)}
-${channelMain(d)}
+          bindings: [0, 1, 2, 8],
+          workgroups: [G, d.C, 1],
+          code: `${['X', 'DY', 'M'].map((nm, i) => binding(i, nm)).join('\n')}
+${binding(3, 'P', true)}
+${sliceMain(d)}
   let m = M[c];
-  let inv = ${inv};
   var sdy = 0.0;
   var sdyx = 0.0;
-  for (var j = lid; j < N; j += 256u) { let k = at(c, j); let g = DY[k]; sdy += g; sdyx += g * (X[k] - m); }
+  for (var j = j0 + lid; j < j1; j += 256u) { let k = at(c, j); let g = DY[k]; sdy += g; sdyx += g * (X[k] - m); }
   let tb = wg_sum(sdy, lid);
-  let tg = wg_sum(sdyx, lid) * inv;
-  if (lid == 0u) { DB[c] = tb; DG[c] = tg; }
+  let tg = wg_sum(sdyx, lid);
+  if (lid == 0u) { P[(c * ${G}u + g) * 2u] = tb; P[(c * ${G}u + g) * 2u + 1u] = tg; }
+}`,
+        },
+        {
+          bindings: [8, 3, 6, 7],
+          workgroups: grid1d(d.C, 64),
+          code: `${binding(0, 'P')}
+${binding(1, 'ST')}
+${binding(2, 'DG', true)}
+${binding(3, 'DB', true)}
+${linearMain(64)} {
+  let c = ${LINEAR_INDEX};
+  if (c >= ${d.C}u) { return; }
+  var tb = 0.0;
+  var tg = 0.0;
+  for (var g = 0u; g < ${G}u; g++) { tb += P[(c * ${G}u + g) * 2u]; tg += P[(c * ${G}u + g) * 2u + 1u]; }
+  DB[c] = tb;
+  DG[c] = tg * ${inv};
 }`,
         },
         // 'auto' layouts drop unused bindings, so eval's dx pass binds only what it reads.

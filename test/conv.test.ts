@@ -44,6 +44,8 @@ opSuite('conv_grad_weight', [
   { inputs: [randn([2, 2, 9], 55), randn([2, 3, 4], 56)], attrs: { kernel: 3, stride: 2 } },
   { inputs: [randn([1, 2, 4, 5, 3], 57), randn([1, 3, 4, 5, 3], 58)], attrs: { kernel: [3, 3, 1], pad: [1, 1, 0] } },
   { inputs: [randn([2, 5, 3, 3], 59), randn([2, 6, 3, 3], 60)], attrs: { kernel: 1 } },
+  // K = B·OV = 384 on a 4 × 27 output: split-K over 3 workgroups plus the reduction pass.
+  { inputs: [randn([2, 3, 16, 12], 61), randn([2, 4, 16, 12], 62)], attrs: { kernel: 3, pad: 1 } },
 ]);
 
 describe('conv references against independent facts', () => {

@@ -3,7 +3,7 @@ import { opSuite, randn, relErr } from './harness.ts';
 import { reference, refTensor } from '../kernels/reference.ts';
 import { getOp } from '../kernels/registry.ts';
 import { OpError } from '../kernels/types.ts';
-import { gemmPass } from '../kernels/matmul/gemm.ts';
+import { gemmPlan } from '../kernels/matmul/gemm.ts';
 
 // op(a) is [M,K], op(b) is [K,N]; transposed operands are stored the other way round.
 const operands = (M: number, N: number, K: number, transA: boolean, transB: boolean, seed: number) => [
@@ -20,6 +20,9 @@ opSuite('matmul', [
     [false, true].map((transB, j) => ({ inputs: operands(36, 20, 12, transA, transB, 50 + 2 * j + (transA ? 4 : 0)), attrs: { transA, transB } })),
   ),
   { inputs: operands(12, 20, 9, true, false, 60), attrs: { transA: true } },
+  // Long K on a small output: split-K (partial sums, then a reduction pass with the bias).
+  { inputs: [...operands(5, 6, 600, false, false, 61), randn([6], 62)], tol: 3e-5 },
+  { inputs: operands(1, 20, 333, true, true, 63), attrs: { transA: true, transB: true }, tol: 3e-5 },
   // Spans several 64×64 tiles and a partial K slice.
   { inputs: operands(70, 65, 21, false, false, 30) },
   { inputs: [...operands(70, 65, 21, true, true, 31), randn([65], 32)], attrs: { transA: true, transB: true } },
@@ -64,13 +67,21 @@ describe('matmul errors', () => {
 });
 
 describe('gemm launch geometry', () => {
-  const spec = (M: number, N: number) => ({ op: 'matmul', M, N, K: 8, decls: '', loadA: '', loadB: '', store: '', bindings: [] });
+  const spec = (M: number, N: number, K = 8) => ({ op: 'matmul', M, N, K, decls: '', loadA: '', loadB: '', store: '', bindings: [0, 1, 2] });
   test('folds M tiles over y and z beyond 65535 workgroups', () => {
-    const p = gemmPass(spec(64 * 70000, 64));
-    expect(p.workgroups).toEqual([1, 65535, 2]);
+    const p = gemmPlan(spec(64 * 70000, 64));
+    expect(p.passes.map((q) => q.workgroups)).toEqual([[1, 65535, 2]]);
   });
   test('small problems get small tiles', () => {
-    expect(gemmPass(spec(1, 37)).workgroups).toEqual([2, 1, 1]);
-    expect(gemmPass(spec(200, 200)).workgroups).toEqual([4, 4, 1]);
+    expect(gemmPlan(spec(1, 37)).passes[0].workgroups).toEqual([2, 1, 1]);
+    expect(gemmPlan(spec(200, 200)).passes[0].workgroups).toEqual([4, 4, 1]);
+  });
+  test('few output tiles with a long K split K over z, then reduce in a second pass', () => {
+    const p = gemmPlan(spec(32, 300, 128 * 1000));
+    expect(p.passes).toHaveLength(2);
+    expect(p.passes[0].workgroups).toEqual([5, 1, 52]);
+    expect(p.passes[0].bindings).toEqual([0, 1, 2, 3]);
+    expect(p.scratch).toEqual([52 * 32 * 300]);
+    expect(gemmPlan(spec(32, 300, 100)).passes).toHaveLength(1);
   });
 });

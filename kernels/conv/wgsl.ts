@@ -6,7 +6,7 @@
 // huge value, so one unsigned `< S` test rejects both sides of the padding.
 
 import type { WgslPlan } from '../types.ts';
-import { gemmPass } from '../matmul/gemm.ts';
+import { gemmPlan } from '../matmul/gemm.ts';
 import type { ConvGeom } from './geometry.ts';
 import { vol } from './geometry.ts';
 
@@ -40,28 +40,24 @@ export function convWgsl(g: ConvGeom, hasBias: boolean): WgslPlan {
   const ins = hasBias ? ['X', 'W', 'BIAS'] : ['X', 'W'];
   // A weight row w[co, :] is contiguous in k: vec4 loads when its length Ci·KV allows.
   const vecW = (g.Ci * vol(g.K)) % 4 === 0;
-  return {
-    passes: [
-      gemmPass({
-        op: 'conv',
-        M: g.B * vol(g.O),
-        N: g.Co,
-        K: g.Ci * vol(g.K),
-        decls: `${bindingDecls(ins, 'Y', vecW ? ['W'] : [])}\n${consts(g)}`,
-        loadA: `  let b = m / OV; let o = m % OV; let ci = k / KV; let t = k % KV;
+  return gemmPlan({
+    op: 'conv',
+    M: g.B * vol(g.O),
+    N: g.Co,
+    K: g.Ci * vol(g.K),
+    decls: `${bindingDecls(ins, 'Y', vecW ? ['W'] : [])}\n${consts(g)}`,
+    loadA: `  let b = m / OV; let o = m % OV; let ci = k / KV; let t = k % KV;
 ${splitO('o')}
 ${splitK('t')}
 ${tapIndex}
   return X[(b * CI + ci) * SV + i];`,
-        // w [Co, Ci·KV] row-major: B(k, n) = w[n, k].
-        loadB: '  return W[n * (CI * KV) + k];',
-        ...(vecW && { vecB: 'k' as const, loadB4: '  return W[(n * (CI * KV) + k) / 4u];' }),
-        store: `  Y[((m / OV) * CO + n) * OV + m % OV] = v${hasBias ? ' + BIAS[n]' : ''};`,
-        bindings: [...ins.keys(), ins.length],
-        fastAxis: 'm',
-      }),
-    ],
-  };
+    // w [Co, Ci·KV] row-major: B(k, n) = w[n, k].
+    loadB: '  return W[n * (CI * KV) + k];',
+    ...(vecW && { vecB: 'k' as const, loadB4: '  return W[(n * (CI * KV) + k) / 4u];' }),
+    store: `  Y[((m / OV) * CO + n) * OV + m % OV] = v${hasBias ? ' + BIAS[n]' : ''};`,
+    bindings: [...ins.keys(), ins.length],
+    fastAxis: 'm',
+  });
 }
 
 /**
@@ -72,17 +68,15 @@ export function convTransposeWgsl(g: ConvGeom, hasBias: boolean): WgslPlan {
   const ins = hasBias ? ['X', 'W', 'BIAS'] : ['X', 'W'];
   // The KV taps of w[ci, co, :] are contiguous in k: vec4 loads when KV is a multiple of 4 (k4).
   const vecW = vol(g.K) % 4 === 0;
-  return {
-    passes: [
-      gemmPass({
-        op: 'conv_transpose',
-        M: g.B * vol(g.O),
-        N: g.Co,
-        K: g.Ci * vol(g.K),
-        decls: `${bindingDecls(ins, 'Y', vecW ? ['W'] : [])}\n${consts(g)}`,
-        // Here O is the (larger) output and S the input; t = o + p − tap must be a multiple of
-        // the stride. A negative t wraps to ≥ 2³¹, whose quotient is far beyond S.
-        loadA: `  let b = m / OV; let o = m % OV; let ci = k / KV; let tap = k % KV;
+  return gemmPlan({
+    op: 'conv_transpose',
+    M: g.B * vol(g.O),
+    N: g.Co,
+    K: g.Ci * vol(g.K),
+    decls: `${bindingDecls(ins, 'Y', vecW ? ['W'] : [])}\n${consts(g)}`,
+    // Here O is the (larger) output and S the input; t = o + p − tap must be a multiple of
+    // the stride. A negative t wraps to ≥ 2³¹, whose quotient is far beyond S.
+    loadA: `  let b = m / OV; let o = m % OV; let ci = k / KV; let tap = k % KV;
 ${splitO('o')}
 ${splitK('tap')}
   let t0 = o0 + P0 - p; let t1 = o1 + P1 - q; let t2 = o2 + P2 - r;
@@ -90,39 +84,33 @@ ${splitK('tap')}
   let i0 = t0 / ST0; let i1 = t1 / ST1; let i2 = t2 / ST2;
   if (i0 >= S0 || i1 >= S1 || i2 >= S2) { return 0.0; }
   return X[(b * CI + ci) * SV + (i0 * S1 + i1) * S2 + i2];`,
-        // w [Ci, Co, KV]: B(k = ci·KV + tap, n) = w[ci, n, tap].
-        loadB: '  return W[((k / KV) * CO + n) * KV + k % KV];',
-        ...(vecW && { vecB: 'k' as const, loadB4: '  return W[(((k / KV) * CO + n) * KV + k % KV) / 4u];' }),
-        store: `  Y[((m / OV) * CO + n) * OV + m % OV] = v${hasBias ? ' + BIAS[n]' : ''};`,
-        bindings: [...ins.keys(), ins.length],
-        fastAxis: 'm',
-      }),
-    ],
-  };
+    // w [Ci, Co, KV]: B(k = ci·KV + tap, n) = w[ci, n, tap].
+    loadB: '  return W[((k / KV) * CO + n) * KV + k % KV];',
+    ...(vecW && { vecB: 'k' as const, loadB4: '  return W[(((k / KV) * CO + n) * KV + k % KV) / 4u];' }),
+    store: `  Y[((m / OV) * CO + n) * OV + m % OV] = v${hasBias ? ' + BIAS[n]' : ''};`,
+    bindings: [...ins.keys(), ins.length],
+    fastAxis: 'm',
+  });
 }
 
 /** conv_grad_weight: dw[co, ci·KV + tap] = Σ_{b,o} dy[b,co,o]·x[b,ci,o·s−p+tap]; M = Co, N = Ci·KV, K = B·OV. */
 export function convGradWeightWgsl(g: ConvGeom): WgslPlan {
   // dy[b, co, :] is contiguous in k = b·OV + o: vec4 loads when OV is a multiple of 4.
   const vecDy = vol(g.O) % 4 === 0;
-  return {
-    passes: [
-      gemmPass({
-        op: 'conv_grad_weight',
-        M: g.Co,
-        N: g.Ci * vol(g.K),
-        K: g.B * vol(g.O),
-        decls: `${bindingDecls(['X', 'DY'], 'DW', vecDy ? ['DY'] : [])}\n${consts(g)}`,
-        loadA: '  return DY[((k / OV) * CO + m) * OV + k % OV];',
-        ...(vecDy && { vecA: 'k' as const, loadA4: '  return DY[(((k / OV) * CO + m) * OV + k % OV) / 4u];' }),
-        loadB: `  let b = k / OV; let o = k % OV; let ci = n / KV; let t = n % KV;
+  return gemmPlan({
+    op: 'conv_grad_weight',
+    M: g.Co,
+    N: g.Ci * vol(g.K),
+    K: g.B * vol(g.O),
+    decls: `${bindingDecls(['X', 'DY'], 'DW', vecDy ? ['DY'] : [])}\n${consts(g)}`,
+    loadA: '  return DY[((k / OV) * CO + m) * OV + k % OV];',
+    ...(vecDy && { vecA: 'k' as const, loadA4: '  return DY[(((k / OV) * CO + m) * OV + k % OV) / 4u];' }),
+    loadB: `  let b = k / OV; let o = k % OV; let ci = n / KV; let t = n % KV;
 ${splitO('o')}
 ${splitK('t')}
 ${tapIndex}
   return X[(b * CI + ci) * SV + i];`,
-        store: '  DW[m * (CI * KV) + n] = v;',
-        bindings: [0, 1, 2],
-      }),
-    ],
-  };
+    store: '  DW[m * (CI * KV) + n] = v;',
+    bindings: [0, 1, 2],
+  });
 }

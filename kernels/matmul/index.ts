@@ -2,7 +2,7 @@
 
 import type { OpDef, Shape } from '../types.ts';
 import { matmulWasm } from './wasm.ts';
-import { gemmPass } from './gemm.ts';
+import { gemmPlan } from './gemm.ts';
 import { type MatmulAttrs, matmulGeom, matmulRef } from './reference.ts';
 
 export const matmul: OpDef<MatmulAttrs> = {
@@ -31,25 +31,21 @@ export const matmul: OpDef<MatmulAttrs> = {
     const vecA = transA ? (M % 4 === 0 ? 'm' : null) : K % 4 === 0 ? 'k' : null;
     const vecB = transB ? (K % 4 === 0 ? 'k' : null) : N % 4 === 0 ? 'n' : null;
     const elem = (v: string | null) => (v ? 'vec4<f32>' : 'f32');
-    return {
-      passes: [
-        gemmPass({
-          op: 'matmul',
-          M,
-          N,
-          K,
-          decls: `@group(0) @binding(0) var<storage, read> A: array<${elem(vecA)}>;
+    return gemmPlan({
+      op: 'matmul',
+      M,
+      N,
+      K,
+      decls: `@group(0) @binding(0) var<storage, read> A: array<${elem(vecA)}>;
 @group(0) @binding(1) var<storage, read> B: array<${elem(vecB)}>;
 ${hasBias ? '@group(0) @binding(2) var<storage, read> BIAS: array<f32>;\n' : ''}@group(0) @binding(${out}) var<storage, read_write> Y: array<f32>;`,
-          loadA: transA ? '  return A[k * M + m];' : '  return A[m * K + k];',
-          loadB: transB ? '  return B[n * K + k];' : '  return B[k * N + n];',
-          ...(vecA && { vecA, loadA4: transA ? '  return A[(k * M + m) / 4u];' : '  return A[(m * K + k) / 4u];' }),
-          ...(vecB && { vecB, loadB4: transB ? '  return B[(n * K + k) / 4u];' : '  return B[(k * N + n) / 4u];' }),
-          store: `  Y[m * N + n] = v${hasBias ? ' + BIAS[n]' : ''};`,
-          bindings: [...s.keys(), out],
-        }),
-      ],
-    };
+      loadA: transA ? '  return A[k * M + m];' : '  return A[m * K + k];',
+      loadB: transB ? '  return B[n * K + k];' : '  return B[k * N + n];',
+      ...(vecA && { vecA, loadA4: transA ? '  return A[(k * M + m) / 4u];' : '  return A[(m * K + k) / 4u];' }),
+      ...(vecB && { vecB, loadB4: transB ? '  return B[(n * K + k) / 4u];' : '  return B[(k * N + n) / 4u];' }),
+      store: `  Y[m * N + n] = v${hasBias ? ' + BIAS[n]' : ''};`,
+      bindings: [...s.keys(), out],
+    });
   },
   wasm: (s, attrs) => matmulWasm(s, attrs),
 };

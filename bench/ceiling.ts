@@ -46,7 +46,7 @@ const F32X4_RELAXED_MADD = SIMD(0x105);
  * (func (export "peak") (param $iters i32) (param $m f32) (param $c f32) (result f32)): runs
  * $iters loop trips of UNROLL × ACCUMULATORS updates; returns a lane of the sum so nothing is dead.
  */
-export function peakModule(fma: boolean): Uint8Array {
+export function peakModule(fma: boolean): Uint8Array<ArrayBuffer> {
   const acc = (i: number) => 3 + i;
   const mv = 3 + ACCUMULATORS;
   const cv = mv + 1;
@@ -80,7 +80,7 @@ const FLOPS_PER_TRIP = UNROLL * ACCUMULATORS * 4 * 2;
 
 type PeakFn = (iters: number, m: number, c: number) => number;
 
-function instantiate(bytes: Uint8Array): PeakFn {
+function instantiate(bytes: Uint8Array<ArrayBuffer>): PeakFn {
   const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes));
   return inst.exports.peak as PeakFn;
 }
@@ -89,7 +89,7 @@ function instantiate(bytes: Uint8Array): PeakFn {
  * GFLOP/s of one thread: the best of several ~`sliceMs` runs. A ceiling is the best the machine
  * shows, and on a shared machine the slower runs measure the neighbours, not the core.
  */
-export function measurePeak(bytes: Uint8Array, sliceMs = 60, reps = 9): number {
+export function measurePeak(bytes: Uint8Array<ArrayBuffer>, sliceMs = 60, reps = 9): number {
   const peak = instantiate(bytes);
   // V8 first runs Wasm in its baseline compiler (Liftoff) and swaps in optimised code for later
   // calls: warm up with a few calls before timing anything.
@@ -117,7 +117,7 @@ export function measurePeak(bytes: Uint8Array, sliceMs = 60, reps = 9): number {
 }
 
 /** The same measurement in `threads` workers at once: the sum of their rates. */
-async function measurePeakThreads(bytes: Uint8Array, threads: number): Promise<number> {
+async function measurePeakThreads(bytes: Uint8Array<ArrayBuffer>, threads: number): Promise<number> {
   // The worker is plain JS (no TypeScript loader in workers); it gets the module bytes.
   const src = `
     const { parentPort, workerData } = require('node:worker_threads');

@@ -1,0 +1,271 @@
+// `npm run bench [-- options]`: GFLOP/s of our backends and of peer libraries on the 2D
+// reference model's encoder convolutions (forward, input gradient, weight gradient; batch 8)
+// and a 1024³ matmul, next to the machine's measured and theoretical Wasm SIMD ceiling.
+// Prints a table and writes bench/results/<date>-<machine>.json.
+//
+//   --only a,b    engines to run: wasm, webgpu, tfjs, ort (also: ours, peers)
+//   --quick       four representative layers, fewer repetitions
+//   --full        WebGPU on every layer even on a software adapter (slow), no time cap
+//   --layers s    only layers whose name contains s (e.g. d3.)
+//   --out file    JSON path (default bench/results/<date>-<machine>[-quick].json)
+//   --no-json     print only
+// Training images/s will be one more benchmark file beside conv.ts and matmul.ts.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { measureCeiling, type Ceiling } from './ceiling.ts';
+import type { Engine, Outcome, Task, TimerOptions } from './common.ts';
+import { errMessage, taskFlops, taskName, taskShape } from './common.ts';
+import { convTasks, isQuickLayer } from './conv.ts';
+import { matmulTasks } from './matmul.ts';
+import { openOurs } from './ours.ts';
+import { openOnnx } from './peers/onnx.ts';
+import { openTfjs } from './peers/tfjs.ts';
+
+const ALL = ['wasm', 'webgpu', 'tfjs', 'ort'] as const;
+type EngineName = (typeof ALL)[number];
+
+interface Args {
+  only: EngineName[];
+  quick: boolean;
+  full: boolean;
+  layers?: string;
+  out?: string;
+  json: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { only: [...ALL], quick: false, full: false, json: true };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`bench: ${k} needs a value`);
+      return v;
+    };
+    if (k === '--quick') a.quick = true;
+    else if (k === '--full') a.full = true;
+    else if (k === '--no-json') a.json = false;
+    else if (k === '--layers') a.layers = value();
+    else if (k === '--out') a.out = value();
+    else if (k === '--only') {
+      const names = value()
+        .split(',')
+        .flatMap((n) => (n === 'ours' ? ['wasm', 'webgpu'] : n === 'peers' ? ['tfjs', 'ort'] : [n]));
+      const bad = names.filter((n) => !(ALL as readonly string[]).includes(n));
+      if (bad.length) throw new Error(`bench: unknown engine ${bad.join(', ')}; choose from ${ALL.join(', ')}, ours, peers`);
+      a.only = names as EngineName[];
+    } else if (k === '--help' || k === '-h') {
+      console.log(readHeader());
+      process.exit(0);
+    } else throw new Error(`bench: unknown option ${k} (see --help)`);
+  }
+  return a;
+}
+
+function readHeader(): string {
+  return 'usage: npm run bench -- [--only wasm,webgpu,tfjs,ort|ours|peers] [--quick] [--full] [--layers s] [--out file] [--no-json]';
+}
+
+const OPENERS: Record<EngineName, () => Promise<Engine>> = {
+  wasm: () => openOurs('wasm'),
+  webgpu: () => openOurs('webgpu'),
+  tfjs: openTfjs,
+  ort: openOnnx,
+};
+
+interface Row {
+  task: Task;
+  results: Partial<Record<EngineName, Outcome>>;
+}
+
+const fmt = (x: number, d = 1) => (x >= 100 ? x.toFixed(0) : x.toFixed(d));
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const t0 = performance.now();
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+
+  log('measuring the Wasm SIMD ceiling…');
+  const ceiling = await measureCeiling();
+
+  const engines = new Map<EngineName, Engine>();
+  const unavailable = new Map<EngineName, string>();
+  for (const name of args.only) {
+    try {
+      engines.set(name, await OPENERS[name]());
+    } catch (e) {
+      unavailable.set(name, errMessage(e));
+    }
+  }
+  const softwareGpu = /\(software\)/.test(engines.get('webgpu')?.describe() ?? '');
+
+  const tasks = [...convTasks({ quick: args.quick, filter: args.layers }), ...(args.layers ? [] : matmulTasks())];
+  const cpuTimer: TimerOptions = args.quick ? { warmup: 1, minReps: 3, maxReps: 5, budgetMs: 150 } : { warmup: 2, minReps: 3, maxReps: 15, budgetMs: 400 };
+  const gpuTimer: TimerOptions = softwareGpu ? { warmup: 1, minReps: 2, maxReps: 3, budgetMs: 0 } : cpuTimer;
+
+  // A software adapter gets a time budget: past it the remaining WebGPU rows are not run.
+  const gpuBudgetMs = softwareGpu && !args.full ? (args.quick ? 20_000 : 45_000) : Infinity;
+  let gpuSpentMs = 0;
+  const rows: Row[] = [];
+  for (const task of tasks) {
+    const row: Row = { task, results: {} };
+    for (const name of args.only) {
+      const engine = engines.get(name);
+      if (!engine) {
+        row.results[name] = { ok: false, reason: unavailable.get(name) ?? 'not opened' };
+        continue;
+      }
+      // SwiftShader runs WGSL on the CPU at ~1 GFLOP/s: only a few layers unless asked.
+      if (name === 'webgpu' && softwareGpu && !args.full && task.kind === 'conv' && !isQuickLayer(task)) continue;
+      if (name === 'webgpu' && gpuSpentMs > gpuBudgetMs) {
+        row.results[name] = { ok: false, reason: `not run: the ${gpuBudgetMs / 1000} s budget of the software WebGPU adapter is spent (--full runs all)` };
+        continue;
+      }
+      const t1 = performance.now();
+      const res = await engine.run(task, name === 'webgpu' ? gpuTimer : cpuTimer);
+      if (name === 'webgpu') gpuSpentMs += performance.now() - t1;
+      row.results[name] = res;
+      log(`  ${taskName(task).padEnd(26)} ${name.padEnd(7)} ${res.ok ? `${fmt(res.timing.gflops)} GFLOP/s` : `n/a: ${res.reason}`}`);
+    }
+    rows.push(row);
+  }
+  for (const e of engines.values()) await e.close?.();
+  const seconds = (performance.now() - t0) / 1000;
+
+  const text = report(args, ceiling, engines, unavailable, rows, softwareGpu, seconds);
+  console.log(text);
+  if (args.json) {
+    const file = args.out ?? defaultOut(ceiling, args.quick);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, JSON.stringify(toJson(args, ceiling, engines, unavailable, rows, seconds), null, 1) + '\n');
+    console.log(`\nwrote ${file}`);
+  }
+}
+
+function machineName(c: Ceiling): string {
+  const model = c.cpu.model.toLowerCase().replace(/\(r\)|\(tm\)|cpu|processor|@.*$/g, '').trim().replace(/[^a-z0-9]+/g, '-');
+  return `${model}-${c.cpu.cores}c`;
+}
+
+function defaultOut(c: Ceiling, quick: boolean): string {
+  const date = new Date().toISOString().slice(0, 10);
+  const here = dirname(fileURLToPath(import.meta.url));
+  return join(here, 'results', `${date}-${machineName(c)}${quick ? '-quick' : ''}.json`);
+}
+
+/** Sums FLOPs and median times of one engine over the rows of one pass (all must have run). */
+function total(rows: Row[], name: EngineName): { gflops: number; ms: number } | null {
+  let flops = 0;
+  let ms = 0;
+  for (const r of rows) {
+    const o = r.results[name];
+    if (!o?.ok) return null;
+    flops += taskFlops(r.task);
+    ms += (o.timing.medianMs * taskFlops(r.task)) / o.timing.flops; // per launch on WebGPU
+  }
+  return rows.length ? { gflops: flops / (ms * 1e6), ms } : null;
+}
+
+function report(args: Args, c: Ceiling, engines: Map<EngineName, Engine>, unavailable: Map<EngineName, string>, rows: Row[], softwareGpu: boolean, seconds: number): string {
+  const out: string[] = [];
+  const peak = c.measured1;
+  out.push(`machine   ${c.cpu.model}, ${c.cpu.cores} cores, ${c.cpu.mhz.toFixed(0)} MHz (/proc/cpuinfo), Node ${process.versions.node}, load ${os.loadavg()[0].toFixed(2)}`);
+  out.push(`ceiling   measured Wasm SIMD f32x4 mul+add loop: ${fmt(c.measured1)} GFLOP/s per thread` + (c.measuredAll ? `, ${fmt(c.measuredAll)} with ${c.cpu.cores} threads` : ''));
+  out.push(`          relaxed-SIMD FMA loop: ${c.measuredFma1 ? `${fmt(c.measuredFma1)} GFLOP/s per thread` : 'not available in this engine (Node 20: --experimental-wasm-relaxed-simd)'}`);
+  out.push(`          theoretical: ${(c.cpu.mhz / 1000).toFixed(2)} GHz × 4 lanes × 2 FLOPs × ${c.pairsPerCycle} = ${fmt(c.theoretical1)} GFLOP/s per thread (${c.assumption}; turbo clocks can exceed it)`);
+  for (const name of args.only) {
+    const e = engines.get(name);
+    out.push(`${name.padEnd(9)} ${e ? e.describe() : `not available: ${unavailable.get(name)}`}`);
+  }
+  out.push('');
+
+  // The table: GFLOP/s (median of the repetitions) per engine, then ratios of our wasm.
+  const cols = args.only;
+  const hasPeer = (p: EngineName) => cols.includes(p) && cols.includes('wasm');
+  const header = ['task', 'shape', 'GFLOP', ...cols.map((c) => `${c} GF/s`), ...(hasPeer('tfjs') ? ['wasm/tfjs'] : []), ...(hasPeer('ort') ? ['wasm/ort'] : []), ...(cols.includes('wasm') ? ['wasm/peak'] : [])];
+  const notes: string[] = [];
+  const noteRef = (s: string) => {
+    let i = notes.indexOf(s);
+    if (i < 0) i = notes.push(s) - 1;
+    return `[${i + 1}]`;
+  };
+  const cell = (o: Outcome | undefined) => (!o ? '-' : o.ok ? fmt(o.timing.gflops) + (o.note ? noteRef(o.note) : '') : `n/a${noteRef(o.reason)}`);
+  const gf = (o: Outcome | undefined) => (o?.ok ? o.timing.gflops : null);
+  const ratio = (a: number | null, b: number | null) => (a !== null && b !== null ? `${(a / b).toFixed(2)}×` : '-');
+  const lines: string[][] = [header];
+  const addRow = (name: string, shape: string, gflop: number, res: Partial<Record<EngineName, Outcome>>) => {
+    const w = gf(res.wasm);
+    lines.push([
+      name,
+      shape,
+      (gflop / 1e9).toFixed(3),
+      ...cols.map((c) => cell(res[c])),
+      ...(hasPeer('tfjs') ? [ratio(w, gf(res.tfjs))] : []),
+      ...(hasPeer('ort') ? [ratio(w, gf(res.ort))] : []),
+      ...(cols.includes('wasm') ? [ratio(w, peak)] : []),
+    ]);
+  };
+  for (const r of rows) addRow(taskName(r.task), taskShape(r.task), taskFlops(r.task), r.results);
+
+  // Whole-encoder rows: total FLOPs over total time of each pass, where every layer ran.
+  for (const pass of ['fwd', 'dx', 'dw'] as const) {
+    const sub = rows.filter((r) => r.task.kind === 'conv' && r.task.pass === pass);
+    if (sub.length < 2) continue;
+    const res: Partial<Record<EngineName, Outcome>> = {};
+    for (const c of cols) {
+      const t = total(sub, c);
+      if (t) res[c] = { ok: true, timing: { medianMs: t.ms, minMs: t.ms, reps: 1, flops: 1, gflops: t.gflops } };
+    }
+    addRow(`encoder ${pass} (${sub.length} layers)`, 'sum of the rows above', sub.reduce((s, r) => s + taskFlops(r.task), 0), res);
+  }
+
+  const widths = header.map((_, i) => Math.max(...lines.map((l) => l[i].length)));
+  lines.forEach((l, n) => {
+    out.push(l.map((s, i) => (i < 2 ? s.padEnd(widths[i]) : s.padStart(widths[i]))).join('  '));
+    if (n === 0) out.push(widths.map((w) => '-'.repeat(w)).join('  '));
+  });
+  out.push('');
+  out.push('GF/s: GFLOP/s from the median time of the repetitions (FLOPs = 2·MACs); wasm/peak is against the measured one-thread mul+add ceiling.');
+  if (softwareGpu && !args.full) out.push(`webgpu: a software adapter (SwiftShader, WGSL on the CPU): only the --quick layers and the matmul, within a time budget; --full runs all.`);
+  notes.forEach((n, i) => out.push(`[${i + 1}] ${n}`));
+  out.push(`took ${seconds.toFixed(0)} s`);
+  return out.join('\n');
+}
+
+function toJson(args: Args, c: Ceiling, engines: Map<EngineName, Engine>, unavailable: Map<EngineName, string>, rows: Row[], seconds: number) {
+  return {
+    date: new Date().toISOString(),
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    machine: {
+      cpu: c.cpu.model,
+      vendor: c.cpu.vendor,
+      cores: c.cpu.cores,
+      mhz: c.cpu.mhz,
+      memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
+      node: process.versions.node,
+      v8: process.versions.v8,
+      platform: `${os.platform()} ${os.release()}`,
+      loadavg: os.loadavg(),
+    },
+    ceiling: { ...c, cpu: undefined },
+    engines: Object.fromEntries(args.only.map((n) => [n, engines.get(n)?.describe() ?? `not available: ${unavailable.get(n)}`])),
+    results: rows.flatMap((r) =>
+      Object.entries(r.results).map(([engine, o]) => ({
+        task: taskName(r.task),
+        shape: taskShape(r.task),
+        taskFlops: taskFlops(r.task),
+        engine,
+        ...(o!.ok ? { ...o!.timing, note: o!.note } : { unavailable: o!.reason }),
+      })),
+    ),
+    seconds: +seconds.toFixed(1),
+  };
+}
+
+main().catch((e) => {
+  console.error(errMessage(e));
+  process.exit(1);
+});

@@ -1,5 +1,5 @@
 // The Wasm SIMD GEMM and the implicit-GEMM convolutions at sizes that cross every blocking
-// boundary of kernels/matmul/kernel.as.ts (MR = 6, NR = 8, KC = 256, MC = 120, NC = 1024) and,
+// boundary of kernels/matmul/kernel.as.ts (MR = 4, NR = 8, KC = 256, MC = 120, NC = 1024) and,
 // for conv_transpose, several column-buffer chunks. Compared with the float64 reference.
 // (test/conv.test.ts and test/matmul.test.ts cover the ops on every device at small sizes.)
 
@@ -33,7 +33,7 @@ describe('wasm matmul across block edges', () => {
     // [M, N, K, transA, transB, bias]
     [1, 1, 1, false, false, false],
     [7, 9, 5, false, false, true], // one partial tile in both directions
-    [6, 8, 256, false, false, false], // exactly one full tile and one K block
+    [GEMM.MR, GEMM.NR, GEMM.KC, false, false, false], // exactly one full tile and one K block
     [GEMM.MC + 11, 17, GEMM.KC + 5, false, false, true], // 2 M blocks, 2 K blocks
     [13, GEMM.NC + 13, 33, false, true, false], // 2 N blocks, transB
     [GEMM.MC + 1, 23, GEMM.KC * 2 + 1, true, false, true], // transA, 3 K blocks

@@ -14,7 +14,7 @@
 import { gemm_acc, gemm_macro, gemm_pack_a } from '../matmul/kernel.as';
 
 // Must match kernels/matmul/kernel.as.ts (and GEMM in kernels/matmul/wasm.ts).
-const MR: i32 = 6;
+const MR: i32 = 4;
 const NR: i32 = 8;
 const KC: i32 = 256;
 const MC: i32 = 120;

@@ -4,7 +4,7 @@ import type { Attrs, Shape, WasmPlan } from '../types.ts';
 import { type MatmulAttrs, matmulGeom } from './reference.ts';
 
 // The GEMM's block sizes; they must match the constants in kernel.as.ts.
-export const GEMM = { MR: 6, NR: 8, KC: 256, MC: 120, NC: 1024 } as const;
+export const GEMM = { MR: 4, NR: 8, KC: 256, MC: 120, NC: 1024 } as const;
 
 const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
 

@@ -11,7 +11,7 @@ import { asFloat64, type SafeTensors } from '../runtime/safetensors.ts';
 import type { Tensor } from '../runtime/tensor.ts';
 import { block, type BlockConfig, type BlockInputs } from './blocks.ts';
 import { loadSafetensorsFixture } from './fixtures.ts';
-import { devices, relErr } from './harness.ts';
+import { devices } from './harness.ts';
 
 interface Host<T> {
   name: string;
@@ -53,9 +53,33 @@ async function runFixture<T>(h: Host<T>, st: SafeTensors, cfg: BlockConfig = con
   const y = block(tape, cfg, p, inp, true);
   tape.backward([y], [up('input/grad_output')]);
 
+  // Tolerances are relative, ‖a − b‖ / ‖b‖, except that ‖b‖ is floored at the size of a typical
+  // gradient entry (the RMS of grad/x) times √n. Without the floor, gradients that are zero in
+  // exact arithmetic — every conv bias in front of a BatchNorm (BN removes the mean) — would be
+  // compared with PyTorch's rounding noise (~1e-15); and the conditioning paths' BatchNorm over
+  // a batch of 2 single voxels amplifies float32 rounding in the weight gradient before it.
+  const gx = get(st, 'grad/x').data;
+  const rms = Math.sqrt(gx.reduce((a, v) => a + v * v, 0) / gx.length);
+  const onehot = st.tensors.has('input/class_onehot') ? get(st, 'input/class_onehot') : null;
+  // Every sample of the batch in the same class: the class path's BatchNorm input has zero
+  // variance, its output is exactly β = 0 and the ReLU after it sits on its kink, where 0 and
+  // the one-sided derivative are both valid; PyTorch picked per channel by the sign of rounding
+  // noise in x − mean. Accept either there, per channel.
+  const sameClass = onehot !== null && onehot.data.every((v, i) => v === onehot.data[i % onehot.shape[1]]);
+
   const errs: Record<string, number> = {};
   const check = async (label: string, t: T | null | undefined, want: string) => {
-    errs[label] = t == null ? Infinity : relErr(await h.read(t), get(st, want).data);
+    if (t == null) return void (errs[label] = Infinity);
+    const got = await h.read(t);
+    let ref = get(st, want).data;
+    if (sameClass && label === 'grad/cond_class.bn.bias') ref = ref.map((r, c) => (Math.abs(got[c]) < Math.abs(got[c] - r) ? 0 : r));
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < ref.length; i++) {
+      num += (got[i] - ref[i]) ** 2;
+      den += ref[i] ** 2;
+    }
+    errs[label] = Math.sqrt(num) / Math.max(Math.sqrt(den), rms * Math.sqrt(ref.length));
   };
   await check('output/y', y, 'output/y');
   for (const name of st.tensors.keys()) {
@@ -68,6 +92,7 @@ async function runFixture<T>(h: Host<T>, st: SafeTensors, cfg: BlockConfig = con
 }
 
 const failures = (errs: Record<string, number>, tol: number) => Object.entries(errs).filter(([, e]) => !(e < tol));
+const worst = (errs: Record<string, number>) => Object.entries(errs).reduce((a, b) => (b[1] > a[1] ? b : a));
 
 const FIXTURES = ['block_down2d', 'block_down2d_plain', 'block_down3d', 'block_up2d_softplus', 'block_up3d_softplus'];
 
@@ -86,6 +111,8 @@ describe('residual blocks = PyTorch float64 fixtures', () => {
       for (const d of await devices()) {
         const host: Host<Tensor> = { name: d.name, em: d.eager, upload: (s, data) => d.eager.upload(s, data), read: (t) => d.eager.read(t), storage: (t) => t.buf };
         const errs = await runFixture(host, st);
+        const [wn, we] = worst(errs);
+        console.log(`${name} on ${d.name}: worst ${wn} ${we.toExponential(1)}`);
         expect(failures(errs, 1e-4), `${d.name}: ${JSON.stringify(errs)}`).toEqual([]);
       }
     });

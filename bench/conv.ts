@@ -21,5 +21,6 @@ export function convTasks(o: ConvBenchOptions = {}): Task[] {
   return layers.flatMap((layer) => CONV_PASSES.map((pass): Task => ({ kind: 'conv', pass, layer })));
 }
 
-/** Layers the slow software WebGPU rows run on by default. */
-export const isQuickLayer = (t: Task): boolean => t.kind === 'conv' && QUICK_LAYERS.includes(t.layer.name);
+/** The layers the slow software WebGPU rows run on by default: a k3 and a 1×1. */
+export const SOFTWARE_GPU_LAYERS = ['d3.main k3', 'd4.skip k1'];
+export const isSoftwareGpuLayer = (t: Task): boolean => t.kind === 'conv' && SOFTWARE_GPU_LAYERS.includes(t.layer.name);

@@ -43,20 +43,8 @@ export function conv_geom(
   return ptr(dst, ((j >> 3) * kc + k) * NR + (j & 7));
 }
 
-/** x[b, ci, image(grid g, offset)] for n = b·G + g, with zero padding; the slow, general path. */
-@inline function im2colAt(x: usize, Ci: i32, n: i32, ci: i32, kd: i32, kh: i32, kw: i32): f32 {
-  const G = GD * GH * GW;
-  const b = n / G;
-  const g = n - b * G;
-  const gz = g / (GH * GW);
-  const gy = (g / GW) % GH;
-  const gx = g % GW;
-  const iz = gz * SD + kd - PD;
-  const iy = gy * SH + kh - PH;
-  const ix = gx * SW + kw - PW;
-  if (iz < 0 || iz >= ID || iy < 0 || iy >= IH || ix < 0 || ix >= IW) return 0;
-  return load<f32>(ptr(x, ((b * Ci + ci) * ID + iz) * IH * IW + iy * IW + ix));
-}
+/** Per-column origins of a panel in pack_im2col: 8 × (batch offset, z, y, x) i32, static data. */
+const COLS: usize = memory.data(NR * 16, 16);
 
 /**
  * Packs B(k, n) = x[b, ci, image(g, kernel offset)] for k in [k0, k0+kc) (k = ci·kvol + offset)
@@ -80,6 +68,27 @@ function pack_im2col(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, dst:
     const gx = g % GW;
     const xb = ptr(x, bi * Ci * ivol);
     const oneRow = j + NR <= nc && gx + NR <= GW;
+    if (!oneRow) {
+      // Origin of each of the panel's columns: batch offset, then image index minus kernel offset.
+      for (let q = 0; q < NR; q++) {
+        const o = COLS + (<usize>q << 4);
+        if (j + q < nc) {
+          const nq = n + q;
+          const bq = nq / G;
+          const gq = nq - bq * G;
+          store<i32>(o, bq * Ci * ivol);
+          store<i32>(o, (gq / (GH * GW)) * SD - PD, 4);
+          store<i32>(o, ((gq / GW) % GH) * SH - PH, 8);
+          store<i32>(o, (gq % GW) * SW - PW, 12);
+        } else {
+          // Padding column: an origin outside every image reads as zero.
+          store<i32>(o, 0);
+          store<i32>(o, -0x40000000, 4);
+          store<i32>(o, 0, 8);
+          store<i32>(o, 0, 12);
+        }
+      }
+    }
     let ci = k0 / kvol;
     const r = k0 - ci * kvol;
     let kd = r / (KH * KW);
@@ -118,7 +127,17 @@ function pack_im2col(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, dst:
           }
         }
       } else {
-        for (let q = 0; q < NR; q++) store<f32>(ptr(d, q), j + q < nc ? im2colAt(x, Ci, n + q, ci, kd, kh, kw) : 0);
+        // Positions that wrap rows or images: per-column origins decoded once per panel.
+        const xc = ptr(x, ci * ivol);
+        for (let q = 0; q < NR; q++) {
+          const o = COLS + (<usize>q << 4);
+          const iz = load<i32>(o, 4) + kd;
+          const iy = load<i32>(o, 8) + kh;
+          const ix = load<i32>(o, 12) + kw;
+          // Unsigned compares fold the < 0 tests in.
+          const inside = <u32>iz < <u32>ID && <u32>iy < <u32>IH && <u32>ix < <u32>IW;
+          store<f32>(ptr(d, q), inside ? load<f32>(ptr(xc, load<i32>(o) + (iz * IH + iy) * IW + ix)) : 0);
+        }
       }
       // Next kernel offset (kw fastest), then the next input channel.
       if (++kw == KW) {

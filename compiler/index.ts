@@ -1,0 +1,51 @@
+// The compiler's entry: a model file (and its imports) with parameter overrides → a
+// CompiledModel whose graphs are built per batch size on request.
+
+import { createHash } from 'node:crypto';
+import { DiagnosticError } from '../dsl/diagnostics.ts';
+import { loadModule } from '../dsl/load.ts';
+import { numel } from '../kernels/types.ts';
+import { Elaborator, type LayerRecord } from './elaborate.ts';
+import type { CompiledModel } from './model.ts';
+
+export interface CompileOptions {
+  /** Parameter overrides (`--set name=value`). */
+  overrides?: Record<string, unknown>;
+  /** Which model of the file; default: the last one declared in it. */
+  model?: string;
+}
+
+export interface CompiledModelWithLog extends CompiledModel {
+  /** Every layer application of the training step (batch 2): path, output shape, parameters. */
+  layers: LayerRecord[];
+}
+
+export function compileModelFile(path: string, opts: CompileOptions = {}): CompiledModelWithLog {
+  const load = loadModule(path);
+  if (!load.ok) throw new DiagnosticError(load.diagnostics, load.sources);
+  const el = new Elaborator(load, opts.model, opts.overrides ?? {});
+  const source = [...load.sources].map(([f, text]) => `# file: ${f}\n${text}`).join('\n');
+  // Build once at batch 2 (training BatchNorm needs two values per channel) so that every
+  // tensor is known and every shape checked up front.
+  let layers: LayerRecord[] = [];
+  if (el.hasTrain) {
+    el.buildTrain(2);
+    layers = el.lastLog;
+  }
+  for (const e of el.entryNames) el.buildEntry(e, 2);
+  return {
+    name: el.model.name.name,
+    source,
+    sourceHash: createHash('sha256').update(source).digest('hex'),
+    config: Object.fromEntries(el.params),
+    tensors: [...el.specs.values()],
+    entry: (name, batch) => el.buildEntry(name, batch),
+    entryNames: el.entryNames,
+    trainStep: (batch) => el.buildTrain(batch),
+    layers,
+  };
+}
+
+/** Trainable parameter count (weights, biases, BatchNorm γ/β), as the paper counts. */
+export const parameterCount = (m: CompiledModel, owner?: (o: string) => boolean): number =>
+  m.tensors.filter((t) => t.kind === 'param' && (!owner || owner(t.owner))).reduce((s, t) => s + numel(t.shape), 0);

@@ -1,0 +1,61 @@
+// The values the elaborator computes with. Compile-time values are plain JS (numbers, booleans,
+// strings, null for `none`, arrays for lists and size packs); everything else is a class here.
+
+import type * as A from '../dsl/ast.ts';
+import type { Value } from './ir.ts';
+
+/** A tensor: a value of the graph being built. */
+export class Tensor {
+  constructor(readonly v: Value) {}
+  get shape(): readonly number[] {
+    return this.v.shape;
+  }
+}
+
+/** Several results (`return a, b`). */
+export class Tuple {
+  constructor(readonly items: Val[]) {}
+}
+
+/** A scalar known only at run time, computed on the host from the iteration (`iteration`, KL warm-up). */
+export class HostScalar {
+  constructor(readonly at: (iteration: number) => number) {}
+}
+
+export type LayerKind = 'conv' | 'conv_transpose' | 'linear' | 'batchnorm';
+
+/** A layer or block given its compile-time parameters, waiting for tensors. */
+export class Configured {
+  constructor(
+    readonly target: { kind: 'layer'; layer: LayerKind } | { kind: 'block'; decl: A.BlockDecl; env: Env },
+    readonly args: Map<string, Val>,
+    /** Instance name, from a label (`conv1: conv(…)`) or the variable it is bound to. */
+    public label: string | undefined,
+    readonly span: A.Expr['span'],
+  ) {}
+}
+
+/** A name that can be called: a block or layer (to configure) or a builtin function. */
+export class Callee {
+  constructor(readonly target: { kind: 'layer'; layer: LayerKind } | { kind: 'block'; decl: A.BlockDecl; env: Env } | { kind: 'builtin'; name: string }) {}
+}
+
+export type Val = number | boolean | string | null | Val[] | Tensor | Tuple | HostScalar | Configured | Callee;
+
+/** A lexical scope. */
+export class Env {
+  private vars = new Map<string, Val>();
+  constructor(readonly parent?: Env) {}
+  get(name: string): Val | undefined {
+    return this.vars.has(name) ? this.vars.get(name) : this.parent?.get(name);
+  }
+  has(name: string): boolean {
+    return this.vars.has(name) || !!this.parent?.has(name);
+  }
+  set(name: string, v: Val): void {
+    this.vars.set(name, v);
+  }
+}
+
+export const typeName = (v: Val): string =>
+  v === null ? 'none' : Array.isArray(v) ? 'list' : v instanceof Tensor ? `tensor [${v.shape.join(', ')}]` : v instanceof Tuple ? 'tuple' : v instanceof HostScalar ? 'run-time scalar' : v instanceof Configured ? 'layer or block instance' : v instanceof Callee ? 'block, layer or function' : typeof v;

@@ -1,6 +1,6 @@
 // The Wasm SIMD GEMM and the implicit-GEMM convolutions at sizes that cross every blocking
 // boundary of kernels/matmul/kernel.as.ts (MR = 4, NR = 8, KC = 256, MC = 120, NC = 1024) and,
-// for conv_transpose, several column-buffer chunks. Compared with the float64 reference.
+// for conv_transpose, every kind of output phase. Compared with the float64 reference.
 // (test/conv.test.ts and test/matmul.test.ts cover the ops on every device at small sizes.)
 
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -63,12 +63,16 @@ describe('wasm conv across block edges', () => {
   }
 });
 
-describe('wasm conv_transpose across chunks', () => {
+describe('wasm conv_transpose phases', () => {
   const cases: [number[], number[], Attrs, boolean][] = [
     [[2, 3, 9], [3, 4, 4], { stride: 2, pad: 1 }, true],
     [[2, 5, 6, 7], [5, 3, 4, 4], { stride: 2, pad: 1, outputPadding: 1 }, true],
-    // Co·kvol = 8192 → 128-column chunks; G = 300 → 3 chunks, the last partial.
-    [[1, 4, 20, 15], [4, 32, 16, 16], { stride: 1, pad: 7 }, false],
+    [[1, 4, 20, 15], [4, 32, 16, 16], { stride: 1, pad: 7 }, false], // one phase, 256 taps
+    [[2, 3, 5], [3, 4, 1], { stride: 2, outputPadding: 1 }, true], // phase without taps: bias only
+    [[1, 3, 6, 5], [3, 5, 3, 3], { stride: 2, pad: 2 }, true], // K not a multiple of s, pad > taps
+    [[2, 3, 30, 20], [3, 6, 4, 4], { stride: 2, pad: 1 }, true], // phase columns B·G = 1200 > NC
+    [[1, 70, 3, 2], [70, 9, 4, 4], { stride: 2, pad: 1 }, false], // phase K = 280 > KC
+    [[1, 2, 4, 4, 3], [2, 3, 3, 4, 2], { stride: [2, 3, 2], pad: [1, 1, 0], outputPadding: [1, 2, 1] }, true],
     [[1, 2, 3, 4, 5], [2, 3, 3, 2, 3], { stride: [2, 1, 2], pad: [1, 0, 1], outputPadding: [1, 0, 0] }, true],
   ];
   for (const [xs, ws, attrs, bias] of cases) {

@@ -8,10 +8,9 @@
 // conv_geom() stores it in module globals (no allocation) before each conv call.
 //   conv:             y[b] (Co×G) = w (Co×Ci·kvol) · im2col(x[b]) (Ci·kvol×G)
 //   conv_grad_weight: dw (Co×Ci·kvol) += dy (Co×B·G) · im2col(x)ᵀ (B·G×Ci·kvol)
-//   conv_transpose:   col (Co·kvol×G) = wᵀ · x[b] (Ci×G), then col2im scatter-adds col into y[b]
-//                     (the gather form would multiply by the zeros of the dilated input).
+//   conv_transpose:   one stride-1 conv per output phase (residue mod stride), see conv_transpose
 
-import { gemm_acc, gemm_macro, gemm_pack_a } from '../matmul/kernel.as';
+import { gemm_macro, gemm_pack_a } from '../matmul/kernel.as';
 
 // Must match kernels/matmul/kernel.as.ts (and GEMM in kernels/matmul/wasm.ts).
 const MR: i32 = 4;
@@ -151,17 +150,64 @@ function pack_im2col(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, dst:
   }
 }
 
+// conv_transpose phase state (see conv_transpose): the original weight's kernel size and
+// stride, the phase's first tap and its output residue per dim.
+let WKD: i32 = 1, WKH: i32 = 1, WKW: i32 = 1;
+let WSD: i32 = 1, WSH: i32 = 1, WSW: i32 = 1;
+let T0D: i32 = 0, T0H: i32 = 0, T0W: i32 = 0;
+let RD: i32 = 0, RH: i32 = 0, RW: i32 = 0;
+let OD: i32 = 1, OH: i32 = 1, OW: i32 = 1;
+
 /**
- * conv: y[B, Co, G] = w[Co, Ci·kvol] · im2col(x) (+ bias[Co]); hasBias = 0: no bias.
- * The GEMM's columns are n = b·G + g; each NC-column block accumulates in `cbuf` [Co × NC]
- * and is then scattered into y with the bias. Scratch: gemmScratch(Co, B·G, Ci·kvol) floats,
- * then cbuf (Co · min(B·G, NC) floats); see convWasm.
+ * Packs A(co, k) for one conv_transpose phase: k = ci·kvol + (vz, vy, vx) over the phase's taps
+ * (kernel KD×KH×KW of the current geometry), tap v ↦ weight index t0 + s·(n − 1 − v) (flipped:
+ * the phase is a correlation). w is [Ci, Co, WKD, WKH, WKW].
  */
-export function conv_fwd(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize): void {
+function pack_wt(mc: i32, m0: i32, kc: i32, k0: i32, Co: i32, w: usize, dst: usize): void {
+  const kvol = KD * KH * KW;
+  const wvol = WKD * WKH * WKW;
+  for (let i = 0; i < mc; i += MR) {
+    const panel = ptr(dst, i * kc);
+    for (let r = 0; r < MR; r++) {
+      if (i + r >= mc) {
+        for (let k = 0; k < kc; k++) store<f32>(ptr(panel, k * MR + r), 0);
+        continue;
+      }
+      const co = m0 + i + r;
+      let ci = k0 / kvol;
+      const rem = k0 - ci * kvol;
+      let vz = rem / (KH * KW);
+      let vy = (rem / KW) % KH;
+      let vx = rem % KW;
+      for (let k = 0; k < kc; k++) {
+        const tz = T0D + WSD * (KD - 1 - vz);
+        const ty = T0H + WSH * (KH - 1 - vy);
+        const tx = T0W + WSW * (KW - 1 - vx);
+        store<f32>(ptr(panel, k * MR + r), load<f32>(ptr(w, (ci * Co + co) * wvol + (tz * WKH + ty) * WKW + tx)));
+        if (++vx == KW) {
+          vx = 0;
+          if (++vy == KH) {
+            vy = 0;
+            if (++vz == KD) { vz = 0; ci++; }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The implicit GEMM of conv and of each conv_transpose phase: out[b, co, g] = A · im2col(x),
+ * A from w (transposePhase = 0: conv's [Co, Ci·kvol]; 1: pack_wt). The GEMM's columns are
+ * n = b·G + g (the batch folded in, so the deep layers with few grid positions per image still
+ * get wide GEMMs); each NC-column block accumulates in `cbuf` [Co × NC] and is then written to
+ * y with the bias: at grid position g (conv), or at output R + S·g (a transpose phase).
+ */
+function implicit_gemm(B: i32, Ci: i32, Co: i32, x: usize, w: usize, transposePhase: bool, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize): void {
   const G = GD * GH * GW;
   const K = Ci * KD * KH * KW;
   const N = B * G;
-  const kcMax = min(K, KC);
+  const kcMax = max(1, min(K, KC));
   const pa = scratch;
   const pb = ptr(pa, ((min(Co, MC) + MR - 1) / MR) * MR * kcMax);
   const tile = ptr(pb, kcMax * ((min(N, NC) + NR - 1) / NR) * NR);
@@ -173,29 +219,50 @@ export function conv_fwd(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: 
       pack_im2col(kc, pc, nc, jc, Ci, x, pb);
       for (let ic = 0; ic < Co; ic += MC) {
         const mc = min(MC, Co - ic);
-        gemm_pack_a(mc, kc, ptr(w, ic * K + pc), K, 1, pa);
+        if (transposePhase) pack_wt(mc, ic, kc, pc, Co, w, pa);
+        else gemm_pack_a(mc, kc, ptr(w, ic * K + pc), K, 1, pa);
         gemm_macro(mc, nc, kc, pa, pb, ptr(cbuf, ic * nc), nc, tile);
       }
     }
-    // Scatter the block's columns (runs of grid positions per image) into y, adding the bias.
+    // Write the block's columns (runs along the innermost grid dim) into y, adding the bias.
     for (let co = 0; co < Co; co++) {
-      const bv = f32x4.splat(hasBias ? load<f32>(ptr(bias, co)) : 0);
+      const bs = hasBias ? load<f32>(ptr(bias, co)) : f32(0);
+      const bv = f32x4.splat(bs);
       const src = ptr(cbuf, co * nc);
       let j = 0;
       while (j < nc) {
         const n = jc + j;
         const b = n / G;
         const g = n - b * G;
-        const run = min(G - g, nc - j);
-        const d = ptr(y, (b * Co + co) * G + g);
         const s = ptr(src, j);
-        let t = 0;
-        for (; t + 4 <= run; t += 4) v128.store(ptr(d, t), f32x4.add(v128.load(ptr(s, t)), bv));
-        for (; t < run; t++) store<f32>(ptr(d, t), load<f32>(ptr(s, t)) + f32x4.extract_lane(bv, 0));
-        j += run;
+        if (!transposePhase) {
+          const run = min(G - g, nc - j);
+          const d = ptr(y, (b * Co + co) * G + g);
+          let t = 0;
+          for (; t + 4 <= run; t += 4) v128.store(ptr(d, t), f32x4.add(v128.load(ptr(s, t)), bv));
+          for (; t < run; t++) store<f32>(ptr(d, t), load<f32>(ptr(s, t)) + bs);
+          j += run;
+        } else {
+          const gx = g % GW;
+          const gy = (g / GW) % GH;
+          const gz = g / (GH * GW);
+          const run = min(GW - gx, nc - j);
+          let d = ptr(y, ((b * Co + co) * OD + RD + WSD * gz) * OH * OW + (RH + WSH * gy) * OW + RW + WSW * gx);
+          const step = <usize>WSW << 2;
+          for (let t = 0; t < run; t++) { store<f32>(d, load<f32>(ptr(s, t)) + bs); d += step; }
+          j += run;
+        }
       }
     }
   }
+}
+
+/**
+ * conv: y[B, Co, G] = w[Co, Ci·kvol] · im2col(x) (+ bias[Co]); hasBias = 0: no bias.
+ * Scratch: gemmScratch(Co, B·G, Ci·kvol) floats, then cbuf (Co · min(B·G, NC) floats).
+ */
+export function conv_fwd(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize): void {
+  implicit_gemm(B, Ci, Co, x, w, false, hasBias, bias, y, scratch, cbuf);
 }
 
 /**
@@ -307,63 +374,41 @@ export function conv_grad_weight(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, 
 }
 
 /**
- * conv_transpose: y[b] = col2im(wᵀ · x[b]) (+ bias). The geometry's image is y's spatial size,
- * its grid x's. Grid positions go in chunks of `chunk` columns so that the column buffer
- * (Co·kvol × chunk floats) stays small. Scratch: gemmScratch(Co·kvol, chunk, Ci), then the
- * column buffer; see convTransposeWasm.
+ * conv_transpose, as s_z·s_y·s_x stride-1 convolutions ("phases", one per output residue) so that
+ * no multiply touches a zero of the dilated input and no col2im is needed. Per dim, the outputs
+ * o = ρ + s·u take the taps t ≡ ρ + p (mod s): t = t0 + s·v, v < n = ⌈(K − t0)/s⌉, reading
+ * x[u + c − v], c = (ρ + p − t0)/s; with the taps flipped (v' = n − 1 − v) that is a correlation
+ * of x with an n-tap kernel and pad n − 1 − c. Expects conv_geom(image = y, grid = x, …).
+ * Scratch: gemmScratch(Co, B·maxPhaseGrid, Ci·maxPhaseTaps), then cbuf (Co · min(that N, NC)).
  */
-export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, chunk: i32, scratch: usize, col: usize): void {
-  const G = GD * GH * GW;
-  const I = ID * IH * IW;
-  const kvol = KD * KH * KW;
-  const M = Co * kvol;
-  for (let b = 0; b < B; b++) {
-    for (let co = 0; co < Co; co++) {
-      const v = hasBias ? load<f32>(ptr(bias, co)) : f32(0);
-      const row = ptr(y, (b * Co + co) * I);
-      for (let i = 0; i < I; i++) store<f32>(ptr(row, i), v);
-    }
-  }
-  for (let b = 0; b < B; b++) {
-    const yb = ptr(y, b * Co * I);
-    for (let n0 = 0; n0 < G; n0 += chunk) {
-      const nc = min(chunk, G - n0);
-      memory.fill(col, 0, <usize>(M * nc) << 2);
-      // col[m, n] = Σ_ci w[ci, m] · x[b, ci, n0 + n]
-      gemm_acc(M, nc, Ci, w, 1, M, ptr(x, b * Ci * G + n0), G, 1, col, nc, scratch);
-      // col2im: scatter-add every (co, offset) row into the image.
-      for (let m = 0; m < M; m++) {
-        const co = m / kvol;
-        const r = m - co * kvol;
-        const kd = r / (KH * KW);
-        const kh = (r / KW) % KH;
-        const kw = r % KW;
-        const yc = ptr(yb, co * I);
-        const src = ptr(col, m * nc);
-        let gz = n0 / (GH * GW);
-        let gy = (n0 / GW) % GH;
-        let gx = n0 % GW;
-        let j = 0;
-        while (j < nc) {
-          const run = min(GW - gx, nc - j);
-          const iz = gz * SD + kd - PD;
-          const iy = gy * SH + kh - PH;
-          if (iz >= 0 && iz < ID && iy >= 0 && iy < IH) {
-            const row = ptr(yc, (iz * IH + iy) * IW);
-            let ix = gx * SW + kw - PW;
-            for (let t = 0; t < run; t++) {
-              if (ix >= 0 && ix < IW) {
-                const d = ptr(row, ix);
-                store<f32>(d, load<f32>(d) + load<f32>(ptr(src, j + t)));
-              }
-              ix += SW;
-            }
-          }
-          j += run;
-          gx = 0;
-          if (++gy == GH) { gy = 0; gz++; }
-        }
+export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize): void {
+  OD = ID; OH = IH; OW = IW;
+  WKD = KD; WKH = KH; WKW = KW;
+  WSD = SD; WSH = SH; WSW = SW;
+  const xD = GD, xH = GH, xW = GW;
+  const pD = PD, pH = PH, pW = PW;
+  for (let rz = 0; rz < WSD; rz++) {
+    for (let ry = 0; ry < WSH; ry++) {
+      for (let rx = 0; rx < WSW; rx++) {
+        if (rz >= OD || ry >= OH || rx >= OW) continue;
+        RD = rz; RH = ry; RW = rx;
+        T0D = (rz + pD) % WSD; T0H = (ry + pH) % WSH; T0W = (rx + pW) % WSW;
+        const nz = T0D < WKD ? (WKD - T0D + WSD - 1) / WSD : 0;
+        const ny = T0H < WKH ? (WKH - T0H + WSH - 1) / WSH : 0;
+        const nx = T0W < WKW ? (WKW - T0W + WSW - 1) / WSW : 0;
+        // The phase as a stride-1 conv: image x, grid the phase's outputs, kernel its taps.
+        ID = xD; IH = xH; IW = xW;
+        GD = (OD - rz + WSD - 1) / WSD; GH = (OH - ry + WSH - 1) / WSH; GW = (OW - rx + WSW - 1) / WSW;
+        KD = nz; KH = ny; KW = nx;
+        SD = 1; SH = 1; SW = 1;
+        PD = nz - 1 - (rz + pD - T0D) / WSD;
+        PH = ny - 1 - (ry + pH - T0H) / WSH;
+        PW = nx - 1 - (rx + pW - T0W) / WSW;
+        implicit_gemm(B, Ci, Co, x, w, true, hasBias, bias, y, scratch, cbuf);
       }
     }
   }
+  // Leave the geometry as it was set.
+  ID = OD; IH = OH; IW = OW; GD = xD; GH = xH; GW = xW;
+  KD = WKD; KH = WKH; KW = WKW; SD = WSD; SH = WSH; SW = WSW; PD = pD; PH = pH; PW = pW;
 }

@@ -27,24 +27,20 @@ export const convWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
   };
 };
 
-// conv_transpose works through a column buffer of Co·kvol × chunk floats: big enough for
-// efficient GEMMs, small enough (≈4 MiB) to stay cache-friendly for the col2im that follows.
-const COL_FLOATS = 1 << 20;
-
 export const convTransposeWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
   const g = convTransposeGeom(inShapes, attrs as ConvTransposeAttrs);
   const hasBias = inShapes.length === 3;
-  const M = g.Co * vol(g.K);
-  const G = vol(g.S);
-  const chunk = Math.min(G, Math.max(8, Math.floor(COL_FLOATS / M / 8) * 8));
+  // The kernel runs one stride-1 conv per output phase; size the scratch for the largest.
+  const phaseTaps = g.K.reduce((a, k, i) => a * Math.ceil(k / g.stride[i]), 1);
+  const N = g.B * g.O.reduce((a, o, i) => a * Math.ceil(o / g.stride[i]), 1);
   return {
-    scratch: [gemmScratch(M, chunk, g.Ci), M * chunk],
+    scratch: [gemmScratch(g.Co, N, g.Ci * phaseTaps), g.Co * Math.min(N, GEMM.NC)],
     run: (k, bufs) => {
       const [x, w] = bufs;
-      const [bias, y, scratch, col] = hasBias ? bufs.slice(2) : [0, ...bufs.slice(2)];
+      const [bias, y, scratch, cbuf] = hasBias ? bufs.slice(2) : [0, ...bufs.slice(2)];
       // The image is the output y, the grid the input x.
       setGeom(k, g.O, g.S, g);
-      k.conv_transpose(g.B, g.Ci, g.Co, x, w, hasBias ? 1 : 0, bias, y, chunk, scratch, col);
+      k.conv_transpose(g.B, g.Ci, g.Co, x, w, hasBias ? 1 : 0, bias, y, scratch, cbuf);
     },
   };
 };

@@ -86,25 +86,26 @@ function instantiate(bytes: Uint8Array<ArrayBuffer>): PeakFn {
 }
 
 /**
- * GFLOP/s of one thread: the best of several ~`sliceMs` runs. A ceiling is the best the machine
- * shows, and on a shared machine the slower runs measure the neighbours, not the core.
+ * GFLOP/s of one thread: the best of many short runs. A ceiling is the best the machine shows;
+ * on a shared, busy machine a long run is always interrupted by the neighbours, while some short
+ * runs are not (the kernels' short repetitions get those clean slices too).
  */
-export function measurePeak(bytes: Uint8Array<ArrayBuffer>, sliceMs = 60, reps = 9): number {
+export function measurePeak(bytes: Uint8Array<ArrayBuffer>, sliceMs = 4, reps = 120): number {
   const peak = instantiate(bytes);
   // V8 first runs Wasm in its baseline compiler (Liftoff) and swaps in optimised code for later
   // calls: warm up with a few calls before timing anything.
   for (let i = 0; i < 4; i++) peak(200_000, 0.9999, 1e-4);
   // Calibrate the trip count to the slice length.
-  let iters = 100_000;
+  let iters = 10_000;
   for (;;) {
     const t0 = performance.now();
     peak(iters, 0.9999, 1e-4);
     const ms = performance.now() - t0;
-    if (ms > sliceMs / 4) {
+    if (ms > sliceMs / 2) {
       iters = Math.max(1, Math.round((iters * sliceMs) / ms));
       break;
     }
-    iters *= 4;
+    iters *= 2;
   }
   const rates: number[] = [];
   for (let r = 0; r < reps; r++) {

@@ -98,7 +98,7 @@ async function runOn(backend: Backend, task: Task, timer: TimerOptions, batchMs:
       flops * batch,
       { ...timer, warmup: Math.min(timer.warmup, 1) },
     );
-    return { ok: true, timing, note: `batch of ${batch} launches per sync` };
+    return { ok: true, timing, note: `batch of ${batch} launch(es) per sync` };
   } catch (e) {
     return { ok: false, reason: errMessage(e) };
   } finally {

@@ -9,7 +9,7 @@ import { reference, type RefTensor } from '../kernels/reference.ts';
 import { Eager } from '../runtime/tensor.ts';
 import { WasmBackend } from '../runtime/wasm.ts';
 import { OpError, type Attrs } from '../kernels/types.ts';
-import { convGradWeightWasm, convTransposeWasm, convWasm } from '../kernels/conv/wasm.ts';
+import { convGradWeightWasm, convTransposeWasm, convWasm, setConvTransposeForm } from '../kernels/conv/wasm.ts';
 import { GEMM, matmulWasm } from '../kernels/matmul/wasm.ts';
 
 let eager: Eager;
@@ -75,9 +75,18 @@ describe('wasm conv_transpose phases', () => {
     [[1, 2, 4, 4, 3], [2, 3, 3, 4, 2], { stride: [2, 3, 2], pad: [1, 1, 0], outputPadding: [1, 2, 1] }, true],
     [[1, 2, 3, 4, 5], [2, 3, 3, 2, 3], { stride: [2, 1, 2], pad: [1, 0, 1], outputPadding: [1, 0, 0] }, true],
   ];
-  for (const [xs, ws, attrs, bias] of cases) {
-    const inputs = [randn(xs, 11 + xs.length), randn(ws, 12, 0.3), ...(bias ? [randn([ws[1]], 13)] : [])];
-    test(name(inputs, attrs), () => check('conv_transpose', inputs, attrs));
+  for (const form of ['phase', 'col2im'] as const) {
+    for (const [xs, ws, attrs, bias] of cases) {
+      const inputs = [randn(xs, 11 + xs.length), randn(ws, 12, 0.3), ...(bias ? [randn([ws[1]], 13)] : [])];
+      test(`${form} ${name(inputs, attrs)}`, async () => {
+        setConvTransposeForm(form);
+        try {
+          await check('conv_transpose', inputs, attrs);
+        } finally {
+          setConvTransposeForm('auto');
+        }
+      });
+    }
   }
 });
 

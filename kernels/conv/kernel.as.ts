@@ -8,9 +8,10 @@
 // conv_geom() stores it in module globals (no allocation) before each conv call.
 //   conv:             y[b] (Co×G) = w (Co×Ci·kvol) · im2col(x[b]) (Ci·kvol×G)
 //   conv_grad_weight: dw (Co×Ci·kvol) += dy (Co×B·G) · im2col(x)ᵀ (B·G×Ci·kvol)
-//   conv_transpose:   one stride-1 conv per output phase (residue mod stride), see conv_transpose
+//   conv_transpose:   one stride-1 conv per output phase (residue mod stride), see conv_transpose,
+//                     or col = wᵀ · x[b] then col2im (conv_transpose_col2im) when Co is small
 
-import { gemm_macro, gemm_pack_a } from '../matmul/kernel.as';
+import { gemm_acc, gemm_macro, gemm_pack_a } from '../matmul/kernel.as';
 
 // Must match kernels/matmul/kernel.as.ts (and GEMM in kernels/matmul/wasm.ts).
 const MR: i32 = 4;
@@ -411,4 +412,68 @@ export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, has
   // Leave the geometry as it was set.
   ID = OD; IH = OH; IW = OW; GD = xD; GH = xH; GW = xW;
   KD = WKD; KH = WKH; KW = WKW; SD = WSD; SH = WSH; SW = WSW; PD = pD; PH = pH; PW = pW;
+}
+
+/**
+ * conv_transpose the classic way: y[b] = col2im(wᵀ · x[b]) (+ bias). Cheaper than the phases
+ * when Co is small next to Ci: it packs only x (Ci × G) and moves Co·kvol·G column values,
+ * where the phases pack Ci·kvol·G im2col values. The geometry's image is y's spatial size,
+ * its grid x's. Grid positions go in chunks of `chunk` columns so that the column buffer
+ * (Co·kvol × chunk floats) stays small. Scratch: gemmScratch(Co·kvol, chunk, Ci), then the
+ * column buffer; see convTransposeWasm.
+ */
+export function conv_transpose_col2im(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, chunk: i32, scratch: usize, col: usize): void {
+  const G = GD * GH * GW;
+  const I = ID * IH * IW;
+  const kvol = KD * KH * KW;
+  const M = Co * kvol;
+  for (let b = 0; b < B; b++) {
+    for (let co = 0; co < Co; co++) {
+      const v = hasBias ? load<f32>(ptr(bias, co)) : f32(0);
+      const row = ptr(y, (b * Co + co) * I);
+      for (let i = 0; i < I; i++) store<f32>(ptr(row, i), v);
+    }
+  }
+  for (let b = 0; b < B; b++) {
+    const yb = ptr(y, b * Co * I);
+    for (let n0 = 0; n0 < G; n0 += chunk) {
+      const nc = min(chunk, G - n0);
+      memory.fill(col, 0, <usize>(M * nc) << 2);
+      // col[m, n] = Σ_ci w[ci, m] · x[b, ci, n0 + n]
+      gemm_acc(M, nc, Ci, w, 1, M, ptr(x, b * Ci * G + n0), G, 1, col, nc, scratch);
+      // col2im: scatter-add every (co, offset) row into the image.
+      for (let m = 0; m < M; m++) {
+        const co = m / kvol;
+        const r = m - co * kvol;
+        const kd = r / (KH * KW);
+        const kh = (r / KW) % KH;
+        const kw = r % KW;
+        const yc = ptr(yb, co * I);
+        const src = ptr(col, m * nc);
+        let gz = n0 / (GH * GW);
+        let gy = (n0 / GW) % GH;
+        let gx = n0 % GW;
+        let j = 0;
+        while (j < nc) {
+          const run = min(GW - gx, nc - j);
+          const iz = gz * SD + kd - PD;
+          const iy = gy * SH + kh - PH;
+          if (iz >= 0 && iz < ID && iy >= 0 && iy < IH) {
+            const row = ptr(yc, (iz * IH + iy) * IW);
+            let ix = gx * SW + kw - PW;
+            for (let t = 0; t < run; t++) {
+              if (ix >= 0 && ix < IW) {
+                const d = ptr(row, ix);
+                store<f32>(d, load<f32>(d) + load<f32>(ptr(src, j + t)));
+              }
+              ix += SW;
+            }
+          }
+          j += run;
+          gx = 0;
+          if (++gy == GH) { gy = 0; gz++; }
+        }
+      }
+    }
+  }
 }

@@ -27,23 +27,54 @@ export const convWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
   };
 };
 
+// conv_transpose's col2im form goes through a column buffer of Co·kvol × chunk floats: big
+// enough for efficient GEMMs, small enough (≈4 MiB) to stay cache-friendly for the col2im.
+const COL_FLOATS = 1 << 20;
+
 export const convTransposeWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
   const g = convTransposeGeom(inShapes, attrs as ConvTransposeAttrs);
   const hasBias = inShapes.length === 3;
-  // The kernel runs one stride-1 conv per output phase; size the scratch for the largest.
+  const biasArgs = (bufs: number[]) => (hasBias ? bufs.slice(2) : [0, ...bufs.slice(2)]);
+  if (useCol2im(g)) {
+    const M = g.Co * vol(g.K);
+    const G = vol(g.S);
+    const chunk = Math.min(G, Math.max(8, Math.floor(COL_FLOATS / M / 8) * 8));
+    return {
+      scratch: [gemmScratch(M, chunk, g.Ci), M * chunk],
+      run: (k, bufs) => {
+        const [bias, y, scratch, col] = biasArgs(bufs);
+        setGeom(k, g.O, g.S, g); // the image is the output y, the grid the input x
+        k.conv_transpose_col2im(g.B, g.Ci, g.Co, bufs[0], bufs[1], hasBias ? 1 : 0, bias, y, chunk, scratch, col);
+      },
+    };
+  }
+  // One stride-1 conv per output phase; the scratch fits the largest.
   const phaseTaps = g.K.reduce((a, k, i) => a * Math.ceil(k / g.stride[i]), 1);
   const N = g.B * g.O.reduce((a, o, i) => a * Math.ceil(o / g.stride[i]), 1);
   return {
     scratch: [gemmScratch(g.Co, N, g.Ci * phaseTaps), g.Co * Math.min(N, GEMM.NC)],
     run: (k, bufs) => {
-      const [x, w] = bufs;
-      const [bias, y, scratch, cbuf] = hasBias ? bufs.slice(2) : [0, ...bufs.slice(2)];
-      // The image is the output y, the grid the input x.
+      const [bias, y, scratch, cbuf] = biasArgs(bufs);
       setGeom(k, g.O, g.S, g);
-      k.conv_transpose(g.B, g.Ci, g.Co, x, w, hasBias ? 1 : 0, bias, y, scratch, cbuf);
+      k.conv_transpose(g.B, g.Ci, g.Co, bufs[0], bufs[1], hasBias ? 1 : 0, bias, y, scratch, cbuf);
     },
   };
 };
+
+let convTransposeForm: 'auto' | 'phase' | 'col2im' = 'auto';
+/** Forces one conv_transpose form (tests and benchmarks); 'auto' picks by useCol2im. */
+export const setConvTransposeForm = (f: 'auto' | 'phase' | 'col2im'): void => void (convTransposeForm = f);
+
+/**
+ * Which conv_transpose form: the phases pack ≈ Ci·kvol values per input position, col2im
+ * moves ≈ 3·Co·kvol (zero, GEMM, scatter) but its GEMM has only K = Ci. Measured on the
+ * paper's shapes: col2im wins when Co ≤ Ci/2 (the encoder's data gradients), the phases when
+ * Co ≈ Ci with stride 2 (the decoder's up-sampling).
+ */
+export function useCol2im(g: ConvGeom): boolean {
+  if (convTransposeForm !== 'auto') return convTransposeForm === 'col2im';
+  return 2 * g.Co <= g.Ci;
+}
 
 export const convGradWeightWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
   const g = convGradWeightGeom(inShapes, attrs as ConvGradWeightAttrs);

@@ -1,0 +1,156 @@
+#!/usr/bin/env -S node --import tsx
+// statcell — the command line: synth, train, eval, embed, generate, and demo (the main job).
+// Exit codes: 0 done, 1 error (message on stderr), 130/143 stopped by SIGINT/SIGTERM after
+// writing a checkpoint.
+
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { synthesize } from '../data/synth.ts';
+import type { Split } from '../data/split.ts';
+import { backendFor, log, openSplit, parseSet } from './common.ts';
+import { demoCommand } from './demo.ts';
+import { embedCommand, evalCommand } from './evaluate.ts';
+import { generate, writeGenerated } from './generate.ts';
+import { openRun } from './run.ts';
+import { trainCommand } from './train.ts';
+
+const int = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+};
+const list = (v: string) => {
+  const s = v.replace(/^\[|\]$/g, '').split(/[,x×]/).map(Number);
+  if (s.some((n) => !Number.isInteger(n) || n <= 0)) throw new InvalidArgumentError('expected positive integers, e.g. 64,40');
+  return s;
+};
+const backendOption = () => new Option('--backend <kind>', 'auto (a hardware GPU → webgpu, else wasm), webgpu or wasm').default('auto');
+
+const program = new Command('statcell').description('The Statistical Cell on WebGPU and WebAssembly').showHelpAfterError();
+
+program
+  .command('synth')
+  .description('write a synthetic data set (manifest + PNG/TIFF) in the Allen Institute format')
+  .requiredOption('--out <dir>', 'output folder')
+  .option('--cells <n>', 'cells before controls', int, 200)
+  .option('--dims <n>', '2 or 3', int, 2)
+  .option('--size <list>', 'Y,X(,Z)', list, [160, 96])
+  .option('--seed <n>', 'seed', int, 1)
+  .action((o) => {
+    const m = synthesize({ out: o.out, cells: o.cells, dims: o.dims, size: o.size, seed: o.seed });
+    log(`wrote ${m}`);
+  });
+
+program
+  .command('train')
+  .description('train a model; checkpoints every epoch in <out>/checkpoints, metrics in <out>/metrics.jsonl')
+  .requiredOption('--model <file>', 'a .vae model file (models/reference2d.vae, …) or tiny:reference / tiny:target')
+  .requiredOption('--data <manifest>', 'manifest CSV')
+  .requiredOption('--out <dir>', 'run directory')
+  .option('--set <name=value>', 'override a model parameter (repeatable), e.g. --set beta=0.3 --set size=[64,40]', parseSet, {})
+  .addOption(backendOption())
+  .option('--batch <n>', 'batch size', int, 32)
+  .option('--epochs <n>', 'epochs (one epoch = ceil(n_train / batch) iterations)', int)
+  .option('--iterations <n>', 'total iterations (instead of --epochs)', int)
+  .option('--seed <n>', 'seed of initialisation and batch sampling', int, 1)
+  .option('--checkpoint-every <n>', 'also checkpoint every n iterations', int)
+  .option('--resume', 'continue from <out>/checkpoints/latest')
+  .option('--skip-bad', 'log and skip unreadable manifest rows instead of stopping')
+  .option('--eval-samples <n>', 'z samples per cell for the validation ELBO', int, 10)
+  .option('--log-every <n>', 'without a terminal: a progress line every n steps', int)
+  .addOption(new Option('--step-delay-ms <n>', 'test aid: pause after each step').argParser(int).hideHelp())
+  .action(async (o) => {
+    const r = await trainCommand({ ...o, evalSamples: o.evalSamples });
+    log(`${r.stopped === 'done' ? 'finished' : `stopped by ${r.stopped}`} at iteration ${r.iteration}; latest checkpoint ${r.latest}${r.best ? `, best ${r.best.name} (validation ELBO ${r.best.elbo.toFixed(3)})` : ''}`);
+    if (r.stopped !== 'done') process.exitCode = r.stopped === 'SIGINT' ? 130 : 143;
+    r.runtime.destroy();
+  });
+
+program
+  .command('eval')
+  .description('ELBO, reconstruction and KL of a trained model on a split (eval mode, JSON on stdout)')
+  .requiredOption('--run <dir>', 'run directory of statcell train')
+  .option('--checkpoint <name>', 'best, latest or a checkpoint name', 'best')
+  .option('--split <split>', 'train, validate or test', 'test')
+  .option('--data <manifest>', 'manifest (default: the one the run trained on)')
+  .option('--samples <n>', 'z samples per cell', int, 10)
+  .option('--batch <n>', 'batch size', int)
+  .option('--seed <n>', 'seed of the z samples', int, 1)
+  .option('--skip-bad', 'log and skip unreadable rows')
+  .addOption(backendOption())
+  .action(async (o) => {
+    const backend = await backendFor(o.backend, log);
+    const s = await evalCommand({ ...o, split: o.split as Split }, backend, log);
+    process.stdout.write(JSON.stringify(s) + '\n');
+  });
+
+program
+  .command('embed')
+  .description('write μ of every cell of a split as CSV: CellId, split, label, mu_0 … mu_k')
+  .requiredOption('--run <dir>', 'run directory')
+  .requiredOption('--out <file>', 'CSV file')
+  .option('--checkpoint <name>', 'best, latest or a checkpoint name', 'best')
+  .option('--split <split>', 'train, validate, test or all', 'all')
+  .option('--data <manifest>', 'manifest (default: the run\'s)')
+  .option('--batch <n>', 'batch size', int)
+  .option('--skip-bad', 'log and skip unreadable rows')
+  .addOption(backendOption())
+  .action(async (o) => {
+    const backend = await backendFor(o.backend, log);
+    const n = await embedCommand(o, backend, log);
+    log(`wrote ${n} cells to ${o.out}`);
+  });
+
+program
+  .command('generate')
+  .description('generate whole cells (reference model, then target model per label) or structures in real cells (--data)')
+  .option('--reference <dir>', 'run directory of the reference model')
+  .option('--target <dir>', 'run directory of the target model')
+  .option('--labels <names>', 'structure labels, separated by ";" or ","', 'Mitochondria')
+  .option('--n <n>', 'how many cells', int, 4)
+  .option('--data <manifest>', 'take the membrane and DNA of real cells from this manifest instead of generating them')
+  .option('--split <split>', 'split of --data', 'test')
+  .option('--format <f>', 'png, ome-tiff or both', 'png')
+  .option('--seed <n>', 'which noise draws', int, 0)
+  .requiredOption('--out <dir>', 'output folder')
+  .addOption(backendOption())
+  .action(async (o) => {
+    if (!['png', 'ome-tiff', 'both'].includes(o.format)) throw new Error(`--format ${o.format}: expected png, ome-tiff or both`);
+    const backend = await backendFor(o.backend, log);
+    const reference = o.reference ? await openRun(o.reference, backend) : undefined;
+    const target = o.target ? await openRun(o.target, backend) : undefined;
+    const labels = String(o.labels).split(/[;,]/).map((s) => s.trim()).filter(Boolean);
+    let real;
+    if (o.data) {
+      const ds = openSplit(o.data, (target ?? reference)!.model, o.split as Split, { log });
+      real = await ds.batch(Array.from({ length: Math.min(o.n, ds.length) }, (_, i) => i));
+    }
+    const g = await generate({ reference, target, n: real ? real.rows.length : o.n, labels, real, iteration: o.seed });
+    const files = writeGenerated(g, o.out, o.format);
+    log(`wrote ${files.length} files to ${o.out}`);
+  });
+
+program
+  .command('demo', { isDefault: false })
+  .description('the main job: synthesize 2D cells, train the reference and the target model, write report/index.html')
+  .option('--data <dir>', 'data set folder (synthesized when it has no manifest.csv)', 'datasets/synthetic-2d')
+  .option('--cells <n>', 'cells to synthesize (before controls)', int, 240)
+  .option('--size <list>', 'image size Y,X', list, [64, 40])
+  .option('--runs <dir>', 'run directories', 'runs/demo')
+  .option('--report <dir>', 'report folder', 'report')
+  .option('--batch <n>', 'batch size', int, 16)
+  .option('--epochs <n>', 'epochs per model', int, 6)
+  .option('--eval-samples <n>', 'z samples per cell for validation', int, 2)
+  .option('--channels <list>', 'encoder widths', list, [8, 16, 32])
+  .option('--latent <n>', 'latent size', int, 16)
+  .option('--tiny', 'use the built-in tiny linear models (tests)')
+  .option('--resume', 'continue interrupted runs')
+  .addOption(backendOption())
+  .action(async (o) => {
+    await demoCommand({ ...o, runs: o.runs, report: o.report });
+  });
+
+program.parseAsync(process.argv).catch((e: Error) => {
+  log(`statcell: ${e.message}`);
+  if (process.env.STATCELL_DEBUG) log(e.stack ?? '');
+  process.exit(1);
+});

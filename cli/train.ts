@@ -1,0 +1,61 @@
+// `statcell train`: train a model on a manifest's training split, validating each epoch.
+
+import { join } from 'node:path';
+import type { Backend } from '../runtime/backend.ts';
+import { makeProgress } from '../train/progress.ts';
+import { train, type TrainResult } from '../train/trainer.ts';
+import { backendFor, loadModel, log, openSplit, readRunInfo, writeRunInfo } from './common.ts';
+import { existsSync } from 'node:fs';
+
+export interface TrainCommand {
+  model: string;
+  set: Record<string, unknown>;
+  data: string;
+  out: string;
+  backend: string;
+  batch: number;
+  epochs?: number;
+  iterations?: number;
+  seed: number;
+  checkpointEvery?: number;
+  resume?: boolean;
+  skipBad?: boolean;
+  evalSamples: number;
+  logEvery?: number;
+  stepDelayMs?: number;
+  /** Reuse an opened backend (the demo trains two models on one). */
+  openedBackend?: Backend;
+}
+
+export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
+  if (o.resume && existsSync(join(o.out, 'run.json'))) {
+    // A resumed run must rebuild the same model: take the recorded model and overrides unless given again.
+    const info = readRunInfo(o.out);
+    if (o.model !== info.model || JSON.stringify(o.set) !== JSON.stringify(info.overrides))
+      throw new Error(`--resume: ${o.out} was trained with --model ${info.model} ${Object.entries(info.overrides).map(([k, v]) => `--set ${k}=${JSON.stringify(v)}`).join(' ')}; give the same model and overrides`);
+  }
+  const model = await loadModel(o.model, o.set);
+  const backend = o.openedBackend ?? (await backendFor(o.backend, log));
+  const trainSet = openSplit(o.data, model, 'train', { skipBad: o.skipBad, log });
+  const validate = openSplit(o.data, model, 'validate', { skipBad: o.skipBad, log });
+  writeRunInfo(o.out, { model: o.model, overrides: o.set, data: o.data, batch: o.batch, seed: o.seed, skipBad: o.skipBad });
+  log(`${model.name}: ${trainSet.length} training cells, ${validate.length} validation cells, batch ${o.batch}, run directory ${o.out}`);
+  return train({
+    model,
+    backend,
+    train: trainSet,
+    validate,
+    out: o.out,
+    batch: o.batch,
+    epochs: o.epochs,
+    iterations: o.iterations,
+    seed: o.seed,
+    checkpointEvery: o.checkpointEvery,
+    resume: o.resume,
+    evalSamples: o.evalSamples,
+    handleSignals: true,
+    stepDelayMs: o.stepDelayMs,
+    progress: makeProgress({ every: o.logEvery }),
+    log,
+  });
+}

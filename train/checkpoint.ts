@@ -1,0 +1,135 @@
+// Checkpoints: <dir>/<name>.safetensors (every stored tensor by its store name: parameters,
+// state, adam.m.* / adam.v.*) plus <name>.json (the sidecar: step, epoch, seeds, model source
+// and hash, config, backend, metrics, best validation ELBO), and two pointer files, `latest`
+// and `best`, holding a checkpoint's name. Every file is written atomically (tmp + fsync +
+// rename + fsync of the directory), tensors first and pointers last, so a process killed at any
+// moment leaves `latest` naming a complete checkpoint.
+
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CompiledModel } from '../compiler/model.ts';
+import { parseSafetensors, writeSafetensors } from '../runtime/safetensors.ts';
+
+export interface Sidecar {
+  format: 'statcell-checkpoint/1';
+  /** Checkpoint name (file stem). */
+  name: string;
+  /** Iterations completed: training resumes at this iteration. */
+  iteration: number;
+  /** Epochs completed (fractional for a mid-epoch checkpoint). */
+  epoch: number;
+  /**
+   * Seeds of every random stream. All generators are counter-based (Philox keyed by the
+   * iteration, the batch sampler a hash of (seed, iteration)), so seeds + iteration are their
+   * whole state: nothing else needs saving to continue the same streams.
+   */
+  seeds: { init: number; data: number };
+  model: { name: string; config: Record<string, unknown>; source: string; sourceHash: string };
+  backend: string;
+  batch: number;
+  optimizer: { kind: string; lr: number; beta1: number; beta2: number; eps: number; step: number };
+  /** The last step's metrics and the last validation result. */
+  metrics: Record<string, number>;
+  validation?: { elbo: number; recon: number; kl: number };
+  best?: { name: string; elbo: number };
+  /** SHA-256 of the .safetensors file, checked on load. */
+  tensorsSha256: string;
+  written: string;
+}
+
+export class CheckpointError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CheckpointError';
+  }
+}
+
+/** Writes bytes to `file` atomically: a crash leaves either the old file or the new one, never a torn one. */
+export function writeAtomic(file: string, data: Uint8Array | string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+    for (let off = 0; off < bytes.byteLength; ) off += writeSync(fd, bytes, off, bytes.byteLength - off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  // The rename itself is durable only once the directory entry is flushed.
+  const dfd = openSync(join(file, '..'), 'r');
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
+}
+
+export const checkpointName = (iteration: number, epochEnd: boolean, epoch: number): string =>
+  epochEnd ? `epoch-${String(epoch).padStart(4, '0')}` : `step-${String(iteration).padStart(8, '0')}`;
+
+/** Tensor shapes by store name: the model's tensors and their Adam moments. */
+function shapesOf(model: CompiledModel): Map<string, readonly number[]> {
+  const shapes = new Map<string, readonly number[]>();
+  for (const t of model.tensors) {
+    shapes.set(t.name, t.shape);
+    if (t.kind === 'param') for (const w of ['m', 'v']) shapes.set(`adam.${w}.${t.name}`, t.shape);
+  }
+  return shapes;
+}
+
+export function saveCheckpoint(dir: string, model: CompiledModel, tensors: Map<string, Float32Array>, sidecar: Omit<Sidecar, 'format' | 'tensorsSha256' | 'written'>, pointers: ('latest' | 'best')[] = ['latest']): Sidecar {
+  mkdirSync(dir, { recursive: true });
+  const shapes = shapesOf(model);
+  const toWrite = new Map([...tensors].map(([name, data]) => [name, { shape: shapes.get(name) ?? [data.length], data }]));
+  const bytes = writeSafetensors(toWrite, { format: 'statcell', model: model.name, iteration: String(sidecar.iteration) });
+  const full: Sidecar = { format: 'statcell-checkpoint/1', ...sidecar, tensorsSha256: createHash('sha256').update(bytes).digest('hex'), written: new Date().toISOString() };
+  writeAtomic(join(dir, `${sidecar.name}.safetensors`), bytes);
+  writeAtomic(join(dir, `${sidecar.name}.json`), JSON.stringify(full, null, 1) + '\n');
+  for (const p of pointers) writeAtomic(join(dir, p), sidecar.name + '\n');
+  return full;
+}
+
+/** The checkpoint a pointer (`latest`, `best`) or a name refers to; null when the pointer does not exist. */
+export function resolveCheckpoint(dir: string, which = 'latest'): string | null {
+  if (which === 'latest' || which === 'best') {
+    const p = join(dir, which);
+    if (!existsSync(p)) return null;
+    return readFileSync(p, 'utf8').trim();
+  }
+  return which.replace(/\.(safetensors|json)$/, '');
+}
+
+export interface LoadedCheckpoint {
+  sidecar: Sidecar;
+  tensors: Map<string, Float32Array>;
+}
+
+/** Loads and verifies a checkpoint (hash of the tensors file, and the model source hash when `model` is given). */
+export function loadCheckpoint(dir: string, name: string, model?: CompiledModel): LoadedCheckpoint {
+  const stem = join(dir, name);
+  let sidecar: Sidecar;
+  let bytes: Buffer;
+  try {
+    sidecar = JSON.parse(readFileSync(`${stem}.json`, 'utf8'));
+    bytes = readFileSync(`${stem}.safetensors`);
+  } catch (e) {
+    throw new CheckpointError(`checkpoint ${stem}: cannot read it (${(e as Error).message})`);
+  }
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  if (sha !== sidecar.tensorsSha256) throw new CheckpointError(`checkpoint ${stem}.safetensors: its SHA-256 ${sha.slice(0, 12)}… differs from the sidecar's ${sidecar.tensorsSha256.slice(0, 12)}… (a torn or replaced file); resume from another checkpoint`);
+  if (model && sidecar.model.sourceHash !== model.sourceHash)
+    throw new CheckpointError(
+      `checkpoint ${stem}: written by model ${sidecar.model.name} with source hash ${sidecar.model.sourceHash.slice(0, 12)}…, but the model now compiles to ${model.name} with hash ${model.sourceHash.slice(0, 12)}… (different source or overrides); use the same model and --set options, or start a fresh run in another directory`,
+    );
+  const st = parseSafetensors(bytes);
+  const tensors = new Map<string, Float32Array>();
+  for (const [n, t] of st.tensors) tensors.set(n, t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>));
+  return { sidecar, tensors };
+}
+
+/** Removes a checkpoint's files (used to keep only the newest few mid-epoch checkpoints). */
+export function removeCheckpoint(dir: string, name: string): void {
+  for (const ext of ['safetensors', 'json']) rmSync(join(dir, `${name}.${ext}`), { force: true });
+}

@@ -1,0 +1,42 @@
+// Metrics as JSON lines: one object per training step ({kind: 'step', iteration, ...}) and per
+// validation ({kind: 'validate', ...}). Appended with a flush per line, so a killed run keeps
+// everything up to its last step; a resumed run first drops the lines past its checkpoint so the
+// file reads as one uninterrupted run.
+
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { writeAtomic } from './checkpoint.ts';
+
+export interface MetricRecord {
+  kind: 'step' | 'validate' | 'event';
+  iteration: number;
+  [key: string]: unknown;
+}
+
+export class MetricsLog {
+  constructor(readonly file: string) {}
+
+  append(rec: MetricRecord): void {
+    appendFileSync(this.file, JSON.stringify(rec) + '\n');
+  }
+
+  /** Keeps the records of iterations before `iteration` (steps) or at most `iteration` (validations). */
+  truncateTo(iteration: number): void {
+    if (!existsSync(this.file)) return;
+    const keep = readMetrics(this.file).filter((r) => (r.kind === 'step' ? r.iteration < iteration : r.iteration <= iteration));
+    writeAtomic(this.file, keep.map((r) => JSON.stringify(r) + '\n').join(''));
+  }
+}
+
+/** Reads a metrics file, ignoring a torn last line (a kill mid-write). */
+export function readMetrics(file: string): MetricRecord[] {
+  const out: MetricRecord[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line));
+    } catch {
+      /* torn line */
+    }
+  }
+  return out;
+}

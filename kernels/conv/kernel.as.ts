@@ -160,36 +160,24 @@ let RD: i32 = 0, RH: i32 = 0, RW: i32 = 0;
 let OD: i32 = 1, OH: i32 = 1, OW: i32 = 1;
 
 /**
- * Packs A(co, k) for one conv_transpose phase: k = ci·kvol + (vz, vy, vx) over the phase's taps
- * (kernel KD×KH×KW of the current geometry), tap v ↦ weight index t0 + s·(n − 1 − v) (flipped:
- * the phase is a correlation). w is [Ci, Co, WKD, WKH, WKW].
+ * The weight of one conv_transpose phase as conv's row-major A, wp[co, ci·kvol + v] with
+ * v over the phase's taps (kernel KD×KH×KW of the current geometry): tap v ↦ weight index
+ * t0 + s·(n − 1 − v) (flipped: the phase is a correlation). w is [Ci, Co, WKD, WKH, WKW].
  */
-function pack_wt(mc: i32, m0: i32, kc: i32, k0: i32, Co: i32, w: usize, dst: usize): void {
-  const kvol = KD * KH * KW;
+function phase_weight(Ci: i32, Co: i32, w: usize, wp: usize): void {
   const wvol = WKD * WKH * WKW;
-  for (let i = 0; i < mc; i += MR) {
-    const panel = ptr(dst, i * kc);
-    for (let r = 0; r < MR; r++) {
-      if (i + r >= mc) {
-        for (let k = 0; k < kc; k++) store<f32>(ptr(panel, k * MR + r), 0);
-        continue;
-      }
-      const co = m0 + i + r;
-      let ci = k0 / kvol;
-      const rem = k0 - ci * kvol;
-      let vz = rem / (KH * KW);
-      let vy = (rem / KW) % KH;
-      let vx = rem % KW;
-      for (let k = 0; k < kc; k++) {
+  let d = wp;
+  for (let co = 0; co < Co; co++) {
+    for (let ci = 0; ci < Ci; ci++) {
+      const src = ptr(w, (ci * Co + co) * wvol);
+      for (let vz = 0; vz < KD; vz++) {
         const tz = T0D + WSD * (KD - 1 - vz);
-        const ty = T0H + WSH * (KH - 1 - vy);
-        const tx = T0W + WSW * (KW - 1 - vx);
-        store<f32>(ptr(panel, k * MR + r), load<f32>(ptr(w, (ci * Co + co) * wvol + (tz * WKH + ty) * WKW + tx)));
-        if (++vx == KW) {
-          vx = 0;
-          if (++vy == KH) {
-            vy = 0;
-            if (++vz == KD) { vz = 0; ci++; }
+        for (let vy = 0; vy < KH; vy++) {
+          const row = ptr(src, (tz * WKH + T0H + WSH * (KH - 1 - vy)) * WKW + T0W + WSW * (KW - 1));
+          // Taps along x run backwards through the weight row, WSW apart.
+          for (let vx = 0; vx < KW; vx++) {
+            store<f32>(d, load<f32>(row - (<usize>(vx * WSW) << 2)));
+            d += 4;
           }
         }
       }
@@ -198,8 +186,8 @@ function pack_wt(mc: i32, m0: i32, kc: i32, k0: i32, Co: i32, w: usize, dst: usi
 }
 
 /**
- * The implicit GEMM of conv and of each conv_transpose phase: out[b, co, g] = A · im2col(x),
- * A from w (transposePhase = 0: conv's [Co, Ci·kvol]; 1: pack_wt). The GEMM's columns are
+ * The implicit GEMM of conv and of each conv_transpose phase: out[b, co, g] = w · im2col(x),
+ * w row-major [Co, Ci·kvol] (a transpose phase's from phase_weight). The GEMM's columns are
  * n = b·G + g (the batch folded in, so the deep layers with few grid positions per image still
  * get wide GEMMs); each NC-column block accumulates in `cbuf` [Co × NC] and is then written to
  * y with the bias: at grid position g (conv), or at output R + S·g (a transpose phase).
@@ -220,8 +208,7 @@ function implicit_gemm(B: i32, Ci: i32, Co: i32, x: usize, w: usize, transposePh
       pack_im2col(kc, pc, nc, jc, Ci, x, pb);
       for (let ic = 0; ic < Co; ic += MC) {
         const mc = min(MC, Co - ic);
-        if (transposePhase) pack_wt(mc, ic, kc, pc, Co, w, pa);
-        else gemm_pack_a(mc, kc, ptr(w, ic * K + pc), K, 1, pa);
+        gemm_pack_a(mc, kc, ptr(w, ic * K + pc), K, 1, pa);
         gemm_macro(mc, nc, kc, pa, pb, ptr(cbuf, ic * nc), nc, tile);
       }
     }
@@ -380,9 +367,10 @@ export function conv_grad_weight(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, 
  * o = ρ + s·u take the taps t ≡ ρ + p (mod s): t = t0 + s·v, v < n = ⌈(K − t0)/s⌉, reading
  * x[u + c − v], c = (ρ + p − t0)/s; with the taps flipped (v' = n − 1 − v) that is a correlation
  * of x with an n-tap kernel and pad n − 1 − c. Expects conv_geom(image = y, grid = x, …).
- * Scratch: gemmScratch(Co, B·maxPhaseGrid, Ci·maxPhaseTaps), then cbuf (Co · min(that N, NC)).
+ * Scratch: gemmScratch(Co, B·maxPhaseGrid, Ci·maxPhaseTaps), then cbuf (Co · min(that N, NC)),
+ * then wp (Co · Ci · maxPhaseTaps) for the phase's weight.
  */
-export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize): void {
+export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, wp: usize): void {
   OD = ID; OH = IH; OW = IW;
   WKD = KD; WKH = KH; WKW = KW;
   WSD = SD; WSH = SH; WSW = SW;
@@ -405,7 +393,8 @@ export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, has
         PD = nz - 1 - (rz + pD - T0D) / WSD;
         PH = ny - 1 - (ry + pH - T0H) / WSH;
         PW = nx - 1 - (rx + pW - T0W) / WSW;
-        implicit_gemm(B, Ci, Co, x, w, true, hasBias, bias, y, scratch, cbuf);
+        phase_weight(Ci, Co, w, wp);
+        implicit_gemm(B, Ci, Co, x, wp, true, hasBias, bias, y, scratch, cbuf);
       }
     }
   }

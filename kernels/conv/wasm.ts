@@ -52,11 +52,11 @@ export const convTransposeWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => 
   const phaseTaps = g.K.reduce((a, k, i) => a * Math.ceil(k / g.stride[i]), 1);
   const N = g.B * g.O.reduce((a, o, i) => a * Math.ceil(o / g.stride[i]), 1);
   return {
-    scratch: [gemmScratch(g.Co, N, g.Ci * phaseTaps), g.Co * Math.min(N, GEMM.NC)],
+    scratch: [gemmScratch(g.Co, N, g.Ci * phaseTaps), g.Co * Math.min(N, GEMM.NC), g.Co * g.Ci * phaseTaps],
     run: (k, bufs) => {
-      const [bias, y, scratch, cbuf] = biasArgs(bufs);
+      const [bias, y, scratch, cbuf, wp] = biasArgs(bufs);
       setGeom(k, g.O, g.S, g);
-      k.conv_transpose(g.B, g.Ci, g.Co, bufs[0], bufs[1], hasBias ? 1 : 0, bias, y, scratch, cbuf);
+      k.conv_transpose(g.B, g.Ci, g.Co, bufs[0], bufs[1], hasBias ? 1 : 0, bias, y, scratch, cbuf, wp);
     },
   };
 };

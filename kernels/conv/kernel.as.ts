@@ -166,10 +166,12 @@ let OD: i32 = 1, OH: i32 = 1, OW: i32 = 1;
  */
 function phase_weight(Ci: i32, Co: i32, w: usize, wp: usize): void {
   const wvol = WKD * WKH * WKW;
-  let d = wp;
-  for (let co = 0; co < Co; co++) {
-    for (let ci = 0; ci < Ci; ci++) {
+  const nvol = KD * KH * KW;
+  // ci outside, co inside: w is read in order; each (ci, co) writes one run of nvol floats.
+  for (let ci = 0; ci < Ci; ci++) {
+    for (let co = 0; co < Co; co++) {
       const src = ptr(w, (ci * Co + co) * wvol);
+      let d = ptr(wp, (co * Ci + ci) * nvol);
       for (let vz = 0; vz < KD; vz++) {
         const tz = T0D + WSD * (KD - 1 - vz);
         for (let vy = 0; vy < KH; vy++) {

@@ -95,7 +95,50 @@ export interface Engine {
   /** One line: version, threads, SIMD, how it was loaded. */
   describe(): string;
   run(task: Task, timer: TimerOptions): Promise<Outcome>;
+  /**
+   * Computes a task once on given inputs, for the cross-check against the float64 reference.
+   * Inputs and output use our layouts (see taskIO), whatever the engine uses inside.
+   */
+  compute(task: Task, inputs: Float32Array[]): Promise<Float32Array>;
   close?(): Promise<void> | void;
+}
+
+/**
+ * A task's inputs and output in our layouts: fwd (x NCHW, w [Co,Ci,K,K]) → y NCHW;
+ * dx (dy NCHW, w) → dx NCHW; dw (x, dy) → dw [Co,Ci,K,K]; matmul (a [M,K], b [K,N]) → [M,N].
+ */
+export function taskIO(t: Task): { inputs: number[][]; output: number[] } {
+  if (t.kind === 'matmul') return { inputs: [[t.M, t.K], [t.K, t.N]], output: [t.M, t.N] };
+  const { B, Ci, H, W, Co, K } = t.layer;
+  const [oh, ow] = convOut(t.layer);
+  const x = [B, Ci, H, W];
+  const y = [B, Co, oh, ow];
+  const w = [Co, Ci, K, K];
+  if (t.pass === 'fwd') return { inputs: [x, w], output: y };
+  if (t.pass === 'dx') return { inputs: [y, w], output: x };
+  return { inputs: [x, y], output: w };
+}
+
+/** out = data (of `shape`) with its axes permuted: out.shape[i] = shape[perm[i]]. */
+export function permute(data: ArrayLike<number>, shape: number[], perm: number[]): Float32Array {
+  const outShape = perm.map((p) => shape[p]);
+  const inStrides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
+  const stepOf = perm.map((p) => inStrides[p]); // input stride of each output axis
+  const out = new Float32Array(data.length);
+  const idx = new Array(shape.length).fill(0);
+  let src = 0;
+  for (let o = 0; o < out.length; o++) {
+    out[o] = data[src];
+    // Advance the output index like an odometer, moving `src` by the matching input strides.
+    for (let a = outShape.length - 1; a >= 0; a--) {
+      idx[a]++;
+      src += stepOf[a];
+      if (idx[a] < outShape[a]) break;
+      src -= stepOf[a] * outShape[a];
+      idx[a] = 0;
+    }
+  }
+  return out;
 }
 
 /** Deterministic inputs (uniform in [-1, 1)); the values do not matter for timing, but denormals would. */

@@ -48,8 +48,30 @@ export async function openOurs(kind: 'wasm' | 'webgpu', opts: OursOptions = {}):
     name: kind,
     describe: () => reason,
     run: (task, timer) => runOn(backend, task, timer, batchMs, slowMs),
+    compute: (task, inputs) => computeOn(backend, task, inputs),
     close: () => backend.destroy(),
   };
+}
+
+async function computeOn(backend: Backend, task: Task, data: Float32Array[]): Promise<Float32Array> {
+  const { op: name, inShapes, attrs } = opFor(task);
+  const op = getOp(name);
+  const outShape = op.shape(inShapes, attrs)[0];
+  const inputs = data.map((d) => {
+    const b = backend.alloc(d.length);
+    backend.write(b, d);
+    return b;
+  });
+  const out = backend.alloc(numel(outShape));
+  const launch = backend.prepare(op, inShapes, attrs, inputs, [out]);
+  try {
+    backend.execute([launch]);
+    await backend.sync();
+    return (await backend.read(out)).slice(0, numel(outShape));
+  } finally {
+    backend.release(launch);
+    for (const b of [...inputs, out]) backend.free(b);
+  }
 }
 
 async function runOn(backend: Backend, task: Task, timer: TimerOptions, batchMs: number, slowMs: number): Promise<Outcome> {

@@ -9,6 +9,7 @@
 //   --layers s    only layers whose name contains s (e.g. d3.)
 //   --out file    JSON path (default bench/results/<date>-<machine>[-quick].json)
 //   --best        GFLOP/s from the fastest repetition instead of the median (busy machines)
+//   --no-check    skip the cross-check of every engine against the float64 reference
 //   --no-json     print only
 // Training images/s will be one more benchmark file beside conv.ts and matmul.ts.
 
@@ -19,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { measureCeiling, type Ceiling } from './ceiling.ts';
 import type { Engine, Outcome, Task, Timing, TimerOptions } from './common.ts';
 import { errMessage, taskFlops, taskName, taskShape } from './common.ts';
+import { CHECK_TOLERANCE, crossCheck, type CheckResult } from './check.ts';
 import { convTasks, isSoftwareGpuLayer } from './conv.ts';
 import { matmulTasks } from './matmul.ts';
 import { openOurs } from './ours.ts';
@@ -36,10 +38,11 @@ interface Args {
   out?: string;
   json: boolean;
   best: boolean;
+  check: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { only: [...ALL], quick: false, full: false, json: true, best: false };
+  const a: Args = { only: [...ALL], quick: false, full: false, json: true, best: false, check: true };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const value = () => {
@@ -51,6 +54,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--full') a.full = true;
     else if (k === '--no-json') a.json = false;
     else if (k === '--best') a.best = true;
+    else if (k === '--no-check') a.check = false;
     else if (k === '--layers') a.layers = value();
     else if (k === '--out') a.out = value();
     else if (k === '--only') {
@@ -69,7 +73,7 @@ function parseArgs(argv: string[]): Args {
 }
 
 function readHeader(): string {
-  return 'usage: npm run bench -- [--only wasm,webgpu,tfjs,ort|ours|peers] [--quick] [--full] [--layers s] [--best] [--out file] [--no-json]';
+  return 'usage: npm run bench -- [--only wasm,webgpu,tfjs,ort|ours|peers] [--quick] [--full] [--layers s] [--best] [--no-check] [--out file] [--no-json]';
 }
 
 const OPENERS: Record<EngineName, () => Promise<Engine>> = {
@@ -102,6 +106,11 @@ async function main(): Promise<void> {
     } catch (e) {
       unavailable.set(name, errMessage(e));
     }
+  }
+  const checks: CheckResult[] = [];
+  if (args.check) {
+    log('checking every engine against the float64 reference…');
+    for (const e of engines.values()) checks.push(await crossCheck(e));
   }
   const softwareGpu = /\(software\)/.test(engines.get('webgpu')?.describe() ?? '');
 
@@ -153,12 +162,12 @@ async function main(): Promise<void> {
   if (again.measuredFma1) ceiling.measuredFma1 = Math.max(ceiling.measuredFma1 ?? 0, again.measuredFma1);
   const seconds = (performance.now() - t0) / 1000;
 
-  const text = report(args, ceiling, engines, unavailable, rows, softwareGpu, seconds);
+  const text = report(args, ceiling, engines, unavailable, checks, rows, softwareGpu, seconds);
   console.log(text);
   if (args.json) {
     const file = args.out ?? defaultOut(ceiling, args.quick);
     mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, JSON.stringify(toJson(args, ceiling, engines, unavailable, rows, seconds), null, 1) + '\n');
+    writeFileSync(file, JSON.stringify(toJson(args, ceiling, engines, unavailable, checks, rows, seconds), null, 1) + '\n');
     console.log(`\nwrote ${file}`);
   }
 }
@@ -187,7 +196,7 @@ function total(rows: Row[], name: EngineName, best: boolean): { gflops: number; 
   return rows.length ? { gflops: flops / (ms * 1e6), ms } : null;
 }
 
-function report(args: Args, c: Ceiling, engines: Map<EngineName, Engine>, unavailable: Map<EngineName, string>, rows: Row[], softwareGpu: boolean, seconds: number): string {
+function report(args: Args, c: Ceiling, engines: Map<EngineName, Engine>, unavailable: Map<EngineName, string>, checks: CheckResult[], rows: Row[], softwareGpu: boolean, seconds: number): string {
   const out: string[] = [];
   const peak = c.measured1;
   out.push(`machine   ${c.cpu.model}, ${c.cpu.cores} cores, ${c.cpu.mhz.toFixed(0)} MHz (/proc/cpuinfo), Node ${process.versions.node}, load ${os.loadavg()[0].toFixed(2)}`);
@@ -198,12 +207,19 @@ function report(args: Args, c: Ceiling, engines: Map<EngineName, Engine>, unavai
     const e = engines.get(name);
     out.push(`${name.padEnd(9)} ${e ? e.describe() : `not available: ${unavailable.get(name)}`}`);
   }
+  const wrong = new Set<string>();
+  for (const ch of checks) {
+    const name = [...engines.entries()].find(([, e]) => e.name === ch.engine)?.[0] ?? ch.engine;
+    if (ch.failures.length) wrong.add(name);
+    const head = ch.failures.length ? `FAILED (${ch.failures.length})` : `ok, max rel. error ${ch.maxRelErr!.toExponential(1)}`;
+    out.push(`check     ${name}: ${head} vs the float64 reference at small odd shapes${ch.failures.length ? ': ' + ch.failures.slice(0, 3).join('; ') : ''}`);
+  }
   out.push('');
 
   // The table: GFLOP/s (median of the repetitions) per engine, then ratios of our wasm.
   const cols = args.only;
   const hasPeer = (p: EngineName) => cols.includes(p) && cols.includes('wasm');
-  const header = ['task', 'shape', 'GFLOP', ...cols.map((c) => `${c} GF/s`), ...(hasPeer('tfjs') ? ['wasm/tfjs'] : []), ...(hasPeer('ort') ? ['wasm/ort'] : []), ...(cols.includes('wasm') ? ['wasm/peak'] : [])];
+  const header = ['task', 'shape', 'GFLOP', ...cols.map((c) => `${c}${wrong.has(c) ? ' (WRONG)' : ''} GF/s`), ...(hasPeer('tfjs') ? ['wasm/tfjs'] : []), ...(hasPeer('ort') ? ['wasm/ort'] : []), ...(cols.includes('wasm') ? ['wasm/peak'] : [])];
   const notes: string[] = [];
   const noteRef = (s: string) => {
     let i = notes.indexOf(s);
@@ -254,7 +270,7 @@ function report(args: Args, c: Ceiling, engines: Map<EngineName, Engine>, unavai
   return out.join('\n');
 }
 
-function toJson(args: Args, c: Ceiling, engines: Map<EngineName, Engine>, unavailable: Map<EngineName, string>, rows: Row[], seconds: number) {
+function toJson(args: Args, c: Ceiling, engines: Map<EngineName, Engine>, unavailable: Map<EngineName, string>, checks: CheckResult[], rows: Row[], seconds: number) {
   return {
     date: new Date().toISOString(),
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
@@ -270,6 +286,7 @@ function toJson(args: Args, c: Ceiling, engines: Map<EngineName, Engine>, unavai
       loadavg: os.loadavg(),
     },
     ceiling: { ...c, cpu: undefined },
+    check: { tolerance: CHECK_TOLERANCE, results: checks },
     engines: Object.fromEntries(args.only.map((n) => [n, engines.get(n)?.describe() ?? `not available: ${unavailable.get(n)}`])),
     results: rows.flatMap((r) =>
       Object.entries(r.results).map(([engine, o]) => ({

@@ -9,7 +9,7 @@
 // is part of the timing (a few MB per call, small next to the convolutions).
 
 import type { Engine, Outcome, Task, TimerOptions } from '../common.ts';
-import { convOut, errMessage, fill, taskFlops, timeIt } from '../common.ts';
+import { convOut, errMessage, fill, permute, taskFlops, taskIO, timeIt } from '../common.ts';
 
 // --- a minimal protobuf writer: just what ModelProto needs -----------------------------------
 
@@ -110,8 +110,28 @@ export async function openOnnx(): Promise<Engine> {
   ort.env.wasm.simd = true;
   ort.env.logLevel = 'error';
   const version = ort.env.versions?.web ?? 'unknown';
+  /** One computation in our layouts; only the weight gradient needs transposes (see above). */
+  async function compute(task: Task, data: Float32Array[]): Promise<Float32Array> {
+    const { node } = nodeFor(task);
+    const { inputs: shapes } = taskIO(task);
+    let ins = data;
+    if (task.kind === 'conv' && task.pass === 'dw') ins = [permute(data[0], shapes[0], [1, 0, 2, 3]), permute(data[1], shapes[1], [1, 0, 2, 3])];
+    const session = await ort.InferenceSession.create(oneNodeModel(node), { executionProviders: ['wasm'] });
+    try {
+      const feeds: Record<string, import('onnxruntime-web').Tensor> = {};
+      node.inputs.forEach((i, k) => (feeds[i.name] = new ort.Tensor('float32', ins[k], i.shape)));
+      const out = (await session.run(feeds))[node.output.name];
+      const y = out.data as Float32Array;
+      // [Ci, Co, K, K] → [Co, Ci, K, K]
+      return task.kind === 'conv' && task.pass === 'dw' ? permute(y, node.output.shape, [1, 0, 2, 3]) : y.slice();
+    } finally {
+      await session.release();
+    }
+  }
+
   return {
     name: 'ort-wasm',
+    compute,
     describe: () => `onnxruntime-web ${version}, wasm backend (MLAS), SIMD, ${ort.env.wasm.numThreads} thread`,
     async run(task: Task, timer: TimerOptions): Promise<Outcome> {
       let session: import('onnxruntime-web').InferenceSession | null = null;

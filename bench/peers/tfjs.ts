@@ -12,7 +12,7 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type { Engine, Outcome, Task, TimerOptions } from '../common.ts';
-import { convOut, errMessage, fill, taskFlops, timeIt } from '../common.ts';
+import { convOut, errMessage, fill, taskFlops, taskIO, timeIt } from '../common.ts';
 
 type Tf = typeof import('@tensorflow/tfjs-core');
 type TfTensor = import('@tensorflow/tfjs-core').Tensor;
@@ -62,8 +62,34 @@ export async function openTfjs(): Promise<Engine> {
     return { inputs: [xt, dyt], run: () => dw().dispose() };
   }
 
+  /** One computation in our layouts: transposes in and out of NHWC / HWIO around `build`'s ops. */
+  async function compute(task: Task, data: Float32Array[]): Promise<Float32Array> {
+    const { inputs, output } = taskIO(task);
+    const ts = data.map((d, i) => tf.tensor(d, inputs[i]));
+    const T = (t: TfTensor, perm: number[]) => tf.transpose(t, perm);
+    const result = tf.tidy(() => {
+      if (task.kind === 'matmul') return tf.matMul(ts[0] as import('@tensorflow/tfjs-core').Tensor2D, ts[1] as import('@tensorflow/tfjs-core').Tensor2D);
+      const { B, Ci, H, W, stride: s, pad: p } = task.layer;
+      const padding: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [p, p], [p, p], [0, 0]];
+      const nhwc = (t: TfTensor) => T(t, [0, 2, 3, 1]) as import('@tensorflow/tfjs-core').Tensor4D;
+      const hwio = (t: TfTensor) => T(t, [2, 3, 1, 0]) as import('@tensorflow/tfjs-core').Tensor4D;
+      if (task.pass === 'fwd') return T(tf.conv2d(nhwc(ts[0]), hwio(ts[1]), s, padding), [0, 3, 1, 2]);
+      if (task.pass === 'dx') return T(tf.conv2dTranspose(nhwc(ts[0]), hwio(ts[1]), [B, H, W, Ci], s, padding), [0, 3, 1, 2]);
+      const xt = T(ts[0], [1, 2, 3, 0]) as import('@tensorflow/tfjs-core').Tensor4D; // [Ci, H, W, B]
+      const dyt = T(ts[1], [2, 3, 0, 1]) as import('@tensorflow/tfjs-core').Tensor4D; // [OH, OW, B, Co]
+      return T(tf.conv2d(xt, dyt, 1, padding, 'NHWC', s), [3, 0, 1, 2]); // [Ci,K,K,Co] → [Co,Ci,K,K]
+    });
+    const got = result.shape.join(',');
+    const out = (await result.data()) as Float32Array;
+    result.dispose();
+    ts.forEach((t) => t.dispose());
+    if (got !== output.join(',')) throw new Error(`tfjs: got shape [${got}], expected [${output.join(',')}]`);
+    return out;
+  }
+
   return {
     name: 'tfjs-wasm',
+    compute,
     describe: () => `@tensorflow/tfjs-backend-wasm ${version}, XNNPACK, SIMD ${simd ? 'on' : 'off'}, ${threads} thread(s)`,
     async run(task: Task, timer: TimerOptions): Promise<Outcome> {
       let built: ReturnType<typeof build> | null = null;

@@ -13,6 +13,7 @@
 //   --no-json     print only
 // Training images/s will be one more benchmark file beside conv.ts and matmul.ts.
 
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -172,6 +173,17 @@ async function main(): Promise<void> {
   }
 }
 
+/** The commit benchmarked, with '+dirty' when kernels or runtime had uncommitted changes. */
+function gitCommit(): string | null {
+  try {
+    const git = (...a: string[]) => execFileSync('git', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = git('status', '--porcelain', '--', 'kernels', 'runtime', 'build').length > 0;
+    return git('rev-parse', '--short', 'HEAD') + (dirty ? '+dirty' : '');
+  } catch {
+    return null;
+  }
+}
+
 function machineName(c: Ceiling): string {
   const model = c.cpu.model.toLowerCase().replace(/\(r\)|\(tm\)|cpu|processor|@.*$/g, '').trim().replace(/[^a-z0-9]+/g, '-');
   return `${model}-${c.cpu.cores}c`;
@@ -274,6 +286,7 @@ function toJson(args: Args, c: Ceiling, engines: Map<EngineName, Engine>, unavai
   return {
     date: new Date().toISOString(),
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    commit: gitCommit(),
     machine: {
       cpu: c.cpu.model,
       vendor: c.cpu.vendor,

@@ -4,6 +4,7 @@
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { CompiledModel } from '../compiler/model.ts';
 import { CellDataset } from '../data/dataset.ts';
 import { readManifest } from '../data/manifest.ts';
@@ -33,6 +34,9 @@ export async function loadModel(spec: string, overrides: Record<string, unknown>
     const base: Partial<TinyOptions> = role === 'target' ? { conditioned: true, channels: 1 } : {};
     return tinyVae({ ...base, ...(overrides as Partial<TinyOptions>) });
   }
+  // Relative paths: from the working directory, else from the package (models/… ships with it).
+  const inPackage = join(fileURLToPath(new URL('..', import.meta.url)), spec);
+  if (!existsSync(spec) && existsSync(inPackage)) spec = inPackage;
   if (!existsSync(spec)) throw new Error(`--model ${spec}: no such file (the paper's models are in models/: reference2d.vae, target2d.vae, reference3d.vae, target3d.vae)`);
   // Imported lazily: the compiler is only needed for .vae files.
   const compilerPath = '../compiler/index.ts';

@@ -1,0 +1,171 @@
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import type { Batch } from '../../data/dataset.ts';
+import { CLASSES } from '../../data/labels.ts';
+import { evaluate } from '../../compiler/evaluate.ts';
+import { reference, type RefTensor } from '../../kernels/reference.ts';
+import { ModelRuntime } from '../../runtime/model.ts';
+import { CheckpointError, loadCheckpoint, resolveCheckpoint, saveCheckpoint } from '../../train/checkpoint.ts';
+import { readMetrics } from '../../train/metrics.ts';
+import { evaluateElbo, train, TrainError, type CellSource } from '../../train/trainer.ts';
+import { backendOf, devices, relErr, rng } from '../harness.ts';
+import { tinyVae, warmupBeta } from './tiny-model.ts';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'statcell-train-'));
+const SIZE = [6, 4];
+const VOX = SIZE[0] * SIZE[1];
+
+/** In-memory cells: smooth random images in [0, 1], labels cycling; `poison` puts a NaN into one cell. */
+function memorySource(n: number, seed: number, poison?: number): CellSource {
+  const r = rng(seed);
+  const cells = Array.from({ length: n }, (_, i) => ({
+    reference: Float32Array.from({ length: 2 * VOX }, () => r()),
+    structure: Float32Array.from({ length: VOX }, (_, j) => (i === poison && j === 0 ? NaN : r())),
+    label: i % CLASSES.length,
+  }));
+  return {
+    length: n,
+    async batch(idx: number[]): Promise<Batch> {
+      const b: Batch = { reference: new Float32Array(idx.length * 2 * VOX), structure: new Float32Array(idx.length * VOX), onehot: new Float32Array(idx.length * CLASSES.length), rows: [] };
+      idx.forEach((i, k) => {
+        b.reference.set(cells[i].reference, k * 2 * VOX);
+        b.structure.set(cells[i].structure, k * VOX);
+        b.onehot[k * CLASSES.length + cells[i].label] = 1;
+        b.rows.push({ line: i + 2, cellId: String(1000 + i), structure: CLASSES[cells[i].label], split: 'train', columns: {} });
+      });
+      return b;
+    },
+  };
+}
+
+const quiet = () => {};
+
+describe('checkpoints', () => {
+  test('round trip, pointers, torn-file and wrong-model detection', async () => {
+    const dir = tmp();
+    const model = tinyVae({ size: SIZE });
+    const tensors = new Map(model.tensors.map((t, i) => [t.name, Float32Array.from({ length: t.shape.reduce((a, b) => a * b, 1) }, (_, j) => i + j / 7)]));
+    const side = { name: 'epoch-0001', iteration: 3, epoch: 1, seeds: { init: 1, data: 1 }, model: { name: model.name, config: model.config, source: model.source, sourceHash: model.sourceHash }, backend: 'wasm', batch: 4, optimizer: { kind: 'adam', lr: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 3 }, metrics: { loss: 1 } };
+    saveCheckpoint(dir, model, tensors, side, ['latest', 'best']);
+    expect(resolveCheckpoint(dir, 'latest')).toBe('epoch-0001');
+    expect(resolveCheckpoint(dir, 'best')).toBe('epoch-0001');
+    const back = loadCheckpoint(dir, 'epoch-0001', model);
+    for (const [k, v] of tensors) expect(back.tensors.get(k)).toEqual(v);
+    expect(back.sidecar.iteration).toBe(3);
+    expect(back.sidecar.model.source).toBe(model.source);
+    // A different model (other overrides) is refused with both hashes named.
+    expect(() => loadCheckpoint(dir, 'epoch-0001', tinyVae({ size: SIZE, latent: 5 }))).toThrow(/source hash.*different source or overrides/);
+    // A truncated tensors file is caught by its hash.
+    const f = join(dir, 'epoch-0001.safetensors');
+    writeFileSync(f, readFileSync(f).subarray(0, 100));
+    expect(() => loadCheckpoint(dir, 'epoch-0001', model)).toThrow(CheckpointError);
+    expect(() => loadCheckpoint(dir, 'epoch-0009', model)).toThrow(/cannot read/);
+  });
+});
+
+describe('trainer', () => {
+  test('a run stopped and resumed ends with the same parameters, bit for bit, on every device', async () => {
+    for (const d of await devices()) {
+      for (const variant of [{ conditioned: false, channels: 2 }, { conditioned: true, channels: 1, warmup: true, objective: 'h' as const }]) {
+        const model = tinyVae({ size: SIZE, ...variant });
+        const data = memorySource(10, 3);
+        const common = { model, backend: backendOf(d), train: data, validate: memorySource(5, 4), batch: 4, seed: 5, iterations: 11, evalSamples: 2, log: quiet };
+        const a = tmp();
+        const full = await train({ ...common, out: a });
+        const whole = await full.runtime.readAll();
+        full.runtime.destroy();
+        const b = tmp();
+        const first = await train({ ...common, out: b, iterations: 4, checkpointEvery: 2 });
+        first.runtime.destroy();
+        const second = await train({ ...common, out: b, resume: true });
+        expect(second.resumedFrom, d.name).toBe('step-00000004');
+        const resumed = await second.runtime.readAll();
+        second.runtime.destroy();
+        for (const [name, v] of whole) expect(Buffer.from(resumed.get(name)!.buffer).equals(Buffer.from(v.buffer)), `${d.name} ${model.name} ${name}`).toBe(true);
+        // Training moved the parameters, so the comparison above can fail.
+        const init = new ModelRuntime(backendOf(d), model);
+        init.init(5);
+        expect((await init.readAll()).get('enc.fc_mu.weight')).not.toEqual(whole.get('enc.fc_mu.weight'));
+        init.destroy();
+        // The resumed run's metrics read as one uninterrupted run.
+        const steps = (dir: string) => readMetrics(join(dir, 'metrics.jsonl')).filter((r) => r.kind === 'step').map((r) => [r.iteration, r.loss]);
+        expect(steps(b)).toEqual(steps(a));
+        expect(steps(a).length).toBe(11);
+      }
+    }
+  });
+
+  test('the training loss falls and the step agrees with the float64 graph', async () => {
+    const [d] = await devices();
+    const model = tinyVae({ size: SIZE });
+    const out = tmp();
+    const res = await train({ model, backend: backendOf(d), train: memorySource(12, 1), batch: 4, seed: 2, iterations: 60, out, log: quiet });
+    const steps = readMetrics(join(out, 'metrics.jsonl')).filter((r) => r.kind === 'step');
+    const mean = (rs: typeof steps) => rs.reduce((a, r) => a + Number(r.loss), 0) / rs.length;
+    expect(mean(steps.slice(-10))).toBeLessThan(0.7 * mean(steps.slice(0, 10))) // random pixels: much of the SSE is irreducible;
+    // One more step (its metrics, computed before the update) on the device vs the same graph in float64 from the same parameters.
+    const params = await res.runtime.readAll();
+    const batch = await memorySource(12, 1).batch([0, 1, 2, 3]);
+    const g = model.trainStep(4).graph;
+    const feeds = new Map<string, RefTensor>(g.inputs.map((gi) => [gi.name, { shape: gi.value.shape, data: Float64Array.from(gi.name === 'x' ? batch.reference : params.get(gi.name)!) }]));
+    // The float64 evaluator uses the static attributes (noise offset 0, Adam step 1), i.e. iteration 0.
+    const want = evaluate(g, reference, feeds).outputs;
+    const got = await res.runtime.trainStep({ x: batch.reference }, 4, 0);
+    for (const k of ['recon', 'kl', 'loss']) expect(relErr([got[k]], want.get(k)!.data), k).toBeLessThan(1e-4);
+    res.runtime.destroy();
+  });
+
+  test('validation each epoch, best checkpoint = best validation ELBO, ELBO = −(recon + β·KL)', async () => {
+    const [d] = await devices();
+    const model = tinyVae({ size: SIZE, beta: 0.3 });
+    const out = tmp();
+    const res = await train({ model, backend: backendOf(d), train: memorySource(10, 1), validate: memorySource(5, 9), batch: 4, seed: 2, epochs: 4, evalSamples: 3, out, log: quiet });
+    const vals = readMetrics(join(out, 'metrics.jsonl')).filter((r) => r.kind === 'validate');
+    expect(vals.map((v) => v.epoch)).toEqual([1, 2, 3, 4]);
+    const bestEpoch = vals.reduce((a, b) => (Number(b.elbo) > Number(a.elbo) ? b : a));
+    expect(resolveCheckpoint(join(out, 'checkpoints'), 'best')).toBe(`epoch-000${bestEpoch.epoch}`);
+    expect(res.best!.elbo).toBe(bestEpoch.elbo);
+    const ev = await evaluateElbo(res.runtime, memorySource(5, 9), { batch: 4, samples: 3, seed: 2 });
+    expect(ev.cells).toBe(5); // 5 cells in batches of 4: the padding is not counted
+    for (const c of ev.perCell) expect(c.elbo).toBeCloseTo(-(c.recon + 0.3 * c.kl), 6);
+    expect(ev.elbo).toBeCloseTo(Number(vals[3].elbo), 3); // same seed and samples as the last validation
+    res.runtime.destroy();
+  });
+
+  test('NaN stops the run naming the step, and keeps the last good checkpoint', async () => {
+    const [d] = await devices();
+    const model = tinyVae({ size: SIZE, conditioned: true, channels: 1 });
+    const out = tmp();
+    // Cell 7 carries a NaN: the first batch that draws it poisons the loss.
+    const err = await train({ model, backend: backendOf(d), train: memorySource(10, 1, 7), batch: 4, seed: 2, iterations: 40, checkpointEvery: 1, out, log: quiet }).catch((e) => e);
+    expect(err).toBeInstanceOf(TrainError);
+    const step = Number(/at step (\d+)/.exec(err.message)![1]);
+    expect(err.message).toMatch(/NaN at step \d+.*last good checkpoint is .*step-0+\d+/s);
+    expect(err.message).toContain('1007');
+    expect(step).toBeGreaterThan(0); // (fixed seed) so there is a good checkpoint to keep
+    {
+      const latest = resolveCheckpoint(join(out, 'checkpoints'), 'latest')!;
+      const ck = loadCheckpoint(join(out, 'checkpoints'), latest, model);
+      expect(ck.sidecar.iteration).toBe(step);
+      for (const v of ck.tensors.values()) expect(v.every(Number.isFinite)).toBe(true);
+    }
+  });
+
+  test('bad settings are refused with what to do', async () => {
+    const [d] = await devices();
+    const model = tinyVae({ size: SIZE });
+    await expect(train({ model, backend: backendOf(d), train: memorySource(3, 1), batch: 4, seed: 1, iterations: 1, out: tmp(), log: quiet })).rejects.toThrow(/batch of 4 distinct cells needs at least 4.*lower --batch/);
+    const out = tmp();
+    (await train({ model, backend: backendOf(d), train: memorySource(8, 1), batch: 4, seed: 1, iterations: 2, out, log: quiet })).runtime.destroy();
+    await expect(train({ model, backend: backendOf(d), train: memorySource(8, 1), batch: 2, seed: 1, iterations: 4, out, resume: true, log: quiet })).rejects.toThrow(/batch 4.*--batch 4/);
+    expect(existsSync(join(out, 'checkpoints', 'latest'))).toBe(true);
+  });
+
+  test('KL warm-up schedule', () => {
+    expect(warmupBeta(0)).toBe(1e-6);
+    expect(warmupBeta(50000)).toBeCloseTo(0.5, 12);
+    expect(warmupBeta(1e6)).toBe(1);
+  });
+});

@@ -43,6 +43,10 @@ export function conv_geom(
   return ptr(dst, ((j >> 3) * kc + k) * NR + (j & 7));
 }
 
+/** Tap offsets of a conv_transpose phase (phase_weight); MAX_PHASE_TAPS in wasm.ts. */
+const MAX_PHASE_TAPS: i32 = 4096;
+const TAPS: usize = memory.data(MAX_PHASE_TAPS * 4, 16);
+
 /** Per-column origins of a panel in pack_im2col: 8 × (batch offset, z, y, x) i32, static data. */
 const COLS: usize = memory.data(NR * 16, 16);
 
@@ -167,20 +171,28 @@ let OD: i32 = 1, OH: i32 = 1, OW: i32 = 1;
 function phase_weight(Ci: i32, Co: i32, w: usize, wp: usize): void {
   const wvol = WKD * WKH * WKW;
   const nvol = KD * KH * KW;
-  // ci outside, co inside: w is read in order; each (ci, co) writes one run of nvol floats.
-  for (let ci = 0; ci < Ci; ci++) {
-    for (let co = 0; co < Co; co++) {
-      const src = ptr(w, (ci * Co + co) * wvol);
-      let d = ptr(wp, (co * Ci + ci) * nvol);
-      for (let vz = 0; vz < KD; vz++) {
-        const tz = T0D + WSD * (KD - 1 - vz);
-        for (let vy = 0; vy < KH; vy++) {
-          const row = ptr(src, (tz * WKH + T0H + WSH * (KH - 1 - vy)) * WKW + T0W + WSW * (KW - 1));
-          // Taps along x run backwards through the weight row, WSW apart.
-          for (let vx = 0; vx < KW; vx++) {
-            store<f32>(d, load<f32>(row - (<usize>(vx * WSW) << 2)));
-            d += 4;
-          }
+  // Byte offset in a w row of each of the phase's taps, once (at most MAX_PHASE_TAPS: wasm.ts
+  // sends larger phases to the col2im form).
+  let v = 0;
+  for (let vz = 0; vz < KD; vz++) {
+    const tz = T0D + WSD * (KD - 1 - vz);
+    for (let vy = 0; vy < KH; vy++) {
+      const ty = T0H + WSH * (KH - 1 - vy);
+      for (let vx = 0; vx < KW; vx++) {
+        store<i32>(TAPS + (<usize>v << 2), ((tz * WKH + ty) * WKW + T0W + WSW * (KW - 1 - vx)) << 2);
+        v++;
+      }
+    }
+  }
+  // 16×16 blocks of (co, ci): a transpose, and both w's and wp's rows have power-of-two strides
+  // in the paper's models.
+  for (let co0 = 0; co0 < Co; co0 += 16) {
+    for (let ci0 = 0; ci0 < Ci; ci0 += 16) {
+      for (let co = co0; co < min(co0 + 16, Co); co++) {
+        for (let ci = ci0; ci < min(ci0 + 16, Ci); ci++) {
+          const src = ptr(w, (ci * Co + co) * wvol);
+          const d = ptr(wp, (co * Ci + ci) * nvol);
+          for (let t = 0; t < nvol; t++) store<f32>(ptr(d, t), load<f32>(src + <usize>load<i32>(TAPS + (<usize>t << 2))));
         }
       }
     }

@@ -49,10 +49,10 @@ export const convTransposeWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => 
     };
   }
   // One stride-1 conv per output phase; the scratch fits the largest.
-  const phaseTaps = g.K.reduce((a, k, i) => a * Math.ceil(k / g.stride[i]), 1);
+  const taps = phaseTaps(g);
   const N = g.B * g.O.reduce((a, o, i) => a * Math.ceil(o / g.stride[i]), 1);
   return {
-    scratch: [gemmScratch(g.Co, N, g.Ci * phaseTaps), g.Co * Math.min(N, GEMM.NC), g.Co * g.Ci * phaseTaps],
+    scratch: [gemmScratch(g.Co, N, g.Ci * taps), g.Co * Math.min(N, GEMM.NC), g.Co * g.Ci * taps],
     run: (k, bufs) => {
       const [bias, y, scratch, cbuf, wp] = biasArgs(bufs);
       setGeom(k, g.O, g.S, g);
@@ -73,9 +73,15 @@ export const setConvTransposeForm = (f: 'auto' | 'phase' | 'col2im'): void => vo
  * the phases win (12.4 vs 15.6); with stride 2 and Co = Ci the phases win (13.6 vs 19.0).
  */
 export function useCol2im(g: ConvGeom): boolean {
+  // The phase form keeps a table of at most MAX_PHASE_TAPS taps (kernel.as.ts).
+  if (phaseTaps(g) > MAX_PHASE_TAPS) return true;
   if (convTransposeForm !== 'auto') return convTransposeForm === 'col2im';
   return 4 * g.Co <= g.Ci;
 }
+
+const MAX_PHASE_TAPS = 4096;
+/** Taps of conv_transpose's largest output phase. */
+const phaseTaps = (g: ConvGeom): number => g.K.reduce((a, k, i) => a * Math.ceil(k / g.stride[i]), 1);
 
 export const convGradWeightWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
   const g = convGradWeightGeom(inShapes, attrs as ConvGradWeightAttrs);

@@ -74,6 +74,7 @@ describe('wasm conv_transpose phases', () => {
     [[1, 70, 3, 2], [70, 9, 4, 4], { stride: 2, pad: 1 }, false], // phase K = 280 > KC
     [[1, 2, 4, 4, 3], [2, 3, 3, 4, 2], { stride: [2, 3, 2], pad: [1, 1, 0], outputPadding: [1, 2, 1] }, true],
     [[1, 2, 3, 4, 5], [2, 3, 3, 2, 3], { stride: [2, 1, 2], pad: [1, 0, 1], outputPadding: [1, 0, 0] }, true],
+    [[1, 2, 3], [2, 1, 4100], { pad: 2 }, true], // more taps than the phase form's table: col2im
   ];
   for (const form of ['phase', 'col2im'] as const) {
     for (const [xs, ws, attrs, bias] of cases) {

@@ -20,6 +20,16 @@ const LAYERS: Record<LayerKind, { params: string[]; defaults: Record<string, Val
 };
 const BUILTINS = new Set(['relu', 'softplus', 'exp', 'avgpool', 'upsample', 'subsample', 'flatten', 'reshape', 'sum', 'mean', 'clamp', 'randn', 'reparam', 'sse', 'kld', 'len', 'prod', 'repeat', 'given', 'adam']);
 
+/** For tests against reference implementations: feed the noise, read intermediate values and gradients. */
+export interface DebugOptions {
+  /** Each `randn` becomes an input (`noise0`, `noise1`, …) instead of a draw. */
+  externalNoise?: boolean;
+  /** Variables of the training step to add as outputs (e.g. mu, logvar, xhat). */
+  expose?: string[];
+  /** Add every parameter's gradient as an output `grad/<name>`. */
+  gradients?: boolean;
+}
+
 /** One layer application, for `statcell compile`'s table. */
 export interface LayerRecord {
   path: string;
@@ -55,6 +65,8 @@ interface Build {
   randomDraws: number;
   log: LayerRecord[];
   loss?: { value: Val; span: Span; optimizer: Map<string, Val> };
+  /** Inputs created while building (external noise). */
+  extraInputs: { name: string; shape: number[] }[];
   reports: { name: string; value: Val; span: Span }[];
 }
 
@@ -78,7 +90,7 @@ export class Elaborator {
   private inputs = new Map<string, A.InputStmt>();
   private build: Build | null = null;
 
-  constructor(readonly load: LoadResult, modelName: string | undefined, overrides: Record<string, unknown>) {
+  constructor(readonly load: LoadResult, modelName: string | undefined, overrides: Record<string, unknown>, readonly debug: DebugOptions = {}) {
     try {
       for (const [file, prog] of load.programs) {
         const defs = new Map<string, Map<string, Val>>();
@@ -226,7 +238,7 @@ export class Elaborator {
         return out;
       });
       this.finishState(b);
-      return { graph: b.g, inputs, outputs, hostScalars: b.hostScalars };
+      return { graph: b.g, inputs: [...inputs, ...b.extraInputs], outputs, hostScalars: b.hostScalars };
     });
   }
 
@@ -254,13 +266,15 @@ export class Elaborator {
         const [p2, m2, v2] = b.g.call('adam', [b.g.inputNamed(p.name)!.value, grads[i], m, v], { lr, beta1, beta2, eps, step: 1 }, { step: (a) => (a.iteration ?? 0) + 1 });
         b.g.updates.set(p.name, p2).set(`adam.m.${p.name}`, m2).set(`adam.v.${p.name}`, v2);
       });
+      if (this.debug.gradients) params.forEach((p, i) => b.g.outputs.set(`grad/${p.name}`, grads[i]));
+      for (const name of this.debug.expose ?? []) b.g.outputs.set(name, this.tensorOf(scope.env.get(name) ?? null, t.span, `exposed variable ${name}`).v);
       const metrics: string[] = [];
       for (const r of b.reports) {
         b.g.outputs.set(r.name, this.tensorOf(r.value, r.span, `reported value ${r.name}`).v);
         metrics.push(r.name);
       }
       this.finishState(b);
-      return { graph: b.g, inputs, outputs: metrics, metrics, hostScalars: b.hostScalars, optimizer };
+      return { graph: b.g, inputs: [...inputs, ...b.extraInputs], outputs: [...b.g.outputs.keys()], metrics, hostScalars: b.hostScalars, optimizer };
     });
   }
 
@@ -268,7 +282,7 @@ export class Elaborator {
   lastLog: LayerRecord[] = [];
 
   private withBuild<R>(batch: number, training: boolean, f: (b: Build, scope: Scope) => R): R {
-    const b: Build = { g: new Graph(), training, batch, tensors: new Map(), hostScalars: [], randomDraws: 0, log: [], reports: [] };
+    const b: Build = { g: new Graph(), training, batch, tensors: new Map(), hostScalars: [], randomDraws: 0, log: [], reports: [], extraInputs: [] };
     this.build = b;
     const env = new Env(this.modelScope.env);
     env.set('B', batch);
@@ -813,6 +827,11 @@ export class Elaborator {
         const shape = args[0];
         if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d))) throw new Fail('SC4001', span, 'randn takes a list of sizes');
         const b = this.build!;
+        if (this.debug.externalNoise) {
+          const noise = { name: `noise${b.randomDraws++}`, shape: shape as number[] };
+          b.extraInputs.push(noise);
+          return new Tensor(b.g.input(noise.name, noise.shape));
+        }
         const blocks = Math.ceil((shape as number[]).reduce((a, c) => a * c, 1) / 4);
         // Each draw of the program gets its own key; the counter moves on with the iteration.
         const seed = 0x5eed0000 + b.randomDraws++;

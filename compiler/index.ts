@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { DiagnosticError } from '../dsl/diagnostics.ts';
 import { loadModule } from '../dsl/load.ts';
 import { numel } from '../kernels/types.ts';
-import { Elaborator, type LayerRecord } from './elaborate.ts';
+import { Elaborator, type DebugOptions, type LayerRecord } from './elaborate.ts';
 import type { CompiledModel } from './model.ts';
 
 export interface CompileOptions {
@@ -13,6 +13,7 @@ export interface CompileOptions {
   overrides?: Record<string, unknown>;
   /** Which model of the file; default: the last one declared in it. */
   model?: string;
+  debug?: DebugOptions;
 }
 
 export interface CompiledModelWithLog extends CompiledModel {
@@ -23,7 +24,7 @@ export interface CompiledModelWithLog extends CompiledModel {
 export function compileModelFile(path: string, opts: CompileOptions = {}): CompiledModelWithLog {
   const load = loadModule(path);
   if (!load.ok) throw new DiagnosticError(load.diagnostics, load.sources);
-  const el = new Elaborator(load, opts.model, opts.overrides ?? {});
+  const el = new Elaborator(load, opts.model, opts.overrides ?? {}, opts.debug);
   const source = [...load.sources].map(([f, text]) => `# file: ${f}\n${text}`).join('\n');
   // Build once at batch 2 (training BatchNorm needs two values per channel) so that every
   // tensor is known and every shape checked up front.

@@ -93,6 +93,11 @@ export class ModelRuntime {
     for (const h of p.entry.hostScalars) p.exe.write(h.name, Float32Array.of(h.at(iteration)));
   }
 
+  /** Reads an output of the last run of a program (e.g. a gradient exposed for tests). */
+  async output(name: string, batch: number, output: string): Promise<Float32Array> {
+    return this.program(name, batch).exe.read(output);
+  }
+
   /** One training step (forward, backward, Adam, state updates); returns the reported metrics. */
   async trainStep(inputs: Record<string, Float32Array>, batch: number, iteration: number): Promise<Record<string, number>> {
     const p = this.program('train', batch);

@@ -5,11 +5,12 @@
 // One geometry covers all three ops. An "image" (the big tensor: conv's x, conv_transpose's y)
 // and a "grid" (conv's y, conv_transpose's x) are related by
 //   image index = grid index · stride + kernel offset − pad      (per spatial dim, 3 dims)
-// conv_geom() stores it in module globals (no allocation) before each conv call.
-//   conv:             y[b] (Co×G) = w (Co×Ci·kvol) · im2col(x[b]) (Ci·kvol×G)
-//   conv_grad_weight: dw (Co×Ci·kvol) += dy (Co×B·G) · im2col(x)ᵀ (B·G×Ci·kvol)
+// conv_geom() stores it in module globals before each conv call. Nothing allocates: besides the
+// plan's scratch, two small static tables (memory.data, ≈17 KiB) hold per-panel and per-tap offsets.
+//   conv:             y (Co×B·G) = w (Co×Ci·kvol) · im2col(x) (Ci·kvol×B·G), the batch in the columns
+//   conv_grad_weight: dw (Co×Ci·kvol) = dy (Co×B·G) · im2col(x)ᵀ (B·G×Ci·kvol), the batch in K
 //   conv_transpose:   one stride-1 conv per output phase (residue mod stride), see conv_transpose,
-//                     or col = wᵀ · x[b] then col2im (conv_transpose_col2im) when Co is small
+//                     or col = wᵀ · x[b] then col2im (conv_transpose_col2im) when Co ≤ Ci/4
 
 import { gemm_acc, gemm_macro, gemm_pack_a } from '../matmul/kernel.as';
 

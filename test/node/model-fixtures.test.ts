@@ -93,7 +93,7 @@ describe('paper models (small) = PyTorch float64 fixtures', () => {
         const postAdam = new Map<string, Float32Array>();
         for (const t of model.tensors) postAdam.set(t.name, f32(st, `${t.kind === 'param' ? 'after_adam' : 'state_after_train'}/${t.name}`));
         rt.writeAll(postAdam);
-        const cond = conditioned ? { ref: inputs.ref, cls: inputs.cls } : {};
+        const cond: Record<string, Float32Array> = conditioned ? { ref: inputs.ref, cls: inputs.cls } : {};
         const enc = await rt.run('encode', { x: inputs.x, ...cond }, B);
         check(enc.out0, f64(st, 'eval/mu'), 'eval/mu');
         check(enc.out1, f64(st, 'eval/logvar'), 'eval/logvar');

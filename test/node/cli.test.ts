@@ -1,0 +1,178 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decode } from 'fast-png';
+import { fromArrayBuffer } from 'geotiff';
+import { beforeAll, describe, expect, inject, test } from 'vitest';
+import { synthesize } from '../../data/synth.ts';
+import { parseSafetensors } from '../../runtime/safetensors.ts';
+import { resolveCheckpoint } from '../../train/checkpoint.ts';
+
+const CLI = join(import.meta.dirname, '../../cli/statcell.js');
+const tmp = () => mkdtempSync(join(tmpdir(), 'statcell-cli-'));
+const env = { ...process.env, CI: '1' }; // plain progress lines, and no silent WebGPU fallback
+
+function run(args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { env, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** Starts a run and sends `signal` once its progress shows iteration `at`; resolves with the exit code and stderr. */
+function runAndSignal(args: string[], at: number, signal: NodeJS.Signals): Promise<{ code: number | null; sig: NodeJS.Signals | null; err: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env });
+    let err = '';
+    let sent = false;
+    p.stderr.on('data', (d) => {
+      err += d;
+      const m = [...err.matchAll(/step (\d+)\//g)].at(-1);
+      if (!sent && m && Number(m[1]) >= at) {
+        sent = true;
+        p.kill(signal);
+      }
+    });
+    p.on('exit', (code, sig) => resolve({ code, sig, err }));
+  });
+}
+
+const tensorsOf = (dir: string) => {
+  const ck = join(dir, 'checkpoints');
+  return parseSafetensors(readFileSync(join(ck, `${resolveCheckpoint(ck, 'latest')}.safetensors`))).tensors;
+};
+
+let data: string;
+beforeAll(() => {
+  data = tmp();
+  synthesize({ out: data, cells: 24, dims: 2, size: [24, 16], seed: 3 });
+});
+
+const backends = () => (inject('devices') ? inject('devices').split(',') : ['wasm', 'webgpu']);
+const trainArgs = (out: string, backend: string) => ['train', '--model', 'tiny:reference', '--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--out', out, '--backend', backend, '--batch', '4', '--iterations', '24', '--checkpoint-every', '3', '--log-every', '1', '--seed', '4', '--eval-samples', '2'];
+
+describe('statcell train', () => {
+  test.each(backends())('killed with SIGKILL and resumed = uninterrupted, bit for bit (%s)', async (backend) => {
+    const whole = tmp();
+    const r = run(trainArgs(whole, backend));
+    expect(r.code, r.err).toBe(0);
+    const killed = tmp();
+    const k = await runAndSignal([...trainArgs(killed, backend), '--step-delay-ms', '150'], 10, 'SIGKILL');
+    expect(k.sig).toBe('SIGKILL');
+    const stoppedAt = Number(readFileSync(join(killed, 'checkpoints', 'latest'), 'utf8').match(/\d+/)![0]);
+    expect(stoppedAt).toBeGreaterThan(0);
+    expect(stoppedAt).toBeLessThan(24); // it really was killed mid-way
+    const resumed = run([...trainArgs(killed, backend), '--resume']);
+    expect(resumed.code, resumed.err).toBe(0);
+    expect(resumed.err).toMatch(/resuming from .* at iteration \d+/);
+    const a = tensorsOf(whole);
+    const b = tensorsOf(killed);
+    expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
+    expect([...a.keys()]).toContain('adam.v.dec.fc.weight');
+    for (const [name, t] of a) expect(Buffer.from((b.get(name)!.data as Float32Array).buffer).equals(Buffer.from((t.data as Float32Array).buffer)), name).toBe(true);
+  });
+
+  test('SIGTERM writes a checkpoint at the current step and exits 143', async () => {
+    const out = tmp();
+    const k = await runAndSignal([...trainArgs(out, 'wasm'), '--checkpoint-every', '100', '--step-delay-ms', '150'], 5, 'SIGTERM');
+    expect(k.code, k.err).toBe(143);
+    const last = Number([...k.err.matchAll(/step (\d+)\//g)].at(-1)![1]);
+    const side = JSON.parse(readFileSync(join(out, 'checkpoints', `${resolveCheckpoint(join(out, 'checkpoints'))}.json`), 'utf8'));
+    expect(side.iteration).toBe(last);
+    expect(k.err).toMatch(/SIGTERM received, checkpoint .* written/);
+  });
+
+  test('bad data names the manifest row and file; --skip-bad logs and skips it', () => {
+    const bad = tmp();
+    synthesize({ out: bad, cells: 24, dims: 2, size: [24, 16], seed: 3 });
+    const lines = readFileSync(join(bad, 'manifest.csv'), 'utf8').split('\n');
+    const cols = lines[0].split(',');
+    const flat = cols.indexOf('save_reg_path_flat');
+    // Row 2 (line 3): a truncated PNG; row 3 (line 4): an unknown label.
+    const f = lines[2].split(',');
+    writeFileSync(join(bad, f[flat]), readFileSync(join(bad, f[flat])).subarray(0, 60));
+    const g = lines[3].split(',');
+    g[cols.indexOf('StructureDisplayName')] = 'Flagellum';
+    lines[3] = g.join(',');
+    writeFileSync(join(bad, 'manifest.csv'), lines.join('\n'));
+    const args = ['train', '--model', 'tiny:reference', '--set', 'size=[24,16]', '--data', join(bad, 'manifest.csv'), '--out', tmp(), '--backend', 'wasm', '--batch', '4', '--iterations', '30'];
+    const r = run(args);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/manifest\.csv:4 \(CellId \d+\): unknown structure label 'Flagellum'/);
+    const s = run([...args, '--skip-bad']);
+    expect(s.code, s.err).toBe(0);
+    expect(s.err).toMatch(/skipping: .*manifest\.csv:4 .*Flagellum/);
+    // The truncated PNG is met when a batch first draws it (train or validation split).
+    if (/manifest\.csv:3 /.test(s.err)) expect(s.err).toContain(f[flat]);
+  });
+
+  test('usage errors: unknown backend, model file and --set syntax', () => {
+    expect(run(['train', '--model', 'models/nope.vae', '--data', 'x.csv', '--out', tmp()]).err).toMatch(/models\/nope\.vae: no such file/);
+    expect(run(['train', '--model', 'tiny:reference', '--data', join(data, 'manifest.csv'), '--out', tmp(), '--backend', 'cuda']).err).toMatch(/--backend cuda: expected auto, webgpu or wasm/);
+    expect(run(['train', '--model', 'tiny:reference', '--set', 'beta', '--data', 'x', '--out', 'y']).err).toMatch(/expected name=value/);
+  });
+});
+
+describe('statcell eval, embed, generate, demo', () => {
+  let runDir: string;
+  let target: string;
+  beforeAll(() => {
+    runDir = tmp();
+    target = tmp();
+    const base = ['--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--backend', 'wasm', '--batch', '4', '--epochs', '2', '--eval-samples', '2'];
+    expect(run(['train', '--model', 'tiny:reference', '--out', runDir, ...base]).code).toBe(0);
+    expect(run(['train', '--model', 'tiny:target', '--out', target, ...base]).code).toBe(0);
+  });
+
+  test('eval prints ELBO, reconstruction and KL of a split', () => {
+    const r = run(['eval', '--run', runDir, '--split', 'train', '--backend', 'wasm', '--samples', '3']);
+    expect(r.code, r.err).toBe(0);
+    const s = JSON.parse(r.out);
+    expect(s.split).toBe('train');
+    expect(s.cells).toBeGreaterThan(10);
+    expect(s.elbo).toBeCloseTo(-(s.recon + 0.5 * s.kl), 4);
+    expect(s.kl).toBeGreaterThan(0);
+  });
+
+  test('embed writes CellId, split, label, mu_0 … mu_k', () => {
+    const out = join(tmp(), 'mu.csv');
+    const r = run(['embed', '--run', runDir, '--out', out, '--backend', 'wasm']);
+    expect(r.code, r.err).toBe(0);
+    const rows = readFileSync(out, 'utf8').trim().split('\n');
+    expect(rows[0]).toBe('CellId,split,label,mu_0,mu_1,mu_2,mu_3');
+    const manifestRows = readFileSync(join(data, 'manifest.csv'), 'utf8').trim().split('\n').length - 1;
+    expect(rows.length - 1).toBe(manifestRows);
+    expect(rows[1].split(',').slice(3).every((v) => Number.isFinite(Number(v)))).toBe(true);
+  });
+
+  test('generate writes cells and structures as PNG and OME-TIFF', async () => {
+    const out = tmp();
+    const r = run(['generate', '--reference', runDir, '--target', target, '--labels', 'Golgi;Mitochondria', '--n', '3', '--format', 'both', '--out', out, '--backend', 'wasm']);
+    expect(r.code, r.err).toBe(0);
+    const files = readdirSync(out).sort();
+    expect(files.filter((f) => f.endsWith('.png')).length).toBe(6);
+    expect(files).toContain('000-Golgi.ome.tiff');
+    const png = decode(readFileSync(join(out, '000-Golgi.png')));
+    expect([png.width, png.height, png.channels]).toEqual([32, 48, 3]);
+    const buf = readFileSync(join(out, '004-Mitochondria.ome.tiff'));
+    const tiff = await fromArrayBuffer(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+    expect(await tiff.getImageCount()).toBe(3); // membrane, structure, DNA
+    const img = await tiff.getImage(0);
+    expect([img.getWidth(), img.getHeight()]).toEqual([16, 24]);
+    expect(String(await img.fileDirectory.loadValue('ImageDescription'))).toMatch(/SizeC="3".*Name="Mitochondria"/s);
+    const inReal = run(['generate', '--target', target, '--data', join(data, 'manifest.csv'), '--labels', 'Golgi', '--n', '2', '--out', tmp(), '--backend', 'wasm']);
+    expect(inReal.code, inReal.err).toBe(0);
+    expect(run(['generate', '--target', target, '--labels', 'Golgi', '--out', tmp(), '--backend', 'wasm']).err).toMatch(/whole cells need the reference model/);
+    expect(run(['generate', '--reference', runDir, '--target', target, '--labels', 'Flagellum', '--out', tmp(), '--backend', 'wasm']).err).toMatch(/unknown label 'Flagellum'/);
+  });
+
+  test('demo (tiny models) writes the report folder', () => {
+    const dir = tmp();
+    const r = run(['demo', '--tiny', '--cells', '30', '--size', '24,16', '--latent', '4', '--batch', '4', '--epochs', '1', '--data', join(dir, 'ds'), '--runs', join(dir, 'runs'), '--report', join(dir, 'report'), '--backend', 'wasm']);
+    expect(r.code, r.err).toBe(0);
+    const files = readdirSync(join(dir, 'report'));
+    for (const f of ['index.html', 'loss-reference.png', 'loss-target.png', 'recon-reference.png', 'recon-target.png', 'generated.png', 'structures.png']) expect(files).toContain(f);
+    const html = readFileSync(join(dir, 'report', 'index.html'), 'utf8');
+    for (const f of files.filter((x) => x.endsWith('.png'))) expect(html).toContain(`src="${f}"`);
+    expect(existsSync(join(dir, 'ds', 'manifest.csv'))).toBe(true);
+  });
+});

@@ -37,7 +37,7 @@ function lossFigure(dir: string, run: OpenedRun, runDir: string, key: string): F
   const last = steps.at(-1);
   return {
     file,
-    title: `${run.model.name}: training loss`,
+    title: `${key === "reference" ? "Reference" : "Target"} model (${run.model.name}): training loss`,
     caption:
       `Blue: training loss per step; red: −ELBO on the validation split per epoch (log scale, ${p.yRange[0].toPrecision(3)} … ${p.yRange[1].toPrecision(3)}; steps ${p.xRange[0]} … ${p.xRange[1]}). ` +
       (last ? `Last step: loss ${Number(last.loss).toFixed(2)}, recon ${Number(last.recon).toFixed(2)}, KL ${Number(last.kl).toFixed(2)}. ` : '') +

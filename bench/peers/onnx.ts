@@ -14,6 +14,8 @@ import { convOut, errMessage, fill, permute, taskFlops, taskIO, timeIt } from '.
 // --- a minimal protobuf writer: just what ModelProto needs -----------------------------------
 
 const varint = (n: number): number[] => {
+  // Sizes only: a negative size means a layer that cannot exist, so say so here.
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`ort model: cannot encode ${n} (a negative or non-integer size)`);
   const out: number[] = [];
   while (n > 0x7f) {
     out.push((n % 128) | 0x80);

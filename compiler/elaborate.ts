@@ -72,7 +72,7 @@ interface Build {
 
 /** Thrown to unwind a body at `return`. */
 class Return {
-  constructor(readonly value: Val) {}
+  constructor(readonly value: Val, readonly span: Span) {}
 }
 
 export class Elaborator {
@@ -238,7 +238,7 @@ export class Elaborator {
         return out;
       });
       this.finishState(b);
-      return { graph: b.g, inputs: [...inputs, ...b.extraInputs], outputs, hostScalars: b.hostScalars };
+      return { graph: b.g, inputs: [...inputs, ...b.extraInputs], outputs, hostScalars: b.hostScalars, layers: b.log };
     });
   }
 
@@ -274,12 +274,9 @@ export class Elaborator {
         metrics.push(r.name);
       }
       this.finishState(b);
-      return { graph: b.g, inputs: [...inputs, ...b.extraInputs], outputs: [...b.g.outputs.keys()], metrics, hostScalars: b.hostScalars, optimizer };
+      return { graph: b.g, inputs: [...inputs, ...b.extraInputs], outputs: [...b.g.outputs.keys()], metrics, hostScalars: b.hostScalars, optimizer, layers: b.log };
     });
   }
-
-  /** A build's layer log: every layer application with its output shape and parameter count. */
-  lastLog: LayerRecord[] = [];
 
   private withBuild<R>(batch: number, training: boolean, f: (b: Build, scope: Scope) => R): R {
     const b: Build = { g: new Graph(), training, batch, tensors: new Map(), hostScalars: [], randomDraws: 0, log: [], reports: [], extraInputs: [] };
@@ -288,9 +285,7 @@ export class Elaborator {
     env.set('B', batch);
     env.set('iteration', new HostScalar((it) => it));
     try {
-      const r = f(b, { ...this.modelScope, env, names: new Set() });
-      this.lastLog = b.log;
-      return r;
+      return f(b, { ...this.modelScope, env, names: new Set() });
     } catch (e) {
       throw this.asDiagnostic(e);
     } finally {
@@ -350,7 +345,7 @@ export class Elaborator {
       }
       case 'Return': {
         const vals = s.values.map((e) => this.evalIn(e, scope));
-        throw new Return(vals.length === 1 ? vals[0] : new Tuple(vals));
+        throw new Return(vals.length === 1 ? vals[0] : new Tuple(vals), s.span);
       }
       case 'For': {
         const it = this.evalIn(s.iterable, scope);
@@ -601,16 +596,19 @@ export class Elaborator {
       }
     });
     let result = null as Val;
+    let returnSpan = decl.span;
+    // Errors inside the body, the output check at its `return` included, carry this call's chain.
     this.annotate(inner.calls, () => {
       try {
         this.execBody(decl.body, inner);
       } catch (e) {
         if (!(e instanceof Return)) throw e;
         result = e.value;
+        returnSpan = e.span;
       }
+      const items = result instanceof Tuple ? result.items : [result];
+      this.checkShapes(items, decl.output, inner, returnSpan, `the output of block ${decl.name.name}`);
     });
-    const items = result instanceof Tuple ? result.items : [result];
-    this.annotate(scope.calls, () => this.checkShapes(items, decl.output, inner, span, `the output of block ${decl.name.name}`));
     return result;
   }
 
@@ -644,7 +642,7 @@ export class Elaborator {
         k += packLen;
         if (d.argument.kind === 'Name' && !scope.env.has(d.argument.name)) scope.env.set(d.argument.name, [...part]);
         else {
-          const want = this.evalIn(d.argument, scope);
+          const want = this.sizeIn(d.argument, scope, what);
           if (!Array.isArray(want) || want.length !== part.length || want.some((w, i) => w !== part[i])) fail(`...${exprText(d.argument)} is [${Array.isArray(want) ? want.join(', ') : String(want)}]`);
         }
         continue;
@@ -653,9 +651,20 @@ export class Elaborator {
       if (d.kind === 'Name' && d.name === '_') continue;
       if (d.kind === 'Name' && !scope.env.has(d.name)) scope.env.set(d.name, got);
       else {
-        const want = this.evalIn(d, scope);
+        const want = this.sizeIn(d, scope, what);
         if (want !== got) fail(`${exprText(d)} is ${String(want)}`);
       }
+    }
+  }
+
+  /** A size expression of a declared shape; a size that does not divide names the shape it is in. */
+  private sizeIn(e: A.Expr, scope: Scope, what: string): Val {
+    try {
+      return this.evalIn(e, scope);
+    } catch (err) {
+      if (err instanceof Fail && err.code === 'SC3004')
+        throw new Fail('SC3004', e.span, `${what}: ${exprText(e)} is not a whole size (${err.message})`, [...err.notes, `the model's size parameter is ${JSON.stringify(this.params.get('size'))}`]);
+      throw err;
     }
   }
 

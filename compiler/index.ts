@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { DiagnosticError } from '../dsl/diagnostics.ts';
 import { loadModule } from '../dsl/load.ts';
 import { numel } from '../kernels/types.ts';
-import { Elaborator, type DebugOptions, type LayerRecord } from './elaborate.ts';
+import { Elaborator, type DebugOptions } from './elaborate.ts';
 import type { CompiledModel } from './model.ts';
 
 export interface CompileOptions {
@@ -16,23 +16,14 @@ export interface CompileOptions {
   debug?: DebugOptions;
 }
 
-export interface CompiledModelWithLog extends CompiledModel {
-  /** Every layer application of the training step (batch 2): path, output shape, parameters. */
-  layers: LayerRecord[];
-}
-
-export function compileModelFile(path: string, opts: CompileOptions = {}): CompiledModelWithLog {
+export function compileModelFile(path: string, opts: CompileOptions = {}): CompiledModel {
   const load = loadModule(path);
   if (!load.ok) throw new DiagnosticError(load.diagnostics, load.sources);
   const el = new Elaborator(load, opts.model, opts.overrides ?? {}, opts.debug);
   const source = [...load.sources].map(([f, text]) => `# file: ${f}\n${text}`).join('\n');
   // Build once at batch 2 (training BatchNorm needs two values per channel) so that every
   // tensor is known and every shape checked up front.
-  let layers: LayerRecord[] = [];
-  if (el.hasTrain) {
-    el.buildTrain(2);
-    layers = el.lastLog;
-  }
+  if (el.hasTrain) el.buildTrain(2);
   for (const e of el.entryNames) el.buildEntry(e, 2);
   return {
     name: el.model.name.name,
@@ -43,7 +34,6 @@ export function compileModelFile(path: string, opts: CompileOptions = {}): Compi
     entry: (name, batch) => el.buildEntry(name, batch),
     entryNames: el.entryNames,
     trainStep: (batch) => el.buildTrain(batch),
-    layers,
   };
 }
 

@@ -37,6 +37,8 @@ export interface EntryGraph {
   /** Outputs in declaration order. */
   outputs: string[];
   hostScalars: HostScalar[];
+  /** Every layer application, in order: its instance path, output shape and parameters. */
+  layers?: { path: string; layer: string; output: readonly number[]; params: number }[];
 }
 
 export interface TrainGraph extends EntryGraph {

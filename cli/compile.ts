@@ -1,0 +1,79 @@
+// `statcell compile` (layer table, parameter counts, planned memory, IR / WGSL dumps) and
+// `statcell run` (one entry point on tensors from a safetensors file).
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parameterCount } from '../compiler/index.ts';
+import type { CompiledModel } from '../compiler/model.ts';
+import { lower, memoryStats } from '../compiler/plan.ts';
+import { printIr, printWgsl } from '../compiler/print.ts';
+import { fmtShape, numel } from '../kernels/types.ts';
+import type { Backend } from '../runtime/backend.ts';
+import { ModelRuntime } from '../runtime/model.ts';
+import { asFloat64, parseSafetensors, writeSafetensors } from '../runtime/safetensors.ts';
+
+const n = (x: number) => x.toLocaleString('en-US');
+const mib = (elements: number) => `${((elements * 4) / 2 ** 20).toFixed(1)} MiB`;
+
+export interface CompileReport {
+  text: string;
+  total: number;
+}
+
+/** The table `statcell compile` prints; `emit` adds the lowered program of the training step. */
+export function compileReport(model: CompiledModel, batch: number, emit?: 'ir' | 'wgsl'): CompileReport {
+  const out: string[] = [`model ${model.name}  (${Object.entries(model.config).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')})`, ''];
+  const train = model.trainStep(Math.max(batch, 2));
+  const layers = train.layers ?? [];
+  const w = Math.max(...layers.map((l) => l.path.length), 10);
+  out.push(`${'layer'.padEnd(w)}  ${'kind'.padEnd(14)}  ${'output'.padEnd(22)}  params`);
+  for (const l of layers) out.push(`${l.path.padEnd(w)}  ${l.layer.padEnd(14)}  ${fmtShape(l.output).padEnd(22)}  ${n(l.params)}`);
+  // Totals per block instance (the owner of each tensor: enc.down0, dec.fc, …).
+  const owners = [...new Set(model.tensors.map((t) => t.owner))];
+  out.push('', 'parameters per block:');
+  for (const o of owners) out.push(`  ${o.padEnd(w)}  ${n(parameterCount(model, (x) => x === o))}`);
+  const total = parameterCount(model);
+  out.push('', `encoder ${n(parameterCount(model, (o) => o.startsWith('enc')))}  decoder ${n(parameterCount(model, (o) => o.startsWith('dec')))}  total ${n(total)} parameters`);
+  out.push('', `planned memory at batch ${batch} (float32; peak with buffer reuse vs. every tensor held):`);
+  const programs: [string, ReturnType<typeof lower>][] = [['train step', lower(model.trainStep(Math.max(batch, 2)).graph)], ...model.entryNames.map((e) => [e, lower(model.entry(e, batch).graph)] as [string, ReturnType<typeof lower>])];
+  for (const [name, p] of programs) {
+    const s = memoryStats(p);
+    out.push(`  ${name.padEnd(12)} ${mib(s.planned).padStart(12)} planned   ${mib(s.unplanned).padStart(12)} without reuse   ${p.launches.length} launches`);
+  }
+  if (emit) out.push('', emit === 'ir' ? printIr(programs[0][1]) : printWgsl(programs[0][1]));
+  return { text: out.join('\n'), total };
+}
+
+/**
+ * Runs one entry point. Weights are named as in shared/fixtures/README.md (a `param/` or
+ * `state_after_train/` prefix is accepted); inputs by the entry's input names.
+ */
+export async function runEntry(model: CompiledModel, backend: Backend, opts: { weights: string; entry: string; input: string; out: string; iteration?: number }): Promise<string[]> {
+  const w = parseSafetensors(readFileSync(opts.weights));
+  const tensors = new Map<string, Float32Array>();
+  for (const [name, t] of w.tensors) tensors.set(name.replace(/^(param|state_after_train|after_adam)\//, ''), Float32Array.from(asFloat64(t, name)));
+  const rt = new ModelRuntime(backend, model);
+  try {
+    rt.writeAll(tensors, opts.weights);
+    const inp = parseSafetensors(readFileSync(opts.input));
+    const entry = model.entry(opts.entry, 1);
+    const first = entry.inputs[0];
+    const given = first && inp.tensors.get(first.name);
+    if (first && !given) throw new Error(`${opts.input}: no tensor '${first.name}' (the ${opts.entry} entry takes ${entry.inputs.map((i) => `${i.name} ${fmtShape(i.shape)}`).join(', ')} with any batch)`);
+    const batch = given ? given.shape[0] : 1;
+    const feeds: Record<string, Float32Array> = {};
+    for (const i of model.entry(opts.entry, batch).inputs) {
+      const t = inp.tensors.get(i.name);
+      if (!t) throw new Error(`${opts.input}: no tensor '${i.name}' for the ${opts.entry} entry`);
+      if (numel(t.shape) !== numel(i.shape)) throw new Error(`${opts.input}: '${i.name}' has shape ${fmtShape(t.shape)}, the entry takes ${fmtShape(i.shape)}`);
+      feeds[i.name] = Float32Array.from(asFloat64(t, i.name));
+    }
+    const res = await rt.run(opts.entry, feeds, batch, opts.iteration ?? 0);
+    const shapes = new Map(rt.outputShapes(opts.entry, batch));
+    const outT: Record<string, { shape: number[]; data: Float32Array }> = {};
+    for (const [k, v] of Object.entries(res)) outT[k] = { shape: [...(shapes.get(k) ?? [v.length])], data: v };
+    writeFileSync(opts.out, writeSafetensors(outT, { model: model.name, entry: opts.entry }));
+    return Object.keys(outT);
+  } finally {
+    rt.destroy();
+  }
+}

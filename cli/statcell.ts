@@ -6,7 +6,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { synthesize } from '../data/synth.ts';
 import type { Split } from '../data/split.ts';
-import { backendFor, log, openSplit, parseSet } from './common.ts';
+import { backendFor, loadModel, log, openSplit, parseSet } from './common.ts';
+import { compileReport, runEntry } from './compile.ts';
 import { demoCommand } from './demo.ts';
 import { embedCommand, evalCommand } from './evaluate.ts';
 import { generate, writeGenerated } from './generate.ts';
@@ -127,6 +128,35 @@ program
     const g = await generate({ reference, target, n: real ? real.rows.length : o.n, labels, real, iteration: o.seed });
     const files = writeGenerated(g, o.out, o.format);
     log(`wrote ${files.length} files to ${o.out}`);
+  });
+
+program
+  .command('compile')
+  .description("print a model's layers with output shapes and parameter counts, the totals, and the planned memory per entry point")
+  .argument('<model>', 'a .vae model file')
+  .option('--set <name=value>', 'override a model parameter (repeatable)', parseSet, {})
+  .option('--batch <n>', 'batch size for shapes and planned memory', int, 8)
+  .option('--emit <what>', 'also dump the training step lowered: ir or wgsl')
+  .action(async (file, o) => {
+    if (o.emit && !['ir', 'wgsl'].includes(o.emit)) throw new Error(`--emit ${o.emit}: expected ir or wgsl`);
+    process.stdout.write(compileReport(await loadModel(file, o.set), o.batch, o.emit).text + '\n');
+  });
+
+program
+  .command('run')
+  .description('run one entry point of a model (encode, decode, generate, …) on tensors from a safetensors file')
+  .argument('<model>', 'a .vae model file')
+  .requiredOption('--weights <file>', 'safetensors with every parameter and state tensor (names as in shared/fixtures; a param/ prefix is accepted)')
+  .requiredOption('--entry <name>', 'entry point')
+  .requiredOption('--input <file>', 'safetensors with the entry\'s inputs by name (x, ref, cls, z)')
+  .requiredOption('--out <file>', 'safetensors to write the outputs to (out0, out1, …)')
+  .option('--set <name=value>', 'override a model parameter (repeatable)', parseSet, {})
+  .option('--seed <n>', 'random draws of the entry (generate)', int, 0)
+  .addOption(backendOption())
+  .action(async (file, o) => {
+    const backend = await backendFor(o.backend, log);
+    const names = await runEntry(await loadModel(file, o.set), backend, { weights: o.weights, entry: o.entry, input: o.input, out: o.out, iteration: o.seed });
+    log(`wrote ${names.join(', ')} to ${o.out}`);
   });
 
 program

@@ -180,7 +180,8 @@ program
   });
 
 program.parseAsync(process.argv).catch((e: Error) => {
-  log(`statcell: ${e.message}`);
+  // Model diagnostics are already `file:line:col: error[CODE]: …` with the source line.
+  log(e.name === 'DiagnosticError' ? e.message : `statcell: ${e.message}`);
   if (process.env.STATCELL_DEBUG) log(e.stack ?? '');
   process.exit(1);
 });

@@ -176,7 +176,7 @@ export class Elaborator {
           return true;
       }
     };
-    if (!ok(v, t)) throw new Fail('SC4001', span, `parameter '${name}' got ${JSON.stringify(v)} (${typeName(v)}), which is not a ${typeText(t)}`);
+    if (!ok(v, t)) throw new Fail('SC4001', span, `parameter '${name}' got ${JSON.stringify(v)} (${typeName(v)}), which is not of type ${typeText(t)}`);
   }
 
   private scopeOf(env: Env): Scope {

@@ -28,6 +28,12 @@ export interface Backend {
   execute(launches: PreparedLaunch[]): void;
   /** Waits until every enqueued launch has finished. */
   sync(): Promise<void>;
+  /**
+   * Gives a prepared launch new attributes (Adam's step, a random draw's offset) without
+   * allocating: only uniforms change. Returns false when the new attributes need another
+   * kernel, and then the caller prepares the launch anew.
+   */
+  update(launch: PreparedLaunch, attrs: Attrs): boolean;
   /** Releases the scratch memory a launch holds. */
   release(launch: PreparedLaunch): void;
   destroy(): void;

@@ -118,6 +118,12 @@ export class ModelRuntime {
     return out;
   }
 
+  /** Output names and shapes of an entry point's program. */
+  outputShapes(name: string, batch: number): [string, readonly number[]][] {
+    const p = this.program(name, batch);
+    return p.entry.outputs.map((o) => [o, p.entry.graph.outputs.get(o)!.shape]);
+  }
+
   destroy(): void {
     for (const { exe } of this.programs.values()) exe.destroy();
     for (const b of this.store.values()) this.backend.free(b);

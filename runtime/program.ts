@@ -53,6 +53,7 @@ export class Executable {
         if (!l.dynamic) return;
         const attrs: Attrs = { ...l.attrs };
         for (const [name, f] of Object.entries(l.dynamic)) attrs[name] = f(args);
+        if (this.backend.update(this.prepared[i], attrs)) return;
         this.backend.release(this.prepared[i]);
         this.prepared[i] = this.prepare(l, attrs);
       });

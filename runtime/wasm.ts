@@ -14,6 +14,8 @@ export class WasmBuffer implements DeviceBuffer {
 }
 
 interface WasmLaunch extends PreparedLaunch {
+  def: OpDef;
+  inShapes: Shape[];
   plan: WasmPlan;
   bufs: number[];
   scratch: WasmBuffer[];
@@ -119,7 +121,15 @@ export class WasmBackend implements Backend {
     const plan = op.wasm(inShapes, attrs);
     const scratch = (plan.scratch ?? []).map((n) => this.alloc(n));
     const bufs = [...inputs, ...outputs, ...scratch].map((b) => (b as WasmBuffer).offset);
-    return { op: op.name, plan, bufs, scratch };
+    return { op: op.name, def: op, inShapes, plan, bufs, scratch };
+  }
+
+  update(launch: PreparedLaunch, attrs: Attrs): boolean {
+    const l = launch as WasmLaunch;
+    const plan = l.def.wasm(l.inShapes, attrs);
+    if ((plan.scratch ?? []).join() !== l.scratch.map((b) => b.elements).join()) return false;
+    l.plan = plan;
+    return true;
   }
 
   execute(launches: PreparedLaunch[]): void {

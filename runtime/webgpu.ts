@@ -15,7 +15,9 @@ class GpuBuffer implements DeviceBuffer {
 }
 
 interface GpuLaunch extends PreparedLaunch {
-  steps: { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; workgroups: [number, number, number] }[];
+  def: OpDef;
+  inShapes: Shape[];
+  steps: { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; workgroups: [number, number, number]; code: string; uniform?: GPUBuffer }[];
   owned: GPUBuffer[];
 }
 
@@ -62,6 +64,9 @@ export class WebGpuBackend implements Backend {
 
   write(buf: DeviceBuffer, data: Float32Array, offsetElements = 0): void {
     this.check();
+    // Queue writes take effect before any later submission: submit what was encoded so far
+    // first, so that launches already enqueued still see the old contents.
+    this.flush();
     // Dawn rejects views on a SharedArrayBuffer: copy those first.
     const src = data.buffer instanceof ArrayBuffer ? data : new Float32Array(data);
     this.device.queue.writeBuffer((buf as GpuBuffer).buffer, offsetElements * 4, src.buffer, src.byteOffset, src.byteLength);
@@ -100,16 +105,27 @@ export class WebGpuBackend implements Backend {
     const steps = plan.passes.map((pass) => {
       const pipeline = this.pipeline(op.name, pass.code);
       const entries: GPUBindGroupEntry[] = pass.bindings.map((idx, binding) => ({ binding, resource: { buffer: all[idx].buffer } }));
+      let uniform: GPUBuffer | undefined;
       if (pass.uniform) {
-        const u = this.device.createBuffer({ size: align(pass.uniform.byteLength, 16), usage: UNIFORM });
-        this.device.queue.writeBuffer(u, 0, pass.uniform);
-        owned.push(u);
-        entries.push({ binding: entries.length, resource: { buffer: u } });
+        uniform = this.device.createBuffer({ size: align(pass.uniform.byteLength, 16), usage: UNIFORM });
+        this.device.queue.writeBuffer(uniform, 0, pass.uniform);
+        owned.push(uniform);
+        entries.push({ binding: entries.length, resource: { buffer: uniform } });
       }
       const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-      return { pipeline, bindGroup, workgroups: pass.workgroups };
+      return { pipeline, bindGroup, workgroups: pass.workgroups, code: pass.code, uniform };
     });
-    return { op: op.name, steps, owned };
+    return { op: op.name, def: op, inShapes, steps, owned };
+  }
+
+  update(launch: PreparedLaunch, attrs: Attrs): boolean {
+    const l = launch as GpuLaunch;
+    const passes = l.def.wgsl(l.inShapes, attrs).passes;
+    const same = passes.length === l.steps.length && passes.every((p, i) => p.code === l.steps[i].code && p.workgroups.join() === l.steps[i].workgroups.join() && !!p.uniform === !!l.steps[i].uniform);
+    if (!same) return false;
+    this.flush(); // as in write(): launches enqueued before keep their old uniforms
+    passes.forEach((p, i) => p.uniform && this.device.queue.writeBuffer(l.steps[i].uniform!, 0, p.uniform));
+    return true;
   }
 
   execute(launches: PreparedLaunch[]): void {

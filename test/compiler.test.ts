@@ -89,3 +89,35 @@ describe('compiler core: IR, autodiff, memory plan, program', () => {
     }
   });
 });
+
+test('dynamic attributes: Adam steps 1 and 2 replayed from one prepared program match the reference', async () => {
+  const g = new Graph();
+  const p = g.input('p', [37], 'param');
+  const gr = g.input('g', [37]);
+  const m = g.input('m', [37], 'state');
+  const v = g.input('v', [37], 'state');
+  const attrs = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 1 };
+  const [p2, m2, v2] = g.call('adam', [p, gr, m, v], attrs, { step: (a) => a.iteration + 1 });
+  g.updates.set('p', p2).set('m', m2).set('v', v2);
+  const prog = lower(g);
+  const p0 = randn([37], 3);
+  const grads = [randn([37], 4), randn([37], 5)];
+  // Reference: two steps with step = 1, 2.
+  let ref = { p: p0, m: { shape: [37], data: new Float64Array(37) }, v: { shape: [37], data: new Float64Array(37) } };
+  for (const [k, gk] of grads.entries()) {
+    const [a, b, c] = reference.call('adam', [ref.p, gk, ref.m, ref.v], { ...attrs, step: k + 1 });
+    ref = { p: a, m: b, v: c };
+  }
+  for (const d of await devices()) {
+    const exe = new Executable(d.eager.backend, prog);
+    exe.write('p', Float32Array.from(p0.data));
+    exe.write('m', new Float32Array(37));
+    exe.write('v', new Float32Array(37));
+    for (const [k, gk] of grads.entries()) {
+      exe.write('g', Float32Array.from(gk.data));
+      exe.run({ iteration: k });
+    }
+    expect(relErr(await exe.read('p'), ref.p.data), d.name).toBeLessThan(1e-5);
+    exe.destroy();
+  }
+});

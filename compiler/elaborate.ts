@@ -559,7 +559,7 @@ export class Elaborator {
 
   private inlineBlock(c: Configured, leading: Val[], args: A.Argument[], scope: Scope, span: Span): Val {
     const { decl, env: blockEnv } = c.target as { kind: 'block'; decl: A.BlockDecl; env: Env };
-    if (!c.label) throw new Fail('SC2005', c.span, `block ${decl.name.name} needs an instance name (\`name: ${decl.name.name}(…)\`): its parameters are named after it`);
+    if (!c.label) throw new Fail('SC2008', c.span, `block ${decl.name.name} needs an instance name (\`name: ${decl.name.name}(…)\`): its parameters are named after it`);
     if (scope.names.has(c.label) && !this.isSharedInstance(scope, c)) throw new Fail('SC2006', c.span, `two instances named '${c.label}' in ${scope.block}`);
     scope.names.add(c.label);
     const site: CallSite = { block: decl.name.name, span };
@@ -699,7 +699,7 @@ export class Elaborator {
 
   private applyLayer(c: Configured, leading: Val[], args: A.Argument[], scope: Scope, span: Span): Val {
     const layer = (c.target as { layer: LayerKind }).layer;
-    if (!c.label) throw new Fail('SC2005', c.span, `layer ${layer} needs an instance name (\`name: ${layer}(…)\`): its parameters are named after it`);
+    if (!c.label) throw new Fail('SC2008', c.span, `layer ${layer} needs an instance name (\`name: ${layer}(…)\`): its parameters are named after it`);
     if (scope.names.has(c.label) && !this.isSharedInstance(scope, c)) throw new Fail('SC2006', c.span, `two instances named '${c.label}' in ${scope.block}`);
     scope.names.add(c.label);
     if (args.length || leading.length !== 1) throw new Fail('SC2005', span, `layer ${layer} takes one tensor`);

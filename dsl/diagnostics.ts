@@ -48,6 +48,7 @@ export const CODES = {
   SC2005: { severity: 'error', title: 'missing argument' },
   SC2006: { severity: 'error', title: 'duplicate instance name' },
   SC2007: { severity: 'error', title: 'import cycle' },
+  SC2008: { severity: 'error', title: 'layer or block without an instance name' },
   // Shapes (compiler).
   SC3001: { severity: 'error', title: 'shape mismatch at a block boundary' },
   SC3002: { severity: 'error', title: 'rank mismatch' },

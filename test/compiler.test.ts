@@ -103,7 +103,7 @@ test('dynamic attributes: Adam steps 1 and 2 replayed from one prepared program 
   const p0 = randn([37], 3);
   const grads = [randn([37], 4), randn([37], 5)];
   // Reference: two steps with step = 1, 2.
-  let ref = { p: p0, m: { shape: [37], data: new Float64Array(37) }, v: { shape: [37], data: new Float64Array(37) } };
+  let ref: { p: RefTensor; m: RefTensor; v: RefTensor } = { p: p0, m: { shape: [37], data: new Float64Array(37) }, v: { shape: [37], data: new Float64Array(37) } };
   for (const [k, gk] of grads.entries()) {
     const [a, b, c] = reference.call('adam', [ref.p, gk, ref.m, ref.v], { ...attrs, step: k + 1 });
     ref = { p: a, m: b, v: c };

@@ -242,7 +242,14 @@ export class Elaborator {
     });
   }
 
-  buildTrain(batch: number): TrainGraph {
+  /** The optimiser of the last training step built (for the separate Adam program of micro-batching). */
+  private optimizer?: TrainGraph['optimizer'];
+
+  /**
+   * The training step. With `accumulate` = k it is one of k micro-batches: instead of Adam, each
+   * parameter's gradient / k is added to a state tensor `grad.<name>` that `buildApply` consumes.
+   */
+  buildTrain(batch: number, accumulate?: number): TrainGraph {
     const t = this.train;
     if (!t) throw new Error(`model ${this.model.name.name} has no training step`);
     return this.withBuild(batch, true, (b, scope) => {
@@ -259,12 +266,16 @@ export class Elaborator {
       };
       const optimizer = { kind: 'adam' as const, lr: num('lr', 2e-4), beta1: num('beta1', 0.9), beta2: num('beta2', 0.999), eps: num('eps', 1e-8) };
       const params = [...this.specs.values()].filter((s) => s.kind === 'param' && b.tensors.has(s.name));
+      this.optimizer = optimizer;
       const grads = gradients(b.g, loss.v, params.map((p) => b.g.inputNamed(p.name)!.value));
       params.forEach((p, i) => {
-        const [m, v] = ['m', 'v'].map((w) => b.g.input(`adam.${w}.${p.name}`, p.shape, 'state'));
-        const { lr, beta1, beta2, eps } = optimizer;
-        const [p2, m2, v2] = b.g.call('adam', [b.g.inputNamed(p.name)!.value, grads[i], m, v], { lr, beta1, beta2, eps, step: 1 }, { step: (a) => (a.iteration ?? 0) + 1 });
-        b.g.updates.set(p.name, p2).set(`adam.m.${p.name}`, m2).set(`adam.v.${p.name}`, v2);
+        if (accumulate) {
+          const acc = b.g.input(`grad.${p.name}`, p.shape, 'state');
+          const [part] = b.g.call('scale', [grads[i]], { a: 1 / accumulate, b: 0 });
+          b.g.updates.set(`grad.${p.name}`, b.g.call('add', [acc, part])[0]);
+          return;
+        }
+        this.adamUpdate(b.g, p, grads[i], optimizer);
       });
       if (this.debug.gradients) params.forEach((p, i) => b.g.outputs.set(`grad/${p.name}`, grads[i]));
       for (const name of this.debug.expose ?? []) b.g.outputs.set(name, this.tensorOf(scope.env.get(name) ?? null, t.span, `exposed variable ${name}`).v);
@@ -276,6 +287,25 @@ export class Elaborator {
       this.finishState(b);
       return { graph: b.g, inputs: [...inputs, ...b.extraInputs], outputs: [...b.g.outputs.keys()], metrics, hostScalars: b.hostScalars, optimizer, layers: b.log };
     });
+  }
+
+  private adamUpdate(g: Graph, p: TensorSpec, grad: Value, o: TrainGraph['optimizer']): void {
+    const [m, v] = ['m', 'v'].map((w) => g.input(`adam.${w}.${p.name}`, p.shape, 'state'));
+    const [p2, m2, v2] = g.call('adam', [g.inputNamed(p.name)?.value ?? g.input(p.name, p.shape, 'param'), grad, m, v], { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, step: 1 }, { step: (a) => (a.iteration ?? 0) + 1 });
+    g.updates.set(p.name, p2).set(`adam.m.${p.name}`, m2).set(`adam.v.${p.name}`, v2);
+  }
+
+  /** After k accumulating micro-batches: Adam on the summed gradients, which are then zeroed. */
+  buildApply(): EntryGraph {
+    if (!this.optimizer) throw new Error('build a training step first');
+    const g = new Graph();
+    for (const p of this.specs.values()) {
+      if (p.kind !== 'param') continue;
+      const acc = g.input(`grad.${p.name}`, p.shape, 'state');
+      this.adamUpdate(g, p, acc, this.optimizer);
+      g.updates.set(`grad.${p.name}`, g.call('fill', [], { shape: [...p.shape], value: 0 })[0]);
+    }
+    return { graph: g, inputs: [], outputs: [], hostScalars: [] };
   }
 
   private withBuild<R>(batch: number, training: boolean, f: (b: Build, scope: Scope) => R): R {
@@ -844,7 +874,7 @@ export class Elaborator {
         const blocks = Math.ceil((shape as number[]).reduce((a, c) => a * c, 1) / 4);
         // Each draw of the program gets its own key; the counter moves on with the iteration.
         const seed = 0x5eed0000 + b.randomDraws++;
-        return new Tensor(this.op('randn', [], { shape, seed, offset: 0 }, span, { offset: (r) => (r.iteration ?? 0) * blocks })[0]);
+        return new Tensor(this.op('randn', [], { shape, seed, offset: 0 }, span, { offset: (r) => (r.draw ?? r.iteration ?? 0) * blocks })[0]);
       }
       case 'clamp': {
         const [x, lo, hi] = args;

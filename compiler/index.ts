@@ -33,7 +33,8 @@ export function compileModelFile(path: string, opts: CompileOptions = {}): Compi
     tensors: [...el.specs.values()],
     entry: (name, batch) => el.buildEntry(name, batch),
     entryNames: el.entryNames,
-    trainStep: (batch) => el.buildTrain(batch),
+    trainStep: (batch, accumulate) => el.buildTrain(batch, accumulate),
+    applyStep: () => el.buildApply(),
   };
 }
 

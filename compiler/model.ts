@@ -59,6 +59,11 @@ export interface CompiledModel {
   /** Builds an entry point's graph for a batch size (`encode`, `decode`, `generate`, …). */
   entry(name: string, batch: number): EntryGraph;
   entryNames: string[];
-  /** Builds the training step for a batch size. */
-  trainStep(batch: number): TrainGraph;
+  /**
+   * Builds the training step for a batch size. With `accumulate` = k it is one micro-batch of k:
+   * gradients / k are added to state tensors `grad.<param>` instead of an Adam step.
+   */
+  trainStep(batch: number, accumulate?: number): TrainGraph;
+  /** Adam on the accumulated `grad.<param>` tensors, which it then zeroes (micro-batching). */
+  applyStep?(): EntryGraph;
 }

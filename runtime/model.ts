@@ -33,22 +33,42 @@ export function initialValues(spec: TensorSpec, seed: number, index: number): Fl
   }
 }
 
+export interface RuntimeOptions {
+  /**
+   * Largest batch one program runs: a larger training batch is split into micro-batches whose
+   * gradients are accumulated before one Adam step (for batches that do not fit the device).
+   * BatchNorm then normalises each micro-batch by its own statistics, as PyTorch does.
+   */
+  microBatch?: number;
+}
+
 export class ModelRuntime {
-  /** Every persistent tensor: parameters, state and, once training starts, Adam moments. */
+  /** Every persistent tensor: parameters, state, Adam moments (and gradient accumulators). */
   readonly store = new Map<string, DeviceBuffer>();
   private programs = new Map<string, { exe: Executable; entry: EntryGraph }>();
 
-  constructor(readonly backend: Backend, readonly model: CompiledModel) {
+  constructor(readonly backend: Backend, readonly model: CompiledModel, readonly opts: RuntimeOptions = {}) {
     for (const t of model.tensors) this.store.set(t.name, backend.alloc(numel(t.shape)));
-    for (const t of model.tensors)
-      if (t.kind === 'param') for (const w of ['m', 'v'] as const) this.store.set(adamMoment(w, t.name), backend.alloc(numel(t.shape)));
+    for (const t of model.tensors) {
+      if (t.kind !== 'param') continue;
+      for (const w of ['m', 'v'] as const) this.store.set(adamMoment(w, t.name), backend.alloc(numel(t.shape)));
+      if (opts.microBatch) {
+        const acc = backend.alloc(numel(t.shape));
+        backend.write(acc, new Float32Array(numel(t.shape)));
+        this.store.set(`grad.${t.name}`, acc);
+      }
+    }
   }
 
   /** Fresh initial parameters and state, zero Adam moments. */
   init(seed: number): void {
     this.model.tensors.forEach((t, i) => {
       this.backend.write(this.store.get(t.name)!, initialValues(t, seed, i));
-      if (t.kind === 'param') for (const w of ['m', 'v'] as const) this.backend.write(this.store.get(adamMoment(w, t.name))!, new Float32Array(numel(t.shape)));
+      if (t.kind !== 'param') return;
+      for (const name of [adamMoment('m', t.name), adamMoment('v', t.name), `grad.${t.name}`]) {
+        const buf = this.store.get(name);
+        if (buf) this.backend.write(buf, new Float32Array(numel(t.shape)));
+      }
     });
   }
 
@@ -77,7 +97,12 @@ export class ModelRuntime {
     const key = `${name}@${batch}`;
     let p = this.programs.get(key);
     if (!p) {
-      const entry = name === 'train' ? this.model.trainStep(batch) : this.model.entry(name, batch);
+      const accumulate = /^accumulate:(\d+)$/.exec(name);
+      const entry =
+        name === 'train' ? this.model.trainStep(batch)
+        : accumulate ? this.model.trainStep(batch, Number(accumulate[1]))
+        : name === 'apply' ? this.model.applyStep!()
+        : this.model.entry(name, batch);
       p = { exe: new Executable(this.backend, lower(entry.graph), this.store), entry };
       this.programs.set(key, p);
     }
@@ -100,9 +125,31 @@ export class ModelRuntime {
 
   /** One training step (forward, backward, Adam, state updates); returns the reported metrics. */
   async trainStep(inputs: Record<string, Float32Array>, batch: number, iteration: number): Promise<Record<string, number>> {
-    const p = this.program('train', batch);
-    this.feed(p, inputs, iteration);
-    p.exe.run({ iteration });
+    const micro = this.opts.microBatch;
+    if (!micro || micro >= batch) {
+      const p = this.program('train', batch);
+      this.feed(p, inputs, iteration);
+      p.exe.run({ iteration });
+      return this.metrics(p);
+    }
+    if (batch % micro) throw new Error(`${this.model.name}: a batch of ${batch} does not split into micro-batches of ${micro}`);
+    if (!this.model.applyStep) throw new Error(`${this.model.name}: this model cannot accumulate gradients over micro-batches`);
+    const k = batch / micro;
+    const p = this.program(`accumulate:${k}`, micro);
+    const sums: Record<string, number> = {};
+    for (let j = 0; j < k; j++) {
+      const part: Record<string, Float32Array> = {};
+      for (const [name, data] of Object.entries(inputs)) part[name] = data.subarray((j * data.length) / k, ((j + 1) * data.length) / k);
+      this.feed(p, part, iteration);
+      // Each micro-batch draws its own noise; Adam and the KL warm-up see the real iteration.
+      p.exe.run({ iteration, draw: iteration * k + j });
+      for (const [m, v] of Object.entries(await this.metrics(p))) sums[m] = (sums[m] ?? 0) + v / k;
+    }
+    this.program('apply', 0).exe.run({ iteration });
+    return sums;
+  }
+
+  private async metrics(p: { exe: Executable; entry: EntryGraph }): Promise<Record<string, number>> {
     const metrics: Record<string, number> = {};
     for (const m of (p.entry as ReturnType<CompiledModel['trainStep']>).metrics) metrics[m] = (await p.exe.read(m))[0];
     return metrics;

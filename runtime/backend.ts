@@ -3,6 +3,7 @@
 // every launch ahead and executes them all per step without allocating.
 
 import type { Attrs, OpDef, Shape } from '../kernels/types.ts';
+import { OpError, fmtShape, numel } from '../kernels/types.ts';
 
 export type BackendKind = 'webgpu' | 'wasm';
 
@@ -37,4 +38,13 @@ export interface Backend {
   /** Releases the scratch memory a launch holds. */
   release(launch: PreparedLaunch): void;
   destroy(): void;
+}
+
+/** A launch's output buffers must hold the op's output shapes (the shape rule also validates the inputs). */
+export function checkOutputs(op: OpDef, inShapes: Shape[], attrs: Attrs, outputs: DeviceBuffer[]): void {
+  for (const [i, s] of op.shape(inShapes, attrs).entries()) {
+    const want = numel(s);
+    if (!outputs[i] || outputs[i].elements < want)
+      throw new OpError(op.name, `output ${i} needs ${want} elements for shape ${fmtShape(s)} but its buffer holds ${outputs[i]?.elements ?? 0}`, inShapes);
+  }
 }

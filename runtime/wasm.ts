@@ -3,8 +3,7 @@
 // free list; kernels receive byte offsets. Launches run synchronously, in order.
 
 import type { Attrs, OpDef, Shape, WasmExports, WasmPlan } from '../kernels/types.ts';
-import { OpError, fmtShape, numel } from '../kernels/types.ts';
-import type { Backend, DeviceBuffer, PreparedLaunch } from './backend.ts';
+import { checkOutputs, type Backend, type DeviceBuffer, type PreparedLaunch } from './backend.ts';
 
 const PAGE = 65536;
 const MAX_BYTES = 4 * 1024 * 1024 * 1024 - PAGE; // wasm32
@@ -112,12 +111,7 @@ export class WasmBackend implements Backend {
   }
 
   prepare(op: OpDef, inShapes: Shape[], attrs: Attrs, inputs: DeviceBuffer[], outputs: DeviceBuffer[]): WasmLaunch {
-    const outShapes = op.shape(inShapes, attrs);
-    for (const [i, s] of outShapes.entries()) {
-      const want = numel(s);
-      if (!outputs[i] || outputs[i].elements < want)
-        throw new OpError(op.name, `output ${i} needs ${want} elements for shape ${fmtShape(s)} but its buffer holds ${outputs[i]?.elements ?? 0}`, inShapes);
-    }
+    checkOutputs(op, inShapes, attrs, outputs);
     const plan = op.wasm(inShapes, attrs);
     const scratch = (plan.scratch ?? []).map((n) => this.alloc(n));
     const bufs = [...inputs, ...outputs, ...scratch].map((b) => (b as WasmBuffer).offset);

@@ -3,8 +3,7 @@
 // uniform and scratch buffers, so replaying it allocates nothing.
 
 import type { Attrs, OpDef, Shape } from '../kernels/types.ts';
-import { OpError, fmtShape, numel } from '../kernels/types.ts';
-import type { Backend, DeviceBuffer, PreparedLaunch } from './backend.ts';
+import { checkOutputs, type Backend, type DeviceBuffer, type PreparedLaunch } from './backend.ts';
 
 const STORAGE = 0x80 | 0x4 | 0x8; // STORAGE | COPY_SRC | COPY_DST
 const UNIFORM = 0x40 | 0x8; // UNIFORM | COPY_DST
@@ -88,12 +87,7 @@ export class WebGpuBackend implements Backend {
 
   prepare(op: OpDef, inShapes: Shape[], attrs: Attrs, inputs: DeviceBuffer[], outputs: DeviceBuffer[]): GpuLaunch {
     this.check();
-    const outShapes = op.shape(inShapes, attrs);
-    for (const [i, s] of outShapes.entries()) {
-      const want = numel(s);
-      if (!outputs[i] || outputs[i].elements < want)
-        throw new OpError(op.name, `output ${i} needs ${want} elements for shape ${fmtShape(s)} but its buffer holds ${outputs[i]?.elements ?? 0}`, inShapes);
-    }
+    checkOutputs(op, inShapes, attrs, outputs);
     const plan = op.wgsl(inShapes, attrs);
     const owned: GPUBuffer[] = [];
     const scratch = (plan.scratch ?? []).map((n) => {

@@ -1,5 +1,7 @@
 // Small helpers shared by the WGSL emitters.
 
+import type { WgslPlan } from './types.ts';
+
 const MAX_GROUPS = 65535;
 
 /**
@@ -26,3 +28,26 @@ export const f32lit = (x: number): string => {
   const s = Math.fround(x).toString();
   return /[.eE]/.test(s) ? s : `${s}.0`;
 };
+
+/**
+ * A one-pass plan over `n` outputs: read-only inputs named `inputs` (bindings 0…k−1), the
+ * read_write output `output` (binding k), and `body`, run for each index `i` < n.
+ */
+export function mapPlan(n: number, inputs: string[], output: string, body: string, helpers = ''): WgslPlan {
+  const decls = [...inputs.map((name, b) => `@group(0) @binding(${b}) var<storage, read> ${name}: array<f32>;`), `@group(0) @binding(${inputs.length}) var<storage, read_write> ${output}: array<f32>;`];
+  return {
+    passes: [
+      {
+        bindings: [...inputs.keys(), inputs.length],
+        workgroups: grid1d(n),
+        code: `${decls.join('\n')}
+${helpers}
+${linearMain()} {
+  let i = ${LINEAR_INDEX};
+  if (i >= ${n}u) { return; }
+  ${body}
+}`,
+      },
+    ],
+  };
+}

@@ -2,7 +2,7 @@
 
 import type { OpDef, Shape } from '../types.ts';
 import { OpError, fmtShape, numel } from '../types.ts';
-import { LINEAR_INDEX, grid1d, linearMain } from '../wgsl.ts';
+import { mapPlan } from '../wgsl.ts';
 
 interface GradSpec {
   name: string;
@@ -21,27 +21,7 @@ function pointwiseGrad(spec: GradSpec): OpDef<{}> {
       return [s[0]];
     },
     reference: ([x, dy]) => [dy.map((g, i) => spec.f64(x[i], g))],
-    wgsl: ([s]) => {
-      const n = numel(s);
-      return {
-        passes: [
-          {
-            bindings: [0, 1, 2],
-            workgroups: grid1d(n),
-            code: `@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read> DY: array<f32>;
-@group(0) @binding(2) var<storage, read_write> DX: array<f32>;
-${linearMain()} {
-  let i = ${LINEAR_INDEX};
-  if (i >= ${n}u) { return; }
-  let x = X[i];
-  let g = DY[i];
-  DX[i] = ${spec.wgsl};
-}`,
-          },
-        ],
-      };
-    },
+    wgsl: ([s]) => mapPlan(numel(s), ['X', 'DY'], 'DX', `let x = X[i];\n  let g = DY[i];\n  DX[i] = ${spec.wgsl};`),
     wasm: ([s]) => ({ run: (k, [x, dy, dx]) => void k[spec.wasm](x, dy, dx, numel(s)) }),
   };
 }

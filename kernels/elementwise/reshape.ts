@@ -3,7 +3,7 @@
 
 import type { Attrs, OpDef, Shape } from '../types.ts';
 import { OpError, fmtShape, numel } from '../types.ts';
-import { LINEAR_INDEX, grid1d, linearMain } from '../wgsl.ts';
+import { mapPlan } from '../wgsl.ts';
 
 export interface ReshapeAttrs extends Attrs {
   /** The new shape; at most one entry may be −1 (inferred from the element count). */
@@ -29,23 +29,6 @@ export const reshape: OpDef<ReshapeAttrs> = {
   shape: ([x], { shape }) => [reshapeShape('reshape', x, shape)],
   reference: ([x]) => [x.slice()],
   grad: (em, { inputs: [x], dOutputs: [dy] }) => [dy && em.call('reshape', [dy], { shape: [...em.shape(x)] })[0]],
-  wgsl: ([s]) => {
-    const n = numel(s);
-    return {
-      passes: [
-        {
-          bindings: [0, 1],
-          workgroups: grid1d(n),
-          code: `@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read_write> Y: array<f32>;
-${linearMain()} {
-  let i = ${LINEAR_INDEX};
-  if (i >= ${n}u) { return; }
-  Y[i] = X[i];
-}`,
-        },
-      ],
-    };
-  },
+  wgsl: ([s]) => mapPlan(numel(s), ['X'], 'Y', 'Y[i] = X[i];'),
   wasm: ([s]) => ({ run: (k, [x, y]) => void k.ew_scale(x, y, numel(s), 1, 0) }),
 };

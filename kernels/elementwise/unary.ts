@@ -3,7 +3,7 @@
 
 import type { Attrs, Emitter, GradContext, OpDef, Shape } from '../types.ts';
 import { OpError, numel } from '../types.ts';
-import { LINEAR_INDEX, f32lit, grid1d, linearMain } from '../wgsl.ts';
+import { f32lit, mapPlan } from '../wgsl.ts';
 
 interface UnarySpec<A extends Attrs> {
   name: string;
@@ -28,26 +28,7 @@ function unaryOp<A extends Attrs>(spec: UnarySpec<A>): OpDef<A> {
     },
     reference: ([x], _s, attrs) => [x.map((v) => spec.f64(v, attrs))],
     grad: spec.grad,
-    wgsl: ([s], attrs) => {
-      const n = numel(s);
-      return {
-        passes: [
-          {
-            bindings: [0, 1],
-            workgroups: grid1d(n),
-            code: `@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read_write> Y: array<f32>;
-${spec.wgslHelpers ?? ''}
-${linearMain()} {
-  let i = ${LINEAR_INDEX};
-  if (i >= ${n}u) { return; }
-  let x = X[i];
-  Y[i] = ${spec.wgsl(attrs)};
-}`,
-          },
-        ],
-      };
-    },
+    wgsl: ([s], attrs) => mapPlan(numel(s), ['X'], 'Y', `let x = X[i];\n  Y[i] = ${spec.wgsl(attrs)};`, spec.wgslHelpers),
     wasm: ([s], attrs) => {
       const extra = spec.wasmExtra?.(attrs) ?? [];
       return { run: (k, [x, y]) => void k[spec.wasm](x, y, numel(s), ...extra) };

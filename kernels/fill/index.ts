@@ -3,7 +3,7 @@
 
 import type { OpDef, Shape } from '../types.ts';
 import { OpError, numel } from '../types.ts';
-import { LINEAR_INDEX, f32lit, grid1d, linearMain } from '../wgsl.ts';
+import { f32lit, mapPlan } from '../wgsl.ts';
 
 interface FillAttrs {
   shape: number[];
@@ -19,22 +19,7 @@ export const fill: OpDef<FillAttrs> = {
     return [a.shape];
   },
   reference: (_x, _s, a) => [new Float64Array(numel(a.shape)).fill(a.value)],
-  wgsl: (_s, a) => {
-    const n = numel(a.shape);
-    return {
-      passes: [
-        {
-          bindings: [0],
-          workgroups: grid1d(n),
-          code: `@group(0) @binding(0) var<storage, read_write> Y: array<f32>;
-${linearMain()} {
-  let i = ${LINEAR_INDEX};
-  if (i < ${n}u) { Y[i] = ${f32lit(a.value)}; }
-}`,
-        },
-      ],
-    };
-  },
+  wgsl: (_s, a) => mapPlan(numel(a.shape), [], 'Y', `Y[i] = ${f32lit(a.value)};`),
   wasm: (_s, a) => ({ run: (k, [y]) => void k.fill(y, numel(a.shape), a.value) }),
 };
 
@@ -43,23 +28,7 @@ export const copy: OpDef<{}> = {
   shape: (s: Shape[]) => [s[0]],
   reference: ([x]) => [x.slice()],
   grad: (_em, { dOutputs: [dy] }) => [dy],
-  wgsl: ([s]) => {
-    const n = numel(s);
-    return {
-      passes: [
-        {
-          bindings: [0, 1],
-          workgroups: grid1d(n),
-          code: `@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read_write> Y: array<f32>;
-${linearMain()} {
-  let i = ${LINEAR_INDEX};
-  if (i < ${n}u) { Y[i] = X[i]; }
-}`,
-        },
-      ],
-    };
-  },
+  wgsl: ([s]) => mapPlan(numel(s), ['X'], 'Y', 'Y[i] = X[i];'),
   wasm: ([s]) => ({ run: (k, [x, y]) => void k.copy(x, y, numel(s)) }),
 };
 

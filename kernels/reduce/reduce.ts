@@ -8,7 +8,7 @@
 
 import type { Attrs, Emitter, OpDef, Shape } from '../types.ts';
 import { OpError, fmtShape, numel } from '../types.ts';
-import { LINEAR_INDEX, f32lit, grid1d, linearMain } from '../wgsl.ts';
+import { LINEAR_INDEX, f32lit, grid1d, linearMain, mapPlan } from '../wgsl.ts';
 import { broadcastStrides, collapse, contiguousStrides, gather64, offsetExpr, padForWasm } from '../elementwise/broadcast.ts';
 import type { WgslPass } from '../types.ts';
 
@@ -208,22 +208,7 @@ export const broadcastTo: OpDef<BroadcastAttrs> = {
   grad: (em, { inputs: [x], dOutputs: [dy] }) => [dy && sumToShape(em, dy, em.shape(x))],
   wgsl: ([s], { shape }) => {
     const c = collapse(shape, [broadcastStrides(s, shape)]);
-    const n = numel(shape);
-    return {
-      passes: [
-        {
-          bindings: [0, 1],
-          workgroups: grid1d(n),
-          code: `@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read_write> Y: array<f32>;
-${linearMain()} {
-  let i = ${LINEAR_INDEX};
-  if (i >= ${n}u) { return; }
-  Y[i] = X[${offsetExpr(c.dims, c.strides[0], 'i')}];
-}`,
-        },
-      ],
-    };
+    return mapPlan(numel(shape), ['X'], 'Y', `Y[i] = X[${offsetExpr(c.dims, c.strides[0], 'i')}];`);
   },
   wasm: ([s], { shape }) => {
     const c = padForWasm('broadcast_to', collapse(shape, [broadcastStrides(s, shape)]), [s]);

@@ -5,9 +5,9 @@
 // axes with factor 1, so one kernel per op covers 1–3 spatial dims. WGSL: one thread per
 // output element, extents baked in.
 
-import type { Attrs, OpDef, Shape } from '../types.ts';
+import type { Attrs, OpDef, Shape, WgslPlan } from '../types.ts';
 import { OpError, fmtShape, numel } from '../types.ts';
-import { LINEAR_INDEX, f32lit, grid1d, linearMain } from '../wgsl.ts';
+import { f32lit, mapPlan } from '../wgsl.ts';
 
 type V3 = [number, number, number];
 
@@ -44,26 +44,12 @@ const times = (n: number, k: number) => n * k;
 const outShape = (x: Shape, g: Geo): number[] => [x[0], x[1], ...g.O.slice(3 - (x.length - 2))];
 
 /** A WGSL kernel over `n` elements of a [nbc, E0, E1, E2] space with (bc, d, h, w) in scope. */
-function gatherPass(n: number, E: V3, body: string): { passes: { bindings: number[]; workgroups: [number, number, number]; code: string }[] } {
-  return {
-    passes: [
-      {
-        bindings: [0, 1],
-        workgroups: grid1d(n),
-        code: `@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read_write> Y: array<f32>;
-${linearMain()} {
-  let i = ${LINEAR_INDEX};
-  if (i >= ${n}u) { return; }
-  let w = i % ${E[2]}u;
+function gatherPass(n: number, E: V3, body: string): WgslPlan {
+  const coords = `let w = i % ${E[2]}u;
   let h = (i / ${E[2]}u) % ${E[1]}u;
   let d = (i / ${E[1] * E[2]}u) % ${E[0]}u;
-  let bc = i / ${E[0] * E[1] * E[2]}u;
-  ${body}
-}`,
-      },
-    ],
-  };
+  let bc = i / ${E[0] * E[1] * E[2]}u;`;
+  return mapPlan(n, ['X'], 'Y', `${coords}\n  ${body}`);
 }
 
 /** WGSL flat index of (bc, a, b, c) in a [nbc, E0, E1, E2] tensor. */

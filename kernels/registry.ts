@@ -11,9 +11,10 @@ import { randomOps } from './random/index.ts';
 import { lossOps } from './loss/index.ts';
 import { adamOps } from './adam/index.ts';
 import { fillOps } from './fill/index.ts';
+import { fusedOps } from './fused/index.ts';
 import type { OpDef } from './types.ts';
 
-const all: OpDef<any>[] = [...elementwiseOps, ...convOps, ...matmulOps, ...reduceOps, ...resampleOps, ...batchnormOps, ...spectralOps, ...randomOps, ...lossOps, ...adamOps, ...fillOps];
+const all: OpDef<any>[] = [...elementwiseOps, ...convOps, ...matmulOps, ...reduceOps, ...resampleOps, ...batchnormOps, ...spectralOps, ...randomOps, ...lossOps, ...adamOps, ...fillOps, ...fusedOps];
 
 export const OPS: ReadonlyMap<string, OpDef<any>> = new Map(all.map((op) => [op.name, op]));
 

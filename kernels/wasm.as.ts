@@ -10,3 +10,4 @@ export * from './random/kernel.as';
 export * from './loss/kernel.as';
 export * from './adam/kernel.as';
 export * from './fill/kernel.as';
+export * from './fused/kernel.as';

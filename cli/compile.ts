@@ -50,7 +50,7 @@ export function compileReport(model: CompiledModel, batch: number, emit?: 'ir' |
 export async function runEntry(model: CompiledModel, backend: Backend, opts: { weights: string; entry: string; input: string; out: string; iteration?: number }): Promise<string[]> {
   const w = parseSafetensors(readFileSync(opts.weights));
   const tensors = new Map<string, Float32Array>();
-  for (const [name, t] of w.tensors) tensors.set(name.replace(/^(param|state_after_train|after_adam)\//, ''), Float32Array.from(asFloat64(t, name)));
+  for (const [name, t] of w.tensors) tensors.set(name.replace(/^param\//, ''), Float32Array.from(asFloat64(t, name)));
   const rt = new ModelRuntime(backend, model);
   try {
     rt.writeAll(tensors, opts.weights);

@@ -50,6 +50,7 @@ program
   .option('--set <name=value>', 'override a model parameter (repeatable), e.g. --set beta=0.3 --set size=[64,40]', parseSet, {})
   .addOption(backendOption())
   .option('--batch <n>', 'batch size', int, 32)
+  .option('--micro-batch <n>', 'run the batch in micro-batches of n and accumulate gradients (when a batch does not fit the device)', int)
   .option('--epochs <n>', 'epochs (one epoch = ceil(n_train / batch) iterations)', int)
   .option('--iterations <n>', 'total iterations (instead of --epochs)', int)
   .option('--seed <n>', 'seed of initialisation and batch sampling', int, 1)

@@ -14,6 +14,7 @@ export interface TrainCommand {
   out: string;
   backend: string;
   batch: number;
+  microBatch?: number;
   epochs?: number;
   iterations?: number;
   seed: number;
@@ -47,6 +48,7 @@ export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
     validate,
     out: o.out,
     batch: o.batch,
+    microBatch: o.microBatch,
     epochs: o.epochs,
     iterations: o.iterations,
     seed: o.seed,

@@ -49,6 +49,8 @@ export interface TrainOptions {
   /** Run directory: checkpoints/, metrics.jsonl. */
   out: string;
   batch: number;
+  /** Split each batch into micro-batches of this size and accumulate gradients (a batch too big for the device). */
+  microBatch?: number;
   /** Total iterations; default `epochs` × ceil(n_train / batch). */
   iterations?: number;
   epochs?: number;
@@ -139,7 +141,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const total = o.iterations ?? (o.epochs ?? 1) * perEpoch;
   if (B > o.train.length) throw new TrainError(`${model.name}: a batch of ${B} distinct cells needs at least ${B} training cells, the training split has ${o.train.length}; lower --batch or add cells`);
 
-  const rt = new ModelRuntime(backend, model);
+  const rt = new ModelRuntime(backend, model, { microBatch: o.microBatch });
   let start = 0;
   let best: Sidecar['best'];
   let lastVal: Sidecar['validation'];

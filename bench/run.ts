@@ -11,7 +11,8 @@
 //   --best        GFLOP/s from the fastest repetition instead of the median (busy machines)
 //   --no-check    skip the cross-check of every engine against the float64 reference
 //   --no-json     print only
-// Training images/s will be one more benchmark file beside conv.ts and matmul.ts.
+// Training images/s of the whole 2D models (and PyTorch beside them): `npm run bench -- --train
+// [options]`, the same as `npm run bench:train [-- options]` (bench/train.ts, see its --help).
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -92,6 +93,8 @@ interface Row {
 const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toPrecision(2));
 
 async function main(): Promise<void> {
+  const train = process.argv.indexOf('--train');
+  if (train >= 0) return (await import('./train.ts')).main(process.argv.slice(2).filter((_, i) => i !== train - 2));
   const args = parseArgs(process.argv.slice(2));
   const t0 = performance.now();
   const log = (s: string) => process.stderr.write(`${s}\n`);

@@ -196,24 +196,32 @@ async function runOurs(engine: 'wasm' | 'webgpu', name: ModelName, model: Compil
   }
 }
 
+/** The software-adapter probe of each model, measured once per process. */
+const probes = new Map<ModelName, { ms: number; flops: number; setupS: number }>();
+
 /**
  * SwiftShader runs WGSL on the CPU at well under 1 GFLOP/s: time the same model at 32×32
- * (batch 2) and run the full size only if a step is estimated to take under --gpu-max seconds.
+ * (batch 2) once, and run the full size only if a step is estimated under --gpu-max seconds.
+ * The estimate scales the probe's time by FLOPs; per-launch costs weigh more at 32×32, so it
+ * errs long.
  */
 async function softwareGpu(backend: Backend, name: ModelName, batch: number, fullFlops: number, a: TrainArgs, log: (s: string) => void): Promise<TrainResult> {
-  const small = compileModelFile(join(ROOT, 'models', `${name}.vae`), { overrides: { size: [32, 32] } });
   const sb = 2;
-  const smallFlops = programFlops(lower(small.trainStep(sb).graph)).total;
-  const rt = new ModelRuntime(backend, small);
-  let t: StepTiming;
-  try {
-    rt.init(1);
-    t = await timeSteps(rt, inputsFor(small, sb), sb, { minReps: 2, maxReps: 2, budgetS: 0 });
-  } finally {
-    rt.destroy();
+  let probe = probes.get(name);
+  if (!probe) {
+    const small = compileModelFile(join(ROOT, 'models', `${name}.vae`), { overrides: { size: [32, 32] } });
+    const rt = new ModelRuntime(backend, small);
+    try {
+      rt.init(1);
+      const t = await timeSteps(rt, inputsFor(small, sb), sb, { minReps: 2, maxReps: 2, budgetS: 0 });
+      probe = { ms: t.medianMs, flops: programFlops(lower(small.trainStep(sb).graph)).total, setupS: t.setupS };
+      probes.set(name, probe);
+    } finally {
+      rt.destroy();
+    }
   }
-  const estS = (t.medianMs / 1000) * (fullFlops / smallFlops);
-  const measured = `${(t.medianMs / 1000).toFixed(1)} s/step at 32×32 batch ${sb} (${(smallFlops / 1e9).toFixed(2)} GFLOP/step, ${(smallFlops / (t.medianMs * 1e6)).toFixed(2)} GFLOP/s; setup ${t.setupS.toFixed(0)} s)`;
+  const estS = (probe.ms / 1000) * (fullFlops / probe.flops);
+  const measured = `${(probe.ms / 1000).toFixed(1)} s/step at 32×32 batch ${sb} (${(probe.flops / 1e9).toFixed(2)} GFLOP/step, ${(probe.flops / (probe.ms * 1e6)).toFixed(3)} GFLOP/s; first step incl. shader compilation ${probe.setupS.toFixed(0)} s)`;
   log(`    webgpu (software): ${measured}; full size batch ${batch} estimated ${estS.toFixed(0)} s/step`);
   const common = { model: name, batch, engine: 'webgpu', flopsPerImage: fullFlops / batch, loadavg: loadavg() };
   if (estS > a.gpuMaxS) return { ...common, ok: false, reason: `not run: software adapter (${backend.description}), ${measured}; estimated ${estS.toFixed(0)} s/step at 160×96 batch ${batch}` };

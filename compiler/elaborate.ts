@@ -83,6 +83,8 @@ export class Elaborator {
   private globals = new Env();
   private fileDefaults = new Map<string, Map<string, Map<string, Val>>>();
   readonly model: A.ModelDecl;
+  /** The model as requested: an instance (`Reference2D`) or the template itself. */
+  readonly name: string;
   readonly params = new Map<string, Val>();
   private modelScope!: Scope;
   private entries = new Map<string, A.EntryStmt>();
@@ -107,6 +109,7 @@ export class Elaborator {
       if (!name || !this.models.has(name)) throw new Fail('SC2001', load.programs.get(load.entry)!.span, name ? `no model named '${name}' (models: ${[...this.models.keys()].join(', ')})` : `${load.entry} declares no model`);
       const { model, values, file } = this.resolveModel(name, overrides);
       this.model = model;
+      this.name = name;
       const env = new Env(this.globals);
       for (const [k, v] of values) {
         env.set(k, v);

@@ -26,7 +26,7 @@ export function compileModelFile(path: string, opts: CompileOptions = {}): Compi
   if (el.hasTrain) el.buildTrain(2);
   for (const e of el.entryNames) el.buildEntry(e, 2);
   return {
-    name: el.model.name.name,
+    name: el.name,
     source,
     sourceHash: createHash('sha256').update(source).digest('hex'),
     config: Object.fromEntries(el.params),

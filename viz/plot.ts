@@ -1,55 +1,68 @@
-// Loss curves as PNG with a tiny rasteriser: axes, a light grid and one polyline per series,
-// no text (titles, ranges and the legend are in the report's HTML). A plotting stack
-// (Plot + a DOM + an SVG renderer) would be three dependencies for a few lines.
+// Loss curves: an SVG line plot with axes, ticks, labels and a legend (shown inline in the
+// report) and the same plot as PNG through resvg. The SVG is a few lines of our own; a plotting
+// stack (Observable Plot + a DOM) would add two dependencies for one kind of chart.
 
-import { pngOf, type Rgb } from './images.ts';
+import { Resvg } from '@resvg/resvg-js';
 
 export interface Series {
+  label: string;
   points: [number, number][];
-  color: [number, number, number];
+  color: string;
+}
+
+export interface PlotOptions {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  logY?: boolean;
+  width?: number;
+  height?: number;
 }
 
 export interface PlotResult {
+  svg: string;
   png: Uint8Array;
-  xRange: [number, number];
-  yRange: [number, number];
 }
 
-export function linePlot(series: Series[], opts: { width?: number; height?: number; logY?: boolean } = {}): PlotResult {
-  const W = opts.width ?? 640;
-  const H = opts.height ?? 360;
-  const m = 24;
-  const img: Rgb = { width: W, height: H, data: new Uint8Array(W * H * 3).fill(255) };
-  const ty = (v: number) => (opts.logY ? Math.log10(Math.max(v, 1e-12)) : v);
-  const pts = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(ty(y)));
-  let [x0, x1] = [Math.min(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[0]))];
-  let [y0, y1] = [Math.min(...pts.map((p) => ty(p[1]))), Math.max(...pts.map((p) => ty(p[1])))];
-  if (!pts.length) [x0, x1, y0, y1] = [0, 1, 0, 1];
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** About five round tick values covering [lo, hi]. */
+function ticks(lo: number, hi: number): number[] {
+  const step = 10 ** Math.floor(Math.log10((hi - lo) / 5 || 1));
+  const unit = [1, 2, 5, 10].map((m) => m * step).find((s) => (hi - lo) / s <= 6) ?? 10 * step;
+  const out: number[] = [];
+  for (let t = Math.ceil(lo / unit) * unit; t <= hi + 1e-9 * unit; t += unit) out.push(Number(t.toPrecision(12)));
+  return out;
+}
+
+const fmt = (v: number) => (Math.abs(v) >= 1e5 || (Math.abs(v) < 1e-2 && v !== 0) ? v.toExponential(1) : String(Number(v.toPrecision(4))));
+
+export function linePlot(series: Series[], o: PlotOptions): PlotResult {
+  const W = o.width ?? 640;
+  const H = o.height ?? 360;
+  const [ml, mr, mt, mb] = [70, 20, 36, 46];
+  const ty = (v: number) => (o.logY ? Math.log10(Math.max(v, 1e-12)) : v);
+  const pts = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(ty(y)));
+  let [x0, x1] = pts.length ? [Math.min(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[0]))] : [0, 1];
+  let [y0, y1] = pts.length ? [Math.min(...pts.map((p) => ty(p[1]))), Math.max(...pts.map((p) => ty(p[1])))] : [0, 1];
   if (x1 === x0) x1 = x0 + 1;
   if (y1 === y0) y1 = y0 + 1;
-  const px = (x: number) => m + ((x - x0) / (x1 - x0)) * (W - 2 * m);
-  const py = (y: number) => H - m - ((ty(y) - y0) / (y1 - y0)) * (H - 2 * m);
-  const set = (x: number, y: number, c: readonly number[]) => {
-    x = Math.round(x);
-    y = Math.round(y);
-    if (x < 0 || y < 0 || x >= W || y >= H) return;
-    img.data.set(c, (y * W + x) * 3);
-  };
-  const line = (ax: number, ay: number, bx: number, by: number, c: readonly number[]) => {
-    const n = Math.max(1, Math.ceil(Math.max(Math.abs(bx - ax), Math.abs(by - ay))));
-    for (let i = 0; i <= n; i++) set(ax + ((bx - ax) * i) / n, ay + ((by - ay) * i) / n, c);
-  };
-  for (let k = 1; k < 5; k++) {
-    line(m, m + (k * (H - 2 * m)) / 5, W - m, m + (k * (H - 2 * m)) / 5, [230, 230, 230]);
-    line(m + (k * (W - 2 * m)) / 5, m, m + (k * (W - 2 * m)) / 5, H - m, [230, 230, 230]);
-  }
-  line(m, H - m, W - m, H - m, [0, 0, 0]);
-  line(m, m, m, H - m, [0, 0, 0]);
+  const px = (x: number) => ml + ((x - x0) / (x1 - x0)) * (W - ml - mr);
+  const py = (y: number) => H - mb - ((y - y0) / (y1 - y0)) * (H - mt - mb);
+  const parts: string[] = [`<rect width="${W}" height="${H}" fill="white"/>`];
+  for (const t of ticks(x0, x1)) parts.push(`<line x1="${px(t)}" y1="${mt}" x2="${px(t)}" y2="${H - mb}" stroke="#e6e6e6"/>`, `<text x="${px(t)}" y="${H - mb + 16}" text-anchor="middle">${fmt(t)}</text>`);
+  const yt = o.logY ? ticks(Math.floor(y0), Math.ceil(y1)).filter((t) => Number.isInteger(t) && t >= y0 - 1e-9 && t <= y1 + 1e-9) : ticks(y0, y1);
+  for (const t of yt.length ? yt : [y0, y1]) parts.push(`<line x1="${ml}" y1="${py(t)}" x2="${W - mr}" y2="${py(t)}" stroke="#e6e6e6"/>`, `<text x="${ml - 6}" y="${py(t) + 4}" text-anchor="end">${fmt(o.logY ? 10 ** t : t)}</text>`);
+  parts.push(`<path d="M${ml} ${mt}V${H - mb}H${W - mr}" fill="none" stroke="black"/>`);
   for (const s of series) {
-    const p = s.points.filter(([, y]) => Number.isFinite(ty(y)));
-    for (let i = 1; i < p.length; i++) line(px(p[i - 1][0]), py(p[i - 1][1]), px(p[i][0]), py(p[i][1]), s.color);
-    if (p.length === 1) for (let d = -2; d <= 2; d++) line(px(p[0][0]) - 2, py(p[0][1]) + d, px(p[0][0]) + 2, py(p[0][1]) + d, s.color);
+    const p = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(ty(y)));
+    if (p.length) parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="1.5" points="${p.map(([x, y]) => `${px(x).toFixed(1)},${py(ty(y)).toFixed(1)}`).join(' ')}"/>`);
   }
-  const back = (v: number) => (opts.logY ? 10 ** v : v);
-  return { png: pngOf(img), xRange: [x0, x1], yRange: [back(y0), back(y1)] };
+  series.forEach((s, i) => parts.push(`<rect x="${W - mr - 190}" y="${mt + 6 + i * 18}" width="14" height="3" fill="${s.color}"/>`, `<text x="${W - mr - 170}" y="${mt + 11 + i * 18}">${esc(s.label)}</text>`));
+  parts.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${esc(o.title)}</text>`);
+  parts.push(`<text x="${(ml + W - mr) / 2}" y="${H - 8}" text-anchor="middle">${esc(o.xLabel)}</text>`);
+  parts.push(`<text transform="translate(16 ${(mt + H - mb) / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}${o.logY ? ' (log scale)' : ''}</text>`);
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" font-size="12">${parts.join('')}</svg>`;
+  const png = new Resvg(svg, { font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
+  return { svg, png: new Uint8Array(png) };
 }

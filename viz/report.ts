@@ -25,21 +25,22 @@ function lossFigure(dir: string, run: OpenedRun, runDir: string, key: string): F
   const recs = readMetrics(join(runDir, 'metrics.jsonl'));
   const steps = recs.filter((r) => r.kind === 'step');
   const vals = recs.filter((r) => r.kind === 'validate');
+  const role = key === 'reference' ? 'Reference' : 'Target';
   const p = linePlot(
     [
-      { points: steps.map((r) => [r.iteration + 1, Number(r.loss)]), color: [31, 119, 180] },
-      { points: vals.map((r) => [r.iteration, -Number(r.elbo)]), color: [214, 39, 40] },
+      { label: 'training loss (per step)', points: steps.map((r) => [r.iteration + 1, Number(r.loss)]), color: '#1f77b4' },
+      { label: '−ELBO, validation (per epoch)', points: vals.map((r) => [r.iteration, -Number(r.elbo)]), color: '#d62728' },
     ],
-    { logY: true },
+    { title: `${role} model (${run.model.name})`, xLabel: 'iteration', yLabel: 'loss', logY: true },
   );
   const file = `loss-${key}.png`;
   writeFileSync(join(dir, file), p.png);
   const last = steps.at(-1);
   return {
     file,
-    title: `${key === "reference" ? "Reference" : "Target"} model (${run.model.name}): training loss`,
+    title: `${role} model (${run.model.name}): training loss`,
     caption:
-      `Blue: training loss per step; red: −ELBO on the validation split per epoch (log scale, ${p.yRange[0].toPrecision(3)} … ${p.yRange[1].toPrecision(3)}; steps ${p.xRange[0]} … ${p.xRange[1]}). ` +
+      `Training loss per step and −ELBO on the validation split per epoch. ` +
       (last ? `Last step: loss ${Number(last.loss).toFixed(2)}, recon ${Number(last.recon).toFixed(2)}, KL ${Number(last.kl).toFixed(2)}. ` : '') +
       (run.sidecar.best ? `Best checkpoint ${run.sidecar.best.name} (validation ELBO ${run.sidecar.best.elbo.toFixed(2)}).` : ''),
   };

@@ -3,6 +3,7 @@
 // training step. Tensors are named as in checkpoints (shared/fixtures/README.md).
 
 import type { CompiledModel, EntryGraph, Init, TensorSpec } from '../compiler/model.ts';
+import { fuse } from '../compiler/fuse.ts';
 import { lower } from '../compiler/plan.ts';
 import { reference } from '../kernels/reference.ts';
 import { numel } from '../kernels/types.ts';
@@ -40,6 +41,8 @@ export interface RuntimeOptions {
    * BatchNorm then normalises each micro-batch by its own statistics, as PyTorch does.
    */
   microBatch?: number;
+  /** Elementwise fusion (compiler/fuse.ts) before lowering; default on. */
+  fuse?: boolean;
 }
 
 export class ModelRuntime {
@@ -103,7 +106,7 @@ export class ModelRuntime {
         : accumulate ? this.model.trainStep(batch, Number(accumulate[1]))
         : name === 'apply' ? this.model.applyStep!()
         : this.model.entry(name, batch);
-      p = { exe: new Executable(this.backend, lower(entry.graph), this.store), entry };
+      p = { exe: new Executable(this.backend, lower(this.opts.fuse === false ? entry.graph : fuse(entry.graph)), this.store), entry };
       this.programs.set(key, p);
     }
     return p;

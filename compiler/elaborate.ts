@@ -454,7 +454,7 @@ export class Elaborator {
         if (scope.env.has(e.name)) return scope.env.get(e.name)!;
         if (this.blocks.has(e.name)) {
           const { decl, file } = this.blocks.get(e.name)!;
-          return new Callee({ kind: 'block', decl, env: this.blockEnv(file) });
+          return new Callee({ kind: 'block', decl, file });
         }
         if (e.name in LAYERS) return new Callee({ kind: 'layer', layer: e.name as LayerKind });
         if (BUILTINS.has(e.name)) return new Callee({ kind: 'builtin', name: e.name });
@@ -514,11 +514,6 @@ export class Elaborator {
       case 'Error':
         throw new Fail('SC1001', e.span, 'this part did not parse');
     }
-  }
-
-  private blockEnv(file: string): Env {
-    const env = new Env(this.globals);
-    return Object.assign(env, { file });
   }
 
   /** `x |> stage`: the stage called with x as its first tensor input. */
@@ -591,12 +586,12 @@ export class Elaborator {
   // ---- blocks ----------------------------------------------------------------------------
 
   private inlineBlock(c: Configured, leading: Val[], args: A.Argument[], scope: Scope, span: Span): Val {
-    const { decl, env: blockEnv } = c.target as { kind: 'block'; decl: A.BlockDecl; env: Env };
+    const { decl, file } = c.target as { kind: 'block'; decl: A.BlockDecl; file: string };
     if (!c.label) throw new Fail('SC2008', c.span, `block ${decl.name.name} needs an instance name (\`name: ${decl.name.name}(…)\`): its parameters are named after it`);
     if (scope.names.has(c.label) && !this.isSharedInstance(scope, c)) throw new Fail('SC2006', c.span, `two instances named '${c.label}' in ${scope.block}`);
     scope.names.add(c.label);
     const site: CallSite = { block: decl.name.name, span };
-    const env = new Env(blockEnv);
+    const env = new Env(this.globals);
     for (const p of decl.params) {
       const v = c.args.has(p.name.name) ? c.args.get(p.name.name)! : p.default ? this.evalIn(p.default, { ...scope, env }) : undefined;
       if (v === undefined) throw new Fail('SC2005', c.span, `block ${decl.name.name} needs parameter '${p.name.name}'`);
@@ -612,7 +607,7 @@ export class Elaborator {
       if (!name || !decl.inputs.some((i) => i.name.name === name)) throw new Fail(a.name ? 'SC2004' : 'SC2005', a.span, a.name ? `block ${decl.name.name} has no input '${a.name.name}'` : `block ${decl.name.name} takes ${decl.inputs.length} input(s)`);
       given.set(name, this.evalIn(a.value, scope));
     }
-    const inner: Scope = { env, path: scope.path ? `${scope.path}.${c.label}` : c.label, calls: [site, ...scope.calls], defaults: new Map(this.fileDefaults.get((blockEnv as Env & { file?: string }).file ?? '') ?? new Map()), names: new Set(), block: decl.name.name };
+    const inner: Scope = { env, path: scope.path ? `${scope.path}.${c.label}` : c.label, calls: [site, ...scope.calls], defaults: new Map(this.fileDefaults.get(file)), names: new Set(), block: decl.name.name };
     for (const [k, v] of scope.defaults) if (!inner.defaults.has(k)) inner.defaults.set(k, v);
     // Bind and check the input shapes at the boundary: errors there belong to the call site.
     this.annotate(scope.calls, () => {
@@ -653,7 +648,7 @@ export class Elaborator {
 
   private checkShapes(items: Val[], output: A.TypeExpr, scope: Scope, span: Span, what: string): void {
     const types = output.kind === 'TupleType' ? output.elements : [output];
-    if (types.length !== items.length) throw new Fail('SC3001', span, `${what}: ${items.length} value(s) returned, ${types.length} declared`, scope.calls.length ? [] : []);
+    if (types.length !== items.length) throw new Fail('SC3001', span, `${what}: ${items.length} value(s) returned, ${types.length} declared`);
     types.forEach((t, i) => this.matchShape(this.tensorOf(items[i], span, what).shape, t, scope, span, what));
   }
 

@@ -27,7 +27,7 @@ export type LayerKind = 'conv' | 'conv_transpose' | 'linear' | 'batchnorm';
 /** A layer or block given its compile-time parameters, waiting for tensors. */
 export class Configured {
   constructor(
-    readonly target: { kind: 'layer'; layer: LayerKind } | { kind: 'block'; decl: A.BlockDecl; env: Env },
+    readonly target: { kind: 'layer'; layer: LayerKind } | { kind: 'block'; decl: A.BlockDecl; file: string },
     readonly args: Map<string, Val>,
     /** Instance name, from a label (`conv1: conv(…)`) or the variable it is bound to. */
     public label: string | undefined,
@@ -37,7 +37,7 @@ export class Configured {
 
 /** A name that can be called: a block or layer (to configure) or a builtin function. */
 export class Callee {
-  constructor(readonly target: { kind: 'layer'; layer: LayerKind } | { kind: 'block'; decl: A.BlockDecl; env: Env } | { kind: 'builtin'; name: string }) {}
+  constructor(readonly target: { kind: 'layer'; layer: LayerKind } | { kind: 'block'; decl: A.BlockDecl; file: string } | { kind: 'builtin'; name: string }) {}
 }
 
 export type Val = number | boolean | string | null | Val[] | Tensor | Tuple | HostScalar | Configured | Callee;

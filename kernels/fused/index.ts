@@ -158,7 +158,7 @@ ${stores.join('\n')}
 }
 
 /** Elements per chunk of the Wasm interpreter: one register holds one chunk. */
-export const WASM_CHUNK = 64;
+export const WASM_CHUNK = 1024;
 
 /**
  * Register allocation for the Wasm stack machine: each value gets a register, freed after its
@@ -208,22 +208,27 @@ function wasm(inShapes: Shape[], attrs: FusedAttrs) {
   const f32bits = (x: number) => new Int32Array(Float32Array.of(x).buffer)[0];
   attrs.program.forEach((ins, i) => {
     const [op, a, b, cc] = ins as [string, number, number, number];
-    if (op === 'input') code.push(OP_LOAD, reg[i], a, 0, 0);
-    else if (op === 'const') code.push(OP_CONST, reg[i], f32bits(a), 0, 0);
-    else if (op === 'scale') code.push(OP_SCALE, reg[i], reg[a], f32bits(b), f32bits(cc));
-    else if (op in UNARY) code.push(UNARY[op as FusedUnary].code, reg[i], reg[a], 0, 0);
-    else code.push(BINARY[op as FusedBinary].code, reg[i], reg[a], reg[b], 0);
-    for (const j of stores.get(i) ?? []) code.push(OP_STORE, j, reg[i], 0, 0);
+    // A computed output value is written straight into its output (word 5: output + 1); an
+    // input passed through, or a value written out twice, is copied by a store.
+    const outs = stores.get(i) ?? [];
+    const direct = op === 'input' || !outs.length ? 0 : outs[0] + 1;
+    if (op === 'input') code.push(OP_LOAD, reg[i], a, 0, 0, 0);
+    else if (op === 'const') code.push(OP_CONST, reg[i], f32bits(a), 0, 0, direct);
+    else if (op === 'scale') code.push(OP_SCALE, reg[i], reg[a], f32bits(b), f32bits(cc), direct);
+    else if (op in UNARY) code.push(UNARY[op as FusedUnary].code, reg[i], reg[a], 0, 0, direct);
+    else code.push(BINARY[op as FusedBinary].code, reg[i], reg[a], reg[b], 0, direct);
+    for (const j of outs.slice(direct ? 1 : 0)) code.push(OP_STORE, j, reg[i], 0, 0, 0);
   });
-  // Layout in words: registers (count·CHUNK floats, 16-byte aligned at the buffer start), then
-  // header [nInstr, n, regs, nIn, nOut, -, -, -], dims[8], inputs 8 words each
-  // [ptr, contiguous, strides×6], output pointers, instructions 5 words each.
-  const regWords = count * WASM_CHUNK;
+  // Layout in words: registers (count·CHUNK floats, 16-byte aligned at the buffer start), the
+  // registers' chunk pointers (count), then the descriptor: header [nInstr, n, regs, nIn, nOut,
+  // count, -, -], dims[8], inputs 8 words each [ptr, contiguous, strides×6], output pointers,
+  // instructions 6 words each [op, reg, a, b, c, output + 1].
+  const regWords = count * WASM_CHUNK + count;
   const IN = 16;
   const OUT = IN + 8 * nIn;
   const INS = OUT + nOut;
   const desc = new Int32Array(INS + code.length);
-  desc.set([code.length / 5, numel(shape), 0, nIn, nOut]);
+  desc.set([code.length / 6, numel(shape), 0, nIn, nOut, count]);
   desc.set(c.dims, 8);
   c.strides.forEach((s, k) => {
     if (s[WASM_RANK - 1] > 1) throw new OpError('fused', `input ${k}'s innermost stride is ${s[WASM_RANK - 1]}, expected 0 or 1`, inShapes);

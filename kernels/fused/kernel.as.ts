@@ -1,11 +1,12 @@
-// The `fused` op's interpreter: a tiny register machine over chunks of CHUNK elements. Each
-// register holds one chunk (CHUNK f32 in scratch memory); an instruction runs over the whole
-// chunk with f32x4 lanes, so dispatch costs one branch per instruction per CHUNK elements and
-// intermediate values stay in cache instead of going through whole tensors.
+// The `fused` op's interpreter: a tiny register machine over chunks of CHUNK elements. An
+// instruction runs over a whole chunk with f32x4 lanes, so dispatch costs one branch per
+// instruction per CHUNK elements. A register is a pointer to its chunk: contiguous inputs are
+// read where they lie and values that are outputs are computed straight into the output, so only
+// intermediates (and broadcast inputs, gathered) use the scratch slots, which stay in cache.
 // The descriptor (see kernels/fused/index.ts, wasm()) is written by the host with fused_poke.
 // Nothing here allocates.
 
-const CHUNK: i32 = 64;
+const CHUNK: i32 = 1024;
 const REG_BYTES: usize = <usize>CHUNK << 2;
 const IN: usize = 16 << 2; // byte offsets of the descriptor's sections
 const DIMS: usize = 8 << 2;
@@ -97,22 +98,40 @@ export function fused_run(d: usize): void {
   const regs = <usize>load<i32>(d, 8);
   const nIn = load<i32>(d, 12);
   const nOut = load<i32>(d, 16);
+  // Where each register's chunk lives: its own slot, an input (a contiguous load is not
+  // copied) or an output (a value written out is computed straight into it).
+  const ptrs = regs + <usize>load<i32>(d, 20) * REG_BYTES;
   const outs = d + IN + (<usize>(8 * nIn) << 2);
   const code = outs + (<usize>nOut << 2);
   for (let start = 0; start < n; start += CHUNK) {
     const len = min(CHUNK, n - start);
     const quads = (len + 3) >> 2;
     for (let p = 0; p < nInstr; p++) {
-      const w = code + <usize>(p * 20);
+      const w = code + <usize>(p * 24);
       const op = load<i32>(w);
-      const dst = regs + <usize>load<i32>(w, 4) * REG_BYTES;
+      const reg = <usize>load<i32>(w, 4);
       const a = load<i32>(w, 8);
-      const ra = regs + <usize>a * REG_BYTES;
-      const rb = regs + <usize>load<i32>(w, 12) * REG_BYTES;
+      if (op == 12) {
+        // store: output (word 1) ← value in register a (an input passed through, or a second copy)
+        copyRun(<usize>load<i32>(outs + (reg << 2)) + (<usize>start << 2), load<usize>(ptrs + (<usize>a << 2)), len);
+        continue;
+      }
+      const out = load<i32>(w, 20);
+      // Whole quads may be written past `len` in the last chunk: buffers are allocated in
+      // 16-byte units, so those lanes are the buffer's own padding.
+      const dst = out ? <usize>load<i32>(outs + (<usize>(out - 1) << 2)) + (<usize>start << 2) : regs + reg * REG_BYTES;
+      // Operands first: the destination may reuse an operand's register.
+      const ra: usize = op == 0 || op == 1 ? 0 : load<usize>(ptrs + (<usize>a << 2));
+      const rb: usize = (op >= 2 && op <= 5) || op >= 10 ? load<usize>(ptrs + (<usize>load<i32>(w, 12) << 2)) : 0;
+      store<usize>(ptrs + (reg << 2), dst);
       switch (op) {
-        case 0: // load input a
-          gather(d, d + IN + (<usize>(8 * a) << 2), start, len, dst);
+        case 0: {
+          // load input a: a contiguous input is read in place
+          const inp = d + IN + (<usize>(8 * a) << 2);
+          if (load<i32>(inp, 4)) store<usize>(ptrs + (reg << 2), <usize>load<i32>(inp) + (<usize>start << 2));
+          else gather(d, inp, start, len, dst);
           break;
+        }
         case 1: // const (bits in a)
           fillRun(dst, reinterpret<f32>(a), len);
           break;
@@ -165,11 +184,8 @@ export function fused_run(d: usize): void {
             store<f32>(dst + (<usize>i << 2), x > 20 ? g : g / (1 + Mathf.exp(-x)));
           }
           break;
-        default: {
-          // 12 store: output (word 1) ← register a
-          const out = <usize>load<i32>(outs + (<usize>load<i32>(w, 4) << 2));
-          copyRun(out + (<usize>start << 2), ra, len);
-        }
+        default:
+          unreachable();
       }
     }
   }

@@ -94,7 +94,7 @@ const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.
 
 async function main(): Promise<void> {
   const train = process.argv.indexOf('--train');
-  if (train >= 0) return (await import('./train.ts')).main(process.argv.slice(2).filter((_, i) => i !== train - 2));
+  if (train >= 0) return (await import('./train.ts')).main(process.argv.slice(2).filter((_, i) => i !== train - 2)).then(() => process.exit(0));
   const args = parseArgs(process.argv.slice(2));
   const t0 = performance.now();
   const log = (s: string) => process.stderr.write(`${s}\n`);

@@ -17,12 +17,14 @@
 //   --out file          JSON path; --no-json to print only
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileModelFile } from '../compiler/index.ts';
 import type { CompiledModel } from '../compiler/model.ts';
+import { fuse } from '../compiler/fuse.ts';
 import { lower, memoryStats } from '../compiler/plan.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { openBackend } from '../runtime/device.ts';
@@ -168,10 +170,27 @@ async function timeSteps(rt: ModelRuntime, inputs: Record<string, Float32Array>,
 
 const round = (t: StepTiming) => ({ medianMs: +t.medianMs.toFixed(1), minMs: +t.minMs.toFixed(1), stepMs: t.stepMs, setupS: t.setupS, metrics: t.metrics });
 
-/** Our backend on one (model, batch): a fresh backend each time so Wasm's memory is this case's alone. */
+/** The kernels' build: a colleague rebuilding it mid-run would pair old JS plans with new Wasm code. */
+const kernelsHash = (): string => {
+  try {
+    return createHash('sha256').update(readFileSync(join(ROOT, 'build', 'kernels.wasm'))).digest('hex').slice(0, 12);
+  } catch {
+    return 'missing';
+  }
+};
+const KERNELS_AT_START = kernelsHash();
+
+/** WebGPU is opened once per process: dropping a Dawn instance while the process runs can crash it. */
+let webgpu: Promise<Backend> | undefined;
+
+/**
+ * Our backend on one (model, batch). Wasm gets a fresh backend each time so that its memory is
+ * this case's alone. The program is the one ModelRuntime runs (elementwise fusion on).
+ */
 async function runOurs(engine: 'wasm' | 'webgpu', name: ModelName, model: CompiledModel, batch: number, a: TrainArgs, log: (s: string) => void): Promise<TrainResult> {
   const base = { model: name, batch, engine };
-  const program = lower(model.trainStep(batch).graph);
+  if (engine === 'wasm' && kernelsHash() !== KERNELS_AT_START) return { ...base, ok: false, reason: 'build/kernels.wasm was rebuilt during this run: rerun the benchmark', loadavg: loadavg() };
+  const program = lower(fuse(model.trainStep(batch).graph));
   const flops = programFlops(program).total;
   const planned = memoryStats(program).planned;
   const common = { flopsPerImage: flops / batch, plannedMiB: MiB(planned) };
@@ -180,7 +199,7 @@ async function runOurs(engine: 'wasm' | 'webgpu', name: ModelName, model: Compil
   let backend: Backend | undefined;
   let rt: ModelRuntime | undefined;
   try {
-    backend = (await openBackend(engine)).backend;
+    backend = engine === 'wasm' ? (await openBackend('wasm')).backend : await (webgpu ??= openBackend('webgpu').then((o) => o.backend));
     if (engine === 'webgpu' && /\(software\)/.test(backend.description)) return await softwareGpu(backend, name, batch, flops, a, log);
     rt = new ModelRuntime(backend, model);
     rt.init(1);
@@ -188,11 +207,12 @@ async function runOurs(engine: 'wasm' | 'webgpu', name: ModelName, model: Compil
     const used = engine === 'wasm' ? MiB((backend as unknown as { memory: WebAssembly.Memory }).memory.buffer.byteLength / 4) : undefined;
     return { ...base, ...common, ok: true, ...round(t), imagesPerS: (batch * 1000) / t.medianMs, gflops: flops / (t.medianMs * 1e6), usedMiB: used, loadavg: loadavg() };
   } catch (e) {
+    log(`    ${engine} failed: ${(e as Error).stack ?? e}`);
     const msg = errMessage(e);
     return { ...base, ...common, ok: false, reason: /out of memory/.test(msg) ? `does not fit: ${msg} (planned ${MiB(planned)} MiB)` : msg, loadavg: loadavg() };
   } finally {
     rt?.destroy();
-    backend?.destroy();
+    if (engine === 'wasm') backend?.destroy();
   }
 }
 
@@ -214,7 +234,7 @@ async function softwareGpu(backend: Backend, name: ModelName, batch: number, ful
     try {
       rt.init(1);
       const t = await timeSteps(rt, inputsFor(small, sb), sb, { minReps: 2, maxReps: 2, budgetS: 0 });
-      probe = { ms: t.medianMs, flops: programFlops(lower(small.trainStep(sb).graph)).total, setupS: t.setupS };
+      probe = { ms: t.medianMs, flops: programFlops(lower(fuse(small.trainStep(sb).graph))).total, setupS: t.setupS };
       probes.set(name, probe);
     } finally {
       rt.destroy();
@@ -345,6 +365,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       commit: gitCommit(),
       machine: { cpu, cores: os.cpus().length, memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1), node: process.versions.node, platform: `${os.platform()} ${os.release()}` },
       torch: torch.version ?? torch.why ?? null,
+      kernelsWasm: { atStart: KERNELS_AT_START, atEnd: kernelsHash() },
       results,
       seconds: +seconds.toFixed(1),
     };
@@ -354,8 +375,12 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().catch((e) => {
-    console.error(errMessage(e));
-    process.exit(1);
-  });
+  // Exit explicitly: an open Dawn instance keeps the process alive.
+  main().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(errMessage(e));
+      process.exit(1);
+    },
+  );
 }

@@ -17,6 +17,7 @@ usage: python3 bench/peers/torch_statcell.py [--models reference2d,target2d] [--
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -168,6 +169,8 @@ def bench(name, batch, threads, a):
         t = time.perf_counter()
         metrics = step()
         times.append(time.perf_counter() - t)
+        if not all(math.isfinite(m) for m in metrics):
+            raise SystemExit(f"torch_statcell: {name} batch {batch}: non-finite metrics {metrics} at step {len(times)}")
     med = statistics.median(times)
     return {
         "engine": f"torch-{threads}t",

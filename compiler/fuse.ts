@@ -16,7 +16,7 @@
 import { FUSIBLE_OPS, type FusedAttrs, type FusedInstr } from '../kernels/fused/index.ts';
 import { broadcastShapes } from '../kernels/elementwise/broadcast.ts';
 import { fmtShape } from '../kernels/types.ts';
-import { Graph, type Node, type Value } from './ir.ts';
+import { Graph, liveNodes, type Node, type Value } from './ir.ts';
 
 export const MAX_BINDINGS = 8;
 
@@ -173,17 +173,4 @@ function program(group: Node[], inputs: Value[], exported: Value[], shape: numbe
     at.set(n.outputs[0].id, prog.push(ins) - 1);
   }
   return { shape, program: prog, outputs: exported.map((v) => at.get(v.id)!) };
-}
-
-/** Nodes that an output or an update depends on (as lower() keeps them). */
-function liveNodes(g: Graph): Set<number> {
-  const keep = new Set<number>();
-  const stack = [...g.outputs.values(), ...g.updates.values()];
-  while (stack.length) {
-    const v = stack.pop()!;
-    if (!v.node || keep.has(v.node.id)) continue;
-    keep.add(v.node.id);
-    stack.push(...v.node.inputs);
-  }
-  return keep;
 }

@@ -67,3 +67,16 @@ export class Graph implements Emitter<Value> {
     return v.shape;
   }
 }
+
+/** Nodes that an output or an update depends on: what lowering keeps. */
+export function liveNodes(g: Graph): Set<number> {
+  const keep = new Set<number>();
+  const stack = [...g.outputs.values(), ...g.updates.values()];
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (!v.node || keep.has(v.node.id)) continue;
+    keep.add(v.node.id);
+    stack.push(...v.node.inputs);
+  }
+  return keep;
+}

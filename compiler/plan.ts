@@ -5,7 +5,7 @@
 import { getOp } from '../kernels/registry.ts';
 import type { Attrs, Shape } from '../kernels/types.ts';
 import { numel } from '../kernels/types.ts';
-import type { DynamicAttrs, Graph, InputKind, Value } from './ir.ts';
+import { liveNodes, type DynamicAttrs, type Graph, type InputKind, type Value } from './ir.ts';
 
 export interface BufferSpec {
   elements: number;
@@ -138,17 +138,4 @@ export function lower(g: Graph): Program {
   }
   const outputs = new Map([...g.outputs].map(([name, v]) => [name, { buffer: bufOf.get(v.id)!, shape: v.shape }]));
   return { buffers, launches, inputs, outputs, lifetimes };
-}
-
-/** Nodes that an output or an update depends on. */
-function liveNodes(g: Graph): Set<number> {
-  const keep = new Set<number>();
-  const stack = [...g.outputs.values(), ...g.updates.values()];
-  while (stack.length) {
-    const v = stack.pop()!;
-    if (!v.node || keep.has(v.node.id)) continue;
-    keep.add(v.node.id);
-    stack.push(...v.node.inputs);
-  }
-  return keep;
 }

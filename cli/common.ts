@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compileModelFile } from '../compiler/index.ts';
 import type { CompiledModel } from '../compiler/model.ts';
 import { CellDataset } from '../data/dataset.ts';
 import { readManifest } from '../data/manifest.ts';
@@ -38,9 +39,6 @@ export async function loadModel(spec: string, overrides: Record<string, unknown>
   const inPackage = join(fileURLToPath(new URL('..', import.meta.url)), spec);
   if (!existsSync(spec) && existsSync(inPackage)) spec = inPackage;
   if (!existsSync(spec)) throw new Error(`--model ${spec}: no such file (the paper's models are in models/: reference2d.vae, target2d.vae, reference3d.vae, target3d.vae)`);
-  // Imported lazily: the compiler is only needed for .vae files.
-  const compilerPath = '../compiler/index.ts';
-  const { compileModelFile } = (await import(compilerPath)) as { compileModelFile: (p: string, o: { overrides?: Record<string, unknown> }) => CompiledModel };
   return compileModelFile(spec, { overrides });
 }
 

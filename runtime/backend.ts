@@ -19,6 +19,8 @@ export interface Backend {
   readonly kind: BackendKind;
   /** Human-readable device description, e.g. the adapter's vendor and architecture. */
   readonly description: string;
+  /** What fits: the largest single buffer, and all buffers together where the backend knows it. */
+  readonly limits: { maxBufferBytes: number; totalBytes?: number };
   alloc(elements: number): DeviceBuffer;
   free(buf: DeviceBuffer): void;
   write(buf: DeviceBuffer, data: Float32Array, offsetElements?: number): void;

@@ -4,7 +4,7 @@
 
 import type { CompiledModel, EntryGraph, Init, TensorSpec } from '../compiler/model.ts';
 import { fuse } from '../compiler/fuse.ts';
-import { lower } from '../compiler/plan.ts';
+import { lower, memoryStats } from '../compiler/plan.ts';
 import { reference } from '../kernels/reference.ts';
 import { numel } from '../kernels/types.ts';
 import type { Backend, DeviceBuffer } from './backend.ts';
@@ -43,6 +43,22 @@ export interface RuntimeOptions {
   microBatch?: number;
   /** Elementwise fusion (compiler/fuse.ts) before lowering; default on. */
   fuse?: boolean;
+}
+
+/**
+ * The micro-batch to train `batch` in: the batch itself when its training program fits the
+ * backend's limits, else its largest divisor that does (undefined when none does).
+ */
+export function microBatchFor(model: CompiledModel, batch: number, limits: Backend['limits']): number | undefined {
+  const fits = (b: number, accumulate?: number) => {
+    const p = lower(fuse(model.trainStep(b, accumulate).graph));
+    const bytes = memoryStats(p).planned * 4;
+    const largest = Math.max(...p.buffers.map((x) => x.elements)) * 4;
+    return largest <= limits.maxBufferBytes && (limits.totalBytes === undefined || bytes <= limits.totalBytes * 0.9);
+  };
+  if (fits(batch)) return batch;
+  for (let b = batch - 1; b >= 2; b--) if (batch % b === 0 && fits(b, batch / b)) return b;
+  return undefined;
 }
 
 export class ModelRuntime {

@@ -38,6 +38,7 @@ async function loadModuleBytes(): Promise<BufferSource> {
 export class WasmBackend implements Backend {
   readonly kind = 'wasm' as const;
   readonly description = 'WebAssembly SIMD, 1 thread';
+  readonly limits = { maxBufferBytes: MAX_BYTES, totalBytes: MAX_BYTES };
   /** Free ranges [offset, bytes], sorted by offset. */
   private freeList: [number, number][] = [];
 

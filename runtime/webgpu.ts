@@ -48,6 +48,11 @@ export class WebGpuBackend implements Backend {
     }
   }
 
+  get limits(): { maxBufferBytes: number } {
+    const l = this.device.limits;
+    return { maxBufferBytes: Math.min(l.maxBufferSize, l.maxStorageBufferBindingSize) };
+  }
+
   alloc(elements: number): GpuBuffer {
     this.check();
     const bytes = Math.max(4, elements * 4);

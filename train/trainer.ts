@@ -11,7 +11,7 @@ import { prefetch } from '../data/dataset.ts';
 import { batchIndices } from '../data/sampler.ts';
 import { reference } from '../kernels/reference.ts';
 import type { Backend } from '../runtime/backend.ts';
-import { ModelRuntime } from '../runtime/model.ts';
+import { microBatchFor, ModelRuntime } from '../runtime/model.ts';
 import { checkpointName, loadCheckpoint, removeCheckpoint, resolveCheckpoint, saveCheckpoint, type Sidecar } from './checkpoint.ts';
 import { MetricsLog } from './metrics.ts';
 import type { Progress } from './progress.ts';
@@ -49,7 +49,7 @@ export interface TrainOptions {
   /** Run directory: checkpoints/, metrics.jsonl. */
   out: string;
   batch: number;
-  /** Split each batch into micro-batches of this size and accumulate gradients (a batch too big for the device). */
+  /** Split each batch into micro-batches of this size and accumulate gradients; default: the whole batch when it fits the backend, else the largest divisor that does. */
   microBatch?: number;
   /** Total iterations; default `epochs` × ceil(n_train / batch). */
   iterations?: number;
@@ -141,7 +141,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const total = o.iterations ?? (o.epochs ?? 1) * perEpoch;
   if (B > o.train.length) throw new TrainError(`${model.name}: a batch of ${B} distinct cells needs at least ${B} training cells, the training split has ${o.train.length}; lower --batch or add cells`);
 
-  const rt = new ModelRuntime(backend, model, { microBatch: o.microBatch });
+  // A batch whose training program does not fit the backend runs in micro-batches.
+  const microBatch = o.microBatch ?? microBatchFor(model, B, backend.limits);
+  if (microBatch === undefined) throw new TrainError(`${model.name}: a batch of ${B} does not fit ${backend.kind} (largest buffer ${backend.limits.maxBufferBytes} bytes${backend.limits.totalBytes ? `, ${backend.limits.totalBytes} in all` : ''}) even in micro-batches of 2; use a smaller model or --set size=…`);
+  if (microBatch < B) log(`${model.name}: a batch of ${B} does not fit ${backend.kind} at once: ${B / microBatch} micro-batches of ${microBatch}, gradients accumulated`);
+  const rt = new ModelRuntime(backend, model, { microBatch });
   let start = 0;
   let best: Sidecar['best'];
   let lastVal: Sidecar['validation'];

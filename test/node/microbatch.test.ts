@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { compileModelFile } from '../../compiler/index.ts';
-import { ModelRuntime } from '../../runtime/model.ts';
+import { fuse } from '../../compiler/fuse.ts';
+import { lower, memoryStats } from '../../compiler/plan.ts';
+import { microBatchFor, ModelRuntime } from '../../runtime/model.ts';
 import { devices, randn, relErr } from '../harness.ts';
 
 const SOURCE = `
@@ -47,4 +49,16 @@ test('k micro-batches + one Adam step = one step on the whole batch, on every de
     whole.destroy();
     split.destroy();
   }
+});
+
+test('a batch too large for the backend gets the largest micro-batch that fits', () => {
+  const model = compileModelFile('models/reference2d.vae', { overrides: { size: [64, 32], channels: [4, 8, 16], latent: 8 } });
+  const bytes = (b: number, k?: number) => memoryStats(lower(fuse(model.trainStep(b, k).graph))).planned * 4;
+  const huge = { maxBufferBytes: 2 ** 40, totalBytes: 2 ** 40 };
+  expect(microBatchFor(model, 12, huge)).toBe(12);
+  // A budget between what micro-batches of 4 and of 6 need (÷0.9 headroom): 12 = 3 × 4.
+  const budget = { maxBufferBytes: 2 ** 40, totalBytes: (bytes(4, 3) + bytes(6, 2)) / 2 / 0.9 };
+  expect(bytes(6, 2)).toBeGreaterThan(bytes(4, 3));
+  expect(microBatchFor(model, 12, budget)).toBe(4);
+  expect(microBatchFor(model, 12, { maxBufferBytes: 16, totalBytes: 2 ** 40 })).toBeUndefined();
 });

@@ -145,7 +145,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const microBatch = o.microBatch ?? microBatchFor(model, B, backend.limits);
   if (microBatch === undefined) throw new TrainError(`${model.name}: a batch of ${B} does not fit ${backend.kind} (largest buffer ${backend.limits.maxBufferBytes} bytes${backend.limits.totalBytes ? `, ${backend.limits.totalBytes} in all` : ''}) even in micro-batches of 2; use a smaller model or --set size=…`);
   if (microBatch < B) log(`${model.name}: a batch of ${B} does not fit ${backend.kind} at once: ${B / microBatch} micro-batches of ${microBatch}, gradients accumulated`);
-  const rt = new ModelRuntime(backend, model, { microBatch });
+  const rt = new ModelRuntime(backend, model, { microBatch: microBatch < B ? microBatch : undefined });
   let start = 0;
   let best: Sidecar['best'];
   let lastVal: Sidecar['validation'];

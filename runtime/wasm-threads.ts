@@ -7,6 +7,10 @@
 import type { WasmCall, WasmExports } from '../kernels/types.ts';
 
 const SLOT_FLOATS = 4096;
+// Control words: [0] generation (−1: quit), [1] pieces pending, [2] error flag, [3] error length;
+// from byte ERR_AT the first error's text, ERR_CHARS UTF-16 units (as in wasm-worker.mjs).
+const ERR_AT = 16;
+const ERR_CHARS = 512;
 
 export class WasmThreadPool {
   private readonly i32: Int32Array;
@@ -16,7 +20,7 @@ export class WasmThreadPool {
 
   private constructor(
     private readonly workers: { terminate(): unknown }[], ctl: SharedArrayBuffer, cmd: SharedArrayBuffer,
-    names: string[], private readonly errors: string[],
+    names: string[],
   ) {
     this.i32 = new Int32Array(ctl);
     this.f64 = new Float64Array(cmd);
@@ -30,9 +34,8 @@ export class WasmThreadPool {
   /** Starts threads−1 workers; `tables(i)` is worker i's byte offset for its conv tables. */
   static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number, names: string[], tables: number[]): Promise<WasmThreadPool> {
     const { Worker } = await import('node:worker_threads');
-    const ctl = new SharedArrayBuffer(16);
+    const ctl = new SharedArrayBuffer(ERR_AT + 2 * ERR_CHARS);
     const cmd = new SharedArrayBuffer((threads - 1) * SLOT_FLOATS * 8);
-    const errors: string[] = [];
     const workers = [];
     try {
       for (let slot = 0; slot < threads - 1; slot++) {
@@ -50,10 +53,9 @@ export class WasmThreadPool {
       throw e;
     }
     for (const w of workers) {
-      w.on('message', (m) => errors.push(String(m)));
       w.unref(); // idle workers must not keep the process alive
     }
-    return new WasmThreadPool(workers, ctl, cmd, names, errors);
+    return new WasmThreadPool(workers, ctl, cmd, names);
   }
 
   /** Runs pieces[0] here and pieces[i] on worker i−1, then `after` here; throws a worker's error. */
@@ -86,7 +88,10 @@ export class WasmThreadPool {
     }
     for (let left = Atomics.load(i32, 1); left !== 0; left = Atomics.load(i32, 1)) Atomics.wait(i32, 1, left);
     if (mine) throw mine;
-    if (Atomics.load(i32, 2)) throw new Error(this.errors.shift() ?? 'wasm: a worker thread failed');
+    if (Atomics.load(i32, 2)) {
+      const u16 = new Uint16Array(i32.buffer, ERR_AT, Atomics.load(i32, 3));
+      throw new Error(`wasm: a worker thread failed: ${String.fromCharCode(...u16)}`);
+    }
     for (const [fn, ...args] of after) k[fn](...args);
   }
 

@@ -19,7 +19,10 @@ exports.conv_tables(tables);
 const fns = names.map((n) => exports[n]);
 parentPort.postMessage('ready');
 
-// ctl: [0] generation (−1: quit), [1] pieces pending, [2] error flag.
+// ctl: [0] generation (−1: quit), [1] pieces pending, [2] error flag, [3] error length, then the
+// first error's text (UTF-16) at ERR_AT (runtime/wasm-threads.ts).
+const ERR_AT = 16;
+const ERR_CHARS = 512;
 let gen = 0;
 for (;;) {
   Atomics.wait(i32, 0, gen);
@@ -35,8 +38,13 @@ for (;;) {
       p += 2 + argc;
     }
   } catch (e) {
-    Atomics.store(i32, 2, 1);
-    parentPort.postMessage(String(e));
+    // The message goes through shared memory: the main thread is blocked and reads no messages.
+    if (Atomics.compareExchange(i32, 2, 0, 1) === 0) {
+      const msg = String(e).slice(0, ERR_CHARS);
+      const u16 = new Uint16Array(ctl, ERR_AT, ERR_CHARS);
+      for (let c = 0; c < msg.length; c++) u16[c] = msg.charCodeAt(c);
+      Atomics.store(i32, 3, msg.length);
+    }
   }
   if (Atomics.sub(i32, 1, 1) === 1) Atomics.notify(i32, 1);
 }

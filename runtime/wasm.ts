@@ -40,7 +40,13 @@ async function threadsWanted(asked: number | undefined): Promise<number> {
   if (!isNode || typeof SharedArrayBuffer === 'undefined') return 1;
   const env = process.env.STATCELL_WASM_THREADS;
   let n = asked ?? (env ? Number(env) : undefined);
-  if (n === undefined) n = (await import('node:os')).availableParallelism();
+  if (n === undefined) {
+    try {
+      n = (await import('node:os')).availableParallelism();
+    } catch {
+      return 1; // a bundle without node:os
+    }
+  }
   if (!Number.isInteger(n) || n < 1)
     throw new Error(`wasm: threads must be a positive integer, got ${asked ?? env} (option threads or STATCELL_WASM_THREADS)`);
   return n;

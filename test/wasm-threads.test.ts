@@ -80,6 +80,14 @@ describe('threads where they can work, else one', () => {
       else process.env.STATCELL_WASM_THREADS = saved;
     }
   });
+  test("a worker's trap is thrown on the caller, with its message, and the pool goes on", async () => {
+    const b = backends[1];
+    if (b.threads < 2) return;
+    const pool = (b as unknown as { pool: { run(k: unknown, pieces: unknown[][]): void } }).pool;
+    // vec_add far outside the memory: a trap on worker 1 while the caller's piece is empty.
+    expect(() => pool.run(b.exports, [[], [['vec_add', 2 ** 32 - 64, 0, 4]]])).toThrow(/worker thread failed.*out of bounds/);
+    await same('matmul', [randn([64, 50], 1), randn([50, 100], 2)], {}, true);
+  });
   test('splitEven covers the range in quantum steps', () => {
     expect(splitEven(10, 3)).toEqual([[0, 3], [3, 4], [7, 3]]);
     expect(splitEven(100, 2, 8)).toEqual([[0, 48], [48, 52]]);

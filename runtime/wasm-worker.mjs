@@ -45,6 +45,8 @@ for (;;) {
       for (let c = 0; c < msg.length; c++) u16[c] = msg.charCodeAt(c);
       Atomics.store(i32, 3, msg.length);
     }
+  } finally {
+    // Always count this piece done, or the main thread would wait forever.
+    if (Atomics.sub(i32, 1, 1) === 1) Atomics.notify(i32, 1);
   }
-  if (Atomics.sub(i32, 1, 1) === 1) Atomics.notify(i32, 1);
 }

@@ -61,6 +61,21 @@ export interface WasmPlan {
   scratch?: number[];
   /** `bufs` are byte offsets laid out as [...inputs, ...outputs, ...scratch]. */
   run(k: WasmExports, bufs: number[]): void;
+  /**
+   * Optional multithreaded form (runtime/wasm-threads.ts): null when not worth splitting for
+   * `threads` threads, else the scratch of each piece and, given the byte offsets of the inputs
+   * and outputs and of each piece's scratch, each piece's kernel calls (piece 0 on the calling
+   * thread) and calls the caller makes once all pieces are done (e.g. summing partial results).
+   */
+  split?(threads: number): WasmSplit | null;
+}
+
+/** A kernel call by export name, serialisable for a worker thread. */
+export type WasmCall = [fn: string, ...args: number[]];
+
+export interface WasmSplit {
+  scratch: number[][];
+  calls(io: number[], scratch: number[][]): { pieces: WasmCall[][]; after?: WasmCall[] };
 }
 
 export interface OpDef<A extends Attrs = Attrs> {

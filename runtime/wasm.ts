@@ -1,9 +1,13 @@
 // Wasm backend: the AssemblyScript kernels (build/kernels.wasm, SIMD) over one memory that this
 // module owns. Buffers are 16-byte-aligned ranges of that memory handed out by a first-fit
 // free list; kernels receive byte offsets. Launches run synchronously, in order.
+// With threads (Node, SharedArrayBuffer available): the memory is shared, the module is the
+// shared-memory build (build/kernels-mt.wasm) and ops whose plan can split (matmul, the conv
+// family) run on a worker pool (wasm-threads.ts); anything failing there falls back to 1 thread.
 
-import type { Attrs, OpDef, Shape, WasmExports, WasmPlan } from '../kernels/types.ts';
+import type { Attrs, OpDef, Shape, WasmCall, WasmExports, WasmPlan } from '../kernels/types.ts';
 import { checkOutputs, type Backend, type DeviceBuffer, type PreparedLaunch } from './backend.ts';
+import { WasmThreadPool } from './wasm-threads.ts';
 
 const PAGE = 65536;
 const MAX_BYTES = 4 * 1024 * 1024 * 1024 - PAGE; // wasm32
@@ -18,10 +22,38 @@ interface WasmLaunch extends PreparedLaunch {
   plan: WasmPlan;
   bufs: number[];
   scratch: WasmBuffer[];
+  /** The threaded form, when the plan splits: each piece's calls, calls after, its scratch. */
+  par?: { pieces: WasmCall[][]; after?: WasmCall[]; scratch: WasmBuffer[] };
 }
 
-async function loadModuleBytes(): Promise<BufferSource> {
-  const url = new URL('../build/kernels.wasm', import.meta.url);
+export interface WasmBackendOptions {
+  /**
+   * Threads for matmul and the conv family (Node only). Default: env STATCELL_WASM_THREADS, else
+   * os.availableParallelism(). 1 is the single-thread module and path.
+   */
+  threads?: number;
+}
+
+/** The thread count asked for, or 1 where threads cannot work (no SharedArrayBuffer, not Node). */
+async function threadsWanted(asked: number | undefined): Promise<number> {
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+  if (!isNode || typeof SharedArrayBuffer === 'undefined') return 1;
+  const env = process.env.STATCELL_WASM_THREADS;
+  let n = asked ?? (env ? Number(env) : undefined);
+  if (n === undefined) {
+    try {
+      n = (await import('node:os')).availableParallelism();
+    } catch {
+      return 1; // a bundle without node:os
+    }
+  }
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`wasm: threads must be a positive integer, got ${asked ?? env} (option threads or STATCELL_WASM_THREADS)`);
+  return n;
+}
+
+async function loadModuleBytes(file = 'kernels.wasm'): Promise<BufferSource> {
+  const url = new URL(`../build/${file}`, import.meta.url);
   if (url.protocol === 'file:') {
     const { readFile } = await import('node:fs/promises');
     try {
@@ -37,19 +69,38 @@ async function loadModuleBytes(): Promise<BufferSource> {
 
 export class WasmBackend implements Backend {
   readonly kind = 'wasm' as const;
-  readonly description = 'WebAssembly SIMD, 1 thread';
+  readonly description: string;
   readonly limits = { maxBufferBytes: MAX_BYTES, totalBytes: MAX_BYTES };
   /** Free ranges [offset, bytes], sorted by offset. */
   private freeList: [number, number][] = [];
 
+  private pool: WasmThreadPool | null = null;
+
   private constructor(readonly memory: WebAssembly.Memory, readonly exports: WasmExports, heapBase: number) {
     const start = align(heapBase, 16);
     this.freeList.push([start, memory.buffer.byteLength - start]);
+    this.description = 'WebAssembly SIMD, 1 thread';
   }
 
-  static async create(): Promise<WasmBackend> {
-    const memory = new WebAssembly.Memory({ initial: 256 });
-    const { instance } = await WebAssembly.instantiate(await loadModuleBytes(), {
+  /** Threads that split ops run on (1: the single-thread path). */
+  get threads(): number {
+    return this.pool?.threads ?? 1;
+  }
+
+  static async create(options: WasmBackendOptions = {}): Promise<WasmBackend> {
+    const threads = await threadsWanted(options.threads);
+    if (threads > 1) {
+      try {
+        return await WasmBackend.createThreaded(threads);
+      } catch {
+        // No shared-memory build, no workers (e.g. a bundler without worker_threads): 1 thread.
+      }
+    }
+    return WasmBackend.instantiate(await WebAssembly.compile(await loadModuleBytes()), new WebAssembly.Memory({ initial: 256 }));
+  }
+
+  private static async instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<WasmBackend> {
+    const instance = await WebAssembly.instantiate(module, {
       env: {
         memory,
         abort: (_msg: number, _file: number, line: number, col: number) => {
@@ -62,6 +113,18 @@ export class WasmBackend implements Backend {
     const exports = instance.exports as unknown as WasmExports & { __heap_base?: WebAssembly.Global };
     const heapBase = exports.__heap_base ? Number((exports.__heap_base as unknown as WebAssembly.Global).value) : 65536;
     return new WasmBackend(memory, exports, heapBase);
+  }
+
+  private static async createThreaded(threads: number): Promise<WasmBackend> {
+    const module = await WebAssembly.compile(await loadModuleBytes('kernels-mt.wasm'));
+    const memory = new WebAssembly.Memory({ initial: 256, maximum: MAX_BYTES / PAGE, shared: true });
+    const be = await WasmBackend.instantiate(module, memory);
+    const tableBytes = Number((be.exports.CONV_TABLE_BYTES as unknown as WebAssembly.Global).value);
+    const tables = Array.from({ length: threads - 1 }, () => be.alloc(tableBytes / 4).offset);
+    const names = Object.keys(be.exports).filter((n) => typeof be.exports[n] === 'function');
+    be.pool = await WasmThreadPool.start(module, memory, threads, names, tables);
+    (be as { description: string }).description = `WebAssembly SIMD, ${threads} threads`;
+    return be;
   }
 
   /** A Float32Array view of a buffer; valid until the memory next grows. */
@@ -116,7 +179,18 @@ export class WasmBackend implements Backend {
     const plan = op.wasm(inShapes, attrs);
     const scratch = (plan.scratch ?? []).map((n) => this.alloc(n));
     const bufs = [...inputs, ...outputs, ...scratch].map((b) => (b as WasmBuffer).offset);
-    return { op: op.name, def: op, inShapes, plan, bufs, scratch };
+    const launch: WasmLaunch = { op: op.name, def: op, inShapes, plan, bufs, scratch };
+    this.prepareSplit(launch, bufs.slice(0, inputs.length + outputs.length));
+    return launch;
+  }
+
+  /** Sets launch.par when threads are on and the plan splits (its pieces' scratch, their calls). */
+  private prepareSplit(l: WasmLaunch, io: number[]): void {
+    const split = this.pool ? l.plan.split?.(this.pool.threads) : null;
+    if (!split) return;
+    const scratch = split.scratch.map((sizes) => sizes.map((n) => this.alloc(n)));
+    const { pieces, after } = split.calls(io, scratch.map((bs) => bs.map((b) => b.offset)));
+    l.par = { pieces, after, scratch: scratch.flat() };
   }
 
   update(launch: PreparedLaunch, attrs: Attrs): boolean {
@@ -124,20 +198,32 @@ export class WasmBackend implements Backend {
     const plan = l.def.wasm(l.inShapes, attrs);
     if ((plan.scratch ?? []).join() !== l.scratch.map((b) => b.elements).join()) return false;
     l.plan = plan;
+    if (l.par) {
+      for (const b of l.par.scratch) this.free(b);
+      l.par = undefined;
+      this.prepareSplit(l, l.bufs.slice(0, l.bufs.length - l.scratch.length));
+    }
     return true;
   }
 
   execute(launches: PreparedLaunch[]): void {
-    for (const l of launches as WasmLaunch[]) l.plan.run(this.exports, l.bufs);
+    for (const l of launches as WasmLaunch[]) {
+      if (l.par) this.pool!.run(this.exports, l.par.pieces, l.par.after);
+      else l.plan.run(this.exports, l.bufs);
+    }
   }
 
   async sync(): Promise<void> {}
 
   release(launch: PreparedLaunch): void {
-    for (const b of (launch as WasmLaunch).scratch) this.free(b);
+    const l = launch as WasmLaunch;
+    for (const b of l.scratch) this.free(b);
+    for (const b of l.par?.scratch ?? []) this.free(b);
   }
 
   destroy(): void {
+    this.pool?.destroy();
+    this.pool = null;
     this.freeList = [];
   }
 

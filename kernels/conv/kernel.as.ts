@@ -46,10 +46,20 @@ export function conv_geom(
 
 /** Tap offsets of a conv_transpose phase (phase_weight); MAX_PHASE_TAPS in wasm.ts. */
 const MAX_PHASE_TAPS: i32 = 4096;
-const TAPS: usize = memory.data(MAX_PHASE_TAPS * 4, 16);
+// Mutable so each thread's instance of the module (one shared memory) can point both tables at its
+// own region with conv_tables; otherwise threads would race on the static ones.
+let TAPS: usize = memory.data(MAX_PHASE_TAPS * 4, 16);
 
 /** Per-column origins of a panel in pack_im2col: 8 × (batch offset, z, y, x) i32, static data. */
-const COLS: usize = memory.data(NR * 16, 16);
+let COLS: usize = memory.data(NR * 16, 16);
+
+/** Bytes a thread's own tables take (conv_tables). */
+export const CONV_TABLE_BYTES: i32 = MAX_PHASE_TAPS * 4 + NR * 16;
+/** Points TAPS and COLS at `base` (CONV_TABLE_BYTES, 16-byte aligned): a worker thread's own. */
+export function conv_tables(base: usize): void {
+  TAPS = base;
+  COLS = base + <usize>(MAX_PHASE_TAPS * 4);
+}
 
 /**
  * Packs B(k, n) = x[b, ci, image(g, kernel offset)] for k in [k0, k0+kc) (k = ci·kvol + offset)

@@ -1,8 +1,8 @@
 // Wasm plans of the conv family (AssemblyScript kernels in kernel.as.ts): implicit GEMMs on the
 // packed SIMD GEMM of kernels/matmul. Each plan sets the geometry (conv_geom) and makes one call.
 
-import type { Attrs, Shape, WasmExports, WasmPlan } from '../types.ts';
-import { GEMM, gemmScratch } from '../matmul/wasm.ts';
+import type { Attrs, Shape, WasmCall, WasmExports, WasmPlan, WasmSplit } from '../types.ts';
+import { GEMM, MIN_SPLIT_MACS, gemmScratch, splitEven } from '../matmul/wasm.ts';
 import {
   type ConvAttrs, type ConvGeom, type ConvGradWeightAttrs, type ConvTransposeAttrs, type Vec3,
   convGeom, convGradWeightGeom, convTransposeGeom, vol,
@@ -11,6 +11,30 @@ import {
 /** conv_geom(image, grid, kernel, stride, pad): image index = grid index · stride + offset − pad. */
 const setGeom = (k: WasmExports, image: Vec3, grid: Vec3, g: ConvGeom): void =>
   void k.conv_geom(...image, ...grid, ...g.K, ...g.stride, ...g.pad);
+const geomCall = (image: Vec3, grid: Vec3, g: ConvGeom): WasmCall =>
+  ['conv_geom', ...image, ...grid, ...g.K, ...g.stride, ...g.pad];
+
+/**
+ * The threaded form of a conv-family op: images split over threads. `scratchFor(b)` sizes a
+ * piece of b images, `call(b0, b, io, scratch)` is its kernel call; `after` sums partials.
+ */
+function batchSplit(
+  g: ConvGeom, threads: number, macs: number, geom: WasmCall,
+  scratchFor: (b: number) => number[],
+  call: (b0: number, b: number, io: number[], scratch: number[]) => WasmCall,
+  after?: (io: number[], scratch: number[][]) => WasmCall[],
+): WasmSplit | null {
+  const parts = Math.min(threads, g.B);
+  if (parts < 2 || macs < MIN_SPLIT_MACS) return null;
+  const ranges = splitEven(g.B, parts);
+  return {
+    scratch: ranges.map(([, b]) => scratchFor(b)),
+    calls: (io, scratch) => ({
+      pieces: ranges.map(([b0, b], t) => [geom, call(b0, b, io, scratch[t])]),
+      after: after?.(io, scratch),
+    }),
+  };
+}
 
 export const convWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
   const g = convGeom(inShapes, attrs as ConvAttrs);
@@ -24,6 +48,10 @@ export const convWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
       setGeom(k, g.S, g.O, g);
       k.conv_fwd(g.B, g.Ci, g.Co, x, w, hasBias ? 1 : 0, bias, y, scratch, cbuf);
     },
+    split: (threads) => batchSplit(g, threads, N * g.Co * g.Ci * vol(g.K), geomCall(g.S, g.O, g),
+      (b) => [gemmScratch(g.Co, b * vol(g.O), g.Ci * vol(g.K)), g.Co * Math.min(b * vol(g.O), GEMM.NC)],
+      (b0, b, io, [scratch, cbuf]) => ['conv_fwd', b, g.Ci, g.Co, io[0] + 4 * b0 * g.Ci * vol(g.S), io[1],
+        hasBias ? 1 : 0, hasBias ? io[2] : 0, io[hasBias ? 3 : 2] + 4 * b0 * g.Co * vol(g.O), scratch, cbuf]),
   };
 };
 
@@ -46,6 +74,10 @@ export const convTransposeWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => 
         setGeom(k, g.O, g.S, g); // the image is the output y, the grid the input x
         k.conv_transpose_col2im(g.B, g.Ci, g.Co, bufs[0], bufs[1], hasBias ? 1 : 0, bias, y, chunk, scratch, col);
       },
+      split: (threads) => batchSplit(g, threads, M * G * g.B * g.Ci, geomCall(g.O, g.S, g),
+        () => [gemmScratch(M, chunk, g.Ci), M * chunk],
+        (b0, b, io, [scratch, col]) => ['conv_transpose_col2im', b, g.Ci, g.Co, io[0] + 4 * b0 * g.Ci * vol(g.S), io[1],
+          hasBias ? 1 : 0, hasBias ? io[2] : 0, io[hasBias ? 3 : 2] + 4 * b0 * g.Co * vol(g.O), chunk, scratch, col]),
     };
   }
   // One stride-1 conv per output phase; the scratch fits the largest.
@@ -57,6 +89,13 @@ export const convTransposeWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => 
       const [bias, y, scratch, cbuf, wp] = biasArgs(bufs);
       setGeom(k, g.O, g.S, g);
       k.conv_transpose(g.B, g.Ci, g.Co, bufs[0], bufs[1], hasBias ? 1 : 0, bias, y, scratch, cbuf, wp);
+    },
+    split: (threads) => {
+      const perImage = N / g.B;
+      return batchSplit(g, threads, g.B * vol(g.O) * g.Co * g.Ci * taps, geomCall(g.O, g.S, g),
+        (b) => [gemmScratch(g.Co, b * perImage, g.Ci * taps), g.Co * Math.min(b * perImage, GEMM.NC), g.Co * g.Ci * taps],
+        (b0, b, io, [scratch, cbuf, wp]) => ['conv_transpose', b, g.Ci, g.Co, io[0] + 4 * b0 * g.Ci * vol(g.S), io[1],
+          hasBias ? 1 : 0, hasBias ? io[2] : 0, io[hasBias ? 3 : 2] + 4 * b0 * g.Co * vol(g.O), scratch, cbuf, wp]);
     },
   };
 };
@@ -90,6 +129,16 @@ export const convGradWeightWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan =>
     run: (k, [x, dy, dw, scratch]) => {
       setGeom(k, g.S, g.O, g);
       k.conv_grad_weight(g.B, g.Ci, g.Co, x, dy, dw, scratch);
+    },
+    // Over the batch (the GEMM's K): piece 0 writes dw, the others a partial that the caller adds
+    // (so the sum's order, not its terms, differs from one thread: equal within float rounding).
+    split: (threads) => {
+      const nw = g.Co * g.Ci * vol(g.K);
+      return batchSplit(g, threads, nw * g.B * vol(g.O), geomCall(g.S, g.O, g),
+        (b) => [gemmScratch(g.Co, g.Ci * vol(g.K), b * vol(g.O)), nw],
+        (b0, b, io, [scratch, part]) => ['conv_grad_weight', b, g.Ci, g.Co, io[0] + 4 * b0 * g.Ci * vol(g.S),
+          io[1] + 4 * b0 * g.Co * vol(g.O), b0 === 0 ? io[2] : part, scratch],
+        (io, scratch) => scratch.slice(1).map(([, part]): WasmCall => ['vec_add', io[2], part, nw]));
     },
   };
 };

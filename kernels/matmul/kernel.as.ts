@@ -195,3 +195,24 @@ export function matmul(M: i32, N: i32, K: i32, transA: i32, transB: i32, a: usiz
   }
   gemm_acc(M, N, K, a, transA ? 1 : K, transA ? M : 1, b, transB ? 1 : N, transB ? K : 1, y, N, scratch);
 }
+
+/**
+ * Columns [j0, j0+nj) of matmul (same arguments): one thread's share. Each element's sum runs in
+ * the same order as in matmul, so the split result is bitwise identical.
+ */
+export function matmul_cols(M: i32, N: i32, K: i32, transA: i32, transB: i32, a: usize, b: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, j0: i32, nj: i32): void {
+  for (let i = 0; i < M; i++) {
+    const row = ptr(y, i * N + j0);
+    if (hasBias) memory.copy(row, ptr(bias, j0), <usize>nj << 2);
+    else memory.fill(row, 0, <usize>nj << 2);
+  }
+  const csB = transB ? K : 1;
+  gemm_acc(M, nj, K, a, transA ? 1 : K, transA ? M : 1, ptr(b, j0 * csB), transB ? 1 : N, csB, ptr(y, j0), N, scratch);
+}
+
+/** a[0..n) += b[0..n): sums threads' partial results (conv_grad_weight split over the batch). */
+export function vec_add(a: usize, b: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(ptr(a, i), f32x4.add(v128.load(ptr(a, i)), v128.load(ptr(b, i))));
+  for (; i < n; i++) store<f32>(ptr(a, i), load<f32>(ptr(a, i)) + load<f32>(ptr(b, i)));
+}

@@ -1,6 +1,6 @@
 // Wasm plan of matmul (AssemblyScript kernel in kernel.as.ts): one call of the packed SIMD GEMM.
 
-import type { Attrs, Shape, WasmPlan } from '../types.ts';
+import type { Attrs, Shape, WasmCall, WasmPlan } from '../types.ts';
 import { type MatmulAttrs, matmulGeom } from './reference.ts';
 
 // The GEMM's block sizes; they must match the constants in kernel.as.ts.
@@ -30,5 +30,31 @@ export const matmulWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
       const scratch = bufs[hasBias ? 4 : 3];
       k.matmul(M, N, K, tA, tB, a, b, hasBias ? 1 : 0, bias, y, scratch);
     },
+    // Threads take column blocks (multiples of NR) of y: bitwise the same sums as one thread.
+    split: (threads) => {
+      const parts = Math.min(threads, Math.floor(N / (2 * GEMM.NR)));
+      if (parts < 2 || M * N * K < MIN_SPLIT_MACS) return null;
+      const cols = splitEven(N, parts, GEMM.NR);
+      return {
+        scratch: cols.map(([, n]) => [gemmScratch(M, n, K)]),
+        calls: (io, scratch) => ({
+          pieces: cols.map(([j0, nj], t): WasmCall[] => [
+            ['matmul_cols', M, N, K, tA, tB, io[0], io[1], hasBias ? 1 : 0, hasBias ? io[2] : 0, io[hasBias ? 3 : 2], scratch[t][0], j0, nj],
+          ]),
+        }),
+      };
+    },
   };
 };
+
+/** Below this many multiply-adds an op runs on one thread: waking the others costs more. */
+export const MIN_SPLIT_MACS = 1 << 18;
+
+/** [start, count] of `parts` near-equal ranges covering [0, n), starts multiples of `quantum`. */
+export function splitEven(n: number, parts: number, quantum = 1): [number, number][] {
+  const bounds = Array.from({ length: parts + 1 }, (_, i) =>
+    i === parts ? n : Math.round((n * i) / parts / quantum) * quantum);
+  const out: [number, number][] = [];
+  for (let i = 0; i < parts; i++) if (bounds[i + 1] > bounds[i]) out.push([bounds[i], bounds[i + 1] - bounds[i]]);
+  return out;
+}

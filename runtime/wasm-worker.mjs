@@ -1,0 +1,52 @@
+// A worker thread of the Wasm backend (runtime/wasm-threads.ts): its own instance of the shared-
+// memory kernels, blocked in Atomics.wait until the main thread posts a generation of calls.
+// Plain JavaScript so Node can start it without a TypeScript loader.
+import { parentPort, workerData } from 'node:worker_threads';
+
+const { module, memory, ctl, cmd, slot, slotFloats, names, tables } = workerData;
+const i32 = new Int32Array(ctl);
+const f64 = new Float64Array(cmd, slot * slotFloats * 8, slotFloats);
+const { exports } = new WebAssembly.Instance(module, {
+  env: {
+    memory,
+    abort: (_m, _f, line, col) => { throw new Error(`wasm: kernel aborted at kernels ${line}:${col} (worker ${slot + 1})`); },
+    seed: () => 0,
+    trace: () => {},
+  },
+});
+// The conv tables live in static memory: give this thread its own (kernels/conv/kernel.as.ts).
+exports.conv_tables(tables);
+const fns = names.map((n) => exports[n]);
+parentPort.postMessage('ready');
+
+// ctl: [0] generation (−1: quit), [1] pieces pending, [2] error flag, [3] error length, then the
+// first error's text (UTF-16) at ERR_AT (runtime/wasm-threads.ts).
+const ERR_AT = 16;
+const ERR_CHARS = 512;
+let gen = 0;
+for (;;) {
+  Atomics.wait(i32, 0, gen);
+  gen = Atomics.load(i32, 0);
+  if (gen < 0) break;
+  try {
+    // Slot: count, then per call: function index, argument count, arguments.
+    const n = f64[0];
+    for (let c = 0, p = 1; c < n; c++) {
+      const fn = fns[f64[p]];
+      const argc = f64[p + 1];
+      fn(...f64.subarray(p + 2, p + 2 + argc));
+      p += 2 + argc;
+    }
+  } catch (e) {
+    // The message goes through shared memory: the main thread is blocked and reads no messages.
+    if (Atomics.compareExchange(i32, 2, 0, 1) === 0) {
+      const msg = String(e).slice(0, ERR_CHARS);
+      const u16 = new Uint16Array(ctl, ERR_AT, ERR_CHARS);
+      for (let c = 0; c < msg.length; c++) u16[c] = msg.charCodeAt(c);
+      Atomics.store(i32, 3, msg.length);
+    }
+  } finally {
+    // Always count this piece done, or the main thread would wait forever.
+    if (Atomics.sub(i32, 1, 1) === 1) Atomics.notify(i32, 1);
+  }
+}

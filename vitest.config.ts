@@ -1,7 +1,6 @@
-import { existsSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { playwright } from '@vitest/browser-playwright';
-import { defineConfig, type Plugin } from 'vitest/config';
+import { defineConfig } from 'vitest/config';
 
 // The runtime suites run twice: in Node (Dawn + Wasm) and in headless Chromium (navigator.gpu on
 // SwiftShader + Wasm), so both hosts are held to the same float64 references.
@@ -20,32 +19,7 @@ const chromiumArgs = [
   '--disable-sync',
   '--no-first-run',
 ];
-/** ../shared (fixtures) sits beside the repository, in CI too; it may be a symlink, and Vite
- *  checks both the path asked for and the resolved one against fs.allow. */
 const root = fileURLToPath(new URL('.', import.meta.url));
-const shared = fileURLToPath(new URL('../shared', import.meta.url));
-const sharedPaths = existsSync(shared) ? [...new Set([shared, realpathSync(shared)])] : [shared];
-
-/**
- * A fixture URL built at run time from import.meta.url ('../../shared/fixtures/' + name) is left
- * alone by Vite, and lands on /shared/... (from a module served at /test/x.ts: URLs cannot climb
- * above the origin) or on /work/shared/... (test files are served at their file-system path).
- * Route both to Vite's /@fs/ (fs.allow still applies). Literal and template
- * `new URL(..., import.meta.url)` forms Vite rewrites by itself.
- */
-const serveShared: Plugin = {
-  name: 'statcell-serve-shared',
-  configureServer(server) {
-    const abs = new URL('../shared/', import.meta.url).pathname;
-    const ownShared = existsSync(new URL('shared', import.meta.url)); // then /shared/ is the repo's own
-    server.middlewares.use((req, _res, next) => {
-      const url = req.url ?? '';
-      if (url.startsWith(abs)) req.url = `/@fs${url}`;
-      else if (url.startsWith('/shared/') && !ownShared) req.url = `/@fs${abs}${url.slice('/shared/'.length)}`;
-      next();
-    });
-  },
-};
 
 export default defineConfig({
   test: {
@@ -59,9 +33,8 @@ export default defineConfig({
       },
       {
         extends: true,
-        // Vite serves the repository root (build/kernels.wasm included) and ../shared/fixtures.
-        server: { fs: { allow: [root, ...sharedPaths] } },
-        plugins: [serveShared],
+        // Vite serves the repository root only (build/kernels.wasm and test/golden/ included).
+        server: { fs: { allow: [root] } },
         // dawn.node is Node-only; runtime/device.ts imports it only under Node.
         optimizeDeps: { exclude: ['webgpu'] },
         test: {

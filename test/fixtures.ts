@@ -1,13 +1,13 @@
-// Golden fixtures (../../shared/fixtures, see its README): float64 results of an independent
-// PyTorch implementation. Node reads them from disk; a browser fetches the same URL (the Vite
-// test server serves that folder).
+// Golden fixtures (test/golden/, see its README): float64 results of an independent PyTorch
+// implementation, kept in the repository so that a fresh clone tests without ../shared. Node
+// reads them from disk; a browser fetches the same URL from the Vite test server.
 
 import { parseSafetensors, type SafeTensors } from '../runtime/safetensors.ts';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
 
 export async function loadFixture(name: string): Promise<ArrayBuffer> {
-  const url = new URL('../../shared/fixtures/' + name, import.meta.url);
+  const url = new URL('./golden/' + name, import.meta.url);
   if (isNode) {
     const { readFile } = await import('node:fs/promises');
     const buf = await readFile(url);

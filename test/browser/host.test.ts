@@ -1,6 +1,6 @@
 // Browser-only checks of what the browser host needs: a WebGPU adapter (required in CI), the
-// harness failing in CI without one, the Wasm kernels loaded through Vite, and the shared
-// fixtures served from ../shared.
+// harness failing in CI without one, the Wasm kernels loaded through Vite, and the golden
+// fixtures (test/golden/) served to the page.
 
 import { expect, inject, test, vi } from 'vitest';
 import { openWebGpu } from '../../runtime/device.ts';
@@ -54,22 +54,15 @@ test('the Wasm kernels load through Vite', async () => {
   backend.destroy();
 });
 
-test('the shared fixtures are served from ../shared, however the URL is built', async () => {
-  const name = 'index.json';
-  const urls = [
-    new URL('../../../shared/fixtures/index.json', import.meta.url), // rewritten by Vite
-    new URL('../../../shared/fixtures/' + name, import.meta.url), // left alone: the middleware's case
-    new URL('/shared/fixtures/' + name, location.href), // as from a module served at /test/x.ts
-  ];
+test('the golden fixtures are served to the page, binary files intact', async () => {
+  const urls = [new URL('../golden/index.json', import.meta.url), new URL('../golden/' + 'index.json', import.meta.url)];
   for (const url of urls) {
     const res = await fetch(url);
     expect(res.status, `GET ${url}`).toBe(200);
-    const index = (await res.json()) as Record<string, unknown>;
-    expect(index, `${url}`).toHaveProperty('block_down2d');
+    expect((await res.json()) as Record<string, unknown>, `${url}`).toHaveProperty('block_down2d');
   }
-  // A binary fixture arrives intact: safetensors starts with a little-endian u64 header length
-  // followed by that many bytes of JSON.
-  const res = await fetch(new URL('../../../shared/fixtures/' + 'block_down2d.safetensors', import.meta.url));
+  // safetensors starts with a little-endian u64 header length followed by that many bytes of JSON.
+  const res = await fetch(new URL('../golden/' + 'block_down2d.safetensors', import.meta.url));
   expect(res.status).toBe(200);
   const bytes = new Uint8Array(await res.arrayBuffer());
   const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
@@ -78,7 +71,7 @@ test('the shared fixtures are served from ../shared, however the URL is built', 
   expect(() => JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)))).not.toThrow();
 });
 
-test('the test server does not serve files outside the repository and ../shared', async () => {
+test('the test server does not serve files outside the repository', async () => {
   const res = await fetch('/@fs/etc/passwd');
   expect(res.status).toBe(403);
 });

@@ -78,7 +78,7 @@ describe('the paper model files', () => {
   });
 
   test('every module name in the golden fixture is an instance name in the library', () => {
-    const buf = readFileSync('/work/shared/fixtures/model_target2d_small.safetensors');
+    const buf = readFileSync(new URL('../golden/model_target2d_small.safetensors', import.meta.url));
     const n = Number(buf.readBigUInt64LE(0));
     const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, unknown>;
     const segments = new Set<string>();

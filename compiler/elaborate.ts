@@ -28,6 +28,8 @@ export interface DebugOptions {
   expose?: string[];
   /** Add every parameter's gradient as an output `grad/<name>`. */
   gradients?: boolean;
+  /** Add every data input's gradient (x, ref, …, external noise) as an output `grad/<input name>`. */
+  inputGradients?: boolean;
 }
 
 /** One layer application, for `statcell compile`'s table. */
@@ -270,7 +272,8 @@ export class Elaborator {
       const optimizer = { kind: 'adam' as const, lr: num('lr', 2e-4), beta1: num('beta1', 0.9), beta2: num('beta2', 0.999), eps: num('eps', 1e-8) };
       const params = [...this.specs.values()].filter((s) => s.kind === 'param' && b.tensors.has(s.name));
       this.optimizer = optimizer;
-      const grads = gradients(b.g, loss.v, params.map((p) => b.g.inputNamed(p.name)!.value));
+      const dataInputs = this.debug.inputGradients ? [...inputs, ...b.extraInputs] : [];
+      const grads = gradients(b.g, loss.v, [...params, ...dataInputs].map((p) => b.g.inputNamed(p.name)!.value));
       params.forEach((p, i) => {
         if (accumulate) {
           const acc = b.g.input(`grad.${p.name}`, p.shape, 'state');
@@ -281,6 +284,7 @@ export class Elaborator {
         this.adamUpdate(b.g, p, grads[i], optimizer);
       });
       if (this.debug.gradients) params.forEach((p, i) => b.g.outputs.set(`grad/${p.name}`, grads[i]));
+      dataInputs.forEach((d, i) => b.g.outputs.set(`grad/${d.name}`, grads[params.length + i]));
       for (const name of this.debug.expose ?? []) b.g.outputs.set(name, this.tensorOf(scope.env.get(name) ?? null, t.span, `exposed variable ${name}`).v);
       const metrics: string[] = [];
       for (const r of b.reports) {

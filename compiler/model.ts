@@ -50,9 +50,19 @@ export interface TrainGraph extends EntryGraph {
 
 export interface CompiledModel {
   name: string;
-  /** The model's source text (all files) and its SHA-256, kept in checkpoints. */
+  /**
+   * The model's source text (all files, each headed `# file: <name>`) and its SHA-256, kept in
+   * checkpoints. Files are named relative to the entry file's folder, so neither depends on
+   * where the files lie.
+   */
   source: string;
   sourceHash: string;
+  /**
+   * A model compiled from .vae files: their texts by those relative names, and the entry's
+   * name among them, enough to compile it again (compileModel(files, entryFile, { overrides })).
+   */
+  files?: Record<string, string>;
+  entryFile?: string;
   /** Parameter values after overrides, for the record. */
   config: Record<string, unknown>;
   tensors: TensorSpec[];

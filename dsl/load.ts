@@ -1,25 +1,55 @@
-// Node-only: read a .vae file and, transitively, the files it imports (paths relative to the
-// importing file). Each file is parsed once; import problems are diagnostics at the import.
+// Reads a .vae file and, transitively, the files it imports (paths relative to the importing
+// file), through a reader: a callback or a map of file texts. Each file is parsed once; import
+// problems are diagnostics at the import. Pure (no node: modules), so it runs in browsers too.
 
-import { readFileSync } from 'node:fs';
-import { dirname, join, normalize } from 'node:path';
 import type { Program } from './ast.ts';
 import { DiagnosticBag, type Diagnostic } from './diagnostics.ts';
 import { parse } from './index.ts';
+import { dirnamePath, joinPath, normalizePath } from './path.ts';
+
+/** Gives a file's text by its ('/'-separated, normalised) path, or throws when there is none. */
+export type FileReader = (file: string) => string;
+/** Where model files come from: a reader, or file texts keyed by path (normalised on lookup). */
+export type FileSource = FileReader | ReadonlyMap<string, string> | Readonly<Record<string, string>>;
 
 export interface LoadResult {
   /** The entry file's name as given (normalised). */
   entry: string;
   /** Every file reached, in load order (imports before the files importing them). */
   programs: Map<string, Program>;
-  /** File texts, for renderDiagnostics. */
+  /** File texts, for renderDiagnostics; the entry first, then the imports as reached. */
   sources: Map<string, string>;
   diagnostics: Diagnostic[];
   ok: boolean;
 }
 
-export function loadModule(path: string, read: (file: string) => string = (f) => readFileSync(f, 'utf8')): LoadResult {
-  const entry = normalize(path);
+/** A reader over a callback or a map of texts; a map's keys are normalised (`./a.vae` = `a.vae`). */
+export function readerOf(files: FileSource): FileReader {
+  if (typeof files === 'function') return files;
+  const byPath = new Map<string, string>();
+  for (const [k, v] of files instanceof Map ? files : Object.entries(files)) byPath.set(normalizePath(k), v);
+  return (file) => {
+    const text = byPath.get(normalizePath(file));
+    if (text === undefined) throw new Error(`no file '${file}' among the model files (${[...byPath.keys()].join(', ')})`);
+    return text;
+  };
+}
+
+/**
+ * Node's file system as the reader when none is given (looked up at run time, so that this
+ * module imports no node: module; in a browser the files must be given).
+ */
+function nodeReader(): FileReader {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const fs = proc?.getBuiltinModule?.('node:fs') as { readFileSync(f: string, enc: 'utf8'): string } | undefined;
+  if (!fs) throw new Error('loadModule: no files given and no node:fs to read them from; pass a map of file texts or a reader');
+  return (f) => fs.readFileSync(f, 'utf8');
+}
+
+/** Loads `path` and its imports from `files` (default, in Node only: the file system). */
+export function loadModule(path: string, files?: FileSource): LoadResult {
+  const read = files === undefined ? nodeReader() : readerOf(files);
+  const entry = normalizePath(path);
   const programs = new Map<string, Program>();
   const sources = new Map<string, string>();
   const diags = new DiagnosticBag();
@@ -33,7 +63,7 @@ export function loadModule(path: string, read: (file: string) => string = (f) =>
     active.push(file);
     for (const d of r.program.decls) {
       if (d.kind !== 'Import') continue;
-      const target = normalize(join(dirname(file), d.path));
+      const target = joinPath(dirnamePath(file), d.path);
       if (active.includes(target)) {
         diags.error('SC2007', d.pathSpan, `import cycle: ${[...active.slice(active.indexOf(target)), target].join(' → ')}`, { notes: ['move the shared blocks into a file that imports neither'] });
         continue;

@@ -1,0 +1,67 @@
+// The compiler's core: model files (a map of texts or a reader) and an entry file, with parameter
+// overrides → a CompiledModel whose graphs are built per batch size on request. Pure (no node:
+// modules), so it compiles in browsers too; compiler/index.ts adds compileModelFile for Node.
+
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { DiagnosticError } from '../dsl/diagnostics.ts';
+import { loadModule, type FileSource } from '../dsl/load.ts';
+import { dirnamePath, relativePath } from '../dsl/path.ts';
+import { numel } from '../kernels/types.ts';
+import { Elaborator, type DebugOptions } from './elaborate.ts';
+import type { CompiledModel } from './model.ts';
+
+export interface CompileOptions {
+  /** Parameter overrides (`--set name=value`). */
+  overrides?: Record<string, unknown>;
+  /** Which model of the file; default: the last one declared in it. */
+  model?: string;
+  debug?: DebugOptions;
+}
+
+/** A model compiled from files: their texts by name relative to the entry file's folder. */
+export type CompiledModelWithFiles = CompiledModel & Required<Pick<CompiledModel, 'files' | 'entryFile'>>;
+
+/**
+ * The model source as kept in checkpoints: each file, named relative to the entry file's folder
+ * (`reference2d.vae`, `statcell.vae`, `../lib/x.vae`), in load order (the entry first), so that
+ * neither the text nor its hash depends on where the files lie.
+ */
+export function modelSource(files: Iterable<readonly [string, string]>): { source: string; sourceHash: string } {
+  const source = [...files].map(([f, text]) => `# file: ${f}\n${text}`).join('\n');
+  return { source, sourceHash: bytesToHex(sha256(utf8ToBytes(source))) };
+}
+
+/**
+ * Compiles the model of `entry` (a path that `files` knows; imports resolve relative to the
+ * importing file). Diagnostics name files as `files` does; `files`, `source` and `sourceHash`
+ * of the result name them relative to the entry's folder, so `compileModel(m.files, m.entryFile,
+ * { overrides: … })` compiles the same model again, anywhere.
+ */
+export function compileModel(files: FileSource, entry: string, opts: CompileOptions = {}): CompiledModelWithFiles {
+  const load = loadModule(entry, files);
+  if (!load.ok) throw new DiagnosticError(load.diagnostics, load.sources);
+  const el = new Elaborator(load, opts.model, opts.overrides ?? {}, opts.debug);
+  const dir = dirnamePath(load.entry);
+  const named = [...load.sources].map(([f, text]) => [relativePath(dir, f), text] as const);
+  // Build once at batch 2 (training BatchNorm needs two values per channel) so that every
+  // tensor is known and every shape checked up front.
+  if (el.hasTrain) el.buildTrain(2);
+  for (const e of el.entryNames) el.buildEntry(e, 2);
+  return {
+    name: el.name,
+    ...modelSource(named),
+    files: Object.fromEntries(named),
+    entryFile: relativePath(dir, load.entry),
+    config: Object.fromEntries(el.params),
+    tensors: [...el.specs.values()],
+    entry: (name, batch) => el.buildEntry(name, batch),
+    entryNames: el.entryNames,
+    trainStep: (batch, accumulate) => el.buildTrain(batch, accumulate),
+    applyStep: () => el.buildApply(),
+  };
+}
+
+/** Trainable parameter count (weights, biases, BatchNorm γ/β), as the paper counts. */
+export const parameterCount = (m: CompiledModel, owner?: (o: string) => boolean): number =>
+  m.tensors.filter((t) => t.kind === 'param' && (!owner || owner(t.owner))).reduce((s, t) => s + numel(t.shape), 0);

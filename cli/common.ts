@@ -25,6 +25,9 @@ export function parseSet(value: string, previous: Record<string, unknown> = {}):
   } catch {
     v = raw;
   }
+  // JSON reads 1e309 as Infinity: no parameter wants that.
+  const finite = (x: unknown): boolean => (typeof x === 'number' ? Number.isFinite(x) : Array.isArray(x) ? x.every(finite) : true);
+  if (!finite(v)) throw new Error(`--set ${value}: ${Array.isArray(v) ? 'a number in the list' : raw} is beyond ±1.8e308, the largest a 64-bit float holds (it would be Infinity); give a finite number`);
   return { ...previous, [k]: v };
 }
 

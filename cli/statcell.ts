@@ -27,6 +27,12 @@ const list = (v: string) => {
 const backendOption = () => new Option('--backend <kind>', 'auto (a hardware GPU → webgpu, else wasm), webgpu or wasm').default('auto');
 
 const program = new Command('statcell').description('The Statistical Cell on WebGPU and WebAssembly').showHelpAfterError();
+// Dawn and the Vulkan loader print from native code; runtime/device.ts keeps that off the terminal unless asked.
+program
+  .option('--verbose', 'let the GPU drivers\' own messages (Dawn, Vulkan) through to the terminal; also env STATCELL_VERBOSE=1')
+  .hook('preAction', () => {
+    if (program.opts().verbose) process.env.STATCELL_VERBOSE = '1';
+  });
 
 program
   .command('synth')

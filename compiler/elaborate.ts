@@ -4,7 +4,8 @@
 // diagnostics with the chain of block call sites.
 
 import type * as A from '../dsl/ast.ts';
-import { diagnostic, DiagnosticError, type CallSite, type DiagnosticCode, type Span } from '../dsl/diagnostics.ts';
+import { commandLineSpan, diagnostic, DiagnosticError, formatLocation, type CallSite, type DiagnosticCode, type Span } from '../dsl/diagnostics.ts';
+import { didYouMean } from '../dsl/suggest.ts';
 import type { LoadResult } from '../dsl/load.ts';
 import { OpError, numel } from '../kernels/types.ts';
 import { gradients } from './autodiff.ts';
@@ -148,25 +149,26 @@ export class Elaborator {
     // The closest instance wins: apply the template's defaults, then instances outermost-last.
     for (const inst of chain.reverse())
       for (const arg of inst.overrides) {
-        if (!model.params.some((p) => p.name.name === arg.name!.name)) throw new Fail('SC2004', arg.span, `model ${model.name.name} has no parameter '${arg.name!.name}'`, [`parameters: ${model.params.map((p) => p.name.name).join(', ')}`]);
+        if (!model.params.some((p) => p.name.name === arg.name!.name)) throw new Fail('SC2004', arg.span, `model ${model.name.name} has no parameter '${arg.name!.name}'`, [...didYouMean(arg.name!.name, model.params.map((p) => p.name.name)), `parameters: ${model.params.map((p) => p.name.name).join(', ')}`]);
         given.set(arg.name!.name, this.evalConst(arg.value));
       }
     for (const [k, v] of Object.entries(overrides)) {
-      if (!model.params.some((p) => p.name.name === k)) throw new Fail('SC2004', model.name.span, `model ${model.name.name} has no parameter '${k}' (given with --set)`, [`parameters: ${model.params.map((p) => p.name.name).join(', ')}`]);
+      if (!model.params.some((p) => p.name.name === k)) throw new Fail('SC2004', commandLineSpan(setText(k, v)), `model ${model.name.name} has no parameter '${k}'`, [...didYouMean(k, model.params.map((p) => p.name.name)), `parameters: ${model.params.map((p) => p.name.name).join(', ')}`]);
       given.set(k, v as Val);
     }
     const values = new Map<string, Val>();
     for (const p of model.params) {
       const v = given.has(p.name.name) ? given.get(p.name.name)! : p.default ? this.evalIn(p.default, { ...this.scopeOf(env), block: model.name.name }) : undefined;
       if (v === undefined) throw new Fail('SC2005', p.span, `model parameter '${p.name.name}' has no default and was not given`);
-      this.checkType(v, p.type, p.name.name, p.span);
+      this.checkType(v, p.type, p.name.name, p.span, Object.hasOwn(overrides, p.name.name));
       values.set(p.name.name, v);
       env.set(p.name.name, v);
     }
     return { model, values, file: this.models.get(model.name.name)!.file };
   }
 
-  private checkType(v: Val, t: A.TypeExpr, name: string, span: Span): void {
+  /** `fromSet`: v came from `--set` (overrides): the error is the command line's, `span` (the declaration) a note. */
+  private checkType(v: Val, t: A.TypeExpr, name: string, span: Span, fromSet = false): void {
     const ok = (v: Val, t: A.TypeExpr): boolean => {
       switch (t.kind) {
         case 'NamedType':
@@ -181,6 +183,12 @@ export class Elaborator {
           return true;
       }
     };
+    if (!ok(v, t) && fromSet) {
+      // `--set size=64,40` is the string "64,40": offer the list in brackets when that fits.
+      const items = typeof v === 'string' && t.kind === 'ListType' ? v.replace(/^\[|\]$/g, '').split(',').map((s) => { try { return JSON.parse(s) as Val; } catch { return s.trim(); } }) : undefined;
+      const fix = items && ok(items, t) ? `; write ${setText(name, items).replace(/^--set (.*".*)$/, "--set '$1'")}` : '';
+      throw new Fail('SC4001', commandLineSpan(setText(name, v)), `parameter '${name}' got ${JSON.stringify(v)} (${typeName(v)}), but ${name} is ${typeWords(t)}${fix}`, [`${name} is declared at ${formatLocation(span)}`]);
+    }
     if (!ok(v, t)) throw new Fail('SC4001', span, `parameter '${name}' got ${JSON.stringify(v)} (${typeName(v)}), which is not of type ${typeText(t)}`);
   }
 
@@ -462,7 +470,7 @@ export class Elaborator {
         }
         if (e.name in LAYERS) return new Callee({ kind: 'layer', layer: e.name as LayerKind });
         if (BUILTINS.has(e.name)) return new Callee({ kind: 'builtin', name: e.name });
-        throw new Fail('SC2001', e.span, `unknown name '${e.name}'`);
+        throw new Fail('SC2001', e.span, `unknown name '${e.name}'`, didYouMean(e.name, [...envNames(scope.env), ...this.blocks.keys(), ...Object.keys(LAYERS), ...BUILTINS]));
       }
       case 'List': {
         const out: Val[] = [];
@@ -559,7 +567,7 @@ export class Elaborator {
     const given = new Map<string, Val>();
     args.forEach((a, i) => {
       const name = a.name?.name ?? names[i];
-      if (name === undefined || !names.includes(name)) throw new Fail(a.name ? 'SC2004' : 'SC2005', a.span, a.name ? `${what} has no parameter '${a.name.name}'` : `${what} takes ${names.length} parameter(s), this is argument ${i + 1}`, [`parameters: ${names.join(', ')}`]);
+      if (name === undefined || !names.includes(name)) throw new Fail(a.name ? 'SC2004' : 'SC2005', a.span, a.name ? `${what} has no parameter '${a.name.name}'` : `${what} takes ${names.length} parameter(s), this is argument ${i + 1}`, [...(a.name ? didYouMean(a.name.name, names) : []), `parameters: ${names.join(', ')}`]);
       if (given.has(name)) throw new Fail('SC2004', a.span, `${what}: parameter '${name}' given twice`);
       given.set(name, this.evalIn(a.value, scope));
     });
@@ -608,7 +616,7 @@ export class Elaborator {
     let pos = leading.length;
     for (const a of args) {
       const name = a.name?.name ?? decl.inputs[pos++]?.name.name;
-      if (!name || !decl.inputs.some((i) => i.name.name === name)) throw new Fail(a.name ? 'SC2004' : 'SC2005', a.span, a.name ? `block ${decl.name.name} has no input '${a.name.name}'` : `block ${decl.name.name} takes ${decl.inputs.length} input(s)`);
+      if (!name || !decl.inputs.some((i) => i.name.name === name)) throw new Fail(a.name ? 'SC2004' : 'SC2005', a.span, a.name ? `block ${decl.name.name} has no input '${a.name.name}'` : `block ${decl.name.name} takes ${decl.inputs.length} input(s)`, a.name ? didYouMean(a.name.name, decl.inputs.map((i) => i.name.name)) : []);
       given.set(name, this.evalIn(a.value, scope));
     }
     const inner: Scope = { env, path: scope.path ? `${scope.path}.${c.label}` : c.label, calls: [site, ...scope.calls], defaults: new Map(this.fileDefaults.get(file)), names: new Set(), block: decl.name.name };
@@ -1007,6 +1015,20 @@ export class Elaborator {
     }
   }
 }
+
+/** `--set name=value` as typed: strings as they are, the rest as JSON. */
+const setText = (name: string, v: unknown): string => `--set ${name}=${typeof v === 'string' ? v : JSON.stringify(v)}`;
+
+/** A type in words for `--set` errors: "an int", "a list of ints ([int])"; others by their text. */
+const typeWords = (t: A.TypeExpr): string => {
+  const words: Record<string, string> = { int: 'int', float: 'number', bool: 'bool (true or false)', str: 'string' };
+  if (t.kind === 'NamedType' && t.name in words) return `${t.name === 'int' ? 'an' : 'a'} ${words[t.name]}`;
+  if (t.kind === 'ListType' && t.element.kind === 'NamedType' && t.element.name in words) return `a list of ${words[t.element.name].split(' ')[0]}s (${typeText(t)})`;
+  return `of type ${typeText(t)}`;
+};
+
+/** Every name bound in an environment chain (for "did you mean"). */
+const envNames = (env: Env | undefined): string[] => (env ? [...env['vars'].keys(), ...envNames(env.parent)] : []);
 
 const typeText = (t: A.TypeExpr): string =>
   t.kind === 'NamedType' ? t.name : t.kind === 'ListType' ? `[${typeText(t.element)}]` : t.kind === 'LiteralType' ? JSON.stringify(t.value) : t.kind === 'UnionType' ? t.options.map(typeText).join(' | ') : t.kind === 'ShapeType' ? shapeText(t) : 'tuple';

@@ -117,7 +117,12 @@ function lookup(sources: SourceLookup, file: string): string | undefined {
 }
 
 export function formatLocation(span: Span): string {
-  return `${span.file}:${span.line}:${span.col}`;
+  return span.line ? `${span.file}:${span.line}:${span.col}` : span.file;
+}
+
+/** A span for what the command line said rather than a file (line 0): `--set size=64,40: error[SC4001]: …`. */
+export function commandLineSpan(text: string): Span {
+  return { file: text, line: 0, col: 0, endLine: 0, endCol: 0, offset: 0, endOffset: 0 };
 }
 
 /** The first line of a rendered diagnostic: `file:line:col: error[SC1001]: message`. */

@@ -1,0 +1,122 @@
+// Diagnostics that help: "did you mean" for unknown names, `--set` errors that point at the
+// command line, and a terminal free of GPU driver noise with a backend line that says the truth.
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { parseSet } from '../../cli/common.ts';
+import { compileModelFile } from '../../compiler/index.ts';
+import { DiagnosticError } from '../../dsl/diagnostics.ts';
+import { closestName, didYouMean, editDistance } from '../../dsl/suggest.ts';
+import { backendReason } from '../../runtime/device.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'statcell-diag-'));
+const variant = (name: string, text: string) => {
+  const f = join(dir, `${name}.vae`);
+  writeFileSync(f, text);
+  return f;
+};
+const diag = (file: string, overrides: Record<string, unknown> = {}) => {
+  try {
+    compileModelFile(file, { overrides });
+  } catch (e) {
+    expect(e).toBeInstanceOf(DiagnosticError);
+    return (e as DiagnosticError).message;
+  }
+  throw new Error('compiled without a diagnostic');
+};
+const block = (body: string, call = 'b: Bad(n)') =>
+  `block Bad(cout: int)(x: [B, C, ...S], skip?: [B, C, ...S]) -> [B, cout, ...S] {\n${body}\n}\nmodel M(n: int = 4) {\n  input x: [B, 2, 8, 8]\n  entry f(x) -> [B, 4, 8, 8] {\n    return x |> ${call}\n  }\n}\n`;
+
+describe('did you mean', () => {
+  test('edit distance counts a swap of neighbours as one edit', () => {
+    expect(editDistance('rleu', 'relu')).toBe(1);
+    expect(editDistance('latnet', 'latent')).toBe(1);
+    expect(editDistance('cout', 'count')).toBe(1);
+    expect(editDistance('abc', 'xyz')).toBe(3);
+    expect(editDistance('', 'ab')).toBe(2);
+  });
+  test('only close names are offered, short names only by case', () => {
+    expect(closestName('rleu', ['softplus', 'relu', 'exp'])).toBe('relu');
+    expect(closestName('x', ['y', 'z'])).toBeUndefined();
+    expect(closestName('X', ['y', 'x'])).toBe('x');
+    expect(closestName('lattent', ['latent', 'lr'])).toBe('latent');
+    expect(closestName('channels', ['classes'])).toBeUndefined();
+    expect(didYouMean('sizee', ['size', 'dims'])).toEqual(["did you mean 'size'?"]);
+    expect(didYouMean('zzz', ['size'])).toEqual([]);
+  });
+  test('an unknown name', () => {
+    expect(diag(variant('name', block('  return x |> c: conv(cout, k = 3, pad = 1) |> rleu')))).toMatch(/error\[SC2001\]: unknown name 'rleu'[^]*= note: did you mean 'relu'\?/);
+    // Names in scope count: a parameter of the block.
+    expect(diag(variant('scope', block('  return x |> c: conv(coutt, k = 1)')))).toMatch(/unknown name 'coutt'[^]*did you mean 'cout'\?/);
+  });
+  test('an unknown layer parameter, block parameter and block input', () => {
+    expect(diag(variant('layer', block('  return x |> c: conv(cout, kk = 3, pad = 1)')))).toMatch(/error\[SC2004\]: layer conv has no parameter 'kk'\n[^]*= note: did you mean 'k'\?\n {2}= note: parameters: cout, k,/);
+    expect(diag(variant('blockp', block('  return x |> c: conv(cout, k = 1)', 'b: Bad(cuot = n)')))).toMatch(/block Bad has no parameter 'cuot'[^]*did you mean 'cout'\?/);
+    expect(diag(variant('input', block('  return x |> c: conv(cout, k = 1)', 'b: Bad(n)(skp = x)')))).toMatch(/block Bad has no input 'skp'[^]*did you mean 'skip'\?/);
+  });
+  test('an unknown model parameter, in an instance and with --set', () => {
+    const inst = variant('inst', `import "${relative(dir, 'models/statcell.vae')}"\nmodel X = StatCell(dims = 2, lattent = 8)\n`);
+    expect(diag(inst)).toMatch(/inst\.vae:2:30: error\[SC2004\]: model StatCell has no parameter 'lattent'\n[^]*= note: did you mean 'latent'\?/);
+    expect(diag('models/reference2d.vae', { latnet: 8 })).toMatch(/^--set latnet=8: error\[SC2004\]: model StatCell has no parameter 'latnet'\n {2}= note: did you mean 'latent'\?\n {2}= note: parameters: dims, size,/);
+  });
+});
+
+describe('--set errors point at the command line', () => {
+  test('a string where an int is needed', () => {
+    const msg = diag('models/reference2d.vae', parseSet('latent=abc'));
+    expect(msg).toMatch(/^--set latent=abc: error\[SC4001\]: parameter 'latent' got "abc" \(string\), but latent is an int\n {2}= note: latent is declared at models\/statcell\.vae:\d+:\d+$/);
+  });
+  test('a list without brackets', () => {
+    const msg = diag('models/reference2d.vae', parseSet('size=64,40'));
+    expect(msg).toMatch(/^--set size=64,40: error\[SC4001\]: .*size is a list of ints \(\[int\]\); write --set size=\[64,40\]\n {2}= note: size is declared at models\/statcell\.vae:\d+:\d+$/);
+    expect(diag('models/reference2d.vae', parseSet('channels=16,32'))).toMatch(/^--set channels=16,32: .*; write --set channels=\[16,32\]\n/);
+    const strs = variant('strs', 'model S(names: [str] = ["a"]) { }\n');
+    expect(diag(strs, parseSet('names=membrane,dna'))).toMatch(/^--set names=membrane,dna: .*names is a list of strings \(\[str\]\); write --set 'names=\["membrane","dna"\]'\n {2}= note: names is declared at .*strs\.vae:1:9$/);
+  });
+  test('the brackets fix it', () => {
+    expect(compileModelFile('models/reference2d.vae', { overrides: parseSet('size=[64,32]') }).config.size).toEqual([64, 32]);
+  });
+  test('non-finite numbers are refused', () => {
+    expect(JSON.parse('1e309')).toBe(Infinity); // what parseSet has to catch
+    expect(() => parseSet('lr=1e309')).toThrow(/^--set lr=1e309: 1e309 is beyond ±1\.8e308.*give a finite number/);
+    expect(() => parseSet('size=[64,-1e999]')).toThrow(/a number in the list is beyond/);
+    expect(parseSet('lr=1e-3')).toEqual({ lr: 1e-3 });
+  });
+});
+
+describe('the backend line', () => {
+  const wasm = { kind: 'wasm' as const, description: 'WebAssembly SIMD, 2 threads' };
+  test('names a software adapter as such and says how to use it', () => {
+    expect(backendReason('auto', wasm, { name: 'google swiftshader SwiftShader driver 5.0.0', software: true })).toBe(
+      'backend wasm (WebAssembly SIMD, 2 threads): WebGPU has only a software adapter (google swiftshader SwiftShader driver 5.0.0), which is slower than Wasm here; --backend webgpu uses it',
+    );
+    expect(backendReason('auto', wasm, null)).toBe('backend wasm (WebAssembly SIMD, 2 threads): no WebGPU adapter was found');
+    expect(backendReason('auto', { kind: 'webgpu', description: 'nvidia hopper' }, { name: 'nvidia hopper', software: false })).toMatch(/: a hardware GPU adapter was found$/);
+    expect(backendReason('wasm', wasm)).toMatch(/: chosen explicitly$/);
+  });
+  // Dawn and the Vulkan loader print from native code to fd 2: only a child process shows what reaches the terminal.
+  const open = (choice: string, env: Record<string, string> = {}) => {
+    const code = "import { openBackend } from './runtime/device.ts'; const o = await openBackend(process.argv[1]); process.stdout.write(o.reason + '\\n'); o.backend.destroy(); process.exit(0);";
+    const env0 = { ...process.env };
+    delete env0.STATCELL_VERBOSE;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code, choice], { cwd: process.cwd(), encoding: 'utf8', env: { ...env0, ...env }, timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    return r;
+  };
+  test.each(['auto', 'webgpu'])('--backend %s: no driver output on stderr, the truth on the backend line', (choice) => {
+    const r = open(choice);
+    expect(r.stderr).not.toMatch(/vkCreateInstance|VK_ERROR|Warning:|dawn/i);
+    if (choice === 'auto' && /software adapter/.test(r.stdout)) expect(r.stdout).toMatch(/WebGPU has only a software adapter \(.+\), which is slower than Wasm here; --backend webgpu uses it/);
+    if (choice === 'webgpu' && /swiftshader/i.test(r.stdout)) expect(r.stdout).toMatch(/\(software\)\): chosen explicitly/);
+  });
+  test('STATCELL_VERBOSE=1 lets the driver output through', () => {
+    const quiet = open('auto');
+    const loud = open('auto', { STATCELL_VERBOSE: '1' });
+    expect(loud.stdout).toBe(quiet.stdout);
+    // SwiftShader as the fallback means the system's Vulkan failed first, which the loader reports.
+    if (/only a software adapter \(.*swiftshader/i.test(quiet.stdout) && !process.env.VK_ICD_FILENAMES) expect(loud.stderr).toMatch(/warning|vulkan|vk/i);
+  });
+});

@@ -1,8 +1,7 @@
-// Shared by the CLI commands: loading a model (a .vae file with --set overrides, or the tiny
-// built-in `tiny:reference` / `tiny:target`), opening a backend, opening a data split, and the
-// run directory's run.json that lets eval / embed / generate rebuild the model a run trained.
+// Shared by the CLI commands: loading a model (a .vae file with --set overrides), opening a
+// backend, opening a data split as a model's data.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileModelFile } from '../compiler/index.ts';
@@ -11,7 +10,7 @@ import { CellDataset } from '../data/dataset.ts';
 import { readManifest } from '../data/manifest.ts';
 import type { Split } from '../data/split.ts';
 import { openBackend, type BackendChoice } from '../runtime/device.ts';
-import { tinyVae, type TinyOptions } from '../train/tiny.ts';
+import { imageSize } from '../session/feeds.ts';
 
 /** `--set k=v`: v as JSON when it parses (numbers, lists, booleans), else as a string. */
 export function parseSet(value: string, previous: Record<string, unknown> = {}): Record<string, unknown> {
@@ -32,12 +31,6 @@ export function parseSet(value: string, previous: Record<string, unknown> = {}):
 }
 
 export async function loadModel(spec: string, overrides: Record<string, unknown> = {}): Promise<CompiledModel> {
-  if (spec.startsWith('tiny:')) {
-    const role = spec.slice(5);
-    if (role !== 'reference' && role !== 'target') throw new Error(`--model ${spec}: the built-in tiny models are tiny:reference and tiny:target`);
-    const base: Partial<TinyOptions> = role === 'target' ? { conditioned: true, channels: 1 } : {};
-    return tinyVae({ ...base, ...(overrides as Partial<TinyOptions>) });
-  }
   // Relative paths: from the working directory, else from the package (models/… ships with it).
   const inPackage = join(fileURLToPath(new URL('..', import.meta.url)), spec);
   if (!existsSync(spec) && existsSync(inPackage)) spec = inPackage;
@@ -52,39 +45,15 @@ export async function backendFor(choice: string, log: (l: string) => void) {
   return opened.backend;
 }
 
-/** Spatial size and dimensionality the model was built for. */
-export function modelSize(model: CompiledModel): number[] {
-  const size = model.config.size;
-  if (!Array.isArray(size)) throw new Error(`${model.name}: its config has no size list`);
-  return size as number[];
-}
-
-export function openSplit(manifest: string, model: CompiledModel, split: Split | 'all', opts: { skipBad?: boolean; log?: (l: string) => void; seed?: number } = {}): CellDataset {
+/**
+ * A split of a manifest as the model's data: images at the size of the model's image input, labels
+ * indexed by `labels` (a trained run's vocabulary; default: the manifest's own).
+ */
+export function openSplit(manifest: string, model: CompiledModel, split: Split | 'all', opts: { skipBad?: boolean; log?: (l: string) => void; seed?: number; labels?: readonly string[]; fit?: 'exact' | 'crop-pad' } = {}): CellDataset {
   const file = resolve(manifest);
-  const size = modelSize(model);
+  const size = imageSize(model);
   const rows = readManifest(file, { seed: opts.seed ?? 1 });
-  return new CellDataset(rows, { dims: size.length as 2 | 3, size, split: split === 'all' ? undefined : split, skipBad: opts.skipBad, log: opts.log, manifestFile: file });
-}
-
-/** What a run directory records so other commands can rebuild its model and data. */
-export interface RunInfo {
-  model: string;
-  overrides: Record<string, unknown>;
-  data: string;
-  batch: number;
-  seed: number;
-  skipBad?: boolean;
-}
-
-export function writeRunInfo(dir: string, info: RunInfo): void {
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'run.json'), JSON.stringify(info, null, 1) + '\n');
-}
-
-export function readRunInfo(dir: string): RunInfo {
-  const f = join(dir, 'run.json');
-  if (!existsSync(f)) throw new Error(`${dir}: not a training run directory (no run.json); give the --out directory of a 'statcell train' run`);
-  return JSON.parse(readFileSync(f, 'utf8'));
+  return new CellDataset(rows, { dims: size.length as 2 | 3, size, split: split === 'all' ? undefined : split, skipBad: opts.skipBad, log: opts.log, manifestFile: file, labels: opts.labels, fit: opts.fit });
 }
 
 export const log = (line: string) => process.stderr.write(line + '\n');

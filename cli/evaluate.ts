@@ -1,63 +1,81 @@
-// `statcell eval` (ELBO, reconstruction and KL on a split) and `statcell embed` (CSV of μ).
+// `statcell eval` (the model's own evaluation on a split: its ELBO and the parts it names) and
+// `statcell embed` (CSV of the encoder's mean per cell).
 
 import { writeFileSync } from 'node:fs';
 import type { Split } from '../data/split.ts';
 import type { Backend } from '../runtime/backend.ts';
-import { evaluateElbo, feedsOf } from '../train/trainer.ts';
+import { evaluateCells } from '../session/evaluate.ts';
+import { feedsFor } from '../session/feeds.ts';
+import { openRun, type OpenedRun } from '../session/run.ts';
 import { openSplit } from './common.ts';
-import { openRun } from './run.ts';
 
-export interface EvalCommand {
-  run: string;
-  checkpoint: string;
-  split: Split;
-  data?: string;
-  samples: number;
-  batch?: number;
-  seed: number;
-  skipBad?: boolean;
-}
-
-export async function evalCommand(o: EvalCommand, backend: Backend, log: (l: string) => void) {
-  const r = await openRun(o.run, backend, o.checkpoint);
-  const ds = openSplit(o.data ?? r.info.data, r.model, o.split, { skipBad: o.skipBad ?? r.info.skipBad, log });
-  const res = await evaluateElbo(r.runtime, ds, { batch: o.batch ?? Math.min(r.info.batch, ds.length), samples: o.samples, seed: o.seed });
-  const summary = { model: r.model.name, checkpoint: r.checkpoint, iteration: r.sidecar.iteration, split: o.split, cells: res.cells, elbo: res.elbo, recon: res.recon, kl: res.kl, samples: o.samples };
-  r.runtime.destroy();
-  return summary;
-}
-
-export interface EmbedCommand {
+interface RunData {
   run: string;
   checkpoint: string;
   split: Split | 'all';
   data?: string;
-  out: string;
   batch?: number;
   skipBad?: boolean;
 }
 
+/** The run at its checkpoint and its data split (the run's manifest and label vocabulary unless --data). */
+async function open(o: RunData, backend: Backend, log: (l: string) => void) {
+  const r = await openRun(o.run, backend, o.checkpoint);
+  const ds = openSplit(o.data ?? r.info.data, r.model, o.split, { skipBad: o.skipBad ?? r.info.skipBad, log, labels: r.info.labels, fit: r.info.fit });
+  return { r, ds, batch: o.batch ?? Math.min(r.info.batch, ds.length) };
+}
+
+export interface EvalCommand extends RunData {
+  split: Split;
+  samples: number;
+}
+
+export async function evalCommand(o: EvalCommand, backend: Backend, log: (l: string) => void) {
+  const { r, ds, batch } = await open(o, backend, log);
+  try {
+    const res = await evaluateCells(r.runtime, ds, { batch, samples: o.samples, iteration: r.sidecar.iteration });
+    return { model: r.model.name, checkpoint: r.checkpoint, iteration: r.sidecar.iteration, split: o.split, cells: res.cells, samples: o.samples, ...res.mean };
+  } finally {
+    r.runtime.destroy();
+  }
+}
+
+export interface EmbedCommand extends RunData {
+  out: string;
+}
+
 const csv = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 
-/** Writes CellId, split, label, mu_0 … mu_k for every cell of the split (eval mode, μ only). */
-export async function embedCommand(o: EmbedCommand, backend: Backend, log: (l: string) => void): Promise<number> {
-  const r = await openRun(o.run, backend, o.checkpoint);
-  const ds = openSplit(o.data ?? r.info.data, r.model, o.split, { skipBad: o.skipBad ?? r.info.skipBad, log });
-  const B = o.batch ?? Math.min(r.info.batch, ds.length);
-  const lines: string[] = [];
-  let L = 0;
-  for (let start = 0; start < ds.length; start += B) {
-    const idx = Array.from({ length: B }, (_, k) => Math.min(start + k, ds.length - 1));
+/** The encoder's mean (μ) of cells in batches, with their rows. */
+export async function embedCells(r: OpenedRun, ds: ReturnType<typeof openSplit>, batch: number): Promise<{ rows: ReturnType<typeof openSplit>['rows']; mean: Float32Array[] }> {
+  const enc = r.model.roles.encode;
+  if (!enc) throw r.model.error('SC5001', `model ${r.model.name} has no encode entry, so it cannot embed cells`, { notes: ['add `entry encode(<inputs>) -> (mu: [B, L], logvar: [B, L]) { ... }` (or mark an entry `as encode`)'] });
+  const rows: ReturnType<typeof openSplit>['rows'] = [];
+  const mean: Float32Array[] = [];
+  for (let start = 0; start < ds.length; start += batch) {
+    const idx = Array.from({ length: batch }, (_, k) => Math.min(start + k, ds.length - 1));
     const b = await ds.batch(idx);
-    const [mu] = Object.values(await r.runtime.run('encode', feedsOf(r.model, b), B));
-    L = mu.length / B;
-    for (let c = 0; c < Math.min(B, ds.length - start); c++) {
-      const row = b.rows[c];
-      lines.push([row.cellId, row.split, row.structure].map(csv).join(',') + ',' + Array.from(mu.subarray(c * L, (c + 1) * L), (v) => String(v)).join(','));
+    const mu = (await r.runtime.run(enc.entry, feedsFor(r.model, b), batch))[enc.mean];
+    const L = mu.length / batch;
+    for (let c = 0; c < Math.min(batch, ds.length - start); c++) {
+      rows.push(b.rows[c]);
+      mean.push(mu.slice(c * L, (c + 1) * L));
     }
   }
-  const header = ['CellId', 'split', 'label', ...Array.from({ length: L }, (_, d) => `mu_${d}`)].join(',');
-  writeFileSync(o.out, header + '\n' + lines.join('\n') + '\n');
-  r.runtime.destroy();
-  return lines.length;
+  return { rows, mean };
+}
+
+/** Writes CellId, split, label, <mean>_0 … <mean>_k for every cell of the split (eval mode, the mean only). */
+export async function embedCommand(o: EmbedCommand, backend: Backend, log: (l: string) => void): Promise<number> {
+  const { r, ds, batch } = await open(o, backend, log);
+  try {
+    const { rows, mean } = await embedCells(r, ds, batch);
+    const name = r.model.roles.encode!.mean;
+    const header = ['CellId', 'split', 'label', ...Array.from({ length: mean[0]?.length ?? 0 }, (_, d) => `${name}_${d}`)].join(',');
+    const lines = rows.map((row, i) => [row.cellId, row.split, row.structure].map(csv).join(',') + ',' + Array.from(mean[i], String).join(','));
+    writeFileSync(o.out, header + '\n' + lines.join('\n') + '\n');
+    return lines.length;
+  } finally {
+    r.runtime.destroy();
+  }
 }

@@ -10,9 +10,13 @@ import { backendFor, loadModel, log, openSplit, parseSet } from './common.ts';
 import { compileReport, runEntry } from './compile.ts';
 import { demoCommand } from './demo.ts';
 import { embedCommand, evalCommand } from './evaluate.ts';
-import { generate, writeGenerated } from './generate.ts';
-import { openRun } from './run.ts';
+import { writeGenerated } from './generate.ts';
+import { generate } from '../session/generate.ts';
+import { modelOfCheckpoint, openRun, readRunInfo } from '../session/run.ts';
+import { resolveCheckpoint } from '../train/checkpoint.ts';
+import { join } from 'node:path';
 import { trainCommand } from './train.ts';
+import { writeReport } from '../viz/report.ts';
 
 const int = (v: string) => {
   const n = Number(v);
@@ -24,6 +28,7 @@ const list = (v: string) => {
   if (s.some((n) => !Number.isInteger(n) || n <= 0)) throw new InvalidArgumentError('expected positive integers, e.g. 64,40');
   return s;
 };
+const fitOption = () => new Option('--fit <how>', "images of another size than the model's: exact (an error) or crop-pad (centre-crop / zero-pad, as the paper does)").choices(['exact', 'crop-pad']).default('exact');
 const backendOption = () => new Option('--backend <kind>', 'auto (a hardware GPU → webgpu, else wasm), webgpu or wasm').default('auto');
 
 const program = new Command('statcell').description('The Statistical Cell on WebGPU and WebAssembly').showHelpAfterError();
@@ -50,7 +55,7 @@ program
 program
   .command('train')
   .description('train a model; checkpoints every epoch in <out>/checkpoints, metrics in <out>/metrics.jsonl')
-  .requiredOption('--model <file>', 'a .vae model file (models/reference2d.vae, …) or tiny:reference / tiny:target')
+  .requiredOption('--model <file>', 'a .vae model file (models/reference2d.vae, … or your own)')
   .requiredOption('--data <manifest>', 'manifest CSV')
   .requiredOption('--out <dir>', 'run directory')
   .option('--set <name=value>', 'override a model parameter (repeatable), e.g. --set beta=0.3 --set size=[64,40]', parseSet, {})
@@ -63,6 +68,7 @@ program
   .option('--checkpoint-every <n>', 'also checkpoint every n iterations', int)
   .option('--resume', 'continue from <out>/checkpoints/latest')
   .option('--skip-bad', 'log and skip unreadable manifest rows instead of stopping')
+  .addOption(fitOption())
   .option('--eval-samples <n>', 'z samples per cell for the validation ELBO', int, 10)
   .option('--log-every <n>', 'without a terminal: a progress line every n steps', int)
   .addOption(new Option('--step-delay-ms <n>', 'test aid: pause after each step').argParser(int).hideHelp())
@@ -75,14 +81,13 @@ program
 
 program
   .command('eval')
-  .description('ELBO, reconstruction and KL of a trained model on a split (eval mode, JSON on stdout)')
+  .description("the model's own evaluation of a split (its `evaluate` values: the ELBO and its parts, eval mode, JSON on stdout)")
   .requiredOption('--run <dir>', 'run directory of statcell train')
   .option('--checkpoint <name>', 'best, latest or a checkpoint name', 'best')
   .option('--split <split>', 'train, validate or test', 'test')
   .option('--data <manifest>', 'manifest (default: the one the run trained on)')
   .option('--samples <n>', 'z samples per cell', int, 10)
   .option('--batch <n>', 'batch size', int)
-  .option('--seed <n>', 'seed of the z samples', int, 1)
   .option('--skip-bad', 'log and skip unreadable rows')
   .addOption(backendOption())
   .action(async (o) => {
@@ -93,7 +98,7 @@ program
 
 program
   .command('embed')
-  .description('write μ of every cell of a split as CSV: CellId, split, label, mu_0 … mu_k')
+  .description("write the encoder's mean of every cell of a split as CSV: CellId, split, label, mu_0 … mu_k")
   .requiredOption('--run <dir>', 'run directory')
   .requiredOption('--out <file>', 'CSV file')
   .option('--checkpoint <name>', 'best, latest or a checkpoint name', 'best')
@@ -129,12 +134,32 @@ program
     const labels = String(o.labels).split(/[;,]/).map((s) => s.trim()).filter(Boolean);
     let real;
     if (o.data) {
-      const ds = openSplit(o.data, (target ?? reference)!.model, o.split as Split, { log });
+      const run = (target ?? reference)!;
+      const ds = openSplit(o.data, run.model, o.split as Split, { log, labels: run.info.labels, fit: run.info.fit });
       real = await ds.batch(Array.from({ length: Math.min(o.n, ds.length) }, (_, i) => i));
     }
     const g = await generate({ reference, target, n: real ? real.rows.length : o.n, labels, real, iteration: o.seed });
     const files = writeGenerated(g, o.out, o.format);
     log(`wrote ${files.length} files to ${o.out}`);
+  });
+
+program
+  .command('report')
+  .description('write a report folder (index.html with loss curves, reconstructions, generated cells) for trained runs')
+  .requiredOption('--reference <dir>', 'run directory of the reference (or any) model')
+  .option('--target <dir>', 'run directory of the target model')
+  .option('--data <manifest>', "cells to reconstruct: this manifest's test split (default: the reference run's)")
+  .option('--labels <names>', 'structures to generate in real cells, separated by ";" (default: the first four labels of the target run)')
+  .requiredOption('--out <dir>', 'report folder')
+  .addOption(backendOption())
+  .action(async (o) => {
+    const backend = await backendFor(o.backend, log);
+    const reference = await openRun(o.reference, backend);
+    const target = o.target ? await openRun(o.target, backend) : undefined;
+    const cells = openSplit(o.data ?? reference.info.data, reference.model, 'test', { log, labels: (target ?? reference).info.labels, fit: reference.info.fit });
+    const labels = o.labels ? String(o.labels).split(';').map((l) => l.trim()).filter(Boolean) : (target?.info.labels ?? []).slice(0, 4);
+    const html = await writeReport(o.out, { reference: { run: reference, dir: o.reference }, target: target && { run: target, dir: o.target }, cells, labels, backend: backend.description });
+    log(`report written: ${html}`);
   });
 
 program
@@ -152,17 +177,33 @@ program
 program
   .command('run')
   .description('run one entry point of a model (encode, decode, generate, …) on tensors from a safetensors file')
-  .argument('<model>', 'a .vae model file')
-  .requiredOption('--weights <file>', 'safetensors with every parameter and state tensor (names as in shared/fixtures; a param/ prefix is accepted)')
+  .argument('[model]', 'a .vae model file (or --run)')
+  .option('--run <dir>', "a training run: its model with the run's overrides, and (without --weights) its checkpoint")
+  .option('--checkpoint <name>', 'with --run: best, latest or a checkpoint name', 'best')
+  .option('--weights <file>', 'safetensors with every parameter and state tensor (names as in shared/fixtures; a param/ prefix is accepted)')
   .requiredOption('--entry <name>', 'entry point')
   .requiredOption('--input <file>', 'safetensors with the entry\'s inputs by name (x, ref, cls, z)')
-  .requiredOption('--out <file>', 'safetensors to write the outputs to (out0, out1, …)')
+  .requiredOption('--out <file>', 'safetensors to write the outputs to, by the entry\'s output names')
   .option('--set <name=value>', 'override a model parameter (repeatable)', parseSet, {})
   .option('--seed <n>', 'random draws of the entry (generate)', int, 0)
   .addOption(backendOption())
   .action(async (file, o) => {
+    if (!file === !o.run) throw new Error('statcell run: give a model file or --run <dir>, not both');
+    let model;
+    let weights = o.weights;
+    if (o.run) {
+      const info = readRunInfo(o.run);
+      const ckDir = join(o.run, 'checkpoints');
+      const name = resolveCheckpoint(ckDir, o.checkpoint) ?? resolveCheckpoint(ckDir, 'latest');
+      if (!name) throw new Error(`${o.run}: no checkpoint '${o.checkpoint}' in ${ckDir}`);
+      model = modelOfCheckpoint(ckDir, name, { ...info.overrides, ...o.set });
+      weights ??= join(ckDir, `${name}.safetensors`);
+    } else {
+      if (!weights) throw new Error('statcell run: --weights <file> is needed with a model file');
+      model = await loadModel(file, o.set);
+    }
     const backend = await backendFor(o.backend, log);
-    const names = await runEntry(await loadModel(file, o.set), backend, { weights: o.weights, entry: o.entry, input: o.input, out: o.out, iteration: o.seed });
+    const names = await runEntry(model, backend, { weights, entry: o.entry, input: o.input, out: o.out, iteration: o.seed });
     log(`wrote ${names.join(', ')} to ${o.out}`);
   });
 
@@ -179,7 +220,6 @@ program
   .option('--eval-samples <n>', 'z samples per cell for validation', int, 2)
   .option('--channels <list>', 'encoder widths', list, [16, 32, 64])
   .option('--latent <n>', 'latent size', int, 32)
-  .option('--tiny', 'use the built-in tiny linear models (tests)')
   .option('--resume', 'continue interrupted runs')
   .addOption(backendOption())
   .action(async (o) => {

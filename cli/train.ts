@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import type { Backend } from '../runtime/backend.ts';
 import { makeProgress } from '../train/progress.ts';
 import { train, type TrainResult } from '../train/trainer.ts';
-import { backendFor, loadModel, log, openSplit, readRunInfo, writeRunInfo } from './common.ts';
+import { readRunInfo, writeRunInfo } from '../session/run.ts';
+import { backendFor, loadModel, log, openSplit } from './common.ts';
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 
 export interface TrainCommand {
   model: string;
@@ -22,6 +24,8 @@ export interface TrainCommand {
   resume?: boolean;
   skipBad?: boolean;
   evalSamples: number;
+  /** Images of another size than the model's: an error (default) or centre-cropped / zero-padded. */
+  fit?: 'exact' | 'crop-pad';
   logEvery?: number;
   stepDelayMs?: number;
   /** Reuse an opened backend (the demo trains two models on one). */
@@ -29,17 +33,20 @@ export interface TrainCommand {
 }
 
 export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
-  if (o.resume && existsSync(join(o.out, 'run.json'))) {
+  const previous = o.resume && existsSync(join(o.out, 'run.json')) ? readRunInfo(o.out) : undefined;
+  if (previous) {
     // A resumed run must rebuild the same model: take the recorded model and overrides unless given again.
-    const info = readRunInfo(o.out);
+    const info = previous;
     if (o.model !== info.model || JSON.stringify(o.set) !== JSON.stringify(info.overrides))
       throw new Error(`--resume: ${o.out} was trained with --model ${info.model} ${Object.entries(info.overrides).map(([k, v]) => `--set ${k}=${JSON.stringify(v)}`).join(' ')}; give the same model and overrides`);
   }
   const model = await loadModel(o.model, o.set);
   const backend = o.openedBackend ?? (await backendFor(o.backend, log));
-  const trainSet = openSplit(o.data, model, 'train', { skipBad: o.skipBad, log });
-  const validate = openSplit(o.data, model, 'validate', { skipBad: o.skipBad, log });
-  writeRunInfo(o.out, { model: o.model, overrides: o.set, data: o.data, batch: o.batch, seed: o.seed, skipBad: o.skipBad });
+  const fit = o.fit ?? previous?.fit;
+  // The label vocabulary comes from the training data (kept in run.json for every later use).
+  const trainSet = openSplit(o.data, model, 'train', { skipBad: o.skipBad, log, labels: previous?.labels, fit });
+  const validate = openSplit(o.data, model, 'validate', { skipBad: o.skipBad, log, labels: trainSet.classes, fit });
+  writeRunInfo(o.out, { model: o.model, overrides: o.set, data: resolve(o.data), batch: o.batch, seed: o.seed, skipBad: o.skipBad, labels: trainSet.classes, fit });
   log(`${model.name}: ${trainSet.length} training cells, ${validate.length} validation cells, batch ${o.batch}, run directory ${o.out}`);
   return train({
     model,

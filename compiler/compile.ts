@@ -5,8 +5,8 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import { DiagnosticError } from '../dsl/diagnostics.ts';
-import { loadModule, type FileSource } from '../dsl/load.ts';
-import { dirnamePath, relativePath } from '../dsl/path.ts';
+import { loadModule, type FileSource, type LoadResult } from '../dsl/load.ts';
+import { dirnamePath, joinPath, normalizePath, relativePath } from '../dsl/path.ts';
 import { numel } from '../kernels/types.ts';
 import { Elaborator, type DebugOptions } from './elaborate.ts';
 import type { CompiledModel } from './model.ts';
@@ -33,6 +33,27 @@ export function modelSource(files: Iterable<readonly [string, string]>): { sourc
 }
 
 /**
+ * Each loaded file under the name it is kept by, the entry first: relative to the entry's folder
+ * when it is reached from the entry through relative imports, else (reached through an
+ * absolute import, which names the file itself) by its absolute path. Compiling these names
+ * again resolves every import to the same name.
+ */
+function relocatableNames(load: LoadResult): [string, string][] {
+  const dir = dirnamePath(load.entry);
+  const absolute = new Set<string>();
+  // Programs are in load order, imports before their importers: walk from the entry back.
+  const order = [...load.programs.keys()].reverse();
+  for (const f of order)
+    for (const d of load.programs.get(f)!.decls) {
+      if (d.kind !== 'Import') continue;
+      const target = d.path.startsWith('/') ? normalizePath(d.path) : joinPath(dirnamePath(f), d.path);
+      if (d.path.startsWith('/') || absolute.has(f)) absolute.add(target);
+    }
+  const name = (f: string) => (absolute.has(f) ? f : relativePath(dir, f));
+  return [load.entry, ...[...load.sources.keys()].filter((f) => f !== load.entry)].map((f) => [name(f), load.sources.get(f)!]);
+}
+
+/**
  * Compiles the model of `entry` (a path that `files` knows; imports resolve relative to the
  * importing file). Diagnostics name files as `files` does; `files`, `source` and `sourceHash`
  * of the result name them relative to the entry's folder, so `compileModel(m.files, m.entryFile,
@@ -42,23 +63,29 @@ export function compileModel(files: FileSource, entry: string, opts: CompileOpti
   const load = loadModule(entry, files);
   if (!load.ok) throw new DiagnosticError(load.diagnostics, load.sources);
   const el = new Elaborator(load, opts.model, opts.overrides ?? {}, opts.debug);
-  const dir = dirnamePath(load.entry);
-  const named = [...load.sources].map(([f, text]) => [relativePath(dir, f), text] as const);
+  const named = relocatableNames(load);
   // Build once at batch 2 (training BatchNorm needs two values per channel) so that every
   // tensor is known and every shape checked up front.
   if (el.hasTrain) el.buildTrain(2);
   for (const e of el.entryNames) el.buildEntry(e, 2);
+  const inputs = el.describeInputs();
+  const roles = el.entryRoles();
   return {
     name: el.name,
     ...modelSource(named),
     files: Object.fromEntries(named),
-    entryFile: relativePath(dir, load.entry),
+    entryFile: named[0][0],
     config: Object.fromEntries(el.params),
     tensors: [...el.specs.values()],
     entry: (name, batch) => el.buildEntry(name, batch),
     entryNames: el.entryNames,
     trainStep: (batch, accumulate) => el.buildTrain(batch, accumulate),
     applyStep: () => el.buildApply(),
+    inputs,
+    roles,
+    evaluation: el.evaluation,
+    evaluateStep: (batch) => el.buildEvaluate(batch),
+    error: (code, message, o) => el.locate(code, message, o),
   };
 }
 

@@ -10,7 +10,7 @@ import type { LoadResult } from '../dsl/load.ts';
 import { OpError, numel } from '../kernels/types.ts';
 import { gradients } from './autodiff.ts';
 import { Graph, type Value } from './ir.ts';
-import type { EntryGraph, HostScalar as HostScalarSpec, Init, TensorSpec, TrainGraph } from './model.ts';
+import type { EntryGraph, EntryRoles, HostScalar as HostScalarSpec, Init, InputRole, ModelInput, TensorSpec, TrainGraph } from './model.ts';
 import { Callee, Configured, Env, HostScalar, Tensor, Tuple, typeName, type LayerKind, type Val } from './values.ts';
 
 const LAYERS: Record<LayerKind, { params: string[]; defaults: Record<string, Val> }> = {
@@ -19,6 +19,11 @@ const LAYERS: Record<LayerKind, { params: string[]; defaults: Record<string, Val
   linear: { params: ['out', 'bias', 'sn'], defaults: { bias: true, sn: false } },
   batchnorm: { params: ['eps', 'momentum'], defaults: { eps: 1e-5, momentum: 0.1 } },
 };
+/** Entry roles the tools call (compiler/model.ts EntryRoles); an entry named so has that role unless it says `as …`. */
+const ENTRY_ROLES = ['encode', 'decode', 'generate'] as const;
+/** Input roles (`input x: [...] as image("membrane", "dna")`) and the data channels they may name. */
+const INPUT_ROLES = ['image', 'reference', 'label'] as const;
+export const DATA_CHANNELS = ['membrane', 'dna', 'structure'] as const;
 const BUILTINS = new Set(['relu', 'softplus', 'exp', 'avgpool', 'upsample', 'subsample', 'flatten', 'reshape', 'sum', 'mean', 'clamp', 'randn', 'reparam', 'sse', 'kld', 'len', 'prod', 'repeat', 'given', 'adam']);
 
 /** For tests against reference implementations: feed the noise, read intermediate values and gradients. */
@@ -71,6 +76,8 @@ interface Build {
   /** Inputs created while building (external noise). */
   extraInputs: { name: string; shape: number[] }[];
   reports: { name: string; value: Val; span: Span }[];
+  /** `evaluate` values, per cell. */
+  evaluations: { name: string; value: Val; span: Span }[];
 }
 
 /** Thrown to unwind a body at `return`. */
@@ -93,6 +100,7 @@ export class Elaborator {
   private entries = new Map<string, A.EntryStmt>();
   private train?: A.TrainStmt;
   private inputs = new Map<string, A.InputStmt>();
+  private inputRoles = new Map<string, InputRole>();
   private build: Build | null = null;
 
   constructor(readonly load: LoadResult, modelName: string | undefined, overrides: Record<string, unknown>, readonly debug: DebugOptions = {}) {
@@ -215,7 +223,10 @@ export class Elaborator {
     for (const s of body) {
       switch (s.kind) {
         case 'Input':
-          if (!s.guard || this.truthy(this.evalIn(s.guard, scope), s.guard.span)) this.inputs.set(s.name.name, s);
+          if (!s.guard || this.truthy(this.evalIn(s.guard, scope), s.guard.span)) {
+            this.inputs.set(s.name.name, s);
+            if (s.role) this.inputRoles.set(s.name.name, this.inputRole(s, scope));
+          }
           scope.env.set(s.name.name, null);
           break;
         case 'Entry':
@@ -228,6 +239,95 @@ export class Elaborator {
           this.exec(s, scope);
       }
     }
+  }
+
+  /** `as image("membrane", "dna")` / `as reference(channels)` / `as label`; shapes are checked in `describeInputs`. */
+  private inputRole(s: A.InputStmt, scope: Scope): InputRole {
+    const { name, args } = s.role!;
+    if (!(INPUT_ROLES as readonly string[]).includes(name.name)) throw new Fail('SC2009', name.span, `'${name.name}' is not an input role`, [`input roles: ${INPUT_ROLES.join(', ')}`]);
+    if (name.name === 'label') {
+      if (args.length) throw new Fail('SC2005', name.span, 'the label role takes no arguments: its classes are the width of the input');
+      return { kind: 'label', classes: 0 };
+    }
+    const vals = args.map((a) => this.evalIn(a.value, scope));
+    const channels = (vals.length === 1 && Array.isArray(vals[0]) ? vals[0] : vals) as Val[];
+    const bad = channels.find((c) => typeof c !== 'string' || !(DATA_CHANNELS as readonly string[]).includes(c));
+    if (!channels.length || bad !== undefined)
+      throw new Fail('SC4001', args[0]?.span ?? name.span, `the ${name.name} role names its channels, in order${bad !== undefined ? `; ${JSON.stringify(bad)} is not a data channel` : ''}`, [`data channels: ${DATA_CHANNELS.map((c) => JSON.stringify(c)).join(', ')}, e.g. as ${name.name}("membrane", "dna")`]);
+    return { kind: name.name as 'image' | 'reference', channels: channels as string[] };
+  }
+
+  /** The model's inputs with their roles, each role checked against the input's shape. */
+  describeInputs(): ModelInput[] {
+    return this.withBuild(1, false, (_b, scope) =>
+      [...this.inputs.values()].map((s) => {
+        const shape = this.evalShape(s.shape, scope);
+        let role = this.inputRoles.get(s.name.name);
+        if (role?.kind === 'label') {
+          if (shape.length !== 2) throw new Fail('SC3002', s.shape.span, `a label input is [B, classes] (a one-hot row per cell), this one is ${shapeText(s.shape as A.ShapeType)}`);
+          role = { kind: 'label', classes: shape[1] };
+        } else if (role && (shape.length < 3 || shape[1] !== role.channels.length))
+          throw new Fail('SC3001', s.role!.name.span, `input ${s.name.name} is ${shapeText(s.shape as A.ShapeType)} = [${shape.join(', ')}] but its ${role.kind} role names ${role.channels.length} channel(s) (${role.channels.join(', ')})`, ['an image input is [B, channels, ...spatial], one name per channel']);
+        return { name: s.name.name, itemShape: shape.slice(1), role };
+      }),
+    );
+  }
+
+  /** Entry points by role (compiler/model.ts EntryRoles), each role's contract checked on its batch-2 build. */
+  entryRoles(): EntryRoles {
+    const roles: EntryRoles = {};
+    const taken = new Map<string, string>();
+    for (const [name, e] of this.entries) {
+      const role = e.role?.name ?? ((ENTRY_ROLES as readonly string[]).includes(name) ? name : undefined);
+      if (!role) continue;
+      const span = e.role?.span ?? e.name.span;
+      if (!(ENTRY_ROLES as readonly string[]).includes(role)) throw this.asDiagnostic(new Fail('SC2009', span, `'${role}' is not an entry role`, [`entry roles: ${ENTRY_ROLES.join(', ')}`]));
+      if (taken.has(role)) throw this.asDiagnostic(new Fail('SC1102', span, `entries ${taken.get(role)} and ${name} both have the role ${role}`));
+      taken.set(role, name);
+      const g = this.buildEntry(name, 2);
+      const fail = (msg: string) => this.asDiagnostic(new Fail('SC4001', span, `entry ${name} (role ${role}): ${msg}`));
+      // An entry's own inputs are its parameters with a shape (debug noise inputs are not).
+      const own = new Set(e.params.filter((p) => p.shape).map((p) => p.name.name));
+      const latents = g.inputs.filter((i) => own.has(i.name));
+      if (role === 'encode') {
+        if (g.outputs.length !== 2) throw fail(`an encoder returns the posterior's mean and log-variance, ([B, L], [B, L]); this one returns ${g.outputs.length} value(s)`);
+        const [m, lv] = g.outputs.map((o) => g.graph.outputs.get(o)!.shape);
+        if (m.length !== 2 || m.join() !== lv.join()) throw fail(`the mean and log-variance must both be [B, L], got [${m.join(', ')}] and [${lv.join(', ')}]`);
+        roles.encode = { entry: name, mean: g.outputs[0], logvar: g.outputs[1] };
+      } else if (role === 'decode') {
+        if (latents.length !== 1 || latents[0].shape.length !== 2) throw fail(`a decoder takes one latent code [B, L] besides the model's inputs; this one takes ${latents.length ? latents.map((l) => `${l.name} [${l.shape.join(', ')}]`).join(', ') : 'none'}`);
+        if (g.outputs.length !== 1) throw fail(`a decoder returns one image, this one returns ${g.outputs.length} values`);
+        roles.decode = { entry: name, latent: latents[0].name, output: g.outputs[0] };
+      } else {
+        if (latents.length) throw fail(`a generator takes only the model's inputs (the conditions); ${latents.map((l) => l.name).join(', ')} is not one`);
+        if (g.outputs.length !== 1) throw fail(`a generator returns one image, this one returns ${g.outputs.length} values`);
+        roles.generate = { entry: name, output: g.outputs[0] };
+      }
+    }
+    return roles;
+  }
+
+  /** A diagnostic at a model input's declaration, or at the model. */
+  locate(code: DiagnosticCode, message: string, opts: { at?: string; notes?: string[] } = {}): DiagnosticError {
+    const span = (opts.at && this.inputs.get(opts.at)?.span) || this.model.name.span;
+    return new DiagnosticError([diagnostic(code, span, message, { notes: opts.notes })], this.load.sources);
+  }
+
+  /** The names of the training step's `evaluate` values (found on its last build). */
+  evaluation?: string[];
+
+  /** The training step in evaluation mode, outputting its `evaluate` values per cell. */
+  buildEvaluate(batch: number): EntryGraph {
+    const t = this.train;
+    if (!t) throw new Error(`model ${this.model.name.name} has no training step`);
+    return this.withBuild(batch, false, (b, scope) => {
+      const inputs = this.bindParams(t.params, scope, b);
+      this.execBody(t.body, scope);
+      if (!b.evaluations.length) throw new Fail('SC5001', t.span, `the training step of ${this.name} declares no \`evaluate\``, ['add `evaluate elbo, recon, kl` with per-cell ([B]) values, the ELBO first']);
+      for (const e of b.evaluations) b.g.outputs.set(e.name, this.tensorOf(e.value, e.span, `evaluated value ${e.name}`).v);
+      this.finishState(b);
+      return { graph: b.g, inputs: [...inputs, ...b.extraInputs], outputs: b.evaluations.map((e) => e.name), hostScalars: b.hostScalars };
+    });
   }
 
   /** Builds one entry point (evaluation mode) or the training step for a batch size. */
@@ -245,8 +345,12 @@ export class Elaborator {
       }
       const items = result instanceof Tuple ? result.items : [result];
       if (entry.output) this.checkShapes(items, entry.output, scope, entry.span, `entry ${name}`);
+      const names = entry.outputNames.map((n) => n.name);
+      const dup = names.find((n, i) => names.indexOf(n) !== i);
+      if (dup) throw new Fail('SC1103', entry.outputNames.find((n) => n.name === dup)!.span, `entry ${name} names two outputs '${dup}'`);
       const outputs = items.map((v, i) => {
-        const out = `out${i}`;
+        // Unnamed outputs: the entry's name (one output) or name0, name1, …
+        const out = names[i] ?? (items.length === 1 ? name : `${name}${i}`);
         b.g.outputs.set(out, this.tensorOf(v, entry.span, `the result of entry ${name}`).v);
         return out;
       });
@@ -268,6 +372,7 @@ export class Elaborator {
     return this.withBuild(batch, true, (b, scope) => {
       const inputs = this.bindParams(t.params, scope, b);
       this.execBody(t.body, scope);
+      this.evaluation = b.evaluations.length ? b.evaluations.map((e) => e.name) : undefined;
       if (!b.loss) throw new Fail('SC1104', t.span, 'the training step never reaches `minimize`');
       const loss = this.tensorOf(b.loss.value, b.loss.span, 'the loss');
       if (numel(loss.shape) !== 1) throw new Fail('SC3001', b.loss.span, `the loss must be one number, got shape [${loss.shape.join(', ')}]`, ['sum or average it']);
@@ -324,7 +429,7 @@ export class Elaborator {
   }
 
   private withBuild<R>(batch: number, training: boolean, f: (b: Build, scope: Scope) => R): R {
-    const b: Build = { g: new Graph(), training, batch, tensors: new Map(), hostScalars: [], randomDraws: 0, log: [], reports: [], extraInputs: [] };
+    const b: Build = { g: new Graph(), training, batch, tensors: new Map(), hostScalars: [], randomDraws: 0, log: [], reports: [], evaluations: [], extraInputs: [] };
     this.build = b;
     const env = new Env(this.modelScope.env);
     env.set('B', batch);
@@ -435,9 +540,17 @@ export class Elaborator {
         return;
       }
       case 'Report':
+      case 'Evaluate':
         for (const e of s.values) {
-          if (e.kind !== 'Name') throw new Fail('SC4001', e.span, 'report names variables: `report recon, kl, loss`');
-          this.build!.reports.push({ name: e.name, value: this.evalIn(e, scope), span: e.span });
+          const word = s.kind === 'Report' ? 'report' : 'evaluate';
+          if (e.kind !== 'Name') throw new Fail('SC4001', e.span, `${word} names variables: \`${word} ${s.kind === 'Report' ? 'recon, kl, loss' : 'elbo, recon, kl'}\``);
+          const value = this.evalIn(e, scope);
+          if (s.kind === 'Report') this.build!.reports.push({ name: e.name, value, span: e.span });
+          else {
+            const t = this.tensorOf(value, e.span, `evaluated value ${e.name}`);
+            if (t.shape.length !== 1 || t.shape[0] !== this.build!.batch) throw new Fail('SC3001', e.span, `evaluate takes one value per cell ([B] = [${this.build!.batch}]); ${e.name} is [${t.shape.join(', ')}]`, ['sum over every axis but the batch with sum(x, keep_batch = true)']);
+            this.build!.evaluations.push({ name: e.name, value, span: e.span });
+          }
         }
         return;
       default:
@@ -864,8 +977,12 @@ export class Elaborator {
       }
       case 'sum':
       case 'mean': {
+        // Over every axis, or with keep_batch = true over every axis but the first (one value per cell).
+        const keep = named.get('keep_batch') ?? false;
+        const other = [...named.keys()].find((k) => k !== 'keep_batch');
+        if (other || typeof keep !== 'boolean') throw new Fail('SC2004', span, other ? `${name} has no parameter '${other}'` : `${name}: keep_batch is true or false`, [`${name}(x) or ${name}(x, keep_batch = true)`]);
         const s = t(0).shape;
-        return one(name === 'sum' ? 'reduce_sum' : 'reduce_mean', { axes: s.map((_, i) => i), keepdims: false });
+        return one(name === 'sum' ? 'reduce_sum' : 'reduce_mean', { axes: s.map((_, i) => i).slice(keep ? 1 : 0), keepdims: false });
       }
       case 'sse':
       case 'kld':

@@ -2,6 +2,7 @@
 // initialisers and checkpoint names, and one graph per entry point (encode, decode, generate)
 // and for the training step, built for a given batch size.
 
+import type { DiagnosticError } from '../dsl/diagnostics.ts';
 import type { Shape } from '../kernels/types.ts';
 import type { Graph } from './ir.ts';
 
@@ -48,6 +49,30 @@ export interface TrainGraph extends EntryGraph {
   optimizer: { kind: 'adam'; lr: number; beta1: number; beta2: number; eps: number };
 }
 
+/**
+ * What a model input stands for, so that tools can feed it from data: the image the model
+ * reconstructs and the reference image it is conditioned on (each with the names of its
+ * channels: `membrane`, `dna`, `structure`), or the one-hot label (over `classes` names).
+ */
+export type InputRole = { kind: 'image' | 'reference'; channels: string[] } | { kind: 'label'; classes: number };
+
+export interface ModelInput {
+  name: string;
+  /** The shape of one item (without the batch axis). */
+  itemShape: number[];
+  role?: InputRole;
+}
+
+/** The entry points tools call by role, and the contract each role keeps (checked at compile time). */
+export interface EntryRoles {
+  /** Image (and conditions) → the posterior's mean and log-variance: the embedding is `mean`. */
+  encode?: { entry: string; mean: string; logvar: string };
+  /** A latent code (the input named `latent`) and the conditions → the image (`output`). */
+  decode?: { entry: string; latent: string; output: string };
+  /** The conditions alone → an image from z ~ N(0, I) (`output`). */
+  generate?: { entry: string; output: string };
+}
+
 export interface CompiledModel {
   name: string;
   /**
@@ -69,6 +94,21 @@ export interface CompiledModel {
   /** Builds an entry point's graph for a batch size (`encode`, `decode`, `generate`, …). */
   entry(name: string, batch: number): EntryGraph;
   entryNames: string[];
+  /** The model's inputs (those whose guards hold), with their roles. */
+  inputs: ModelInput[];
+  roles: EntryRoles;
+  /**
+   * The training step's `evaluate` values, per cell ([B] each): the first is the ELBO (higher is
+   * better), the others its parts. Undefined when the model declares none.
+   */
+  evaluation?: string[];
+  /** The training step in evaluation mode (running statistics, one draw of its noise), whose outputs are `evaluation`. */
+  evaluateStep(batch: number): EntryGraph;
+  /**
+   * A diagnostic (SC5001/SC5002) located at the model's input `at` (or at the model when none),
+   * for tools that need what the model does not declare or data that do not fit it.
+   */
+  error(code: 'SC5001' | 'SC5002', message: string, opts?: { at?: string; notes?: string[] }): DiagnosticError;
   /**
    * Builds the training step for a batch size. With `accumulate` = k it is one micro-batch of k:
    * gradients / k are added to state tensors `grad.<param>` instead of an Adam step.

@@ -3,14 +3,14 @@
 // Memory stays bounded: decoded cells are cached only up to `cacheBytes`.
 
 import { readPng2d, readTiff3d } from './images.ts';
-import { CLASSES } from './labels.ts';
+import { labelsOf } from './labels.ts';
 import type { CellRow } from './manifest.ts';
 import { preprocess2d, preprocess3d, type CellTensors, type PreprocessOptions } from './preprocess.ts';
 import type { Split } from './split.ts';
 
 export interface Cell extends CellTensors {
   row: CellRow;
-  /** Class index (alphabetical order of the 24 classes). */
+  /** Index of the cell's label in the data set's label vocabulary. */
   label: number;
 }
 
@@ -19,8 +19,10 @@ export interface Batch {
   reference: Float32Array;
   /** [B, 1, ...size]. */
   structure: Float32Array;
-  /** [B, classes] one-hot. */
+  /** [B, classes] one-hot over `classes`. */
   onehot: Float32Array;
+  /** The label vocabulary the one-hot rows index. */
+  classes: readonly string[];
   rows: CellRow[];
 }
 
@@ -35,6 +37,8 @@ export interface DatasetOptions extends PreprocessOptions {
   /** Where skipped rows are reported. */
   log?: (line: string) => void;
   manifestFile?: string;
+  /** The label vocabulary (a trained run's); default: labelsOf(every row's label). */
+  labels?: readonly string[];
 }
 
 export class DataError extends Error {
@@ -46,19 +50,20 @@ export class DataError extends Error {
 
 export class CellDataset {
   readonly rows: CellRow[];
-  readonly classes: readonly string[] = CLASSES;
+  readonly classes: readonly string[];
   private cache = new Map<number, Cell>();
   private cachedBytes = 0;
   private bad = new Set<number>();
   readonly voxels: number;
 
   constructor(rows: CellRow[], readonly opts: DatasetOptions) {
+    this.classes = opts.labels ?? labelsOf(rows.map((r) => r.structure));
     this.rows = opts.split ? rows.filter((r) => r.split === opts.split) : rows;
     this.voxels = opts.size.reduce((a, b) => a * b, 1);
-    const known = new Set<string>(CLASSES);
+    const known = new Set<string>(this.classes);
     for (const r of this.rows)
       if (!known.has(r.structure)) {
-        const err = new DataError(r, undefined, `unknown structure label '${r.structure}' (known: the 24 classes of statistical-cell.md §3.1)`, opts.manifestFile);
+        const err = new DataError(r, undefined, `unknown structure label '${r.structure}' (the model was trained on ${this.classes.length}: ${this.classes.join(', ')})`, opts.manifestFile);
         if (!opts.skipBad) throw err;
         opts.log?.(`skipping: ${err.message}`);
       }
@@ -85,7 +90,7 @@ export class CellDataset {
         const hint = Math.max(...Object.values(row.channels).filter((v): v is number => v !== undefined)) + 1;
         t = preprocess3d(await readTiff3d(file, hint), row.channels, this.opts, file);
       } else t = preprocess2d(await readPng2d(file), this.opts, file);
-      const cell: Cell = { ...t, row, label: CLASSES.indexOf(row.structure as (typeof CLASSES)[number]) };
+      const cell: Cell = { ...t, row, label: this.classes.indexOf(row.structure) };
       const bytes = (t.reference.length + t.structure.length) * 4;
       if (this.cachedBytes + bytes <= (this.opts.cacheBytes ?? 1 << 30)) {
         this.cache.set(i, cell);
@@ -105,7 +110,8 @@ export class CellDataset {
   async batch(indices: number[], replace: (attempt: number) => number = (k) => (indices[0] + k + 1) % this.length): Promise<Batch> {
     const n = indices.length;
     const v = this.voxels;
-    const out: Batch = { reference: new Float32Array(n * 2 * v), structure: new Float32Array(n * v), onehot: new Float32Array(n * CLASSES.length), rows: [] };
+    const K = this.classes.length;
+    const out: Batch = { reference: new Float32Array(n * 2 * v), structure: new Float32Array(n * v), onehot: new Float32Array(n * K), classes: this.classes, rows: [] };
     const cells = await Promise.all(indices.map((i) => this.load(i)));
     for (let k = 0; k < n; k++) {
       let cell = cells[k];
@@ -115,7 +121,7 @@ export class CellDataset {
       }
       out.reference.set(cell.reference, k * 2 * v);
       out.structure.set(cell.structure, k * v);
-      out.onehot[k * CLASSES.length + cell.label] = 1;
+      out.onehot[k * K + cell.label] = 1;
       out.rows.push(cell.row);
     }
     return out;

@@ -18,6 +18,8 @@ export interface PreprocessOptions {
   /** 'unit' divides by 255; 'sum' scales each channel to sum to `sumTo` (another normalisation of the original code). */
   intensity?: 'unit' | 'sum';
   sumTo?: number;
+  /** An image of another size: an error ('exact', the default), or centre-cropped / zero-padded to `size` as the paper does ('crop-pad'). */
+  fit?: 'exact' | 'crop-pad';
 }
 
 /**
@@ -83,6 +85,8 @@ export function preprocess2d(img: Image, opts: PreprocessOptions, source = 'imag
 
 function assemble([memb, dna, struct]: Float32Array[], spatial: number[], opts: PreprocessOptions): CellTensors {
   if (spatial.length !== opts.size.length) throw new Error(`image is ${spatial.length}D but the model takes ${opts.size.length}D input`);
+  if ((opts.fit ?? 'exact') === 'exact' && spatial.some((d, i) => d !== opts.size[i]))
+    throw new Error(`the image is ${spatial.join('×')} but the model takes ${opts.size.join('×')}; make the data at the model's size (statcell synth --size ${opts.size.join(',')}), set the model's size (--set size=[${spatial.join(',')}]), or centre-crop / zero-pad it with --fit crop-pad`);
   const n = opts.size.reduce((a, b) => a * b, 1);
   const reference = new Float32Array(2 * n);
   const structure = new Float32Array(n);

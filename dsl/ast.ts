@@ -13,8 +13,8 @@ export interface NamedType { kind: 'NamedType'; name: string; span: Span }
 export interface ListType { kind: 'ListType'; element: TypeExpr; span: Span }
 /** `[B, C, ...S/2]`: a tensor shape; each dimension is a size expression or a spread of a pack. */
 export interface ShapeType { kind: 'ShapeType'; dims: ListElement[]; span: Span }
-/** A tuple of outputs: `([B, L], [B, L])`. */
-export interface TupleType { kind: 'TupleType'; elements: TypeExpr[]; span: Span }
+/** A tuple of outputs: `([B, L], [B, L])`, or with every element named: `(mu: [B, L], logvar: [B, L])`. */
+export interface TupleType { kind: 'TupleType'; elements: TypeExpr[]; names?: Identifier[]; span: Span }
 /** `"relu" | "softplus"`: one of several string literals (or types). */
 export interface UnionType { kind: 'UnionType'; options: TypeExpr[]; span: Span }
 /** `"relu"` as a type: exactly that string. */
@@ -83,18 +83,25 @@ export interface ReturnStmt { kind: 'Return'; values: Expr[]; span: Span }
 export interface ForStmt { kind: 'For'; variable: Identifier; iterable: Expr; body: Stmt[]; span: Span }
 export interface IfStmt { kind: 'If'; test: Expr; then: Stmt[]; else?: Stmt[]; span: Span }
 export interface AssertStmt { kind: 'Assert'; test: Expr; message?: Expr; span: Span }
-/** `input x: [B, n_in, ...size] if conditioned`: a model input, present when the guard holds. */
-export interface InputStmt { kind: 'Input'; name: Identifier; shape: TypeExpr; guard?: Expr; span: Span }
-/** `entry encode(x, ref) -> ([B, L], [B, L]) { ... }`: a function the runtime can call. */
-export interface EntryStmt { kind: 'Entry'; name: Identifier; params: TensorParam[]; output?: TypeExpr; body: Stmt[]; span: Span }
+/** `input x: [B, n_in, ...size] as image("membrane", "dna") if conditioned`: a model input,
+ * present when the guard holds, with the role the tools feed it by (image, reference, label). */
+export interface InputStmt { kind: 'Input'; name: Identifier; shape: TypeExpr; role?: { name: Identifier; args: Argument[] }; guard?: Expr; span: Span }
+/** `entry encode(x, ref) -> (mu: [B, L], logvar: [B, L]) { ... }`: a function the runtime can
+ * call; `as decode` gives it a role other than its name. */
+export interface EntryStmt {
+  kind: 'Entry'; name: Identifier; params: TensorParam[]; output?: TypeExpr; outputNames: Identifier[]; role?: Identifier; body: Stmt[]; span: Span;
+}
 /** `train step(x) { ... minimize loss using adam(...) }`: a training step. */
 export interface TrainStmt { kind: 'Train'; name: Identifier; params: TensorParam[]; body: Stmt[]; span: Span }
 export interface MinimizeStmt { kind: 'Minimize'; loss: Expr; optimizer?: Expr; span: Span }
 /** `report recon, kl`: values the training step hands back as metrics (by variable name). */
 export interface ReportStmt { kind: 'Report'; values: Expr[]; span: Span }
+/** `evaluate elbo, recon, kl`: per-cell ([B]) values of the training step that score a cell in
+ * evaluation mode; the first is the ELBO (higher is better), the rest are reported beside it. */
+export interface EvaluateStmt { kind: 'Evaluate'; values: Expr[]; span: Span }
 export type Stmt =
   | AssignStmt | ReturnStmt | ForStmt | IfStmt | AssertStmt | InputStmt | EntryStmt | TrainStmt
-  | MinimizeStmt | ReportStmt | ConstDecl | DefaultsDecl;
+  | MinimizeStmt | ReportStmt | EvaluateStmt | ConstDecl | DefaultsDecl;
 
 export interface Program { kind: 'Program'; file: string; decls: TopDecl[]; span: Span }
 

@@ -221,8 +221,11 @@ export class AstBuilder extends BaseVisitor {
 
   inputStmt(ctx: Children, _p: unknown, self?: CstNode): A.InputStmt {
     const g = this.node(ctx, 'guard');
+    const role = this.tok(ctx, 'role');
+    const roleArgs = this.node(ctx, 'roleArgs');
     return {
       kind: 'Input', name: this.ident(this.tok(ctx, 'name')), shape: this.type(this.node(ctx, 'shape'), 'shape'),
+      role: role ? { name: this.ident(role), args: roleArgs ? (this.visit(roleArgs) as A.Argument[]) : [] } : undefined,
       guard: g ? this.expr(g) : undefined, span: this.nodeSpan(self),
     };
   }
@@ -230,9 +233,13 @@ export class AstBuilder extends BaseVisitor {
   entryStmt(ctx: Children, _p: unknown, self?: CstNode): A.EntryStmt {
     const list = this.node(ctx, 'paramList');
     const out = this.node(ctx, 'output');
+    const role = this.tok(ctx, 'role');
+    const output = out ? this.type(out, 'shape') : undefined;
+    const single = out ? this.outputName(out) : undefined;
     return {
       kind: 'Entry', name: this.ident(this.tok(ctx, 'name')), params: list ? (this.visit(list, 'entry') as A.TensorParam[]) : [],
-      output: out ? this.type(out, 'shape') : undefined, body: this.stmts(this.node(ctx, 'body')), span: this.nodeSpan(self),
+      output, outputNames: single ? [single] : output?.kind === 'TupleType' ? (output.names ?? []) : [],
+      role: role ? this.ident(role) : undefined, body: this.stmts(this.node(ctx, 'body')), span: this.nodeSpan(self),
     };
   }
 
@@ -253,6 +260,20 @@ export class AstBuilder extends BaseVisitor {
     return { kind: 'Report', values: this.nodes(ctx, 'values').map((n) => this.expr(n)), span: this.nodeSpan(self) };
   }
 
+  evaluateStmt(ctx: Children, _p: unknown, self?: CstNode): A.EvaluateStmt {
+    return { kind: 'Evaluate', values: this.nodes(ctx, 'values').map((n) => this.expr(n)), span: this.nodeSpan(self) };
+  }
+
+  /** `name: type` → its type; the name is read by `outputName`. */
+  outputType(ctx: Children, tc: TypeContext): A.TypeExpr {
+    return this.type(this.node(ctx, 'type'), tc);
+  }
+
+  private outputName(n: CstNode): A.Identifier | undefined {
+    const name = (n.children.name as IToken[] | undefined)?.[0];
+    return name ? this.ident(name) : undefined;
+  }
+
   // ---- types ----
   typeExpr(ctx: Children, tc: TypeContext, self?: CstNode): A.TypeExpr {
     const options = this.nodes(ctx, 'options').map((n) => this.type(n, tc));
@@ -271,7 +292,12 @@ export class AstBuilder extends BaseVisitor {
       return { kind: 'NamedType', name: name.image, span };
     }
     const tuple = this.nodes(ctx, 'tuple');
-    if (tuple.length) return { kind: 'TupleType', elements: tuple.map((n) => this.type(n, tc)), span };
+    if (tuple.length) {
+      const names = tuple.map((n) => this.outputName(n));
+      const named = names.filter((n): n is A.Identifier => n !== undefined);
+      if (named.length && named.length < names.length) this.diags.error('SC1107', span, 'name every output of a tuple or none: (mu: [B, L], logvar: [B, L])');
+      return { kind: 'TupleType', elements: tuple.map((n) => this.type(n, tc)), ...(named.length === names.length ? { names: named } : {}), span };
+    }
     const list = this.node(ctx, 'list');
     const elements = list ? (this.visit(list) as A.ListExpr).elements : [];
     if (tc === 'shape') return { kind: 'ShapeType', dims: elements, span };

@@ -11,7 +11,7 @@ const allowed: Record<Context, ReadonlySet<A.Stmt['kind']>> = {
   block: new Set(['Assign', 'Return', 'For', 'If', 'Assert', 'Const', 'Defaults']),
   model: new Set(['Assign', 'For', 'If', 'Assert', 'Const', 'Defaults', 'Input', 'Entry', 'Train']),
   entry: new Set(['Assign', 'Return', 'For', 'If', 'Assert', 'Const', 'Defaults']),
-  train: new Set(['Assign', 'For', 'If', 'Assert', 'Const', 'Defaults', 'Minimize', 'Report']),
+  train: new Set(['Assign', 'For', 'If', 'Assert', 'Const', 'Defaults', 'Minimize', 'Report', 'Evaluate']),
 };
 
 const where: Record<Context, string> = { block: 'a block', model: 'a model body', entry: 'an entry point', train: 'a training step' };
@@ -23,10 +23,11 @@ const homes: Partial<Record<A.Stmt['kind'], string>> = {
   Train: 'model bodies',
   Minimize: 'training steps',
   Report: 'training steps',
+  Evaluate: 'training steps',
 };
 
 const keywordOf: Partial<Record<A.Stmt['kind'], string>> = {
-  Return: 'return', Input: 'input', Entry: 'entry', Train: 'train', Minimize: 'minimize', Report: 'report',
+  Return: 'return', Input: 'input', Entry: 'entry', Train: 'train', Minimize: 'minimize', Report: 'report', Evaluate: 'evaluate',
 };
 
 export function checkProgram(program: A.Program, diags: DiagnosticBag): void {
@@ -102,7 +103,7 @@ function checkBody(body: A.Stmt[], ctx: Context, diags: DiagnosticBag): void {
         if (!someStmt(s.body, (t) => t.kind === 'Minimize')) diags.error('SC1104', s.name.span, `training step '${s.name.name}' has no objective`, { notes: ['state it with: minimize <loss> using adam(lr = ...)'] });
         break;
       case 'Assign': case 'Const': checkExpr(s.value, diags); break;
-      case 'Return': case 'Report': s.values.forEach((v) => checkExpr(v, diags)); break;
+      case 'Return': case 'Report': case 'Evaluate': s.values.forEach((v) => checkExpr(v, diags)); break;
       case 'Assert': checkExpr(s.test, diags); break;
       case 'Minimize': checkExpr(s.loss, diags); if (s.optimizer) checkExpr(s.optimizer, diags); break;
       case 'Input': if (s.guard) checkExpr(s.guard, diags); break;

@@ -6,7 +6,8 @@
 //     in block Down called at models/statcell.vae:40:14
 //
 // Code ranges: SC1xxx syntax and structure (this front end), SC2xxx names and imports,
-// SC3xxx shapes, SC4xxx values and parameters (the compiler). docs/language.md lists them all.
+// SC3xxx shapes, SC4xxx values and parameters (the compiler), SC5xxx what the tools need of a
+// model and of its data. docs/language.md lists them all.
 
 /** A source range. Lines and columns are 1-based; the end is exclusive (endCol is the column
  * just after the last character). Offsets are 0-based character offsets into the file. */
@@ -49,6 +50,7 @@ export const CODES = {
   SC2006: { severity: 'error', title: 'duplicate instance name' },
   SC2007: { severity: 'error', title: 'import cycle' },
   SC2008: { severity: 'error', title: 'layer or block without an instance name' },
+  SC2009: { severity: 'error', title: 'unknown role' },
   // Shapes (compiler).
   SC3001: { severity: 'error', title: 'shape mismatch at a block boundary' },
   SC3002: { severity: 'error', title: 'rank mismatch' },
@@ -60,6 +62,9 @@ export const CODES = {
   SC4002: { severity: 'error', title: 'assertion failed' },
   SC4003: { severity: 'error', title: 'value must be known at compile time' },
   SC4004: { severity: 'error', title: 'invalid attribute value' },
+  // What the tools need of a model and its data (trainer, eval, embed, generate, report).
+  SC5001: { severity: 'error', title: 'the model does not declare what this tool needs' },
+  SC5002: { severity: 'error', title: 'the data do not fit the model' },
 } as const satisfies Record<string, { severity: Severity; title: string }>;
 
 export type DiagnosticCode = keyof typeof CODES;

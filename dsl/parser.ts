@@ -5,8 +5,11 @@
 //   program   := (import | const | defaults | block | model)*
 //   block     := 'block' Name params [inputs] '->' type body     -- one list: inputs only
 //   model     := 'model' Name [params] body | 'model' Name '=' Name '(' args ')'
-//   statement := input | entry | train | return | for | if | assert | minimize | report
+//   statement := input | entry | train | return | for | if | assert | minimize | report | evaluate
 //              | const | defaults | names '=' expr
+//   input     := 'input' Name ':' shape ['as' Name ['(' args ')']] ['if' expr]
+//   entry     := 'entry' Name params ['->' output] ['as' Name] body
+//   output    := [Name ':'] type | '(' [Name ':'] type (',' [Name ':'] type)* ')'
 //   expr      := range ('|>' postfix)*        -- pipes bind loosest
 //   atom      := label ':' postfix | literal | name | '(' expr ')' | '[' elements ']'
 //              | 'if' expr 'then' expr 'else' expr
@@ -187,6 +190,7 @@ export class StatcellParser extends CstParser {
       { ALT: () => this.SUBRULE(this.trainStmt) },
       { ALT: () => this.SUBRULE(this.minimizeStmt) },
       { ALT: () => this.SUBRULE(this.reportStmt) },
+      { ALT: () => this.SUBRULE(this.evaluateStmt) },
       { ALT: () => this.SUBRULE(this.constDecl) },
       { ALT: () => this.SUBRULE(this.defaultsDecl) },
       { ALT: () => this.CONSUME(T.Semicolon) },
@@ -239,6 +243,11 @@ export class StatcellParser extends CstParser {
     this.CONSUME(T.Identifier, { LABEL: 'name' });
     this.CONSUME(T.Colon);
     this.SUBRULE(this.typeExpr, { LABEL: 'shape' });
+    this.OPTION2(() => {
+      this.CONSUME(T.As);
+      this.CONSUME2(T.Identifier, { LABEL: 'role' });
+      this.OPTION3(() => this.SUBRULE(this.argList, { LABEL: 'roleArgs' }));
+    });
     this.OPTION(() => {
       this.CONSUME(T.If);
       this.SUBRULE(this.expression, { LABEL: 'guard' });
@@ -251,9 +260,22 @@ export class StatcellParser extends CstParser {
     this.SUBRULE(this.paramList);
     this.OPTION(() => {
       this.CONSUME(T.Arrow);
-      this.SUBRULE(this.typeExpr, { LABEL: 'output' });
+      this.SUBRULE(this.outputType, { LABEL: 'output' });
+    });
+    this.OPTION2(() => {
+      this.CONSUME(T.As);
+      this.CONSUME2(T.Identifier, { LABEL: 'role' });
     });
     this.SUBRULE(this.body);
+  });
+
+  /** An output type, optionally named: `xhat: [B, 2, ...S]`, or a tuple `(mu: [B, L], logvar: [B, L])`. */
+  outputType = this.RULE('outputType', () => {
+    this.OPTION(() => {
+      this.CONSUME(T.Identifier, { LABEL: 'name' });
+      this.CONSUME(T.Colon);
+    });
+    this.SUBRULE(this.typeExpr, { LABEL: 'type' });
   });
 
   trainStmt = this.RULE('trainStmt', () => {
@@ -277,6 +299,11 @@ export class StatcellParser extends CstParser {
     this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.expression, { LABEL: 'values' }) });
   });
 
+  evaluateStmt = this.RULE('evaluateStmt', () => {
+    this.CONSUME(T.Evaluate);
+    this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.expression, { LABEL: 'values' }) });
+  });
+
   // ---- types ----
   typeExpr = this.RULE('typeExpr', () => {
     this.AT_LEAST_ONE_SEP({ SEP: T.Bar, DEF: () => this.SUBRULE(this.typeAtom, { LABEL: 'options' }) });
@@ -290,7 +317,7 @@ export class StatcellParser extends CstParser {
       {
         ALT: () => {
           this.CONSUME(T.LParen);
-          this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.typeExpr, { LABEL: 'tuple' }) });
+          this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.outputType, { LABEL: 'tuple' }) });
           this.CONSUME(T.RParen);
         },
       },

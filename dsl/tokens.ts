@@ -31,6 +31,9 @@ export const Assert = keyword('assert');
 export const Minimize = keyword('minimize');
 export const Using = keyword('using');
 export const Report = keyword('report');
+export const Evaluate = keyword('evaluate');
+/** `as` must come after `assert` in the token list: the lexer takes the first token that matches. */
+export const As = keyword('as');
 export const True = keyword('true');
 export const False = keyword('false');
 export const None = keyword('none');
@@ -80,7 +83,7 @@ export const Question = punct('Question', '?');
 
 export const keywords = [
   Import, Const, Defaults, Block, Model, Input, Entry, Train, Return, For, In, If, Then, Else,
-  Assert, Minimize, Using, Report, True, False, None, And, Or, Not,
+  Assert, As, Minimize, Using, Report, Evaluate, True, False, None, And, Or, Not,
 ];
 
 export const allTokens: TokenType[] = [

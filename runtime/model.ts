@@ -121,6 +121,7 @@ export class ModelRuntime {
         name === 'train' ? this.model.trainStep(batch)
         : accumulate ? this.model.trainStep(batch, Number(accumulate[1]))
         : name === 'apply' ? this.model.applyStep!()
+        : name === 'evaluate' ? this.model.evaluateStep(batch)
         : this.model.entry(name, batch);
       p = { exe: new Executable(this.backend, lower(this.opts.fuse === false ? entry.graph : fuse(entry.graph)), this.store), entry };
       this.programs.set(key, p);
@@ -174,11 +175,15 @@ export class ModelRuntime {
     return metrics;
   }
 
-  /** Runs an entry point (encode, decode, generate, …); `iteration` seeds its random draws. */
-  async run(name: string, inputs: Record<string, Float32Array>, batch: number, iteration = 0): Promise<Record<string, Float32Array>> {
+  /**
+   * Runs an entry point (encode, decode, generate, …, or `evaluate`: the training step in
+   * evaluation mode); `iteration` feeds its run-time scalars (the KL warm-up's β) and, unless
+   * `draw` is given, picks its random draws.
+   */
+  async run(name: string, inputs: Record<string, Float32Array>, batch: number, iteration = 0, draw?: number): Promise<Record<string, Float32Array>> {
     const p = this.program(name, batch);
     this.feed(p, inputs, iteration);
-    p.exe.run({ iteration });
+    p.exe.run(draw === undefined ? { iteration } : { iteration, draw });
     const out: Record<string, Float32Array> = {};
     for (const o of p.entry.outputs) out[o] = await p.exe.read(o);
     return out;

@@ -7,7 +7,9 @@ import { parseSafetensors, type SafeTensors } from '../runtime/safetensors.ts';
 const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
 
 export async function loadFixture(name: string): Promise<ArrayBuffer> {
-  const url = new URL('./golden/' + name, import.meta.url);
+  // A browser page gets test modules at their file-system path, which the server does not map back
+  // to files; the repository root is the server's root.
+  const url = isNode ? new URL('./golden/' + name, import.meta.url) : new URL('/test/golden/' + name, location.origin);
   if (isNode) {
     const { readFile } = await import('node:fs/promises');
     const buf = await readFile(url);

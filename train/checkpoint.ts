@@ -25,13 +25,15 @@ export interface Sidecar {
    * whole state: nothing else needs saving to continue the same streams.
    */
   seeds: { init: number; data: number };
-  model: { name: string; config: Record<string, unknown>; source: string; sourceHash: string };
+  /** The model: its source files (relative names → text) and entry file, enough to compile it again anywhere. */
+  model: { name: string; config: Record<string, unknown>; source: string; sourceHash: string; files?: Record<string, string>; entryFile?: string };
   backend: string;
   batch: number;
   optimizer: { kind: string; lr: number; beta1: number; beta2: number; eps: number; step: number };
   /** The last step's metrics and the last validation result. */
   metrics: Record<string, number>;
-  validation?: { elbo: number; recon: number; kl: number };
+  /** The model's evaluation on the validation split: `elbo` (its first value) and every named value. */
+  validation?: { elbo: number } & Record<string, number>;
   best?: { name: string; elbo: number };
   /** SHA-256 of the .safetensors file, checked on load. */
   tensorsSha256: string;
@@ -119,7 +121,7 @@ export function loadCheckpoint(dir: string, name: string, model?: CompiledModel)
   }
   const sha = createHash('sha256').update(bytes).digest('hex');
   if (sha !== sidecar.tensorsSha256) throw new CheckpointError(`checkpoint ${stem}.safetensors: its SHA-256 ${sha.slice(0, 12)}… differs from the sidecar's ${sidecar.tensorsSha256.slice(0, 12)}… (a torn or replaced file); resume from another checkpoint`);
-  if (model && sidecar.model.sourceHash !== model.sourceHash)
+  if (model && (sidecar.model.sourceHash !== model.sourceHash || JSON.stringify(sidecar.model.config) !== JSON.stringify(model.config)))
     throw new CheckpointError(
       `checkpoint ${stem}: written by model ${sidecar.model.name} with source hash ${sidecar.model.sourceHash.slice(0, 12)}…, but the model now compiles to ${model.name} with hash ${model.sourceHash.slice(0, 12)}… (different source or overrides); use the same model and --set options, or start a fresh run in another directory`,
     );

@@ -6,22 +6,18 @@
 // leaves the last good checkpoint; SIGINT/SIGTERM finish the step, checkpoint and return.
 
 import type { CompiledModel } from '../compiler/model.ts';
-import type { Batch } from '../data/dataset.ts';
 import { prefetch } from '../data/dataset.ts';
 import { batchIndices } from '../data/sampler.ts';
-import { reference } from '../kernels/reference.ts';
 import type { Backend } from '../runtime/backend.ts';
+import { evaluateCells, type CellSource } from '../session/evaluate.ts';
+import { feedsFor } from '../session/feeds.ts';
 import { microBatchFor, ModelRuntime } from '../runtime/model.ts';
 import { checkpointName, loadCheckpoint, removeCheckpoint, resolveCheckpoint, saveCheckpoint, type Sidecar } from './checkpoint.ts';
 import { MetricsLog } from './metrics.ts';
 import type { Progress } from './progress.ts';
 import { join } from 'node:path';
 
-/** What the trainer needs of a data set (CellDataset has it; tests pass in-memory ones). */
-export interface CellSource {
-  readonly length: number;
-  batch(indices: number[]): Promise<Batch>;
-}
+export type { CellSource } from '../session/evaluate.ts';
 
 export class TrainError extends Error {
   constructor(message: string) {
@@ -29,17 +25,6 @@ export class TrainError extends Error {
     this.name = 'TrainError';
   }
 }
-
-/** Whether a model is the target model M_T (conditioned on the reference and the label). */
-export const isTarget = (model: CompiledModel): boolean => model.config.conditioned === true;
-
-/** The model's inputs from a batch: M_R sees the reference channels, M_T the structure given both. */
-export function feedsOf(model: CompiledModel, b: Pick<Batch, 'reference' | 'structure' | 'onehot'>): Record<string, Float32Array> {
-  return isTarget(model) ? { x: b.structure, ref: b.reference, cls: b.onehot } : { x: b.reference };
-}
-
-/** The β that weighs KL in the evaluation ELBO: the model's β (1 once a KL warm-up has ended). */
-export const elboBeta = (model: CompiledModel): number => (model.config.warmup === true ? 1 : Number(model.config.beta ?? 1));
 
 export interface TrainOptions {
   model: CompiledModel;
@@ -78,58 +63,6 @@ export interface TrainResult {
   resumedFrom?: string;
 }
 
-export interface EvalResult {
-  elbo: number;
-  recon: number;
-  kl: number;
-  cells: number;
-  perCell: { elbo: number; recon: number; kl: number }[];
-}
-
-/**
- * Evaluation ELBO (§2, eval mode) of every cell of a source: encode → μ, log σ²; for each of
- * `samples` draws z = μ + ε·exp(½ log σ²) (ε from the seeded Philox stream, on the host) decode
- * and take the cell's SSE; ELBO = −(mean SSE + β·Σ_d KLD_d). The last partial batch is padded
- * by repeating cells (eval mode makes cells independent) and the padding is ignored.
- */
-export async function evaluateElbo(rt: ModelRuntime, source: CellSource, opts: { batch: number; samples?: number; seed?: number; limit?: number }): Promise<EvalResult> {
-  const model = rt.model;
-  const B = opts.batch;
-  const S = opts.samples ?? 10;
-  const beta = elboBeta(model);
-  const n = Math.min(source.length, opts.limit ?? Infinity);
-  const perCell: EvalResult['perCell'] = [];
-  for (let start = 0, chunk = 0; start < n; start += B, chunk++) {
-    const idx = Array.from({ length: B }, (_, k) => (start + k < n ? start + k : start + (k % (n - start))));
-    const b = await source.batch(idx);
-    const feeds = feedsOf(model, b);
-    const enc = Object.values(await rt.run('encode', feeds, B));
-    const [mu, logvar] = enc;
-    const L = mu.length / B;
-    const sse = new Float64Array(B);
-    for (let s = 0; s < S; s++) {
-      const draws = B * L;
-      const eps = reference.call('randn', [], { shape: [draws], seed: opts.seed ?? 1, offset: (chunk * S + s) * Math.ceil(draws / 4) })[0].data;
-      const z = Float32Array.from(mu, (m, i) => m + eps[i] * Math.exp(0.5 * logvar[i]));
-      const xhat = Object.values(await rt.run('decode', { ...feeds, z }, B))[0];
-      const x = feeds.x;
-      const per = x.length / B;
-      for (let c = 0; c < B; c++) {
-        let acc = 0;
-        for (let i = c * per; i < (c + 1) * per; i++) acc += (xhat[i] - x[i]) ** 2;
-        sse[c] += acc / S;
-      }
-    }
-    for (let c = 0; c < Math.min(B, n - start); c++) {
-      let kl = 0;
-      for (let d = c * L; d < (c + 1) * L; d++) kl += -0.5 * (1 + logvar[d] - mu[d] ** 2 - Math.exp(logvar[d]));
-      perCell.push({ elbo: -(sse[c] + beta * kl), recon: sse[c], kl });
-    }
-  }
-  const mean = (k: 'elbo' | 'recon' | 'kl') => perCell.reduce((a, c) => a + c[k], 0) / perCell.length;
-  return { elbo: mean('elbo'), recon: mean('recon'), kl: mean('kl'), cells: perCell.length, perCell };
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
@@ -146,6 +79,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (microBatch === undefined) throw new TrainError(`${model.name}: a batch of ${B} does not fit ${backend.kind} (largest buffer ${backend.limits.maxBufferBytes} bytes${backend.limits.totalBytes ? `, ${backend.limits.totalBytes} in all` : ''}) even in micro-batches of 2; use a smaller model or --set size=…`);
   if (microBatch < B) log(`${model.name}: a batch of ${B} does not fit ${backend.kind} at once: ${B / microBatch} micro-batches of ${microBatch}, gradients accumulated`);
   const rt = new ModelRuntime(backend, model, { microBatch: microBatch < B ? microBatch : undefined });
+  if (o.validate && !model.evaluation) log(`${model.name}: its training step has no \`evaluate\`, so no validation ELBO is computed and no best checkpoint chosen`);
   let start = 0;
   let best: Sidecar['best'];
   let lastVal: Sidecar['validation'];
@@ -180,15 +114,17 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const epoch = iteration / perEpoch;
     const name = checkpointName(iteration, epochEnd, Math.round(epoch));
     const pointers: ('latest' | 'best')[] = ['latest'];
-    if (epochEnd && o.validate) {
-      const v = await evaluateElbo(rt, o.validate, { batch: B, samples: o.evalSamples ?? 10, seed: o.seed });
-      lastVal = { elbo: v.elbo, recon: v.recon, kl: v.kl };
+    if (epochEnd && o.validate && model.evaluation) {
+      // The model's own evaluation; its first value (the ELBO) picks the best checkpoint.
+      const v = await evaluateCells(rt, o.validate, { batch: B, samples: o.evalSamples ?? 10, iteration });
+      const [score, ...parts] = v.names;
+      lastVal = { elbo: v.mean[score], ...v.mean };
       metrics.append({ kind: 'validate', iteration, epoch, ...lastVal });
-      if (!best || v.elbo > best.elbo) {
-        best = { name, elbo: v.elbo };
+      if (!best || lastVal.elbo > best.elbo) {
+        best = { name, elbo: lastVal.elbo };
         pointers.push('best');
       }
-      o.progress?.log(`${model.name}: epoch ${epoch} validation ELBO ${v.elbo.toFixed(3)} (recon ${v.recon.toFixed(3)}, KL ${v.kl.toFixed(3)})${pointers.includes('best') ? ' — best so far' : ''}`);
+      o.progress?.log(`${model.name}: epoch ${epoch} validation ${score} ${lastVal.elbo.toFixed(3)} (${parts.map((p) => `${p} ${v.mean[p].toFixed(3)}`).join(', ')})${pointers.includes('best') ? ' — best so far' : ''}`);
     }
     const prev = latest;
     saveCheckpoint(
@@ -200,7 +136,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         iteration,
         epoch,
         seeds: { init: o.seed, data: o.seed },
-        model: { name: model.name, config: model.config, source: model.source, sourceHash: model.sourceHash },
+        model: { name: model.name, config: model.config, source: model.source, sourceHash: model.sourceHash, files: model.files, entryFile: model.entryFile },
         backend: backend.kind,
         batch: B,
         optimizer: { ...opt, step: iteration },
@@ -222,7 +158,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     o.progress?.start(total, start, o.label ?? model.name);
     const batches = prefetch(start, total, (i) => o.train.batch(batchIndices(o.train.length, B, o.seed, i)));
     for await (const b of batches) {
-      last = await rt.trainStep(feedsOf(model, b), B, t);
+      last = await rt.trainStep(feedsFor(model, b), B, t);
       const bad = Object.entries(last).find(([, v]) => !Number.isFinite(v));
       if (bad)
         throw new TrainError(

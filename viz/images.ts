@@ -4,6 +4,7 @@
 
 import { encode } from 'fast-png';
 import { encodeTiff } from '../data/tiff.ts';
+import type { CellChannels } from '../session/feeds.ts';
 
 export interface Rgb {
   width: number;
@@ -12,26 +13,18 @@ export interface Rgb {
   data: Uint8Array;
 }
 
-/**
- * One cell as RGB. `ref` is [2, ...size] (membrane, DNA), `structure` [1, ...size] or null.
- * Values are in [0, 1] (as the data is scaled); outside is clipped.
- */
-export function cellRgb(size: number[], ref: Float32Array | null, structure: Float32Array | null): Rgb {
+/** One cell as RGB from its channels by name, each [...size] in [0, 1] (outside is clipped). */
+export function cellRgb(size: number[], ch: CellChannels): Rgb {
   const [Y, X] = size;
   const Z = size[2] ?? 1;
-  const n = Y * X * Z;
   const out = new Uint8Array(Y * X * 3);
-  const channels: [Float32Array | null, number][] = [
-    [ref, 0], // membrane → R
-    [structure, 0], // structure → G
-    [ref, 1], // DNA → B
-  ];
-  channels.forEach(([src, c], rgb) => {
+  // The paper's display order: membrane → R, structure → G, DNA → B (a Z stack as its maximum).
+  [ch.membrane, ch.structure, ch.dna].forEach((src, rgb) => {
     if (!src) return;
     for (let y = 0; y < Y; y++)
       for (let x = 0; x < X; x++) {
         let m = 0;
-        for (let z = 0; z < Z; z++) m = Math.max(m, src[c * n + (y * X + x) * Z + z]);
+        for (let z = 0; z < Z; z++) m = Math.max(m, src[(y * X + x) * Z + z]);
         out[(y * X + x) * 3 + rgb] = Math.round(255 * Math.min(1, Math.max(0, m)));
       }
   });

@@ -3,12 +3,11 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CellSource } from '../train/trainer.ts';
-import { feedsOf } from '../train/trainer.ts';
+import type { CellSource } from '../session/evaluate.ts';
+import { cellChannels, channelsOf, feedsFrom, imageChannels, imageSize, inputWithRole, type CellChannels } from '../session/feeds.ts';
+import { generate } from '../session/generate.ts';
+import type { OpenedRun } from '../session/run.ts';
 import { readMetrics } from '../train/metrics.ts';
-import type { OpenedRun } from '../cli/run.ts';
-import { generate } from '../cli/generate.ts';
-import { modelSize } from '../cli/common.ts';
 import { cellRgb, grid, pngOf, scaleUp } from './images.ts';
 import { linePlot } from './plot.ts';
 
@@ -26,9 +25,12 @@ function lossFigure(dir: string, run: OpenedRun, runDir: string, key: string): F
   const steps = recs.filter((r) => r.kind === 'step');
   const vals = recs.filter((r) => r.kind === 'validate');
   const role = key === 'reference' ? 'Reference' : 'Target';
+  // The model's reported metrics: its loss when it reports one by that name, else the first.
+  const reported = Object.keys(steps[0] ?? {}).filter((k) => !['kind', 'iteration', 'epoch'].includes(k));
+  const lossKey = reported.includes('loss') ? 'loss' : reported[0];
   const p = linePlot(
     [
-      { label: 'training loss (per step)', points: steps.map((r) => [r.iteration + 1, Number(r.loss)]), color: '#1f77b4' },
+      { label: `training ${lossKey} (per step)`, points: steps.map((r) => [r.iteration + 1, Number(r[lossKey])]), color: '#1f77b4' },
       { label: '−ELBO, validation (per epoch)', points: vals.map((r) => [r.iteration, -Number(r.elbo)]), color: '#d62728' },
     ],
     { title: `${role} model (${run.model.name})`, xLabel: 'iteration', yLabel: 'loss', logY: true },
@@ -40,8 +42,8 @@ function lossFigure(dir: string, run: OpenedRun, runDir: string, key: string): F
     file,
     title: `${role} model (${run.model.name}): training loss`,
     caption:
-      `Training loss per step and −ELBO on the validation split per epoch. ` +
-      (last ? `Last step: loss ${Number(last.loss).toFixed(2)}, recon ${Number(last.recon).toFixed(2)}, KL ${Number(last.kl).toFixed(2)}. ` : '') +
+      `Training ${esc(lossKey ?? 'loss')} per step and −ELBO (the model's evaluation) on the validation split per epoch. ` +
+      (last ? `Last step: ${reported.map((k) => `${esc(k)} ${Number(last[k]).toFixed(2)}`).join(', ')}. ` : '') +
       (run.sidecar.best ? `Best checkpoint ${run.sidecar.best.name} (validation ELBO ${run.sidecar.best.elbo.toFixed(2)}).` : ''),
   };
 }
@@ -62,37 +64,45 @@ export async function writeReport(dir: string, o: ReportInput): Promise<string> 
   const figs: Figure[] = [lossFigure(dir, o.reference.run, o.reference.dir, 'reference')];
   if (o.target) figs.push(lossFigure(dir, o.target.run, o.target.dir, 'target'));
   const n = Math.min(o.n ?? 8, o.cells.length);
-  const size = modelSize(o.reference.run.model);
-  const vox = size.reduce((a, b) => a * b, 1);
+  const size = imageSize(o.reference.run.model);
   const zoom = size[0] < 100 ? 2 : 1;
   const real = await o.cells.batch(Array.from({ length: n }, (_, i) => i));
-  const cell = (ref: Float32Array | null, s: Float32Array | null, i: number) => cellRgb(size, ref && ref.subarray(i * 2 * vox, (i + 1) * 2 * vox), s && s.subarray(i * vox, (i + 1) * vox));
-  const save = (file: string, tiles: ReturnType<typeof cellRgb>[], cols: number) => writeFileSync(join(dir, file), pngOf(scaleUp(grid(tiles, cols), zoom)));
+  const realCells = Array.from({ length: n }, (_, i) => cellChannels(real, i, n));
+  const save = (file: string, cells: CellChannels[], cols: number) => writeFileSync(join(dir, file), pngOf(scaleUp(grid(cells.map((c) => cellRgb(size, c)), cols), zoom)));
 
-  // Reconstructions decode μ (the mean of q(z|x)) in eval mode.
-  const reconOf = async (r: OpenedRun) => {
-    const feeds = feedsOf(r.model, real);
-    const [mu] = Object.values(await r.runtime.run('encode', feeds, n));
-    return Object.values(await r.runtime.run('decode', { ...feeds, z: mu }, n))[0];
+  // Each model's view of the real cells (the channels of its image and reference inputs), and
+  // the same with the image replaced by its reconstruction: the decoder of μ, in eval mode.
+  const reconstruct = async (r: OpenedRun) => {
+    const m = r.model;
+    const enc = m.roles.encode;
+    const dec = m.roles.decode;
+    if (!enc || !dec) throw m.error('SC5001', `the report reconstructs cells, and model ${m.name} lacks ${enc ? 'a decode' : 'an encode'} entry`);
+    const shown = new Set(m.inputs.flatMap(channelsOf));
+    const view = realCells.map((c) => Object.fromEntries(Object.entries(c).filter(([k]) => shown.has(k))));
+    const feeds = feedsFrom(m, realCells, real.rows.map((row) => row.structure), r.info.labels);
+    const mu = (await r.runtime.run(enc.entry, feeds, n))[enc.mean];
+    const xhat = (await r.runtime.run(dec.entry, { ...feeds, [dec.latent]: mu }, n))[dec.output];
+    const image = channelsOf(inputWithRole(m, 'image', 'the report'));
+    return { view, recon: view.map((v, i) => ({ ...v, ...imageChannels(xhat, image, i, n) })), image };
   };
-  const rRef = await reconOf(o.reference.run);
-  save('recon-reference.png', [...Array.from({ length: n }, (_, i) => cell(real.reference, null, i)), ...Array.from({ length: n }, (_, i) => cell(rRef, null, i))], n);
-  figs.push({ file: 'recon-reference.png', title: 'Reference model: real vs. reconstructed', caption: 'Top: real test cells (red membrane, blue DNA); bottom: the reference model’s reconstructions (decoder of μ).' });
+  const rRef = await reconstruct(o.reference.run);
+  save('recon-reference.png', [...rRef.view, ...rRef.recon], n);
+  figs.push({ file: 'recon-reference.png', title: 'Reference model: real vs. reconstructed', caption: `Top: real test cells (${rRef.image.join(', ')}; red membrane, green structure, blue DNA); bottom: the reference model’s reconstructions (decoder of μ).` });
   if (o.target) {
-    const rS = await reconOf(o.target.run);
-    save('recon-target.png', [...Array.from({ length: n }, (_, i) => cell(real.reference, real.structure, i)), ...Array.from({ length: n }, (_, i) => cell(real.reference, rS, i))], n);
-    figs.push({ file: 'recon-target.png', title: 'Target model: real vs. reconstructed structure', caption: `Top: real test cells with their structure in green (${real.rows.slice(0, n).map((r) => esc(r.structure)).join('; ')}); bottom: the target model’s reconstruction of the structure, given the real membrane and DNA.` });
+    const rS = await reconstruct(o.target.run);
+    save('recon-target.png', [...rS.view, ...rS.recon], n);
+    figs.push({ file: 'recon-target.png', title: 'Target model: real vs. reconstructed', caption: `Top: real test cells (${real.rows.slice(0, n).map((r) => esc(r.structure)).join('; ')}); bottom: the target model’s reconstruction of its image (${rS.image.join(', ')}), given the cell’s other channels.` });
   }
 
   const labels = o.labels;
   const gen = await generate({ reference: o.reference.run, target: o.target?.run, n, labels: o.target ? labels.slice(0, 1) : [], iteration: 17 });
-  save('generated.png', gen.cells.map((c) => cellRgb(size, c.ref, c.structure)), n);
+  save('generated.png', gen.cells.map((c) => c.channels), n);
   figs.push({ file: 'generated.png', title: 'Generated cells', caption: `z_r ~ N(0, I) → reference decoder → membrane and DNA${o.target ? `; then z_t ~ N(0, I) and the label “${esc(labels[0])}” → target decoder → structure (green)` : ''}.` });
   if (o.target) {
     const k = Math.min(4, n);
     const s = await generate({ target: o.target.run, n: k, labels, real: real, iteration: 29 });
     // One row per real cell, one column per label.
-    const tiles = Array.from({ length: k }, (_, i) => labels.map((_, j) => cellRgb(size, s.cells[j * k + i].ref, s.cells[j * k + i].structure))).flat();
+    const tiles = Array.from({ length: k }, (_, i) => labels.map((_, j) => s.cells[j * k + i].channels)).flat();
     save('structures.png', tiles, labels.length);
     figs.push({ file: 'structures.png', title: 'Structures generated in real cells', caption: `Rows: ${k} real test cells; columns: ${labels.map(esc).join(', ')}. The target model draws each structure given the cell’s real membrane and DNA.` });
   }

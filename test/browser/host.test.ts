@@ -55,14 +55,14 @@ test('the Wasm kernels load through Vite', async () => {
 });
 
 test('the golden fixtures are served to the page, binary files intact', async () => {
-  const urls = [new URL('../golden/index.json', import.meta.url), new URL('../golden/' + 'index.json', import.meta.url)];
+  const urls = [new URL('/test/golden/index.json', location.origin)];
   for (const url of urls) {
     const res = await fetch(url);
     expect(res.status, `GET ${url}`).toBe(200);
     expect((await res.json()) as Record<string, unknown>, `${url}`).toHaveProperty('block_down2d');
   }
   // safetensors starts with a little-endian u64 header length followed by that many bytes of JSON.
-  const res = await fetch(new URL('../golden/' + 'block_down2d.safetensors', import.meta.url));
+  const res = await fetch(new URL('/test/golden/block_down2d.safetensors', location.origin));
   expect(res.status).toBe(200);
   const bytes = new Uint8Array(await res.arrayBuffer());
   const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));

@@ -48,7 +48,7 @@ describe('the paper models', () => {
     const layers = m.trainStep(2).layers!;
     expect(layers.find((l) => l.path === 'enc.down4.bn2')!.output).toEqual([2, 512, 5, 3, 2]);
     expect(layers.find((l) => l.path === 'dec.up4.bn2')!.output).toEqual([2, 1, 160, 96, 64]);
-    expect(m.entry('encode', 3).graph.outputs.get('out0')!.shape).toEqual([3, 512]);
+    expect(m.entry('encode', 3).graph.outputs.get('mu')!.shape).toEqual([3, 512]);
   });
 
   test('the training step\'s memory plan: a peak below the sum of all tensors, no two live values in one buffer', () => {
@@ -96,7 +96,7 @@ describe('diagnostics for broken model files', () => {
   test('an image size the five halvings do not divide', () => {
     const msg = diag('models/reference2d.vae', { size: [100, 96] });
     expect(msg).toMatch(/^models\/statcell\.vae:25:19: error\[SC3004\]: the output of block Down: S\/2 is not a whole size \(25 is not divisible by 2\)/);
-    expect(msg).toMatch(/in block Down called at models\/statcell\.vae:60:23\n {2}in block Encoder called at models\/statcell\.vae:128:18/);
+    expect(msg).toMatch(/in block Down called at models\/statcell\.vae:60:23\n {2}in block Encoder called at models\/statcell\.vae:130:18/);
     expect(msg).toMatch(/note: the model's size parameter is \[100,96\]/);
   });
   test('a syntax error points at its line and column', () => {

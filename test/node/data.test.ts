@@ -166,7 +166,9 @@ describe('batches', () => {
     const dir = tmp();
     const file = synthesize({ out: dir, cells: 6, dims: 2, size: [64, 40], seed: 2 });
     const rows = readManifest(file);
-    const ds = new CellDataset(rows, { dims: 2, size: [32, 24], manifestFile: file });
+    // An image of another size is an error naming the row, unless cropping / padding is asked for.
+    await expect(new CellDataset(rows, { dims: 2, size: [32, 24], manifestFile: file }).batch([0])).rejects.toThrow(/manifest\.csv:2 .*the image is 64×40 but the model takes 32×24.*--fit crop-pad/);
+    const ds = new CellDataset(rows, { dims: 2, size: [32, 24], manifestFile: file, fit: 'crop-pad' });
     const b = await ds.batch([0, 1]);
     expect(b.reference.length).toBe(2 * 2 * 32 * 24);
     expect(b.onehot.reduce((a, x) => a + x, 0)).toBe(2);
@@ -174,15 +176,18 @@ describe('batches', () => {
     expect(Math.max(...b.reference)).toBeGreaterThan(0.2);
 
     writeFileSync(rows[1].png2d!, new Uint8Array([1, 2, 3]));
-    const strict = new CellDataset(rows, { dims: 2, size: [32, 24], manifestFile: file });
+    const strict = new CellDataset(rows, { dims: 2, size: [32, 24], manifestFile: file, fit: 'crop-pad' });
     await expect(strict.batch([1])).rejects.toThrow(new RegExp(`manifest\\.csv:3 \\(CellId ${rows[1].cellId}\\): .*_reg_flat\\.png: not a readable PNG`));
     const logs: string[] = [];
-    const lenient = new CellDataset(rows, { dims: 2, size: [32, 24], manifestFile: file, skipBad: true, log: (l) => logs.push(l) });
+    const lenient = new CellDataset(rows, { dims: 2, size: [32, 24], manifestFile: file, fit: 'crop-pad', skipBad: true, log: (l) => logs.push(l) });
     const ok = await lenient.batch([1, 2]);
     expect(ok.rows.map((r) => r.cellId)).not.toContain(rows[1].cellId);
     expect(logs[0]).toMatch(/skipping: .*manifest\.csv:3/);
     const unknown = rows.map((r, i) => (i === 0 ? { ...r, structure: 'Cilia' } : r));
-    expect(() => new CellDataset(unknown, { dims: 2, size: [32, 24], manifestFile: file })).toThrow(/manifest\.csv:2 .*unknown structure label 'Cilia'/);
+    // Labels come from the data: a label outside the Allen 24 makes the data's own vocabulary …
+    expect(new CellDataset(unknown, { dims: 2, size: [32, 24], manifestFile: file }).classes).toEqual([...new Set(unknown.map((r) => r.structure))].sort());
+    // … and a label outside a trained run's vocabulary is an error naming the row.
+    expect(() => new CellDataset(unknown, { dims: 2, size: [32, 24], manifestFile: file, labels: CLASSES })).toThrow(/manifest\.csv:2 .*unknown structure label 'Cilia'/);
     await expect(new CellDataset(rows, { dims: 3, size: [8, 8, 8], manifestFile: file }).batch([0])).rejects.toThrow(/no save_reg_path \(3D TIFF\)/);
   });
 });

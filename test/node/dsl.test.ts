@@ -49,7 +49,8 @@ describe('the paper model files', () => {
     const dims = name.endsWith('3d') ? 3 : 2;
     expect(o.dims).toMatchObject({ kind: 'Number', value: dims });
     expect((o.size as { elements: { value: number }[] }).elements.map((e) => e.value)).toEqual(dims === 3 ? [160, 96, 64] : [160, 96]);
-    expect(o.n_in).toMatchObject({ value: name.startsWith('target') ? 1 : 2 });
+    if (name.startsWith('target')) expect((o.image_channels as { elements: { value: string }[] }).elements.map((e) => e.value)).toEqual(['structure']);
+    else expect(o.image_channels).toBeUndefined(); // the template's default: membrane, DNA
     expect(o.conditioned).toMatchObject({ kind: 'Bool', value: name.startsWith('target') });
   });
 
@@ -59,7 +60,7 @@ describe('the paper model files', () => {
     const m = lib.decls.find((d): d is ModelDecl => d.kind === 'Model')!;
     expect(m.name.name).toBe('StatCell');
     const p = Object.fromEntries(m.params.map((x) => [x.name.name, x]));
-    for (const k of ['dims', 'size', 'n_in', 'conditioned', 'ref_channels', 'classes', 'channels', 'latent', 'objective', 'beta', 'warmup']) expect(p[k], k).toBeDefined();
+    for (const k of ['dims', 'size', 'image_channels', 'conditioned', 'reference_channels', 'classes', 'channels', 'latent', 'objective', 'beta', 'warmup']) expect(p[k], k).toBeDefined();
     expect(p.latent.default).toMatchObject({ value: 512 });
     expect(p.classes.default).toMatchObject({ value: 24 });
     expect(p.channels.type).toMatchObject({ kind: 'ListType', element: { name: 'int' } });
@@ -93,7 +94,7 @@ describe('the paper model files', () => {
     // enc and dec are the model's bindings of Encoder and Decoder.
     const m = lib.decls.find((d): d is ModelDecl => d.kind === 'Model')!;
     const bound = m.body.filter((s) => s.kind === 'Assign').map((s) => (s as { targets: { name: string }[] }).targets[0].name);
-    expect(bound).toEqual(['enc', 'dec']);
+    expect(bound).toEqual(['n_in', 'enc', 'dec']);
   });
 
   test('Down states only output sizes and checks shapes with named sizes', () => {
@@ -244,7 +245,8 @@ describe('diagnostics', () => {
   });
 
   test('recovery never throws and leaves no position undefined (100 mutated copies of the library)', () => {
-    const src = readFileSync('models/statcell.vae', 'utf8');
+    // Comments stripped, so that the mutations land in code.
+    const src = readFileSync('models/statcell.vae', 'utf8').replace(/#[^\n]*/g, '');
     let seed = 1;
     const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
     let withErrors = 0;

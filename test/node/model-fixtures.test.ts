@@ -101,10 +101,10 @@ describe('paper models (small) = PyTorch float64 fixtures', () => {
         rt.writeAll(postAdam);
         const cond: Record<string, Float32Array> = conditioned ? { ref: inputs.ref, cls: inputs.cls } : {};
         const enc = await rt.run('encode', { x: inputs.x, ...cond }, B);
-        check(enc.out0, f64(st, 'eval/mu'), 'eval/mu');
-        check(enc.out1, f64(st, 'eval/logvar'), 'eval/logvar');
-        const dec = await rt.run('decode', { z: enc.out0, ...cond }, B);
-        check(dec.out0, f64(st, 'eval/xhat_from_mu'), 'eval/xhat_from_mu');
+        check(enc.mu, f64(st, 'eval/mu'), 'eval/mu');
+        check(enc.logvar, f64(st, 'eval/logvar'), 'eval/logvar');
+        const dec = await rt.run('decode', { z: enc.mu, ...cond }, B);
+        check(dec.xhat, f64(st, 'eval/xhat_from_mu'), 'eval/xhat_from_mu');
         rt.destroy();
       }
     }, 600_000);

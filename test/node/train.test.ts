@@ -9,9 +9,11 @@ import { reference, type RefTensor } from '../../kernels/reference.ts';
 import { ModelRuntime } from '../../runtime/model.ts';
 import { CheckpointError, loadCheckpoint, resolveCheckpoint, saveCheckpoint } from '../../train/checkpoint.ts';
 import { readMetrics } from '../../train/metrics.ts';
-import { evaluateElbo, train, TrainError, type CellSource } from '../../train/trainer.ts';
+import { train, TrainError, type CellSource } from '../../train/trainer.ts';
+import { evaluateCells } from '../../session/evaluate.ts';
+import { feedsFor } from '../../session/feeds.ts';
 import { backendOf, devices, relErr, rng } from '../harness.ts';
-import { tinyVae, warmupBeta } from './tiny-model.ts';
+import { TINY_TARGET, tinyModel } from './tiny-model.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'statcell-train-'));
 const SIZE = [6, 4];
@@ -28,7 +30,7 @@ function memorySource(n: number, seed: number, poison?: number): CellSource {
   return {
     length: n,
     async batch(idx: number[]): Promise<Batch> {
-      const b: Batch = { reference: new Float32Array(idx.length * 2 * VOX), structure: new Float32Array(idx.length * VOX), onehot: new Float32Array(idx.length * CLASSES.length), rows: [] };
+      const b: Batch = { reference: new Float32Array(idx.length * 2 * VOX), structure: new Float32Array(idx.length * VOX), onehot: new Float32Array(idx.length * CLASSES.length), classes: CLASSES, rows: [] };
       idx.forEach((i, k) => {
         b.reference.set(cells[i].reference, k * 2 * VOX);
         b.structure.set(cells[i].structure, k * VOX);
@@ -45,7 +47,7 @@ const quiet = () => {};
 describe('checkpoints', () => {
   test('round trip, pointers, torn-file and wrong-model detection', async () => {
     const dir = tmp();
-    const model = tinyVae({ size: SIZE });
+    const model = tinyModel({ size: SIZE });
     const tensors = new Map(model.tensors.map((t, i) => [t.name, Float32Array.from({ length: t.shape.reduce((a, b) => a * b, 1) }, (_, j) => i + j / 7)]));
     const side = { name: 'epoch-0001', iteration: 3, epoch: 1, seeds: { init: 1, data: 1 }, model: { name: model.name, config: model.config, source: model.source, sourceHash: model.sourceHash }, backend: 'wasm', batch: 4, optimizer: { kind: 'adam', lr: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 3 }, metrics: { loss: 1 } };
     saveCheckpoint(dir, model, tensors, side, ['latest', 'best']);
@@ -56,7 +58,7 @@ describe('checkpoints', () => {
     expect(back.sidecar.iteration).toBe(3);
     expect(back.sidecar.model.source).toBe(model.source);
     // A different model (other overrides) is refused with both hashes named.
-    expect(() => loadCheckpoint(dir, 'epoch-0001', tinyVae({ size: SIZE, latent: 5 }))).toThrow(/source hash.*different source or overrides/);
+    expect(() => loadCheckpoint(dir, 'epoch-0001', tinyModel({ size: SIZE, latent: 5 }))).toThrow(/source hash.*different source or overrides/);
     // A truncated tensors file is caught by its hash.
     const f = join(dir, 'epoch-0001.safetensors');
     writeFileSync(f, readFileSync(f).subarray(0, 100));
@@ -68,8 +70,8 @@ describe('checkpoints', () => {
 describe('trainer', () => {
   test('a run stopped and resumed ends with the same parameters, bit for bit, on every device', async () => {
     for (const d of await devices()) {
-      for (const variant of [{ conditioned: false, channels: 2 }, { conditioned: true, channels: 1, warmup: true, objective: 'h' as const }]) {
-        const model = tinyVae({ size: SIZE, ...variant });
+      for (const variant of [{}, { ...TINY_TARGET, warmup: true, objective: 'h' }]) {
+        const model = tinyModel({ size: SIZE, ...variant });
         const data = memorySource(10, 3);
         const common = { model, backend: backendOf(d), train: data, validate: memorySource(5, 4), batch: 4, seed: 5, iterations: 11, evalSamples: 2, log: quiet };
         const a = tmp();
@@ -99,7 +101,7 @@ describe('trainer', () => {
 
   test('the training loss falls and the step agrees with the float64 graph', async () => {
     const [d] = await devices();
-    const model = tinyVae({ size: SIZE });
+    const model = tinyModel({ size: SIZE });
     const out = tmp();
     const res = await train({ model, backend: backendOf(d), train: memorySource(12, 1), batch: 4, seed: 2, iterations: 60, out, log: quiet });
     const steps = readMetrics(join(out, 'metrics.jsonl')).filter((r) => r.kind === 'step');
@@ -109,17 +111,18 @@ describe('trainer', () => {
     const params = await res.runtime.readAll();
     const batch = await memorySource(12, 1).batch([0, 1, 2, 3]);
     const g = model.trainStep(4).graph;
-    const feeds = new Map<string, RefTensor>(g.inputs.map((gi) => [gi.name, { shape: gi.value.shape, data: Float64Array.from(gi.name === 'x' ? batch.reference : params.get(gi.name)!) }]));
+    const data = feedsFor(model, batch);
+    const feeds = new Map<string, RefTensor>(g.inputs.map((gi) => [gi.name, { shape: gi.value.shape, data: Float64Array.from(data[gi.name] ?? params.get(gi.name)!) }]));
     // The float64 evaluator uses the static attributes (noise offset 0, Adam step 1), i.e. iteration 0.
     const want = evaluate(g, reference, feeds).outputs;
-    const got = await res.runtime.trainStep({ x: batch.reference }, 4, 0);
-    for (const k of ['recon', 'kl', 'loss']) expect(relErr([got[k]], want.get(k)!.data), k).toBeLessThan(1e-4);
+    const got = await res.runtime.trainStep(data, 4, 0);
+    for (const k of ['recon', 'kl_mean', 'loss']) expect(relErr([got[k]], want.get(k)!.data), k).toBeLessThan(1e-4);
     res.runtime.destroy();
   });
 
-  test('validation each epoch, best checkpoint = best validation ELBO, ELBO = −(recon + β·KL)', async () => {
+  test("validation each epoch, best checkpoint = best validation ELBO, the model's ELBO = −(SSE + β·KL)", async () => {
     const [d] = await devices();
-    const model = tinyVae({ size: SIZE, beta: 0.3 });
+    const model = tinyModel({ size: SIZE, beta: 0.3 });
     const out = tmp();
     const res = await train({ model, backend: backendOf(d), train: memorySource(10, 1), validate: memorySource(5, 9), batch: 4, seed: 2, epochs: 4, evalSamples: 3, out, log: quiet });
     const vals = readMetrics(join(out, 'metrics.jsonl')).filter((r) => r.kind === 'validate');
@@ -127,16 +130,26 @@ describe('trainer', () => {
     const bestEpoch = vals.reduce((a, b) => (Number(b.elbo) > Number(a.elbo) ? b : a));
     expect(resolveCheckpoint(join(out, 'checkpoints'), 'best')).toBe(`epoch-000${bestEpoch.epoch}`);
     expect(res.best!.elbo).toBe(bestEpoch.elbo);
-    const ev = await evaluateElbo(res.runtime, memorySource(5, 9), { batch: 4, samples: 3, seed: 2 });
+    const cells = memorySource(5, 9);
+    const ev = await evaluateCells(res.runtime, cells, { batch: 4, samples: 3, iteration: res.iteration });
     expect(ev.cells).toBe(5); // 5 cells in batches of 4: the padding is not counted
-    for (const c of ev.perCell) expect(c.elbo).toBeCloseTo(-(c.recon + 0.3 * c.kl), 6);
-    expect(ev.elbo).toBeCloseTo(Number(vals[3].elbo), 3); // same seed and samples as the last validation
+    expect(ev.names).toEqual(['elbo', 'sse', 'kl']);
+    for (const c of ev.perCell) expect(c.elbo).toBeCloseTo(-(c.sse + 0.3 * c.kl), 4);
+    expect(ev.mean.elbo).toBeCloseTo(Number(vals[3].elbo), 3); // same draws as the last validation
+    // The KL (no noise in it) against float64 from the encoder's mean and log-variance.
+    const b = await cells.batch([0, 1, 2, 3]);
+    const enc = await res.runtime.run('encode', feedsFor(model, b), 4);
+    for (let c = 0; c < 4; c++) {
+      let kl = 0;
+      for (let j = c * 4; j < (c + 1) * 4; j++) kl += -0.5 * (1 + enc.logvar[j] - enc.mean[j] ** 2 - Math.exp(enc.logvar[j]));
+      expect(ev.perCell[c].kl).toBeCloseTo(kl, 4);
+    }
     res.runtime.destroy();
   });
 
   test('NaN stops the run naming the step, and keeps the last good checkpoint', async () => {
     const [d] = await devices();
-    const model = tinyVae({ size: SIZE, conditioned: true, channels: 1 });
+    const model = tinyModel({ size: SIZE, ...TINY_TARGET });
     const out = tmp();
     // Cell 7 carries a NaN: the first batch that draws it poisons the loss.
     const err = await train({ model, backend: backendOf(d), train: memorySource(10, 1, 7), batch: 4, seed: 2, iterations: 40, checkpointEvery: 1, out, log: quiet }).catch((e) => e);
@@ -155,7 +168,7 @@ describe('trainer', () => {
 
   test('bad settings are refused with what to do', async () => {
     const [d] = await devices();
-    const model = tinyVae({ size: SIZE });
+    const model = tinyModel({ size: SIZE });
     await expect(train({ model, backend: backendOf(d), train: memorySource(3, 1), batch: 4, seed: 1, iterations: 1, out: tmp(), log: quiet })).rejects.toThrow(/batch of 4 distinct cells needs at least 4.*lower --batch/);
     const out = tmp();
     (await train({ model, backend: backendOf(d), train: memorySource(8, 1), batch: 4, seed: 1, iterations: 2, out, log: quiet })).runtime.destroy();
@@ -163,9 +176,4 @@ describe('trainer', () => {
     expect(existsSync(join(out, 'checkpoints', 'latest'))).toBe(true);
   });
 
-  test('KL warm-up schedule', () => {
-    expect(warmupBeta(0)).toBe(1e-6);
-    expect(warmupBeta(50000)).toBeCloseTo(0.5, 12);
-    expect(warmupBeta(1e6)).toBe(1);
-  });
 });

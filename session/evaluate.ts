@@ -1,0 +1,59 @@
+// Scoring cells with the model's own evaluation (its training step's `evaluate` values, per
+// cell, in evaluation mode): each cell's values averaged over `samples` draws of the step's
+// noise (statistical-cell.md §2: 10 z samples). The first value is the ELBO.
+
+import type { CompiledModel } from '../compiler/model.ts';
+import type { Batch } from '../data/dataset.ts';
+import type { ModelRuntime } from '../runtime/model.ts';
+import { feedsFor } from './feeds.ts';
+
+/** What evaluation needs of a data set (CellDataset has it; tests pass in-memory ones). */
+export interface CellSource {
+  readonly length: number;
+  batch(indices: number[]): Promise<Batch>;
+}
+
+export interface Evaluation {
+  /** The model's `evaluate` names; the first is the ELBO. */
+  names: string[];
+  /** Mean over cells of each value. */
+  mean: Record<string, number>;
+  /** Each cell's values, in source order. */
+  perCell: Record<string, number>[];
+  cells: number;
+}
+
+/** The model's `evaluate` names, or SC5001 at the model when it declares none. */
+export function evaluationOf(model: CompiledModel): string[] {
+  if (!model.evaluation)
+    throw model.error('SC5001', `model ${model.name} does not say how a cell is scored: its training step has no \`evaluate\``, {
+      notes: ['add `evaluate elbo, recon, kl` to the training step, with per-cell ([B]) values and the ELBO first (docs/language.md, "Evaluation")'],
+    });
+  return model.evaluation;
+}
+
+/**
+ * Evaluates every cell of a source (or the first `limit`) in batches of `batch`. The last partial
+ * batch is padded by repeating cells (evaluation mode keeps cells independent) and the padding is
+ * ignored. `iteration` feeds the step's run-time scalars (a KL warm-up's β_t); draw j of chunk c
+ * is random stream c·samples + j, so results do not depend on anything but these arguments.
+ */
+export async function evaluateCells(rt: ModelRuntime, source: CellSource, opts: { batch: number; samples?: number; iteration?: number; limit?: number }): Promise<Evaluation> {
+  const names = evaluationOf(rt.model);
+  const B = opts.batch;
+  const S = opts.samples ?? 10;
+  const n = Math.min(source.length, opts.limit ?? Infinity);
+  const perCell: Evaluation['perCell'] = [];
+  for (let start = 0, chunk = 0; start < n; start += B, chunk++) {
+    const idx = Array.from({ length: B }, (_, k) => (start + k < n ? start + k : start + (k % (n - start))));
+    const feeds = feedsFor(rt.model, await source.batch(idx));
+    const sums = names.map(() => new Float64Array(B));
+    for (let s = 0; s < S; s++) {
+      const out = await rt.run('evaluate', feeds, B, opts.iteration ?? 0, chunk * S + s);
+      names.forEach((name, k) => out[name].forEach((v, c) => (sums[k][c] += v / S)));
+    }
+    for (let c = 0; c < Math.min(B, n - start); c++) perCell.push(Object.fromEntries(names.map((name, k) => [name, sums[k][c]])));
+  }
+  const mean = Object.fromEntries(names.map((name) => [name, perCell.reduce((a, c) => a + c[name], 0) / perCell.length]));
+  return { names, mean, perCell, cells: perCell.length };
+}

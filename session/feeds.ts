@@ -1,0 +1,99 @@
+// Model inputs from data, by the inputs' roles (compiler/model.ts InputRole): an image or reference
+// input gets the data channels it names, in its order; a label input the one-hot row of each
+// cell's label. Nothing here knows the template's input names.
+
+import type { CompiledModel, InputRole, ModelInput } from '../compiler/model.ts';
+import type { Batch } from '../data/dataset.ts';
+
+/** A cell by data-channel name (`membrane`, `dna`, `structure`), each [...size]. */
+export type CellChannels = Partial<Record<string, Float32Array>>;
+
+/** Cell i of a batch of n cells, by channel name. */
+export function cellChannels(b: Pick<Batch, 'reference' | 'structure'>, i: number, n: number): CellChannels {
+  const vox = b.structure.length / n;
+  return {
+    membrane: b.reference.subarray(2 * i * vox, (2 * i + 1) * vox),
+    dna: b.reference.subarray((2 * i + 1) * vox, (2 * i + 2) * vox),
+    structure: b.structure.subarray(i * vox, (i + 1) * vox),
+  };
+}
+
+/** Channels of a model image [n, C, ...] (C = names.length), by name. */
+export function imageChannels(data: Float32Array, names: readonly string[], i: number, n: number): CellChannels {
+  const vox = data.length / n / names.length;
+  return Object.fromEntries(names.map((c, k) => [c, data.subarray((i * names.length + k) * vox, (i * names.length + k + 1) * vox)]));
+}
+
+/** The model's one input with the given role (SC5001 when there is none, or several). */
+export function inputWithRole(model: CompiledModel, kind: 'image' | 'reference' | 'label', what: string): ModelInput {
+  const found = model.inputs.filter((i) => i.role?.kind === kind);
+  if (found.length !== 1)
+    throw model.error('SC5001', `${what} needs the model's ${kind} input, and model ${model.name} has ${found.length ? `${found.length} (${found.map((i) => i.name).join(', ')})` : 'none'}`, {
+      notes: [`mark one input with its role: \`input x: [B, 2, ...size] as image("membrane", "dna")\`, \`as reference(...)\` or \`as label\` (docs/language.md, "Roles")`],
+    });
+  return found[0];
+}
+
+/** The model's spatial image size (from its image input). */
+export const imageSize = (model: CompiledModel): number[] => inputWithRole(model, 'image', 'this tool').itemShape.slice(1);
+
+/** The data channels an image or reference input takes, in order. */
+export const channelsOf = (input: ModelInput): string[] => (input.role && input.role.kind !== 'label' ? input.role.channels : []);
+
+/** An image-role input [n, C, ...] from per-cell channels; SC5002 when a cell lacks a channel or has another size. */
+export function stackChannels(model: CompiledModel, input: ModelInput, cells: CellChannels[]): Float32Array {
+  const role = input.role as { kind: 'image' | 'reference'; channels: string[] };
+  const vox = input.itemShape.slice(1).reduce((a, b) => a * b, 1);
+  const out = new Float32Array(cells.length * role.channels.length * vox);
+  cells.forEach((cell, i) =>
+    role.channels.forEach((c, k) => {
+      const data = cell[c];
+      if (!data) throw model.error('SC5002', `input ${input.name} takes the ${c} channel, which the data do not have (they have ${Object.keys(cell).join(', ')})`, { at: input.name });
+      if (data.length !== vox) throw model.error('SC5002', `input ${input.name} takes ${input.itemShape.slice(1).join('×')} images, the data's ${c} channel has ${data.length} values, not ${vox}`, { at: input.name });
+      out.set(data, (i * role.channels.length + k) * vox);
+    }),
+  );
+  return out;
+}
+
+/** One-hot rows over `classes` for a label input; SC5002 when the model's label width is not the vocabulary's size or a label is unknown. */
+export function oneHot(model: CompiledModel, input: ModelInput, classes: readonly string[], labels: readonly string[]): Float32Array {
+  const K = (input.role as { classes: number }).classes;
+  if (K !== classes.length)
+    throw model.error('SC5002', `input ${input.name} takes ${K} labels but the data have ${classes.length} (${classes.slice(0, 6).join(', ')}${classes.length > 6 ? ', …' : ''})`, {
+      at: input.name,
+      notes: ['set the label width of the model to the data’s number of labels (for the StatCell template: --set classes=' + classes.length + ')'],
+    });
+  const out = new Float32Array(labels.length * K);
+  labels.forEach((l, i) => {
+    const k = classes.indexOf(l);
+    if (k < 0) throw model.error('SC5002', `unknown label '${l}'; the model was trained on: ${classes.join(', ')}`, { at: input.name });
+    out[i * K + k] = 1;
+  });
+  return out;
+}
+
+/**
+ * The role inputs of the model (of the given kinds; default all) from per-cell channels and
+ * labels. Inputs without a role are left to the caller (e.g. a decoder's latent code).
+ */
+export function feedsFrom(model: CompiledModel, cells: CellChannels[], labels: readonly string[], classes: readonly string[], kinds?: InputRole['kind'][]): Record<string, Float32Array> {
+  const feeds: Record<string, Float32Array> = {};
+  for (const input of model.inputs) {
+    if (!input.role || (kinds && !kinds.includes(input.role.kind))) continue;
+    feeds[input.name] = input.role.kind === 'label' ? oneHot(model, input, classes, labels) : stackChannels(model, input, cells);
+  }
+  return feeds;
+}
+
+/** The model's inputs for a batch of data (the trainer's and the evaluators' feed). */
+export function feedsFor(model: CompiledModel, b: Batch): Record<string, Float32Array> {
+  const n = b.rows.length;
+  const missing = model.inputs.find((i) => !i.role);
+  if (missing)
+    throw model.error('SC5001', `input ${missing.name} has no role, so it cannot be fed from data`, {
+      at: missing.name,
+      notes: [`declare what it is: \`input ${missing.name}: [...] as image("membrane", "dna")\`, \`as reference("membrane", "dna")\` or \`as label\``],
+    });
+  return feedsFrom(model, Array.from({ length: n }, (_, i) => cellChannels(b, i, n)), b.rows.map((r) => r.structure), b.classes);
+}

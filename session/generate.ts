@@ -1,0 +1,67 @@
+// Generation (statistical-cell.md §4): whole cells — z_r ~ N(0, I) → the reference model's
+// generator → its image channels, then per label the target model's generator conditioned on
+// them — or structures generated in real cells (the target model given a real cell's channels).
+// Models are called through their `generate` role; channels are matched by name, so any pair of
+// models whose reference input takes channels the other produces composes.
+
+import type { CompiledModel } from '../compiler/model.ts';
+import type { Batch } from '../data/dataset.ts';
+import { cellChannels, channelsOf, feedsFrom, imageChannels, imageSize, inputWithRole, type CellChannels } from './feeds.ts';
+import type { OpenedRun } from './run.ts';
+
+export interface GeneratedCell {
+  channels: CellChannels;
+  label: string | null;
+  source: string;
+}
+
+export interface Generated {
+  /** Spatial size of every channel. */
+  size: number[];
+  cells: GeneratedCell[];
+}
+
+function generateRole(model: CompiledModel) {
+  const g = model.roles.generate;
+  if (!g) throw model.error('SC5001', `model ${model.name} has no generate entry, so it cannot generate cells`, { notes: ['add `entry generate(<conditions>) -> img: [B, C, ...size] { ... }` (or mark an entry `as generate`)'] });
+  return g;
+}
+
+/**
+ * n whole generated cells (from the reference run) — or, with `real`, n real cells — each with
+ * one generated structure per label from the target run (when given). `iteration` picks the draws.
+ */
+export async function generate(o: { reference?: OpenedRun; target?: OpenedRun; n: number; labels: string[]; real?: Batch; iteration?: number }): Promise<Generated> {
+  const any = o.reference ?? o.target;
+  if (!any) throw new Error('generate: give a reference model run (--reference), a target model run (--target), or both');
+  const size = imageSize(any.model);
+  const it = o.iteration ?? 0;
+  let base: CellChannels[];
+  let names: string[];
+  if (o.real) {
+    const n = o.real.rows.length;
+    // What the target is conditioned on comes from the real cell; its own structure is not shown.
+    const keep = o.target ? new Set(channelsOf(inputWithRole(o.target.model, 'reference', 'generating structures in real cells'))) : null;
+    base = Array.from({ length: Math.min(o.n, n) }, (_, i) => Object.fromEntries(Object.entries(cellChannels(o.real!, i, n)).filter(([c]) => !keep || keep.has(c))));
+    names = o.real.rows.slice(0, base.length).map((r) => `cell ${r.cellId}`);
+  } else {
+    if (!o.reference) throw new Error('generate: whole cells need the reference model (--reference); for structures in real cells give --data');
+    const m = o.reference.model;
+    const g = generateRole(m);
+    const image = inputWithRole(m, 'image', 'generation');
+    const out = (await o.reference.runtime.run(g.entry, {}, o.n, it))[g.output];
+    base = Array.from({ length: o.n }, (_, i) => imageChannels(out, channelsOf(image), i, o.n));
+    names = base.map((_, i) => `generated ${i}`);
+  }
+  if (!o.target || !o.labels.length) return { size, cells: base.map((channels, i) => ({ channels, label: null, source: names[i] })) };
+  const t = o.target.model;
+  const g = generateRole(t);
+  const image = inputWithRole(t, 'image', 'generation');
+  const cells: GeneratedCell[] = [];
+  for (const [j, label] of o.labels.entries()) {
+    const feeds = feedsFrom(t, base, base.map(() => label), o.target.info.labels, ['reference', 'label']);
+    const out = (await o.target.runtime.run(g.entry, feeds, base.length, it + 1 + j))[g.output];
+    base.forEach((b, i) => cells.push({ channels: { ...b, ...imageChannels(out, channelsOf(image), i, base.length) }, label, source: names[i] }));
+  }
+  return { size, cells };
+}

@@ -1,6 +1,6 @@
 // Before timing anything: does every engine compute what its rows claim? Each engine runs
 // each kind of task once at small, odd shapes (in our layouts, its own inside) and is compared
-// with the float64 reference of our op (relative error ‖a−b‖/‖b‖). This catches a wrong layout,
+// with the float64 oracle of our op (relative error ‖a−b‖/‖b‖). This catches a wrong layout,
 // attribute or peer formulation (e.g. the dilated-conv weight gradient) that timing never would.
 
 import { getOp } from '../kernels/registry.ts';
@@ -20,7 +20,7 @@ export const CHECK_TASKS: Task[] = [
   { kind: 'matmul', M: 19, N: 13, K: 37 },
 ];
 
-/** float32 results are expected within this of the float64 reference at these sizes. */
+/** float32 results are expected within this of the float64 oracle at these sizes. */
 export const CHECK_TOLERANCE = 1e-4;
 
 export interface CheckResult {
@@ -49,7 +49,7 @@ export async function crossCheck(engine: Engine): Promise<CheckResult> {
       const { inputs } = taskIO(task);
       const data = inputs.map((s, k) => fill(s.reduce((a, b) => a * b, 1), 7 * i + k + 1));
       const { op, inShapes, attrs } = opFor(task);
-      const want = getOp(op).reference(data.map((d) => Float64Array.from(d)), inShapes, attrs)[0];
+      const want = getOp(op).float64(data.map((d) => Float64Array.from(d)), inShapes, attrs)[0];
       const got = await engine.compute(task, data);
       if (got.length !== want.length) throw new Error(`${got.length} values, expected ${want.length}`);
       const e = relErr(got, want);

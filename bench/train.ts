@@ -28,7 +28,7 @@ import { fuse } from '../compiler/fuse.ts';
 import { lower, memoryStats } from '../compiler/plan.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { openBackend } from '../runtime/device.ts';
-import { ModelRuntime } from '../runtime/model.ts';
+import { ModelRuntime } from '../session/model.ts';
 import { errMessage, median } from './common.ts';
 import { programFlops } from './flops.ts';
 

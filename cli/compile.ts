@@ -4,12 +4,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parameterCount } from '../compiler/index.ts';
 import type { CompiledModel } from '../compiler/model.ts';
-import { fuse } from '../compiler/fuse.ts';
 import { lower, memoryStats } from '../compiler/plan.ts';
 import { printIr, printWgsl } from '../compiler/print.ts';
 import { fmtShape, numel } from '../kernels/types.ts';
 import type { Backend } from '../runtime/backend.ts';
-import { ModelRuntime } from '../runtime/model.ts';
+import { ModelRuntime } from '../session/model.ts';
 import { asFloat64, parseSafetensors, writeSafetensors } from '../runtime/safetensors.ts';
 
 const n = (x: number) => x.toLocaleString('en-US');
@@ -35,7 +34,7 @@ export function compileReport(model: CompiledModel, batch: number, emit?: 'ir' |
   const total = parameterCount(model);
   out.push('', `encoder ${n(parameterCount(model, (o) => o.startsWith('enc')))}  decoder ${n(parameterCount(model, (o) => o.startsWith('dec')))}  total ${n(total)} parameters`);
   out.push('', `planned memory at batch ${batch} (float32; peak with buffer reuse vs. every tensor held):`);
-  const programs: [string, ReturnType<typeof lower>][] = [['train step', lower(fuse(model.trainStep(Math.max(batch, 2)).graph))], ...model.entryNames.map((e) => [e, lower(fuse(model.entry(e, batch).graph))] as [string, ReturnType<typeof lower>])];
+  const programs: [string, ReturnType<typeof lower>][] = [['train step', model.program('train', Math.max(batch, 2)).program], ...model.entryNames.map((e) => [e, model.program(e, batch).program] as [string, ReturnType<typeof lower>])];
   for (const [name, p] of programs) {
     const s = memoryStats(p);
     out.push(`  ${name.padEnd(12)} ${mib(s.planned).padStart(12)} planned   ${mib(s.unplanned).padStart(12)} without reuse   ${p.launches.length} launches`);

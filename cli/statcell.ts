@@ -13,7 +13,7 @@ import { embedCommand, evalCommand } from './evaluate.ts';
 import { writeGenerated } from './generate.ts';
 import { generate } from '../session/generate.ts';
 import { modelOfCheckpoint, openRun, readRunInfo } from '../session/run.ts';
-import { resolveCheckpoint } from '../train/checkpoint.ts';
+import { resolveCheckpoint } from '../session/checkpoint.ts';
 import { join } from 'node:path';
 import { trainCommand } from './train.ts';
 import { writeReport } from '../viz/report.ts';

@@ -9,6 +9,8 @@ import { loadModule, type FileSource, type LoadResult } from '../dsl/load.ts';
 import { dirnamePath, joinPath, normalizePath, relativePath } from '../dsl/path.ts';
 import { numel } from '../kernels/types.ts';
 import { Elaborator, type DebugOptions } from './elaborate.ts';
+import { fuse } from './fuse.ts';
+import { lower } from './plan.ts';
 import type { CompiledModel } from './model.ts';
 
 export interface CompileOptions {
@@ -70,6 +72,22 @@ export function compileModel(files: FileSource, entry: string, opts: CompileOpti
   for (const e of el.entryNames) el.buildEntry(e, 2);
   const inputs = el.describeInputs();
   const roles = el.entryRoles();
+  // Each graph is elaborated (and the train step differentiated) once per model and batch, and
+  // lowered once per (graph, fusion): every caller shares them.
+  const entryGraph = memo((name: string, batch: number) => el.buildEntry(name, batch));
+  const trainStep = memo((batch: number, accumulate?: number) => el.buildTrain(batch, accumulate));
+  const applyStep = memo(() => el.buildApply());
+  const evaluateStep = memo((batch: number) => el.buildEvaluate(batch));
+  const program = memo((name: string, batch: number, fused = true) => {
+    const accumulate = /^accumulate:(\d+)$/.exec(name);
+    const graph =
+      name === 'train' ? trainStep(batch)
+      : accumulate ? trainStep(batch, Number(accumulate[1]))
+      : name === 'apply' ? applyStep()
+      : name === 'evaluate' ? evaluateStep(batch)
+      : entryGraph(name, batch);
+    return { graph, program: lower(fused ? fuse(graph.graph) : graph.graph) };
+  });
   return {
     name: el.name,
     ...modelSource(named),
@@ -77,15 +95,26 @@ export function compileModel(files: FileSource, entry: string, opts: CompileOpti
     entryFile: named[0][0],
     config: Object.fromEntries(el.params),
     tensors: [...el.specs.values()],
-    entry: (name, batch) => el.buildEntry(name, batch),
+    entry: entryGraph,
     entryNames: el.entryNames,
-    trainStep: (batch, accumulate) => el.buildTrain(batch, accumulate),
-    applyStep: () => el.buildApply(),
+    trainStep,
+    applyStep,
     inputs,
     roles,
     evaluation: el.evaluation,
-    evaluateStep: (batch) => el.buildEvaluate(batch),
+    evaluateStep,
+    program,
     error: (code, message, o) => el.locate(code, message, o),
+  };
+}
+
+/** `f` with its results kept per argument list (graphs and programs are immutable once built). */
+function memo<A extends unknown[], R>(f: (...a: A) => R): (...a: A) => R {
+  const cache = new Map<string, R>();
+  return (...a) => {
+    const key = JSON.stringify(a);
+    if (!cache.has(key)) cache.set(key, f(...a));
+    return cache.get(key)!;
   };
 }
 

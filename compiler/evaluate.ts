@@ -1,4 +1,4 @@
-// Evaluates a graph node by node on any emitter: on the float64 reference it is the ground truth
+// Evaluates a graph node by node on any emitter: on the float64 oracle it is the ground truth
 // that compiled programs are checked against.
 
 import type { Emitter } from '../kernels/types.ts';

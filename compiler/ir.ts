@@ -4,9 +4,10 @@
 
 import { getOp } from '../kernels/registry.ts';
 import type { Attrs, Emitter, Shape } from '../kernels/types.ts';
+import type { DynamicAttrs, InputKind } from '../runtime/program.ts';
 
-/** What a graph input is: data fed each call, a trainable parameter, or persistent non-trainable state. */
-export type InputKind = 'input' | 'param' | 'state';
+// Input kinds and run-time attributes are part of the Program contract (runtime/program.ts).
+export type { DynamicAttrs, InputKind };
 
 export interface Value {
   readonly id: number;
@@ -16,8 +17,6 @@ export interface Value {
   readonly index: number;
 }
 
-/** Attributes computed at run time from the run's arguments (Adam's step, a random draw's offset). */
-export type DynamicAttrs = Record<string, (args: Record<string, number>) => number>;
 
 export interface Node {
   readonly id: number;

@@ -4,6 +4,7 @@
 
 import type { DiagnosticError } from '../dsl/diagnostics.ts';
 import type { Shape } from '../kernels/types.ts';
+import type { Program } from '../runtime/program.ts';
 import type { Graph } from './ir.ts';
 
 /** How a tensor starts (statistical-cell.md §1.6). */
@@ -102,6 +103,12 @@ export interface CompiledModel {
    * better), the others its parts. Undefined when the model declares none.
    */
   evaluation?: string[];
+  /**
+   * A graph and its lowered Program, built once and shared: `train`, `accumulate:<k>` (one of k
+   * micro-batches), `apply` (Adam on accumulated gradients), `evaluate`, or an entry's name.
+   * `fused` (default true) runs the elementwise fusion pass first.
+   */
+  program(name: string, batch: number, fused?: boolean): { graph: EntryGraph | TrainGraph; program: Program };
   /** The training step in evaluation mode (running statistics, one draw of its noise), whose outputs are `evaluation`. */
   evaluateStep(batch: number): EntryGraph;
   /**

@@ -3,47 +3,11 @@
 // buffer; where that input is still needed later, a copy is planned first.
 
 import { getOp } from '../kernels/registry.ts';
-import type { Attrs, Shape } from '../kernels/types.ts';
 import { numel } from '../kernels/types.ts';
-import { liveNodes, type DynamicAttrs, type Graph, type InputKind, type Value } from './ir.ts';
+import type { BufferSpec, Launch, Lifetime, Program } from '../runtime/program.ts';
+import { liveNodes, type Graph, type Value } from './ir.ts';
 
-export interface BufferSpec {
-  elements: number;
-  /** Graph inputs keep their own buffer; temps are shared by values whose lifetimes do not overlap. */
-  kind: InputKind | 'temp';
-  name?: string;
-}
-
-export interface Launch {
-  op: string;
-  attrs: Attrs;
-  inShapes: Shape[];
-  inputs: number[];
-  outputs: number[];
-  /** Attributes computed from each run's arguments (e.g. Adam's step). */
-  dynamic?: DynamicAttrs;
-}
-
-/** A value's buffer and the launches [from, to] over which it must stay intact. */
-export interface Lifetime {
-  value: number;
-  buffer: number;
-  from: number;
-  to: number;
-  elements: number;
-  /** Set for a view (reshape): it shares its source's buffer by design. */
-  view?: boolean;
-}
-
-export interface Program {
-  buffers: BufferSpec[];
-  launches: Launch[];
-  /** Graph input name → its buffer. */
-  inputs: Map<string, number>;
-  /** Output name → buffer and shape. */
-  outputs: Map<string, { buffer: number; shape: Shape }>;
-  lifetimes: Lifetime[];
-}
+export type { BufferSpec, Launch, Lifetime, Program } from '../runtime/program.ts';
 
 /** Elements held by all buffers at once (the planned peak), and if every value had its own. */
 export function memoryStats(p: Program): { planned: number; unplanned: number } {

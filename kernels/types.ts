@@ -1,4 +1,4 @@
-// The contract every op module fulfils: a shape rule, a float64 reference, a gradient rule
+// The contract every op module fulfils: a shape rule, a float64 implementation (the oracle), a gradient rule
 // written against an abstract emitter, a WGSL plan and a Wasm call. Backends and the
 // compiler only ever see ops through this interface.
 
@@ -18,7 +18,7 @@ export class OpError extends Error {
 }
 
 /**
- * What a gradient rule builds with. The same rule runs eagerly on the float64 reference, eagerly
+ * What a gradient rule builds with. The same rule runs eagerly on the float64 oracle, eagerly
  * on a device, or symbolically inside the compiler's graph IR.
  */
 export interface Emitter<T> {
@@ -83,7 +83,7 @@ export interface OpDef<A extends Attrs = Attrs> {
   /** Output shapes; throws OpError on inputs or attributes the op cannot take. */
   shape(inShapes: Shape[], attrs: A): Shape[];
   /** Plain float64 semantics: the ground truth for both backends. */
-  reference(inputs: Float64Array[], inShapes: Shape[], attrs: A): Float64Array[];
+  float64(inputs: Float64Array[], inShapes: Shape[], attrs: A): Float64Array[];
   /** Gradients w.r.t. each input (null where none), built from other ops. Absent: not differentiable. */
   grad?<T>(em: Emitter<T>, ctx: GradContext<T, A>): (T | null)[];
   /**

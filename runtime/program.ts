@@ -1,13 +1,61 @@
 // Runs a compiled Program on a backend: buffers allocated and launches prepared once, then each
 // run only writes its inputs, replays the launches and reads back what is asked for.
 // Parameters and state can live in a shared store so several programs (train step, encode,
-// decode) work on the same weights.
+// decode) work on the same weights. The Program contract (buffers, launches, lifetimes) is
+// defined here, in the device layer; the compiler's planner (compiler/plan.ts) produces it.
 
 import { getOp } from '../kernels/registry.ts';
 import type { Attrs } from '../kernels/types.ts';
 import { fmtShape, numel } from '../kernels/types.ts';
-import type { Launch, Program } from '../compiler/plan.ts';
+import type { Shape } from '../kernels/types.ts';
 import type { Backend, DeviceBuffer, PreparedLaunch } from './backend.ts';
+
+// ---- The Program contract: what the compiler hands the device layer ----------------------
+
+/** What a graph input holds: data fed each run, a trainable parameter, or persistent state. */
+export type InputKind = 'input' | 'param' | 'state';
+
+/** Attributes computed at run time from the run's arguments (Adam's step, a random draw's offset). */
+export type DynamicAttrs = Record<string, (args: Record<string, number>) => number>;
+
+export interface BufferSpec {
+  elements: number;
+  /** Graph inputs keep their own buffer; temps are shared by values whose lifetimes do not overlap. */
+  kind: InputKind | 'temp';
+  name?: string;
+}
+
+export interface Launch {
+  op: string;
+  attrs: Attrs;
+  inShapes: Shape[];
+  inputs: number[];
+  outputs: number[];
+  /** Attributes computed from each run's arguments (e.g. Adam's step). */
+  dynamic?: DynamicAttrs;
+}
+
+/** A value's buffer and the launches [from, to] over which it must stay intact. */
+export interface Lifetime {
+  value: number;
+  buffer: number;
+  from: number;
+  to: number;
+  elements: number;
+  /** Set for a view (reshape): it shares its source's buffer by design. */
+  view?: boolean;
+}
+
+export interface Program {
+  buffers: BufferSpec[];
+  launches: Launch[];
+  /** Graph input name → its buffer. */
+  inputs: Map<string, number>;
+  /** Output name → buffer and shape. */
+  outputs: Map<string, { buffer: number; shape: Shape }>;
+  lifetimes: Lifetime[];
+}
+
 
 export class Executable {
   private buffers: DeviceBuffer[];

@@ -4,7 +4,7 @@
 
 import type { CompiledModel } from '../compiler/model.ts';
 import type { Batch } from '../data/dataset.ts';
-import type { ModelRuntime } from '../runtime/model.ts';
+import type { ModelRuntime } from './model.ts';
 import { feedsFor } from './feeds.ts';
 
 /** What evaluation needs of a data set (CellDataset has it; tests pass in-memory ones). */

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { compileModel } from '../compiler/compile.ts';
 import type { CompiledModel } from '../compiler/model.ts';
 import type { Backend } from '../runtime/backend.ts';
-import { ModelRuntime } from '../runtime/model.ts';
-import { CheckpointError, loadCheckpoint, resolveCheckpoint, type Sidecar } from '../train/checkpoint.ts';
+import { ModelRuntime } from './model.ts';
+import { CheckpointError, loadCheckpoint, resolveCheckpoint, type Sidecar } from './checkpoint.ts';
 
 /** What a run directory records so that other commands can rebuild its model and data. */
 export interface RunInfo {

@@ -1,11 +1,11 @@
 import { expect, test } from 'vitest';
 import { devices, opSuite, randn, relErr, upload } from './harness.ts';
-import { reference, refTensor, type RefTensor } from '../kernels/reference.ts';
+import { oracle, oracleTensor, type OracleTensor } from '../kernels/oracle.ts';
 import { getOp } from '../kernels/registry.ts';
 
 const torchDefaults = { lr: 2e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
-const sq = (t: RefTensor): RefTensor => refTensor(t.shape, t.data.map((x) => x * x));
-const state = (shape: number[], seed: number): RefTensor[] => [randn(shape, seed), randn(shape, seed + 1), randn(shape, seed + 2, 0.1), sq(randn(shape, seed + 3, 0.1))];
+const sq = (t: OracleTensor): OracleTensor => oracleTensor(t.shape, t.data.map((x) => x * x));
+const state = (shape: number[], seed: number): OracleTensor[] => [randn(shape, seed), randn(shape, seed + 1), randn(shape, seed + 2, 0.1), sq(randn(shape, seed + 3, 0.1))];
 
 opSuite('adam', [
   { inputs: state([7], 1), attrs: { ...torchDefaults, step: 1 } },
@@ -15,17 +15,17 @@ opSuite('adam', [
 
 test('adam at step 1 moves every parameter by lr against the sign of its gradient (PyTorch)', () => {
   const [p, g] = [randn([6], 1), randn([6], 2)];
-  const zero = refTensor([6], new Float64Array(6));
-  const [p2] = reference.call('adam', [p, g, zero, zero], { ...torchDefaults, eps: 0, step: 1 });
+  const zero = oracleTensor([6], new Float64Array(6));
+  const [p2] = oracle.call('adam', [p, g, zero, zero], { ...torchDefaults, eps: 0, step: 1 });
   for (let i = 0; i < 6; i++) expect(p2.data[i]).toBeCloseTo(p.data[i] - 2e-4 * Math.sign(g.data[i]), 12);
 });
 
-test('adam: 5 steps in place on each device follow the float64 reference', async () => {
+test('adam: 5 steps in place on each device follow the float64 oracle', async () => {
   const shape = [4, 37];
   let ref = state(shape, 40);
   const grads = [0, 1, 2, 3, 4].map((k) => randn(shape, 100 + k));
   for (const [k, g] of grads.entries()) {
-    const [p, m, v] = reference.call('adam', [ref[0], g, ref[2], ref[3]], { ...torchDefaults, lr: 1e-2, step: k + 1 });
+    const [p, m, v] = oracle.call('adam', [ref[0], g, ref[2], ref[3]], { ...torchDefaults, lr: 1e-2, step: k + 1 });
     ref = [p, g, m, v];
   }
   for (const d of await devices()) {
@@ -52,7 +52,7 @@ test('adam: the shader does not depend on the step or the learning rate (one pip
 
 test('adam: bad inputs are OpErrors', () => {
   const s = state([5], 1);
-  expect(() => reference.call('adam', [s[0], randn([6], 9), s[2], s[3]], { ...torchDefaults, step: 1 })).toThrow(/adam: g \[6\] must have the shape of p \[5\].*optimizer state/);
-  expect(() => reference.call('adam', s, { ...torchDefaults, step: 0 })).toThrow(/adam: step must be an integer ≥ 1/);
-  expect(() => reference.call('adam', s, { ...torchDefaults })).toThrow(/adam: attribute step must be a finite number/);
+  expect(() => oracle.call('adam', [s[0], randn([6], 9), s[2], s[3]], { ...torchDefaults, step: 1 })).toThrow(/adam: g \[6\] must have the shape of p \[5\].*optimizer state/);
+  expect(() => oracle.call('adam', s, { ...torchDefaults, step: 0 })).toThrow(/adam: step must be an integer ≥ 1/);
+  expect(() => oracle.call('adam', s, { ...torchDefaults })).toThrow(/adam: attribute step must be a finite number/);
 });

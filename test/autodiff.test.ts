@@ -10,35 +10,35 @@ import { gradients } from '../compiler/autodiff.ts';
 import { evaluate } from '../compiler/evaluate.ts';
 import { Graph, type Value } from '../compiler/ir.ts';
 import { lower } from '../compiler/plan.ts';
-import { reference, refTensor, type RefTensor } from '../kernels/reference.ts';
+import { oracle, oracleTensor, type OracleTensor } from '../kernels/oracle.ts';
 import type { Emitter } from '../kernels/types.ts';
 import { Executable } from '../runtime/program.ts';
 import { devices, randn, relErr } from './harness.ts';
 
-/** A function of some inputs, written once over any emitter (a Graph or the reference); returns its outputs. */
+/** A function of some inputs, written once over any emitter (a Graph or the oracle); returns its outputs. */
 type Fn = <T>(em: Emitter<T>, xs: T[]) => T[];
 
 interface Case {
   name: string;
   fn: Fn;
-  inputs: RefTensor[];
+  inputs: OracleTensor[];
   /** Inputs to differentiate with respect to (the others need no gradient). */
   wrt: number[];
 }
 
 const dot = (a: Float64Array, b: Float64Array) => a.reduce((s, v, i) => s + v * b[i], 0);
 
-/** L = Σ_k Σ out_k ⊙ seed_k in float64, straight on the reference (no graph). */
-function loss(c: Case, ins: RefTensor[], seeds: RefTensor[]): number {
-  return c.fn(reference, ins).reduce((s, o, k) => s + dot(o.data, seeds[k].data), 0);
+/** L = Σ_k Σ out_k ⊙ seed_k in float64, straight on the oracle (no graph). */
+function loss(c: Case, ins: OracleTensor[], seeds: OracleTensor[]): number {
+  return c.fn(oracle, ins).reduce((s, o, k) => s + dot(o.data, seeds[k].data), 0);
 }
 
-function seedsFor(c: Case): RefTensor[] {
-  return c.fn(reference, c.inputs).map((o, k) => randn(o.shape, 77 + k));
+function seedsFor(c: Case): OracleTensor[] {
+  return c.fn(oracle, c.inputs).map((o, k) => randn(o.shape, 77 + k));
 }
 
 /** The graph of L = Σ_k Σ out_k ⊙ seed_k (inputs `x0…`, seeds `seed0…`) with outputs `grad0…` for `wrt`. */
-function gradGraph(c: Case, seeds: RefTensor[]): Graph {
+function gradGraph(c: Case, seeds: OracleTensor[]): Graph {
   const g = new Graph();
   const xs = c.inputs.map((t, i) => g.input(`x${i}`, t.shape));
   const outs = c.fn(g, xs);
@@ -52,17 +52,17 @@ function gradGraph(c: Case, seeds: RefTensor[]): Graph {
   return g;
 }
 
-const feedsOf = (c: Case, seeds: RefTensor[]) => new Map<string, RefTensor>([...c.inputs.map((t, i) => [`x${i}`, t] as const), ...seeds.map((t, k) => [`seed${k}`, t] as const)]);
+const feedsOf = (c: Case, seeds: OracleTensor[]) => new Map<string, OracleTensor>([...c.inputs.map((t, i) => [`x${i}`, t] as const), ...seeds.map((t, k) => [`seed${k}`, t] as const)]);
 
 // Values kept away from ReLU's kink so that finite differences are clean.
-const awayFromZero = (t: RefTensor): RefTensor => refTensor(t.shape, t.data.map((v) => (Math.abs(v) < 0.05 ? v + 0.1 * Math.sign(v || 1) : v)));
+const awayFromZero = (t: OracleTensor): OracleTensor => oracleTensor(t.shape, t.data.map((v) => (Math.abs(v) < 0.05 ? v + 0.1 * Math.sign(v || 1) : v)));
 
 /**
  * The left singular vector of w viewed [w.shape[0], −1], by power iteration. Spectral norm
  * treats u', v as constants (PyTorch detaches them); finite differences move them with w. At a
  * converged u the two agree (Wᵀu' = σv), so the layer cases below start there.
  */
-function convergedU(w: RefTensor): RefTensor {
+function convergedU(w: OracleTensor): OracleTensor {
   const r = w.shape[0];
   const c = w.data.length / r;
   let u = new Float64Array(r).fill(1);
@@ -74,7 +74,7 @@ function convergedU(w: RefTensor): RefTensor {
     const n = Math.hypot(...next);
     u = next.map((x) => x / n);
   }
-  return refTensor([r], u);
+  return oracleTensor([r], u);
 }
 
 /** w / σ(w) with one power iteration, as the compiler emits a spectrally normalised layer's weight. */
@@ -100,7 +100,7 @@ const cases: Case[] = [
       const y3 = em.call('reduce_sum', em.call('mul', [a, a]), { axes: [1], keepdims: false })[0];
       return [y1, y2, y3];
     },
-    inputs: [awayFromZero(randn([4, 7], 2)), randn([1, 7], 3), refTensor([4, 7], randn([4, 7], 4).data.map((v) => 1.5 + Math.abs(v)))],
+    inputs: [awayFromZero(randn([4, 7], 2)), randn([1, 7], 3), oracleTensor([4, 7], randn([4, 7], 4).data.map((v) => 1.5 + Math.abs(v)))],
     wrt: [0, 1],
   },
   {
@@ -111,7 +111,7 @@ const cases: Case[] = [
       const [y] = em.call('batchnorm', [h, gamma, beta, rm, rv], { training: true, eps: 1e-5, momentum: 0.1 });
       return [em.call('softplus', [y])[0], h];
     },
-    inputs: [randn([5, 6], 11), fcW, randn([4], 13), convergedU(fcW), randn([4], 14), randn([4], 15), randn([4], 16), refTensor([4], [1, 2, 0.5, 1])],
+    inputs: [randn([5, 6], 11), fcW, randn([4], 13), convergedU(fcW), randn([4], 14), randn([4], 15), randn([4], 16), oracleTensor([4], [1, 2, 0.5, 1])],
     wrt: [0, 1, 2, 4, 5],
   },
   {
@@ -132,12 +132,12 @@ describe('autodiff on graphs of several ops', () => {
   for (const c of cases) {
     test(`float64 graph gradients = finite differences: ${c.name}`, () => {
       const seeds = seedsFor(c);
-      const { outputs } = evaluate(gradGraph(c, seeds), reference, feedsOf(c, seeds));
+      const { outputs } = evaluate(gradGraph(c, seeds), oracle, feedsOf(c, seeds));
       for (const [j, i] of c.wrt.entries()) {
         const fd = new Float64Array(c.inputs[i].data.length);
         for (let e = 0; e < fd.length; e++) {
-          const plus = c.inputs.map((t) => refTensor(t.shape, t.data));
-          const minus = c.inputs.map((t) => refTensor(t.shape, t.data));
+          const plus = c.inputs.map((t) => oracleTensor(t.shape, t.data));
+          const minus = c.inputs.map((t) => oracleTensor(t.shape, t.data));
           plus[i].data[e] += 1e-6;
           minus[i].data[e] -= 1e-6;
           fd[e] = (loss(c, plus, seeds) - loss(c, minus, seeds)) / 2e-6;
@@ -152,7 +152,7 @@ describe('autodiff on graphs of several ops', () => {
       const seeds = seedsFor(c);
       const g = gradGraph(c, seeds);
       const feeds = feedsOf(c, seeds);
-      const want = evaluate(g, reference, feeds).outputs;
+      const want = evaluate(g, oracle, feeds).outputs;
       const prog = lower(g);
       for (const d of await devices()) {
         const exe = new Executable(d.eager.backend, prog);

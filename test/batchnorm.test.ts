@@ -1,10 +1,10 @@
 import { expect, test } from 'vitest';
 import { devices, opSuite, randn, upload } from './harness.ts';
-import { reference, refTensor, type RefTensor } from '../kernels/reference.ts';
+import { oracle, oracleTensor, type OracleTensor } from '../kernels/oracle.ts';
 
-const shift = (t: RefTensor, a: number, b = 0): RefTensor => refTensor(t.shape, t.data.map((x) => a * x + b));
+const shift = (t: OracleTensor, a: number, b = 0): OracleTensor => oracleTensor(t.shape, t.data.map((x) => a * x + b));
 /** x, γ ~ N(1, 0.1²), β, running_mean, running_var > 0 for channel count C. */
-const inputs = (xShape: number[], seed: number, xOffset = 0): RefTensor[] => {
+const inputs = (xShape: number[], seed: number, xOffset = 0): OracleTensor[] => {
   const C = [xShape[1]];
   return [shift(randn(xShape, seed), 1.5, xOffset), shift(randn(C, seed + 1), 0.1, 1), randn(C, seed + 2), randn(C, seed + 3), shift(randn(C, seed + 4), 0.2, 1)];
 };
@@ -25,10 +25,10 @@ opSuite('batchnorm', [
 
 test('batchnorm matches hand-computed PyTorch numbers (running_var takes the unbiased variance)', () => {
   // One channel with values 1, 2, 3, 6: mean 3, biased var 3.5, unbiased var 14/3.
-  const x = refTensor([4, 1], [1, 2, 3, 6]);
-  const one = refTensor([1], [1]);
-  const zero = refTensor([1], [0]);
-  const [y, mean, invstd, rm, rv] = reference.call('batchnorm', [x, one, zero, zero, one], { training: true, eps: 0, momentum: 0.1 });
+  const x = oracleTensor([4, 1], [1, 2, 3, 6]);
+  const one = oracleTensor([1], [1]);
+  const zero = oracleTensor([1], [0]);
+  const [y, mean, invstd, rm, rv] = oracle.call('batchnorm', [x, one, zero, zero, one], { training: true, eps: 0, momentum: 0.1 });
   expect(mean.data[0]).toBeCloseTo(3, 14);
   expect(invstd.data[0]).toBeCloseTo(1 / Math.sqrt(3.5), 14);
   expect(rm.data[0]).toBeCloseTo(0.3, 14);
@@ -38,7 +38,7 @@ test('batchnorm matches hand-computed PyTorch numbers (running_var takes the unb
 
 test('batchnorm updates the running statistics in place on each device', async () => {
   const ins = inputs([3, 4, 5], 9);
-  const want = reference.call('batchnorm', ins, { training: true });
+  const want = oracle.call('batchnorm', ins, { training: true });
   for (const d of await devices()) {
     const t = ins.map((x) => upload(d, x));
     const outs = d.eager.call('batchnorm', t, { training: true });
@@ -51,11 +51,11 @@ test('batchnorm updates the running statistics in place on each device', async (
 
 test('bad inputs are OpErrors naming the op, the shapes and the fix', () => {
   const ins = inputs([2, 3, 4], 1);
-  expect(() => reference.call('batchnorm', [ins[0], randn([4], 1), ...ins.slice(2)], {})).toThrow(
+  expect(() => oracle.call('batchnorm', [ins[0], randn([4], 1), ...ins.slice(2)], {})).toThrow(
     /batchnorm: gamma must be \[3\] \(one value per channel of x\), got \[4\] \(input shapes \[2, 3, 4\], \[4\], \[3\], \[3\], \[3\]\)\. Give gamma the length of x's axis 1/,
   );
-  expect(() => reference.call('batchnorm', [ins[0], ins[1], ins[2], ins[3], randn([2], 1)], { training: false })).toThrow(/batchnorm: running_var must be \[3\]/);
-  expect(() => reference.call('batchnorm', [randn([1, 3], 1), ...ins.slice(1)], { training: true })).toThrow(/batchnorm: training needs more than one value per channel.*eval mode/);
-  expect(() => reference.call('batchnorm', [randn([6], 1), ...ins.slice(1)], {})).toThrow(/batchnorm: x must be \[B, C, \.\.\.spatial\]/);
-  expect(() => reference.call('batchnorm_grad', [ins[0], randn([2, 3, 5], 2), ins[1], ins[2], ins[3]], {})).toThrow(/batchnorm_grad: dy \[2, 3, 5\] must have the shape of x \[2, 3, 4\]/);
+  expect(() => oracle.call('batchnorm', [ins[0], ins[1], ins[2], ins[3], randn([2], 1)], { training: false })).toThrow(/batchnorm: running_var must be \[3\]/);
+  expect(() => oracle.call('batchnorm', [randn([1, 3], 1), ...ins.slice(1)], { training: true })).toThrow(/batchnorm: training needs more than one value per channel.*eval mode/);
+  expect(() => oracle.call('batchnorm', [randn([6], 1), ...ins.slice(1)], {})).toThrow(/batchnorm: x must be \[B, C, \.\.\.spatial\]/);
+  expect(() => oracle.call('batchnorm_grad', [ins[0], randn([2, 3, 5], 2), ins[1], ins[2], ins[3]], {})).toThrow(/batchnorm_grad: dy \[2, 3, 5\] must have the shape of x \[2, 3, 4\]/);
 });

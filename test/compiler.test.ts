@@ -3,7 +3,7 @@ import { gradients } from '../compiler/autodiff.ts';
 import { evaluate } from '../compiler/evaluate.ts';
 import { Graph } from '../compiler/ir.ts';
 import { lower, memoryStats, type Program } from '../compiler/plan.ts';
-import { reference, type RefTensor } from '../kernels/reference.ts';
+import { oracle, type OracleTensor } from '../kernels/oracle.ts';
 import { Executable } from '../runtime/program.ts';
 import { devices, randn, relErr } from './harness.ts';
 
@@ -23,7 +23,7 @@ function mlp() {
   return g;
 }
 
-const feedsOf = (g: Graph, seed: number) => new Map<string, RefTensor>(g.inputs.map((gi, i) => [gi.name, randn(gi.value.shape, seed + i)]));
+const feedsOf = (g: Graph, seed: number) => new Map<string, OracleTensor>(g.inputs.map((gi, i) => [gi.name, randn(gi.value.shape, seed + i)]));
 
 /** Strictly overlapping lifetimes of two distinct, non-view values must not share a buffer. */
 function assertNoSharedLiveBuffers(p: Program) {
@@ -37,14 +37,14 @@ describe('compiler core: IR, autodiff, memory plan, program', () => {
   test('autodiff gradients agree with finite differences (float64)', () => {
     const g = mlp();
     const feeds = feedsOf(g, 1);
-    const { outputs } = evaluate(g, reference, feeds);
+    const { outputs } = evaluate(g, oracle, feeds);
     const lossAt = (name: string, i: number, h: number) => {
       const f = new Map(feeds);
       const t = f.get(name)!;
       const d = t.data.slice();
       d[i] += h;
       f.set(name, { shape: t.shape, data: d });
-      return evaluate(g, reference, f).outputs.get('loss')!.data[0];
+      return evaluate(g, oracle, f).outputs.get('loss')!.data[0];
     };
     for (const [name, grad] of [['w', 'dw'], ['b', 'db']] as const) {
       const n = feeds.get(name)!.data.length;
@@ -78,7 +78,7 @@ describe('compiler core: IR, autodiff, memory plan, program', () => {
   test('compiled programs on every device reproduce the float64 graph', async () => {
     const g = mlp();
     const feeds = feedsOf(g, 7);
-    const want = evaluate(g, reference, feeds).outputs;
+    const want = evaluate(g, oracle, feeds).outputs;
     const prog = lower(g);
     for (const d of await devices()) {
       const exe = new Executable(d.eager.backend, prog);
@@ -90,7 +90,7 @@ describe('compiler core: IR, autodiff, memory plan, program', () => {
   });
 });
 
-test('dynamic attributes: Adam steps 1 and 2 replayed from one prepared program match the reference', async () => {
+test('dynamic attributes: Adam steps 1 and 2 replayed from one prepared program match the oracle', async () => {
   const g = new Graph();
   const p = g.input('p', [37], 'param');
   const gr = g.input('g', [37]);
@@ -103,9 +103,9 @@ test('dynamic attributes: Adam steps 1 and 2 replayed from one prepared program 
   const p0 = randn([37], 3);
   const grads = [randn([37], 4), randn([37], 5)];
   // Reference: two steps with step = 1, 2.
-  let ref: { p: RefTensor; m: RefTensor; v: RefTensor } = { p: p0, m: { shape: [37], data: new Float64Array(37) }, v: { shape: [37], data: new Float64Array(37) } };
+  let ref: { p: OracleTensor; m: OracleTensor; v: OracleTensor } = { p: p0, m: { shape: [37], data: new Float64Array(37) }, v: { shape: [37], data: new Float64Array(37) } };
   for (const [k, gk] of grads.entries()) {
-    const [a, b, c] = reference.call('adam', [ref.p, gk, ref.m, ref.v], { ...attrs, step: k + 1 });
+    const [a, b, c] = oracle.call('adam', [ref.p, gk, ref.m, ref.v], { ...attrs, step: k + 1 });
     ref = { p: a, m: b, v: c };
   }
   for (const d of await devices()) {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { opSuite, randn, relErr } from './harness.ts';
-import { reference, refTensor } from '../kernels/reference.ts';
+import { oracle, oracleTensor } from '../kernels/oracle.ts';
 import { getOp } from '../kernels/registry.ts';
 import { OpError } from '../kernels/types.ts';
 
@@ -50,10 +50,10 @@ opSuite('conv_grad_weight', [
 
 describe('conv references against independent facts', () => {
   test('a hand-computed 1D convolution with padding, stride and bias', () => {
-    const x = refTensor([1, 1, 5], [1, 2, 3, 4, 5]);
-    const w = refTensor([1, 1, 3], [1, 0, -1]);
-    const b = refTensor([1], [10]);
-    const [y] = reference.call('conv', [x, w, b], { stride: 2, pad: 1 });
+    const x = oracleTensor([1, 1, 5], [1, 2, 3, 4, 5]);
+    const w = oracleTensor([1, 1, 3], [1, 0, -1]);
+    const b = oracleTensor([1], [10]);
+    const [y] = oracle.call('conv', [x, w, b], { stride: 2, pad: 1 });
     // taps at -1..1, 1..3, 3..5 (zero outside): 0−2, 2−4, 4−0
     expect(y.shape).toEqual([1, 1, 3]);
     expect([...y.data]).toEqual([8, 8, 14]);
@@ -63,10 +63,10 @@ describe('conv references against independent facts', () => {
     const x = randn([2, 3, 7, 5], 1);
     const w = randn([4, 3, 4, 4], 2);
     const attrs = { stride: 2, pad: 1 };
-    const [cx] = reference.call('conv', [x, w], attrs);
+    const [cx] = oracle.call('conv', [x, w], attrs);
     const y = randn(cx.shape, 3);
     // 7 → 3 → 6 without outputPadding; x is 7×5 so outputPadding [1, 1]
-    const [ty] = reference.call('conv_transpose', [y, w], { ...attrs, outputPadding: [1, 1] });
+    const [ty] = oracle.call('conv_transpose', [y, w], { ...attrs, outputPadding: [1, 1] });
     expect(ty.shape).toEqual(x.shape);
     const dot = (a: Float64Array, b: Float64Array) => a.reduce((s, v, i) => s + v * b[i], 0);
     expect(Math.abs(dot(cx.data, y.data) - dot(x.data, ty.data))).toBeLessThan(1e-10 * Math.abs(dot(cx.data, y.data)) + 1e-12);
@@ -76,9 +76,9 @@ describe('conv references against independent facts', () => {
     const x = randn([2, 2, 5, 4, 3], 4);
     const w = randn([3, 2, 3, 2, 2], 5);
     const attrs = { stride: [1, 2, 1], pad: [1, 0, 1] };
-    const [cx] = reference.call('conv', [x, w], attrs);
+    const [cx] = oracle.call('conv', [x, w], attrs);
     const dy = randn(cx.shape, 6);
-    const [dw] = reference.call('conv_grad_weight', [x, dy], { ...attrs, kernel: [3, 2, 2] });
+    const [dw] = oracle.call('conv_grad_weight', [x, dy], { ...attrs, kernel: [3, 2, 2] });
     const dot = (a: Float64Array, b: Float64Array) => a.reduce((s, v, i) => s + v * b[i], 0);
     expect(relErr([dot(cx.data, dy.data)], [dot(w.data, dw.data)])).toBeLessThan(1e-12);
   });
@@ -86,8 +86,8 @@ describe('conv references against independent facts', () => {
   test('a 1×1 conv is a matmul over channels', () => {
     const x = randn([1, 5, 3, 2], 7);
     const w = randn([4, 5, 1, 1], 8);
-    const [y] = reference.call('conv', [x, w]);
-    const [m] = reference.call('matmul', [refTensor([4, 5], w.data), refTensor([5, 6], x.data)]);
+    const [y] = oracle.call('conv', [x, w]);
+    const [m] = oracle.call('matmul', [oracleTensor([4, 5], w.data), oracleTensor([5, 6], x.data)]);
     expect(relErr(y.data, m.data)).toBeLessThan(1e-14);
   });
 
@@ -95,8 +95,8 @@ describe('conv references against independent facts', () => {
     for (const [s, k, p] of [[7, 4, 1], [8, 4, 1], [9, 3, 0], [5, 3, 1]]) {
       const x = randn([1, 2, s], s);
       const w = randn([3, 2, k], k);
-      const [y] = reference.call('conv', [x, w], { stride: 2, pad: p });
-      const [dx] = getOp('conv').grad!(reference, { inputs: [x, w], outputs: [y], dOutputs: [y], attrs: { stride: 2, pad: p } });
+      const [y] = oracle.call('conv', [x, w], { stride: 2, pad: p });
+      const [dx] = getOp('conv').grad!(oracle, { inputs: [x, w], outputs: [y], dOutputs: [y], attrs: { stride: 2, pad: p } });
       expect(dx!.shape).toEqual([1, 2, s]);
     }
   });

@@ -1,11 +1,11 @@
 import { describe, expect, test } from 'vitest';
-import { reference, refTensor } from '../kernels/reference.ts';
+import { oracle, oracleTensor } from '../kernels/oracle.ts';
 import { getOp } from '../kernels/registry.ts';
 import type { FusedAttrs } from '../kernels/fused/index.ts';
 import { devices, opSuite, randn, relErr, runBoth } from './harness.ts';
 
 // Values spread over softplus's threshold at 20 and the exp tail.
-const wide = (n: number) => refTensor([n], Array.from({ length: n }, (_, i) => -25 + (i * 50) / (n - 1) + 0.013));
+const wide = (n: number) => oracleTensor([n], Array.from({ length: n }, (_, i) => -25 + (i * 50) / (n - 1) + 0.013));
 
 const relu_add: FusedAttrs = { shape: [2, 3, 5, 9], program: [['input', 0], ['input', 1], ['add', 0, 1], ['relu', 2]], outputs: [3] };
 
@@ -53,10 +53,10 @@ opSuite('fused', [
 ]);
 
 describe('fused: semantics and errors', () => {
-  test('the reference equals the single ops applied one after another', () => {
+  test('the oracle equals the single ops applied one after another', () => {
     const [x, b] = [randn([2, 3, 5, 9], 20), randn([2, 3, 1, 1], 21)];
-    const want = reference.call('relu', reference.call('add', [x, b]));
-    const got = reference.call('fused', [x, b], relu_add);
+    const want = oracle.call('relu', oracle.call('add', [x, b]));
+    const got = oracle.call('fused', [x, b], relu_add);
     expect(relErr(got[0].data, want[0].data)).toBe(0);
   });
 
@@ -67,13 +67,13 @@ describe('fused: semantics and errors', () => {
       program: [['input', 0], ['input', 1], ['add', 0, 1], ['softplus', 2], ['exp', 1], ['mul', 3, 4], ['softplus_grad', 2, 5], ['relu_grad', 0, 6], ['scale', 7, 3, -1], ['div', 8, 4]],
       outputs: [9, 3],
     };
-    const s1 = reference.call('add', [x, y])[0];
-    const s2 = reference.call('softplus', [s1])[0];
-    const s4 = reference.call('exp', [y])[0];
-    const s5 = reference.call('mul', [s2, s4])[0];
-    const s6 = reference.call('softplus_grad', [s1, s5])[0];
-    const s7 = reference.call('relu_grad', [x, s6])[0];
-    const s9 = reference.call('div', [reference.call('scale', [s7], { a: 3, b: -1 })[0], s4])[0];
+    const s1 = oracle.call('add', [x, y])[0];
+    const s2 = oracle.call('softplus', [s1])[0];
+    const s4 = oracle.call('exp', [y])[0];
+    const s5 = oracle.call('mul', [s2, s4])[0];
+    const s6 = oracle.call('softplus_grad', [s1, s5])[0];
+    const s7 = oracle.call('relu_grad', [x, s6])[0];
+    const s9 = oracle.call('div', [oracle.call('scale', [s7], { a: 3, b: -1 })[0], s4])[0];
     for (const d of await devices()) {
       const { got, want } = await runBoth(d, 'fused', [x, y], attrs);
       expect(relErr(want[0].data, s9.data)).toBeLessThan(1e-14);

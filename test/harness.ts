@@ -1,12 +1,12 @@
 // One suite, every device (as jax-js does it): tests ask `devices()` for the backends to run on,
-// and compare each with the float64 reference. In CI a missing WebGPU adapter fails the run.
+// and compare each with the float64 oracle. In CI a missing WebGPU adapter fails the run.
 
 import { describe, expect, inject, test } from 'vitest';
 import type { Backend } from '../runtime/backend.ts';
 import { openWebGpu } from '../runtime/device.ts';
 import { Eager, type Tensor } from '../runtime/tensor.ts';
 import { WasmBackend } from '../runtime/wasm.ts';
-import { reference, refTensor, type RefTensor } from '../kernels/reference.ts';
+import { oracle, oracleTensor, type OracleTensor } from '../kernels/oracle.ts';
 import { getOp } from '../kernels/registry.ts';
 import type { Attrs, Emitter, Shape } from '../kernels/types.ts';
 import { fmtShape, numel } from '../kernels/types.ts';
@@ -59,11 +59,11 @@ export function rng(seed: number): () => number {
   };
 }
 
-export function randn(shape: Shape, seed: number, scale = 1): RefTensor {
+export function randn(shape: Shape, seed: number, scale = 1): OracleTensor {
   const r = rng(seed);
   const data = new Float64Array(numel(shape));
   for (let i = 0; i < data.length; i++) data[i] = scale * Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
-  return refTensor(shape, data);
+  return oracleTensor(shape, data);
 }
 
 /** ‖a − b‖ / ‖b‖, with ‖b‖ floored so that all-zero references compare absolutely. */
@@ -78,11 +78,11 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-6);
 }
 
-export const upload = (d: TestDevice, t: RefTensor): Tensor => d.eager.upload(t.shape, t.data);
+export const upload = (d: TestDevice, t: OracleTensor): Tensor => d.eager.upload(t.shape, t.data);
 
-/** Runs an op on a device and returns its outputs next to the reference's. */
-export async function runBoth(d: TestDevice, op: string, inputs: RefTensor[], attrs: Attrs = {}) {
-  const want = reference.call(op, inputs, attrs);
+/** Runs an op on a device and returns its outputs next to the oracle's. */
+export async function runBoth(d: TestDevice, op: string, inputs: OracleTensor[], attrs: Attrs = {}) {
+  const want = oracle.call(op, inputs, attrs);
   const outs = d.eager.call(op, inputs.map((t) => upload(d, t)), attrs);
   const got = await Promise.all(outs.map((t) => d.eager.read(t)));
   return { got, want };
@@ -100,9 +100,9 @@ export function gradByRule<T>(em: Emitter<T>, op: string, inputs: T[], weights: 
 }
 
 /** Central finite differences of L = Σ w ⊙ out[outIndex..] w.r.t. input `which`, in float64. */
-export function finiteDiff(op: string, inputs: RefTensor[], weights: (RefTensor | null)[], attrs: Attrs, which: number, h = 1e-6, maxProbes = 64): { idx: number[]; fd: number[] } {
-  const loss = (ins: RefTensor[]) =>
-    reference.call(op, ins, attrs).reduce((acc, o, k) => {
+export function finiteDiff(op: string, inputs: OracleTensor[], weights: (OracleTensor | null)[], attrs: Attrs, which: number, h = 1e-6, maxProbes = 64): { idx: number[]; fd: number[] } {
+  const loss = (ins: OracleTensor[]) =>
+    oracle.call(op, ins, attrs).reduce((acc, o, k) => {
       const w = weights[k];
       if (!w) return acc;
       let s = 0;
@@ -124,22 +124,22 @@ export function finiteDiff(op: string, inputs: RefTensor[], weights: (RefTensor 
   return { idx, fd };
 }
 
-export const describeShapes = (ts: RefTensor[]): string => ts.map((t) => fmtShape(t.shape)).join(' ');
+export const describeShapes = (ts: OracleTensor[]): string => ts.map((t) => fmtShape(t.shape)).join(' ');
 
 export interface OpCase {
   /** Inputs in float64; gradient checks probe every input listed in `diff` (default: all). */
-  inputs: RefTensor[];
+  inputs: OracleTensor[];
   attrs?: Attrs;
   diff?: number[];
   /** Outputs that carry a cotangent in the gradient checks (default: all). */
   cotangents?: number[];
-  /** Relative tolerance for device vs reference (float32 vs float64). */
+  /** Relative tolerance for device vs oracle (float32 vs float64). */
   tol?: number;
 }
 
 /**
  * The standard check of one op (tinygrad's helper_test_op): on every device, forward and
- * gradients agree with the float64 reference; and the reference's gradient rule agrees with
+ * gradients agree with the float64 oracle; and the oracle's gradient rule agrees with
  * central finite differences.
  */
 export function opSuite(op: string, cases: OpCase[]): void {
@@ -148,13 +148,13 @@ export function opSuite(op: string, cases: OpCase[]): void {
       const label = `${describeShapes(c.inputs)} ${JSON.stringify(c.attrs ?? {})}`;
       const attrs = c.attrs ?? {};
       const def = getOp(op);
-      const outs = reference.call(op, c.inputs, attrs);
+      const outs = oracle.call(op, c.inputs, attrs);
       const weights = outs.map((o, k) => (!c.cotangents || c.cotangents.includes(k) ? randn(o.shape, 1000 + 17 * ci + k) : null));
       const diff = def.grad ? (c.diff ?? c.inputs.map((_, i) => i)) : [];
 
       if (def.grad && diff.length) {
         test(`reference gradient = finite differences: ${label}`, () => {
-          const g = gradByRule(reference, op, c.inputs, weights, attrs);
+          const g = gradByRule(oracle, op, c.inputs, weights, attrs);
           for (const i of diff) {
             const { idx, fd } = finiteDiff(op, c.inputs, weights, attrs, i);
             const gi = g[i];
@@ -165,8 +165,8 @@ export function opSuite(op: string, cases: OpCase[]): void {
         });
       }
 
-      test(`devices forward and gradients = float64 reference: ${label}`, async () => {
-        const g64 = def.grad && diff.length ? gradByRule(reference, op, c.inputs, weights, attrs) : [];
+      test(`devices forward and gradients = float64 oracle: ${label}`, async () => {
+        const g64 = def.grad && diff.length ? gradByRule(oracle, op, c.inputs, weights, attrs) : [];
         for (const d of await devices()) {
           const { got, want } = await runBoth(d, op, c.inputs, attrs);
           for (const [k, w] of want.entries()) expect(relErr(got[k], w.data), `${d.name} output ${k}`).toBeLessThan(c.tol ?? 1e-5);

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { opSuite, randn, relErr } from './harness.ts';
-import { reference, refTensor } from '../kernels/reference.ts';
+import { oracle, oracleTensor } from '../kernels/oracle.ts';
 import { getOp } from '../kernels/registry.ts';
 import { OpError } from '../kernels/types.ts';
 import { gemmPlan } from '../kernels/matmul/gemm.ts';
@@ -33,10 +33,10 @@ opSuite('matmul', [
 
 describe('matmul reference', () => {
   test('matches a hand-computed product with bias', () => {
-    const a = refTensor([2, 3], [1, 2, 3, 4, 5, 6]);
-    const b = refTensor([3, 2], [7, 8, 9, 10, 11, 12]);
-    const bias = refTensor([2], [0.5, -1]);
-    const [y] = reference.call('matmul', [a, b, bias]);
+    const a = oracleTensor([2, 3], [1, 2, 3, 4, 5, 6]);
+    const b = oracleTensor([3, 2], [7, 8, 9, 10, 11, 12]);
+    const bias = oracleTensor([2], [0.5, -1]);
+    const [y] = oracle.call('matmul', [a, b, bias]);
     expect(y.shape).toEqual([2, 2]);
     expect([...y.data]).toEqual([58.5, 63, 139.5, 153]);
   });
@@ -44,10 +44,10 @@ describe('matmul reference', () => {
   test('transposed flags agree with explicitly transposed operands', () => {
     const a = randn([4, 6], 1);
     const b = randn([6, 5], 2);
-    const at = refTensor([6, 4], Array.from({ length: 24 }, (_, i) => a.data[(i % 4) * 6 + Math.floor(i / 4)]));
-    const bt = refTensor([5, 6], Array.from({ length: 30 }, (_, i) => b.data[(i % 6) * 5 + Math.floor(i / 6)]));
-    const [y] = reference.call('matmul', [a, b]);
-    const [y2] = reference.call('matmul', [at, bt], { transA: true, transB: true });
+    const at = oracleTensor([6, 4], Array.from({ length: 24 }, (_, i) => a.data[(i % 4) * 6 + Math.floor(i / 4)]));
+    const bt = oracleTensor([5, 6], Array.from({ length: 30 }, (_, i) => b.data[(i % 6) * 5 + Math.floor(i / 6)]));
+    const [y] = oracle.call('matmul', [a, b]);
+    const [y2] = oracle.call('matmul', [at, bt], { transA: true, transB: true });
     expect(relErr(y2.data, y.data)).toBeLessThan(1e-14);
   });
 });

@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest';
 import { devices, opSuite, relErr } from './harness.ts';
-import { reference } from '../kernels/reference.ts';
+import { oracle } from '../kernels/oracle.ts';
 import { getOp } from '../kernels/registry.ts';
 import { philox4x32, philoxStream } from '../kernels/random/index.ts';
 
@@ -15,7 +15,7 @@ test('Philox4x32-10 reproduces the published known-answer vectors (Random123 kat
 
 const bitsOf = (f: Float32Array): Uint32Array => new Uint32Array(f.buffer, f.byteOffset, f.length);
 
-test('the device bit streams are the reference stream, bit for bit (seed 0 gives the known answer)', async () => {
+test('the device bit streams are the oracle stream, bit for bit (seed 0 gives the known answer)', async () => {
   const cases = [
     { shape: [8], seed: 0, offset: 0 },
     // A 64-bit seed, an odd length and an offset whose low word carries into the high word.
@@ -33,9 +33,9 @@ test('the device bit streams are the reference stream, bit for bit (seed 0 gives
   }
 });
 
-test('uniforms agree exactly with the reference on every device', async () => {
+test('uniforms agree exactly with the oracle on every device', async () => {
   const a = { shape: [1001], seed: 42, offset: 5 };
-  const want = reference.call('rand', [], a)[0].data;
+  const want = oracle.call('rand', [], a)[0].data;
   for (const d of await devices()) {
     const got = await d.eager.read(d.eager.call('rand', [], a)[0]);
     expect([...got], d.name).toEqual([...want]);
@@ -71,9 +71,9 @@ test('a large randn draw has mean 0 and variance 1, on every device', async () =
 });
 
 test('different offsets give independent draws; the shader depends on the shape only', () => {
-  const a = reference.call('randn', [], { shape: [64], seed: 3, offset: 0 })[0].data;
-  const b = reference.call('randn', [], { shape: [64], seed: 3, offset: 16 })[0].data;
-  const c = reference.call('randn', [], { shape: [128], seed: 3, offset: 0 })[0].data;
+  const a = oracle.call('randn', [], { shape: [64], seed: 3, offset: 0 })[0].data;
+  const b = oracle.call('randn', [], { shape: [64], seed: 3, offset: 16 })[0].data;
+  const c = oracle.call('randn', [], { shape: [128], seed: 3, offset: 0 })[0].data;
   expect(relErr(a, b)).toBeGreaterThan(0.5);
   // A draw at offset 16 (blocks) continues the stream of 64 values at offset 0.
   expect([...b]).toEqual([...c.slice(64)]);
@@ -84,7 +84,7 @@ test('different offsets give independent draws; the shader depends on the shape 
 });
 
 test('bad attributes are OpErrors', () => {
-  expect(() => reference.call('randn', [], { shape: [4], seed: -1 })).toThrow(/randn: attribute seed must be an integer in \[0, 2\^53\)/);
-  expect(() => reference.call('randn', [], { shape: [4], seed: 1, offset: 0.5 })).toThrow(/randn: attribute offset/);
-  expect(() => reference.call('rand', [], { shape: [2, -1], seed: 1 })).toThrow(/rand: attribute shape/);
+  expect(() => oracle.call('randn', [], { shape: [4], seed: -1 })).toThrow(/randn: attribute seed must be an integer in \[0, 2\^53\)/);
+  expect(() => oracle.call('randn', [], { shape: [4], seed: 1, offset: 0.5 })).toThrow(/randn: attribute offset/);
+  expect(() => oracle.call('rand', [], { shape: [2, -1], seed: 1 })).toThrow(/rand: attribute shape/);
 });

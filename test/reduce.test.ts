@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { reference } from '../kernels/reference.ts';
+import { oracle } from '../kernels/oracle.ts';
 import { getOp } from '../kernels/registry.ts';
 import { sumToShape } from '../kernels/reduce/index.ts';
 import { devices, opSuite, randn, relErr, runBoth } from './harness.ts';
@@ -50,17 +50,17 @@ describe('reduce: long reductions, sumToShape, errors', () => {
   test('sumToShape reduces a broadcast gradient back to each input shape', () => {
     const dy = randn([2, 3, 5, 9], 40);
     for (const [shape, want] of [
-      [[2, 3, 1, 1], reference.call('reduce_sum', [dy], { axes: [2, 3], keepdims: true })[0]],
-      [[3, 1, 1], reference.call('reduce_sum', [dy], { axes: [0, 2, 3], keepdims: true })[0]],
-      [[9], reference.call('reduce_sum', [dy], { axes: [0, 1, 2] })[0]],
-      [[1], reference.call('reduce_sum', [dy], {})[0]],
+      [[2, 3, 1, 1], oracle.call('reduce_sum', [dy], { axes: [2, 3], keepdims: true })[0]],
+      [[3, 1, 1], oracle.call('reduce_sum', [dy], { axes: [0, 2, 3], keepdims: true })[0]],
+      [[9], oracle.call('reduce_sum', [dy], { axes: [0, 1, 2] })[0]],
+      [[1], oracle.call('reduce_sum', [dy], {})[0]],
     ] as const) {
-      const got = sumToShape(reference, dy, shape);
+      const got = sumToShape(oracle, dy, shape);
       expect(got.shape).toEqual(shape);
       expect(relErr(got.data, want.data)).toBeLessThan(1e-14);
     }
-    expect(sumToShape(reference, dy, [2, 3, 5, 9])).toBe(dy);
-    expect(() => sumToShape(reference, dy, [4, 9])).toThrow(/sumToShape: a gradient of shape \[2, 3, 5, 9\] cannot come from broadcasting \[4, 9\]/);
+    expect(sumToShape(oracle, dy, [2, 3, 5, 9])).toBe(dy);
+    expect(() => sumToShape(oracle, dy, [4, 9])).toThrow(/sumToShape: a gradient of shape \[2, 3, 5, 9\] cannot come from broadcasting \[4, 9\]/);
   });
 
   test('output shapes follow axes and keepdims', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { reference, refTensor } from '../kernels/reference.ts';
+import { oracle, oracleTensor } from '../kernels/oracle.ts';
 import { getOp } from '../kernels/registry.ts';
 import { opSuite, randn } from './harness.ts';
 
@@ -46,10 +46,10 @@ describe('resample: shapes, values and errors', () => {
   });
 
   test('small values by hand', () => {
-    const x = refTensor([1, 1, 2, 3], [1, 2, 3, 4, 5, 6]);
-    expect([...reference.call('avgpool', [x], { k: 2 })[0].data]).toEqual([3]);
-    expect([...reference.call('subsample', [x], { stride: 2 })[0].data]).toEqual([1, 3]);
-    expect([...reference.call('upsample', [refTensor([1, 1, 2], [7, 8])], { k: 2 })[0].data]).toEqual([7, 7, 8, 8]);
+    const x = oracleTensor([1, 1, 2, 3], [1, 2, 3, 4, 5, 6]);
+    expect([...oracle.call('avgpool', [x], { k: 2 })[0].data]).toEqual([3]);
+    expect([...oracle.call('subsample', [x], { stride: 2 })[0].data]).toEqual([1, 3]);
+    expect([...oracle.call('upsample', [oracleTensor([1, 1, 2], [7, 8])], { k: 2 })[0].data]).toEqual([7, 7, 8, 8]);
   });
 
   test('bad inputs are OpErrors naming the op and the shapes', () => {

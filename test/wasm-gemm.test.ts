@@ -1,11 +1,11 @@
 // The Wasm SIMD GEMM and the implicit-GEMM convolutions at sizes that cross every blocking
 // boundary of kernels/matmul/kernel.as.ts (MR = 4, NR = 8, KC = 256, MC = 120, NC = 1024) and,
-// for conv_transpose, every kind of output phase. Compared with the float64 reference.
+// for conv_transpose, every kind of output phase. Compared with the float64 oracle.
 // (test/conv.test.ts and test/matmul.test.ts cover the ops on every device at small sizes.)
 
 import { beforeAll, describe, expect, test } from 'vitest';
 import { randn, relErr } from './harness.ts';
-import { reference, type RefTensor } from '../kernels/reference.ts';
+import { oracle, type OracleTensor } from '../kernels/oracle.ts';
 import { Eager } from '../runtime/tensor.ts';
 import { WasmBackend } from '../runtime/wasm.ts';
 import { OpError, type Attrs } from '../kernels/types.ts';
@@ -17,8 +17,8 @@ beforeAll(async () => {
   eager = new Eager(await WasmBackend.create());
 });
 
-async function check(op: string, inputs: RefTensor[], attrs: Attrs = {}, tol = 2e-6): Promise<void> {
-  const [want] = reference.call(op, inputs, attrs);
+async function check(op: string, inputs: OracleTensor[], attrs: Attrs = {}, tol = 2e-6): Promise<void> {
+  const [want] = oracle.call(op, inputs, attrs);
   const [out] = eager.call(op, inputs.map((t) => eager.upload(t.shape, t.data)), attrs);
   expect(out.shape).toEqual(want.shape);
   const got = await eager.read(out);
@@ -26,7 +26,7 @@ async function check(op: string, inputs: RefTensor[], attrs: Attrs = {}, tol = 2
   expect(relErr(got, want.data)).toBeLessThan(tol);
 }
 
-const name = (inputs: RefTensor[], attrs: Attrs) => `${inputs.map((t) => `[${t.shape.join(',')}]`).join(' ')} ${JSON.stringify(attrs)}`;
+const name = (inputs: OracleTensor[], attrs: Attrs) => `${inputs.map((t) => `[${t.shape.join(',')}]`).join(' ')} ${JSON.stringify(attrs)}`;
 
 describe('wasm matmul across block edges', () => {
   const cases: [number, number, number, boolean, boolean, boolean][] = [

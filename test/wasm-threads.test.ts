@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { randn, relErr } from './harness.ts';
-import type { RefTensor } from '../kernels/reference.ts';
+import type { OracleTensor } from '../kernels/oracle.ts';
 import { Eager } from '../runtime/tensor.ts';
 import { WasmBackend } from '../runtime/wasm.ts';
 import type { Attrs } from '../kernels/types.ts';
@@ -32,12 +32,12 @@ afterAll(() => {
   many = [];
 });
 
-async function run(e: Eager, op: string, inputs: RefTensor[], attrs: Attrs): Promise<Float32Array> {
+async function run(e: Eager, op: string, inputs: OracleTensor[], attrs: Attrs): Promise<Float32Array> {
   const [out] = e.call(op, inputs.map((t) => e.upload(t.shape, t.data)), attrs);
   return e.read(out);
 }
 
-async function same(op: string, inputs: RefTensor[], attrs: Attrs, exact: boolean): Promise<void> {
+async function same(op: string, inputs: OracleTensor[], attrs: Attrs, exact: boolean): Promise<void> {
   const want = await run(one, op, inputs, attrs);
   expect(want.every(Number.isFinite)).toBe(true);
   for (const e of many) {
@@ -47,7 +47,7 @@ async function same(op: string, inputs: RefTensor[], attrs: Attrs, exact: boolea
   }
 }
 
-const name = (inputs: RefTensor[], attrs: Attrs) => `${inputs.map((t) => `[${t.shape.join(',')}]`).join(' ')} ${JSON.stringify(attrs)}`;
+const name = (inputs: OracleTensor[], attrs: Attrs) => `${inputs.map((t) => `[${t.shape.join(',')}]`).join(' ')} ${JSON.stringify(attrs)}`;
 
 describe('threads where they can work, else one', () => {
   test('thread counts', () => {

@@ -4,7 +4,7 @@
 // file reads as one uninterrupted run.
 
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { writeAtomic } from './checkpoint.ts';
+import { writeAtomic } from '../session/checkpoint.ts';
 
 export interface MetricRecord {
   kind: 'step' | 'validate' | 'event';

@@ -44,7 +44,7 @@ export const adam: OpDef<AdamAttrs> = {
     check(s, a);
     return [s[0], s[0], s[0]];
   },
-  reference: ([p, g, m, v], _s, a) => {
+  float64: ([p, g, m, v], _s, a) => {
     const c = scalars(a);
     const m2 = m.map((mi, i) => mi + c.w1 * (g[i] - mi));
     const v2 = v.map((vi, i) => c.beta2 * vi + c.w2 * g[i] * g[i]);

@@ -78,7 +78,7 @@ export const batchnorm: OpDef<BatchNormAttrs> = {
     const C = [s[0][1]];
     return [s[0], C, C, C, C];
   },
-  reference: ([x, g, bt, rm, rv], s, a) => {
+  float64: ([x, g, bt, rm, rv], s, a) => {
     const { C, S, N } = dims('batchnorm', s, [], false);
     const eps = a.eps ?? 1e-5;
     const mom = a.momentum ?? 0.1;
@@ -240,7 +240,7 @@ export const batchnormGrad: OpDef<BatchNormGradAttrs> = {
     dims('batchnorm_grad', s, [[2, train ? 'mean' : 'running_mean'], [3, train ? 'invstd' : 'running_var'], [4, 'gamma']], false);
     return [s[0], s[4], s[4]];
   },
-  reference: ([x, dy, m, st, g], s, a) => {
+  float64: ([x, dy, m, st, g], s, a) => {
     const { C, S, N } = dims('batchnorm_grad', s, [], false);
     const train = a.training ?? true;
     const inv = train ? st : st.map((v) => 1 / Math.sqrt(v + (a.eps ?? 1e-5)));

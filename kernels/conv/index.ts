@@ -1,11 +1,11 @@
 // The conv family: conv, conv_transpose (conv's data gradient) and conv_grad_weight (its weight
-// gradient). Shape rules in geometry.ts, float64 references in reference.ts, WGSL in wgsl.ts
+// gradient). Shape rules in geometry.ts, float64 implementations in float64.ts, WGSL in wgsl.ts
 // (implicit GEMM), AssemblyScript plans in wasm.ts.
 
 import type { Emitter, OpDef, Shape } from '../types.ts';
 import type { ConvAttrs, ConvGeom, ConvGradWeightAttrs, ConvTransposeAttrs } from './geometry.ts';
 import { convGeom, convGradWeightGeom, convTransposeGeom, spatial } from './geometry.ts';
-import { convGradWeightRef, convRef, convTransposeRef } from './reference.ts';
+import { convGradWeightRef, convRef, convTransposeRef } from './float64.ts';
 import { convGradWeightWgsl, convTransposeWgsl, convWgsl } from './wgsl.ts';
 import { convGradWeightWasm, convTransposeWasm, convWasm } from './wasm.ts';
 
@@ -32,7 +32,7 @@ function biasGrad<T>(em: Emitter<T>, dy: T): T {
 export const conv: OpDef<ConvAttrs> = {
   name: 'conv',
   shape: (s, attrs) => [outShape(convGeom(s, attrs))],
-  reference: ([x, w, b], [sx, sw], attrs) => [convRef(x, w, b ?? null, sx, sw, attrs)],
+  float64: ([x, w, b], [sx, sw], attrs) => [convRef(x, w, b ?? null, sx, sw, attrs)],
   grad: (em, { inputs: [x, w, b], dOutputs: [dy], attrs }) => {
     if (!dy) return b ? [null, null, null] : [null, null];
     const g = convGeom(b ? [em.shape(x), em.shape(w), em.shape(b)] : [em.shape(x), em.shape(w)], attrs);
@@ -49,7 +49,7 @@ export const conv: OpDef<ConvAttrs> = {
 export const convTranspose: OpDef<ConvTransposeAttrs> = {
   name: 'conv_transpose',
   shape: (s, attrs) => [outShape(convTransposeGeom(s, attrs))],
-  reference: ([x, w, b], [sx, sw], attrs) => [convTransposeRef(x, w, b ?? null, sx, sw, attrs)],
+  float64: ([x, w, b], [sx, sw], attrs) => [convTransposeRef(x, w, b ?? null, sx, sw, attrs)],
   grad: (em, { inputs: [x, w, b], dOutputs: [dy], attrs }) => {
     if (!dy) return b ? [null, null, null] : [null, null];
     const g = convTransposeGeom(b ? [em.shape(x), em.shape(w), em.shape(b)] : [em.shape(x), em.shape(w)], attrs);
@@ -69,7 +69,7 @@ export const convGradWeight: OpDef<ConvGradWeightAttrs> = {
     const g = convGradWeightGeom(s, attrs);
     return [[g.Co, g.Ci, ...spatial(g, g.K)]];
   },
-  reference: ([x, dy], [sx, sdy], attrs) => [convGradWeightRef(x, dy, sx, sdy, attrs)],
+  float64: ([x, dy], [sx, sdy], attrs) => [convGradWeightRef(x, dy, sx, sdy, attrs)],
   // Linear in each input: d/dx = conv_transpose(dy, dDW), d/ddy = conv(x, dDW).
   grad: (em, { inputs: [x, dy], dOutputs: [ddw], attrs }) => {
     if (!ddw) return [null, null];

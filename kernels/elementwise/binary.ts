@@ -32,7 +32,7 @@ function binaryOp(spec: BinarySpec): OpDef<{}> {
       if (s.length !== 2) throw new OpError(spec.name, `takes 2 inputs, got ${s.length}`, s);
       return [broadcastShapes(spec.name, s[0], s[1])];
     },
-    reference: ([a, b], s) => {
+    float64: ([a, b], s) => {
       const { c } = plan(spec.name, s);
       const ga = gather64(a, c.dims, c.strides[0]);
       const gb = gather64(b, c.dims, c.strides[1]);

@@ -20,7 +20,7 @@ function pointwiseGrad(spec: GradSpec): OpDef<{}> {
       if (s.length !== 2 || fmtShape(s[0]) !== fmtShape(s[1])) throw new OpError(spec.name, 'x and dy must have the same shape', s);
       return [s[0]];
     },
-    reference: ([x, dy]) => [dy.map((g, i) => spec.f64(x[i], g))],
+    float64: ([x, dy]) => [dy.map((g, i) => spec.f64(x[i], g))],
     wgsl: ([s]) => mapPlan(numel(s), ['X', 'DY'], 'DX', `let x = X[i];\n  let g = DY[i];\n  DX[i] = ${spec.wgsl};`),
     wasm: ([s]) => ({ run: (k, [x, dy, dx]) => void k[spec.wasm](x, dy, dx, numel(s)) }),
   };

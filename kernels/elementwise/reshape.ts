@@ -1,4 +1,4 @@
-// reshape: a view. Devices share input 0's buffer and run nothing (OpDef.view); the reference
+// reshape: a view. Devices share input 0's buffer and run nothing (OpDef.view); the oracle
 // copies, and the kernels below (a plain copy) exist only for executors that want one.
 
 import type { Attrs, OpDef, Shape } from '../types.ts';
@@ -27,7 +27,7 @@ export const reshape: OpDef<ReshapeAttrs> = {
   name: 'reshape',
   view: true,
   shape: ([x], { shape }) => [reshapeShape('reshape', x, shape)],
-  reference: ([x]) => [x.slice()],
+  float64: ([x]) => [x.slice()],
   grad: (em, { inputs: [x], dOutputs: [dy] }) => [dy && em.call('reshape', [dy], { shape: [...em.shape(x)] })[0]],
   wgsl: ([s]) => mapPlan(numel(s), ['X'], 'Y', 'Y[i] = X[i];'),
   wasm: ([s]) => ({ run: (k, [x, y]) => void k.ew_scale(x, y, numel(s), 1, 0) }),

@@ -26,7 +26,7 @@ function unaryOp<A extends Attrs>(spec: UnarySpec<A>): OpDef<A> {
       spec.check?.(s, attrs);
       return [s[0]];
     },
-    reference: ([x], _s, attrs) => [x.map((v) => spec.f64(v, attrs))],
+    float64: ([x], _s, attrs) => [x.map((v) => spec.f64(v, attrs))],
     grad: spec.grad,
     wgsl: ([s], attrs) => mapPlan(numel(s), ['X'], 'Y', `let x = X[i];\n  Y[i] = ${spec.wgsl(attrs)};`, spec.wgslHelpers),
     wasm: ([s], attrs) => {

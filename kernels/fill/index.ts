@@ -18,7 +18,7 @@ export const fill: OpDef<FillAttrs> = {
     if (!Array.isArray(a.shape) || a.shape.some((d) => !Number.isInteger(d) || d < 0)) throw new OpError('fill', `shape must be a list of sizes, got ${JSON.stringify(a.shape)}`);
     return [a.shape];
   },
-  reference: (_x, _s, a) => [new Float64Array(numel(a.shape)).fill(a.value)],
+  float64: (_x, _s, a) => [new Float64Array(numel(a.shape)).fill(a.value)],
   wgsl: (_s, a) => mapPlan(numel(a.shape), [], 'Y', `Y[i] = ${f32lit(a.value)};`),
   wasm: (_s, a) => ({ run: (k, [y]) => void k.fill(y, numel(a.shape), a.value) }),
 };
@@ -26,7 +26,7 @@ export const fill: OpDef<FillAttrs> = {
 export const copy: OpDef<{}> = {
   name: 'copy',
   shape: (s: Shape[]) => [s[0]],
-  reference: ([x]) => [x.slice()],
+  float64: ([x]) => [x.slice()],
   grad: (_em, { dOutputs: [dy] }) => [dy],
   wgsl: ([s]) => mapPlan(numel(s), ['X'], 'Y', 'Y[i] = X[i];'),
   wasm: ([s]) => ({ run: (k, [x, y]) => void k.copy(x, y, numel(s)) }),

@@ -94,7 +94,7 @@ function space(inShapes: Shape[], shape: number[]) {
 }
 
 /** Float64 semantics: every input broadcast to the output shape, the program run per element. */
-function reference(inputs: Float64Array[], inShapes: Shape[], attrs: FusedAttrs): Float64Array[] {
+function float64(inputs: Float64Array[], inShapes: Shape[], attrs: FusedAttrs): Float64Array[] {
   const shape = check(inShapes, attrs);
   const n = numel(shape);
   const vals: Float64Array[] = [];
@@ -261,7 +261,7 @@ export const fused: OpDef<FusedAttrs> = {
     const out = check(s, attrs);
     return attrs.outputs.map(() => out);
   },
-  reference,
+  float64,
   wgsl,
   wasm,
 };

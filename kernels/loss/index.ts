@@ -40,7 +40,7 @@ export const sse: OpDef<{}> = {
     sameShape('sse', s, ['xhat', 'x']);
     return [[1]];
   },
-  reference: ([xh, x]) => {
+  float64: ([xh, x]) => {
     let s = 0;
     for (let i = 0; i < x.length; i++) s += (xh[i] - x[i]) ** 2;
     return [Float64Array.of(s)];
@@ -96,7 +96,7 @@ export const sseGrad: OpDef<{}> = {
     if (numel(s[2]) !== 1) throw new OpError('sse_grad', `ds must hold one value, got ${fmtShape(s[2])}`, s);
     return [s[0], s[0]];
   },
-  reference: ([xh, x, ds]) => {
+  float64: ([xh, x, ds]) => {
     const a = xh.map((v, i) => 2 * ds[0] * (v - x[i]));
     return [a, a.map((v) => -v)];
   },
@@ -114,7 +114,7 @@ export const kld: OpDef<{}> = {
     sameShape('kld', s, ['mu', 'logvar']);
     return [s[0]];
   },
-  reference: ([mu, lv]) => [mu.map((m, i) => -0.5 * (1 + lv[i] - m * m - Math.exp(lv[i])))],
+  float64: ([mu, lv]) => [mu.map((m, i) => -0.5 * (1 + lv[i] - m * m - Math.exp(lv[i])))],
   grad: (em, { inputs: [mu, lv], dOutputs: [dy] }) => (dy ? em.call('kld_grad', [mu, lv, dy]) : [null, null]),
   wgsl: ([s]) => ({
     passes: [elementwisePass(numel(s), ['MU', 'LV', 'Y'], 1, 'let m = MU[i];\n  let l = LV[i];\n  Y[i] = -0.5 * (1.0 + l - m * m - exp(l));')],
@@ -129,7 +129,7 @@ export const kldGrad: OpDef<{}> = {
     sameShape('kld_grad', s, ['mu', 'logvar', 'dy']);
     return [s[0], s[0]];
   },
-  reference: ([mu, lv, dy]) => [mu.map((m, i) => dy[i] * m), lv.map((l, i) => 0.5 * dy[i] * (Math.exp(l) - 1))],
+  float64: ([mu, lv, dy]) => [mu.map((m, i) => dy[i] * m), lv.map((l, i) => 0.5 * dy[i] * (Math.exp(l) - 1))],
   wgsl: ([s]) => ({
     passes: [elementwisePass(numel(s), ['MU', 'LV', 'DY', 'DMU', 'DLV'], 2, 'let g = DY[i];\n  DMU[i] = g * MU[i];\n  DLV[i] = 0.5 * g * (exp(LV[i]) - 1.0);')],
   }),
@@ -144,7 +144,7 @@ export const reparam: OpDef<{}> = {
     sameShape('reparam', s, ['mu', 'logvar', 'eps']);
     return [s[0]];
   },
-  reference: ([mu, lv, e]) => [mu.map((m, i) => m + e[i] * Math.exp(0.5 * lv[i]))],
+  float64: ([mu, lv, e]) => [mu.map((m, i) => m + e[i] * Math.exp(0.5 * lv[i]))],
   // dμ = dz itself (identity), the rest fused.
   grad: (em, { inputs: [, lv, e], dOutputs: [dz] }) => {
     if (!dz) return [null, null, null];
@@ -164,7 +164,7 @@ export const reparamGrad: OpDef<{}> = {
     sameShape('reparam_grad', s, ['logvar', 'eps', 'dz']);
     return [s[0], s[0]];
   },
-  reference: ([lv, e, dz]) => {
+  float64: ([lv, e, dz]) => {
     const de = dz.map((g, i) => g * Math.exp(0.5 * lv[i]));
     return [de.map((d, i) => 0.5 * d * e[i]), de];
   },

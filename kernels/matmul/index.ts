@@ -3,7 +3,7 @@
 import type { OpDef, Shape } from '../types.ts';
 import { matmulWasm } from './wasm.ts';
 import { gemmPlan } from './gemm.ts';
-import { type MatmulAttrs, matmulGeom, matmulRef } from './reference.ts';
+import { type MatmulAttrs, matmulGeom, matmulRef } from './float64.ts';
 
 export const matmul: OpDef<MatmulAttrs> = {
   name: 'matmul',
@@ -11,7 +11,7 @@ export const matmul: OpDef<MatmulAttrs> = {
     const { M, N } = matmulGeom(s, attrs);
     return [[M, N]];
   },
-  reference: ([a, b, bias], [sa, sb], attrs) => [matmulRef(a, b, bias ?? null, sa, sb, attrs)],
+  float64: ([a, b, bias], [sa, sb], attrs) => [matmulRef(a, b, bias ?? null, sa, sb, attrs)],
   grad: (em, { inputs: [a, b, bias], dOutputs: [dy], attrs }) => {
     if (!dy) return bias ? [null, null, null] : [null, null];
     const tA = !!attrs.transA;

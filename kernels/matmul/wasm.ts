@@ -1,7 +1,7 @@
 // Wasm plan of matmul (AssemblyScript kernel in kernel.as.ts): one call of the packed SIMD GEMM.
 
 import type { Attrs, Shape, WasmCall, WasmPlan } from '../types.ts';
-import { type MatmulAttrs, matmulGeom } from './reference.ts';
+import { type MatmulAttrs, matmulGeom } from './float64.ts';
 
 // The GEMM's block sizes; they must match the constants in kernel.as.ts.
 export const GEMM = { MR: 4, NR: 8, KC: 256, MC: 120, NC: 1024 } as const;

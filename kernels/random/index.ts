@@ -54,7 +54,7 @@ export interface RandomAttrs {
 const TWO32 = 4294967296;
 const split64 = (x: number): [number, number] => [x % TWO32 >>> 0, Math.floor(x / TWO32) >>> 0];
 
-/** The uint32 stream of a draw of n values (reference, also used by tests). */
+/** The uint32 stream of a draw of n values (the float64 implementation, also used by tests). */
 export function philoxStream(n: number, seed: number, offset = 0): Uint32Array {
   const out = new Uint32Array(n);
   const key = split64(seed);
@@ -129,7 +129,7 @@ function randomOp(name: string, dist: RandomDist): OpDef<RandomAttrs> {
       check(name, a);
       return [[...a.shape]];
     },
-    reference: (_i, _s, a) => {
+    float64: (_i, _s, a) => {
       const n = numel(a.shape);
       // The last block is drawn whole: a trailing element's Box–Muller partner lies past n.
       const bits = philoxStream(Math.ceil(n / 4) * 4, a.seed, a.offset ?? 0);

@@ -1,4 +1,4 @@
-// AssemblyScript Philox4x32-10, bit-identical to the reference and the WGSL shader (see
+// AssemblyScript Philox4x32-10, bit-identical to the float64 oracle and the WGSL shader (see
 // random/index.ts for the layout). Scalar: the 32×32→64 products need u64 per lane, and the
 // Box–Muller transform is computed in f64 (Math.log/cos/sin) and rounded once to f32.
 

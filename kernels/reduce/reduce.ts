@@ -114,7 +114,7 @@ function reduceOp(name: string, mean: boolean): OpDef<ReduceAttrs> {
       const ax = normalizeAxes(name, x, axes);
       return [keepdims ? keptShape(x, ax) : x.filter((_, i) => !ax.includes(i))];
     },
-    reference: ([x], [s], { axes }) => {
+    float64: ([x], [s], { axes }) => {
       const ax = normalizeAxes(name, s, axes);
       const ks = keptShape(s, ax);
       const ys = broadcastStrides(ks, s); // 0 on reduced axes
@@ -201,7 +201,7 @@ function broadcastTarget(x: Shape, shape: unknown): number[] {
 export const broadcastTo: OpDef<BroadcastAttrs> = {
   name: 'broadcast_to',
   shape: ([x], { shape }) => [broadcastTarget(x, shape)],
-  reference: ([x], [s], { shape }) => {
+  float64: ([x], [s], { shape }) => {
     const c = collapse(shape, [broadcastStrides(s, shape)]);
     return [gather64(x, c.dims, c.strides[0])];
   },

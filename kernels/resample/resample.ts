@@ -75,7 +75,7 @@ const poolGeo = (op: string, x: Shape, k: unknown, all: Shape[]) => geometry(op,
 export const avgpool: OpDef<PoolAttrs> = {
   name: 'avgpool',
   shape: ([x], { k }) => [outShape(x, poolGeo('avgpool', x, k, [x]))],
-  reference: ([x], [s], { k }) => {
+  float64: ([x], [s], { k }) => {
     const { nbc, S, K, O } = poolGeo('avgpool', s, k, [s]);
     const y = new Float64Array(nbc * numel(O));
     const inv = 1 / numel(K);
@@ -118,7 +118,7 @@ function gradGeo(op: string, dy: Shape, shape: unknown, f: number, out: (n: numb
 export const avgpoolGrad: OpDef<PoolAttrs & ShapeAttrs> = {
   name: 'avgpool_grad',
   shape: ([dy], { k, shape }) => (gradGeo('avgpool_grad', dy, shape, factor('avgpool_grad', 'k', k, [dy]), floorDiv), [[...shape]]),
-  reference: ([dy], [s], { k, shape }) => {
+  float64: ([dy], [s], { k, shape }) => {
     const { nbc, S, K, O } = gradGeo('avgpool_grad', s, shape, k, floorDiv);
     const dx = new Float64Array(nbc * numel(S));
     const inv = 1 / numel(K);
@@ -154,7 +154,7 @@ const upGeo = (x: Shape, k: unknown) => geometry('upsample', x, factor('upsample
 export const upsample: OpDef<PoolAttrs> = {
   name: 'upsample',
   shape: ([x], { k }) => [outShape(x, upGeo(x, k))],
-  reference: ([x], [s], { k }) => {
+  float64: ([x], [s], { k }) => {
     const { nbc, K, O } = upGeo(s, k);
     const S = O.map((n, i) => n / K[i]) as V3;
     const y = new Float64Array(nbc * numel(O));
@@ -186,7 +186,7 @@ const subGeo = (x: Shape, s: unknown) => geometry('subsample', x, factor('subsam
 export const subsample: OpDef<StrideAttrs> = {
   name: 'subsample',
   shape: ([x], { stride }) => [outShape(x, subGeo(x, stride))],
-  reference: ([x], [s], { stride }) => {
+  float64: ([x], [s], { stride }) => {
     const { nbc, S, K, O } = subGeo(s, stride);
     const y = new Float64Array(nbc * numel(O));
     each(nbc, O, (bc, d, h, w, i) => (y[i] = x[idx(S, bc, d * K[0], h * K[1], w * K[2])]));
@@ -206,7 +206,7 @@ export const subsample: OpDef<StrideAttrs> = {
 export const subsampleGrad: OpDef<StrideAttrs & ShapeAttrs> = {
   name: 'subsample_grad',
   shape: ([dy], { stride, shape }) => (gradGeo('subsample_grad', dy, shape, factor('subsample_grad', 'stride', stride, [dy]), ceilDiv), [[...shape]]),
-  reference: ([dy], [s], { stride, shape }) => {
+  float64: ([dy], [s], { stride, shape }) => {
     const { nbc, S, K, O } = gradGeo('subsample_grad', s, shape, stride, ceilDiv);
     const dx = new Float64Array(nbc * numel(S));
     each(nbc, O, (bc, d, h, w, i) => (dx[idx(S, bc, d * K[0], h * K[1], w * K[2])] = dy[i]));

@@ -35,7 +35,7 @@ export const snSigma: OpDef<SnAttrs> = {
       throw new OpError('sn_sigma', `u must be [${O}] (the length of w's dimension 0), got ${fmtShape(s[1])}`, s, "Initialise u with w.shape[0] entries, also for conv_transpose weights [in, out, ...k]");
     return [[1], [O], [K]];
   },
-  reference: ([w, u], s, a) => {
+  float64: ([w, u], s, a) => {
     const { O, K } = dims('sn_sigma', s[0], s);
     const eps = a.eps ?? 1e-12;
     const v = new Float64Array(K);
@@ -161,7 +161,7 @@ export const snSigmaGrad: OpDef<SnGradAttrs> = {
       throw new OpError('sn_sigma_grad', `expects dσ [1], u' [${O}] and v [${K}] for a weight ${fmtShape(a.shape)}`, s);
     return [[...a.shape]];
   },
-  reference: ([ds, u, v], s, a) => {
+  float64: ([ds, u, v], s, a) => {
     const { O, K } = dims('sn_sigma_grad', a.shape, s);
     const out = new Float64Array(O * K);
     for (let o = 0; o < O; o++) for (let k = 0; k < K; k++) out[o * K + k] = ds[0] * u[o] * v[k];

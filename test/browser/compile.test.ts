@@ -4,7 +4,7 @@
 
 import { beforeAll, describe, expect, test } from 'vitest';
 import { compileModel, parameterCount } from '../../compiler/compile.ts';
-import { ModelRuntime } from '../../runtime/model.ts';
+import { ModelRuntime } from '../../session/model.ts';
 import { backendOf, devices, rng } from '../harness.ts';
 
 /** A file of the repository, as the test server (Vite, rooted at the repository) serves it. */

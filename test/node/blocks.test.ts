@@ -13,9 +13,9 @@ import { describe, expect, test } from 'vitest';
 import { evaluate } from '../../compiler/evaluate.ts';
 import { compileModelFile } from '../../compiler/index.ts';
 import type { CompiledModel } from '../../compiler/model.ts';
-import { reference, refTensor, type RefTensor } from '../../kernels/reference.ts';
+import { oracle, oracleTensor, type OracleTensor } from '../../kernels/oracle.ts';
 import { numel } from '../../kernels/types.ts';
-import { adamMoment, ModelRuntime } from '../../runtime/model.ts';
+import { adamMoment, ModelRuntime } from '../../session/model.ts';
 import { asFloat64, type SafeTensors } from '../../runtime/safetensors.ts';
 import { loadSafetensorsFixture } from '../fixtures.ts';
 import { devices } from '../harness.ts';
@@ -48,7 +48,7 @@ function caseOf(st: SafeTensors): BlockCase {
   const size = JSON.parse(m.size) as number[];
   if (size.length !== Number(m.dims)) throw new Error(`fixture metadata: size ${m.size} for dims ${m.dims}`);
   const conditioned = Number(m.ref_channels) > 0;
-  if (conditioned !== Number(m.classes) > 0) throw new Error('fixture metadata: a reference without a label (or the reverse) has no model in blocks.vae');
+  if (conditioned !== Number(m.classes) > 0) throw new Error('fixture metadata: a oracle without a label (or the reverse) has no model in blocks.vae');
   const overrides: Record<string, unknown> = { size, cin: Number(m.in_channels), cout: Number(m.out_channels), conditioned };
   if (conditioned) Object.assign(overrides, { ref_channels: Number(m.ref_channels), classes: Number(m.classes) });
   if (m.block === 'down') {
@@ -92,18 +92,18 @@ interface StepResult {
   state(name: string): Promise<ArrayLike<number>>;
 }
 
-/** The unfused training graph, evaluated op by op on the float64 reference. */
+/** The unfused training graph, evaluated op by op on the float64 oracle. */
 function stepOnReference(model: CompiledModel, st: SafeTensors): StepResult {
   const train = model.trainStep(B);
   const values = new Map([...initialState(model, st), ...dataInputs(model, st)]);
-  const feeds = new Map<string, RefTensor>();
+  const feeds = new Map<string, OracleTensor>();
   for (const gi of train.graph.inputs) {
     const data = values.get(gi.name);
     if (!data) throw new Error(`no value for graph input '${gi.name}'`);
-    feeds.set(gi.name, refTensor(gi.value.shape, data));
+    feeds.set(gi.name, oracleTensor(gi.value.shape, data));
   }
-  const { outputs, updates } = evaluate(train.graph, reference, feeds);
-  const pick = (m: Map<string, RefTensor>, name: string) => {
+  const { outputs, updates } = evaluate(train.graph, oracle, feeds);
+  const pick = (m: Map<string, OracleTensor>, name: string) => {
     const t = m.get(name);
     if (!t) throw new Error(`the training step has no ${m === outputs ? 'output' : 'state update'} '${name}'`);
     return Promise.resolve(t.data);
@@ -195,7 +195,7 @@ const load = (name: string) => {
 
 describe('residual blocks of statcell.vae, compiled = PyTorch float64 fixtures', () => {
   for (const name of FIXTURES) {
-    test(`${name}: the compiled training graph on the float64 reference (tolerance 1e-10)`, async () => {
+    test(`${name}: the compiled training graph on the float64 oracle (tolerance 1e-10)`, async () => {
       const { st, model } = await load(name);
       const errs = await compare(model, st, stepOnReference(model, st));
       expectComplete(st, errs);
@@ -228,7 +228,7 @@ describe('residual blocks of statcell.vae, compiled = PyTorch float64 fixtures',
     expect(errs['output/y']).toBeGreaterThan(1e-2);
   });
 
-  test('a reference image at the wrong resolution is a shape error at the Down block', () => {
+  test('a oracle image at the wrong resolution is a shape error at the Down block', () => {
     const dir = mkdtempSync(join(tmpdir(), 'statcell-blocks-'));
     const file = join(dir, 'bad_ref.vae');
     writeFileSync(

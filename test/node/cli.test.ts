@@ -7,7 +7,7 @@ import { fromArrayBuffer } from 'geotiff';
 import { beforeAll, describe, expect, inject, test } from 'vitest';
 import { synthesize } from '../../data/synth.ts';
 import { parseSafetensors } from '../../runtime/safetensors.ts';
-import { resolveCheckpoint } from '../../train/checkpoint.ts';
+import { resolveCheckpoint } from '../../session/checkpoint.ts';
 import { TINY_FILE } from './tiny-model.ts';
 
 const CLI = join(import.meta.dirname, '../../cli/statcell.js');

@@ -1,7 +1,7 @@
-// The fusion pass: a fused graph computes what the unfused one does (float64 reference and both
+// The fusion pass: a fused graph computes what the unfused one does (float64 oracle and both
 // devices), with fewer launches and without the intermediate buffers; it never fuses across a
 // non-elementwise detour (a cycle), keeps outputs and updates, respects the binding limit and
-// the in-place rules; and the small reference model's training step agrees fused vs unfused.
+// the in-place rules; and the small oracle model's training step agrees fused vs unfused.
 
 import { describe, expect, test } from 'vitest';
 import { evaluate } from '../../compiler/evaluate.ts';
@@ -9,12 +9,12 @@ import { MAX_BINDINGS, fuse, type FuseStats } from '../../compiler/fuse.ts';
 import { compileModelFile } from '../../compiler/index.ts';
 import { Graph } from '../../compiler/ir.ts';
 import { lower } from '../../compiler/plan.ts';
-import { reference, type RefTensor } from '../../kernels/reference.ts';
+import { oracle, type OracleTensor } from '../../kernels/oracle.ts';
 import { Executable } from '../../runtime/program.ts';
-import { ModelRuntime } from '../../runtime/model.ts';
+import { ModelRuntime } from '../../session/model.ts';
 import { devices, randn, relErr } from '../harness.ts';
 
-type Feeds = Map<string, RefTensor>;
+type Feeds = Map<string, OracleTensor>;
 
 /** Random feeds; Adam's second moment `v` must be ≥ 0. */
 const feedsFor = (g: Graph, seed: number): Feeds =>
@@ -25,9 +25,9 @@ const feedsFor = (g: Graph, seed: number): Feeds =>
     }),
   );
 
-/** Outputs and updates of a graph on the float64 reference. */
+/** Outputs and updates of a graph on the float64 oracle. */
 function ref64(g: Graph, feeds: Feeds): Map<string, Float64Array> {
-  const r = evaluate(g, reference, feeds);
+  const r = evaluate(g, oracle, feeds);
   return new Map([...[...r.outputs].map(([k, v]) => [k, v.data] as const), ...[...r.updates].map(([k, v]) => [`update:${k}`, v.data] as const)]);
 }
 
@@ -47,7 +47,7 @@ async function onDevices(g: Graph, feeds: Feeds): Promise<[string, Map<string, F
   return out;
 }
 
-/** The fused graph agrees with the unfused one on the reference and on every device. */
+/** The fused graph agrees with the unfused one on the oracle and on every device. */
 async function expectSame(g: Graph, f: Graph, seed = 1) {
   const feeds = feedsFor(g, seed);
   const want = ref64(g, feeds);
@@ -172,7 +172,7 @@ describe('fuse: small graphs', () => {
   });
 });
 
-describe('fuse: the small reference model', () => {
+describe('fuse: the small oracle model', () => {
   const model = compileModelFile('models/reference2d.vae', { overrides: { channels: [4, 8, 16, 32, 64], latent: 16, size: [64, 32] } });
 
   test('fewer launches in every program', () => {

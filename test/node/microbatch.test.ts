@@ -8,7 +8,7 @@ import { expect, test } from 'vitest';
 import { compileModelFile } from '../../compiler/index.ts';
 import { fuse } from '../../compiler/fuse.ts';
 import { lower, memoryStats } from '../../compiler/plan.ts';
-import { microBatchFor, ModelRuntime } from '../../runtime/model.ts';
+import { microBatchFor, ModelRuntime } from '../../session/model.ts';
 import { devices, randn, relErr } from '../harness.ts';
 
 const SOURCE = `

@@ -4,7 +4,7 @@
 
 import { describe, expect, test } from 'vitest';
 import { compileModelFile } from '../../compiler/index.ts';
-import { adamMoment, ModelRuntime } from '../../runtime/model.ts';
+import { adamMoment, ModelRuntime } from '../../session/model.ts';
 import { asFloat64, type SafeTensors } from '../../runtime/safetensors.ts';
 import { loadSafetensorsFixture } from '../fixtures.ts';
 import { devices, relErr } from '../harness.ts';

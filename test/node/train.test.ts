@@ -5,9 +5,9 @@ import { describe, expect, test } from 'vitest';
 import type { Batch } from '../../data/dataset.ts';
 import { CLASSES } from '../../data/labels.ts';
 import { evaluate } from '../../compiler/evaluate.ts';
-import { reference, type RefTensor } from '../../kernels/reference.ts';
-import { ModelRuntime } from '../../runtime/model.ts';
-import { CheckpointError, loadCheckpoint, resolveCheckpoint, saveCheckpoint } from '../../train/checkpoint.ts';
+import { oracle, type OracleTensor } from '../../kernels/oracle.ts';
+import { ModelRuntime } from '../../session/model.ts';
+import { CheckpointError, loadCheckpoint, resolveCheckpoint, saveCheckpoint } from '../../session/checkpoint.ts';
 import { readMetrics } from '../../train/metrics.ts';
 import { train, TrainError, type CellSource } from '../../train/trainer.ts';
 import { evaluateCells } from '../../session/evaluate.ts';
@@ -112,9 +112,9 @@ describe('trainer', () => {
     const batch = await memorySource(12, 1).batch([0, 1, 2, 3]);
     const g = model.trainStep(4).graph;
     const data = feedsFor(model, batch);
-    const feeds = new Map<string, RefTensor>(g.inputs.map((gi) => [gi.name, { shape: gi.value.shape, data: Float64Array.from(data[gi.name] ?? params.get(gi.name)!) }]));
+    const feeds = new Map<string, OracleTensor>(g.inputs.map((gi) => [gi.name, { shape: gi.value.shape, data: Float64Array.from(data[gi.name] ?? params.get(gi.name)!) }]));
     // The float64 evaluator uses the static attributes (noise offset 0, Adam step 1), i.e. iteration 0.
-    const want = evaluate(g, reference, feeds).outputs;
+    const want = evaluate(g, oracle, feeds).outputs;
     const got = await res.runtime.trainStep(data, 4, 0);
     for (const k of ['recon', 'kl_mean', 'loss']) expect(relErr([got[k]], want.get(k)!.data), k).toBeLessThan(1e-4);
     res.runtime.destroy();

@@ -3,19 +3,18 @@
 // training step. Tensors are named as in checkpoints (shared/fixtures/README.md).
 
 import type { CompiledModel, EntryGraph, Init, TensorSpec } from '../compiler/model.ts';
-import { fuse } from '../compiler/fuse.ts';
-import { lower, memoryStats } from '../compiler/plan.ts';
-import { reference } from '../kernels/reference.ts';
+import { memoryStats } from '../compiler/plan.ts';
+import { oracle } from '../kernels/oracle.ts';
 import { numel } from '../kernels/types.ts';
-import type { Backend, DeviceBuffer } from './backend.ts';
-import { Executable } from './program.ts';
+import type { Backend, DeviceBuffer } from '../runtime/backend.ts';
+import { Executable } from '../runtime/program.ts';
 
 export const adamMoment = (which: 'm' | 'v', param: string): string => `adam.${which}.${param}`;
 
 /** Deterministic initial values: the Philox stream of (seed, tensor index). */
 export function initialValues(spec: TensorSpec, seed: number, index: number): Float32Array {
   const n = numel(spec.shape);
-  const draw = (op: 'randn' | 'rand') => reference.call(op, [], { shape: [n], seed: seed * 65536 + index, offset: 0 })[0].data;
+  const draw = (op: 'randn' | 'rand') => oracle.call(op, [], { shape: [n], seed: seed * 65536 + index, offset: 0 })[0].data;
   const init: Init = spec.init;
   switch (init.kind) {
     case 'constant':
@@ -51,7 +50,7 @@ export interface RuntimeOptions {
  */
 export function microBatchFor(model: CompiledModel, batch: number, limits: Backend['limits']): number | undefined {
   const fits = (b: number, accumulate?: number) => {
-    const p = lower(fuse(model.trainStep(b, accumulate).graph));
+    const p = model.program(accumulate ? `accumulate:${accumulate}` : 'train', b).program;
     const bytes = memoryStats(p).planned * 4;
     const largest = Math.max(...p.buffers.map((x) => x.elements)) * 4;
     return largest <= limits.maxBufferBytes && (limits.totalBytes === undefined || bytes <= limits.totalBytes * 0.9);
@@ -116,14 +115,8 @@ export class ModelRuntime {
     const key = `${name}@${batch}`;
     let p = this.programs.get(key);
     if (!p) {
-      const accumulate = /^accumulate:(\d+)$/.exec(name);
-      const entry =
-        name === 'train' ? this.model.trainStep(batch)
-        : accumulate ? this.model.trainStep(batch, Number(accumulate[1]))
-        : name === 'apply' ? this.model.applyStep!()
-        : name === 'evaluate' ? this.model.evaluateStep(batch)
-        : this.model.entry(name, batch);
-      p = { exe: new Executable(this.backend, lower(this.opts.fuse === false ? entry.graph : fuse(entry.graph)), this.store), entry };
+      const { graph, program } = this.model.program(name, batch, this.opts.fuse !== false);
+      p = { exe: new Executable(this.backend, program, this.store), entry: graph };
       this.programs.set(key, p);
     }
     return p;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fromArrayBuffer } from 'geotiff';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { synthesize } from '../../data/synth.ts';
+import { parseSafetensors, writeSafetensors } from '../../runtime/safetensors.ts';
 
 const CLI = join(import.meta.dirname, '../../cli/statcell.js');
 const MODELS = join(import.meta.dirname, '../models/variants');
@@ -94,6 +95,20 @@ describe('user variants through the CLI', () => {
     for (const f of ['loss-reference.png', 'loss-target.png', 'recon-reference.png', 'recon-target.png', 'generated.png', 'structures.png']) expect(html).toContain(`src="${f}"`);
     expect(html).toContain('Shape3');
     expect(html).toContain('Structure2');
+  });
+
+  test("statcell run --run calls an entry of the run's model by name and writes its named outputs", () => {
+    const dir = tmp();
+    const cell = Float64Array.from({ length: 2 * 2 * 24 * 16 }, (_, i) => (i % 7) / 7);
+    writeFileSync(join(dir, 'in.safetensors'), writeSafetensors({ cell: { shape: [2, 2, 24, 16], data: cell } }));
+    const r = run(['run', '--run', shape, '--entry', 'embed', '--input', join(dir, 'in.safetensors'), '--out', join(dir, 'out.safetensors'), '--backend', 'wasm'], dir);
+    expect(r.code, r.err).toBe(0);
+    const out = parseSafetensors(readFileSync(join(dir, 'out.safetensors')));
+    expect([...out.tensors.keys()].sort()).toEqual(['centre', 'spread']);
+    expect(out.tensors.get('centre')!.shape).toEqual([2, 6]);
+    // The run's overrides apply: another code size is refused by its checkpoint.
+    const other = run(['run', '--run', shape, '--set', 'code_size=7', '--entry', 'embed', '--input', join(dir, 'in.safetensors'), '--out', join(dir, 'o2.safetensors'), '--backend', 'wasm'], dir);
+    expect(other.code).toBe(1);
   });
 
   test('what a model does not declare is a located diagnostic', () => {

@@ -1,10 +1,7 @@
-// Shared by the CLI commands: loading a model (a .vae file with --set overrides), opening a
-// backend, opening a data split as a model's data.
+// Shared by the CLI commands: --set parsing, opening a backend, opening a data split as a
+// model's data.
 
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { compileModelFile } from '../compiler/index.ts';
+import { resolve } from 'node:path';
 import type { CompiledModel } from '../compiler/model.ts';
 import { CellDataset } from '../data/dataset.ts';
 import { readManifest } from '../data/manifest.ts';
@@ -28,14 +25,6 @@ export function parseSet(value: string, previous: Record<string, unknown> = {}):
   const finite = (x: unknown): boolean => (typeof x === 'number' ? Number.isFinite(x) : Array.isArray(x) ? x.every(finite) : true);
   if (!finite(v)) throw new Error(`--set ${value}: ${Array.isArray(v) ? 'a number in the list' : raw} is beyond ±1.8e308, the largest a 64-bit float holds (it would be Infinity); give a finite number`);
   return { ...previous, [k]: v };
-}
-
-export async function loadModel(spec: string, overrides: Record<string, unknown> = {}): Promise<CompiledModel> {
-  // Relative paths: from the working directory, else from the package (models/… ships with it).
-  const inPackage = join(fileURLToPath(new URL('..', import.meta.url)), spec);
-  if (!existsSync(spec) && existsSync(inPackage)) spec = inPackage;
-  if (!existsSync(spec)) throw new Error(`--model ${spec}: no such file (the paper's models are in models/: reference2d.vae, target2d.vae, reference3d.vae, target3d.vae)`);
-  return compileModelFile(spec, { overrides });
 }
 
 export async function backendFor(choice: string, log: (l: string) => void) {

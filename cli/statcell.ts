@@ -6,13 +6,13 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { synthesize } from '../data/synth.ts';
 import type { Split } from '../data/split.ts';
-import { backendFor, loadModel, log, openSplit, parseSet } from './common.ts';
+import { backendFor, log, openSplit, parseSet } from './common.ts';
 import { compileReport, runEntry } from './compile.ts';
 import { demoCommand } from './demo.ts';
 import { embedCommand, evalCommand } from './evaluate.ts';
 import { writeGenerated } from './generate.ts';
 import { generate } from '../session/generate.ts';
-import { modelOfCheckpoint, openRun, readRunInfo } from '../session/run.ts';
+import { loadModel, modelOfCheckpoint, openRun, readRunInfo } from '../session/run.ts';
 import { resolveCheckpoint } from '../session/checkpoint.ts';
 import { join } from 'node:path';
 import { trainCommand } from './train.ts';
@@ -171,7 +171,7 @@ program
   .option('--emit <what>', 'also dump the training step lowered: ir or wgsl')
   .action(async (file, o) => {
     if (o.emit && !['ir', 'wgsl'].includes(o.emit)) throw new Error(`--emit ${o.emit}: expected ir or wgsl`);
-    process.stdout.write(compileReport(await loadModel(file, o.set), o.batch, o.emit).text + '\n');
+    process.stdout.write(compileReport(loadModel(file, o.set), o.batch, o.emit).text + '\n');
   });
 
 program
@@ -200,7 +200,7 @@ program
       weights ??= join(ckDir, `${name}.safetensors`);
     } else {
       if (!weights) throw new Error('statcell run: --weights <file> is needed with a model file');
-      model = await loadModel(file, o.set);
+      model = loadModel(file, o.set);
     }
     const backend = await backendFor(o.backend, log);
     const names = await runEntry(model, backend, { weights, entry: o.entry, input: o.input, out: o.out, iteration: o.seed });

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import type { Backend } from '../runtime/backend.ts';
 import { makeProgress } from '../train/progress.ts';
 import { train, type TrainResult } from '../train/trainer.ts';
-import { readRunInfo, writeRunInfo } from '../session/run.ts';
-import { backendFor, loadModel, log, openSplit } from './common.ts';
+import { loadModel, readRunInfo, writeRunInfo } from '../session/run.ts';
+import { backendFor, log, openSplit } from './common.ts';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
@@ -40,7 +40,7 @@ export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
     if (o.model !== info.model || JSON.stringify(o.set) !== JSON.stringify(info.overrides))
       throw new Error(`--resume: ${o.out} was trained with --model ${info.model} ${Object.entries(info.overrides).map(([k, v]) => `--set ${k}=${JSON.stringify(v)}`).join(' ')}; give the same model and overrides`);
   }
-  const model = await loadModel(o.model, o.set);
+  const model = loadModel(o.model, o.set);
   const backend = o.openedBackend ?? (await backendFor(o.backend, log));
   const fit = o.fit ?? previous?.fit;
   // The label vocabulary comes from the training data (kept in run.json for every later use).

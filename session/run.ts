@@ -1,9 +1,12 @@
 // A training run directory: run.json (how it was trained: model file, overrides, data, label
 // vocabulary) and checkpoints/. Opening one rebuilds its model from the source kept in the
-// checkpoint, so a run opens from any working directory and after being moved or copied. Node only.
+// checkpoint, so a run opens from any working directory and after being moved or copied. And
+// loading a model file by name. Node only.
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compileModelFile } from '../compiler/index.ts';
 import { compileModel } from '../compiler/compile.ts';
 import type { CompiledModel } from '../compiler/model.ts';
 import type { Backend } from '../runtime/backend.ts';
@@ -52,6 +55,14 @@ export interface OpenedRun {
   runtime: ModelRuntime;
   sidecar: Sidecar;
   checkpoint: string;
+}
+
+/** A model file with overrides; a relative path is looked up in the working directory, then in the package (models/… ships with it). */
+export function loadModel(spec: string, overrides: Record<string, unknown> = {}): CompiledModel {
+  const inPackage = join(fileURLToPath(new URL('..', import.meta.url)), spec);
+  if (!existsSync(spec) && existsSync(inPackage)) spec = inPackage;
+  if (!existsSync(spec)) throw new Error(`--model ${spec}: no such file (the paper's models are in models/: reference2d.vae, target2d.vae, reference3d.vae, target3d.vae)`);
+  return compileModelFile(spec, { overrides });
 }
 
 /** The model a checkpoint was trained with, compiled from the source files it keeps. */

@@ -6,6 +6,7 @@
 // family) run on a worker pool (wasm-threads.ts); anything failing there falls back to 1 thread.
 
 import type { Attrs, OpDef, Shape, WasmCall, WasmExports, WasmPlan } from '../kernels/types.ts';
+import { OPCODES } from '../kernels/elementwise/pointwise.ts';
 import { checkOutputs, type Backend, type DeviceBuffer, type PreparedLaunch } from './backend.ts';
 import { WasmThreadPool } from './wasm-threads.ts';
 
@@ -67,6 +68,37 @@ async function loadModuleBytes(file = 'kernels.wasm'): Promise<BufferSource> {
   return res.arrayBuffer();
 }
 
+/** A module whose opcodes differ from the pointwise op table (checkOpcodes). */
+export class OpcodeMismatchError extends Error {
+  name = 'OpcodeMismatchError';
+}
+
+/**
+ * The AssemblyScript kernels are compiled ahead, so their opcodes for the pointwise ops (and the
+ * fused interpreter's own instructions) cannot come from the table in
+ * kernels/elementwise/pointwise.ts: the module exports each as a global OPCODE_<name>, and this
+ * throws, naming every op that differs, unless those exports are exactly `table`.
+ */
+export function checkOpcodes(exports: WasmExports, table: ReadonlyMap<string, number> = OPCODES, file = 'build/kernels.wasm'): void {
+  const PREFIX = 'OPCODE_';
+  const module = new Map<string, number>();
+  for (const [name, v] of Object.entries(exports)) {
+    if (name.startsWith(PREFIX) && (v as unknown) instanceof WebAssembly.Global) module.set(name.slice(PREFIX.length), Number((v as unknown as WebAssembly.Global).value));
+  }
+  const problems: string[] = [];
+  for (const [name, code] of table) {
+    const got = module.get(name);
+    if (got === undefined) problems.push(`'${name}' is opcode ${code} in the table but the module has no ${PREFIX}${name}`);
+    else if (got !== code) problems.push(`'${name}' is opcode ${code} in the table but ${got} in the module`);
+  }
+  for (const [name, got] of module) if (!table.has(name)) problems.push(`'${name}' is opcode ${got} in the module but not in the table`);
+  if (problems.length)
+    throw new OpcodeMismatchError(
+      `wasm: ${file} does not match the pointwise op table (kernels/elementwise/pointwise.ts):\n  ${problems.join('\n  ')}\n` +
+        'Make kernels/elementwise/opcodes.as.ts (and pointwise.as.ts) agree with the table, then rebuild with `npm run build:wasm`',
+    );
+}
+
 export class WasmBackend implements Backend {
   readonly kind = 'wasm' as const;
   readonly description: string;
@@ -92,14 +124,15 @@ export class WasmBackend implements Backend {
     if (threads > 1) {
       try {
         return await WasmBackend.createThreaded(threads);
-      } catch {
+      } catch (e) {
+        if (e instanceof OpcodeMismatchError) throw e; // a stale build is an error, not a reason for 1 thread
         // No shared-memory build, no workers (e.g. a bundler without worker_threads): 1 thread.
       }
     }
-    return WasmBackend.instantiate(await WebAssembly.compile(await loadModuleBytes()), new WebAssembly.Memory({ initial: 256 }));
+    return WasmBackend.instantiate(await WebAssembly.compile(await loadModuleBytes()), new WebAssembly.Memory({ initial: 256 }), 'kernels.wasm');
   }
 
-  private static async instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<WasmBackend> {
+  private static async instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory, file: string): Promise<WasmBackend> {
     const instance = await WebAssembly.instantiate(module, {
       env: {
         memory,
@@ -111,6 +144,7 @@ export class WasmBackend implements Backend {
       },
     });
     const exports = instance.exports as unknown as WasmExports & { __heap_base?: WebAssembly.Global };
+    checkOpcodes(exports, OPCODES, `build/${file}`);
     const heapBase = exports.__heap_base ? Number((exports.__heap_base as unknown as WebAssembly.Global).value) : 65536;
     return new WasmBackend(memory, exports, heapBase);
   }
@@ -118,7 +152,7 @@ export class WasmBackend implements Backend {
   private static async createThreaded(threads: number): Promise<WasmBackend> {
     const module = await WebAssembly.compile(await loadModuleBytes('kernels-mt.wasm'));
     const memory = new WebAssembly.Memory({ initial: 256, maximum: MAX_BYTES / PAGE, shared: true });
-    const be = await WasmBackend.instantiate(module, memory);
+    const be = await WasmBackend.instantiate(module, memory, 'kernels-mt.wasm');
     const tableBytes = Number((be.exports.CONV_TABLE_BYTES as unknown as WebAssembly.Global).value);
     const tables = Array.from({ length: threads - 1 }, () => be.alloc(tableBytes / 4).offset);
     const names = Object.keys(be.exports).filter((n) => typeof be.exports[n] === 'function');

@@ -1,8 +1,6 @@
 import type { OpDef } from '../types.ts';
-import { binaryOps } from './binary.ts';
-import { reluGrad, softplusGrad } from './pointwise_grad.ts';
+import { pointwiseOps } from './pointwise.ts';
 import { reshape } from './reshape.ts';
-import { unaryOps } from './unary.ts';
 
-export const elementwiseOps: OpDef<any>[] = [...unaryOps, reluGrad, softplusGrad, ...binaryOps, reshape];
+export const elementwiseOps: OpDef<any>[] = [...pointwiseOps, reshape];
 export { broadcastShapes, broadcastStrides, collapse, contiguousStrides } from './broadcast.ts';

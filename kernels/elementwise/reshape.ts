@@ -4,6 +4,7 @@
 import type { Attrs, OpDef, Shape } from '../types.ts';
 import { OpError, fmtShape, numel } from '../types.ts';
 import { mapPlan } from '../wgsl.ts';
+import { pointwiseOp } from './pointwise.ts';
 
 export interface ReshapeAttrs extends Attrs {
   /** The new shape; at most one entry may be −1 (inferred from the element count). */
@@ -30,5 +31,6 @@ export const reshape: OpDef<ReshapeAttrs> = {
   float64: ([x]) => [x.slice()],
   grad: (em, { inputs: [x], dOutputs: [dy] }) => [dy && em.call('reshape', [dy], { shape: [...em.shape(x)] })[0]],
   wgsl: ([s]) => mapPlan(numel(s), ['X'], 'Y', 'Y[i] = X[i];'),
-  wasm: ([s]) => ({ run: (k, [x, y]) => void k.ew_scale(x, y, numel(s), 1, 0) }),
+  // A copy as scale by 1 (ew_map(op, a, b, y, n, p, q) with a = b = x).
+  wasm: ([s]) => ({ run: (k, [x, y]) => void k.ew_map(pointwiseOp('scale')!.opcode, x, x, y, numel(s), 1, 0) }),
 };

@@ -5,22 +5,21 @@
 // so the op has no gradient rule.
 //
 // Program: instruction i defines value i.
-//   ['input', k]          input k at this element
-//   ['const', c]          a constant
-//   [unary, a]            relu | exp | softplus (as the single ops)
-//   ['scale', a, α, β]    α·a + β
-//   [binary, a, b]        add | sub | mul | div | relu_grad (a = x, b = dy) | softplus_grad (x, dy)
+//   ['input', k]               input k at this element
+//   ['const', c]               a constant
+//   [op, a, (b), (p, q)]       a pointwise op of kernels/elementwise/pointwise.ts on values a (and
+//                              b), then its parameters: ['relu', a], ['add', a, b],
+//                              ['scale', a, α, β] (α·a + β), ['relu_grad', x, dy], …
 // `outputs` lists the values written out, each a tensor of `shape`.
 
 import type { Attrs, OpDef, Shape, WasmExports } from '../types.ts';
 import { OpError, fmtShape, numel } from '../types.ts';
 import { LINEAR_INDEX, f32lit, grid1d, linearMain } from '../wgsl.ts';
-import { WGSL_LOG1P } from '../elementwise/unary.ts';
+import { FUSED_SPECIAL, POINTWISE, pointwiseOp, type PointwiseOp } from '../elementwise/pointwise.ts';
 import { WASM_RANK, broadcastStrides, collapse, contiguousStrides, gather64, offsetExpr, padForWasm } from '../elementwise/broadcast.ts';
 
-export type FusedUnary = 'relu' | 'exp' | 'softplus';
-export type FusedBinary = 'add' | 'sub' | 'mul' | 'div' | 'relu_grad' | 'softplus_grad';
-export type FusedInstr = ['input', number] | ['const', number] | [FusedUnary, number] | ['scale', number, number, number] | [FusedBinary, number, number];
+/** An instruction: ['input', k], ['const', c] or [pointwise op, ...operands, ...parameters]. */
+export type FusedInstr = ['input', number] | ['const', number] | [op: string, ...args: number[]];
 
 export interface FusedAttrs extends Attrs {
   /** The output shape; every input must broadcast to it. */
@@ -30,29 +29,15 @@ export interface FusedAttrs extends Attrs {
   outputs: number[];
 }
 
-const UNARY: Record<FusedUnary, { f64: (x: number) => number; wgsl: (x: string) => string; code: number }> = {
-  relu: { f64: (x) => (x > 0 ? x : 0), wgsl: (x) => `max(${x}, 0.0)`, code: 6 },
-  exp: { f64: Math.exp, wgsl: (x) => `exp(${x})`, code: 7 },
-  softplus: { f64: (x) => (x > 20 ? x : Math.log1p(Math.exp(x))), wgsl: (x) => `select(log1p_(exp(${x})), ${x}, ${x} > 20.0)`, code: 8 },
-};
-
-const BINARY: Record<FusedBinary, { f64: (a: number, b: number) => number; wgsl: (a: string, b: string) => string; code: number }> = {
-  add: { f64: (a, b) => a + b, wgsl: (a, b) => `${a} + ${b}`, code: 2 },
-  sub: { f64: (a, b) => a - b, wgsl: (a, b) => `${a} - ${b}`, code: 3 },
-  mul: { f64: (a, b) => a * b, wgsl: (a, b) => `${a} * ${b}`, code: 4 },
-  div: { f64: (a, b) => a / b, wgsl: (a, b) => `${a} / ${b}`, code: 5 },
-  relu_grad: { f64: (x, g) => (x > 0 ? g : 0), wgsl: (x, g) => `select(0.0, ${g}, ${x} > 0.0)`, code: 10 },
-  softplus_grad: { f64: (x, g) => (x > 20 ? g : g / (1 + Math.exp(-x))), wgsl: (x, g) => `select(${g} / (1.0 + exp(-${x})), ${g}, ${x} > 20.0)`, code: 11 },
-};
-
 /** The single elementwise ops the program language covers (the fusion pass fuses exactly these). */
-export const FUSIBLE_OPS: ReadonlySet<string> = new Set(['scale', ...Object.keys(UNARY), ...Object.keys(BINARY)]);
+export const FUSIBLE_OPS: ReadonlySet<string> = new Set(POINTWISE.map((op) => op.name));
 
-// Wasm opcodes beyond the unary/binary ones above (shared with kernel.as.ts).
-const OP_LOAD = 0;
-const OP_CONST = 1;
-const OP_SCALE = 9;
-const OP_STORE = 12;
+/** A pointwise instruction split into its op, operand values and parameters. */
+function decode(ins: FusedInstr): { pw: PointwiseOp; operands: number[]; params: number[] } {
+  const [op, ...args] = ins as [string, ...number[]];
+  const pw = pointwiseOp(op)!;
+  return { pw, operands: args.slice(0, pw.arity), params: args.slice(pw.arity) };
+}
 
 /** Checks the attrs against the input shapes; returns the output shape. */
 function check(inShapes: Shape[], attrs: FusedAttrs): number[] {
@@ -69,20 +54,27 @@ function check(inShapes: Shape[], attrs: FusedAttrs): number[] {
   const ref = (i: number, at: number, what: string) => {
     if (!Number.isInteger(i) || i < 0 || i >= at) throw bad(`instruction ${at} (${what}) refers to value ${i}; only values 0..${at - 1} are defined before it`);
   };
+  // Ops listed by instruction form (with parameters, unary, binary), each in opcode order.
+  const form = (op: PointwiseOp) => (op.params?.length ? 0 : op.arity);
+  const known = [...POINTWISE].sort((x, y) => form(x) - form(y) || x.opcode - y.opcode).map((op) => op.name);
   program.forEach((ins, at) => {
     const [op, ...args] = ins as [string, ...number[]];
     if (op === 'input') {
       if (!Number.isInteger(args[0]) || args[0] < 0 || args[0] >= inShapes.length) throw bad(`instruction ${at} loads input ${args[0]} but the op has ${inShapes.length} inputs`);
-    } else if (op === 'const') {
+      return;
+    }
+    if (op === 'const') {
       if (!Number.isFinite(args[0])) throw bad(`instruction ${at}: const needs a finite number, got ${args[0]}`);
-    } else if (op === 'scale') {
-      ref(args[0], at, op);
-      if (!Number.isFinite(args[1]) || !Number.isFinite(args[2])) throw bad(`instruction ${at}: scale needs finite α and β, got ${args[1]}, ${args[2]}`);
-    } else if (op in UNARY) ref(args[0], at, op);
-    else if (op in BINARY) {
-      ref(args[0], at, op);
-      ref(args[1], at, op);
-    } else throw bad(`instruction ${at} has unknown op '${op}'`, `Known: input, const, scale, ${[...FUSIBLE_OPS].filter((o) => o !== 'scale').join(', ')}`);
+      return;
+    }
+    const pw = pointwiseOp(op);
+    if (!pw) throw bad(`instruction ${at} has unknown op '${op}'`, `Known: input, const, ${known.join(', ')}`);
+    const names = (pw.params ?? []).map((p) => p.name);
+    if (args.length !== pw.arity + names.length)
+      throw bad(`instruction ${at}: ${op} takes ${pw.arity} operand${pw.arity > 1 ? 's' : ''}${names.length ? ` and then ${names.join(', ')}` : ''}, got ${args.length} numbers`);
+    for (let k = 0; k < pw.arity; k++) ref(args[k], at, op);
+    const params = args.slice(pw.arity);
+    if (params.some((p) => !Number.isFinite(p))) throw bad(`instruction ${at}: ${op} needs finite ${names.join(' and ')}, got ${params.join(', ')}`);
   });
   for (const o of outputs) if (!Number.isInteger(o) || o < 0 || o >= program.length) throw bad(`output value ${o} is not an instruction of the program (0..${program.length - 1})`);
   return [...shape];
@@ -99,17 +91,15 @@ function float64(inputs: Float64Array[], inShapes: Shape[], attrs: FusedAttrs): 
   const n = numel(shape);
   const vals: Float64Array[] = [];
   for (const ins of attrs.program) {
-    const [op, a, b, c] = ins as [string, number, number, number];
+    const [op, a] = ins as [string, number];
     let v: Float64Array;
     if (op === 'input') v = gather64(inputs[a], shape, broadcastStrides(inShapes[a], shape));
     else if (op === 'const') v = new Float64Array(n).fill(a);
-    else if (op === 'scale') v = vals[a].map((x) => b * x + c);
-    else if (op in UNARY) v = vals[a].map(UNARY[op as FusedUnary].f64);
     else {
-      const f = BINARY[op as FusedBinary].f64;
-      const x = vals[a];
-      const y = vals[b];
-      v = x.map((xi, i) => f(xi, y[i]));
+      const { pw, operands, params } = decode(ins);
+      const x = vals[operands[0]];
+      const y = vals[operands[pw.arity - 1]];
+      v = x.map((xi, i) => pw.f64(xi, y[i], params));
     }
     vals.push(v);
   }
@@ -128,24 +118,26 @@ function wgsl(inShapes: Shape[], attrs: FusedAttrs) {
     ...attrs.outputs.map((_, j) => `@group(0) @binding(${nIn + j}) var<storage, read_write> Y${j}: array<f32>;`),
   ];
   const body = attrs.program.map((ins, i) => {
-    const [op, a, b, cc] = ins as [string, number, number, number];
+    const [op, a] = ins as [string, number];
     let e: string;
     if (op === 'input') e = `X${a}[${offsetExpr(c.dims, c.strides[a], 'i')}]`;
     else if (op === 'const') e = f32lit(a);
-    else if (op === 'scale') e = `v${a} * ${f32lit(b)} + ${f32lit(cc)}`;
-    else if (op in UNARY) e = UNARY[op as FusedUnary].wgsl(`v${a}`);
-    else e = BINARY[op as FusedBinary].wgsl(`v${a}`, `v${b}`);
+    else {
+      const { pw, operands, params } = decode(ins);
+      e = pw.wgsl(operands.map((v) => `v${v}`), params.map(f32lit));
+    }
     return `  let v${i}: f32 = ${e};`;
   });
   const stores = attrs.outputs.map((o, j) => `  Y${j}[i] = v${o};`);
-  const usesLog1p = attrs.program.some(([op]) => op === 'softplus');
+  const helpers = new Set(attrs.program.map(([op]) => pointwiseOp(op)?.wgslHelpers ?? ''));
+  helpers.delete('');
   return {
     passes: [
       {
         bindings: [...Array(nIn + attrs.outputs.length).keys()],
         workgroups: grid1d(n),
         code: `${decl.join('\n')}
-${usesLog1p ? WGSL_LOG1P : ''}
+${[...helpers].join('\n')}
 ${linearMain()} {
   let i = ${LINEAR_INDEX};
   if (i >= ${n}u) { return; }
@@ -159,18 +151,18 @@ ${stores.join('\n')}
 
 /** Elements per chunk of the Wasm interpreter: one register holds one chunk. */
 export const WASM_CHUNK = 1024;
+/** Words per instruction of the Wasm descriptor (kernel.as.ts). */
+const INSTR_WORDS = 8;
 
 /**
  * Register allocation for the Wasm stack machine: each value gets a register, freed after its
  * last use (stores of outputs come right after the value is defined, so they never extend a life).
  */
 function allocate(program: FusedInstr[], outputs: number[]): { reg: number[]; count: number; stores: Map<number, number[]> } {
+  const operandsOf = (ins: FusedInstr) => (ins[0] === 'input' || ins[0] === 'const' ? [] : decode(ins).operands);
   const last = program.map((_, i) => i);
   program.forEach((ins, i) => {
-    const [op, a, b] = ins as [string, number, number];
-    if (op === 'input' || op === 'const') return;
-    last[a] = i;
-    if (op in BINARY) last[b] = i;
+    for (const a of operandsOf(ins)) last[a] = i;
   });
   const stores = new Map<number, number[]>();
   outputs.forEach((o, j) => stores.set(o, [...(stores.get(o) ?? []), j]));
@@ -178,12 +170,8 @@ function allocate(program: FusedInstr[], outputs: number[]): { reg: number[]; co
   const reg: number[] = [];
   let count = 0;
   program.forEach((ins, i) => {
-    const [op, a, b] = ins as [string, number, number];
     // Operands dying here hand their register back first: the kernels may write in place.
-    if (op !== 'input' && op !== 'const') {
-      if (last[a] === i && !free.includes(reg[a])) free.push(reg[a]);
-      if (op in BINARY && last[b] === i && !free.includes(reg[b])) free.push(reg[b]);
-    }
+    for (const a of operandsOf(ins)) if (last[a] === i && !free.includes(reg[a])) free.push(reg[a]);
     reg[i] = free.length ? free.pop()! : count++;
     // A value nothing reads (an output only, or dead) frees its register once stored.
     if (last[i] === i) free.push(reg[i]);
@@ -207,28 +195,32 @@ function wasm(inShapes: Shape[], attrs: FusedAttrs) {
   const code: number[] = [];
   const f32bits = (x: number) => new Int32Array(Float32Array.of(x).buffer)[0];
   attrs.program.forEach((ins, i) => {
-    const [op, a, b, cc] = ins as [string, number, number, number];
-    // A computed output value is written straight into its output (word 5: output + 1); an
+    const [op, a] = ins as [string, number];
+    // A computed output value is written straight into its output (word 6: output + 1); an
     // input passed through, or a value written out twice, is copied by a store.
     const outs = stores.get(i) ?? [];
     const direct = op === 'input' || !outs.length ? 0 : outs[0] + 1;
-    if (op === 'input') code.push(OP_LOAD, reg[i], a, 0, 0, 0);
-    else if (op === 'const') code.push(OP_CONST, reg[i], f32bits(a), 0, 0, direct);
-    else if (op === 'scale') code.push(OP_SCALE, reg[i], reg[a], f32bits(b), f32bits(cc), direct);
-    else if (op in UNARY) code.push(UNARY[op as FusedUnary].code, reg[i], reg[a], 0, 0, direct);
-    else code.push(BINARY[op as FusedBinary].code, reg[i], reg[a], reg[b], 0, direct);
-    for (const j of outs.slice(direct ? 1 : 0)) code.push(OP_STORE, j, reg[i], 0, 0, 0);
+    if (op === 'input') code.push(FUSED_SPECIAL.input, reg[i], a, 0, 0, 0, 0, 0);
+    else if (op === 'const') code.push(FUSED_SPECIAL.const, reg[i], f32bits(a), 0, 0, 0, direct, 0);
+    else {
+      // A unary op names its operand twice (words 2 and 3); parameters go in words 4 and 5.
+      const { pw, operands, params } = decode(ins);
+      const [p = 0, q = 0] = params.map(f32bits);
+      code.push(pw.opcode, reg[i], reg[operands[0]], reg[operands[pw.arity - 1]], p, q, direct, 0);
+    }
+    for (const j of outs.slice(direct ? 1 : 0)) code.push(FUSED_SPECIAL.store, j, reg[i], 0, 0, 0, 0, 0);
   });
   // Layout in words: registers (count·CHUNK floats, 16-byte aligned at the buffer start), the
   // registers' chunk pointers (count), then the descriptor: header [nInstr, n, regs, nIn, nOut,
   // count, -, -], dims[8], inputs 8 words each [ptr, contiguous, strides×6], output pointers,
-  // instructions 6 words each [op, reg, a, b, c, output + 1].
+  // instructions INSTR_WORDS each [op, reg, a, b, p, q, output + 1, -] (a store: [op, output,
+  // value's register, …]; p, q as f32 bits).
   const regWords = count * WASM_CHUNK + count;
   const IN = 16;
   const OUT = IN + 8 * nIn;
   const INS = OUT + nOut;
   const desc = new Int32Array(INS + code.length);
-  desc.set([code.length / 6, numel(shape), 0, nIn, nOut, count]);
+  desc.set([code.length / INSTR_WORDS, numel(shape), 0, nIn, nOut, count]);
   desc.set(c.dims, 8);
   c.strides.forEach((s, k) => {
     if (s[WASM_RANK - 1] > 1) throw new OpError('fused', `input ${k}'s innermost stride is ${s[WASM_RANK - 1]}, expected 0 or 1`, inShapes);

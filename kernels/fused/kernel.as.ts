@@ -4,23 +4,23 @@
 // read where they lie and values that are outputs are computed straight into the output, so only
 // intermediates (and broadcast inputs, gathered) use the scratch slots, which stay in cache.
 // The descriptor (see kernels/fused/index.ts, wasm()) is written by the host with fused_poke.
+// Opcodes are those of kernels/elementwise/opcodes.as.ts (checked against the table in
+// kernels/elementwise/pointwise.ts when the module is instantiated); every pointwise op runs
+// through pointwise() of kernels/elementwise/pointwise.as.ts, as the single-op kernels do.
 // Nothing here allocates.
+
+import { OPCODE_input, OPCODE_const, OPCODE_store } from '../elementwise/opcodes.as';
+import { pointwise } from '../elementwise/pointwise.as';
 
 const CHUNK: i32 = 1024;
 const REG_BYTES: usize = <usize>CHUNK << 2;
 const IN: usize = 16 << 2; // byte offsets of the descriptor's sections
 const DIMS: usize = 8 << 2;
+const INSTR_BYTES: usize = 8 << 2; // an instruction: [op, reg, a, b, p, q, output + 1, -]
 
 /** Host → memory: one 32-bit word of a descriptor. */
 export function fused_poke(ptr: usize, v: i32): void {
   store<i32>(ptr, v);
-}
-
-/** log(1 + u) without losing u when it is below f32 epsilon (as ew_softplus). */
-// @ts-ignore: decorator
-@inline function log1pf(u: f32): f32 {
-  const w: f32 = 1 + u;
-  return w == 1 ? u : Mathf.log(w) * (u / (w - 1));
 }
 
 // @ts-ignore: decorator
@@ -105,87 +105,37 @@ export function fused_run(d: usize): void {
   const code = outs + (<usize>nOut << 2);
   for (let start = 0; start < n; start += CHUNK) {
     const len = min(CHUNK, n - start);
-    const quads = (len + 3) >> 2;
     for (let p = 0; p < nInstr; p++) {
-      const w = code + <usize>(p * 24);
+      const w = code + <usize>p * INSTR_BYTES;
       const op = load<i32>(w);
       const reg = <usize>load<i32>(w, 4);
       const a = load<i32>(w, 8);
-      if (op == 12) {
-        // store: output (word 1) ← value in register a (an input passed through, or a second copy)
+      if (op == OPCODE_store) {
+        // output (word 1) ← value in register a (an input passed through, or a second copy)
         copyRun(<usize>load<i32>(outs + (reg << 2)) + (<usize>start << 2), load<usize>(ptrs + (<usize>a << 2)), len);
         continue;
       }
-      const out = load<i32>(w, 20);
-      // Whole quads may be written past `len` in the last chunk: buffers are allocated in
-      // 16-byte units, so those lanes are the buffer's own padding.
+      const out = load<i32>(w, 24);
       const dst = out ? <usize>load<i32>(outs + (<usize>(out - 1) << 2)) + (<usize>start << 2) : regs + reg * REG_BYTES;
-      // Operands first: the destination may reuse an operand's register.
-      const ra: usize = op == 0 || op == 1 ? 0 : load<usize>(ptrs + (<usize>a << 2));
-      const rb: usize = (op >= 2 && op <= 5) || op >= 10 ? load<usize>(ptrs + (<usize>load<i32>(w, 12) << 2)) : 0;
-      store<usize>(ptrs + (reg << 2), dst);
-      switch (op) {
-        case 0: {
-          // load input a: a contiguous input is read in place
-          const inp = d + IN + (<usize>(8 * a) << 2);
-          if (load<i32>(inp, 4)) store<usize>(ptrs + (reg << 2), <usize>load<i32>(inp) + (<usize>start << 2));
-          else gather(d, inp, start, len, dst);
-          break;
+      if (op == OPCODE_input) {
+        // input a: a contiguous input is read in place
+        const inp = d + IN + (<usize>(8 * a) << 2);
+        if (load<i32>(inp, 4)) store<usize>(ptrs + (reg << 2), <usize>load<i32>(inp) + (<usize>start << 2));
+        else {
+          store<usize>(ptrs + (reg << 2), dst);
+          gather(d, inp, start, len, dst);
         }
-        case 1: // const (bits in a)
-          fillRun(dst, reinterpret<f32>(a), len);
-          break;
-        case 2:
-          for (let q = 0; q < quads; q++) v128.store(dst + (<usize>q << 4), f32x4.add(v128.load(ra + (<usize>q << 4)), v128.load(rb + (<usize>q << 4))));
-          break;
-        case 3:
-          for (let q = 0; q < quads; q++) v128.store(dst + (<usize>q << 4), f32x4.sub(v128.load(ra + (<usize>q << 4)), v128.load(rb + (<usize>q << 4))));
-          break;
-        case 4:
-          for (let q = 0; q < quads; q++) v128.store(dst + (<usize>q << 4), f32x4.mul(v128.load(ra + (<usize>q << 4)), v128.load(rb + (<usize>q << 4))));
-          break;
-        case 5:
-          for (let q = 0; q < quads; q++) v128.store(dst + (<usize>q << 4), f32x4.div(v128.load(ra + (<usize>q << 4)), v128.load(rb + (<usize>q << 4))));
-          break;
-        case 6: {
-          const zero = f32x4.splat(0);
-          for (let q = 0; q < quads; q++) v128.store(dst + (<usize>q << 4), f32x4.max(v128.load(ra + (<usize>q << 4)), zero));
-          break;
-        }
-        case 7:
-          for (let i = 0; i < len; i++) store<f32>(dst + (<usize>i << 2), Mathf.exp(load<f32>(ra + (<usize>i << 2))));
-          break;
-        case 8:
-          for (let i = 0; i < len; i++) {
-            const x = load<f32>(ra + (<usize>i << 2));
-            store<f32>(dst + (<usize>i << 2), x > 20 ? x : log1pf(Mathf.exp(x)));
-          }
-          break;
-        case 9: {
-          // scale: α·x + β, α and β as bits in words 3 and 4 (as ew_scale: mul, then add)
-          const va = f32x4.splat(reinterpret<f32>(load<i32>(w, 12)));
-          const vb = f32x4.splat(reinterpret<f32>(load<i32>(w, 16)));
-          for (let q = 0; q < quads; q++) v128.store(dst + (<usize>q << 4), f32x4.add(f32x4.mul(v128.load(ra + (<usize>q << 4)), va), vb));
-          break;
-        }
-        case 10: {
-          // relu_grad(x = a, dy = b)
-          const zero = f32x4.splat(0);
-          for (let q = 0; q < quads; q++) {
-            const mask = f32x4.gt(v128.load(ra + (<usize>q << 4)), zero);
-            v128.store(dst + (<usize>q << 4), v128.and(v128.load(rb + (<usize>q << 4)), mask));
-          }
-          break;
-        }
-        case 11:
-          for (let i = 0; i < len; i++) {
-            const x = load<f32>(ra + (<usize>i << 2));
-            const g = load<f32>(rb + (<usize>i << 2));
-            store<f32>(dst + (<usize>i << 2), x > 20 ? g : g / (1 + Mathf.exp(-x)));
-          }
-          break;
-        default:
-          unreachable();
+      } else if (op == OPCODE_const) {
+        // bits in a
+        store<usize>(ptrs + (reg << 2), dst);
+        fillRun(dst, reinterpret<f32>(a), len);
+      } else {
+        // A pointwise op on registers a and b (a unary op names its operand twice), parameters
+        // as f32 bits in words 4 and 5. Operands first: the destination may reuse their register.
+        const ra = load<usize>(ptrs + (<usize>a << 2));
+        const rb = load<usize>(ptrs + (<usize>load<i32>(w, 12) << 2));
+        store<usize>(ptrs + (reg << 2), dst);
+        pointwise(op, dst, ra, rb, reinterpret<f32>(load<i32>(w, 16)), reinterpret<f32>(load<i32>(w, 20)), len);
       }
     }
   }

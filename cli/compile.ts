@@ -27,12 +27,16 @@ export function compileReport(model: CompiledModel, batch: number, emit?: 'ir' |
   const w = Math.max(...layers.map((l) => l.path.length), 10);
   out.push(`${'layer'.padEnd(w)}  ${'kind'.padEnd(14)}  ${'output'.padEnd(22)}  params`);
   for (const l of layers) out.push(`${l.path.padEnd(w)}  ${l.layer.padEnd(14)}  ${fmtShape(l.output).padEnd(22)}  ${n(l.params)}`);
-  // Totals per block instance (the owner of each tensor: enc.down0, dec.fc, …).
+  // Totals per block instance (the owner of each tensor: enc.down0, dec.fc, …), each with the
+  // instances inside it, then per top-level instance of the model (enc, dec, or the model's own).
   const owners = [...new Set(model.tensors.map((t) => t.owner))];
-  out.push('', 'parameters per block:');
-  for (const o of owners) out.push(`  ${o.padEnd(w)}  ${n(parameterCount(model, (x) => x === o))}`);
+  const within = (o: string) => (x: string) => x === o || x.startsWith(`${o}.`);
+  const tops = [...new Set(owners.map((o) => o.split('.')[0]))];
+  const blocks = [...new Set(owners.flatMap((o) => o.split('.').map((_, i, parts) => parts.slice(0, i + 1).join('.'))))];
+  out.push('', 'parameters per block (with the blocks inside it):');
+  for (const o of blocks) out.push(`  ${o.padEnd(w)}  ${n(parameterCount(model, within(o)))}`);
   const total = parameterCount(model);
-  out.push('', `encoder ${n(parameterCount(model, (o) => o.startsWith('enc')))}  decoder ${n(parameterCount(model, (o) => o.startsWith('dec')))}  total ${n(total)} parameters`);
+  out.push('', `${tops.map((t) => `${t} ${n(parameterCount(model, within(t)))}`).join('  ')}  total ${n(total)} parameters`);
   out.push('', `planned memory at batch ${batch} (float32; peak with buffer reuse vs. every tensor held):`);
   const programs: [string, ReturnType<typeof lower>][] = [['train step', model.program('train', Math.max(batch, 2)).program], ...model.entryNames.map((e) => [e, model.program(e, batch).program] as [string, ReturnType<typeof lower>])];
   for (const [name, p] of programs) {
@@ -47,24 +51,27 @@ export function compileReport(model: CompiledModel, batch: number, emit?: 'ir' |
  * Runs one entry point. Weights are named as in shared/fixtures/README.md (a `param/` or
  * `state_after_train/` prefix is accepted); inputs by the entry's input names.
  */
-export async function runEntry(model: CompiledModel, backend: Backend, opts: { weights: string; entry: string; input: string; out: string; iteration?: number }): Promise<string[]> {
+export async function runEntry(model: CompiledModel, backend: Backend, opts: { weights: string; entry: string; input?: string; out: string; iteration?: number; batch?: number }): Promise<string[]> {
   const w = parseSafetensors(readFileSync(opts.weights));
   const tensors = new Map<string, Float32Array>();
   for (const [name, t] of w.tensors) tensors.set(name.replace(/^param\//, ''), Float32Array.from(asFloat64(t, name)));
   const rt = new ModelRuntime(backend, model);
   try {
     rt.writeAll(tensors, opts.weights);
-    const inp = parseSafetensors(readFileSync(opts.input));
     const entry = model.entry(opts.entry, 1);
+    const takes = entry.inputs.map((i) => `${i.name} ${fmtShape(i.shape)}`).join(', ');
+    if (!opts.input && entry.inputs.length) throw new Error(`statcell run: the ${opts.entry} entry takes ${takes} (any batch): give them in --input <file.safetensors>`);
+    const inp = opts.input ? parseSafetensors(readFileSync(opts.input)) : { tensors: new Map() };
     const first = entry.inputs[0];
     const given = first && inp.tensors.get(first.name);
-    if (first && !given) throw new Error(`${opts.input}: no tensor '${first.name}' (the ${opts.entry} entry takes ${entry.inputs.map((i) => `${i.name} ${fmtShape(i.shape)}`).join(', ')} with any batch)`);
-    const batch = given ? given.shape[0] : 1;
+    if (first && !given) throw new Error(`${opts.input}: no tensor '${first.name}' (the ${opts.entry} entry takes ${takes} with any batch)`);
+    // The batch is the inputs'; an entry without inputs (a generator) runs --batch items.
+    const batch = given ? given.shape[0] : (opts.batch ?? 1);
     const feeds: Record<string, Float32Array> = {};
     for (const i of model.entry(opts.entry, batch).inputs) {
       const t = inp.tensors.get(i.name);
       if (!t) throw new Error(`${opts.input}: no tensor '${i.name}' for the ${opts.entry} entry`);
-      if (numel(t.shape) !== numel(i.shape)) throw new Error(`${opts.input}: '${i.name}' has shape ${fmtShape(t.shape)}, the entry takes ${fmtShape(i.shape)}`);
+      if (t.shape.join() !== i.shape.join()) throw new Error(`${opts.input}: '${i.name}' has shape ${fmtShape(t.shape)}, the entry takes ${fmtShape(i.shape)}`);
       feeds[i.name] = Float32Array.from(asFloat64(t, i.name));
     }
     const res = await rt.run(opts.entry, feeds, batch, opts.iteration ?? 0);

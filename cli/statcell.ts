@@ -55,7 +55,7 @@ program
 program
   .command('train')
   .description('train a model; checkpoints every epoch in <out>/checkpoints, metrics in <out>/metrics.jsonl')
-  .requiredOption('--model <file>', 'a .vae model file (models/reference2d.vae, … or your own)')
+  .option('--model <file>', 'a .vae model file (models/reference2d.vae, … or your own); with --resume, default: the run\'s')
   .requiredOption('--data <manifest>', 'manifest CSV')
   .requiredOption('--out <dir>', 'run directory')
   .option('--set <name=value>', 'override a model parameter (repeatable), e.g. --set beta=0.3 --set size=[64,40]', parseSet, {})
@@ -84,7 +84,7 @@ program
   .description("the model's own evaluation of a split (its `evaluate` values: the ELBO and its parts, eval mode, JSON on stdout)")
   .requiredOption('--run <dir>', 'run directory of statcell train')
   .option('--checkpoint <name>', 'best, latest or a checkpoint name', 'best')
-  .option('--split <split>', 'train, validate or test', 'test')
+  .addOption(new Option('--split <split>', 'which cells').choices(['train', 'validate', 'test', 'all']).default('test'))
   .option('--data <manifest>', 'manifest (default: the one the run trained on)')
   .option('--samples <n>', 'z samples per cell', int, 10)
   .option('--batch <n>', 'batch size', int)
@@ -102,7 +102,7 @@ program
   .requiredOption('--run <dir>', 'run directory')
   .requiredOption('--out <file>', 'CSV file')
   .option('--checkpoint <name>', 'best, latest or a checkpoint name', 'best')
-  .option('--split <split>', 'train, validate, test or all', 'all')
+  .addOption(new Option('--split <split>', 'which cells').choices(['train', 'validate', 'test', 'all']).default('all'))
   .option('--data <manifest>', 'manifest (default: the run\'s)')
   .option('--batch <n>', 'batch size', int)
   .option('--skip-bad', 'log and skip unreadable rows')
@@ -121,7 +121,7 @@ program
   .option('--labels <names>', 'structure labels, separated by ";" or ","', 'Mitochondria')
   .option('--n <n>', 'how many cells', int, 4)
   .option('--data <manifest>', 'take the membrane and DNA of real cells from this manifest instead of generating them')
-  .option('--split <split>', 'split of --data', 'test')
+  .addOption(new Option('--split <split>', 'split of --data').choices(['train', 'validate', 'test', 'all']).default('test'))
   .option('--format <f>', 'png, ome-tiff or both', 'png')
   .option('--seed <n>', 'which noise draws', int, 0)
   .requiredOption('--out <dir>', 'output folder')
@@ -182,7 +182,8 @@ program
   .option('--checkpoint <name>', 'with --run: best, latest or a checkpoint name', 'best')
   .option('--weights <file>', 'safetensors with every parameter and state tensor (names as in shared/fixtures; a param/ prefix is accepted)')
   .requiredOption('--entry <name>', 'entry point')
-  .requiredOption('--input <file>', 'safetensors with the entry\'s inputs by name (x, ref, cls, z)')
+  .option('--input <file>', "safetensors with the entry's inputs by their names (none for an entry without inputs)")
+  .option('--batch <n>', 'items to run when the entry has no inputs (a generator)', int)
   .requiredOption('--out <file>', 'safetensors to write the outputs to, by the entry\'s output names')
   .option('--set <name=value>', 'override a model parameter (repeatable)', parseSet, {})
   .option('--seed <n>', 'random draws of the entry (generate)', int, 0)
@@ -203,7 +204,7 @@ program
       model = loadModel(file, o.set);
     }
     const backend = await backendFor(o.backend, log);
-    const names = await runEntry(model, backend, { weights, entry: o.entry, input: o.input, out: o.out, iteration: o.seed });
+    const names = await runEntry(model, backend, { weights, entry: o.entry, input: o.input, out: o.out, iteration: o.seed, batch: o.batch });
     log(`wrote ${names.join(', ')} to ${o.out}`);
   });
 

@@ -4,13 +4,15 @@ import { join } from 'node:path';
 import type { Backend } from '../runtime/backend.ts';
 import { makeProgress } from '../train/progress.ts';
 import { train, type TrainResult } from '../train/trainer.ts';
-import { loadModel, readRunInfo, writeRunInfo } from '../session/run.ts';
+import { resolveCheckpoint } from '../session/checkpoint.ts';
+import { loadModel, modelOfCheckpoint, readRunInfo, writeRunInfo } from '../session/run.ts';
 import { backendFor, log, openSplit } from './common.ts';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 export interface TrainCommand {
-  model: string;
+  /** The model file; with --resume it may be left out (the run's checkpoint has the model). */
+  model?: string;
   set: Record<string, unknown>;
   data: string;
   out: string;
@@ -34,19 +36,20 @@ export interface TrainCommand {
 
 export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
   const previous = o.resume && existsSync(join(o.out, 'run.json')) ? readRunInfo(o.out) : undefined;
-  if (previous) {
-    // A resumed run must rebuild the same model: take the recorded model and overrides unless given again.
-    const info = previous;
-    if (o.model !== info.model || JSON.stringify(o.set) !== JSON.stringify(info.overrides))
-      throw new Error(`--resume: ${o.out} was trained with --model ${info.model} ${Object.entries(info.overrides).map(([k, v]) => `--set ${k}=${JSON.stringify(v)}`).join(' ')}; give the same model and overrides`);
-  }
-  const model = loadModel(o.model, o.set);
+  if (!o.model && !previous) throw new Error(o.resume ? `--resume: ${o.out} holds no run to resume (no run.json); give --model to start one` : 'statcell train: --model <file> is required');
+  const overrides = previous && !Object.keys(o.set).length ? previous.overrides : o.set;
+  if (previous && JSON.stringify(overrides) !== JSON.stringify(previous.overrides))
+    throw new Error(`--resume: ${o.out} was trained with ${Object.entries(previous.overrides).map(([k, v]) => `--set ${k}=${JSON.stringify(v)}`).join(' ') || 'no --set overrides'}; resume with the same ones (or none: the run's are used)`);
+  // Resuming without --model takes the model from the run's latest checkpoint (its source is kept
+  // there); with --model the checkpoint must match it (source hash and config, checked on load).
+  const latest = previous && !o.model ? resolveCheckpoint(join(o.out, 'checkpoints'), 'latest') : null;
+  const model = o.model ? loadModel(o.model, overrides) : latest ? modelOfCheckpoint(join(o.out, 'checkpoints'), latest, overrides) : loadModel(previous!.model, overrides);
   const backend = o.openedBackend ?? (await backendFor(o.backend, log));
   const fit = o.fit ?? previous?.fit;
   // The label vocabulary comes from the training data (kept in run.json for every later use).
   const trainSet = openSplit(o.data, model, 'train', { skipBad: o.skipBad, log, labels: previous?.labels, fit });
   const validate = openSplit(o.data, model, 'validate', { skipBad: o.skipBad, log, labels: trainSet.classes, fit });
-  writeRunInfo(o.out, { model: o.model, overrides: o.set, data: resolve(o.data), batch: o.batch, seed: o.seed, skipBad: o.skipBad, labels: trainSet.classes, fit });
+  writeRunInfo(o.out, { model: o.model ?? previous!.model, overrides, data: resolve(o.data), batch: o.batch, seed: o.seed, skipBad: o.skipBad, labels: trainSet.classes, fit });
   log(`${model.name}: ${trainSet.length} training cells, ${validate.length} validation cells, batch ${o.batch}, run directory ${o.out}`);
   return train({
     model,

@@ -73,6 +73,10 @@ describe('user variants through the CLI', () => {
     const e = run(['eval', '--run', copy, '--backend', 'wasm', '--samples', '2'], cwd);
     expect(e.code, e.err).toBe(0);
     expect(JSON.parse(e.out).score).toBeLessThan(0);
+    // And it trains on from there: --resume without --model takes the model its checkpoint keeps.
+    const t = run(['train', '--resume', '--out', copy, '--data', manifest, '--backend', 'wasm', '--batch', '4', '--epochs', '3', '--eval-samples', '2'], cwd);
+    expect(t.code, t.err).toBe(0);
+    expect(t.err).toMatch(/resuming from .* at iteration \d+/);
   });
 
   test('generate composes the two models by channel names; the report shows both', async () => {

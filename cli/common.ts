@@ -36,13 +36,16 @@ export async function backendFor(choice: string, log: (l: string) => void) {
 
 /**
  * A split of a manifest as the model's data: images at the size of the model's image input, labels
- * indexed by `labels` (a trained run's vocabulary; default: the manifest's own).
+ * indexed by `labels` (a trained run's vocabulary, for a model with a label input; default: the
+ * manifest's own).
  */
 export function openSplit(manifest: string, model: CompiledModel, split: Split | 'all', opts: { skipBad?: boolean; log?: (l: string) => void; seed?: number; labels?: readonly string[]; fit?: 'exact' | 'crop-pad' } = {}): CellDataset {
   const file = resolve(manifest);
   const size = imageSize(model);
   const rows = readManifest(file, { seed: opts.seed ?? 1 });
-  return new CellDataset(rows, { dims: size.length as 2 | 3, size, split: split === 'all' ? undefined : split, skipBad: opts.skipBad, log: opts.log, manifestFile: file, labels: opts.labels, fit: opts.fit });
+  // A run's label vocabulary binds only a model that takes labels: a shape model embeds cells of any structure.
+  const takesLabels = model.inputs.some((i) => i.role?.kind === 'label');
+  return new CellDataset(rows, { dims: size.length as 2 | 3, size, split: split === 'all' ? undefined : split, skipBad: opts.skipBad, log: opts.log, manifestFile: file, labels: takesLabels ? opts.labels : undefined, fit: opts.fit });
 }
 
 export const log = (line: string) => process.stderr.write(line + '\n');

@@ -135,7 +135,8 @@ program
     let real;
     if (o.data) {
       const run = (target ?? reference)!;
-      const ds = openSplit(o.data, run.model, o.split as Split, { log, labels: run.info.labels, fit: run.info.fit });
+      // The real cells give their channels only (their own labels play no part), so any labels will do.
+      const ds = openSplit(o.data, run.model, o.split as Split, { log, fit: run.info.fit });
       real = await ds.batch(Array.from({ length: Math.min(o.n, ds.length) }, (_, i) => i));
     }
     const g = await generate({ reference, target, n: real ? real.rows.length : o.n, labels, real, iteration: o.seed });

@@ -49,7 +49,7 @@ const csv = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s)
 /** The encoder's mean (μ) of cells in batches, with their rows. */
 export async function embedCells(r: OpenedRun, ds: ReturnType<typeof openSplit>, batch: number): Promise<{ rows: ReturnType<typeof openSplit>['rows']; mean: Float32Array[] }> {
   const enc = r.model.roles.encode;
-  if (!enc) throw r.model.error('SC5001', `model ${r.model.name} has no encode entry, so it cannot embed cells`, { notes: ['add `entry encode(<inputs>) -> (mu: [B, L], logvar: [B, L]) { ... }` (or mark an entry `as encode`)'] });
+  if (!enc) throw r.model.error('SC5001', { need: 'entry', model: r.model.name, role: 'encode', purpose: 'embed cells' }, { notes: ['add `entry encode(<inputs>) -> (mu: [B, L], logvar: [B, L]) { ... }` (or mark an entry `as encode`)'] });
   const rows: ReturnType<typeof openSplit>['rows'] = [];
   const mean: Float32Array[] = [];
   for (let start = 0; start < ds.length; start += batch) {

@@ -104,7 +104,7 @@ export function compileModel(files: FileSource, entry: string, opts: CompileOpti
     evaluation: el.evaluation,
     evaluateStep,
     program,
-    error: (code, message, o) => el.locate(code, message, o),
+    error: (code, args, o) => el.locate(code, args, o),
   };
 }
 

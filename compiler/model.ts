@@ -2,7 +2,7 @@
 // initialisers and checkpoint names, and one graph per entry point (encode, decode, generate)
 // and for the training step, built for a given batch size.
 
-import type { DiagnosticError } from '../dsl/diagnostics.ts';
+import type { DiagnosticError, MessageArgs } from '../dsl/diagnostics.ts';
 import type { Shape } from '../kernels/types.ts';
 import type { Program } from '../runtime/program.ts';
 import type { Graph } from './ir.ts';
@@ -115,7 +115,7 @@ export interface CompiledModel {
    * A diagnostic (SC5001/SC5002) located at the model's input `at` (or at the model when none),
    * for tools that need what the model does not declare or data that do not fit it.
    */
-  error(code: 'SC5001' | 'SC5002', message: string, opts?: { at?: string; notes?: string[] }): DiagnosticError;
+  error<C extends 'SC5001' | 'SC5002'>(code: C, args: MessageArgs<C>, opts?: { at?: string; notes?: string[] }): DiagnosticError;
   /**
    * Builds the training step for a batch size. With `accumulate` = k it is one micro-batch of k:
    * gradients / k are added to state tensors `grad.<param>` instead of an Adam step.

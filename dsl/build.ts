@@ -169,13 +169,13 @@ export class AstBuilder extends BaseVisitor {
     const defNode = this.node(ctx, 'default');
     const question = this.tok(ctx, 'Question');
     if (kind === 'params') {
-      if (question) this.diags.error('SC1107', this.tokenSpan(question), `parameter '${name.name}' cannot be optional: only tensor inputs take '?'`, { notes: ['give it a default value instead: name: type = value'] });
-      if (!typeNode) this.diags.error('SC1106', name.span, `parameter '${name.name}' needs a type`, { notes: [`write ${name.name}: int (or float, bool, str, [int], "a" | "b")`] });
+      if (question) this.diags.report('SC1114', this.tokenSpan(question), { name: name.name }, { notes: ['give it a default value instead: name: type = value'] });
+      if (!typeNode) this.diags.report('SC1106', name.span, { what: 'parameter', name: name.name }, { notes: [`write ${name.name}: int (or float, bool, str, [int], "a" | "b")`] });
       const type = typeNode ? this.type(typeNode, 'value') : ({ kind: 'NamedType', name: '<missing>', span: name.span } as const);
       return { kind: 'Param', name, type, default: defNode ? this.expr(defNode) : undefined, span };
     }
-    if (defNode) this.diags.error('SC1101', this.nodeSpan(defNode), `tensor input '${name.name}' cannot have a default value`, { notes: ["mark it optional with '?' instead"] });
-    if (!typeNode && kind === 'inputs') this.diags.error('SC1106', name.span, `block input '${name.name}' needs a shape`, { notes: [`write ${name.name}: [B, C, ...S]`] });
+    if (defNode) this.diags.report('SC1111', this.nodeSpan(defNode), { name: name.name }, { notes: ["mark it optional with '?' instead"] });
+    if (!typeNode && kind === 'inputs') this.diags.report('SC1106', name.span, { what: 'block input', name: name.name }, { notes: [`write ${name.name}: [B, C, ...S]`] });
     return { kind: 'TensorParam', name, optional: question !== undefined, shape: typeNode ? this.type(typeNode, 'shape') : undefined, span };
   }
 
@@ -288,14 +288,14 @@ export class AstBuilder extends BaseVisitor {
     if (lit) return { kind: 'LiteralType', value: unquote(lit.image), span };
     const name = this.tok(ctx, 'name');
     if (name) {
-      if (tc === 'shape') this.diags.error('SC1107', span, `'${name.image}' is not a shape: tensor inputs and outputs have shapes like [B, C, ...S]`);
+      if (tc === 'shape') this.diags.report('SC1107', span, { problem: 'name as shape', name: name.image });
       return { kind: 'NamedType', name: name.image, span };
     }
     const tuple = this.nodes(ctx, 'tuple');
     if (tuple.length) {
       const names = tuple.map((n) => this.outputName(n));
       const named = names.filter((n): n is A.Identifier => n !== undefined);
-      if (named.length && named.length < names.length) this.diags.error('SC1107', span, 'name every output of a tuple or none: (mu: [B, L], logvar: [B, L])');
+      if (named.length && named.length < names.length) this.diags.report('SC1107', span, { problem: 'partly named tuple' });
       return { kind: 'TupleType', elements: tuple.map((n) => this.type(n, tc)), ...(named.length === names.length ? { names: named } : {}), span };
     }
     const list = this.node(ctx, 'list');
@@ -304,7 +304,7 @@ export class AstBuilder extends BaseVisitor {
     // A value list type names its element type: [int], [[float]].
     const el = elements[0];
     if (elements.length !== 1 || el.kind === 'Spread' || (el.kind !== 'Name' && el.kind !== 'List' && el.kind !== 'String')) {
-      this.diags.error('SC1107', span, 'a list type names one element type, like [int]', { notes: ['tensor shapes belong to tensor inputs, not to compile-time parameters'] });
+      this.diags.report('SC1107', span, { problem: 'list element' }, { notes: ['tensor shapes belong to tensor inputs, not to compile-time parameters'] });
       return { kind: 'ListType', element: { kind: 'NamedType', name: '<missing>', span }, span };
     }
     return { kind: 'ListType', element: exprToType(el), span };
@@ -343,7 +343,7 @@ export class AstBuilder extends BaseVisitor {
   comparison(ctx: Children): A.Expr {
     const ops = (ctx.ops ?? []).filter(isToken);
     if (ops.length > 1) {
-      this.diags.error('SC1001', this.tokenSpan(ops[1]), `comparisons do not chain: '${ops[0].image}' is followed by '${ops[1].image}'`, { notes: ['write a < b and b < c'] });
+      this.diags.report('SC1005', this.tokenSpan(ops[1]), { first: ops[0].image, second: ops[1].image }, { notes: ['write a < b and b < c'] });
     }
     return this.binaryChain(ctx);
   }

@@ -3,7 +3,7 @@
 // order. Everything needing scopes, shapes or values belongs to the compiler.
 
 import type * as A from './ast.ts';
-import { DiagnosticBag } from './diagnostics.ts';
+import { DiagnosticBag, type MessageArgs } from './diagnostics.ts';
 
 type Context = 'block' | 'model' | 'entry' | 'train';
 
@@ -41,7 +41,7 @@ export function checkProgram(program: A.Program, diags: DiagnosticBag): void {
       const names = new Map<string, A.Identifier>();
       for (const p of [...d.params, ...d.inputs]) unique(names, p.name, 'SC1103', 'parameter or input', diags);
       checkBody(d.body, 'block', diags);
-      if (!containsReturn(d.body)) diags.error('SC1104', d.name.span, `block '${d.name.name}' never returns its output`, { notes: ['end the block with: return <expression>'] });
+      if (!containsReturn(d.body)) diags.report('SC1104', d.name.span, { what: 'block', name: d.name.name }, { notes: ['end the block with: return <expression>'] });
     }
     if (d.kind === 'Model') {
       checkParams(d.params, diags);
@@ -57,7 +57,7 @@ export function checkProgram(program: A.Program, diags: DiagnosticBag): void {
     }
     if (d.kind === 'ModelInstance') {
       for (const a of d.overrides) {
-        if (!a.name) diags.error('SC1108', a.span, `model '${d.name.name}': overrides of '${d.template.name}' must be named`, { notes: ['write name = value, e.g. dims = 3'] });
+        if (!a.name) diags.report('SC1108', a.span, { model: d.name.name, template: d.template.name }, { notes: ['write name = value, e.g. dims = 3'] });
         checkExpr(a.value, diags);
       }
       const seen = new Map<string, A.Identifier>();
@@ -66,9 +66,9 @@ export function checkProgram(program: A.Program, diags: DiagnosticBag): void {
   }
 }
 
-function unique(seen: Map<string, A.Identifier>, id: A.Identifier, code: 'SC1102' | 'SC1103', what: string, diags: DiagnosticBag): void {
+function unique<C extends 'SC1102' | 'SC1103'>(seen: Map<string, A.Identifier>, id: A.Identifier, code: C, what: MessageArgs<C>['what'], diags: DiagnosticBag): void {
   const prev = seen.get(id.name);
-  if (prev) diags.error(code, id.span, `duplicate ${what} '${id.name}' (first declared at line ${prev.span.line}, column ${prev.span.col})`, { notes: ['rename one of them'] });
+  if (prev) diags.report(code, id.span, { what, name: id.name, line: prev.span.line, col: prev.span.col } as MessageArgs<C>, { notes: ['rename one of them'] });
   else seen.set(id.name, id);
 }
 
@@ -79,7 +79,7 @@ function checkParams(params: A.ParamDecl[], diags: DiagnosticBag): void {
       firstDefault ??= p;
       checkExpr(p.default, diags);
     } else if (firstDefault) {
-      diags.error('SC1110', p.name.span, `parameter '${p.name.name}' has no default but comes after '${firstDefault.name.name}', which has one`, { notes: ['put parameters with defaults last, or give this one a default'] });
+      diags.report('SC1110', p.name.span, { name: p.name.name, after: firstDefault.name.name }, { notes: ['put parameters with defaults last, or give this one a default'] });
     }
   }
 }
@@ -89,18 +89,18 @@ function checkBody(body: A.Stmt[], ctx: Context, diags: DiagnosticBag): void {
     if (!allowed[ctx].has(s.kind)) {
       const kw = keywordOf[s.kind] ?? s.kind.toLowerCase();
       const home = homes[s.kind];
-      diags.error('SC1101', s.span, `'${kw}' is not allowed in ${where[ctx]}${home ? `: it belongs in ${home}` : ''}`);
+      diags.report('SC1101', s.span, { keyword: kw, place: where[ctx], home });
     }
     switch (s.kind) {
       case 'For': checkExpr(s.iterable, diags); checkBody(s.body, ctx, diags); break;
       case 'If': checkExpr(s.test, diags); checkBody(s.then, ctx, diags); if (s.else) checkBody(s.else, ctx, diags); break;
       case 'Entry':
         checkBody(s.body, 'entry', diags);
-        if (!containsReturn(s.body)) diags.error('SC1104', s.name.span, `entry point '${s.name.name}' never returns a value`, { notes: ['end it with: return <expression>'] });
+        if (!containsReturn(s.body)) diags.report('SC1104', s.name.span, { what: 'entry point', name: s.name.name }, { notes: ['end it with: return <expression>'] });
         break;
       case 'Train':
         checkBody(s.body, 'train', diags);
-        if (!someStmt(s.body, (t) => t.kind === 'Minimize')) diags.error('SC1104', s.name.span, `training step '${s.name.name}' has no objective`, { notes: ['state it with: minimize <loss> using adam(lr = ...)'] });
+        if (!someStmt(s.body, (t) => t.kind === 'Minimize')) diags.report('SC1113', s.name.span, { step: s.name.name }, { notes: ['state it with: minimize <loss> using adam(lr = ...)'] });
         break;
       case 'Assign': case 'Const': checkExpr(s.value, diags); break;
       case 'Return': case 'Report': case 'Evaluate': s.values.forEach((v) => checkExpr(v, diags)); break;
@@ -139,7 +139,7 @@ function checkExpr(e: A.Expr, diags: DiagnosticBag): void {
     let inner = x.expr;
     while (inner.kind === 'Call') inner = inner.callee;
     if (inner.kind !== 'Name' && inner.kind !== 'Error') {
-      diags.error('SC1105', x.label.span, `instance name '${x.label.base}' must be followed by a layer or block, like ${x.label.base}: conv(32, k = 3)`);
+      diags.report('SC1105', x.label.span, { name: x.label.base });
     }
   });
 }

@@ -5,9 +5,11 @@
 //         |               ^
 //     in block Down called at models/statcell.vae:40:14
 //
-// Code ranges: SC1xxx syntax and structure (this front end), SC2xxx names and imports,
-// SC3xxx shapes, SC4xxx values and parameters (the compiler), SC5xxx what the tools need of a
-// model and of its data. docs/language.md lists them all.
+// Code ranges: SC1xxx syntax and structure, SC2xxx names, imports and roles, SC3xxx shapes,
+// SC4xxx values and parameters, SC5xxx what the tools need of a model and of its data.
+// `CODES` is the one table of them (as AssemblyScript's diagnosticMessages.json): each code has
+// one meaning, a severity, a title and the template of its message, whose named holes the site
+// that reports it fills (`report('SC2001', span, { name })`). docs/language.md lists them all.
 
 /** A source range. Lines and columns are 1-based; the end is exclusive (endCol is the column
  * just after the last character). Offsets are 0-based character offsets into the file. */
@@ -23,51 +25,350 @@ export interface Span {
 
 export type Severity = 'error' | 'warning' | 'note';
 
-/** Every code the toolchain can emit, with its default severity and a one-line title. */
+/** A template without holes. */
+type NoArgs = Record<string, never>;
+type Shape = readonly number[];
+const dims = (s: Shape): string => `[${s.join(', ')}]`;
+/** `duplicate parameter 'c' (first declared at line 1, column 9)` (SC1102, SC1103). */
+const duplicate = ({ what, name, line, col }: { what: string; name: string; line: number; col: number }): string =>
+  `duplicate ${what} '${name}' (first declared at line ${line}, column ${col})`;
+
+/** What an entry does wrong for its role (SC4005). */
+export type RoleContract =
+  | { problem: 'encoder outputs'; count: number }
+  | { problem: 'encoder shapes'; mean: Shape; logvar: Shape }
+  | { problem: 'decoder latents'; latents: { name: string; shape: Shape }[] }
+  | { problem: 'decoder outputs'; count: number }
+  | { problem: 'generator latents'; latents: string[] }
+  | { problem: 'generator outputs'; count: number };
+const contract = (a: RoleContract): string => {
+  switch (a.problem) {
+    case 'encoder outputs':
+      return `an encoder returns the posterior's mean and log-variance, ([B, L], [B, L]); this one returns ${a.count} value(s)`;
+    case 'encoder shapes':
+      return `the mean and log-variance must both be [B, L], got ${dims(a.mean)} and ${dims(a.logvar)}`;
+    case 'decoder latents':
+      return `a decoder takes one latent code [B, L] besides the model's inputs; this one takes ${a.latents.length ? a.latents.map((l) => `${l.name} ${dims(l.shape)}`).join(', ') : 'none'}`;
+    case 'decoder outputs':
+      return `a decoder returns one image, this one returns ${a.count} values`;
+    case 'generator latents':
+      return `a generator takes only the model's inputs (the conditions); ${a.latents.join(', ')} is not one`;
+    case 'generator outputs':
+      return `a generator returns one image, this one returns ${a.count} values`;
+  }
+};
+
+/** What a tool needs that the model does not declare (SC5001). */
+export type Need =
+  | { need: 'entry'; model: string; role: string; purpose: string }
+  | { need: 'entries'; model: string; tool: string; lacking: 'an encode' | 'a decode' }
+  | { need: 'training step'; model: string }
+  | { need: 'entry name'; model: string; name: string; entries: string[] }
+  | { need: 'evaluate'; model: string }
+  | { need: 'scoring'; model: string }
+  | { need: 'input'; model: string; tool: string; role: string; found: string[] }
+  | { need: 'input role'; input: string };
+const need = (a: Need): string => {
+  switch (a.need) {
+    case 'entry':
+      return `model ${a.model} has no ${a.role} entry, so it cannot ${a.purpose}`;
+    case 'entries':
+      return `${a.tool}, and model ${a.model} lacks ${a.lacking} entry`;
+    case 'training step':
+      return `model ${a.model} has no training step`;
+    case 'entry name':
+      return `model ${a.model} has no entry '${a.name}' (entries: ${a.entries.join(', ')})`;
+    case 'evaluate':
+      return `the training step of ${a.model} declares no \`evaluate\``;
+    case 'scoring':
+      return `model ${a.model} does not say how a cell is scored: its training step has no \`evaluate\``;
+    case 'input':
+      return `${a.tool} needs the model's ${a.role} input, and model ${a.model} has ${a.found.length ? `${a.found.length} (${a.found.join(', ')})` : 'none'}`;
+    case 'input role':
+      return `input ${a.input} has no role, so it cannot be fed from data`;
+  }
+};
+
+/** How the data do not fit the model (SC5002). */
+export type Misfit =
+  | { misfit: 'channel'; input: string; channel: string; have: string[] }
+  | { misfit: 'image size'; input: string; size: Shape; channel: string; values: number; want: number }
+  | { misfit: 'labels'; input: string; takes: number; classes: readonly string[] }
+  | { misfit: 'label'; label: string; classes: readonly string[] };
+const misfit = (a: Misfit): string => {
+  switch (a.misfit) {
+    case 'channel':
+      return `input ${a.input} takes the ${a.channel} channel, which the data do not have (they have ${a.have.join(', ')})`;
+    case 'image size':
+      return `input ${a.input} takes ${a.size.join('×')} images, the data's ${a.channel} channel has ${a.values} values, not ${a.want}`;
+    case 'labels':
+      return `input ${a.input} takes ${a.takes} labels but the data have ${a.classes.length} (${a.classes.slice(0, 6).join(', ')}${a.classes.length > 6 ? ', …' : ''})`;
+    case 'label':
+      return `unknown label '${a.label}'; the model was trained on: ${a.classes.join(', ')}`;
+  }
+};
+
+/**
+ * Every code the toolchain can emit: its default severity, a one-line title (its meaning) and
+ * the template of its message. Sites report a code with the template's holes filled:
+ * `report('SC2004', span, { owner: 'layer conv', name: 'kk' })` → "layer conv has no parameter 'kk'".
+ */
 export const CODES = {
-  // Syntax (lexer and parser).
-  SC1001: { severity: 'error', title: 'unexpected token' },
-  SC1002: { severity: 'error', title: 'unexpected end of file' },
-  SC1003: { severity: 'error', title: 'invalid character' },
-  SC1004: { severity: 'error', title: 'unterminated string' },
-  // Structure, checked while building the AST.
-  SC1101: { severity: 'error', title: 'statement not allowed here' },
-  SC1102: { severity: 'error', title: 'duplicate declaration' },
-  SC1103: { severity: 'error', title: 'duplicate parameter or input' },
-  SC1104: { severity: 'error', title: 'block without return' },
-  SC1105: { severity: 'error', title: 'instance name on something that is not a layer call' },
-  SC1106: { severity: 'error', title: 'missing type' },
-  SC1107: { severity: 'error', title: 'invalid type' },
-  SC1108: { severity: 'error', title: 'model override must be named' },
-  SC1109: { severity: 'error', title: 'spread outside a list or shape' },
-  SC1110: { severity: 'error', title: 'required parameter after a parameter with a default' },
-  // Names and imports (compiler).
-  SC2001: { severity: 'error', title: 'unknown name' },
-  SC2002: { severity: 'error', title: 'unknown block, layer or function' },
-  SC2003: { severity: 'error', title: 'import not found' },
-  SC2004: { severity: 'error', title: 'unknown parameter' },
-  SC2005: { severity: 'error', title: 'missing argument' },
-  SC2006: { severity: 'error', title: 'duplicate instance name' },
-  SC2007: { severity: 'error', title: 'import cycle' },
-  SC2008: { severity: 'error', title: 'layer or block without an instance name' },
-  SC2009: { severity: 'error', title: 'unknown role' },
-  // Shapes (compiler).
-  SC3001: { severity: 'error', title: 'shape mismatch at a block boundary' },
-  SC3002: { severity: 'error', title: 'rank mismatch' },
-  SC3003: { severity: 'error', title: 'shapes do not broadcast' },
-  SC3004: { severity: 'error', title: 'size is not divisible' },
-  SC3005: { severity: 'error', title: 'size cannot be inferred' },
-  // Values and parameters (compiler).
-  SC4001: { severity: 'error', title: 'type mismatch' },
-  SC4002: { severity: 'error', title: 'assertion failed' },
-  SC4003: { severity: 'error', title: 'value must be known at compile time' },
-  SC4004: { severity: 'error', title: 'invalid attribute value' },
-  // What the tools need of a model and its data (trainer, eval, embed, generate, report).
-  SC5001: { severity: 'error', title: 'the model does not declare what this tool needs' },
-  SC5002: { severity: 'error', title: 'the data do not fit the model' },
-} as const satisfies Record<string, { severity: Severity; title: string }>;
+  // ---- Syntax (lexer and parser, dsl/index.ts, dsl/build.ts) ----
+  /** The parser's own words (dsl/parser.ts `messages`): what it expected, what it found. */
+  SC1001: { severity: 'error', title: 'unexpected token', message: ({ detail }: { detail: string }) => detail },
+  SC1002: { severity: 'error', title: 'unexpected end of file', message: ({ detail }: { detail: string }) => detail },
+  SC1003: { severity: 'error', title: 'invalid character', message: ({ char }: { char: string }) => `invalid character '${char}'` },
+  SC1004: { severity: 'error', title: 'unterminated string', message: (_: NoArgs) => 'string is not closed before the end of the line' },
+  SC1005: {
+    severity: 'error',
+    title: 'chained comparison',
+    message: ({ first, second }: { first: string; second: string }) => `comparisons do not chain: '${first}' is followed by '${second}'`,
+  },
+  // ---- Structure, checked while building the AST (dsl/build.ts, dsl/check.ts) and by the compiler ----
+  SC1101: {
+    severity: 'error',
+    title: 'statement not allowed here',
+    message: ({ keyword, place, home }: { keyword: string; place?: string; home?: string }) =>
+      `'${keyword}' is not allowed ${place ? `in ${place}` : 'here'}${home ? `: it belongs in ${home}` : ''}`,
+  },
+  SC1102: { severity: 'error', title: 'duplicate declaration', message: (a: { what: 'declaration' | 'entry point'; name: string; line: number; col: number }) => duplicate(a) },
+  SC1103: {
+    severity: 'error',
+    title: 'duplicate parameter, input or override',
+    message: (a: { what: 'parameter or input' | 'parameter' | 'model input' | 'override'; name: string; line: number; col: number }) => duplicate(a),
+  },
+  SC1104: {
+    severity: 'error',
+    title: 'block or entry point without return',
+    message: ({ what, name }: { what: 'block' | 'entry point'; name: string }) =>
+      what === 'block' ? `block '${name}' never returns its output` : `entry point '${name}' never returns a value`,
+  },
+  SC1105: {
+    severity: 'error',
+    title: 'instance name on something that is not a layer call',
+    message: ({ name }: { name?: string }) =>
+      name !== undefined ? `instance name '${name}' must be followed by a layer or block, like ${name}: conv(32, k = 3)` : 'an instance name goes before a layer or block call',
+  },
+  SC1106: {
+    severity: 'error',
+    title: 'missing type',
+    message: ({ what, name }: { what: 'parameter' | 'block input'; name: string }) => `${what} '${name}' needs a ${what === 'parameter' ? 'type' : 'shape'}`,
+  },
+  SC1107: {
+    severity: 'error',
+    title: 'invalid type',
+    message: (a: { problem: 'name as shape'; name: string } | { problem: 'partly named tuple' } | { problem: 'list element' } | { problem: 'not a shape' }) =>
+      a.problem === 'name as shape' ? `'${a.name}' is not a shape: tensor inputs and outputs have shapes like [B, C, ...S]`
+      : a.problem === 'partly named tuple' ? 'name every output of a tuple or none: (mu: [B, L], logvar: [B, L])'
+      : a.problem === 'list element' ? 'a list type names one element type, like [int]'
+      : 'expected a shape',
+  },
+  SC1108: {
+    severity: 'error',
+    title: 'model override must be named',
+    message: ({ model, template }: { model: string; template: string }) => `model '${model}': overrides of '${template}' must be named`,
+  },
+  SC1110: {
+    severity: 'error',
+    title: 'required parameter after a parameter with a default',
+    message: ({ name, after }: { name: string; after: string }) => `parameter '${name}' has no default but comes after '${after}', which has one`,
+  },
+  SC1111: { severity: 'error', title: 'default value on a tensor input', message: ({ name }: { name: string }) => `tensor input '${name}' cannot have a default value` },
+  SC1112: { severity: 'error', title: 'duplicate output name', message: ({ entry, name }: { entry: string; name: string }) => `entry ${entry} names two outputs '${name}'` },
+  SC1113: {
+    severity: 'error',
+    title: 'training step without minimize',
+    message: (a: { step: string } | { unreached: true }) => ('step' in a ? `training step '${a.step}' has no objective` : 'the training step never reaches `minimize`'),
+  },
+  SC1114: {
+    severity: 'error',
+    title: 'optional compile-time parameter',
+    message: ({ name }: { name: string }) => `parameter '${name}' cannot be optional: only tensor inputs take '?'`,
+  },
+  // ---- Names, imports and roles (the compiler; imports: dsl/load.ts) ----
+  SC2001: { severity: 'error', title: 'unknown name', message: ({ name }: { name: string }) => `unknown name '${name}'` },
+  SC2002: { severity: 'error', title: 'not callable', message: ({ what, here }: { what: string; here?: boolean }) => `${what} cannot be called${here ? ' here' : ''}` },
+  SC2003: {
+    severity: 'error',
+    title: 'import not found',
+    message: ({ path, target }: { path: string; target: string }) => `cannot find imported file '${path}' (looked for ${target})`,
+  },
+  SC2004: {
+    severity: 'error',
+    title: 'unknown parameter or input',
+    message: ({ owner, name, input }: { owner: string; name: string; input?: boolean }) => `${owner} has no ${input ? 'input' : 'parameter'} '${name}'`,
+  },
+  SC2005: {
+    severity: 'error',
+    title: 'missing argument',
+    message: (a: { owner: string; name: string; kind?: 'parameter' | 'input' } | { modelParameter: string }) =>
+      'modelParameter' in a ? `model parameter '${a.modelParameter}' has no default and was not given` : `${a.owner} needs ${a.kind ? `${a.kind} ` : ''}'${a.name}'`,
+  },
+  SC2006: { severity: 'error', title: 'duplicate instance name', message: ({ name, block }: { name: string; block: string }) => `two instances named '${name}' in ${block}` },
+  SC2007: { severity: 'error', title: 'import cycle', message: ({ cycle }: { cycle: string[] }) => `import cycle: ${cycle.join(' → ')}` },
+  SC2008: {
+    severity: 'error',
+    title: 'layer or block without an instance name',
+    message: ({ what, name }: { what: 'layer' | 'block'; name: string }) => `${what} ${name} needs an instance name (\`name: ${name}(…)\`): its parameters are named after it`,
+  },
+  SC2009: { severity: 'error', title: 'unknown role', message: ({ role, of }: { role: string; of: 'input' | 'entry' }) => `'${role}' is not an ${of} role` },
+  SC2010: {
+    severity: 'error',
+    title: 'two entries with one role',
+    message: ({ first, second, role }: { first: string; second: string; role: string }) => `entries ${first} and ${second} both have the role ${role}`,
+  },
+  SC2011: { severity: 'error', title: 'argument given twice', message: ({ owner, name }: { owner: string; name: string }) => `${owner}: parameter '${name}' given twice` },
+  SC2012: {
+    severity: 'error',
+    title: 'unknown model',
+    message: ({ name, models }: { name: string; models?: string[] }) => (models ? `no model named '${name}' (models: ${models.join(', ')})` : `unknown model '${name}'`),
+  },
+  SC2013: { severity: 'error', title: 'file without a model', message: ({ file }: { file: string }) => `${file} declares no model` },
+  SC2014: { severity: 'error', title: 'not an input of the model', message: ({ name, model }: { name: string; model: string }) => `'${name}' is not an input of model ${model}` },
+  SC2015: {
+    severity: 'error',
+    title: 'defaults for something that is not a layer',
+    message: ({ name, layers }: { name: string; layers: string[] }) => `'${name}' is not a layer (layers: ${layers.join(', ')})`,
+  },
+  SC2016: {
+    severity: 'error',
+    title: 'wrong number of arguments',
+    message: ({ owner, takes, argument }: { owner: string; takes: string; argument?: number }) => `${owner} takes ${takes}${argument !== undefined ? `, this is argument ${argument}` : ''}`,
+  },
+  // ---- Shapes (the compiler) ----
+  SC3001: {
+    severity: 'error',
+    title: 'shape mismatch at a block boundary',
+    message: ({ what, shape, declared, size, is }: { what: string; shape: Shape; declared: string; size: string; is: string }) =>
+      `${what} has shape ${dims(shape)}, the declaration says ${declared}: ${size} is ${is}`,
+  },
+  SC3002: {
+    severity: 'error',
+    title: 'rank mismatch',
+    message: (a: { what: string; shape: Shape; declared: string; wants: string } | { layer: string; takes: string; shape: Shape }) =>
+      'layer' in a ? `${a.layer} takes ${a.takes}, got ${dims(a.shape)}` : `${a.what} has rank ${a.shape.length} (${dims(a.shape)}), the declaration ${a.declared} wants ${a.wants}`,
+  },
+  /** The elementwise op's shape rule's words (kernels: `add: cannot broadcast …`). */
+  SC3003: { severity: 'error', title: 'shapes do not broadcast', message: ({ reason }: { reason: string }) => reason },
+  SC3004: {
+    severity: 'error',
+    title: 'size is not divisible',
+    message: ({ dividend, divisor, what, size }: { dividend: number; divisor: number; what?: string; size?: string }) =>
+      what ? `${what}: ${size} is not a whole size (${dividend} is not divisible by ${divisor})` : `${dividend} is not divisible by ${divisor}`,
+  },
+  SC3005: { severity: 'error', title: 'not a size', message: ({ size, got }: { size: string; got: string }) => `size ${size} is ${got} here, not a size` },
+  SC3006: {
+    severity: 'error',
+    title: 'wrong number of values returned',
+    message: ({ what, returned, declared }: { what: string; returned: number; declared: number }) => `${what}: ${returned} value(s) returned, ${declared} declared`,
+  },
+  SC3007: {
+    severity: 'error',
+    title: "input shape does not fit its role",
+    message: (a: { label: string } | { input: string; declared: string; shape: Shape; role: string; channels: string[] }) =>
+      'label' in a
+        ? `a label input is [B, classes] (a one-hot row per cell), this one is ${a.label}`
+        : `input ${a.input} is ${a.declared} = ${dims(a.shape)} but its ${a.role} role names ${a.channels.length} channel(s) (${a.channels.join(', ')})`,
+  },
+  SC3008: { severity: 'error', title: 'loss is not one number', message: ({ shape }: { shape: Shape }) => `the loss must be one number, got shape ${dims(shape)}` },
+  SC3009: {
+    severity: 'error',
+    title: 'evaluated value is not one per cell',
+    message: ({ batch, name, shape }: { batch: number; name: string; shape: Shape }) => `evaluate takes one value per cell ([B] = [${batch}]); ${name} is ${dims(shape)}`,
+  },
+  /** The layer's kernel's shape rule's words (kernels: `conv: the output would be empty …`). */
+  SC3010: { severity: 'error', title: 'a layer does not accept its input', message: ({ reason }: { reason: string }) => reason },
+  /** The function's kernel's shape rule's words (kernels: `avgpool: expects an image …`). */
+  SC3011: { severity: 'error', title: 'a function does not accept its arguments', message: ({ reason }: { reason: string }) => reason },
+  SC3012: {
+    severity: 'error',
+    title: 'parameter used with two shapes',
+    message: ({ name, first, second }: { name: string; first: Shape; second: Shape }) => `${name}: used with shapes ${dims(first)} and ${dims(second)}`,
+  },
+  // ---- Values and parameters (the compiler) ----
+  SC4001: {
+    severity: 'error',
+    title: 'type mismatch',
+    message: (a: { name: string; value: string; type: string } & ({ declared: string } | { words: string; fix?: string })) =>
+      `parameter '${a.name}' got ${a.value} (${a.type}), ${'declared' in a ? `which is not of type ${a.declared}` : `but ${a.name} is ${a.words}${a.fix ? `; write ${a.fix}` : ''}`}`,
+  },
+  SC4002: { severity: 'error', title: 'assertion failed', message: ({ message }: { message?: string }) => message ?? 'assertion failed' },
+  SC4003: {
+    severity: 'error',
+    title: 'value must be known at compile time',
+    message: ({ what, wants, got }: { what: string; wants: string; got?: string }) => `${what} ${wants}${got !== undefined ? `, got ${got}` : ''}`,
+  },
+  SC4004: {
+    severity: 'error',
+    title: 'invalid attribute value',
+    message: (a: { layer: string; attribute: string; min: number; got: string } | { layer: string; numbers: string }) =>
+      'numbers' in a ? `${a.layer}: ${a.numbers} must be numbers` : `layer ${a.layer}: ${a.attribute} must be an integer ≥ ${a.min}, got ${a.got}`,
+  },
+  SC4005: {
+    severity: 'error',
+    title: "entry does not keep its role's contract",
+    message: (a: { entry: string; role: string } & RoleContract) => `entry ${a.entry} (role ${a.role}): ${contract(a)}`,
+  },
+  SC4006: {
+    severity: 'error',
+    title: 'wrong number of values bound',
+    message: ({ names, values }: { names: number; values: number }) => `${names} names but the value gives ${values}`,
+  },
+  SC4007: { severity: 'error', title: 'spread of something that is not a list', message: ({ got }: { got: string }) => `only a list can be spread, got ${got}` },
+  SC4008: { severity: 'error', title: 'cannot index', message: ({ object, index }: { object: string; index: string }) => `cannot index ${object} with ${index}` },
+  SC4009: { severity: 'error', title: 'index out of range', message: ({ index, length }: { index: number; length: number }) => `index ${index} is outside a list of ${length}` },
+  SC4010: {
+    severity: 'error',
+    title: 'invalid argument of a function',
+    message: (a: { fn: string; takes: string; got?: string } | { fn: string; option: string; is: string }) =>
+      'option' in a ? `${a.fn}: ${a.option} is ${a.is}` : `${a.fn} takes ${a.takes}${a.got !== undefined ? `, got ${a.got}` : ''}`,
+  },
+  SC4011: { severity: 'error', title: 'lists of different lengths', message: ({ left, right }: { left: number; right: number }) => `lists of lengths ${left} and ${right}` },
+  SC4012: {
+    severity: 'error',
+    title: 'operator does not apply',
+    message: ({ op, left, right }: { op: string; left: string; right: string }) => `'${op}' does not apply to ${left} and ${right}`,
+  },
+  SC4013: { severity: 'error', title: 'not a tensor', message: ({ what, got }: { what: string; got: string }) => `${what} must be a tensor, got ${got}` },
+  SC4014: {
+    severity: 'error',
+    title: 'invalid optimiser',
+    message: (a: { problem: 'not adam' } | { problem: 'arguments' } | { problem: 'not a number'; argument: string }) =>
+      a.problem === 'not adam' ? 'the optimiser must be adam(...)' : a.problem === 'arguments' ? 'adam takes named arguments lr, beta1, beta2, eps' : `adam's ${a.argument} must be a number`,
+  },
+  SC4015: {
+    severity: 'error',
+    title: 'invalid role arguments',
+    message: (a: { label: true } | { role: string; notAChannel?: string }) =>
+      'label' in a
+        ? 'the label role takes no arguments: its classes are the width of the input'
+        : `the ${a.role} role names its channels, in order${a.notAChannel !== undefined ? `; ${a.notAChannel} is not a data channel` : ''}`,
+  },
+  SC4016: {
+    severity: 'error',
+    title: 'report or evaluate of something that is not a variable',
+    message: ({ statement }: { statement: 'report' | 'evaluate' }) => `${statement} names variables: \`${statement} ${statement === 'report' ? 'recon, kl, loss' : 'elbo, recon, kl'}\``,
+  },
+  SC4017: {
+    severity: 'error',
+    title: 'random draw outside an entry or training step',
+    message: ({ fn }: { fn: string }) => `${fn} draws anew at every run: call it in an entry or the training step, not in a const or the model body`,
+  },
+  // ---- What the tools need of a model and its data (trainer, eval, embed, generate, report) ----
+  SC5001: { severity: 'error', title: 'the model does not declare what this tool needs', message: need },
+  SC5002: { severity: 'error', title: 'the data do not fit the model', message: misfit },
+} as const satisfies Record<string, { severity: Severity; title: string; message: (args: never) => string }>;
 
 export type DiagnosticCode = keyof typeof CODES;
+
+/** The holes of a code's message template. */
+export type MessageArgs<C extends DiagnosticCode> = Parameters<(typeof CODES)[C]['message']>[0];
+
+/** A code's message with its template's holes filled. */
+export function formatMessage<C extends DiagnosticCode>(code: C, args: MessageArgs<C>): string {
+  return (CODES[code].message as (a: MessageArgs<C>) => string)(args);
+}
 
 /** One step of the chain of block call sites that led to a diagnostic (innermost first). */
 export interface CallSite {
@@ -86,16 +387,22 @@ export interface Diagnostic {
   notes: string[];
 }
 
+/** A diagnostic whose message is given as text (the renderer's input); sites use `report`. */
 export function diagnostic(code: DiagnosticCode, span: Span, message: string, opts: { callStack?: CallSite[]; notes?: string[]; severity?: Severity } = {}): Diagnostic {
   return { code, severity: opts.severity ?? CODES[code].severity, message, span, callStack: opts.callStack ?? [], notes: opts.notes ?? [] };
+}
+
+/** A diagnostic of `code` with its message template filled from `args`. */
+export function report<C extends DiagnosticCode>(code: C, span: Span, args: MessageArgs<C>, opts: { callStack?: CallSite[]; notes?: string[]; severity?: Severity } = {}): Diagnostic {
+  return diagnostic(code, span, formatMessage(code, args), opts);
 }
 
 /** Collects diagnostics in order; `errors` tells whether compilation may go on. */
 export class DiagnosticBag {
   readonly items: Diagnostic[] = [];
   add(d: Diagnostic): void { this.items.push(d); }
-  error(code: DiagnosticCode, span: Span, message: string, opts?: { callStack?: CallSite[]; notes?: string[] }): void {
-    this.add(diagnostic(code, span, message, opts));
+  report<C extends DiagnosticCode>(code: C, span: Span, args: MessageArgs<C>, opts?: { callStack?: CallSite[]; notes?: string[] }): void {
+    this.add(report(code, span, args, opts));
   }
   get hasErrors(): boolean { return this.items.some((d) => d.severity === 'error'); }
   /** Sorted by file, then position (a parser may find errors out of order after recovery). */

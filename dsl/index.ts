@@ -5,7 +5,7 @@ import { EOF, type IRecognitionException, type IToken } from 'chevrotain';
 import type { Program } from './ast.ts';
 import { AstBuilder } from './build.ts';
 import { checkProgram } from './check.ts';
-import { DiagnosticBag, type Diagnostic, type Span } from './diagnostics.ts';
+import { DiagnosticBag, report, type Diagnostic, type Span } from './diagnostics.ts';
 import { getParser } from './parser.ts';
 import { lexer, UnterminatedString } from './tokens.ts';
 
@@ -27,10 +27,10 @@ export function parse(source: string, file = '<input>'): ParseResult {
   const lexed = lexer.tokenize(source);
   for (const e of lexed.errors) {
     const span = pointSpan(file, source, e.offset, e.length || 1);
-    diags.error('SC1003', span, `invalid character '${source.slice(e.offset, e.offset + (e.length || 1))}'`, { notes: ['the language uses # for comments and " for strings'] });
+    diags.report('SC1003', span, { char: source.slice(e.offset, e.offset + (e.length || 1)) }, { notes: ['the language uses # for comments and " for strings'] });
   }
   for (const t of lexed.tokens) {
-    if (t.tokenType === UnterminatedString) diags.error('SC1004', tokenSpan(file, t), 'string is not closed before the end of the line', { notes: ['add the closing "'] });
+    if (t.tokenType === UnterminatedString) diags.report('SC1004', tokenSpan(file, t), {}, { notes: ['add the closing "'] });
   }
 
   const parser = getParser();
@@ -53,7 +53,7 @@ function syntaxDiagnostic(e: IRecognitionException, file: string, source: string
   const span = atEnd
     ? lastToken ? pointSpan(file, source, lastToken.endOffset! + 1, 1) : pointSpan(file, source, source.length, 1)
     : tokenSpan(file, t);
-  return { code: atEnd ? 'SC1002' : 'SC1001', severity: 'error', message: e.message, span, callStack: [], notes: [] };
+  return report(atEnd ? 'SC1002' : 'SC1001', span, { detail: e.message });
 }
 
 function tokenSpan(file: string, t: IToken): Span {

@@ -65,14 +65,14 @@ export function loadModule(path: string, files?: FileSource): LoadResult {
       if (d.kind !== 'Import') continue;
       const target = joinPath(dirnamePath(file), d.path);
       if (active.includes(target)) {
-        diags.error('SC2007', d.pathSpan, `import cycle: ${[...active.slice(active.indexOf(target)), target].join(' → ')}`, { notes: ['move the shared blocks into a file that imports neither'] });
+        diags.report('SC2007', d.pathSpan, { cycle: [...active.slice(active.indexOf(target)), target] }, { notes: ['move the shared blocks into a file that imports neither'] });
         continue;
       }
       if (programs.has(target)) continue;
       let text: string | undefined;
       try { text = read(target); } catch { text = undefined; }
       if (text === undefined) {
-        diags.error('SC2003', d.pathSpan, `cannot find imported file '${d.path}' (looked for ${target})`, { notes: ['import paths are relative to the importing file'] });
+        diags.report('SC2003', d.pathSpan, { path: d.path, target }, { notes: ['import paths are relative to the importing file'] });
         continue;
       }
       visit(target);

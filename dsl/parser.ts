@@ -369,7 +369,7 @@ export class StatcellParser extends CstParser {
     ]);
   });
 
-  // Comparisons do not chain: `a < b < c` parses, and the AST builder reports it (SC1001)
+  // Comparisons do not chain: `a < b < c` parses, and the AST builder reports it (SC1005)
   // with a clear message rather than a surprise.
   comparison = this.RULE('comparison', () => {
     this.SUBRULE(this.additive, { LABEL: 'operands' });

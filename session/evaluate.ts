@@ -26,7 +26,7 @@ export interface Evaluation {
 /** The model's `evaluate` names, or SC5001 at the model when it declares none. */
 export function evaluationOf(model: CompiledModel): string[] {
   if (!model.evaluation)
-    throw model.error('SC5001', `model ${model.name} does not say how a cell is scored: its training step has no \`evaluate\``, {
+    throw model.error('SC5001', { need: 'scoring', model: model.name }, {
       notes: ['add `evaluate elbo, recon, kl` to the training step, with per-cell ([B]) values and the ELBO first (docs/language.md, "Evaluation")'],
     });
   return model.evaluation;

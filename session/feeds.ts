@@ -28,7 +28,7 @@ export function imageChannels(data: Float32Array, names: readonly string[], i: n
 export function inputWithRole(model: CompiledModel, kind: 'image' | 'reference' | 'label', what: string): ModelInput {
   const found = model.inputs.filter((i) => i.role?.kind === kind);
   if (found.length !== 1)
-    throw model.error('SC5001', `${what} needs the model's ${kind} input, and model ${model.name} has ${found.length ? `${found.length} (${found.map((i) => i.name).join(', ')})` : 'none'}`, {
+    throw model.error('SC5001', { need: 'input', tool: what, role: kind, model: model.name, found: found.map((i) => i.name) }, {
       notes: [`mark one input with its role: \`input x: [B, 2, ...size] as image("membrane", "dna")\`, \`as reference(...)\` or \`as label\` (docs/language.md, "Roles")`],
     });
   return found[0];
@@ -48,8 +48,8 @@ export function stackChannels(model: CompiledModel, input: ModelInput, cells: Ce
   cells.forEach((cell, i) =>
     role.channels.forEach((c, k) => {
       const data = cell[c];
-      if (!data) throw model.error('SC5002', `input ${input.name} takes the ${c} channel, which the data do not have (they have ${Object.keys(cell).join(', ')})`, { at: input.name });
-      if (data.length !== vox) throw model.error('SC5002', `input ${input.name} takes ${input.itemShape.slice(1).join('×')} images, the data's ${c} channel has ${data.length} values, not ${vox}`, { at: input.name });
+      if (!data) throw model.error('SC5002', { misfit: 'channel', input: input.name, channel: c, have: Object.keys(cell) }, { at: input.name });
+      if (data.length !== vox) throw model.error('SC5002', { misfit: 'image size', input: input.name, size: input.itemShape.slice(1), channel: c, values: data.length, want: vox }, { at: input.name });
       out.set(data, (i * role.channels.length + k) * vox);
     }),
   );
@@ -60,14 +60,14 @@ export function stackChannels(model: CompiledModel, input: ModelInput, cells: Ce
 export function oneHot(model: CompiledModel, input: ModelInput, classes: readonly string[], labels: readonly string[]): Float32Array {
   const K = (input.role as { classes: number }).classes;
   if (K !== classes.length)
-    throw model.error('SC5002', `input ${input.name} takes ${K} labels but the data have ${classes.length} (${classes.slice(0, 6).join(', ')}${classes.length > 6 ? ', …' : ''})`, {
+    throw model.error('SC5002', { misfit: 'labels', input: input.name, takes: K, classes }, {
       at: input.name,
       notes: ['set the label width of the model to the data’s number of labels (for the StatCell template: --set classes=' + classes.length + ')'],
     });
   const out = new Float32Array(labels.length * K);
   labels.forEach((l, i) => {
     const k = classes.indexOf(l);
-    if (k < 0) throw model.error('SC5002', `unknown label '${l}'; the model was trained on: ${classes.join(', ')}`, { at: input.name });
+    if (k < 0) throw model.error('SC5002', { misfit: 'label', label: l, classes }, { at: input.name });
     out[i * K + k] = 1;
   });
   return out;
@@ -91,7 +91,7 @@ export function feedsFor(model: CompiledModel, b: Batch): Record<string, Float32
   const n = b.rows.length;
   const missing = model.inputs.find((i) => !i.role);
   if (missing)
-    throw model.error('SC5001', `input ${missing.name} has no role, so it cannot be fed from data`, {
+    throw model.error('SC5001', { need: 'input role', input: missing.name }, {
       at: missing.name,
       notes: [`declare what it is: \`input ${missing.name}: [...] as image("membrane", "dna")\`, \`as reference("membrane", "dna")\` or \`as label\``],
     });

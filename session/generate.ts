@@ -23,7 +23,7 @@ export interface Generated {
 
 function generateRole(model: CompiledModel) {
   const g = model.roles.generate;
-  if (!g) throw model.error('SC5001', `model ${model.name} has no generate entry, so it cannot generate cells`, { notes: ['add `entry generate(<conditions>) -> img: [B, C, ...size] { ... }` (or mark an entry `as generate`)'] });
+  if (!g) throw model.error('SC5001', { need: 'entry', model: model.name, role: 'generate', purpose: 'generate cells' }, { notes: ['add `entry generate(<conditions>) -> img: [B, C, ...size] { ... }` (or mark an entry `as generate`)'] });
   return g;
 }
 

@@ -76,7 +76,7 @@ export async function writeReport(dir: string, o: ReportInput): Promise<string> 
     const m = r.model;
     const enc = m.roles.encode;
     const dec = m.roles.decode;
-    if (!enc || !dec) throw m.error('SC5001', `the report reconstructs cells, and model ${m.name} lacks ${enc ? 'a decode' : 'an encode'} entry`);
+    if (!enc || !dec) throw m.error('SC5001', { need: 'entries', model: m.name, tool: 'the report reconstructs cells', lacking: enc ? 'a decode' : 'an encode' });
     const shown = new Set(m.inputs.flatMap(channelsOf));
     const view = realCells.map((c) => Object.fromEntries(Object.entries(c).filter(([k]) => shown.has(k))));
     const feeds = feedsFrom(m, realCells, real.rows.map((row) => row.structure), r.info.labels);

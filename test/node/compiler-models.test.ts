@@ -115,7 +115,7 @@ describe('diagnostics for broken model files', () => {
   });
   test('a wrong number of block arguments', () => {
     const msg = diag(variant('args', block('  return x |> c: conv(cout, k = 1)').replace('b: Bad(n)', 'b: Bad(n, 3)')));
-    expect(msg).toMatch(/args\.vae:7:27: error\[SC2005\]: block Bad takes 1 parameter\(s\), this is argument 2/);
+    expect(msg).toMatch(/args\.vae:7:27: error\[SC2016\]: block Bad takes 1 parameter\(s\), this is argument 2/);
   });
   test('an override of an unknown parameter, and of the wrong type', () => {
     expect(diag('models/reference2d.vae', { latnet: 8 })).toMatch(/error\[SC2004\]: model StatCell has no parameter 'latnet'/);

@@ -2,13 +2,13 @@
 // command line, and a terminal free of GPU driver noise with a backend line that says the truth.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parseSet } from '../../cli/common.ts';
 import { compileModelFile } from '../../compiler/index.ts';
-import { DiagnosticError } from '../../dsl/diagnostics.ts';
+import { CODES, DiagnosticError, formatMessage } from '../../dsl/diagnostics.ts';
 import { closestName, didYouMean, editDistance } from '../../dsl/suggest.ts';
 import { backendReason } from '../../runtime/device.ts';
 
@@ -84,6 +84,36 @@ describe('--set errors point at the command line', () => {
     expect(() => parseSet('lr=1e309')).toThrow(/^--set lr=1e309: 1e309 is beyond ±1\.8e308.*give a finite number/);
     expect(() => parseSet('size=[64,-1e999]')).toThrow(/a number in the list is beyond/);
     expect(parseSet('lr=1e-3')).toEqual({ lr: 1e-3 });
+  });
+});
+
+describe('the code table', () => {
+  test('docs/language.md lists every code once, and only codes of the table', () => {
+    const rows = [...readFileSync('docs/language.md', 'utf8').matchAll(/^\| (SC\d{4}) \|/gm)].map((m) => m[1]);
+    expect([...rows].sort()).toEqual(Object.keys(CODES).sort());
+  });
+  test('a message is its template with the holes filled', () => {
+    expect(formatMessage('SC2004', { owner: 'layer conv', name: 'kk' })).toBe("layer conv has no parameter 'kk'");
+    expect(formatMessage('SC2004', { owner: 'block Down', name: 'skp', input: true })).toBe("block Down has no input 'skp'");
+    expect(formatMessage('SC3004', { dividend: 25, divisor: 2, what: 'the output of block Down', size: 'S/2' })).toBe('the output of block Down: S/2 is not a whole size (25 is not divisible by 2)');
+  });
+  test('what used to be plain errors are diagnostics with a code and a span', () => {
+    const m = compileModelFile(variant('plain', block('  return x |> c: conv(cout, k = 3, pad = 1)')));
+    const thrown = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        expect(e).toBeInstanceOf(DiagnosticError);
+        return (e as DiagnosticError).message;
+      }
+      throw new Error('no diagnostic');
+    };
+    expect(thrown(() => m.entry('ff', 2))).toMatch(/plain\.vae:4:7: error\[SC5001\]: model M has no entry 'ff' \(entries: f\)\n[^]*= note: did you mean 'f'\?/);
+    expect(thrown(() => m.trainStep(2))).toMatch(/plain\.vae:4:7: error\[SC5001\]: model M has no training step/);
+    expect(thrown(() => m.applyStep!())).toMatch(/error\[SC5001\]: model M has no training step/);
+    const shared = variant('shared', 'model M {\n  input x: [B, 2, 4]\n  l = conv(4, k = 1)\n  entry f(x) -> [B, 4, 4] { return x |> l |> l }\n}\n');
+    expect(diag(shared)).toMatch(/shared\.vae:4:46: error\[SC3012\]: l\.weight: used with shapes \[4, 2, 1\] and \[4, 4, 1\]/);
+    expect(diag(variant('noise', `const z = randn([2])\n${block('  return x |> c: conv(cout, k = 3, pad = 1)')}`))).toMatch(/noise\.vae:1:11: error\[SC4017\]: randn draws anew/);
   });
 });
 

@@ -1,0 +1,478 @@
+// The compile-time interpreter: it runs the model language with every parameter, loop bound
+// and condition known, inlining blocks (each call site's instance names prefix its parameter
+// names) and checking shapes at block boundaries, while the layer and builtin libraries add the
+// graph IR of the build in progress. Errors are `Fail`s, turned into diagnostics with the chain
+// of block call sites (`asDiagnostic`).
+
+import type * as A from '../dsl/ast.ts';
+import { diagnostic, DiagnosticError, type CallSite, type Span } from '../dsl/diagnostics.ts';
+import type { LoadResult } from '../dsl/load.ts';
+import { didYouMean } from '../dsl/suggest.ts';
+import { OpError } from '../kernels/types.ts';
+import { arith } from './arith.ts';
+import { BUILTINS, callBuiltin, isBuiltin } from './builtins.ts';
+import { Fail, fail, Return, type Build, type BuildContext, type DebugOptions, type Scope } from './context.ts';
+import { Graph, type Value } from './ir.ts';
+import { isLayer, LAYER_NAMES, LAYERS, layerAttributes, lowerLayer } from './layers.ts';
+import type { Init, TensorSpec } from './model.ts';
+import { checkShapes, matchShape, type ShapeHost } from './shapes.ts';
+import { envNames } from './text.ts';
+import { checkType } from './typecheck.ts';
+import { Callee, Configured, Env, HostScalar, Tensor, Tuple, typeName, type LayerKind, type Val } from './values.ts';
+
+export class Interpreter implements BuildContext, ShapeHost {
+  /** Top-level `const`s of every file. */
+  readonly globals = new Env();
+  readonly blocks = new Map<string, { decl: A.BlockDecl; file: string }>();
+  /** Each file's top-level `defaults`, by layer. */
+  readonly fileDefaults = new Map<string, Map<string, Map<string, Val>>>();
+  /** Every parameter and state tensor met in any build, by checkpoint name. */
+  readonly specs = new Map<string, TensorSpec>();
+  /** The model's parameters after defaults and overrides. */
+  readonly params = new Map<string, Val>();
+  /** The build in progress. */
+  build: Build | null = null;
+  /** A label waiting for the layer or block call it names. */
+  private pendingLabel: string | undefined;
+
+  constructor(
+    readonly load: LoadResult,
+    readonly debug: DebugOptions,
+  ) {}
+
+  scopeOf(env: Env): Scope {
+    return { env, path: '', calls: [], defaults: new Map(), names: new Set(), block: '' };
+  }
+
+  evalConst(e: A.Expr): Val {
+    return this.evalIn(e, this.scopeOf(this.globals));
+  }
+
+  /** `defaults conv(sn = true), …` into the layer defaults `into` (SC2015 for something not a layer). */
+  addDefaults(into: Map<string, Map<string, Val>>, d: A.DefaultsDecl, env: Env): void {
+    for (const l of d.layers) {
+      if (!isLayer(l.layer.name)) fail('SC2015', l.layer.span, { name: l.layer.name, layers: LAYER_NAMES });
+      const m = new Map(into.get(l.layer.name));
+      for (const a of l.args) m.set(a.name?.name ?? '', this.evalIn(a.value, this.scopeOf(env)));
+      into.set(l.layer.name, m);
+    }
+  }
+
+  /** Runs `f` on a fresh build of `batch` below `base` (the model's scope), where `B` and `iteration` are bound. */
+  withBuild<R>(batch: number, training: boolean, base: Scope, f: (b: Build, scope: Scope) => R): R {
+    const b: Build = { g: new Graph(), training, batch, tensors: new Map(), hostScalars: [], randomDraws: 0, log: [], reports: [], evaluations: [], extraInputs: [] };
+    this.build = b;
+    const env = new Env(base.env);
+    env.set('B', batch);
+    env.set('iteration', new HostScalar((it) => it));
+    try {
+      return f(b, { ...base, env, names: new Set() });
+    } catch (e) {
+      throw this.asDiagnostic(e);
+    } finally {
+      this.build = null;
+    }
+  }
+
+  // ---- statements ------------------------------------------------------------------------
+
+  execBody(body: A.Stmt[], scope: Scope): void {
+    for (const s of body) this.exec(s, scope);
+  }
+
+  exec(s: A.Stmt, scope: Scope): void {
+    switch (s.kind) {
+      case 'Assign': {
+        const v = this.evalIn(s.value, scope);
+        if (s.targets.length === 1) {
+          // Binding an unapplied layer or block names the instance after the variable.
+          if (v instanceof Configured && !v.label) v.label = s.targets[0].name;
+          scope.env.set(s.targets[0].name, v);
+        } else {
+          const items = v instanceof Tuple ? v.items : null;
+          if (!items || items.length !== s.targets.length) fail('SC4006', s.span, { names: s.targets.length, values: items ? items.length : 1 });
+          s.targets.forEach((t, i) => scope.env.set(t.name, items[i]));
+        }
+        return;
+      }
+      case 'Return': {
+        const vals = s.values.map((e) => this.evalIn(e, scope));
+        throw new Return(vals.length === 1 ? vals[0] : new Tuple(vals), s.span);
+      }
+      case 'For': {
+        const it = this.evalIn(s.iterable, scope);
+        if (!Array.isArray(it)) fail('SC4003', s.iterable.span, { what: 'a for loop', wants: 'needs a compile-time list or range', got: typeName(it) });
+        for (const x of it) {
+          scope.env.set(s.variable.name, x);
+          this.execBody(s.body, scope);
+        }
+        return;
+      }
+      case 'If':
+        if (this.truthy(this.evalIn(s.test, scope), s.test.span)) this.execBody(s.then, scope);
+        else if (s.else) this.execBody(s.else, scope);
+        return;
+      case 'Assert': {
+        if (!this.truthy(this.evalIn(s.test, scope), s.test.span)) {
+          const msg = s.message ? this.evalIn(s.message, scope) : null;
+          fail('SC4002', s.test.span, { message: typeof msg === 'string' ? msg : undefined });
+        }
+        return;
+      }
+      case 'Const':
+        scope.env.set(s.name.name, this.evalIn(s.value, scope));
+        return;
+      case 'Defaults': {
+        const m = new Map(scope.defaults);
+        this.addDefaults(m, s, scope.env);
+        scope.defaults = m;
+        return;
+      }
+      case 'Minimize': {
+        const b = this.build!;
+        const optimizer = new Map<string, Val>();
+        if (s.optimizer) {
+          if (s.optimizer.kind !== 'Call' || s.optimizer.callee.kind !== 'Name' || s.optimizer.callee.name !== 'adam') fail('SC4014', s.optimizer.span, { problem: 'not adam' });
+          for (const a of s.optimizer.args) {
+            if (!a.name || !['lr', 'beta1', 'beta2', 'eps'].includes(a.name.name)) fail('SC4014', a.span, { problem: 'arguments' });
+            optimizer.set(a.name.name, this.evalIn(a.value, scope));
+          }
+        }
+        b.loss = { value: this.evalIn(s.loss, scope), span: s.loss.span, optimizer };
+        return;
+      }
+      case 'Report':
+      case 'Evaluate':
+        for (const e of s.values) {
+          const statement: 'report' | 'evaluate' = s.kind === 'Report' ? 'report' : 'evaluate';
+          if (e.kind !== 'Name') fail('SC4016', e.span, { statement });
+          const value = this.evalIn(e, scope);
+          if (s.kind === 'Report') this.build!.reports.push({ name: e.name, value, span: e.span });
+          else {
+            const t = this.tensorOf(value, e.span, `evaluated value ${e.name}`);
+            if (t.shape.length !== 1 || t.shape[0] !== this.build!.batch) fail('SC3009', e.span, { batch: this.build!.batch, name: e.name, shape: t.shape }, ['sum over every axis but the batch with sum(x, keep_batch = true)']);
+            this.build!.evaluations.push({ name: e.name, value, span: e.span });
+          }
+        }
+        return;
+      default:
+        fail('SC1101', s.span, { keyword: s.kind.toLowerCase() });
+    }
+  }
+
+  truthy(v: Val, span: Span): boolean {
+    if (typeof v !== 'boolean') fail('SC4003', span, { what: 'a condition', wants: 'must be a compile-time true/false', got: typeName(v) });
+    return v;
+  }
+
+  // ---- expressions -----------------------------------------------------------------------
+
+  evalIn(e: A.Expr, scope: Scope): Val {
+    switch (e.kind) {
+      case 'Number':
+        return e.value;
+      case 'String':
+        return e.value;
+      case 'Bool':
+        return e.value;
+      case 'None':
+        return null;
+      case 'Name': {
+        if (scope.env.has(e.name)) return scope.env.get(e.name)!;
+        if (this.blocks.has(e.name)) {
+          const { decl, file } = this.blocks.get(e.name)!;
+          return new Callee({ kind: 'block', decl, file });
+        }
+        if (isLayer(e.name)) return new Callee({ kind: 'layer', layer: e.name });
+        if (isBuiltin(e.name)) return new Callee({ kind: 'builtin', name: e.name });
+        fail('SC2001', e.span, { name: e.name }, didYouMean(e.name, [...envNames(scope.env), ...this.blocks.keys(), ...LAYER_NAMES, ...Object.keys(BUILTINS)]));
+      }
+      case 'List': {
+        const out: Val[] = [];
+        for (const el of e.elements) {
+          if (el.kind === 'Spread') {
+            const v = this.evalIn(el.argument, scope);
+            if (!Array.isArray(v)) fail('SC4007', el.span, { got: typeName(v) });
+            out.push(...v);
+          } else out.push(this.evalIn(el, scope));
+        }
+        return out;
+      }
+      case 'Range': {
+        const a = this.evalIn(e.start, scope);
+        const b = this.evalIn(e.end, scope);
+        if (!Number.isInteger(a) || !Number.isInteger(b)) fail('SC4003', e.span, { what: 'a range', wants: 'needs compile-time integers' });
+        return Array.from({ length: Math.max(0, (b as number) - (a as number)) }, (_, i) => (a as number) + i);
+      }
+      case 'Conditional':
+        return this.truthy(this.evalIn(e.test, scope), e.test.span) ? this.evalIn(e.then, scope) : this.evalIn(e.else, scope);
+      case 'Unary': {
+        const v = this.evalIn(e.operand, scope);
+        if (e.op === 'not') return !this.truthy(v, e.span);
+        return arith(this, '*', -1, v, e.span);
+      }
+      case 'Binary':
+        return this.binary(e, scope);
+      case 'Index': {
+        const o = this.evalIn(e.object, scope);
+        const i = this.evalIn(e.index, scope);
+        if (!Array.isArray(o) || !Number.isInteger(i)) fail('SC4008', e.span, { object: typeName(o), index: typeName(i) });
+        const k = (i as number) < 0 ? o.length + (i as number) : (i as number);
+        if (k < 0 || k >= o.length) fail('SC4009', e.index.span, { index: i as number, length: o.length });
+        return o[k];
+      }
+      case 'Labeled': {
+        // The label names the first layer or block configured inside (`cond_ref: Cond(c)(ref)`).
+        const idx = e.label.index ? this.evalIn({ kind: 'Name', name: e.label.index.name, span: e.label.index.span }, scope) : '';
+        this.pendingLabel = `${e.label.base}${idx}`;
+        const v = this.evalIn(e.expr, scope);
+        if (this.pendingLabel !== undefined) {
+          this.pendingLabel = undefined;
+          fail('SC1105', e.label.span, {});
+        }
+        return v;
+      }
+      case 'Call':
+        return this.call(e, scope);
+      case 'Pipe': {
+        const x = this.evalIn(e.input, scope);
+        return this.applyStage(e.stage, x, scope, e.span);
+      }
+      case 'Error':
+        fail('SC1001', e.span, { detail: 'this part did not parse' });
+    }
+  }
+
+  private binary(e: A.BinaryExpr, scope: Scope): Val {
+    if (e.op === 'and' || e.op === 'or') {
+      const l = this.truthy(this.evalIn(e.left, scope), e.left.span);
+      if (e.op === 'and' ? !l : l) return l;
+      return this.truthy(this.evalIn(e.right, scope), e.right.span);
+    }
+    const l = this.evalIn(e.left, scope);
+    const r = this.evalIn(e.right, scope);
+    switch (e.op) {
+      case '==':
+        return JSON.stringify(l) === JSON.stringify(r);
+      case '!=':
+        return JSON.stringify(l) !== JSON.stringify(r);
+      case '<':
+      case '<=':
+      case '>':
+      case '>=': {
+        if (typeof l !== 'number' || typeof r !== 'number') fail('SC4003', e.span, { what: 'comparison', wants: 'needs compile-time numbers', got: `${typeName(l)} and ${typeName(r)}` });
+        return e.op === '<' ? l < r : e.op === '<=' ? l <= r : e.op === '>' ? l > r : l >= r;
+      }
+      default:
+        return arith(this, e.op, l, r, e.span);
+    }
+  }
+
+  /** `x |> stage`: the stage called with x as its first tensor input. */
+  private applyStage(stage: A.Expr, x: Val, scope: Scope, span: Span): Val {
+    let label: A.InstanceName | undefined;
+    if (stage.kind === 'Labeled') {
+      label = stage.label;
+      stage = stage.expr;
+    }
+    let callable: Val;
+    let args: A.Argument[] = [];
+    if (stage.kind === 'Call') {
+      callable = this.evalIn(stage.callee, scope);
+      args = stage.args;
+      // `conv(32, k = 1)` and `Down(32)`: the arguments configure; x is then the input.
+      if (callable instanceof Callee && callable.target.kind !== 'builtin') {
+        callable = this.configure(callable, args, scope, stage.span);
+        args = [];
+      }
+    } else callable = this.evalIn(stage, scope);
+    if (label && callable instanceof Configured) {
+      const idx = label.index ? scope.env.get(label.index.name) : '';
+      callable.label = `${label.base}${idx}`;
+    } else if (label) fail('SC1105', label.span, {});
+    return this.invoke(callable, [x], args, scope, stage.span ?? span);
+  }
+
+  private call(e: A.CallExpr, scope: Scope): Val {
+    const callee = this.evalIn(e.callee, scope);
+    if (callee instanceof Callee && callee.target.kind !== 'builtin') return this.configure(callee, e.args, scope, e.span);
+    return this.invoke(callee, [], e.args, scope, e.span);
+  }
+
+  /** A layer's or block's first call: its compile-time parameters. */
+  private configure(c: Callee, args: A.Argument[], scope: Scope, span: Span): Configured {
+    const t = c.target as Exclude<Callee['target'], { kind: 'builtin' }>;
+    const names = t.kind === 'layer' ? LAYERS[t.layer].params : t.decl.params.map((p) => p.name.name);
+    const owner = t.kind === 'layer' ? `layer ${t.layer}` : `block ${t.decl.name.name}`;
+    const given = new Map<string, Val>();
+    args.forEach((a, i) => {
+      const name = a.name?.name ?? names[i];
+      if (name === undefined || !names.includes(name)) {
+        if (a.name) fail('SC2004', a.span, { owner, name: a.name.name }, [...didYouMean(a.name.name, names), `parameters: ${names.join(', ')}`]);
+        fail('SC2016', a.span, { owner, takes: `${names.length} parameter(s)`, argument: i + 1 }, [`parameters: ${names.join(', ')}`]);
+      }
+      if (given.has(name)) fail('SC2011', a.span, { owner, name });
+      given.set(name, this.evalIn(a.value, scope));
+    });
+    const label = this.pendingLabel;
+    this.pendingLabel = undefined;
+    return new Configured(t, given, label, span);
+  }
+
+  /** Calls something with tensors: a configured layer or block, or a builtin function. */
+  private invoke(f: Val, leading: Val[], args: A.Argument[], scope: Scope, span: Span): Val {
+    if (f instanceof Configured) return f.target.kind === 'layer' ? this.applyLayer(f, leading, args, scope, span) : this.inlineBlock(f, leading, args, scope, span);
+    if (f instanceof Callee && f.target.kind === 'builtin') {
+      const positional = [...leading];
+      const named = new Map<string, Val>();
+      for (const a of args) {
+        const v = this.evalIn(a.value, scope);
+        if (a.name) named.set(a.name.name, v);
+        else positional.push(v);
+      }
+      return callBuiltin(this, f.target.name, positional, named, span);
+    }
+    fail('SC2002', span, { what: typeName(f) });
+  }
+
+  // ---- layers and blocks -----------------------------------------------------------------
+
+  /** A layer or block instance takes its name in the calling block (SC2008, SC2006). */
+  private claimInstance(c: Configured, scope: Scope, what: 'layer' | 'block', name: string): string {
+    if (!c.label) fail('SC2008', c.span, { what, name });
+    if (scope.names.has(c.label) && !this.isSharedInstance(scope, c)) fail('SC2006', c.span, { name: c.label, block: scope.block });
+    scope.names.add(c.label);
+    return c.label;
+  }
+
+  /** An instance bound to a variable (`enc = Encoder(…)`) may be called more than once. */
+  private isSharedInstance(scope: Scope, c: Configured): boolean {
+    for (let e: Env | undefined = scope.env; e; e = e.parent) if (e.get(c.label!) === c) return true;
+    return false;
+  }
+
+  private applyLayer(c: Configured, leading: Val[], args: A.Argument[], scope: Scope, span: Span): Val {
+    const layer = (c.target as { layer: LayerKind }).layer;
+    const label = this.claimInstance(c, scope, 'layer', layer);
+    if (args.length || leading.length !== 1) fail('SC2016', span, { owner: `layer ${layer}`, takes: 'one tensor' });
+    const x = this.tensorOf(leading[0], span, `the input of ${layer}`);
+    const a = layerAttributes(layer, scope.defaults.get(layer), c.args);
+    const path = scope.path ? `${scope.path}.${label}` : label;
+    return lowerLayer(this, layer, a, x, { path, owner: scope.path || label, span, configSpan: c.span });
+  }
+
+  private inlineBlock(c: Configured, leading: Val[], args: A.Argument[], scope: Scope, span: Span): Val {
+    const { decl, file } = c.target as { kind: 'block'; decl: A.BlockDecl; file: string };
+    const block = `block ${decl.name.name}`;
+    const label = this.claimInstance(c, scope, 'block', decl.name.name);
+    const site: CallSite = { block: decl.name.name, span };
+    const env = new Env(this.globals);
+    for (const p of decl.params) {
+      const v = c.args.has(p.name.name) ? c.args.get(p.name.name)! : p.default ? this.evalIn(p.default, { ...scope, env }) : undefined;
+      if (v === undefined) fail('SC2005', c.span, { owner: block, name: p.name.name, kind: 'parameter' });
+      checkType(v, p.type, p.name.name, c.span);
+      env.set(p.name.name, v);
+    }
+    // Tensor inputs: positional then named; optional ones default to none.
+    const given = new Map<string, Val>();
+    leading.forEach((v, i) => decl.inputs[i] && given.set(decl.inputs[i].name.name, v));
+    let pos = leading.length;
+    for (const a of args) {
+      const name = a.name?.name ?? decl.inputs[pos++]?.name.name;
+      if (!name || !decl.inputs.some((i) => i.name.name === name)) {
+        if (a.name) fail('SC2004', a.span, { owner: block, name: a.name.name, input: true }, didYouMean(a.name.name, decl.inputs.map((i) => i.name.name)));
+        fail('SC2016', a.span, { owner: block, takes: `${decl.inputs.length} input(s)` });
+      }
+      given.set(name, this.evalIn(a.value, scope));
+    }
+    const inner: Scope = { env, path: scope.path ? `${scope.path}.${label}` : label, calls: [site, ...scope.calls], defaults: new Map(this.fileDefaults.get(file)), names: new Set(), block: decl.name.name };
+    for (const [k, v] of scope.defaults) if (!inner.defaults.has(k)) inner.defaults.set(k, v);
+    // Bind and check the input shapes at the boundary: errors there belong to the call site.
+    this.annotate(scope.calls, () => {
+      for (const inp of decl.inputs) {
+        const v = given.has(inp.name.name) ? given.get(inp.name.name)! : null;
+        if (v === null) {
+          if (!inp.optional) fail('SC2005', span, { owner: block, name: inp.name.name, kind: 'input' });
+          env.set(inp.name.name, null);
+          continue;
+        }
+        const t = this.tensorOf(v, span, `input '${inp.name.name}' of ${block}`);
+        if (inp.shape) matchShape(this, t.shape, inp.shape, inner, span, `input '${inp.name.name}' of ${block}`);
+        env.set(inp.name.name, t);
+      }
+    });
+    let result = null as Val;
+    let returnSpan = decl.span;
+    // Errors inside the body, the output check at its `return` included, carry this call's chain.
+    this.annotate(inner.calls, () => {
+      try {
+        this.execBody(decl.body, inner);
+      } catch (e) {
+        if (!(e instanceof Return)) throw e;
+        result = e.value;
+        returnSpan = e.span;
+      }
+      const items = result instanceof Tuple ? result.items : [result];
+      checkShapes(this, items, decl.output, inner, returnSpan, `the output of ${block}`);
+    });
+    return result;
+  }
+
+  // ---- the graph -------------------------------------------------------------------------
+
+  op(name: string, inputs: Value[], attrs: Record<string, unknown>, span: Span, dynamic?: Parameters<Graph['call']>[3]): Value[] {
+    try {
+      return this.build!.g.call(name, inputs, attrs, dynamic);
+    } catch (e) {
+      if (e instanceof OpError) fail(name === 'add' || name === 'sub' || name === 'mul' || name === 'div' ? 'SC3003' : 'SC3011', span, { reason: e.message });
+      throw e;
+    }
+  }
+
+  param(name: string, shape: number[], kind: 'param' | 'state', init: Init, owner: string, span: Span): Value {
+    const b = this.build!;
+    const known = this.specs.get(name);
+    if (known && known.shape.join() !== shape.join())
+      fail('SC3012', span, { name, first: known.shape, second: shape }, ['an instance used more than once (bound to a variable) takes inputs of one shape']);
+    if (!known) this.specs.set(name, { name, shape, kind, init, owner });
+    let v = b.tensors.get(name);
+    if (!v) {
+      v = b.g.input(name, shape, kind);
+      b.tensors.set(name, v);
+    }
+    return v;
+  }
+
+  /** A run-time scalar enters the graph as a [1] input the runtime fills each step. */
+  hostInput(h: HostScalar): Value {
+    const b = this.build!;
+    const name = `$scalar${b.hostScalars.length}`;
+    b.hostScalars.push({ name, at: h.at });
+    return b.g.input(name, [1]);
+  }
+
+  tensorOf(v: Val, span: Span, what: string): Tensor {
+    if (v instanceof Tensor) return v;
+    fail('SC4013', span, { what, got: typeName(v) });
+  }
+
+  // ---- diagnostics -----------------------------------------------------------------------
+
+  /** A `Fail` as a DiagnosticError with its chain of block call sites; anything else as it is. */
+  asDiagnostic(e: unknown): unknown {
+    if (e instanceof Fail) return new DiagnosticError([diagnostic(e.code, e.span, e.message, { callStack: this.failCalls.get(e) ?? [], notes: e.notes })], this.load.sources);
+    return e;
+  }
+
+  /** The chain of block call sites of a failure: set by the innermost block it happened in. */
+  private failCalls = new WeakMap<Fail, CallSite[]>();
+
+  private annotate(calls: CallSite[], f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof Fail && !this.failCalls.has(e)) this.failCalls.set(e, calls);
+      throw e;
+    }
+  }
+}

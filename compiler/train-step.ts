@@ -1,0 +1,114 @@
+// The training step: the `train` body run in training mode for one batch size, its loss
+// differentiated on the IR and followed by one Adam node per parameter; or, for micro-batches,
+// each gradient / k added to a `grad.<name>` state tensor that the separate Adam program
+// (`buildApply`) consumes and zeroes. The same body in evaluation mode outputs its `evaluate`
+// values (`buildEvaluate`).
+
+import type * as A from '../dsl/ast.ts';
+import type { Span } from '../dsl/diagnostics.ts';
+import { numel } from '../kernels/types.ts';
+import { gradients } from './autodiff.ts';
+import { fail, type Build, type DebugOptions, type Scope } from './context.ts';
+import { Graph, type Value } from './ir.ts';
+import type { EntryGraph, TensorSpec, TrainGraph } from './model.ts';
+import type { Tensor, Val } from './values.ts';
+
+type Optimizer = TrainGraph['optimizer'];
+
+/** What the step builders run the body with (compiler/elaborate.ts provides it). */
+export interface StepContext {
+  /** The model as requested (`Reference2D`), for messages. */
+  readonly name: string;
+  readonly debug: DebugOptions;
+  /** Every parameter and state tensor met so far, by checkpoint name. */
+  readonly specs: ReadonlyMap<string, TensorSpec>;
+  /**
+   * Runs `f` on a fresh build of `batch` whose step parameters are bound as graph inputs;
+   * failures become diagnostics.
+   */
+  build<R>(batch: number, training: boolean, params: A.TensorParam[], f: (b: Build, scope: Scope, inputs: { name: string; shape: number[] }[]) => R): R;
+  execBody(body: A.Stmt[], scope: Scope): void;
+  tensorOf(v: Val, span: Span, what: string): Tensor;
+  /** Writes changed state tensors (BatchNorm statistics, spectral norm's u) back as updates. */
+  finishState(b: Build): void;
+}
+
+/** What a training-step build leaves for later builds: the `evaluate` names and the optimiser (for `buildApply`). */
+export interface StepRecord {
+  evaluation?: string[];
+  optimizer?: Optimizer;
+}
+
+/**
+ * The training step. With `accumulate` = k it is one of k micro-batches: instead of Adam, each
+ * parameter's gradient / k is added to a state tensor `grad.<name>` that `buildApply` consumes.
+ */
+export function buildTrain(cx: StepContext, t: A.TrainStmt, record: StepRecord, batch: number, accumulate?: number): TrainGraph {
+  return cx.build(batch, true, t.params, (b, scope, inputs) => {
+    cx.execBody(t.body, scope);
+    record.evaluation = b.evaluations.length ? b.evaluations.map((e) => e.name) : undefined;
+    if (!b.loss) fail('SC1113', t.span, { unreached: true });
+    const loss = cx.tensorOf(b.loss.value, b.loss.span, 'the loss');
+    if (numel(loss.shape) !== 1) fail('SC3008', b.loss.span, { shape: loss.shape }, ['sum or average it']);
+    const opt = b.loss.optimizer;
+    const num = (k: string, d: number) => {
+      const v = opt.get(k) ?? d;
+      if (typeof v !== 'number') fail('SC4014', b.loss!.span, { problem: 'not a number', argument: k });
+      return v;
+    };
+    const optimizer = { kind: 'adam' as const, lr: num('lr', 2e-4), beta1: num('beta1', 0.9), beta2: num('beta2', 0.999), eps: num('eps', 1e-8) };
+    const params = [...cx.specs.values()].filter((s) => s.kind === 'param' && b.tensors.has(s.name));
+    record.optimizer = optimizer;
+    const dataInputs = cx.debug.inputGradients ? [...inputs, ...b.extraInputs] : [];
+    const grads = gradients(b.g, loss.v, [...params, ...dataInputs].map((p) => b.g.inputNamed(p.name)!.value));
+    params.forEach((p, i) => {
+      if (accumulate) {
+        const acc = b.g.input(`grad.${p.name}`, p.shape, 'state');
+        const [part] = b.g.call('scale', [grads[i]], { a: 1 / accumulate, b: 0 });
+        b.g.updates.set(`grad.${p.name}`, b.g.call('add', [acc, part])[0]);
+        return;
+      }
+      adamUpdate(b.g, p, grads[i], optimizer);
+    });
+    if (cx.debug.gradients) params.forEach((p, i) => b.g.outputs.set(`grad/${p.name}`, grads[i]));
+    dataInputs.forEach((d, i) => b.g.outputs.set(`grad/${d.name}`, grads[params.length + i]));
+    for (const name of cx.debug.expose ?? []) b.g.outputs.set(name, cx.tensorOf(scope.env.get(name) ?? null, t.span, `exposed variable ${name}`).v);
+    const metrics: string[] = [];
+    for (const r of b.reports) {
+      b.g.outputs.set(r.name, cx.tensorOf(r.value, r.span, `reported value ${r.name}`).v);
+      metrics.push(r.name);
+    }
+    cx.finishState(b);
+    return { graph: b.g, inputs: [...inputs, ...b.extraInputs], outputs: [...b.g.outputs.keys()], metrics, hostScalars: b.hostScalars, optimizer, layers: b.log };
+  });
+}
+
+/** One Adam step of parameter `p` on `grad`, with its moment state tensors `adam.m.<name>`, `adam.v.<name>`. */
+function adamUpdate(g: Graph, p: TensorSpec, grad: Value, o: Optimizer): void {
+  const [m, v] = ['m', 'v'].map((w) => g.input(`adam.${w}.${p.name}`, p.shape, 'state'));
+  const [p2, m2, v2] = g.call('adam', [g.inputNamed(p.name)?.value ?? g.input(p.name, p.shape, 'param'), grad, m, v], { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, step: 1 }, { step: (a) => (a.iteration ?? 0) + 1 });
+  g.updates.set(p.name, p2).set(`adam.m.${p.name}`, m2).set(`adam.v.${p.name}`, v2);
+}
+
+/** After k accumulating micro-batches: Adam on the summed gradients, which are then zeroed. */
+export function buildApply(specs: ReadonlyMap<string, TensorSpec>, optimizer: Optimizer): EntryGraph {
+  const g = new Graph();
+  for (const p of specs.values()) {
+    if (p.kind !== 'param') continue;
+    const acc = g.input(`grad.${p.name}`, p.shape, 'state');
+    adamUpdate(g, p, acc, optimizer);
+    g.updates.set(`grad.${p.name}`, g.call('fill', [], { shape: [...p.shape], value: 0 })[0]);
+  }
+  return { graph: g, inputs: [], outputs: [], hostScalars: [] };
+}
+
+/** The training step in evaluation mode, outputting its `evaluate` values per cell. */
+export function buildEvaluate(cx: StepContext, t: A.TrainStmt, batch: number): EntryGraph {
+  return cx.build(batch, false, t.params, (b, scope, inputs) => {
+    cx.execBody(t.body, scope);
+    if (!b.evaluations.length) fail('SC5001', t.span, { need: 'evaluate', model: cx.name }, ['add `evaluate elbo, recon, kl` with per-cell ([B]) values, the ELBO first']);
+    for (const e of b.evaluations) b.g.outputs.set(e.name, cx.tensorOf(e.value, e.span, `evaluated value ${e.name}`).v);
+    cx.finishState(b);
+    return { graph: b.g, inputs: [...inputs, ...b.extraInputs], outputs: b.evaluations.map((e) => e.name), hostScalars: b.hostScalars };
+  });
+}

@@ -16,17 +16,19 @@ interface RunData {
   data?: string;
   batch?: number;
   skipBad?: boolean;
+  /** Images of another size than the model's (default: as the run was trained). */
+  fit?: 'exact' | 'crop-pad';
 }
 
 /** The run at its checkpoint and its data split (the run's manifest and label vocabulary unless --data). */
 async function open(o: RunData, backend: Backend, log: (l: string) => void) {
   const r = await openRun(o.run, backend, o.checkpoint);
-  const ds = openSplit(o.data ?? r.info.data, r.model, o.split, { skipBad: o.skipBad ?? r.info.skipBad, log, labels: r.info.labels, fit: r.info.fit });
+  const ds = openSplit(o.data ?? r.info.data, r.model, o.split, { skipBad: o.skipBad ?? r.info.skipBad, log, labels: r.info.labels, fit: o.fit ?? r.info.fit });
   return { r, ds, batch: o.batch ?? Math.min(r.info.batch, ds.length) };
 }
 
 export interface EvalCommand extends RunData {
-  split: Split;
+  split: Split | 'all';
   samples: number;
 }
 

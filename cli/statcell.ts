@@ -28,7 +28,11 @@ const list = (v: string) => {
   if (s.some((n) => !Number.isInteger(n) || n <= 0)) throw new InvalidArgumentError('expected positive integers, e.g. 64,40');
   return s;
 };
-const fitOption = () => new Option('--fit <how>', "images of another size than the model's: exact (an error) or crop-pad (centre-crop / zero-pad, as the paper does)").choices(['exact', 'crop-pad']).default('exact');
+/** Training fixes how images of another size are treated (default exact); later commands follow the run unless told. */
+const fitOption = (forRun = false) => {
+  const o = new Option('--fit <how>', `images of another size than the model's: exact (an error) or crop-pad (centre-crop / zero-pad, as the paper does)${forRun ? "; default: as the run was trained" : ''}`).choices(['exact', 'crop-pad']);
+  return forRun ? o : o.default('exact');
+};
 const backendOption = () => new Option('--backend <kind>', 'auto (a hardware GPU → webgpu, else wasm), webgpu or wasm').default('auto');
 
 const program = new Command('statcell').description('The Statistical Cell on WebGPU and WebAssembly').showHelpAfterError();
@@ -89,6 +93,7 @@ program
   .option('--samples <n>', 'z samples per cell', int, 10)
   .option('--batch <n>', 'batch size', int)
   .option('--skip-bad', 'log and skip unreadable rows')
+  .addOption(fitOption(true))
   .addOption(backendOption())
   .action(async (o) => {
     const backend = await backendFor(o.backend, log);
@@ -106,6 +111,7 @@ program
   .option('--data <manifest>', 'manifest (default: the run\'s)')
   .option('--batch <n>', 'batch size', int)
   .option('--skip-bad', 'log and skip unreadable rows')
+  .addOption(fitOption(true))
   .addOption(backendOption())
   .action(async (o) => {
     const backend = await backendFor(o.backend, log);
@@ -125,6 +131,7 @@ program
   .option('--format <f>', 'png, ome-tiff or both', 'png')
   .option('--seed <n>', 'which noise draws', int, 0)
   .requiredOption('--out <dir>', 'output folder')
+  .addOption(fitOption(true))
   .addOption(backendOption())
   .action(async (o) => {
     if (!['png', 'ome-tiff', 'both'].includes(o.format)) throw new Error(`--format ${o.format}: expected png, ome-tiff or both`);
@@ -136,7 +143,7 @@ program
     if (o.data) {
       const run = (target ?? reference)!;
       // The real cells give their channels only (their own labels play no part), so any labels will do.
-      const ds = openSplit(o.data, run.model, o.split as Split, { log, fit: run.info.fit });
+      const ds = openSplit(o.data, run.model, o.split as Split, { log, fit: o.fit ?? run.info.fit });
       real = await ds.batch(Array.from({ length: Math.min(o.n, ds.length) }, (_, i) => i));
     }
     const g = await generate({ reference, target, n: real ? real.rows.length : o.n, labels, real, iteration: o.seed });
@@ -152,12 +159,13 @@ program
   .option('--data <manifest>', "cells to reconstruct: this manifest's test split (default: the reference run's)")
   .option('--labels <names>', 'structures to generate in real cells, separated by ";" (default: the first four labels of the target run)')
   .requiredOption('--out <dir>', 'report folder')
+  .addOption(fitOption(true))
   .addOption(backendOption())
   .action(async (o) => {
     const backend = await backendFor(o.backend, log);
     const reference = await openRun(o.reference, backend);
     const target = o.target ? await openRun(o.target, backend) : undefined;
-    const cells = openSplit(o.data ?? reference.info.data, reference.model, 'test', { log, labels: (target ?? reference).info.labels, fit: reference.info.fit });
+    const cells = openSplit(o.data ?? reference.info.data, reference.model, 'test', { log, labels: (target ?? reference).info.labels, fit: o.fit ?? reference.info.fit });
     const labels = o.labels ? String(o.labels).split(';').map((l) => l.trim()).filter(Boolean) : (target?.info.labels ?? []).slice(0, 4);
     const html = await writeReport(o.out, { reference: { run: reference, dir: o.reference }, target: target && { run: target, dir: o.target }, cells, labels, backend: backend.description });
     log(`report written: ${html}`);

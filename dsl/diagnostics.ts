@@ -67,7 +67,9 @@ export type Need =
   | { need: 'evaluate'; model: string }
   | { need: 'scoring'; model: string }
   | { need: 'input'; model: string; tool: string; role: string; found: string[] }
-  | { need: 'input role'; input: string };
+  | { need: 'input role'; input: string }
+  | { need: 'label input'; model: string }
+  | { need: 'no conditions'; model: string; conditions: string[] };
 const need = (a: Need): string => {
   switch (a.need) {
     case 'entry':
@@ -86,6 +88,10 @@ const need = (a: Need): string => {
       return `${a.tool} needs the model's ${a.role} input, and model ${a.model} has ${a.found.length ? `${a.found.length} (${a.found.join(', ')})` : 'none'}`;
     case 'input role':
       return `input ${a.input} has no role, so it cannot be fed from data`;
+    case 'label input':
+      return `model ${a.model} takes no label, so it cannot generate a structure per label`;
+    case 'no conditions':
+      return `model ${a.model} is conditioned on ${a.conditions.join(', ')}, so it cannot generate whole cells on its own`;
   }
 };
 

@@ -29,6 +29,8 @@ export function inputWithRole(model: CompiledModel, kind: 'image' | 'reference' 
   const found = model.inputs.filter((i) => i.role?.kind === kind);
   if (found.length !== 1)
     throw model.error('SC5001', { need: 'input', tool: what, role: kind, model: model.name, found: found.map((i) => i.name) }, {
+      // At an input that could take the role, if there is one.
+      at: (found[0] ?? model.inputs.find((i) => !i.role))?.name,
       notes: [`mark one input with its role: \`input x: [B, 2, ...size] as image("membrane", "dna")\`, \`as reference(...)\` or \`as label\` (docs/language.md, "Roles")`],
     });
   return found[0];

@@ -40,14 +40,17 @@ export async function generate(o: { reference?: OpenedRun; target?: OpenedRun; n
   let names: string[];
   if (o.real) {
     const n = o.real.rows.length;
-    // What the target is conditioned on comes from the real cell; its own structure is not shown.
-    const keep = o.target ? new Set(channelsOf(inputWithRole(o.target.model, 'reference', 'generating structures in real cells'))) : null;
-    base = Array.from({ length: Math.min(o.n, n) }, (_, i) => Object.fromEntries(Object.entries(cellChannels(o.real!, i, n)).filter(([c]) => !keep || keep.has(c))));
+    // The real cell's channels, less the ones the target model generates.
+    const generated = o.target ? new Set(channelsOf(inputWithRole(o.target.model, 'image', 'generating structures in real cells'))) : new Set<string>();
+    base = Array.from({ length: Math.min(o.n, n) }, (_, i) => Object.fromEntries(Object.entries(cellChannels(o.real!, i, n)).filter(([c]) => !generated.has(c))));
     names = o.real.rows.slice(0, base.length).map((r) => `cell ${r.cellId}`);
   } else {
     if (!o.reference) throw new Error('generate: whole cells need the reference model (--reference); for structures in real cells give --data');
     const m = o.reference.model;
     const g = generateRole(m);
+    const conditions = m.inputs.filter((i) => i.role && i.role.kind !== 'image');
+    if (conditions.length)
+      throw m.error('SC5001', { need: 'no conditions', model: m.name, conditions: conditions.map((i) => i.name) }, { at: conditions[0].name, notes: ['give it as --target (structures generated given a cell), with an unconditioned model as --reference'] });
     const image = inputWithRole(m, 'image', 'generation');
     const out = (await o.reference.runtime.run(g.entry, {}, o.n, it))[g.output];
     base = Array.from({ length: o.n }, (_, i) => imageChannels(out, channelsOf(image), i, o.n));
@@ -56,6 +59,7 @@ export async function generate(o: { reference?: OpenedRun; target?: OpenedRun; n
   if (!o.target || !o.labels.length) return { size, cells: base.map((channels, i) => ({ channels, label: null, source: names[i] })) };
   const t = o.target.model;
   const g = generateRole(t);
+  if (!t.inputs.some((i) => i.role?.kind === 'label')) throw t.error('SC5001', { need: 'label input', model: t.name }, { notes: ['a target model has an input `as label`; without --labels, only whole cells of the reference model are generated'] });
   const image = inputWithRole(t, 'image', 'generation');
   const cells: GeneratedCell[] = [];
   for (const [j, label] of o.labels.entries()) {

@@ -62,6 +62,8 @@ export interface ReportInput {
 export async function writeReport(dir: string, o: ReportInput): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const figs: Figure[] = [lossFigure(dir, o.reference.run, o.reference.dir, 'reference')];
+  /** What the report could not show, and why. */
+  const notes: string[] = [];
   if (o.target) figs.push(lossFigure(dir, o.target.run, o.target.dir, 'target'));
   const n = Math.min(o.n ?? 8, o.cells.length);
   const size = imageSize(o.reference.run.model);
@@ -76,7 +78,7 @@ export async function writeReport(dir: string, o: ReportInput): Promise<string> 
     const m = r.model;
     const enc = m.roles.encode;
     const dec = m.roles.decode;
-    if (!enc || !dec) throw m.error('SC5001', { need: 'entries', model: m.name, tool: 'the report reconstructs cells', lacking: enc ? 'a decode' : 'an encode' });
+    if (!enc || !dec) return null; // nothing to reconstruct with: the figure says so
     const shown = new Set(m.inputs.flatMap(channelsOf));
     const view = realCells.map((c) => Object.fromEntries(Object.entries(c).filter(([k]) => shown.has(k))));
     const feeds = feedsFrom(m, realCells, real.rows.map((row) => row.structure), r.info.labels);
@@ -85,13 +87,18 @@ export async function writeReport(dir: string, o: ReportInput): Promise<string> 
     const image = channelsOf(inputWithRole(m, 'image', 'the report'));
     return { view, recon: view.map((v, i) => ({ ...v, ...imageChannels(xhat, image, i, n) })), image };
   };
+  const missing = (r: OpenedRun) => `Model ${esc(r.model.name)} has no ${r.model.roles.encode ? 'decode' : 'encode'} entry, so no reconstructions are shown.`;
   const rRef = await reconstruct(o.reference.run);
-  save('recon-reference.png', [...rRef.view, ...rRef.recon], n);
-  figs.push({ file: 'recon-reference.png', title: 'Reference model: real vs. reconstructed', caption: `Top: real test cells (${rRef.image.join(', ')}; red membrane, green structure, blue DNA); bottom: the reference model’s reconstructions (decoder of μ).` });
+  if (rRef) {
+    save('recon-reference.png', [...rRef.view, ...rRef.recon], n);
+    figs.push({ file: 'recon-reference.png', title: 'Reference model: real vs. reconstructed', caption: `Top: real test cells (${rRef.image.join(', ')}; red membrane, green structure, blue DNA); bottom: the reference model’s reconstructions (decoder of μ).` });
+  } else notes.push(missing(o.reference.run));
   if (o.target) {
     const rS = await reconstruct(o.target.run);
-    save('recon-target.png', [...rS.view, ...rS.recon], n);
-    figs.push({ file: 'recon-target.png', title: 'Target model: real vs. reconstructed', caption: `Top: real test cells (${real.rows.slice(0, n).map((r) => esc(r.structure)).join('; ')}); bottom: the target model’s reconstruction of its image (${rS.image.join(', ')}), given the cell’s other channels.` });
+    if (rS) {
+      save('recon-target.png', [...rS.view, ...rS.recon], n);
+      figs.push({ file: 'recon-target.png', title: 'Target model: real vs. reconstructed', caption: `Top: real test cells (${real.rows.slice(0, n).map((r) => esc(r.structure)).join('; ')}); bottom: the target model’s reconstruction of its image (${rS.image.join(', ')}), given the cell’s other channels.` });
+    } else notes.push(missing(o.target.run));
   }
 
   const labels = o.labels;
@@ -112,7 +119,7 @@ export async function writeReport(dir: string, o: ReportInput): Promise<string> 
 <html lang="en"><head><meta charset="utf-8"><title>statcell report</title>
 <style>body{font:15px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}figure{margin:2em 0}img{max-width:100%;image-rendering:pixelated;border:1px solid #ddd}figcaption{color:#555}code{background:#f3f3f3;padding:0 .2em}</style></head>
 <body><h1>statcell: training report</h1>
-<p>Models: <code>${esc(o.reference.run.model.name)}</code> (checkpoint ${esc(o.reference.run.checkpoint)}, ${o.reference.run.sidecar.iteration} iterations)${o.target ? `, <code>${esc(o.target.run.model.name)}</code> (checkpoint ${esc(o.target.run.checkpoint)}, ${o.target.run.sidecar.iteration} iterations)` : ''}. Backend: ${esc(o.backend)}. Written ${new Date().toISOString()}.</p>${timing}
+<p>Models: <code>${esc(o.reference.run.model.name)}</code> (checkpoint ${esc(o.reference.run.checkpoint)}, ${o.reference.run.sidecar.iteration} iterations)${o.target ? `, <code>${esc(o.target.run.model.name)}</code> (checkpoint ${esc(o.target.run.checkpoint)}, ${o.target.run.sidecar.iteration} iterations)` : ''}. Backend: ${esc(o.backend)}. Written ${new Date().toISOString()}.</p>${timing}${notes.map((t) => `<p>${t}</p>`).join('')}
 ${figs.map((f) => `<figure><h2>${esc(f.title)}</h2><img src="${f.file}" alt="${esc(f.title)}"><figcaption>${f.caption}</figcaption></figure>`).join('\n')}
 </body></html>
 `;

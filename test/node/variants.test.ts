@@ -129,10 +129,18 @@ describe('user variants through the CLI', () => {
     expect(g.err).toMatch(/nogen\.vae:\d+:\d+: error\[SC5001\]: model Shape3 has no generate entry/);
     const e = run(['eval', '--run', out, '--backend', 'wasm'], dir);
     expect(e.err).toMatch(/nogen\.vae:\d+:\d+: error\[SC5001\]: model Shape3 does not say how a cell is scored/);
+    // Models in roles they cannot take: a shape model as the target, a conditioned one as the reference.
+    const asTarget = run(['generate', '--reference', shape, '--target', shape, '--labels', 'Golgi', '--out', join(dir, 'g2'), '--backend', 'wasm'], dir);
+    expect(asTarget.err).toMatch(/shape3\.vae:\d+:\d+: error\[SC5001\]: model Shape3 takes no label/);
+    const asReference = run(['generate', '--reference', structure, '--out', join(dir, 'g3'), '--backend', 'wasm'], dir);
+    expect(asReference.err).toMatch(/structure2\.vae:\d+:\d+: error\[SC5001\]: model Structure2 is conditioned on outline, which/);
     // Data of another size than the model's image input.
     const big = synthesize({ out: join(dir, 'big'), cells: 8, dims: 2, size: [32, 16], seed: 1 });
     const b = run(['embed', '--run', shape, '--data', big, '--out', join(dir, 'x.csv'), '--backend', 'wasm'], dir);
     expect(b.code).toBe(1);
     expect(b.err).toMatch(/manifest\.csv:\d+ \(CellId \d+\): .*the image is 32×16 but the model takes 24×16/);
+    // … which --fit crop-pad centre-crops, as the paper does.
+    const c = run(['embed', '--run', shape, '--data', big, '--fit', 'crop-pad', '--out', join(dir, 'x.csv'), '--backend', 'wasm'], dir);
+    expect(c.code, c.err).toBe(0);
   });
 });

@@ -5,7 +5,7 @@
 import type { Span } from '../dsl/diagnostics.ts';
 import { fail, type BuildContext } from './context.ts';
 import type { Value } from './ir.ts';
-import { HostScalar, Tensor, typeName, type Val } from './values.ts';
+import { HostScalar, GraphTensor, typeName, type Val } from './values.ts';
 
 export function arith(cx: BuildContext, op: string, l: Val, r: Val, span: Span): Val {
   if (Array.isArray(l) || Array.isArray(r)) {
@@ -43,14 +43,14 @@ export function arith(cx: BuildContext, op: string, l: Val, r: Val, span: Span):
   // Tensors: with a compile-time number use `scale`; otherwise a broadcasting op.
   const ops: Record<string, string> = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div' };
   if (!ops[op]) fail('SC4012', span, { op, left: typeName(l), right: typeName(r) });
-  if (l instanceof Tensor && typeof r === 'number') {
+  if (l instanceof GraphTensor && typeof r === 'number') {
     const attrs = op === '+' ? { a: 1, b: r } : op === '-' ? { a: 1, b: -r } : op === '*' ? { a: r, b: 0 } : { a: 1 / r, b: 0 };
-    return new Tensor(cx.op('scale', [l.v], attrs, span)[0]);
+    return new GraphTensor(cx.op('scale', [l.v], attrs, span)[0]);
   }
-  if (typeof l === 'number' && r instanceof Tensor && op !== '/') {
+  if (typeof l === 'number' && r instanceof GraphTensor && op !== '/') {
     const attrs = op === '+' ? { a: 1, b: l } : op === '-' ? { a: -1, b: l } : { a: l, b: 0 };
-    return new Tensor(cx.op('scale', [r.v], attrs, span)[0]);
+    return new GraphTensor(cx.op('scale', [r.v], attrs, span)[0]);
   }
   const tv = (v: Val): Value => (v instanceof HostScalar ? cx.hostInput(v) : cx.tensorOf(v, span, `an operand of '${op}'`).v);
-  return new Tensor(cx.op(ops[op], [tv(l), tv(r)], {}, span)[0]);
+  return new GraphTensor(cx.op(ops[op], [tv(l), tv(r)], {}, span)[0]);
 }

@@ -4,7 +4,7 @@
 
 import type { Span } from '../dsl/diagnostics.ts';
 import { fail, type BuildContext } from './context.ts';
-import { HostScalar, Tensor, typeName, type Val } from './values.ts';
+import { HostScalar, GraphTensor, typeName, type Val } from './values.ts';
 
 /** One call of a builtin: its arguments (tensor inputs from a pipe first) and helpers over them. */
 export interface BuiltinCall {
@@ -14,11 +14,11 @@ export interface BuiltinCall {
   named: Map<string, Val>;
   span: Span;
   /** Argument i as a tensor (SC4013). */
-  t(i: number): Tensor;
+  t(i: number): GraphTensor;
   /** Argument i as a compile-time number (SC4003). */
   n(i: number): number;
   /** The op applied to argument 0 (a tensor). */
-  one(op: string, attrs?: Record<string, unknown>): Tensor;
+  one(op: string, attrs?: Record<string, unknown>): GraphTensor;
 }
 
 export interface Builtin {
@@ -84,17 +84,17 @@ export const BUILTINS: Record<string, Builtin> = {
       if (cx.debug.externalNoise) {
         const noise = { name: `noise${b.randomDraws++}`, shape };
         b.extraInputs.push(noise);
-        return new Tensor(b.g.input(noise.name, noise.shape));
+        return new GraphTensor(b.g.input(noise.name, noise.shape));
       }
       const blocks = Math.ceil(shape.reduce((a, c) => a * c, 1) / 4);
       // Each draw of the program gets its own key; the counter moves on with the iteration.
       const seed = 0x5eed0000 + b.randomDraws++;
-      return new Tensor(cx.op('randn', [], { shape, seed, offset: 0 }, span, { offset: (r) => (r.draw ?? r.iteration ?? 0) * blocks })[0]);
+      return new GraphTensor(cx.op('randn', [], { shape, seed, offset: 0 }, span, { offset: (r) => (r.draw ?? r.iteration ?? 0) * blocks })[0]);
     },
   },
-  reparam: { signature: 'reparam(mu, logvar, eps)', call: (c) => new Tensor(c.cx.op('reparam', [c.t(0).v, c.t(1).v, c.t(2).v], {}, c.span)[0]) },
-  sse: { signature: 'sse(a, b)', call: (c) => new Tensor(c.cx.op('sse', [c.t(0).v, c.t(1).v], {}, c.span)[0]) },
-  kld: { signature: 'kld(mu, logvar)', call: (c) => new Tensor(c.cx.op('kld', [c.t(0).v, c.t(1).v], {}, c.span)[0]) },
+  reparam: { signature: 'reparam(mu, logvar, eps)', call: (c) => new GraphTensor(c.cx.op('reparam', [c.t(0).v, c.t(1).v, c.t(2).v], {}, c.span)[0]) },
+  sse: { signature: 'sse(a, b)', call: (c) => new GraphTensor(c.cx.op('sse', [c.t(0).v, c.t(1).v], {}, c.span)[0]) },
+  kld: { signature: 'kld(mu, logvar)', call: (c) => new GraphTensor(c.cx.op('kld', [c.t(0).v, c.t(1).v], {}, c.span)[0]) },
   len: {
     signature: 'len(list)',
     call: ({ args: [l], span }) => {
@@ -124,7 +124,7 @@ export function callBuiltin(cx: BuildContext, name: string, args: Val[], named: 
     if (typeof v !== 'number') fail('SC4003', span, { what: `argument ${i + 1} of ${name}`, wants: 'must be a compile-time number', got: typeName(v) });
     return v;
   };
-  const one = (op: string, attrs: Record<string, unknown> = {}) => new Tensor(cx.op(op, [t(0).v], attrs, span)[0]);
+  const one = (op: string, attrs: Record<string, unknown> = {}) => new GraphTensor(cx.op(op, [t(0).v], attrs, span)[0]);
   const f = BUILTINS[name]?.call;
   if (!f) fail('SC2002', span, { what: name, here: true });
   return f({ cx, name, args, named, span, t, n, one });

@@ -5,7 +5,7 @@
 import { formatMessage, type CallSite, type DiagnosticCode, type MessageArgs, type Span } from '../dsl/diagnostics.ts';
 import type { Graph, Value } from './ir.ts';
 import type { HostScalar as HostScalarSpec, Init } from './model.ts';
-import type { Env, HostScalar, LayerKind, Tensor, Val } from './values.ts';
+import type { Env, HostScalar, LayerKind, GraphTensor, Val } from './values.ts';
 
 /** A compile error on its way to becoming a diagnostic (with the chain of block call sites). */
 export class Fail<C extends DiagnosticCode = DiagnosticCode> extends Error {
@@ -92,7 +92,7 @@ export interface BuildContext {
   /** The graph value of a parameter or state tensor, declared on first use (SC3012 when its shape changes). */
   param(name: string, shape: number[], kind: 'param' | 'state', init: Init, owner: string, span: Span): Value;
   /** `v` as a tensor, or SC4013 naming `what` it is. */
-  tensorOf(v: Val, span: Span, what: string): Tensor;
+  tensorOf(v: Val, span: Span, what: string): GraphTensor;
   /** A run-time scalar as a [1] graph input the runtime fills each step. */
   hostInput(h: HostScalar): Value;
 }

@@ -18,7 +18,7 @@ import { describeInput, entryRoles, inputRole } from './roles.ts';
 import { checkShapes, evalShape } from './shapes.ts';
 import { buildApply, buildEvaluate, buildTrain, type StepContext, type StepRecord } from './train-step.ts';
 import { checkType, setText } from './typecheck.ts';
-import { Env, Tensor, Tuple, type Val } from './values.ts';
+import { Env, GraphTensor, Tuple, type Val } from './values.ts';
 
 export type { DebugOptions, LayerRecord } from './context.ts';
 export { DATA_CHANNELS } from './roles.ts';
@@ -267,7 +267,7 @@ export class Elaborator {
         shapeExpr = inp.shape;
       }
       const shape = evalShape(this.ip, shapeExpr, scope);
-      scope.env.set(p.name.name, new Tensor(b.g.input(p.name.name, shape)));
+      scope.env.set(p.name.name, new GraphTensor(b.g.input(p.name.name, shape)));
       inputs.push({ name: p.name.name, shape });
     }
     return inputs;

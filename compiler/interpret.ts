@@ -18,7 +18,7 @@ import type { Init, TensorSpec } from './model.ts';
 import { checkShapes, matchShape, type ShapeHost } from './shapes.ts';
 import { envNames } from './text.ts';
 import { checkType } from './typecheck.ts';
-import { Callee, Configured, Env, HostScalar, Tensor, Tuple, typeName, type LayerKind, type Val } from './values.ts';
+import { Callee, Configured, Env, HostScalar, GraphTensor, Tuple, typeName, type LayerKind, type Val } from './values.ts';
 
 export class Interpreter implements BuildContext, ShapeHost {
   /** Top-level `const`s of every file. */
@@ -451,8 +451,8 @@ export class Interpreter implements BuildContext, ShapeHost {
     return b.g.input(name, [1]);
   }
 
-  tensorOf(v: Val, span: Span, what: string): Tensor {
-    if (v instanceof Tensor) return v;
+  tensorOf(v: Val, span: Span, what: string): GraphTensor {
+    if (v instanceof GraphTensor) return v;
     fail('SC4013', span, { what, got: typeName(v) });
   }
 

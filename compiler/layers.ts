@@ -8,7 +8,7 @@ import { OpError, numel } from '../kernels/types.ts';
 import { fail, type BuildContext } from './context.ts';
 import type { Value } from './ir.ts';
 import type { Init } from './model.ts';
-import { Tensor, type LayerKind, type Val } from './values.ts';
+import { GraphTensor, type LayerKind, type Val } from './values.ts';
 
 export interface LayerDef {
   /** How it is configured, for docs: `conv(cout, k, stride = 1, …)`. */
@@ -58,7 +58,7 @@ export interface LayerSite {
 }
 
 /** Lowers one application of a layer to `x`, declaring its tensors and logging it for `statcell compile`. */
-export function lowerLayer(cx: BuildContext, layer: LayerKind, a: Map<string, Val>, x: Tensor, site: LayerSite): Tensor {
+export function lowerLayer(cx: BuildContext, layer: LayerKind, a: Map<string, Val>, x: GraphTensor, site: LayerSite): GraphTensor {
   const { path, owner, span, configSpan } = site;
   const int = (k: string, min = 0): number => {
     const v = a.get(k);
@@ -136,5 +136,5 @@ export function lowerLayer(cx: BuildContext, layer: LayerKind, a: Map<string, Va
   }
   const params = b.g.inputs.slice(before).filter((i) => i.kind === 'param').reduce((s, i) => s + numel(i.value.shape), 0);
   b.log.push({ path, layer, output: y.shape, params });
-  return new Tensor(y);
+  return new GraphTensor(y);
 }

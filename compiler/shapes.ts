@@ -6,12 +6,12 @@ import type * as A from '../dsl/ast.ts';
 import type { Span } from '../dsl/diagnostics.ts';
 import { Fail, fail, type Scope } from './context.ts';
 import { exprText, shapeText } from './text.ts';
-import { typeName, type Tensor, type Val } from './values.ts';
+import { typeName, type GraphTensor, type Val } from './values.ts';
 
 /** What shape checks evaluate with (the interpreter). */
 export interface ShapeHost {
   evalIn(e: A.Expr, scope: Scope): Val;
-  tensorOf(v: Val, span: Span, what: string): Tensor;
+  tensorOf(v: Val, span: Span, what: string): GraphTensor;
   /** The model's parameters (the note of a size that does not divide names `size`). */
   readonly params: ReadonlyMap<string, Val>;
 }

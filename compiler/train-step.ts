@@ -11,7 +11,7 @@ import { gradients } from './autodiff.ts';
 import { fail, type Build, type DebugOptions, type Scope } from './context.ts';
 import { Graph, type Value } from './ir.ts';
 import type { EntryGraph, TensorSpec, TrainGraph } from './model.ts';
-import type { Tensor, Val } from './values.ts';
+import type { GraphTensor, Val } from './values.ts';
 
 type Optimizer = TrainGraph['optimizer'];
 
@@ -28,7 +28,7 @@ export interface StepContext {
    */
   build<R>(batch: number, training: boolean, params: A.TensorParam[], f: (b: Build, scope: Scope, inputs: { name: string; shape: number[] }[]) => R): R;
   execBody(body: A.Stmt[], scope: Scope): void;
-  tensorOf(v: Val, span: Span, what: string): Tensor;
+  tensorOf(v: Val, span: Span, what: string): GraphTensor;
   /** Writes changed state tensors (BatchNorm statistics, spectral norm's u) back as updates. */
   finishState(b: Build): void;
 }

@@ -5,7 +5,7 @@ import type * as A from '../dsl/ast.ts';
 import type { Value } from './ir.ts';
 
 /** A tensor: a value of the graph being built. */
-export class Tensor {
+export class GraphTensor {
   constructor(readonly v: Value) {}
   get shape(): readonly number[] {
     return this.v.shape;
@@ -40,7 +40,7 @@ export class Callee {
   constructor(readonly target: { kind: 'layer'; layer: LayerKind } | { kind: 'block'; decl: A.BlockDecl; file: string } | { kind: 'builtin'; name: string }) {}
 }
 
-export type Val = number | boolean | string | null | Val[] | Tensor | Tuple | HostScalar | Configured | Callee;
+export type Val = number | boolean | string | null | Val[] | GraphTensor | Tuple | HostScalar | Configured | Callee;
 
 /** A lexical scope. */
 export class Env {
@@ -58,4 +58,4 @@ export class Env {
 }
 
 export const typeName = (v: Val): string =>
-  v === null ? 'none' : Array.isArray(v) ? 'list' : v instanceof Tensor ? `tensor [${v.shape.join(', ')}]` : v instanceof Tuple ? 'tuple' : v instanceof HostScalar ? 'run-time scalar' : v instanceof Configured ? 'layer or block instance' : v instanceof Callee ? 'block, layer or function' : typeof v;
+  v === null ? 'none' : Array.isArray(v) ? 'list' : v instanceof GraphTensor ? `tensor [${v.shape.join(', ')}]` : v instanceof Tuple ? 'tuple' : v instanceof HostScalar ? 'run-time scalar' : v instanceof Configured ? 'layer or block instance' : v instanceof Callee ? 'block, layer or function' : typeof v;

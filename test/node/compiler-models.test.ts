@@ -1,14 +1,11 @@
 // The paper's four models compiled from models/*.vae: parameter counts (the paper's figures),
 // shapes, the memory plan of the real training step, and diagnostics for broken model files.
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { compileReport } from '../../cli/compile.ts';
 import { compileModelFile, parameterCount } from '../../compiler/index.ts';
 import { lower, memoryStats } from '../../compiler/plan.ts';
-import { DiagnosticError } from '../../dsl/diagnostics.ts';
+import { diag, variant } from './model-files.ts';
 
 const layerParams = (m: ReturnType<typeof compileModelFile>, paths: string[]) =>
   (m.trainStep(2).layers ?? []).filter((l) => paths.includes(l.path)).reduce((s, l) => s + l.params, 0);
@@ -75,21 +72,6 @@ describe('the paper models', () => {
 });
 
 describe('diagnostics for broken model files', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'statcell-vae-'));
-  const variant = (name: string, text: string) => {
-    const f = join(dir, `${name}.vae`);
-    writeFileSync(f, text);
-    return f;
-  };
-  const diag = (file: string, overrides: Record<string, unknown> = {}) => {
-    try {
-      compileModelFile(file, { overrides });
-    } catch (e) {
-      expect(e).toBeInstanceOf(DiagnosticError);
-      return (e as DiagnosticError).message;
-    }
-    throw new Error('compiled without a diagnostic');
-  };
   const small = `import "${process.cwd()}/models/statcell.vae"\n`;
   const block = (body: string) => `block Bad(cout: int)(x: [B, C, ...S]) -> [B, cout, ...S] {\n${body}\n}\nmodel M(n: int = 4) {\n  input x: [B, 2, 8, 8]\n  entry f(x) -> [B, 4, 8, 8] {\n    return x |> b: Bad(n)\n  }\n}\n`;
 

@@ -2,31 +2,16 @@
 // command line, and a terminal free of GPU driver noise with a backend line that says the truth.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parseSet } from '../../cli/common.ts';
 import { compileModelFile } from '../../compiler/index.ts';
 import { CODES, DiagnosticError, formatMessage } from '../../dsl/diagnostics.ts';
 import { closestName, didYouMean, editDistance } from '../../dsl/suggest.ts';
 import { backendReason } from '../../runtime/device.ts';
+import { diag, variant, VARIANTS } from './model-files.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'statcell-diag-'));
-const variant = (name: string, text: string) => {
-  const f = join(dir, `${name}.vae`);
-  writeFileSync(f, text);
-  return f;
-};
-const diag = (file: string, overrides: Record<string, unknown> = {}) => {
-  try {
-    compileModelFile(file, { overrides });
-  } catch (e) {
-    expect(e).toBeInstanceOf(DiagnosticError);
-    return (e as DiagnosticError).message;
-  }
-  throw new Error('compiled without a diagnostic');
-};
 const block = (body: string, call = 'b: Bad(n)') =>
   `block Bad(cout: int)(x: [B, C, ...S], skip?: [B, C, ...S]) -> [B, cout, ...S] {\n${body}\n}\nmodel M(n: int = 4) {\n  input x: [B, 2, 8, 8]\n  entry f(x) -> [B, 4, 8, 8] {\n    return x |> ${call}\n  }\n}\n`;
 
@@ -58,7 +43,7 @@ describe('did you mean', () => {
     expect(diag(variant('input', block('  return x |> c: conv(cout, k = 1)', 'b: Bad(n)(skp = x)')))).toMatch(/block Bad has no input 'skp'[^]*did you mean 'skip'\?/);
   });
   test('an unknown model parameter, in an instance and with --set', () => {
-    const inst = variant('inst', `import "${relative(dir, 'models/statcell.vae')}"\nmodel X = StatCell(dims = 2, lattent = 8)\n`);
+    const inst = variant('inst', `import "${relative(VARIANTS, 'models/statcell.vae')}"\nmodel X = StatCell(dims = 2, lattent = 8)\n`);
     expect(diag(inst)).toMatch(/inst\.vae:2:30: error\[SC2004\]: model StatCell has no parameter 'lattent'\n[^]*= note: did you mean 'latent'\?/);
     expect(diag('models/reference2d.vae', { latnet: 8 })).toMatch(/^--set latnet=8: error\[SC2004\]: model StatCell has no parameter 'latnet'\n {2}= note: did you mean 'latent'\?\n {2}= note: parameters: dims, size,/);
   });

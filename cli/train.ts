@@ -5,6 +5,7 @@ import type { Backend } from '../runtime/backend.ts';
 import { makeProgress } from '../train/progress.ts';
 import { train, type TrainResult } from '../train/trainer.ts';
 import { resolveCheckpoint } from '../session/checkpoint.ts';
+import { lockRun } from '../session/lock.ts';
 import { loadModel, modelOfCheckpoint, readRunInfo, writeRunInfo } from '../session/run.ts';
 import { backendFor, log, openSplit } from './common.ts';
 import { existsSync } from 'node:fs';
@@ -49,25 +50,31 @@ export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
   // The label vocabulary comes from the training data (kept in run.json for every later use).
   const trainSet = openSplit(o.data, model, 'train', { skipBad: o.skipBad, log, labels: previous?.labels, fit });
   const validate = openSplit(o.data, model, 'validate', { skipBad: o.skipBad, log, labels: trainSet.classes, fit });
-  writeRunInfo(o.out, { model: o.model ?? previous!.model, overrides, data: resolve(o.data), batch: o.batch, seed: o.seed, skipBad: o.skipBad, labels: trainSet.classes, fit });
-  log(`${model.name}: ${trainSet.length} training cells, ${validate.length} validation cells, batch ${o.batch}, run directory ${o.out}`);
-  return train({
-    model,
-    backend,
-    train: trainSet,
-    validate,
-    out: o.out,
-    batch: o.batch,
-    microBatch: o.microBatch,
-    epochs: o.epochs,
-    iterations: o.iterations,
-    seed: o.seed,
-    checkpointEvery: o.checkpointEvery,
-    resume: o.resume,
-    evalSamples: o.evalSamples,
-    handleSignals: true,
-    stepDelayMs: o.stepDelayMs,
-    progress: makeProgress({ every: o.logEvery }),
-    log,
-  });
+  // One trainer per run directory: a second one would interleave metrics and replace checkpoints.
+  const unlock = lockRun(o.out);
+  try {
+    writeRunInfo(o.out, { model: o.model ?? previous!.model, overrides, data: resolve(o.data), batch: o.batch, seed: o.seed, skipBad: o.skipBad, labels: trainSet.classes, fit });
+    log(`${model.name}: ${trainSet.length} training cells, ${validate.length} validation cells, batch ${o.batch}, run directory ${o.out}`);
+    return await train({
+      model,
+      backend,
+      train: trainSet,
+      validate,
+      out: o.out,
+      batch: o.batch,
+      microBatch: o.microBatch,
+      epochs: o.epochs,
+      iterations: o.iterations,
+      seed: o.seed,
+      checkpointEvery: o.checkpointEvery,
+      resume: o.resume,
+      evalSamples: o.evalSamples,
+      handleSignals: true,
+      stepDelayMs: o.stepDelayMs,
+      progress: makeProgress({ every: o.logEvery }),
+      log,
+    });
+  } finally {
+    unlock();
+  }
 }

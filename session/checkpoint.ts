@@ -6,10 +6,11 @@
 // moment leaves `latest` naming a complete checkpoint.
 
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CompiledModel } from '../compiler/model.ts';
 import { parseSafetensors, writeSafetensors } from '../runtime/safetensors.ts';
+import { alive } from './lock.ts';
 
 export interface Sidecar {
   format: 'statcell-checkpoint/1';
@@ -68,6 +69,14 @@ export function writeAtomic(file: string, data: Uint8Array | string): void {
   }
 }
 
+/** Removes temporary files (`*.tmp-PID`) that a process killed mid-write left behind. */
+function removeStaleTemps(dir: string): void {
+  for (const f of readdirSync(dir)) {
+    const m = /\.tmp-(\d+)$/.exec(f);
+    if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) rmSync(join(dir, f), { force: true });
+  }
+}
+
 export const checkpointName = (iteration: number, epochEnd: boolean, epoch: number): string =>
   epochEnd ? `epoch-${String(epoch).padStart(4, '0')}` : `step-${String(iteration).padStart(8, '0')}`;
 
@@ -83,6 +92,7 @@ function shapesOf(model: CompiledModel): Map<string, readonly number[]> {
 
 export function saveCheckpoint(dir: string, model: CompiledModel, tensors: Map<string, Float32Array>, sidecar: Omit<Sidecar, 'format' | 'tensorsSha256' | 'written'>, pointers: ('latest' | 'best')[] = ['latest']): Sidecar {
   mkdirSync(dir, { recursive: true });
+  removeStaleTemps(dir);
   const shapes = shapesOf(model);
   const toWrite = new Map([...tensors].map(([name, data]) => [name, { shape: shapes.get(name) ?? [data.length], data }]));
   const bytes = writeSafetensors(toWrite, { format: 'statcell', model: model.name, iteration: String(sidecar.iteration) });
@@ -93,14 +103,47 @@ export function saveCheckpoint(dir: string, model: CompiledModel, tensors: Map<s
   return full;
 }
 
-/** The checkpoint a pointer (`latest`, `best`) or a name refers to; null when the pointer does not exist. */
+/** A checkpoint name: a file stem in the checkpoint folder, never a path out of it. */
+const CHECKPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+
+/**
+ * The checkpoint a pointer (`latest`, `best`) or a name refers to; null when the pointer does not
+ * exist. A pointer that names no checkpoint of this folder (a path, an empty or huge file) is an
+ * error naming the pointer file.
+ */
 export function resolveCheckpoint(dir: string, which = 'latest'): string | null {
   if (which === 'latest' || which === 'best') {
     const p = join(dir, which);
     if (!existsSync(p)) return null;
-    return readFileSync(p, 'utf8').trim();
+    const size = statSync(p).size;
+    const name = size <= 200 ? readFileSync(p, 'utf8').trim() : '';
+    if (!CHECKPOINT_NAME.test(name) || name.includes('..')) throw new CheckpointError(`${p}: the pointer must hold the name of a checkpoint in ${dir} (like epoch-0003), it holds ${size > 200 ? `${size} bytes` : JSON.stringify(name)}`);
+    return name;
   }
-  return which.replace(/\.(safetensors|json)$/, '');
+  const name = which.replace(/\.(safetensors|json)$/, '');
+  if (!CHECKPOINT_NAME.test(name) || name.includes('..')) throw new CheckpointError(`--checkpoint ${which}: give best, latest or the name of a checkpoint in ${dir} (like epoch-0003)`);
+  return name;
+}
+
+/** Checks a sidecar's fields, naming the file and the field that is wrong. */
+function checkSidecar(file: string, v: unknown): Sidecar {
+  const s = v as Record<string, unknown>;
+  const bad = (field: string, want: string) => new CheckpointError(`${file}: field '${field}' is ${JSON.stringify(field.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], s)) ?? 'missing'}, expected ${want}`);
+  if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new CheckpointError(`${file}: not a checkpoint sidecar (a JSON object)`);
+  const nat = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+  if (s.format !== 'statcell-checkpoint/1') throw bad('format', '"statcell-checkpoint/1"');
+  if (typeof s.name !== 'string' || !CHECKPOINT_NAME.test(s.name)) throw bad('name', 'a checkpoint name');
+  if (!nat(s.iteration)) throw bad('iteration', 'a non-negative integer');
+  if (typeof s.epoch !== 'number' || !Number.isFinite(s.epoch) || s.epoch < 0) throw bad('epoch', 'a non-negative number');
+  if (!Number.isSafeInteger(s.batch) || (s.batch as number) < 1) throw bad('batch', 'a positive integer');
+  const seeds = s.seeds as Record<string, unknown> | undefined;
+  if (!seeds || !Number.isSafeInteger(seeds.init) || !Number.isSafeInteger(seeds.data)) throw bad('seeds', '{ init, data } integers');
+  const m = s.model as Record<string, unknown> | undefined;
+  if (!m || typeof m.name !== 'string' || typeof m.sourceHash !== 'string' || typeof m.config !== 'object' || m.config === null) throw bad('model', '{ name, config, source, sourceHash, files, entryFile }');
+  if (typeof s.tensorsSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.tensorsSha256)) throw bad('tensorsSha256', 'a SHA-256 in hex');
+  const o = s.optimizer as Record<string, unknown> | undefined;
+  if (!o || !nat(o.step)) throw bad('optimizer', '{ kind, lr, beta1, beta2, eps, step }');
+  return s as unknown as Sidecar;
 }
 
 export interface LoadedCheckpoint {
@@ -113,12 +156,14 @@ export function loadCheckpoint(dir: string, name: string, model?: CompiledModel)
   const stem = join(dir, name);
   let sidecar: Sidecar;
   let bytes: Buffer;
+  let raw: unknown;
   try {
-    sidecar = JSON.parse(readFileSync(`${stem}.json`, 'utf8'));
+    raw = JSON.parse(readFileSync(`${stem}.json`, 'utf8'));
     bytes = readFileSync(`${stem}.safetensors`);
   } catch (e) {
     throw new CheckpointError(`checkpoint ${stem}: cannot read it (${(e as Error).message})`);
   }
+  sidecar = checkSidecar(`${stem}.json`, raw);
   const sha = createHash('sha256').update(bytes).digest('hex');
   if (sha !== sidecar.tensorsSha256) throw new CheckpointError(`checkpoint ${stem}.safetensors: its SHA-256 ${sha.slice(0, 12)}… differs from the sidecar's ${sidecar.tensorsSha256.slice(0, 12)}… (a torn or replaced file); resume from another checkpoint`);
   if (model && (sidecar.model.sourceHash !== model.sourceHash || JSON.stringify(sidecar.model.config) !== JSON.stringify(model.config)))
@@ -127,7 +172,13 @@ export function loadCheckpoint(dir: string, name: string, model?: CompiledModel)
     );
   const st = parseSafetensors(bytes);
   const tensors = new Map<string, Float32Array>();
-  for (const [n, t] of st.tensors) tensors.set(n, t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>));
+  const shapes = model ? shapesOf(model) : new Map<string, readonly number[]>();
+  for (const [n, t] of st.tensors) {
+    const want = shapes.get(n);
+    // A tensor must have the model's shape, not only its number of values ([2, 8] is not [8, 2]).
+    if (want && want.join() !== t.shape.join()) throw new CheckpointError(`checkpoint ${stem}.safetensors: tensor '${n}' is [${t.shape.join(', ')}], the model's is [${want.join(', ')}]`);
+    tensors.set(n, t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>));
+  }
   return { sidecar, tensors };
 }
 

@@ -119,6 +119,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const v = await evaluateCells(rt, o.validate, { batch: B, samples: o.evalSamples ?? 10, iteration });
       const [score, ...parts] = v.names;
       lastVal = { elbo: v.mean[score], ...v.mean };
+      const bad = Object.entries(lastVal).find(([, x]) => !Number.isFinite(x));
+      if (bad) throw new TrainError(`${model.name}: validation ${bad[0]} is ${bad[1]} at iteration ${iteration} (epoch ${epoch}); stopped. ${latest ? `The last good checkpoint is ${join(ckDir, latest)}` : 'No checkpoint was written yet'}. Lower the learning rate (--set lr=…) or check the validation data`);
       metrics.append({ kind: 'validate', iteration, epoch, ...lastVal });
       if (!best || lastVal.elbo > best.elbo) {
         best = { name, elbo: lastVal.elbo };

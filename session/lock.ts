@@ -1,0 +1,55 @@
+// One writer per run directory: a `lock` file created exclusively, holding the writer's pid. A
+// lock whose process is gone (killed, crashed) is stale and taken over, so a run killed with
+// SIGKILL resumes without manual clean-up. Node only.
+
+import { openSync, closeSync, readFileSync, rmSync, writeSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export class LockError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LockError';
+  }
+}
+
+/** Whether a process with this pid runs (and is not this one's zombie). */
+export function alive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Takes `dir/lock` for this process; returns its release. Throws LockError when another live process holds it. */
+export function lockRun(dir: string, what = 'a trainer'): () => void {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return () => {
+        try {
+          if (Number(readFileSync(file, 'utf8').trim()) === process.pid) rmSync(file, { force: true });
+        } catch {
+          // already gone
+        }
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let holder = NaN;
+      try {
+        holder = Number(readFileSync(file, 'utf8').slice(0, 32).trim());
+      } catch {
+        // removed meanwhile: try again
+      }
+      if (alive(holder)) throw new LockError(`${dir}: ${what} (pid ${holder}) is writing to this run directory; wait for it to end, or give another --out`);
+      rmSync(file, { force: true }); // stale: its process is gone
+    }
+  }
+  throw new LockError(`${dir}: could not take the lock file ${file}`);
+}

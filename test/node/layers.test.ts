@@ -23,7 +23,7 @@ const MAY_IMPORT: Record<string, string[]> = {
 
 /** Layers whose code runs in a browser too: a static `node:` import only in these Node entry points. */
 const BROWSER_LAYERS = ['dsl', 'kernels', 'runtime', 'compiler', 'session'];
-const NODE_ENTRY_POINTS = new Set(['compiler/index.ts', 'session/run.ts', 'session/checkpoint.ts']);
+const NODE_ENTRY_POINTS = new Set(['compiler/index.ts', 'session/run.ts', 'session/checkpoint.ts', 'session/lock.ts']);
 
 function sources(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { withFileTypes: true, recursive: true })

@@ -7,6 +7,8 @@
 import type { WasmCall, WasmExports } from '../kernels/types.ts';
 
 const SLOT_FLOATS = 4096;
+/** How long the workers may make no progress on one launch before the pool counts as stuck. */
+const STALL_MS = 120_000;
 // Control words: [0] generation (−1: quit), [1] pieces pending, [2] error flag, [3] error length;
 // from byte ERR_AT the first error's text, ERR_CHARS UTF-16 units (as in wasm-worker.mjs).
 const ERR_AT = 16;
@@ -86,13 +88,34 @@ export class WasmThreadPool {
     } catch (e) {
       mine = e;
     }
-    for (let left = Atomics.load(i32, 1); left !== 0; left = Atomics.load(i32, 1)) Atomics.wait(i32, 1, left);
+    this.waitForWorkers();
     if (mine) throw mine;
     if (Atomics.load(i32, 2)) {
       const u16 = new Uint16Array(i32.buffer, ERR_AT, Atomics.load(i32, 3));
       throw new Error(`wasm: a worker thread failed: ${String.fromCharCode(...u16)}`);
     }
     for (const [fn, ...args] of after) k[fn](...args);
+  }
+
+  /**
+   * Blocks until every worker has counted its piece done. A watchdog: every second without progress
+   * the generation is announced again (a worker that missed the wake-up takes it; a busy one is not
+   * disturbed), and after `STALL_MS` with none the pool is declared stuck with an error, so a
+   * lost worker stops the run (which resumes from its last checkpoint) instead of hanging it.
+   */
+  private waitForWorkers(): void {
+    const { i32 } = this;
+    let left = Atomics.load(i32, 1);
+    let since = Date.now();
+    while (left !== 0) {
+      if (Atomics.wait(i32, 1, left, 1000) === 'timed-out') {
+        Atomics.notify(i32, 0);
+        if (Date.now() - since > STALL_MS) throw new Error(`wasm: ${left} of ${this.workers.length} worker thread(s) made no progress for ${STALL_MS / 1000} s; the thread pool is stuck (STATCELL_WASM_THREADS=1 runs without workers)`);
+      }
+      const now = Atomics.load(i32, 1);
+      if (now !== left) since = Date.now();
+      left = now;
+    }
   }
 
   destroy(): void {

@@ -1,8 +1,15 @@
 // WebGPU backend: the same code drives Dawn in Node (package `webgpu`) and navigator.gpu in a
 // browser. Pipelines are cached by shader source; a prepared launch owns its bind groups,
 // uniform and scratch buffers, so replaying it allocates nothing.
+//
+// A launch that compiles new shaders is prepared inside a validation error scope. WebGPU reports
+// its errors asynchronously, so the scope is checked at the next sync point (sync(), read()):
+// a failed compile is thrown there naming the op, with the shader's own messages, each at its
+// line:col under the offending WGSL line. Replays compile nothing and open no scope.
 
-import type { Attrs, OpDef, Shape } from '../kernels/types.ts';
+import { opSource } from '../kernels/registry.ts';
+import type { Attrs, OpDef, Shape, WgslPass } from '../kernels/types.ts';
+import { fmtShape } from '../kernels/types.ts';
 import { checkOutputs, type Backend, type DeviceBuffer, type PreparedLaunch } from './backend.ts';
 
 const STORAGE = 0x80 | 0x4 | 0x8; // STORAGE | COPY_SRC | COPY_DST
@@ -20,12 +27,25 @@ interface GpuLaunch extends PreparedLaunch {
   owned: GPUBuffer[];
 }
 
+/** A shader module created by a prepare, kept until its error scope has been checked. */
+interface NewShader {
+  module: GPUShaderModule;
+  code: string;
+  /** Its pass in the launch, and how many passes the launch has. */
+  pass: number;
+  passes: number;
+}
+
 export class WebGpuBackend implements Backend {
   readonly kind = 'webgpu' as const;
   private pipelines = new Map<string, GPUComputePipeline>();
   private encoder: GPUCommandEncoder | null = null;
   private lost: string | null = null;
   private error: string | null = null;
+  /** Error scopes not yet checked: of prepares that compiled shaders (true when that failed), and of submissions meanwhile. */
+  private scopes: Promise<boolean>[] = [];
+  /** The first failed compile (or pipeline creation) those scopes found. */
+  private compileError: Error | null = null;
 
   /** `keepAlive` holds Dawn's GPU object: dropping it while the device lives can crash Node. */
   constructor(readonly device: GPUDevice, readonly description: string, private keepAlive?: unknown) {
@@ -41,6 +61,15 @@ export class WebGpuBackend implements Backend {
 
   private check(): void {
     if (this.lost) throw new Error(`webgpu: the device was lost (${this.lost}); create a new backend or use --backend wasm`);
+    if (this.compileError) {
+      // The root cause: what followed from it (a bind group or a pass using the invalid
+      // pipeline) is dropped with the work recorded since.
+      const e = this.compileError;
+      this.compileError = null;
+      this.error = null;
+      this.encoder = null;
+      throw e;
+    }
     if (this.error) {
       const e = this.error;
       this.error = null;
@@ -77,6 +106,7 @@ export class WebGpuBackend implements Backend {
   }
 
   async read(buf: DeviceBuffer): Promise<Float32Array> {
+    if (this.scopes.length) await this.checkScopes();
     this.check();
     const b = buf as GpuBuffer;
     const bytes = align(Math.max(4, b.elements * 4), 4);
@@ -101,8 +131,20 @@ export class WebGpuBackend implements Backend {
       return b;
     });
     const all = [...inputs, ...outputs, ...scratch] as GpuBuffer[];
-    const steps = plan.passes.map((pass) => {
-      const pipeline = this.pipeline(op.name, pass.code);
+    // New shaders are compiled, and bound, inside an error scope that sync() checks.
+    const fresh = plan.passes.some((p) => !this.pipelines.has(p.code));
+    const created: NewShader[] = [];
+    if (fresh) this.device.pushErrorScope('validation');
+    try {
+      return { op: op.name, def: op, inShapes, steps: this.bindPasses(op, plan.passes, all, owned, created), owned };
+    } finally {
+      if (fresh) this.watch(this.device.popErrorScope(), op, inShapes, created);
+    }
+  }
+
+  private bindPasses(op: OpDef, passes: WgslPass[], all: GpuBuffer[], owned: GPUBuffer[], created: NewShader[]): GpuLaunch['steps'] {
+    return passes.map((pass, i) => {
+      const pipeline = this.pipeline(op.name, pass.code, created, i, passes.length);
       const entries: GPUBindGroupEntry[] = pass.bindings.map((idx, binding) => ({ binding, resource: { buffer: all[idx].buffer } }));
       let uniform: GPUBuffer | undefined;
       if (pass.uniform) {
@@ -114,7 +156,37 @@ export class WebGpuBackend implements Backend {
       const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
       return { pipeline, bindGroup, workgroups: pass.workgroups, code: pass.code, uniform };
     });
-    return { op: op.name, def: op, inShapes, steps, owned };
+  }
+
+  /** Records the outcome of a prepare's error scope: a failed compile becomes `compileError`. */
+  private watch(scope: Promise<GPUError | null>, op: OpDef, inShapes: Shape[], created: NewShader[]): void {
+    this.track(
+      scope.then(async (err) => {
+        if (!err) return false;
+        // Compile again next time: the cached pipelines of this scope are invalid.
+        for (const c of created) this.pipelines.delete(c.code);
+        this.compileError ??= await describeFailure(err, op, inShapes, created);
+        return true;
+      }),
+    );
+  }
+
+  private track(check: Promise<boolean>): void {
+    const tracked: Promise<boolean> = check
+      .catch((e: unknown) => {
+        this.compileError ??= e instanceof Error ? e : new Error(String(e));
+        return true;
+      })
+      .finally(() => {
+        const i = this.scopes.indexOf(tracked);
+        if (i >= 0) this.scopes.splice(i, 1);
+      });
+    this.scopes.push(tracked);
+  }
+
+  /** Waits for the error scopes still open (none in a replayed step). */
+  private async checkScopes(): Promise<void> {
+    while (this.scopes.length) await Promise.all(this.scopes);
   }
 
   update(launch: PreparedLaunch, attrs: Attrs): boolean {
@@ -143,6 +215,7 @@ export class WebGpuBackend implements Backend {
   }
 
   async sync(): Promise<void> {
+    if (this.scopes.length) await this.checkScopes();
     this.check();
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
@@ -159,10 +232,20 @@ export class WebGpuBackend implements Backend {
   }
 
   private flush(): void {
-    if (this.encoder) {
-      this.device.queue.submit([this.encoder.finish()]);
-      this.encoder = null;
-    }
+    if (!this.encoder) return;
+    // While a compile is still being checked (write() flushes before sync() looks), what the
+    // work recorded with its pipeline says about it is a consequence: dropped if it failed.
+    const pending = this.scopes.length ? [...this.scopes] : null;
+    if (pending) this.device.pushErrorScope('validation');
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    if (pending)
+      this.track(
+        this.device.popErrorScope().then(async (err) => {
+          if (err && !(await Promise.all(pending)).some(Boolean)) this.error ??= err.message;
+          return false;
+        }),
+      );
   }
 
   private takeEncoder(): GPUCommandEncoder {
@@ -171,15 +254,44 @@ export class WebGpuBackend implements Backend {
     return enc;
   }
 
-  private pipeline(op: string, code: string): GPUComputePipeline {
+  /** The cached pipeline of a shader, or a new one (recorded in `created` for the error scope's check). */
+  private pipeline(op: string, code: string, created: NewShader[], pass: number, passes: number): GPUComputePipeline {
     let p = this.pipelines.get(code);
     if (!p) {
       const module = this.device.createShaderModule({ code, label: op });
       p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: op });
       this.pipelines.set(code, p);
+      created.push({ module, code, pass, passes });
     }
     return p;
   }
+}
+
+/**
+ * The error a failed prepare throws: the shader compiler's messages (each at line:col, with the
+ * WGSL line and a caret), or, when the shaders compiled, what pipeline or bind group creation said.
+ */
+async function describeFailure(err: GPUError, op: OpDef, inShapes: Shape[], created: NewShader[]): Promise<Error> {
+  const source = opSource(op);
+  const head = `op ${op.name}${source ? ` (${source})` : ''}`;
+  const launch = `the launch of ${op.name} for inputs ${inShapes.map(fmtShape).join(', ') || '(none)'}`;
+  const messages: string[] = [];
+  for (const c of created) {
+    const info = await c.module.getCompilationInfo();
+    const pass = c.passes > 1 ? `pass ${c.pass + 1} of ${c.passes}: ` : '';
+    for (const m of info.messages) if (m.type === 'error') messages.push(pass + formatMessage(m, c.code));
+  }
+  if (messages.length) return new Error(`WGSL compile error in ${head}: ${messages.join('\n')}\n(${launch})`);
+  return new Error(`webgpu: preparing ${head} failed: ${err.message.trim()}\n(${launch})`);
+}
+
+/** `12:5: error: unresolved identifier 'foo'`, then the source line and a caret under column 5. */
+export function formatMessage(m: Pick<GPUCompilationMessage, 'type' | 'message' | 'lineNum' | 'linePos'>, code: string): string {
+  if (!m.lineNum) return `${m.type}: ${m.message}`;
+  const line = code.split('\n')[m.lineNum - 1] ?? '';
+  const num = String(m.lineNum);
+  const pad = ' '.repeat(num.length);
+  return `${m.lineNum}:${m.linePos}: ${m.type}: ${m.message}\n  ${num} | ${line}\n  ${pad} | ${' '.repeat(Math.max(0, m.linePos - 1))}^`;
 }
 
 const align = (n: number, a: number): number => Math.ceil(n / a) * a;

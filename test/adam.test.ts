@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { devices, opSuite, randn, relErr, upload } from './harness.ts';
+import { forEachDevice, opSuite, randn, relErr, upload } from './harness.ts';
 import { oracle, oracleTensor, type OracleTensor } from '../kernels/oracle.ts';
 import { getOp } from '../kernels/registry.ts';
 
@@ -20,15 +20,15 @@ test('adam at step 1 moves every parameter by lr against the sign of its gradien
   for (let i = 0; i < 6; i++) expect(p2.data[i]).toBeCloseTo(p.data[i] - 2e-4 * Math.sign(g.data[i]), 12);
 });
 
-test('adam: 5 steps in place on each device follow the float64 oracle', async () => {
-  const shape = [4, 37];
-  let ref = state(shape, 40);
-  const grads = [0, 1, 2, 3, 4].map((k) => randn(shape, 100 + k));
-  for (const [k, g] of grads.entries()) {
-    const [p, m, v] = oracle.call('adam', [ref[0], g, ref[2], ref[3]], { ...torchDefaults, lr: 1e-2, step: k + 1 });
-    ref = [p, g, m, v];
-  }
-  for (const d of await devices()) {
+forEachDevice((d) => {
+  test('adam: 5 steps in place follow the float64 oracle', async () => {
+    const shape = [4, 37];
+    let ref = state(shape, 40);
+    const grads = [0, 1, 2, 3, 4].map((k) => randn(shape, 100 + k));
+    for (const [k, g] of grads.entries()) {
+      const [p, m, v] = oracle.call('adam', [ref[0], g, ref[2], ref[3]], { ...torchDefaults, lr: 1e-2, step: k + 1 });
+      ref = [p, g, m, v];
+    }
     const init = state(shape, 40);
     const [p, , m, v] = init.map((t) => upload(d, t));
     for (const [k, g] of grads.entries()) {
@@ -39,7 +39,7 @@ test('adam: 5 steps in place on each device follow the float64 oracle', async ()
     expect(relErr(await d.eager.read(p), ref[0].data), `${d.name} p`).toBeLessThan(1e-5);
     expect(relErr(await d.eager.read(m), ref[2].data), `${d.name} m`).toBeLessThan(1e-5);
     expect(relErr(await d.eager.read(v), ref[3].data), `${d.name} v`).toBeLessThan(1e-5);
-  }
+  });
 });
 
 test('adam: the shader does not depend on the step or the learning rate (one pipeline per shape)', () => {

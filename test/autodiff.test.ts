@@ -13,7 +13,7 @@ import { lower } from '../compiler/plan.ts';
 import { oracle, oracleTensor, type OracleTensor } from '../kernels/oracle.ts';
 import type { Emitter } from '../kernels/types.ts';
 import { Executable } from '../runtime/program.ts';
-import { devices, randn, relErr } from './harness.ts';
+import { forEachDevice, randn, relErr } from './harness.ts';
 
 /** A function of some inputs, written once over any emitter (a Graph or the oracle); returns its outputs. */
 type Fn = <T>(em: Emitter<T>, xs: T[]) => T[];
@@ -147,22 +147,24 @@ describe('autodiff on graphs of several ops', () => {
         else expect(relErr(got, fd), `input ${i}`).toBeLessThan(1e-6);
       }
     });
+  }
 
-    test(`compiled on every device = float64 graph: ${c.name}`, async () => {
-      const seeds = seedsFor(c);
-      const g = gradGraph(c, seeds);
-      const feeds = feedsOf(c, seeds);
-      const want = evaluate(g, oracle, feeds).outputs;
-      const prog = lower(g);
-      for (const d of await devices()) {
+  forEachDevice((d) => {
+    for (const c of cases) {
+      test(`compiled = float64 graph: ${c.name}`, async () => {
+        const seeds = seedsFor(c);
+        const g = gradGraph(c, seeds);
+        const feeds = feedsOf(c, seeds);
+        const want = evaluate(g, oracle, feeds).outputs;
+        const prog = lower(g);
         const exe = new Executable(d.eager.backend, prog);
         for (const [name, t] of feeds) exe.write(name, Float32Array.from(t.data));
         exe.run();
         for (const j of c.wrt.keys()) expect(relErr(await exe.read(`grad${j}`), want.get(`grad${j}`)!.data), `${d.name} input ${c.wrt[j]}`).toBeLessThan(1e-5);
         exe.destroy();
-      }
-    });
-  }
+      });
+    }
+  });
 
   test('an op without a gradient rule on the way to the loss is an error naming the op', () => {
     const g = new Graph();

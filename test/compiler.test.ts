@@ -5,7 +5,7 @@ import { Graph } from '../compiler/ir.ts';
 import { lower, memoryStats, type Program } from '../compiler/plan.ts';
 import { oracle, type OracleTensor } from '../kernels/oracle.ts';
 import { Executable } from '../runtime/program.ts';
-import { devices, randn, relErr } from './harness.ts';
+import { forEachDevice, randn, relErr } from './harness.ts';
 
 /** loss = Σ relu(x·wᵀ + b)² · c, with gradients for w and b. */
 function mlp() {
@@ -75,40 +75,40 @@ describe('compiler core: IR, autodiff, memory plan, program', () => {
     expect(prog.launches.find((l) => l.op === 'adam')!.outputs[1]).toBe(prog.inputs.get('m'));
   });
 
-  test('compiled programs on every device reproduce the float64 graph', async () => {
-    const g = mlp();
-    const feeds = feedsOf(g, 7);
-    const want = evaluate(g, oracle, feeds).outputs;
-    const prog = lower(g);
-    for (const d of await devices()) {
+  forEachDevice((d) => {
+    test('compiled programs reproduce the float64 graph', async () => {
+      const g = mlp();
+      const feeds = feedsOf(g, 7);
+      const want = evaluate(g, oracle, feeds).outputs;
+      const prog = lower(g);
       const exe = new Executable(d.eager.backend, prog);
       for (const [name, t] of feeds) exe.write(name, Float32Array.from(t.data));
       exe.run();
       for (const name of ['loss', 'dw', 'db']) expect(relErr(await exe.read(name), want.get(name)!.data), `${d.name} ${name}`).toBeLessThan(1e-5);
       exe.destroy();
-    }
+    });
   });
 });
 
-test('dynamic attributes: Adam steps 1 and 2 replayed from one prepared program match the oracle', async () => {
-  const g = new Graph();
-  const p = g.input('p', [37], 'param');
-  const gr = g.input('g', [37]);
-  const m = g.input('m', [37], 'state');
-  const v = g.input('v', [37], 'state');
-  const attrs = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 1 };
-  const [p2, m2, v2] = g.call('adam', [p, gr, m, v], attrs, { step: (a) => a.iteration + 1 });
-  g.updates.set('p', p2).set('m', m2).set('v', v2);
-  const prog = lower(g);
-  const p0 = randn([37], 3);
-  const grads = [randn([37], 4), randn([37], 5)];
-  // Reference: two steps with step = 1, 2.
-  let ref: { p: OracleTensor; m: OracleTensor; v: OracleTensor } = { p: p0, m: { shape: [37], data: new Float64Array(37) }, v: { shape: [37], data: new Float64Array(37) } };
-  for (const [k, gk] of grads.entries()) {
-    const [a, b, c] = oracle.call('adam', [ref.p, gk, ref.m, ref.v], { ...attrs, step: k + 1 });
-    ref = { p: a, m: b, v: c };
-  }
-  for (const d of await devices()) {
+forEachDevice((d) => {
+  test('dynamic attributes: Adam steps 1 and 2 replayed from one prepared program match the oracle', async () => {
+    const g = new Graph();
+    const p = g.input('p', [37], 'param');
+    const gr = g.input('g', [37]);
+    const m = g.input('m', [37], 'state');
+    const v = g.input('v', [37], 'state');
+    const attrs = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 1 };
+    const [p2, m2, v2] = g.call('adam', [p, gr, m, v], attrs, { step: (a) => a.iteration + 1 });
+    g.updates.set('p', p2).set('m', m2).set('v', v2);
+    const prog = lower(g);
+    const p0 = randn([37], 3);
+    const grads = [randn([37], 4), randn([37], 5)];
+    // Reference: two steps with step = 1, 2.
+    let ref: { p: OracleTensor; m: OracleTensor; v: OracleTensor } = { p: p0, m: { shape: [37], data: new Float64Array(37) }, v: { shape: [37], data: new Float64Array(37) } };
+    for (const [k, gk] of grads.entries()) {
+      const [a, b, c] = oracle.call('adam', [ref.p, gk, ref.m, ref.v], { ...attrs, step: k + 1 });
+      ref = { p: a, m: b, v: c };
+    }
     const exe = new Executable(d.eager.backend, prog);
     exe.write('p', Float32Array.from(p0.data));
     exe.write('m', new Float32Array(37));
@@ -119,5 +119,5 @@ test('dynamic attributes: Adam steps 1 and 2 replayed from one prepared program 
     }
     expect(relErr(await exe.read('p'), ref.p.data), d.name).toBeLessThan(1e-5);
     exe.destroy();
-  }
+  });
 });

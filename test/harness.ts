@@ -1,7 +1,10 @@
-// One suite, every device (as jax-js does it): tests ask `devices()` for the backends to run on,
-// and compare each with the float64 oracle. In CI a missing WebGPU adapter fails the run.
+// One suite, every device (as jax-js does it): each device test exists once per device, in a
+// suite named after it (`conv > webgpu > …`), so a failure names its device. `forEachDevice`
+// registers those suites at collection time, from the device names alone; a device is opened
+// when its first test runs (once per test file) and compared there with the float64 oracle.
+// In CI a missing WebGPU adapter fails the WebGPU tests; elsewhere they are skipped with a warning.
 
-import { describe, expect, inject, test } from 'vitest';
+import { beforeEach, describe, expect, inject, test } from 'vitest';
 import type { Backend } from '../runtime/backend.ts';
 import { openWebGpu } from '../runtime/device.ts';
 import { Eager, type Tensor } from '../runtime/tensor.ts';
@@ -19,30 +22,90 @@ declare module 'vitest' {
   }
 }
 
+/** Every device the suites know, in the order they run. */
+export const DEVICE_NAMES = ['wasm', 'webgpu'] as const;
+export type DeviceName = (typeof DEVICE_NAMES)[number];
+
 export interface TestDevice {
-  name: 'webgpu' | 'wasm';
-  eager: Eager;
+  readonly name: DeviceName;
+  readonly eager: Eager;
 }
 
-let opened: Promise<TestDevice[]> | null = null;
+/** The devices this run tests: STATCELL_TEST_DEVICES (inject('devices')), else all of them. */
+export function deviceNames(): DeviceName[] {
+  const only = inject('devices');
+  if (!only) return [...DEVICE_NAMES];
+  const asked = only.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = asked.filter((n) => !(DEVICE_NAMES as readonly string[]).includes(n));
+  if (unknown.length) throw new Error(`STATCELL_TEST_DEVICES names unknown devices: ${unknown.join(', ')} (known: ${DEVICE_NAMES.join(', ')})`);
+  return DEVICE_NAMES.filter((n) => asked.includes(n));
+}
 
-/** The backends to test on. WebGPU must be there in CI; elsewhere its absence is reported and skipped. */
-export function devices(): Promise<TestDevice[]> {
-  opened ??= (async () => {
-    const only = inject('devices') ? inject('devices').split(',') : ['wasm', 'webgpu'];
-    const list: TestDevice[] = [];
-    if (only.includes('wasm')) list.push({ name: 'wasm', eager: new Eager(await WasmBackend.create()) });
-    if (only.includes('webgpu')) {
+const openedDevices = new Map<DeviceName, Promise<TestDevice | null>>();
+
+/**
+ * Opens a device once (per test file). Null when WebGPU cannot be opened outside CI (a warning
+ * says why, once); in CI that is an error, so every WebGPU test fails with it.
+ */
+export function openDevice(name: DeviceName): Promise<TestDevice | null> {
+  let p = openedDevices.get(name);
+  if (!p) {
+    p = (async (): Promise<TestDevice | null> => {
+      if (name === 'wasm') return { name, eager: new Eager(await WasmBackend.create()) };
       try {
-        list.push({ name: 'webgpu', eager: new Eager(await openWebGpu(true)) });
+        return { name, eager: new Eager(await openWebGpu(true)) };
       } catch (e) {
         if (inject('ci')) throw new Error(`CI is set but WebGPU could not be opened: ${(e as Error).message}`);
         console.warn(`WebGPU tests skipped: ${(e as Error).message}`);
+        return null;
       }
-    }
-    return list;
-  })();
-  return opened;
+    })();
+    openedDevices.set(name, p);
+  }
+  return p;
+}
+
+/** The devices this run tests that could be opened, for checks that compare devices with each other. */
+export async function devices(): Promise<TestDevice[]> {
+  const list: TestDevice[] = [];
+  for (const name of deviceNames()) {
+    const d = await openDevice(name);
+    if (d) list.push(d);
+  }
+  return list;
+}
+
+/** A device known by name at collection time, opened by the time its tests run. */
+class LazyDevice implements TestDevice {
+  opened: TestDevice | null = null;
+  constructor(readonly name: DeviceName) {}
+  get eager(): Eager {
+    if (!this.opened) throw new Error(`harness: the ${this.name} device is opened when its tests run; use it inside test(), not while the suite is collected`);
+    return this.opened.eager;
+  }
+}
+
+/**
+ * Registers the tests `fn` declares once per device: `describe('wasm', …)`, `describe('webgpu', …)`
+ * (those of STATCELL_TEST_DEVICES only). Use the device inside the tests: it is opened before the
+ * first of them runs. Without WebGPU they are skipped (with a warning), or fail in CI.
+ */
+export function forEachDevice(fn: (d: TestDevice) => void): void {
+  describe.each(deviceNames())('%s', (name) => deviceSuite(name, fn));
+}
+
+/** As forEachDevice, for tests of one device only (`describe('wasm', …)`; none when STATCELL_TEST_DEVICES leaves it out). */
+export function onDevice(name: DeviceName, fn: (d: TestDevice) => void): void {
+  if (deviceNames().includes(name)) describe(name, () => deviceSuite(name, fn));
+}
+
+function deviceSuite(name: DeviceName, fn: (d: TestDevice) => void): void {
+  const d = new LazyDevice(name);
+  beforeEach(async (ctx) => {
+    d.opened ??= await openDevice(name);
+    if (!d.opened) ctx.skip(`${name} could not be opened (see the warning above)`);
+  });
+  fn(d);
 }
 
 export const backendOf = (d: TestDevice): Backend => d.eager.backend;
@@ -138,46 +201,52 @@ export interface OpCase {
 }
 
 /**
- * The standard check of one op (tinygrad's helper_test_op): on every device, forward and
- * gradients agree with the float64 oracle; and the oracle's gradient rule agrees with
- * central finite differences.
+ * The standard check of one op (tinygrad's helper_test_op): the oracle's gradient rule agrees
+ * with central finite differences (float64 only, one test per case); and on each device (one
+ * test per device and case) forward and gradients agree with the float64 oracle.
  */
 export function opSuite(op: string, cases: OpCase[]): void {
   describe(op, () => {
-    for (const [ci, c] of cases.entries()) {
-      const label = `${describeShapes(c.inputs)} ${JSON.stringify(c.attrs ?? {})}`;
+    const def = getOp(op);
+    const checks = cases.map((c, ci) => {
       const attrs = c.attrs ?? {};
-      const def = getOp(op);
       const outs = oracle.call(op, c.inputs, attrs);
       const weights = outs.map((o, k) => (!c.cotangents || c.cotangents.includes(k) ? randn(o.shape, 1000 + 17 * ci + k) : null));
       const diff = def.grad ? (c.diff ?? c.inputs.map((_, i) => i)) : [];
+      let g64: (OracleTensor | null)[] | undefined;
+      /** The oracle's gradients, computed once for all devices. */
+      const oracleGrads = () => (g64 ??= def.grad && diff.length ? gradByRule(oracle, op, c.inputs, weights, attrs) : []);
+      return { c, label: `${describeShapes(c.inputs)} ${JSON.stringify(c.attrs ?? {})}`, attrs, weights, diff, oracleGrads };
+    });
 
-      if (def.grad && diff.length) {
-        test(`reference gradient = finite differences: ${label}`, () => {
-          const g = gradByRule(oracle, op, c.inputs, weights, attrs);
-          for (const i of diff) {
-            const { idx, fd } = finiteDiff(op, c.inputs, weights, attrs, i);
-            const gi = g[i];
-            expect(gi, `gradient of input ${i}`).toBeTruthy();
-            const sel = idx.map((j) => gi!.data[j]);
-            expect(relErr(sel, fd), `input ${i}`).toBeLessThan(1e-5);
-          }
-        });
-      }
+    for (const { c, label, attrs, weights, diff } of checks) {
+      if (!def.grad || !diff.length) continue;
+      test(`reference gradient = finite differences: ${label}`, () => {
+        const g = gradByRule(oracle, op, c.inputs, weights, attrs);
+        for (const i of diff) {
+          const { idx, fd } = finiteDiff(op, c.inputs, weights, attrs, i);
+          const gi = g[i];
+          expect(gi, `gradient of input ${i}`).toBeTruthy();
+          const sel = idx.map((j) => gi!.data[j]);
+          expect(relErr(sel, fd), `input ${i}`).toBeLessThan(1e-5);
+        }
+      });
+    }
 
-      test(`devices forward and gradients = float64 oracle: ${label}`, async () => {
-        const g64 = def.grad && diff.length ? gradByRule(oracle, op, c.inputs, weights, attrs) : [];
-        for (const d of await devices()) {
+    forEachDevice((d) => {
+      for (const { c, label, attrs, weights, diff, oracleGrads } of checks) {
+        test(`forward and gradients = float64 oracle: ${label}`, async () => {
+          const g64 = oracleGrads();
           const { got, want } = await runBoth(d, op, c.inputs, attrs);
           for (const [k, w] of want.entries()) expect(relErr(got[k], w.data), `${d.name} output ${k}`).toBeLessThan(c.tol ?? 1e-5);
-          if (!g64.length) continue;
+          if (!g64.length) return;
           const g = gradByRule(d.eager, op, c.inputs.map((t) => upload(d, t)), weights.map((w) => w && upload(d, w)), attrs);
           for (const i of diff) {
             const got = await d.eager.read(g[i]!);
             expect(relErr(got, g64[i]!.data), `${d.name} gradient of input ${i}`).toBeLessThan(c.tol ?? 1e-5);
           }
-        }
-      });
-    }
+        });
+      }
+    });
   });
 }

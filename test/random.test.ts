@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { devices, opSuite, relErr } from './harness.ts';
+import { forEachDevice, opSuite, relErr } from './harness.ts';
 import { oracle } from '../kernels/oracle.ts';
 import { getOp } from '../kernels/registry.ts';
 import { philox4x32, philoxStream } from '../kernels/random/index.ts';
@@ -15,14 +15,14 @@ test('Philox4x32-10 reproduces the published known-answer vectors (Random123 kat
 
 const bitsOf = (f: Float32Array): Uint32Array => new Uint32Array(f.buffer, f.byteOffset, f.length);
 
-test('the device bit streams are the oracle stream, bit for bit (seed 0 gives the known answer)', async () => {
-  const cases = [
-    { shape: [8], seed: 0, offset: 0 },
-    // A 64-bit seed, an odd length and an offset whose low word carries into the high word.
-    { shape: [3, 333], seed: 2 ** 40 + 12345, offset: 2 ** 32 - 7 },
-    { shape: [5], seed: 7, offset: 2 ** 45 + 3 },
-  ];
-  for (const d of await devices()) {
+forEachDevice((d) => {
+  test('the device bit stream is the oracle stream, bit for bit (seed 0 gives the known answer)', async () => {
+    const cases = [
+      { shape: [8], seed: 0, offset: 0 },
+      // A 64-bit seed, an odd length and an offset whose low word carries into the high word.
+      { shape: [3, 333], seed: 2 ** 40 + 12345, offset: 2 ** 32 - 7 },
+      { shape: [5], seed: 7, offset: 2 ** 45 + 3 },
+    ];
     for (const a of cases) {
       const [y] = d.eager.call('random_bits', [], a);
       const got = bitsOf(await d.eager.read(y));
@@ -30,30 +30,19 @@ test('the device bit streams are the oracle stream, bit for bit (seed 0 gives th
       expect(hex(got), `${d.name} ${JSON.stringify(a)}`).toEqual(hex(want));
       if (a.seed === 0) expect(hex(got.slice(0, 4))).toEqual(['6627e8d5', 'e169c58d', 'bc57ac4c', '9b00dbd8']);
     }
-  }
-});
+  });
 
-test('uniforms agree exactly with the oracle on every device', async () => {
-  const a = { shape: [1001], seed: 42, offset: 5 };
-  const want = oracle.call('rand', [], a)[0].data;
-  for (const d of await devices()) {
+  test('uniforms agree exactly with the oracle', async () => {
+    const a = { shape: [1001], seed: 42, offset: 5 };
+    const want = oracle.call('rand', [], a)[0].data;
     const got = await d.eager.read(d.eager.call('rand', [], a)[0]);
     expect([...got], d.name).toEqual([...want]);
     expect(Math.min(...got)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...got)).toBeLessThan(1);
-  }
-});
+  });
 
-// Normals: each device within 1e-6 (relative, ‖a − b‖/‖b‖) of the float64 Box–Muller.
-opSuite('randn', [
-  { inputs: [], attrs: { shape: [7], seed: 1, offset: 0 }, tol: 1e-6 },
-  { inputs: [], attrs: { shape: [3, 5, 11], seed: 123456789, offset: 99 }, tol: 1e-6 },
-  { inputs: [], attrs: { shape: [1001], seed: 2 ** 33 + 1, offset: 2 ** 32 - 1 }, tol: 1e-6 },
-]);
-
-test('a large randn draw has mean 0 and variance 1, on every device', async () => {
-  const n = 1 << 18;
-  for (const d of await devices()) {
+  test('a large randn draw has mean 0 and variance 1', async () => {
+    const n = 1 << 18;
     const y = await d.eager.read(d.eager.call('randn', [], { shape: [n], seed: 2024, offset: 0 })[0]);
     let s = 0;
     let s2 = 0;
@@ -67,8 +56,15 @@ test('a large randn draw has mean 0 and variance 1, on every device', async () =
     expect(Math.abs(mean), d.name).toBeLessThan(0.01);
     expect(Math.abs(variance - 1), d.name).toBeLessThan(0.015);
     expect(y.every(Number.isFinite)).toBe(true);
-  }
+  });
 });
+
+// Normals: each device within 1e-6 (relative, ‖a − b‖/‖b‖) of the float64 Box–Muller.
+opSuite('randn', [
+  { inputs: [], attrs: { shape: [7], seed: 1, offset: 0 }, tol: 1e-6 },
+  { inputs: [], attrs: { shape: [3, 5, 11], seed: 123456789, offset: 99 }, tol: 1e-6 },
+  { inputs: [], attrs: { shape: [1001], seed: 2 ** 33 + 1, offset: 2 ** 32 - 1 }, tol: 1e-6 },
+]);
 
 test('different offsets give independent draws; the shader depends on the shape only', () => {
   const a = oracle.call('randn', [], { shape: [64], seed: 3, offset: 0 })[0].data;

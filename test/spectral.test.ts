@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { devices, opSuite, randn, relErr, upload } from './harness.ts';
+import { forEachDevice, opSuite, randn, relErr, upload } from './harness.ts';
 import { oracle, oracleTensor, type OracleTensor } from '../kernels/oracle.ts';
 
 const unit = (t: OracleTensor): OracleTensor => {
@@ -47,11 +47,11 @@ test('sn_sigma on a diagonal weight finds the largest singular value and its vec
   expect([...v.data].map((x) => Math.abs(x))).toEqual([0, 1, 0]);
 });
 
-test('sn_sigma overwrites u with u′ on each device, and repeated calls converge to σ_max', async () => {
-  const w = randn([6, 4, 3, 3], 21, 0.1);
-  const uRef = converged(w, 22);
-  const want = oracle.call('sn_sigma', [w, uRef])[0].data[0];
-  for (const d of await devices()) {
+forEachDevice((d) => {
+  test('sn_sigma overwrites u with u′, and repeated calls converge to σ_max', async () => {
+    const w = randn([6, 4, 3, 3], 21, 0.1);
+    const uRef = converged(w, 22);
+    const want = oracle.call('sn_sigma', [w, uRef])[0].data[0];
     const [tw, tu] = [upload(d, w), upload(d, unit(randn([6], 23)))];
     let sigma = 0;
     for (let i = 0; i < 60; i++) {
@@ -61,7 +61,7 @@ test('sn_sigma overwrites u with u′ on each device, and repeated calls converg
     }
     expect(Math.abs(sigma - want) / want, d.name).toBeLessThan(1e-5);
     expect(relErr(await d.eager.read(tu), uRef.data), d.name).toBeLessThan(1e-3);
-  }
+  });
 });
 
 test('bad inputs are OpErrors naming the op, the shapes and the fix', () => {

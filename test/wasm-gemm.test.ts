@@ -3,21 +3,15 @@
 // for conv_transpose, every kind of output phase. Compared with the float64 oracle.
 // (test/conv.test.ts and test/matmul.test.ts cover the ops on every device at small sizes.)
 
-import { beforeAll, describe, expect, test } from 'vitest';
-import { randn, relErr } from './harness.ts';
+import { describe, expect, test } from 'vitest';
+import { onDevice, randn, relErr, type TestDevice } from './harness.ts';
 import { oracle, type OracleTensor } from '../kernels/oracle.ts';
-import { Eager } from '../runtime/tensor.ts';
-import { WasmBackend } from '../runtime/wasm.ts';
 import { OpError, type Attrs } from '../kernels/types.ts';
 import { convGradWeightWasm, convTransposeWasm, convWasm, setConvTransposeForm } from '../kernels/conv/wasm.ts';
 import { GEMM, matmulWasm } from '../kernels/matmul/wasm.ts';
 
-let eager: Eager;
-beforeAll(async () => {
-  eager = new Eager(await WasmBackend.create());
-});
-
-async function check(op: string, inputs: OracleTensor[], attrs: Attrs = {}, tol = 2e-6): Promise<void> {
+async function check(d: TestDevice, op: string, inputs: OracleTensor[], attrs: Attrs = {}, tol = 2e-6): Promise<void> {
+  const eager = d.eager;
   const [want] = oracle.call(op, inputs, attrs);
   const [out] = eager.call(op, inputs.map((t) => eager.upload(t.shape, t.data)), attrs);
   expect(out.shape).toEqual(want.shape);
@@ -28,82 +22,84 @@ async function check(op: string, inputs: OracleTensor[], attrs: Attrs = {}, tol 
 
 const name = (inputs: OracleTensor[], attrs: Attrs) => `${inputs.map((t) => `[${t.shape.join(',')}]`).join(' ')} ${JSON.stringify(attrs)}`;
 
-describe('wasm matmul across block edges', () => {
-  const cases: [number, number, number, boolean, boolean, boolean][] = [
-    // [M, N, K, transA, transB, bias]
-    [1, 1, 1, false, false, false],
-    [7, 9, 5, false, false, true], // one partial tile in both directions
-    [GEMM.MR, GEMM.NR, GEMM.KC, false, false, false], // exactly one full tile and one K block
-    [GEMM.MC + 11, 17, GEMM.KC + 5, false, false, true], // 2 M blocks, 2 K blocks
-    [13, GEMM.NC + 13, 33, false, true, false], // 2 N blocks, transB
-    [GEMM.MC + 1, 23, GEMM.KC * 2 + 1, true, false, true], // transA, 3 K blocks
-    [31, 29, 300, true, true, false],
-  ];
-  for (const [M, N, K, transA, transB, bias] of cases) {
-    const inputs = [randn(transA ? [K, M] : [M, K], M + N), randn(transB ? [N, K] : [K, N], K), ...(bias ? [randn([N], 3)] : [])];
-    const attrs = { transA, transB };
-    test(name(inputs, attrs), () => check('matmul', inputs, attrs));
-  }
-});
-
-describe('wasm conv across block edges', () => {
-  const cases: [number[], number[], Attrs, boolean][] = [
-    // [x shape, w shape, attrs, bias]
-    [[2, 3, 17], [5, 3, 4], { stride: 2, pad: 1 }, true], // 1D
-    [[2, 30, 9, 11], [13, 30, 3, 3], { pad: 1 }, true], // K = 270 > KC
-    [[1, 3, 40, 31], [GEMM.MC + 10, 3, 3, 3], { stride: 1, pad: 0 }, false], // G = 1102 > NC, Co > MC
-    [[2, 5, 9, 8], [7, 5, 4, 4], { stride: 2, pad: 1 }, true], // the paper's down-sampling conv
-    [[2, 4, 7, 6], [9, 4, 3, 1], { stride: [1, 2], pad: [1, 0] }, false], // per-dim attrs
-    [[3, 10, 5, 3], [11, 10, 1, 1], {}, true], // 1×1 fast path
-    [[1, 3, 5, 6, 7], [4, 3, 3, 3, 3], { stride: [1, 2, 2], pad: 1 }, true], // 3D
-  ];
-  for (const [xs, ws, attrs, bias] of cases) {
-    const inputs = [randn(xs, xs.length + ws[0]), randn(ws, 7, 0.3), ...(bias ? [randn([ws[0]], 8)] : [])];
-    test(name(inputs, attrs), () => check('conv', inputs, attrs));
-  }
-});
-
-describe('wasm conv_transpose phases', () => {
-  const cases: [number[], number[], Attrs, boolean][] = [
-    [[2, 3, 9], [3, 4, 4], { stride: 2, pad: 1 }, true],
-    [[2, 5, 6, 7], [5, 3, 4, 4], { stride: 2, pad: 1, outputPadding: 1 }, true],
-    [[1, 4, 20, 15], [4, 32, 16, 16], { stride: 1, pad: 7 }, false], // one phase, 256 taps
-    [[2, 3, 5], [3, 4, 1], { stride: 2, outputPadding: 1 }, true], // phase without taps: bias only
-    [[1, 3, 6, 5], [3, 5, 3, 3], { stride: 2, pad: 2 }, true], // K not a multiple of s, pad > taps
-    [[2, 3, 30, 20], [3, 6, 4, 4], { stride: 2, pad: 1 }, true], // phase columns B·G = 1200 > NC
-    [[1, 70, 3, 2], [70, 9, 4, 4], { stride: 2, pad: 1 }, false], // phase K = 280 > KC
-    [[1, 2, 4, 4, 3], [2, 3, 3, 4, 2], { stride: [2, 3, 2], pad: [1, 1, 0], outputPadding: [1, 2, 1] }, true],
-    [[1, 2, 3, 4, 5], [2, 3, 3, 2, 3], { stride: [2, 1, 2], pad: [1, 0, 1], outputPadding: [1, 0, 0] }, true],
-    [[1, 2, 3], [2, 1, 4100], { pad: 2 }, true], // more taps than the phase form's table: col2im
-  ];
-  for (const form of ['phase', 'col2im'] as const) {
-    for (const [xs, ws, attrs, bias] of cases) {
-      const inputs = [randn(xs, 11 + xs.length), randn(ws, 12, 0.3), ...(bias ? [randn([ws[1]], 13)] : [])];
-      test(`${form} ${name(inputs, attrs)}`, async () => {
-        setConvTransposeForm(form);
-        try {
-          await check('conv_transpose', inputs, attrs);
-        } finally {
-          setConvTransposeForm('auto');
-        }
-      });
+onDevice('wasm', (d) => {
+  describe('wasm matmul across block edges', () => {
+    const cases: [number, number, number, boolean, boolean, boolean][] = [
+      // [M, N, K, transA, transB, bias]
+      [1, 1, 1, false, false, false],
+      [7, 9, 5, false, false, true], // one partial tile in both directions
+      [GEMM.MR, GEMM.NR, GEMM.KC, false, false, false], // exactly one full tile and one K block
+      [GEMM.MC + 11, 17, GEMM.KC + 5, false, false, true], // 2 M blocks, 2 K blocks
+      [13, GEMM.NC + 13, 33, false, true, false], // 2 N blocks, transB
+      [GEMM.MC + 1, 23, GEMM.KC * 2 + 1, true, false, true], // transA, 3 K blocks
+      [31, 29, 300, true, true, false],
+    ];
+    for (const [M, N, K, transA, transB, bias] of cases) {
+      const inputs = [randn(transA ? [K, M] : [M, K], M + N), randn(transB ? [N, K] : [K, N], K), ...(bias ? [randn([N], 3)] : [])];
+      const attrs = { transA, transB };
+      test(name(inputs, attrs), () => check(d, 'matmul', inputs, attrs));
     }
-  }
-});
+  });
 
-describe('wasm conv_grad_weight across block edges', () => {
-  const cases: [number[], number[], Attrs][] = [
-    [[3, 2, 7, 9], [3, 5, 7, 9], { kernel: 3, pad: 1 }], // K = B·G = 189: batch boundaries inside a K block
-    [[2, 3, 15, 13], [2, 4, 15, 13], { kernel: [3, 3], pad: 1 }], // K = 390 > KC
-    [[1, 120, 4, 4], [1, 4, 2, 2], { kernel: 3, stride: 1, pad: 0 }], // N = 1080 > NC
-    [[2, 3, 9, 8], [2, 5, 4, 4], { kernel: 4, stride: 2, pad: 1 }],
-    [[2, 2, 5, 6, 4], [2, 3, 3, 3, 2], { kernel: [3, 2, 3], stride: [2, 2, 1], pad: [1, 0, 0] }], // 3D
-    [[2, 3, 11], [2, 4, 5], { kernel: 2, stride: 2 }], // 1D, the last input column unused
-  ];
-  for (const [xs, dys, attrs] of cases) {
-    const inputs = [randn(xs, 21 + xs.length), randn(dys, 22)];
-    test(name(inputs, attrs), () => check('conv_grad_weight', inputs, attrs, 5e-6));
-  }
+  describe('wasm conv across block edges', () => {
+    const cases: [number[], number[], Attrs, boolean][] = [
+      // [x shape, w shape, attrs, bias]
+      [[2, 3, 17], [5, 3, 4], { stride: 2, pad: 1 }, true], // 1D
+      [[2, 30, 9, 11], [13, 30, 3, 3], { pad: 1 }, true], // K = 270 > KC
+      [[1, 3, 40, 31], [GEMM.MC + 10, 3, 3, 3], { stride: 1, pad: 0 }, false], // G = 1102 > NC, Co > MC
+      [[2, 5, 9, 8], [7, 5, 4, 4], { stride: 2, pad: 1 }, true], // the paper's down-sampling conv
+      [[2, 4, 7, 6], [9, 4, 3, 1], { stride: [1, 2], pad: [1, 0] }, false], // per-dim attrs
+      [[3, 10, 5, 3], [11, 10, 1, 1], {}, true], // 1×1 fast path
+      [[1, 3, 5, 6, 7], [4, 3, 3, 3, 3], { stride: [1, 2, 2], pad: 1 }, true], // 3D
+    ];
+    for (const [xs, ws, attrs, bias] of cases) {
+      const inputs = [randn(xs, xs.length + ws[0]), randn(ws, 7, 0.3), ...(bias ? [randn([ws[0]], 8)] : [])];
+      test(name(inputs, attrs), () => check(d, 'conv', inputs, attrs));
+    }
+  });
+
+  describe('wasm conv_transpose phases', () => {
+    const cases: [number[], number[], Attrs, boolean][] = [
+      [[2, 3, 9], [3, 4, 4], { stride: 2, pad: 1 }, true],
+      [[2, 5, 6, 7], [5, 3, 4, 4], { stride: 2, pad: 1, outputPadding: 1 }, true],
+      [[1, 4, 20, 15], [4, 32, 16, 16], { stride: 1, pad: 7 }, false], // one phase, 256 taps
+      [[2, 3, 5], [3, 4, 1], { stride: 2, outputPadding: 1 }, true], // phase without taps: bias only
+      [[1, 3, 6, 5], [3, 5, 3, 3], { stride: 2, pad: 2 }, true], // K not a multiple of s, pad > taps
+      [[2, 3, 30, 20], [3, 6, 4, 4], { stride: 2, pad: 1 }, true], // phase columns B·G = 1200 > NC
+      [[1, 70, 3, 2], [70, 9, 4, 4], { stride: 2, pad: 1 }, false], // phase K = 280 > KC
+      [[1, 2, 4, 4, 3], [2, 3, 3, 4, 2], { stride: [2, 3, 2], pad: [1, 1, 0], outputPadding: [1, 2, 1] }, true],
+      [[1, 2, 3, 4, 5], [2, 3, 3, 2, 3], { stride: [2, 1, 2], pad: [1, 0, 1], outputPadding: [1, 0, 0] }, true],
+      [[1, 2, 3], [2, 1, 4100], { pad: 2 }, true], // more taps than the phase form's table: col2im
+    ];
+    for (const form of ['phase', 'col2im'] as const) {
+      for (const [xs, ws, attrs, bias] of cases) {
+        const inputs = [randn(xs, 11 + xs.length), randn(ws, 12, 0.3), ...(bias ? [randn([ws[1]], 13)] : [])];
+        test(`${form} ${name(inputs, attrs)}`, async () => {
+          setConvTransposeForm(form);
+          try {
+            await check(d, 'conv_transpose', inputs, attrs);
+          } finally {
+            setConvTransposeForm('auto');
+          }
+        });
+      }
+    }
+  });
+
+  describe('wasm conv_grad_weight across block edges', () => {
+    const cases: [number[], number[], Attrs][] = [
+      [[3, 2, 7, 9], [3, 5, 7, 9], { kernel: 3, pad: 1 }], // K = B·G = 189: batch boundaries inside a K block
+      [[2, 3, 15, 13], [2, 4, 15, 13], { kernel: [3, 3], pad: 1 }], // K = 390 > KC
+      [[1, 120, 4, 4], [1, 4, 2, 2], { kernel: 3, stride: 1, pad: 0 }], // N = 1080 > NC
+      [[2, 3, 9, 8], [2, 5, 4, 4], { kernel: 4, stride: 2, pad: 1 }],
+      [[2, 2, 5, 6, 4], [2, 3, 3, 3, 2], { kernel: [3, 2, 3], stride: [2, 2, 1], pad: [1, 0, 0] }], // 3D
+      [[2, 3, 11], [2, 4, 5], { kernel: 2, stride: 2 }], // 1D, the last input column unused
+    ];
+    for (const [xs, dys, attrs] of cases) {
+      const inputs = [randn(xs, 21 + xs.length), randn(dys, 22)];
+      test(name(inputs, attrs), () => check(d, 'conv_grad_weight', inputs, attrs, 5e-6));
+    }
+  });
 });
 
 describe('wasm plans reject bad input with OpError', () => {

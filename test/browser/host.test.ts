@@ -28,15 +28,20 @@ test('without an adapter the harness fails in CI and skips WebGPU otherwise', as
   const spy = vi.spyOn(gpu, 'requestAdapter').mockResolvedValue(null);
   const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
   try {
-    // A fresh copy of the harness: its device list is opened once per module instance.
+    // A fresh copy of the harness: its devices are opened once per module instance.
     vi.resetModules();
-    const { devices } = await import('../harness.ts');
+    const { devices, openDevice } = await import('../harness.ts');
     if (inject('ci')) {
       await expect(devices()).rejects.toThrow(/CI is set but WebGPU could not be opened.*no adapter/);
+      // What each WebGPU test of forEachDevice fails with.
+      await expect(openDevice('webgpu')).rejects.toThrow(/CI is set but WebGPU could not be opened/);
     } else {
       const list = await devices();
       expect(list.map((d) => d.name)).not.toContain('webgpu');
       expect(warn).toHaveBeenCalledWith(expect.stringMatching(/WebGPU tests skipped/));
+      // forEachDevice skips the WebGPU tests on this null.
+      await expect(openDevice('webgpu')).resolves.toBeNull();
+      expect(warn.mock.calls.filter(([m]) => /WebGPU tests skipped/.test(String(m))), 'warned once').toHaveLength(1);
     }
     expect(spy).toHaveBeenCalled();
   } finally {

@@ -12,7 +12,7 @@ import { lower } from '../../compiler/plan.ts';
 import { oracle, type OracleTensor } from '../../kernels/oracle.ts';
 import { Executable } from '../../runtime/program.ts';
 import { ModelRuntime } from '../../session/model.ts';
-import { devices, randn, relErr } from '../harness.ts';
+import { forEachDevice, onDevice, randn, relErr, type TestDevice } from '../harness.ts';
 
 type Feeds = Map<string, OracleTensor>;
 
@@ -31,144 +31,215 @@ function ref64(g: Graph, feeds: Feeds): Map<string, Float64Array> {
   return new Map([...[...r.outputs].map(([k, v]) => [k, v.data] as const), ...[...r.updates].map(([k, v]) => [`update:${k}`, v.data] as const)]);
 }
 
-/** Lowers and runs a graph once on every device; returns outputs and updated inputs per device. */
-async function onDevices(g: Graph, feeds: Feeds): Promise<[string, Map<string, Float32Array>][]> {
-  const out: [string, Map<string, Float32Array>][] = [];
-  for (const d of await devices()) {
-    const exe = new Executable(d.eager.backend, lower(g));
-    for (const [name, t] of feeds) exe.write(name, Float32Array.from(t.data));
-    exe.run();
-    const got = new Map<string, Float32Array>();
-    for (const name of g.outputs.keys()) got.set(name, await exe.read(name));
-    for (const name of g.updates.keys()) got.set(`update:${name}`, await exe.read(name));
-    exe.destroy();
-    out.push([d.name, got]);
-  }
-  return out;
+/** Lowers and runs a graph once on a device; returns its outputs and updated inputs. */
+async function runOn(d: TestDevice, g: Graph, feeds: Feeds): Promise<Map<string, Float32Array>> {
+  const exe = new Executable(d.eager.backend, lower(g));
+  for (const [name, t] of feeds) exe.write(name, Float32Array.from(t.data));
+  exe.run();
+  const got = new Map<string, Float32Array>();
+  for (const name of g.outputs.keys()) got.set(name, await exe.read(name));
+  for (const name of g.updates.keys()) got.set(`update:${name}`, await exe.read(name));
+  exe.destroy();
+  return got;
 }
 
-/** The fused graph agrees with the unfused one on the oracle and on every device. */
-async function expectSame(g: Graph, f: Graph, seed = 1) {
+/** The fused graph agrees with the unfused one on the float64 oracle. */
+function expectSameOnOracle(g: Graph, f: Graph, seed: number) {
   const feeds = feedsFor(g, seed);
   const want = ref64(g, feeds);
   const got64 = ref64(f, feeds);
   for (const [k, w] of want) expect(relErr(got64.get(k)!, w), `reference ${k}`).toBeLessThan(1e-14);
-  for (const [dev, got] of await onDevices(f, feeds)) for (const [k, w] of want) expect(relErr(got.get(k)!, w), `${dev} ${k}`).toBeLessThan(1e-5);
+}
+
+/** The fused graph on a device agrees with the unfused one on the float64 oracle. */
+async function expectSameOn(d: TestDevice, g: Graph, f: Graph, seed: number) {
+  const feeds = feedsFor(g, seed);
+  const want = ref64(g, feeds);
+  const got = await runOn(d, f, feeds);
+  for (const [k, w] of want) expect(relErr(got.get(k)!, w), `${d.name} ${k}`).toBeLessThan(1e-5);
 }
 
 const count = (g: Graph, op: string) => g.nodes.filter((n) => n.op === op).length;
 
+interface FuseCase {
+  name: string;
+  /** Builds the graphs and fuses them: pairs [unfused, fused, feed seed], and what fusion must have done. */
+  build(): { pairs: [Graph, Graph, number][]; structure(): void };
+}
+
+const CASES: FuseCase[] = [
+  {
+    name: 'a chain becomes one launch and its intermediate buffers go away',
+    build() {
+      const g = new Graph();
+      const x = g.input('x', [2, 3, 5, 9]);
+      const b = g.input('b', [2, 3, 1, 1]);
+      const [a] = g.call('add', [x, b]);
+      const [r] = g.call('relu', [a]);
+      const [s] = g.call('scale', [r], { a: 0.5, b: 1 });
+      const [e] = g.call('mul', [s, x]);
+      g.outputs.set('y', e);
+      const stats: FuseStats = { groups: 0, fusedNodes: 0 };
+      const f = fuse(g, stats);
+      return {
+        pairs: [[g, f, 1]],
+        structure() {
+          expect(f.nodes.map((n) => n.op)).toEqual(['fused']);
+          expect(stats).toEqual({ groups: 1, fusedNodes: 4 });
+          const [p0, p1] = [lower(g), lower(f)];
+          expect(p0.launches.length).toBe(4);
+          expect(p1.launches.length).toBe(1);
+          expect(p1.buffers.filter((b) => b.kind === 'temp').length).toBe(1);
+          expect(p0.buffers.filter((b) => b.kind === 'temp').length).toBeGreaterThan(1);
+        },
+      };
+    },
+  },
+  {
+    name: 'a value read outside the group becomes a second output (conditioning add + relu)',
+    build() {
+      const g = new Graph();
+      const x = g.input('x', [2, 4, 6, 5]);
+      const c = g.input('c', [2, 4, 1, 1]);
+      const [a] = g.call('add', [x, c]);
+      const [r] = g.call('relu', [a]);
+      const [s] = g.call('reduce_sum', [a], { axes: [0, 2, 3], keepdims: false });
+      g.outputs.set('r', r);
+      g.outputs.set('s', s);
+      const f = fuse(g);
+      return {
+        pairs: [[g, f, 10]],
+        structure() {
+          const fused = f.nodes.find((n) => n.op === 'fused')!;
+          expect(fused.outputs.length).toBe(2);
+          expect(lower(f).launches.length).toBe(2);
+        },
+      };
+    },
+  },
+  {
+    name: 'a smaller value inside the group is recomputed per element; exported it stays a node',
+    build() {
+      const make = () => {
+        const g = new Graph();
+        const x = g.input('x', [2, 3, 4, 7]);
+        const w = g.input('w', [3, 1, 1]);
+        const [sw] = g.call('exp', [w]);
+        const [y] = g.call('mul', [x, sw]);
+        g.outputs.set('y', y);
+        return { g, sw };
+      };
+      const one = make();
+      const f = fuse(one.g);
+      const two = make();
+      two.g.outputs.set('sw', two.sw); // now exported with a shape smaller than the group: not fused
+      const f2 = fuse(two.g);
+      return {
+        pairs: [
+          [one.g, f, 20],
+          [two.g, f2, 20],
+        ],
+        structure() {
+          expect(f.nodes.map((n) => n.op)).toEqual(['fused']);
+          expect(f2.nodes.map((n) => n.op)).toEqual(['exp', 'mul']);
+        },
+      };
+    },
+  },
+  {
+    name: 'no fusion across a detour through a non-elementwise op (it would be a cycle)',
+    build() {
+      const g = new Graph();
+      const x = g.input('x', [3, 8]);
+      const [e] = g.call('exp', [x]);
+      const [s] = g.call('reduce_sum', [e], { axes: [1], keepdims: true });
+      const [y] = g.call('div', [e, s]); // softmax
+      g.outputs.set('y', y);
+      const f = fuse(g);
+      return { pairs: [[g, f, 30]], structure: () => expect(f.nodes.map((n) => n.op)).toEqual(['exp', 'reduce_sum', 'div']) };
+    },
+  },
+  {
+    name: 'graph outputs inside a chain stay readable',
+    build() {
+      const g = new Graph();
+      const x = g.input('x', [17]);
+      const [a] = g.call('softplus', [x]);
+      const [b] = g.call('scale', [a], { a: -2 });
+      const [c] = g.call('exp', [b]);
+      g.outputs.set('a', a);
+      g.outputs.set('c', c);
+      const f = fuse(g);
+      return {
+        pairs: [[g, f, 40]],
+        structure() {
+          expect(count(f, 'fused')).toBe(1);
+          expect(f.nodes[0].outputs.length).toBe(2);
+        },
+      };
+    },
+  },
+  {
+    name: `at most ${MAX_BINDINGS} buffers per fused node`,
+    build() {
+      const g = new Graph();
+      let acc = g.input('x0', [5, 6]);
+      for (let i = 1; i < 12; i++) acc = g.call(i % 2 ? 'add' : 'mul', [acc, g.input(`x${i}`, [5, 6])])[0];
+      g.outputs.set('y', acc);
+      const f = fuse(g);
+      return {
+        pairs: [[g, f, 50]],
+        structure() {
+          expect(count(f, 'fused')).toBeGreaterThanOrEqual(2);
+          for (const n of f.nodes) expect(n.inputs.length + n.outputs.length).toBeLessThanOrEqual(MAX_BINDINGS);
+          expect(lower(f).launches.length).toBeLessThan(lower(g).launches.length);
+        },
+      };
+    },
+  },
+  {
+    name: 'in-place updates (Adam on a fused gradient) and state updates still land',
+    build() {
+      const g = new Graph();
+      const p = g.input('p', [4, 3], 'param');
+      const m = g.input('m', [4, 3], 'state');
+      const v = g.input('v', [4, 3], 'state');
+      const x = g.input('x', [4, 3]);
+      const [d] = g.call('sub', [p, x]);
+      const [grad] = g.call('scale', [d], { a: 2 });
+      const [p2, m2, v2] = g.call('adam', [p, grad, m, v], { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 1 });
+      const [loss] = g.call('mul', [d, d]);
+      g.outputs.set('loss', loss);
+      g.updates.set('p', p2);
+      g.updates.set('m', m2);
+      g.updates.set('v', v2);
+      const f = fuse(g);
+      return {
+        pairs: [[g, f, 60]],
+        structure() {
+          expect(count(f, 'fused')).toBe(1);
+          expect(lower(f).launches.filter((l) => l.op === 'copy').length).toBe(lower(g).launches.filter((l) => l.op === 'copy').length);
+        },
+      };
+    },
+  },
+];
+
 describe('fuse: small graphs', () => {
-  test('a chain becomes one launch and its intermediate buffers go away', async () => {
-    const g = new Graph();
-    const x = g.input('x', [2, 3, 5, 9]);
-    const b = g.input('b', [2, 3, 1, 1]);
-    const [a] = g.call('add', [x, b]);
-    const [r] = g.call('relu', [a]);
-    const [s] = g.call('scale', [r], { a: 0.5, b: 1 });
-    const [e] = g.call('mul', [s, x]);
-    g.outputs.set('y', e);
-    const stats: FuseStats = { groups: 0, fusedNodes: 0 };
-    const f = fuse(g, stats);
-    expect(f.nodes.map((n) => n.op)).toEqual(['fused']);
-    expect(stats).toEqual({ groups: 1, fusedNodes: 4 });
-    const [p0, p1] = [lower(g), lower(f)];
-    expect(p0.launches.length).toBe(4);
-    expect(p1.launches.length).toBe(1);
-    expect(p1.buffers.filter((b) => b.kind === 'temp').length).toBe(1);
-    expect(p0.buffers.filter((b) => b.kind === 'temp').length).toBeGreaterThan(1);
-    await expectSame(g, f);
-  });
+  // What fusion did, and the fused graph = the unfused one on the float64 oracle.
+  for (const c of CASES)
+    test(`${c.name} (float64)`, () => {
+      const { pairs, structure } = c.build();
+      structure();
+      for (const [g, f, seed] of pairs) expectSameOnOracle(g, f, seed);
+    });
 
-  test('a value read outside the group becomes a second output (conditioning add + relu)', async () => {
-    const g = new Graph();
-    const x = g.input('x', [2, 4, 6, 5]);
-    const c = g.input('c', [2, 4, 1, 1]);
-    const [a] = g.call('add', [x, c]);
-    const [r] = g.call('relu', [a]);
-    const [s] = g.call('reduce_sum', [a], { axes: [0, 2, 3], keepdims: false });
-    g.outputs.set('r', r);
-    g.outputs.set('s', s);
-    const f = fuse(g);
-    const fused = f.nodes.find((n) => n.op === 'fused')!;
-    expect(fused.outputs.length).toBe(2);
-    expect(lower(f).launches.length).toBe(2);
-    await expectSame(g, f, 10);
-  });
-
-  test('a smaller value inside the group is recomputed per element; exported it stays a node', async () => {
-    const g = new Graph();
-    const x = g.input('x', [2, 3, 4, 7]);
-    const w = g.input('w', [3, 1, 1]);
-    const [sw] = g.call('exp', [w]);
-    const [y] = g.call('mul', [x, sw]);
-    g.outputs.set('y', y);
-    const f = fuse(g);
-    expect(f.nodes.map((n) => n.op)).toEqual(['fused']);
-    await expectSame(g, f, 20);
-
-    g.outputs.set('sw', sw); // now exported with a shape smaller than the group: not fused
-    const f2 = fuse(g);
-    expect(f2.nodes.map((n) => n.op)).toEqual(['exp', 'mul']);
-    await expectSame(g, f2, 20);
-  });
-
-  test('no fusion across a detour through a non-elementwise op (it would be a cycle)', async () => {
-    const g = new Graph();
-    const x = g.input('x', [3, 8]);
-    const [e] = g.call('exp', [x]);
-    const [s] = g.call('reduce_sum', [e], { axes: [1], keepdims: true });
-    const [y] = g.call('div', [e, s]); // softmax
-    g.outputs.set('y', y);
-    const f = fuse(g);
-    expect(f.nodes.map((n) => n.op)).toEqual(['exp', 'reduce_sum', 'div']);
-    await expectSame(g, f, 30);
-  });
-
-  test('graph outputs inside a chain stay readable', async () => {
-    const g = new Graph();
-    const x = g.input('x', [17]);
-    const [a] = g.call('softplus', [x]);
-    const [b] = g.call('scale', [a], { a: -2 });
-    const [c] = g.call('exp', [b]);
-    g.outputs.set('a', a);
-    g.outputs.set('c', c);
-    const f = fuse(g);
-    expect(count(f, 'fused')).toBe(1);
-    expect(f.nodes[0].outputs.length).toBe(2);
-    await expectSame(g, f, 40);
-  });
-
-  test(`at most ${MAX_BINDINGS} buffers per fused node`, async () => {
-    const g = new Graph();
-    let acc = g.input('x0', [5, 6]);
-    for (let i = 1; i < 12; i++) acc = g.call(i % 2 ? 'add' : 'mul', [acc, g.input(`x${i}`, [5, 6])])[0];
-    g.outputs.set('y', acc);
-    const f = fuse(g);
-    expect(count(f, 'fused')).toBeGreaterThanOrEqual(2);
-    for (const n of f.nodes) expect(n.inputs.length + n.outputs.length).toBeLessThanOrEqual(MAX_BINDINGS);
-    expect(lower(f).launches.length).toBeLessThan(lower(g).launches.length);
-    await expectSame(g, f, 50);
-  });
-
-  test('in-place updates (Adam on a fused gradient) and state updates still land', async () => {
-    const g = new Graph();
-    const p = g.input('p', [4, 3], 'param');
-    const m = g.input('m', [4, 3], 'state');
-    const v = g.input('v', [4, 3], 'state');
-    const x = g.input('x', [4, 3]);
-    const [d] = g.call('sub', [p, x]);
-    const [grad] = g.call('scale', [d], { a: 2 });
-    const [p2, m2, v2] = g.call('adam', [p, grad, m, v], { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 1 });
-    const [loss] = g.call('mul', [d, d]);
-    g.outputs.set('loss', loss);
-    g.updates.set('p', p2);
-    g.updates.set('m', m2);
-    g.updates.set('v', v2);
-    const f = fuse(g);
-    expect(count(f, 'fused')).toBe(1);
-    expect(lower(f).launches.filter((l) => l.op === 'copy').length).toBe(lower(g).launches.filter((l) => l.op === 'copy').length);
-    await expectSame(g, f, 60);
+  // The fused graph on each device = the unfused one on the float64 oracle.
+  forEachDevice((d) => {
+    for (const c of CASES)
+      test(c.name, async () => {
+        for (const [g, f, seed] of c.build().pairs) await expectSameOn(d, g, f, seed);
+      });
   });
 });
 
@@ -187,26 +258,27 @@ describe('fuse: the small oracle model', () => {
     expect(counts.train[1]).toBeLessThan(counts.train[0] - 40);
   });
 
-  test('the training step fused vs unfused on wasm: same metrics and weights after 3 steps', async () => {
-    const wasm = (await devices()).find((d) => d.name === 'wasm')!;
-    const entry = model.trainStep(2);
-    const inputs = Object.fromEntries(entry.inputs.map((i, k) => [i.name, Float32Array.from(randn(i.shape, 70 + k).data)]));
-    const runs: { metrics: Record<string, number>[]; weights: Map<string, Float32Array>; ms: number }[] = [];
-    for (const fuseOn of [false, true]) {
-      const rt = new ModelRuntime(wasm.eager.backend, model, { fuse: fuseOn });
-      rt.init(5);
-      await rt.trainStep(inputs, 2, 0); // builds the program; not timed
-      rt.init(5);
-      const metrics: Record<string, number>[] = [];
-      const t0 = performance.now();
-      for (let it = 0; it < 3; it++) metrics.push(await rt.trainStep(inputs, 2, it));
-      runs.push({ metrics, weights: await rt.readAll(), ms: (performance.now() - t0) / 3 });
-      rt.destroy();
-    }
-    const [plain, fused] = runs;
-    console.info(`wasm train step (batch 2): unfused ${plain.ms.toFixed(1)} ms, fused ${fused.ms.toFixed(1)} ms`);
-    for (let it = 0; it < 3; it++)
-      for (const [k, v] of Object.entries(plain.metrics[it])) expect(relErr([fused.metrics[it][k]], [v]), `${k} at step ${it}`).toBeLessThan(1e-5);
-    for (const [name, w] of plain.weights) expect(relErr(fused.weights.get(name)!, w), name).toBeLessThan(1e-5);
-  }, 120_000);
+  onDevice('wasm', (wasm) => {
+    test('the training step fused vs unfused: same metrics and weights after 3 steps', async () => {
+      const entry = model.trainStep(2);
+      const inputs = Object.fromEntries(entry.inputs.map((i, k) => [i.name, Float32Array.from(randn(i.shape, 70 + k).data)]));
+      const runs: { metrics: Record<string, number>[]; weights: Map<string, Float32Array>; ms: number }[] = [];
+      for (const fuseOn of [false, true]) {
+        const rt = new ModelRuntime(wasm.eager.backend, model, { fuse: fuseOn });
+        rt.init(5);
+        await rt.trainStep(inputs, 2, 0); // builds the program; not timed
+        rt.init(5);
+        const metrics: Record<string, number>[] = [];
+        const t0 = performance.now();
+        for (let it = 0; it < 3; it++) metrics.push(await rt.trainStep(inputs, 2, it));
+        runs.push({ metrics, weights: await rt.readAll(), ms: (performance.now() - t0) / 3 });
+        rt.destroy();
+      }
+      const [plain, fused] = runs;
+      console.info(`wasm train step (batch 2): unfused ${plain.ms.toFixed(1)} ms, fused ${fused.ms.toFixed(1)} ms`);
+      for (let it = 0; it < 3; it++)
+        for (const [k, v] of Object.entries(plain.metrics[it])) expect(relErr([fused.metrics[it][k]], [v]), `${k} at step ${it}`).toBeLessThan(1e-5);
+      for (const [name, w] of plain.weights) expect(relErr(fused.weights.get(name)!, w), name).toBeLessThan(1e-5);
+    }, 120_000);
+  });
 });

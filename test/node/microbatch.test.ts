@@ -9,7 +9,7 @@ import { compileModelFile } from '../../compiler/index.ts';
 import { fuse } from '../../compiler/fuse.ts';
 import { lower, memoryStats } from '../../compiler/plan.ts';
 import { microBatchFor, ModelRuntime } from '../../session/model.ts';
-import { devices, randn, relErr } from '../harness.ts';
+import { forEachDevice, randn, relErr } from '../harness.ts';
 
 const SOURCE = `
 model Lin(lr: float = 0.05) {
@@ -28,12 +28,12 @@ model Lin(lr: float = 0.05) {
 }
 `;
 
-test('k micro-batches + one Adam step = one step on the whole batch, on every device', async () => {
-  const file = join(mkdtempSync(join(tmpdir(), 'statcell-mb-')), 'lin.vae');
-  writeFileSync(file, SOURCE);
-  const model = compileModelFile(file, { debug: { externalNoise: true } });
-  const inputs = { x: Float32Array.from(randn([8, 6], 1).data), noise0: Float32Array.from(randn([8, 3], 2).data) };
-  for (const d of await devices()) {
+forEachDevice((d) => {
+  test('k micro-batches + one Adam step = one step on the whole batch', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'statcell-mb-')), 'lin.vae');
+    writeFileSync(file, SOURCE);
+    const model = compileModelFile(file, { debug: { externalNoise: true } });
+    const inputs = { x: Float32Array.from(randn([8, 6], 1).data), noise0: Float32Array.from(randn([8, 3], 2).data) };
     const whole = new ModelRuntime(d.eager.backend, model);
     const split = new ModelRuntime(d.eager.backend, model, { microBatch: 2 });
     whole.init(3);
@@ -48,7 +48,7 @@ test('k micro-batches + one Adam step = one step on the whole batch, on every de
     await expect(split.trainStep(inputs, 7, 0)).rejects.toThrow(/does not split into micro-batches of 2/);
     whole.destroy();
     split.destroy();
-  }
+  });
 });
 
 test('a batch too large for the backend gets the largest micro-batch that fits', () => {

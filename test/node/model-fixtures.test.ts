@@ -7,7 +7,7 @@ import { compileModelFile } from '../../compiler/index.ts';
 import { adamMoment, ModelRuntime } from '../../session/model.ts';
 import { asFloat64, type SafeTensors } from '../../runtime/safetensors.ts';
 import { loadSafetensorsFixture } from '../fixtures.ts';
-import { devices, relErr } from '../harness.ts';
+import { forEachDevice, relErr } from '../harness.ts';
 
 const CASES = [
   { fixture: 'model_reference2d_small', file: 'models/reference2d.vae', overrides: { channels: [4, 8, 16, 32, 64], latent: 16, beta: 0.3 } },
@@ -26,16 +26,16 @@ const norm = (a: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((s, x) => 
 const f64 = (st: SafeTensors, name: string) => asFloat64(st.tensors.get(name)!, name);
 
 describe('paper models (small) = PyTorch float64 fixtures', () => {
-  for (const c of CASES)
-    test(`${c.fixture}: training step, Adam step and evaluation on every device`, async () => {
-      const st = await loadSafetensorsFixture(c.fixture);
-      const model = compileModelFile(c.file, { overrides: c.overrides, debug: { externalNoise: true, expose: ['mu', 'logvar', 'z', 'xhat'], gradients: true } });
-      expect(model.tensors.filter((t) => t.kind === 'param').reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0)).toBe(Number(st.metadata?.params));
-      const conditioned = st.tensors.has('input/ref');
-      const inputs: Record<string, Float32Array> = { x: f32(st, 'input/x'), noise0: f32(st, 'input/eps') };
-      if (conditioned) Object.assign(inputs, { ref: f32(st, 'input/ref'), cls: f32(st, 'input/class_onehot') });
-      const B = 2;
-      for (const d of await devices()) {
+  forEachDevice((d) => {
+    for (const c of CASES)
+      test(`${c.fixture}: training step, Adam step and evaluation`, async () => {
+        const st = await loadSafetensorsFixture(c.fixture);
+        const model = compileModelFile(c.file, { overrides: c.overrides, debug: { externalNoise: true, expose: ['mu', 'logvar', 'z', 'xhat'], gradients: true } });
+        expect(model.tensors.filter((t) => t.kind === 'param').reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0)).toBe(Number(st.metadata?.params));
+        const conditioned = st.tensors.has('input/ref');
+        const inputs: Record<string, Float32Array> = { x: f32(st, 'input/x'), noise0: f32(st, 'input/eps') };
+        if (conditioned) Object.assign(inputs, { ref: f32(st, 'input/ref'), cls: f32(st, 'input/class_onehot') });
+        const B = 2;
         const rt = new ModelRuntime(d.eager.backend, model);
         const initial = new Map<string, Float32Array>();
         for (const t of model.tensors) initial.set(t.name, f32(st, `param/${t.name}`));
@@ -106,6 +106,6 @@ describe('paper models (small) = PyTorch float64 fixtures', () => {
         const dec = await rt.run('decode', { z: enc.mu, ...cond }, B);
         check(dec.xhat, f64(st, 'eval/xhat_from_mu'), 'eval/xhat_from_mu');
         rt.destroy();
-      }
-    }, 600_000);
+      }, 600_000);
+  });
 });

@@ -6,7 +6,7 @@ import { parameterCount } from '../compiler/index.ts';
 import type { CompiledModel } from '../compiler/model.ts';
 import { lower, memoryStats } from '../compiler/plan.ts';
 import { printIr, printWgsl } from '../compiler/print.ts';
-import { fmtShape, numel } from '../kernels/types.ts';
+import { fmtShape } from '../kernels/types.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { ModelRuntime } from '../session/model.ts';
 import { asFloat64, parseSafetensors, writeSafetensors } from '../runtime/safetensors.ts';

@@ -16,7 +16,6 @@ import { Graph, type Value } from './ir.ts';
 import { isLayer, LAYER_NAMES, LAYERS, layerAttributes, lowerLayer } from './layers.ts';
 import type { Init, TensorSpec } from './model.ts';
 import { checkShapes, matchShape, type ShapeHost } from './shapes.ts';
-import { envNames } from './text.ts';
 import { checkType } from './typecheck.ts';
 import { Callee, Configured, Env, HostScalar, GraphTensor, Tuple, typeName, type LayerKind, type Val } from './values.ts';
 
@@ -185,7 +184,7 @@ export class Interpreter implements BuildContext, ShapeHost {
         }
         if (isLayer(e.name)) return new Callee({ kind: 'layer', layer: e.name });
         if (isBuiltin(e.name)) return new Callee({ kind: 'builtin', name: e.name });
-        fail('SC2001', e.span, { name: e.name }, didYouMean(e.name, [...envNames(scope.env), ...this.blocks.keys(), ...LAYER_NAMES, ...Object.keys(BUILTINS)]));
+        fail('SC2001', e.span, { name: e.name }, didYouMean(e.name, [...scope.env.names(), ...this.blocks.keys(), ...LAYER_NAMES, ...Object.keys(BUILTINS)]));
       }
       case 'List': {
         const out: Val[] = [];

@@ -1,7 +1,6 @@
 // How diagnostics quote the model's source: types, shapes and size expressions as written.
 
 import type * as A from '../dsl/ast.ts';
-import type { Env } from './values.ts';
 
 export const typeText = (t: A.TypeExpr): string =>
   t.kind === 'NamedType' ? t.name : t.kind === 'ListType' ? `[${typeText(t.element)}]` : t.kind === 'LiteralType' ? JSON.stringify(t.value) : t.kind === 'UnionType' ? t.options.map(typeText).join(' | ') : t.kind === 'ShapeType' ? shapeText(t) : 'tuple';
@@ -21,5 +20,3 @@ export function exprText(e: A.Expr): string {
 
 export const shapeText = (t: A.ShapeType): string => `[${t.dims.map((d) => (d.kind === 'Spread' ? `...${exprText(d.argument)}` : exprText(d))).join(', ')}]`;
 
-/** Every name bound in an environment chain (for "did you mean"). */
-export const envNames = (env: Env | undefined): string[] => (env ? [...env['vars'].keys(), ...envNames(env.parent)] : []);

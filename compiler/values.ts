@@ -55,6 +55,10 @@ export class Env {
   set(name: string, v: Val): void {
     this.vars.set(name, v);
   }
+  /** Every name bound here and in the enclosing environments (for "did you mean"). */
+  names(): string[] {
+    return [...this.vars.keys(), ...(this.parent?.names() ?? [])];
+  }
 }
 
 export const typeName = (v: Val): string =>

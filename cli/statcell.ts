@@ -3,7 +3,11 @@
 // Exit codes: 0 done, 1 error (message on stderr), 130/143 stopped by SIGINT/SIGTERM after
 // writing a checkpoint.
 
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { backendOption, fitOption, int, list } from './options.ts';
+import { registerAnalyze } from './analyze.ts';
+import { registerSweep } from './sweep.ts';
+import { registerWeb } from './web.ts';
 import { synthesize } from '../data/synth.ts';
 import type { Split } from '../data/split.ts';
 import { backendFor, log, openSplit, parseSet } from './common.ts';
@@ -17,23 +21,6 @@ import { resolveCheckpoint } from '../session/checkpoint.ts';
 import { join } from 'node:path';
 import { trainCommand } from './train.ts';
 import { writeReport } from '../viz/report.ts';
-
-const int = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
-  return n;
-};
-const list = (v: string) => {
-  const s = v.replace(/^\[|\]$/g, '').split(/[,x×]/).map(Number);
-  if (s.some((n) => !Number.isInteger(n) || n <= 0)) throw new InvalidArgumentError('expected positive integers, e.g. 64,40');
-  return s;
-};
-/** Training fixes how images of another size are treated (default exact); later commands follow the run unless told. */
-const fitOption = (forRun = false) => {
-  const o = new Option('--fit <how>', `images of another size than the model's: exact (an error) or crop-pad (centre-crop / zero-pad, as the paper does)${forRun ? "; default: as the run was trained" : ''}`).choices(['exact', 'crop-pad']);
-  return forRun ? o : o.default('exact');
-};
-const backendOption = () => new Option('--backend <kind>', 'auto (a hardware GPU → webgpu, else wasm), webgpu or wasm').default('auto');
 
 const program = new Command('statcell').description('The Statistical Cell on WebGPU and WebAssembly').showHelpAfterError();
 // Dawn and the Vulkan loader print from native code; runtime/device.ts keeps that off the terminal unless asked.
@@ -235,6 +222,11 @@ program
   .action(async (o) => {
     await demoCommand({ ...o, runs: o.runs, report: o.report });
   });
+
+// Each area registers its own subcommands (cli/analyze.ts, cli/sweep.ts, cli/web.ts).
+registerAnalyze(program);
+registerSweep(program);
+registerWeb(program);
 
 program.parseAsync(process.argv).catch((e: Error) => {
   // Model diagnostics are already `file:line:col: error[CODE]: …` with the source line.

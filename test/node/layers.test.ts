@@ -2,7 +2,7 @@
 // below it, and the code a browser runs imports no `node:` module except in the Node entry
 // points named here. Checked on the import statements of every source file.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import { expect, test } from 'vitest';
 
@@ -17,15 +17,19 @@ const MAY_IMPORT: Record<string, string[]> = {
   compiler: ['dsl', 'kernels', 'runtime'],
   session: ['compiler', 'runtime', 'kernels', 'dsl', 'data'],
   train: ['session', 'compiler', 'runtime', 'kernels', 'dsl', 'data'],
-  viz: ['train', 'session', 'compiler', 'runtime', 'kernels', 'dsl', 'data'],
-  cli: ['viz', 'train', 'session', 'compiler', 'runtime', 'kernels', 'dsl', 'data'],
+  analysis: ['session', 'compiler', 'runtime', 'kernels', 'dsl', 'data'],
+  viz: ['analysis', 'train', 'session', 'compiler', 'runtime', 'kernels', 'dsl', 'data'],
+  sweep: ['viz', 'analysis', 'train', 'session', 'compiler', 'runtime', 'kernels', 'dsl', 'data'],
+  web: ['analysis', 'session', 'compiler', 'runtime', 'kernels', 'dsl', 'data'],
+  cli: ['web', 'sweep', 'viz', 'analysis', 'train', 'session', 'compiler', 'runtime', 'kernels', 'dsl', 'data'],
 };
 
 /** Layers whose code runs in a browser too: a static `node:` import only in these Node entry points. */
-const BROWSER_LAYERS = ['dsl', 'kernels', 'runtime', 'compiler', 'session'];
+const BROWSER_LAYERS = ['dsl', 'kernels', 'runtime', 'compiler', 'session', 'analysis', 'web'];
 const NODE_ENTRY_POINTS = new Set(['compiler/index.ts', 'session/run.ts', 'session/checkpoint.ts', 'session/lock.ts']);
 
 function sources(dir: string): string[] {
+  if (!existsSync(join(ROOT, dir))) return [];
   return readdirSync(join(ROOT, dir), { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile() && /\.(ts|mts|mjs)$/.test(e.name))
     .map((e) => relative(ROOT, join(e.parentPath, e.name)));

@@ -1,7 +1,12 @@
-// statcell analyze: its subcommands are registered here.
+// statcell analyze: the paper's analyses of trained models (statistical-cell.md §4).
+// The latent-space analyses (kld, walk, coupling) and the drug test register their own subcommands.
 
 import type { Command } from 'commander';
+import { registerLatentAnalyses } from './analyze-latent.ts';
+import { registerDrugAnalysis } from './analyze-drug.ts';
 
 export function registerAnalyze(program: Command): void {
-  void program;
+  const analyze = program.command('analyze').description("the paper's analyses of trained models");
+  registerLatentAnalyses(analyze);
+  registerDrugAnalysis(analyze);
 }

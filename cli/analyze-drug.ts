@@ -1,0 +1,7 @@
+// statcell analyze: subcommands registered here.
+
+import type { Command } from 'commander';
+
+export function registerDrugAnalysis(analyze: Command): void {
+  void analyze;
+}

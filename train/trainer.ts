@@ -64,6 +64,12 @@ export interface TrainResult {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * One turn of the event loop. Signal handlers run as macrotasks; with the data cached and the
+ * Wasm backend every `await` of a step resolves as a microtask, so without this the loop never
+ * yields and a SIGINT/SIGTERM is only seen after the last iteration (issue 11).
+ */
+const turn = () => new Promise<void>((r) => setImmediate(r));
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const { model, backend, batch: B } = o;
@@ -169,6 +175,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       metrics.append({ kind: 'step', iteration: t, epoch: t / perEpoch, ...last });
       t++;
       o.progress?.update(t, last);
+      await turn();
       const due = t % perEpoch === 0 || t === total || (o.checkpointEvery && t % o.checkpointEvery === 0) || stopSignal;
       if (due) await save(t, last);
       if (stopSignal) {

@@ -1,4 +1,4 @@
-// Shared by the CLI commands: --set parsing, opening a backend, opening a data split as a
+// Shared by the CLI commands: opening a backend, opening a data split as a
 // model's data.
 
 import { resolve } from 'node:path';
@@ -8,24 +8,6 @@ import { readManifest } from '../data/manifest.ts';
 import type { Split } from '../data/split.ts';
 import { openBackend, type BackendChoice } from '../runtime/device.ts';
 import { imageSize } from '../session/feeds.ts';
-
-/** `--set k=v`: v as JSON when it parses (numbers, lists, booleans), else as a string. */
-export function parseSet(value: string, previous: Record<string, unknown> = {}): Record<string, unknown> {
-  const eq = value.indexOf('=');
-  if (eq < 1) throw new Error(`--set ${value}: expected name=value, e.g. --set beta=0.3 or --set size=[64,40]`);
-  const k = value.slice(0, eq).trim();
-  const raw = value.slice(eq + 1).trim();
-  let v: unknown;
-  try {
-    v = JSON.parse(raw);
-  } catch {
-    v = raw;
-  }
-  // JSON reads 1e309 as Infinity: no parameter wants that.
-  const finite = (x: unknown): boolean => (typeof x === 'number' ? Number.isFinite(x) : Array.isArray(x) ? x.every(finite) : true);
-  if (!finite(v)) throw new Error(`--set ${value}: ${Array.isArray(v) ? 'a number in the list' : raw} is beyond ±1.8e308, the largest a 64-bit float holds (it would be Infinity); give a finite number`);
-  return { ...previous, [k]: v };
-}
 
 export async function backendFor(choice: string, log: (l: string) => void) {
   if (!['auto', 'webgpu', 'wasm'].includes(choice)) throw new Error(`--backend ${choice}: expected auto, webgpu or wasm`);
@@ -48,4 +30,5 @@ export function openSplit(manifest: string, model: CompiledModel, split: Split |
   return new CellDataset(rows, { dims: size.length as 2 | 3, size, split: split === 'all' ? undefined : split, skipBad: opts.skipBad, log: opts.log, manifestFile: file, labels: takesLabels ? opts.labels : undefined, fit: opts.fit });
 }
 
-export const log = (line: string) => process.stderr.write(line + '\n');
+// One definition each, in cli/options.ts (which the command line loads before any command).
+export { log, parseSet } from './options.ts';

@@ -1,4 +1,5 @@
-// Option parsers and options shared by the subcommands.
+// Option parsers and options shared by the subcommands. This module loads nothing but commander,
+// so that `statcell --help` answers at once; the commands load their code when they run.
 
 import { InvalidArgumentError, Option } from 'commander';
 
@@ -18,3 +19,23 @@ export const fitOption = (forRun = false) => {
   return forRun ? o : o.default('exact');
 };
 export const backendOption = () => new Option('--backend <kind>', 'auto (a hardware GPU → webgpu, else wasm), webgpu or wasm').default('auto');
+
+/** `--set k=v`: v as JSON when it parses (numbers, lists, booleans), else as a string. */
+export function parseSet(value: string, previous: Record<string, unknown> = {}): Record<string, unknown> {
+  const eq = value.indexOf('=');
+  if (eq < 1) throw new Error(`--set ${value}: expected name=value, e.g. --set beta=0.3 or --set size=[64,40]`);
+  const k = value.slice(0, eq).trim();
+  const raw = value.slice(eq + 1).trim();
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    v = raw;
+  }
+  // JSON reads 1e309 as Infinity: no parameter wants that.
+  const finite = (x: unknown): boolean => (typeof x === 'number' ? Number.isFinite(x) : Array.isArray(x) ? x.every(finite) : true);
+  if (!finite(v)) throw new Error(`--set ${value}: ${Array.isArray(v) ? 'a number in the list' : raw} is beyond ±1.8e308, the largest a 64-bit float holds (it would be Infinity); give a finite number`);
+  return { ...previous, [k]: v };
+}
+
+export const log = (line: string) => process.stderr.write(line + '\n');

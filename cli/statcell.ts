@@ -1,26 +1,17 @@
-#!/usr/bin/env -S node --import tsx
 // statcell — the command line: synth, train, eval, embed, generate, and demo (the main job).
 // Exit codes: 0 done, 1 error (message on stderr), 130/143 stopped by SIGINT/SIGTERM after
 // writing a checkpoint.
 
 import { Command, Option } from 'commander';
-import { backendOption, fitOption, int, list } from './options.ts';
+import type { Split } from '../data/split.ts';
+import { backendOption, fitOption, int, list, log, parseSet } from './options.ts';
 import { registerAnalyze } from './analyze.ts';
 import { registerSweep } from './sweep.ts';
 import { registerWeb } from './web.ts';
-import { synthesize } from '../data/synth.ts';
-import type { Split } from '../data/split.ts';
-import { backendFor, log, openSplit, parseSet } from './common.ts';
-import { compileReport, runEntry } from './compile.ts';
-import { demoCommand } from './demo.ts';
-import { embedCommand, evalCommand } from './evaluate.ts';
-import { writeGenerated } from './generate.ts';
-import { generate } from '../session/generate.ts';
-import { loadModel, modelOfCheckpoint, openRun, readRunInfo } from '../session/run.ts';
-import { resolveCheckpoint } from '../session/checkpoint.ts';
-import { join } from 'node:path';
-import { trainCommand } from './train.ts';
-import { writeReport } from '../viz/report.ts';
+
+// Commands load their code when they run (dynamic imports), so that `--help` and argument errors
+// answer at once: the DSL parser, the kernels and the image codecs take a second to load.
+const backendFor = async (choice: string) => (await import('./common.ts')).backendFor(choice, log);
 
 const program = new Command('statcell').description('The Statistical Cell on WebGPU and WebAssembly').showHelpAfterError();
 // Dawn and the Vulkan loader print from native code; runtime/device.ts keeps that off the terminal unless asked.
@@ -38,7 +29,8 @@ program
   .option('--dims <n>', '2 or 3', int, 2)
   .option('--size <list>', 'Y,X(,Z)', list, [160, 96])
   .option('--seed <n>', 'seed', int, 1)
-  .action((o) => {
+  .action(async (o) => {
+    const { synthesize } = await import('../data/synth.ts');
     const m = synthesize({ out: o.out, cells: o.cells, dims: o.dims, size: o.size, seed: o.seed });
     log(`wrote ${m}`);
   });
@@ -64,6 +56,7 @@ program
   .option('--log-every <n>', 'without a terminal: a progress line every n steps', int)
   .addOption(new Option('--step-delay-ms <n>', 'test aid: pause after each step').argParser(int).hideHelp())
   .action(async (o) => {
+    const { trainCommand } = await import('./train.ts');
     const r = await trainCommand({ ...o, evalSamples: o.evalSamples });
     log(`${r.stopped === 'done' ? 'finished' : `stopped by ${r.stopped}`} at iteration ${r.iteration}; latest checkpoint ${r.latest}${r.best ? `, best ${r.best.name} (validation ELBO ${r.best.elbo.toFixed(3)})` : ''}`);
     if (r.stopped !== 'done') process.exitCode = r.stopped === 'SIGINT' ? 130 : 143;
@@ -83,7 +76,8 @@ program
   .addOption(fitOption(true))
   .addOption(backendOption())
   .action(async (o) => {
-    const backend = await backendFor(o.backend, log);
+    const { evalCommand } = await import('./evaluate.ts');
+    const backend = await backendFor(o.backend);
     const s = await evalCommand({ ...o, split: o.split as Split }, backend, log);
     process.stdout.write(JSON.stringify(s) + '\n');
   });
@@ -101,7 +95,8 @@ program
   .addOption(fitOption(true))
   .addOption(backendOption())
   .action(async (o) => {
-    const backend = await backendFor(o.backend, log);
+    const { embedCommand } = await import('./evaluate.ts');
+    const backend = await backendFor(o.backend);
     const n = await embedCommand(o, backend, log);
     log(`wrote ${n} cells to ${o.out}`);
   });
@@ -122,7 +117,8 @@ program
   .addOption(backendOption())
   .action(async (o) => {
     if (!['png', 'ome-tiff', 'both'].includes(o.format)) throw new Error(`--format ${o.format}: expected png, ome-tiff or both`);
-    const backend = await backendFor(o.backend, log);
+    const [{ openRun }, { openSplit }, { generate }, { writeGenerated }] = await Promise.all([import('../session/run.ts'), import('./common.ts'), import('../session/generate.ts'), import('./generate.ts')]);
+    const backend = await backendFor(o.backend);
     const reference = o.reference ? await openRun(o.reference, backend) : undefined;
     const target = o.target ? await openRun(o.target, backend) : undefined;
     const labels = String(o.labels).split(/[;,]/).map((s) => s.trim()).filter(Boolean);
@@ -149,7 +145,8 @@ program
   .addOption(fitOption(true))
   .addOption(backendOption())
   .action(async (o) => {
-    const backend = await backendFor(o.backend, log);
+    const [{ openRun }, { openSplit }, { writeReport }] = await Promise.all([import('../session/run.ts'), import('./common.ts'), import('../viz/report.ts')]);
+    const backend = await backendFor(o.backend);
     const reference = await openRun(o.reference, backend);
     const target = o.target ? await openRun(o.target, backend) : undefined;
     const cells = openSplit(o.data ?? reference.info.data, reference.model, 'test', { log, labels: (target ?? reference).info.labels, fit: o.fit ?? reference.info.fit });
@@ -167,6 +164,7 @@ program
   .option('--emit <what>', 'also dump the training step lowered: ir or wgsl')
   .action(async (file, o) => {
     if (o.emit && !['ir', 'wgsl'].includes(o.emit)) throw new Error(`--emit ${o.emit}: expected ir or wgsl`);
+    const [{ compileReport }, { loadModel }] = await Promise.all([import('./compile.ts'), import('../session/run.ts')]);
     process.stdout.write(compileReport(loadModel(file, o.set), o.batch, o.emit).text + '\n');
   });
 
@@ -186,6 +184,7 @@ program
   .addOption(backendOption())
   .action(async (file, o) => {
     if (!file === !o.run) throw new Error('statcell run: give a model file or --run <dir>, not both');
+    const [{ loadModel, modelOfCheckpoint, readRunInfo }, { resolveCheckpoint }, { runEntry }, { join }] = await Promise.all([import('../session/run.ts'), import('../session/checkpoint.ts'), import('./compile.ts'), import('node:path')]);
     let model;
     let weights = o.weights;
     if (o.run) {
@@ -199,7 +198,7 @@ program
       if (!weights) throw new Error('statcell run: --weights <file> is needed with a model file');
       model = loadModel(file, o.set);
     }
-    const backend = await backendFor(o.backend, log);
+    const backend = await backendFor(o.backend);
     const names = await runEntry(model, backend, { weights, entry: o.entry, input: o.input, out: o.out, iteration: o.seed, batch: o.batch });
     log(`wrote ${names.join(', ')} to ${o.out}`);
   });
@@ -220,6 +219,7 @@ program
   .option('--resume', 'continue interrupted runs')
   .addOption(backendOption())
   .action(async (o) => {
+    const { demoCommand } = await import('./demo.ts');
     await demoCommand({ ...o, runs: o.runs, report: o.report });
   });
 

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { parseSet } from '../../cli/common.ts';
+import { parseSet } from '../../cli/options.ts';
 import { compileModelFile } from '../../compiler/index.ts';
 import { CODES, DiagnosticError, formatMessage } from '../../dsl/diagnostics.ts';
 import { closestName, didYouMean, editDistance } from '../../dsl/suggest.ts';

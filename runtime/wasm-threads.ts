@@ -9,6 +9,20 @@ import type { WasmCall, WasmExports } from '../kernels/types.ts';
 const SLOT_FLOATS = 4096;
 /** How long the workers may make no progress on one launch before the pool counts as stuck. */
 const STALL_MS = 120_000;
+
+export interface PoolOptions {
+  /** No progress for this long on one launch is an error (default STALL_MS, or env STATCELL_WASM_STALL_MS). */
+  stallMs?: number;
+  /** Test aid: worker 1 hangs on its n-th launch without counting it done (the watchdog test). */
+  stallAt?: number;
+}
+
+function stallMsOf(asked: number | undefined): number {
+  const env = process.env.STATCELL_WASM_STALL_MS;
+  const v = asked ?? (env ? Number(env) : STALL_MS);
+  if (!(v > 0)) throw new Error(`wasm: the thread pool's stall timeout must be a positive number of ms, got ${asked ?? env} (option stallMs or STATCELL_WASM_STALL_MS)`);
+  return v;
+}
 // Control words: [0] generation (−1: quit), [1] pieces pending, [2] error flag, [3] error length;
 // from byte ERR_AT the first error's text, ERR_CHARS UTF-16 units (as in wasm-worker.mjs).
 const ERR_AT = 16;
@@ -19,10 +33,12 @@ export class WasmThreadPool {
   private readonly f64: Float64Array;
   private readonly index: Map<string, number>;
   private gen = 0;
+  /** Set once a launch stalled: the pool's state is unknown, it runs nothing more. */
+  private broken: Error | null = null;
 
   private constructor(
     private readonly workers: { terminate(): unknown }[], ctl: SharedArrayBuffer, cmd: SharedArrayBuffer,
-    names: string[],
+    names: string[], private readonly stallMs: number,
   ) {
     this.i32 = new Int32Array(ctl);
     this.f64 = new Float64Array(cmd);
@@ -34,7 +50,8 @@ export class WasmThreadPool {
   }
 
   /** Starts threads−1 workers; `tables(i)` is worker i's byte offset for its conv tables. */
-  static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number, names: string[], tables: number[]): Promise<WasmThreadPool> {
+  static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number, names: string[], tables: number[], opts: PoolOptions = {}): Promise<WasmThreadPool> {
+    const stallMs = stallMsOf(opts.stallMs);
     const { Worker } = await import('node:worker_threads');
     const ctl = new SharedArrayBuffer(ERR_AT + 2 * ERR_CHARS);
     const cmd = new SharedArrayBuffer((threads - 1) * SLOT_FLOATS * 8);
@@ -42,7 +59,7 @@ export class WasmThreadPool {
     try {
       for (let slot = 0; slot < threads - 1; slot++) {
         workers.push(new Worker(new URL('./wasm-worker.mjs', import.meta.url), {
-          workerData: { module, memory, ctl, cmd, slot, slotFloats: SLOT_FLOATS, names, tables: tables[slot] },
+          workerData: { module, memory, ctl, cmd, slot, slotFloats: SLOT_FLOATS, names, tables: tables[slot], stallAt: slot === 0 ? opts.stallAt : undefined },
         }));
       }
       await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
@@ -57,12 +74,13 @@ export class WasmThreadPool {
     for (const w of workers) {
       w.unref(); // idle workers must not keep the process alive
     }
-    return new WasmThreadPool(workers, ctl, cmd, names);
+    return new WasmThreadPool(workers, ctl, cmd, names, stallMs);
   }
 
   /** Runs pieces[0] here and pieces[i] on worker i−1, then `after` here; throws a worker's error. */
   run(k: WasmExports, pieces: WasmCall[][], after: WasmCall[] = []): void {
     const { i32, f64 } = this;
+    if (this.broken) throw this.broken;
     if (pieces.length > this.threads) throw new Error(`wasm: ${pieces.length} pieces for ${this.threads} threads`);
     for (let w = 0; w < this.workers.length; w++) {
       const calls = pieces[w + 1] ?? [];
@@ -77,6 +95,8 @@ export class WasmThreadPool {
         for (const a of args) f64[p++] = a;
       }
     }
+    // Order matters: the slots and the pending count are written before the generation that
+    // publishes them (seq-cst stores), and a worker acts only on a generation it has not run.
     Atomics.store(i32, 2, 0);
     Atomics.store(i32, 1, this.workers.length);
     this.gen = (this.gen + 1) & 0x3fffffff;
@@ -98,24 +118,31 @@ export class WasmThreadPool {
   }
 
   /**
-   * Blocks until every worker has counted its piece done. A watchdog: every second without progress
-   * the generation is announced again (a worker that missed the wake-up takes it; a busy one is not
-   * disturbed), and after `STALL_MS` with none the pool is declared stuck with an error, so a
-   * lost worker stops the run (which resumes from its last checkpoint) instead of hanging it.
+   * Blocks until every worker has counted its piece done. Atomics.wait compares and sleeps
+   * atomically, so neither side can miss the other's store; the timed wait is only a watchdog:
+   * after `stallMs` without progress the pool is declared stuck with an error, so a lost worker
+   * stops the run (which resumes from its last checkpoint) instead of hanging it. (It used to also
+   * re-notify the workers each second; a worker took that spurious wake-up for a new launch, ran
+   * its piece twice and drove the count to −1: the hang of issue 11.)
    */
   private waitForWorkers(): void {
     const { i32 } = this;
     let left = Atomics.load(i32, 1);
     let since = Date.now();
     while (left !== 0) {
-      if (Atomics.wait(i32, 1, left, 1000) === 'timed-out') {
-        Atomics.notify(i32, 0);
-        if (Date.now() - since > STALL_MS) throw new Error(`wasm: ${left} of ${this.workers.length} worker thread(s) made no progress for ${STALL_MS / 1000} s; the thread pool is stuck (STATCELL_WASM_THREADS=1 runs without workers)`);
-      }
+      if (left < 0) throw (this.broken = new Error(`wasm: the thread pool's pending count is ${left}; a worker counted a piece twice (a bug)`));
+      const tick = Math.min(1000, this.stallMs);
+      if (Atomics.wait(i32, 1, left, tick) === 'timed-out' && Date.now() - since >= this.stallMs)
+        throw (this.broken = new Error(`wasm: ${left} of ${this.workers.length} worker thread(s) made no progress for ${this.stallMs / 1000} s; the thread pool is stuck (STATCELL_WASM_THREADS=1 runs without workers; STATCELL_WASM_STALL_MS sets this timeout)`));
       const now = Atomics.load(i32, 1);
       if (now !== left) since = Date.now();
       left = now;
     }
+  }
+
+  /** Test aid: wakes every waiting worker without a new launch; a worker must run nothing. */
+  spuriousWake(): void {
+    Atomics.notify(this.i32, 0);
   }
 
   destroy(): void {

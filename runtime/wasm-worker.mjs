@@ -23,11 +23,24 @@ parentPort.postMessage('ready');
 // first error's text (UTF-16) at ERR_AT (runtime/wasm-threads.ts).
 const ERR_AT = 16;
 const ERR_CHARS = 512;
+// Test aid (test/node/pool.test.ts): on this launch, hang without counting the piece done.
+const stallAt = workerData.stallAt ?? 0;
+let launches = 0;
 let gen = 0;
 for (;;) {
-  Atomics.wait(i32, 0, gen);
-  gen = Atomics.load(i32, 0);
+  // A return from Atomics.wait is not a new generation: a notify can come while the generation is
+  // unchanged (another waiter's wake-up, a watchdog, destroy() racing). Running the piece again
+  // there counted it done twice — the pending count went to −1 (a hang: the main thread waits for
+  // 0, this worker for a generation) or reached 0 while another worker still ran. So wait until
+  // the generation actually differs from the one last run.
+  let now;
+  while ((now = Atomics.load(i32, 0)) === gen) Atomics.wait(i32, 0, gen);
+  gen = now;
   if (gen < 0) break;
+  if (++launches === stallAt) {
+    while (Atomics.load(i32, 0) >= 0) Atomics.wait(i32, 0, Atomics.load(i32, 0), 50);
+    break;
+  }
   try {
     // Slot: count, then per call: function index, argument count, arguments.
     const n = f64[0];

@@ -122,23 +122,66 @@ const MAX_PHASE_TAPS = 4096;
 /** Taps of conv_transpose's largest output phase. */
 const phaseTaps = (g: ConvGeom): number => g.K.reduce((a, k, i) => a * Math.ceil(k / g.stride[i]), 1);
 
+/**
+ * conv_grad_weight sums over the batch. Its terms are grouped in fixed chunks of images that
+ * depend on the geometry alone, never on the thread count: each chunk's GEMM gives a partial,
+ * and dw = ((c0 + c1) + c2) + … in chunk order on every path. So 1, 2 or 3 threads (any count)
+ * give the same bits, and a run resumed on another machine continues exactly (issue 11; splitting
+ * the batch by thread count made 1- and 2-thread training differ after one step). A chunk spans
+ * at least GW_MIN_COLS GEMM columns (images · grid) so its GEMM is not all packing, and there are
+ * at most GW_CHUNKS chunks, which bounds the extra passes of adds (and this op's parallelism).
+ */
+const GW_CHUNKS = 8;
+const GW_MIN_COLS = 64;
+
+/** [first image, images] of conv_grad_weight's fixed chunks. */
+export function gradWeightChunks(B: number, grid: number): [number, number][] {
+  const per = Math.max(Math.ceil(GW_MIN_COLS / grid), Math.ceil(B / GW_CHUNKS));
+  const out: [number, number][] = [];
+  for (let b0 = 0; b0 < B; b0 += per) out.push([b0, Math.min(per, B - b0)]);
+  return out;
+}
+
 export const convGradWeightWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
   const g = convGradWeightGeom(inShapes, attrs as ConvGradWeightAttrs);
+  const nw = g.Co * g.Ci * vol(g.K);
+  const chunks = gradWeightChunks(g.B, vol(g.O));
+  const gemm = gemmScratch(g.Co, g.Ci * vol(g.K), chunks[0][1] * vol(g.O));
+  // Chunk j's GEMM: into dw for the first chunk, else into `part`.
+  const chunkCall = ([b0, b]: [number, number], x: number, dy: number, out: number, scratch: number): WasmCall =>
+    ['conv_grad_weight', b, g.Ci, g.Co, x + 4 * b0 * g.Ci * vol(g.S), dy + 4 * b0 * g.Co * vol(g.O), out, scratch];
   return {
-    scratch: [gemmScratch(g.Co, g.Ci * vol(g.K), g.B * vol(g.O))],
-    run: (k, [x, dy, dw, scratch]) => {
+    scratch: chunks.length > 1 ? [gemm, nw] : [gemm],
+    run: (k, [x, dy, dw, scratch, part]) => {
       setGeom(k, g.S, g.O, g);
-      k.conv_grad_weight(g.B, g.Ci, g.Co, x, dy, dw, scratch);
+      chunks.forEach((c, j) => {
+        const [fn, ...args] = chunkCall(c, x, dy, j === 0 ? dw : part, scratch);
+        k[fn](...args);
+        if (j > 0) k.vec_add(dw, part, nw);
+      });
     },
-    // Over the batch (the GEMM's K): piece 0 writes dw, the others a partial that the caller adds
-    // (so the sum's order, not its terms, differs from one thread: equal within float rounding).
+    // Threads take contiguous runs of chunks, each chunk but the first into its own partial; the
+    // caller then adds the partials in chunk order: the same sums as `run`.
     split: (threads) => {
-      const nw = g.Co * g.Ci * vol(g.K);
-      return batchSplit(g, threads, nw * g.B * vol(g.O), geomCall(g.S, g.O, g),
-        (b) => [gemmScratch(g.Co, g.Ci * vol(g.K), b * vol(g.O)), nw],
-        (b0, b, io, [scratch, part]) => ['conv_grad_weight', b, g.Ci, g.Co, io[0] + 4 * b0 * g.Ci * vol(g.S),
-          io[1] + 4 * b0 * g.Co * vol(g.O), b0 === 0 ? io[2] : part, scratch],
-        (io, scratch) => scratch.slice(1).map(([, part]): WasmCall => ['vec_add', io[2], part, nw]));
+      const parts = Math.min(threads, chunks.length);
+      if (parts < 2 || nw * g.B * vol(g.O) < MIN_SPLIT_MACS) return null;
+      const runs = splitEven(chunks.length, parts);
+      return {
+        scratch: runs.map(([j0, n]) => [gemm, ...Array.from({ length: n - (j0 === 0 ? 1 : 0) }, () => nw)]),
+        calls: (io, scratch) => {
+          const [x, dy, dw] = io;
+          // Where chunk j's result goes: dw, or its partial in its piece's scratch.
+          const outOf = (j: number): number => {
+            const t = runs.findIndex(([j0, n]) => j >= j0 && j < j0 + n);
+            const [j0] = runs[t];
+            return j === 0 ? dw : scratch[t][1 + j - j0 - (j0 === 0 ? 1 : 0)];
+          };
+          return {
+            pieces: runs.map(([j0, n], t): WasmCall[] => [geomCall(g.S, g.O, g), ...chunks.slice(j0, j0 + n).map((c, i) => chunkCall(c, x, dy, outOf(j0 + i), scratch[t][0]))]),
+            after: chunks.slice(1).map((_, i): WasmCall => ['vec_add', dw, outOf(i + 1), nw]),
+          };
+        },
+      };
     },
   };
 };

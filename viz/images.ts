@@ -13,22 +13,63 @@ export interface Rgb {
   data: Uint8Array;
 }
 
-/** One cell as RGB from its channels by name, each [...size] in [0, 1] (outside is clipped). */
-export function cellRgb(size: number[], ch: CellChannels): Rgb {
+/**
+ * Composite colours in the paper's display order [membrane, structure, DNA]: magenta, green and a
+ * light blue — magenta against green stays apart for red–green colour blindness, and each channel
+ * is also shown alone in grey (`greyOf`), so no reading depends on colour.
+ */
+export const PALETTE: Record<'membrane' | 'structure' | 'dna', [number, number, number]> = {
+  membrane: [1, 0, 1],
+  structure: [0, 1, 0],
+  dna: [0.25, 0.55, 1],
+};
+export const PALETTE_NAMES = 'membrane magenta, structure green, DNA blue';
+
+/** Per-channel display gain: 1 / the `percentile` of each channel's values over `cells` (a contrast stretch, clipped above). */
+export function contrastStretch(cells: CellChannels[], percentile = 99.5): Record<string, number> {
+  const names = [...new Set(cells.flatMap((c) => Object.keys(c).filter((k) => c[k])))];
+  return Object.fromEntries(
+    names.map((name) => {
+      const v = Float32Array.from(cells.flatMap((c) => (c[name] ? Array.from(c[name]!) : []))).sort();
+      const p = v.length ? v[Math.min(v.length - 1, Math.floor((percentile / 100) * v.length))] : 0;
+      const top = v.length ? v[v.length - 1] : 0; // a sparse channel's percentile can be background: then its maximum
+      return [name, p > 0 ? 1 / p : top > 0 ? 1 / top : 1];
+    }),
+  );
+}
+
+/** The maximum over Z of voxel (y, x) of a channel [...size], times its gain, clipped to [0, 1]. */
+function projected(src: Float32Array, size: number[], gain: number) {
   const [Y, X] = size;
   const Z = size[2] ?? 1;
-  const out = new Uint8Array(Y * X * 3);
-  // The paper's display order: membrane → R, structure → G, DNA → B (a Z stack as its maximum).
-  [ch.membrane, ch.structure, ch.dna].forEach((src, rgb) => {
-    if (!src) return;
-    for (let y = 0; y < Y; y++)
-      for (let x = 0; x < X; x++) {
-        let m = 0;
-        for (let z = 0; z < Z; z++) m = Math.max(m, src[(y * X + x) * Z + z]);
-        out[(y * X + x) * 3 + rgb] = Math.round(255 * Math.min(1, Math.max(0, m)));
-      }
-  });
-  return { width: X, height: Y, data: out };
+  const out = new Float32Array(Y * X);
+  for (let i = 0; i < Y * X; i++) {
+    let m = 0;
+    for (let z = 0; z < Z; z++) m = Math.max(m, src[i * Z + z]);
+    out[i] = Math.min(1, Math.max(0, m * gain));
+  }
+  return out;
+}
+
+/** One cell as RGB from its channels by name, each [...size] (3D: maximum projection over Z), times `gain` per channel (default 1), clipped to [0, 1]. */
+export function cellRgb(size: number[], ch: CellChannels, gain: Record<string, number> = {}): Rgb {
+  const [Y, X] = size;
+  const out = new Float32Array(Y * X * 3);
+  for (const name of ['membrane', 'structure', 'dna'] as const) {
+    const src = ch[name];
+    if (!src) continue;
+    const p = projected(src, size, gain[name] ?? 1);
+    for (let i = 0; i < Y * X; i++) for (let c = 0; c < 3; c++) out[i * 3 + c] += p[i] * PALETTE[name][c];
+  }
+  return { width: X, height: Y, data: Uint8Array.from(out, (v) => Math.round(255 * Math.min(1, v))) };
+}
+
+/** One channel alone in grey, with the same gain and projection as the composite. */
+export function greyOf(size: number[], src: Float32Array, gain = 1): Rgb {
+  const p = projected(src, size, gain);
+  const data = new Uint8Array(p.length * 3);
+  for (let i = 0; i < p.length; i++) data.fill(Math.round(255 * p[i]), i * 3, i * 3 + 3);
+  return { width: size[1], height: size[0], data };
 }
 
 /** Tiles images (all the same size) in rows of `cols`, with a 2-pixel gap. */

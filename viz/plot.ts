@@ -35,6 +35,21 @@ function ticks(lo: number, hi: number): number[] {
   return out;
 }
 
+/** Log-axis ticks (as log10 values) in [lo, hi]: powers of ten, with 2× and 5× between them when that gives under three, so every axis gets several labelled ticks. */
+function logTicks(lo: number, hi: number): number[] {
+  const at = (mantissas: number[]) => {
+    const out: number[] = [];
+    for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) for (const m of mantissas) out.push(e + Math.log10(m));
+    return out.filter((t) => t >= lo - 1e-9 && t <= hi + 1e-9);
+  };
+  for (const m of [[1], [1, 2, 5]]) {
+    const t = at(m);
+    if (t.length >= 3) return t;
+  }
+  // Under a factor of about five between the ends: linear ticks of the values, placed on the log axis.
+  return ticks(10 ** lo, 10 ** hi).filter((v) => v > 0).map(Math.log10);
+}
+
 const fmt = (v: number) => (Math.abs(v) >= 1e5 || (Math.abs(v) < 1e-2 && v !== 0) ? v.toExponential(1) : String(Number(v.toPrecision(4))));
 
 export function linePlot(series: Series[], o: PlotOptions): PlotResult {
@@ -51,7 +66,7 @@ export function linePlot(series: Series[], o: PlotOptions): PlotResult {
   const py = (y: number) => H - mb - ((y - y0) / (y1 - y0)) * (H - mt - mb);
   const parts: string[] = [`<rect width="${W}" height="${H}" fill="white"/>`];
   for (const t of ticks(x0, x1)) parts.push(`<line x1="${px(t)}" y1="${mt}" x2="${px(t)}" y2="${H - mb}" stroke="#e6e6e6"/>`, `<text x="${px(t)}" y="${H - mb + 16}" text-anchor="middle">${fmt(t)}</text>`);
-  const yt = o.logY ? ticks(Math.floor(y0), Math.ceil(y1)).filter((t) => Number.isInteger(t) && t >= y0 - 1e-9 && t <= y1 + 1e-9) : ticks(y0, y1);
+  const yt = o.logY ? logTicks(y0, y1) : ticks(y0, y1);
   for (const t of yt.length ? yt : [y0, y1]) parts.push(`<line x1="${ml}" y1="${py(t)}" x2="${W - mr}" y2="${py(t)}" stroke="#e6e6e6"/>`, `<text x="${ml - 6}" y="${py(t) + 4}" text-anchor="end">${fmt(o.logY ? 10 ** t : t)}</text>`);
   parts.push(`<path d="M${ml} ${mt}V${H - mb}H${W - mr}" fill="none" stroke="black"/>`);
   for (const s of series) {

@@ -3,12 +3,15 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Batch } from '../data/dataset.ts';
 import type { CellSource } from '../session/evaluate.ts';
 import { cellChannels, channelsOf, feedsFrom, imageChannels, imageSize, inputWithRole, type CellChannels } from '../session/feeds.ts';
 import { generate } from '../session/generate.ts';
 import type { OpenedRun } from '../session/run.ts';
 import { readMetrics } from '../train/metrics.ts';
-import { cellRgb, grid, pngOf, scaleUp } from './images.ts';
+import { labelFidelity, labelVersusCellDifference, type LabelFidelity } from '../analysis/fidelity.ts';
+import { cellRgb, contrastStretch, greyOf, PALETTE_NAMES } from './images.ts';
+import { tileFigure, type Tile } from './figure.ts';
 import { linePlot } from './plot.ts';
 
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
@@ -17,7 +20,15 @@ interface Figure {
   file: string;
   title: string;
   caption: string;
+  /** Shown instead of the image (a table). */
+  html?: string;
 }
+
+/** A label passes when its generated nucleus fraction is within this of the real one: the synthetic rules put nucleoli at > 0.9 and cytoplasmic structures at < 0.1, so 0.15 tells a learned location from a confused one with room for noise. */
+export const FIDELITY_TOLERANCE = 0.15;
+
+const SHORT: Record<string, string> = { membrane: 'memb', structure: 'struct', dna: 'DNA' };
+const ORDER = ['membrane', 'structure', 'dna'];
 
 /** Training loss per step (blue) and −validation ELBO per epoch (red), log scale. */
 function lossFigure(dir: string, run: OpenedRun, runDir: string, key: string): Figure {
@@ -70,7 +81,15 @@ export async function writeReport(dir: string, o: ReportInput): Promise<string> 
   const zoom = size[0] < 100 ? 2 : 1;
   const real = await o.cells.batch(Array.from({ length: n }, (_, i) => i));
   const realCells = Array.from({ length: n }, (_, i) => cellChannels(real, i, n));
-  const save = (file: string, cells: CellChannels[], cols: number) => writeFileSync(join(dir, file), pngOf(scaleUp(grid(cells.map((c) => cellRgb(size, c)), cols), zoom)));
+  // One contrast stretch per report, from the real cells, so that real, reconstructed and generated tiles compare.
+  const gain = contrastStretch(realCells);
+  const display = `Display: each channel scaled so that its 99.5th percentile over the real test cells shown is full brightness (values above are clipped); composite ${PALETTE_NAMES}; grey panels show one channel alone.`;
+  /** The composite and then each channel in grey. */
+  const panels = (c: CellChannels, names: string[], prefix = ''): Tile[] => [{ image: cellRgb(size, c, gain), label: `${prefix}composite` }, ...names.filter((k) => c[k]).map((k) => ({ image: greyOf(size, c[k]!, gain[k] ?? 1), label: prefix + SHORT[k] }))];
+  const save = (file: string, rows: Tile[][], labels: { columns?: string[]; rowLabels?: string[] } = {}) => {
+    const f = tileFigure({ rows, zoom, ...labels });
+    writeFileSync(join(dir, file), f.png);
+  };
 
   // Each model's view of the real cells (the channels of its image and reference inputs), and
   // the same with the image replaced by its reconstruction: the decoder of μ, in eval mode.
@@ -90,39 +109,81 @@ export async function writeReport(dir: string, o: ReportInput): Promise<string> 
   const missing = (r: OpenedRun) => `Model ${esc(r.model.name)} has no ${r.model.roles.encode ? 'decode' : 'encode'} entry, so no reconstructions are shown.`;
   const rRef = await reconstruct(o.reference.run);
   if (rRef) {
-    save('recon-reference.png', [...rRef.view, ...rRef.recon], n);
-    figs.push({ file: 'recon-reference.png', title: 'Reference model: real vs. reconstructed', caption: `Top: real test cells (${rRef.image.join(', ')}; red membrane, green structure, blue DNA); bottom: the reference model’s reconstructions (decoder of μ).` });
+    const names = ORDER.filter((k) => rRef.view[0][k]);
+    save('recon-reference.png', rRef.view.map((v, i) => [...panels(v, names, 'real '), ...panels(rRef.recon[i], names, 'recon ')]), { rowLabels: real.rows.slice(0, n).map((r) => r.cellId) });
+    figs.push({ file: 'recon-reference.png', title: 'Reference model: real vs. reconstructed', caption: `One real test cell per row (CellId at the left): the real cell (${rRef.image.join(', ')}) and then the reference model’s reconstruction (decoder of μ, eval mode). ${display}` });
   } else notes.push(missing(o.reference.run));
   if (o.target) {
     const rS = await reconstruct(o.target.run);
     if (rS) {
-      save('recon-target.png', [...rS.view, ...rS.recon], n);
-      figs.push({ file: 'recon-target.png', title: 'Target model: real vs. reconstructed', caption: `Top: real test cells (${real.rows.slice(0, n).map((r) => esc(r.structure)).join('; ')}); bottom: the target model’s reconstruction of its image (${rS.image.join(', ')}), given the cell’s other channels.` });
+      const names = ORDER.filter((k) => rS.view[0][k]);
+      save('recon-target.png', rS.view.map((v, i) => [...panels(v, names, 'real '), ...panels(rS.recon[i], rS.image, 'recon ')]), { rowLabels: real.rows.slice(0, n).map((r) => r.structure) });
+      figs.push({ file: 'recon-target.png', title: 'Target model: real vs. reconstructed', caption: `One real test cell per row (its structure at the left): the real cell, then the target model’s reconstruction of its image (${rS.image.join(', ')}) given the cell’s other channels. ${display}` });
     } else notes.push(missing(o.target.run));
   }
 
   const labels = o.labels;
   const gen = await generate({ reference: o.reference.run, target: o.target?.run, n, labels: o.target ? labels.slice(0, 1) : [], iteration: 17 });
-  save('generated.png', gen.cells.map((c) => c.channels), n);
-  figs.push({ file: 'generated.png', title: 'Generated cells', caption: `z_r ~ N(0, I) → reference decoder → membrane and DNA${o.target ? `; then z_t ~ N(0, I) and the label “${esc(labels[0])}” → target decoder → structure (green)` : ''}.` });
+  save('generated.png', gen.cells.map((c) => panels(c.channels, ORDER)), { rowLabels: gen.cells.map((_, i) => `draw ${i}`) });
+  figs.push({ file: 'generated.png', title: 'Generated cells', caption: `One generated cell per row: z_r ~ N(0, I) → reference decoder → membrane and DNA${o.target ? `; then z_t ~ N(0, I) and the label “${esc(labels[0])}” → target decoder → structure` : ''}. ${display}` });
   if (o.target) {
     const k = Math.min(4, n);
     const s = await generate({ target: o.target.run, n: k, labels, real: real, iteration: 29 });
-    // One row per real cell, one column per label.
-    const tiles = Array.from({ length: k }, (_, i) => labels.map((_, j) => s.cells[j * k + i].channels)).flat();
-    save('structures.png', tiles, labels.length);
-    figs.push({ file: 'structures.png', title: 'Structures generated in real cells', caption: `Rows: ${k} real test cells; columns: ${labels.map(esc).join(', ')}. The target model draws each structure given the cell’s real membrane and DNA.` });
+    // One row per real cell: the real cell, then per label the composite and what the target model generated, alone.
+    const targetImage = channelsOf(inputWithRole(o.target.run.model, 'image', 'the report'));
+    const rows = Array.from({ length: k }, (_, i) => [
+      { image: cellRgb(size, realCells[i], gain), label: `real: ${real.rows[i].structure}`.slice(0, 24) },
+      ...labels.flatMap((l, j) => {
+        const c = s.cells[j * k + i].channels;
+        return [{ image: cellRgb(size, c, gain), label: l.slice(0, 24) }, ...targetImage.filter((name) => c[name]).map((name) => ({ image: greyOf(size, c[name]!, gain[name] ?? 1), label: SHORT[name] ?? name }))];
+      }),
+    ]);
+    save('structures.png', rows, { rowLabels: real.rows.slice(0, k).map((r) => r.cellId) });
+    figs.push({ file: 'structures.png', title: 'Structures generated in real cells (the integrated cell)', caption: `One real test cell per row: the real cell with its own imaged structure, then each structure (${labels.map(esc).join(', ')}) generated by the target model in that cell’s real membrane and DNA, as a composite and alone. ${display}` });
+    figs.push(await fidelityFigure(o.target.run, o.cells, real, n));
   }
 
   const timing = o.timings ? `<p>Timings: ${Object.entries(o.timings).map(([k, v]) => `${esc(k)} ${v.toFixed(1)} s`).join(', ')}.</p>` : '';
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>statcell report</title>
-<style>body{font:15px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}figure{margin:2em 0}img{max-width:100%;image-rendering:pixelated;border:1px solid #ddd}figcaption{color:#555}code{background:#f3f3f3;padding:0 .2em}</style></head>
+<style>body{font:15px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}figure{margin:2em 0}img{max-width:100%;image-rendering:pixelated;border:1px solid #ddd}table{border-collapse:collapse}td,th{padding:.15em .6em;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}.fail{color:#b00}figcaption{color:#555}code{background:#f3f3f3;padding:0 .2em}</style></head>
 <body><h1>statcell: training report</h1>
 <p>Models: <code>${esc(o.reference.run.model.name)}</code> (checkpoint ${esc(o.reference.run.checkpoint)}, ${o.reference.run.sidecar.iteration} iterations)${o.target ? `, <code>${esc(o.target.run.model.name)}</code> (checkpoint ${esc(o.target.run.checkpoint)}, ${o.target.run.sidecar.iteration} iterations)` : ''}. Backend: ${esc(o.backend)}. Written ${new Date().toISOString()}.</p>${timing}${notes.map((t) => `<p>${t}</p>`).join('')}
-${figs.map((f) => `<figure><h2>${esc(f.title)}</h2><img src="${f.file}" alt="${esc(f.title)}"><figcaption>${f.caption}</figcaption></figure>`).join('\n')}
+${figs.map((f) => `<figure><h2>${esc(f.title)}</h2>${f.html ?? `<img src="${f.file}" alt="${esc(f.title)}">`}<figcaption>${f.caption}</figcaption></figure>`).join('\n')}
 </body></html>
 `;
   writeFileSync(join(dir, 'index.html'), html);
   return join(dir, 'index.html');
+}
+
+/**
+ * Label fidelity (analysis/fidelity.ts): per label of the target run found in the test cells, the
+ * fraction of structure signal inside the nucleus in real cells of that label against the same
+ * fraction of the structure generated for that label in the given real cells.
+ */
+async function fidelityFigure(target: OpenedRun, cells: CellSource, hosts: Batch, k: number): Promise<Figure> {
+  const n = Math.min(cells.length, 240);
+  const b = await cells.batch(Array.from({ length: n }, (_, i) => i));
+  const real = Array.from({ length: n }, (_, i) => ({ label: b.rows[i].structure, cell: cellChannels(b, i, n) }));
+  const labels = target.info.labels.filter((l) => real.some((r) => r.label === l));
+  // The measure needs a generated `structure` channel and the cell's DNA.
+  if (!channelsOf(inputWithRole(target.model, 'image', 'label fidelity')).includes('structure') || !real[0]?.cell.dna)
+    return { file: '', title: 'Label fidelity of the target model', html: '<p>Not measured: the target model generates no <code>structure</code> channel, or the cells have no DNA channel.</p>', caption: '' };
+  const g = await generate({ target, n: k, labels, real: hosts, iteration: 31 });
+  const hostIds = hosts.rows.slice(0, k).map((r) => r.cellId);
+  const generated = g.cells.map((c) => ({ label: c.label!, cell: { dna: c.channels.dna!, structure: c.channels.structure! } }));
+  const f = labelFidelity(labels, real.map((r) => ({ label: r.label, cell: { dna: r.cell.dna!, structure: r.cell.structure! } })), generated);
+  const byLabel = labels.map((_, j) => Array.from({ length: k }, (_, i) => g.cells[j * k + i].channels.structure!));
+  const d = labelVersusCellDifference(byLabel);
+  const pass = f.filter((x) => x.error <= FIDELITY_TOLERANCE).length;
+  const row = (x: LabelFidelity) => `<tr${x.error > FIDELITY_TOLERANCE ? ' class="fail"' : ''}><td>${esc(x.label)}</td><td>${x.real.toFixed(3)} (${x.nReal})</td><td>${x.generated.toFixed(3)}</td><td>${x.error.toFixed(3)}</td></tr>`;
+  return {
+    file: '',
+    title: `Label fidelity of the target model: ${pass} of ${f.length} labels within ${FIDELITY_TOLERANCE}`,
+    html: `<table><tr><th>label</th><th>real: fraction in nucleus (cells)</th><th>generated (in ${k} real cells)</th><th>|difference|</th></tr>${f.map(row).join('')}</table>`,
+    caption:
+      `For each structure, the fraction of its signal inside the nucleus (DNA above 0.2 × its maximum): the mean over the real test cells of that label, and the mean over the structure generated for that label in each of ${k} real test cells (${hostIds.map(esc).join(', ')}). ` +
+      `A model that has learned where each structure sits matches the real column (red: off by more than ${FIDELITY_TOLERANCE}). ` +
+      `Mean absolute pixel difference between two labels generated in the same cell: ${d.betweenLabels.toFixed(4)}; between two cells generated with the same label: ${d.betweenCells.toFixed(4)} (a model that ignores its label has the first near 0).`,
+  };
 }

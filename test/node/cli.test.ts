@@ -178,6 +178,8 @@ describe('statcell eval, embed, generate, demo', () => {
     for (const f of ['index.html', 'loss-reference.png', 'loss-target.png', 'recon-reference.png', 'recon-target.png', 'generated.png', 'structures.png']) expect(files).toContain(f);
     const html = readFileSync(join(dir, 'report', 'index.html'), 'utf8');
     for (const f of files.filter((x) => x.endsWith('.png'))) expect(html).toContain(`src="${f}"`);
+    expect(html).toMatch(/Label fidelity of the target model: \d+ of \d+ labels within 0\.15/);
+    expect(html).toContain('99.5th percentile'); // the contrast stretch is stated
     expect(existsSync(join(dir, 'ds', 'manifest.csv'))).toBe(true);
   });
 });

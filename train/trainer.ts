@@ -164,7 +164,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let last: Record<string, number> = {};
   try {
     o.progress?.start(total, start, o.label ?? model.name);
-    const batches = prefetch(start, total, (i) => o.train.batch(batchIndices(o.train.length, B, o.seed, i)));
+    // A stop leaves up to two prefetched batches unread: mark them handled, so that one failing
+    // to load after the loop ended cannot turn a clean 130/143 into an unhandled rejection (a
+    // batch the loop does read still throws where it is awaited).
+    const batches = prefetch(start, total, (i) => {
+      const b = o.train.batch(batchIndices(o.train.length, B, o.seed, i));
+      b.catch(() => {});
+      return b;
+    });
     for await (const b of batches) {
       last = await rt.trainStep(feedsFor(model, b), B, t);
       const bad = Object.entries(last).find(([, v]) => !Number.isFinite(v));

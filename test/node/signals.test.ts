@@ -19,13 +19,13 @@ const env = { ...process.env, CI: '1' };
 let manifest = '';
 
 // 20 training cells, batch 4: 5 iterations an epoch; by iteration 60 every cell is cached.
-const args = (out: string, iterations: number) => ['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--data', manifest, '--out', out, '--backend', 'wasm', '--batch', '4', '--iterations', String(iterations), '--log-every', '20', '--eval-samples', '1'];
+const args = (out: string, iterations: number, logEvery = 20) => ['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--data', manifest, '--out', out, '--backend', 'wasm', '--batch', '4', '--iterations', String(iterations), '--log-every', String(logEvery), '--eval-samples', '1'];
 
 /** Runs until progress shows iteration ≥ `at`, sends `signal`; the exit code and the ms from the signal to the exit. */
-function stopAt(out: string, at: number, signal: NodeJS.Signals): Promise<{ code: number | null; ms: number; err: string }> {
+function stopAt(out: string, at: number, signal: NodeJS.Signals, logEvery = 20): Promise<{ code: number | null; ms: number; err: string }> {
   return new Promise((resolve) => {
     // Bounded, and killed on the test's timeout: a run that ignores the signal must not outlive it.
-    const p = spawn(process.execPath, [CLI, ...args(out, 20_000)], { env, timeout: 60_000, killSignal: 'SIGKILL' });
+    const p = spawn(process.execPath, [CLI, ...args(out, 20_000, logEvery)], { env, timeout: 60_000, killSignal: 'SIGKILL' });
     let err = '';
     let sentAt = 0;
     p.stderr.on('data', (d) => {
@@ -78,4 +78,14 @@ describe('signals stop training at a step boundary', () => {
       expect(b.side.iteration).toBe(end);
       expect(a.tensors.equals(b.tensors)).toBe(true);
     }, 120_000);
+
+  test('SIGTERM in the first epoch, while cells are still read from disk: exit 143 within 1 s, a checkpoint', async () => {
+    const out = tmp();
+    const k = await stopAt(out, 1, 'SIGTERM', 1);
+    expect(k.code, k.err).toBe(143);
+    expect(k.ms).toBeLessThan(1000);
+    const stopped = Number(k.err.match(/SIGTERM received, checkpoint \S+ written at iteration (\d+)/)?.[1]);
+    expect(stopped).toBeGreaterThanOrEqual(1);
+    expect(sidecar(out).side.iteration).toBe(stopped);
+  }, 60_000);
 });

@@ -58,7 +58,9 @@ export class CellDataset {
 
   constructor(rows: CellRow[], readonly opts: DatasetOptions) {
     this.classes = opts.labels ?? labelsOf(rows.map((r) => r.structure));
-    this.rows = opts.split ? rows.filter((r) => r.split === opts.split) : rows;
+    // Drug-treated cells (a non-empty drug_label, statistical-cell.md §3.3) are evaluation-only:
+    // no split holds them, so training, validation and test never see them.
+    this.rows = opts.split ? rows.filter((r) => r.split === opts.split && !r.columns.drug_label) : rows;
     this.voxels = opts.size.reduce((a, b) => a * b, 1);
     const known = new Set<string>(this.classes);
     for (const r of this.rows)

@@ -1,7 +1,197 @@
-// statcell sweep: its subcommands are registered here.
+// statcell sweep: plan a grid of trainings for a cluster's scheduler (Slurm job array, Kubernetes
+// Indexed Job), run one index of it (or all, locally), show its state and collect its results.
+// The plan lives in sweep/; training is `statcell train`'s own trainCommand.
 
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { backendOption, fitOption, int, log, parseSet } from './options.ts';
+
+const collectList = (v: string, prev: string[] = []) => [...prev, v];
 
 export function registerSweep(program: Command): void {
-  void program;
+  const sweep = program.command('sweep').description('a grid of trainings (e.g. the β sweep) on Slurm, Kubernetes or this machine');
+
+  sweep
+    .command('plan')
+    .description('write <out>/sweep.json, slurm.sbatch (a job array), job.yaml (a Kubernetes Indexed Job) and README.md')
+    .requiredOption('--model <file>', 'a .vae model file')
+    .requiredOption('--sweep <name=lo:hi:n|name=a,b,c>', 'a swept parameter (repeatable: the product), e.g. --sweep beta=0.01:0.99:25', collectList, [])
+    .option('--set <name=value>', 'a parameter every index shares (repeatable)', parseSet, {})
+    .requiredOption('--data <manifest>', 'manifest CSV')
+    .requiredOption('--out <dir>', 'sweep directory')
+    .addOption(backendOption())
+    .option('--batch <n>', 'batch size', int, 32)
+    .option('--micro-batch <n>', 'micro-batches of n', int)
+    .option('--epochs <n>', 'epochs per index', int)
+    .option('--iterations <n>', 'iterations per index (instead of --epochs)', int)
+    .option('--seed <n>', 'seed of every index', int, 1)
+    .option('--checkpoint-every <n>', 'also checkpoint every n iterations (a requeue repeats at most n)', int)
+    .option('--eval-samples <n>', 'z samples per cell for the validation ELBO', int, 10)
+    .addOption(fitOption())
+    .option('--gpus <n>', 'GPUs per task (0 for a CPU cluster)', int, 1)
+    .option('--statcell <cmd>', 'how a task starts statcell (default: node and this checkout)')
+    .option('--image <name>', 'Kubernetes: the container image holding statcell', 'statcell:latest')
+    .option('--parallelism <n>', 'Kubernetes: pods at once', int, 4)
+    .option('--pvc <name>', 'Kubernetes: the volume claim mounted at the sweep directory', 'statcell-sweep')
+    .option('--retries <n>', 'retries of one index (Kubernetes backoffLimitPerIndex)', int, 3)
+    .option('--sbatch <line>', 'an extra #SBATCH line, e.g. --sbatch=--partition=gpu (repeatable)', collectList, [])
+    .action(async (o) => {
+      const { makePlan, writePlan } = await import('../sweep/plan.ts');
+      const { writeSchedulerFiles } = await import('../sweep/schedulers.ts');
+      const { fileURLToPath } = await import('node:url');
+      const options = { backend: o.backend, batch: o.batch, seed: o.seed, evalSamples: o.evalSamples, fit: o.fit, epochs: o.epochs, iterations: o.iterations, checkpointEvery: o.checkpointEvery, microBatch: o.microBatch };
+      for (const k of Object.keys(options) as (keyof typeof options)[]) if (options[k] === undefined) delete options[k];
+      const plan = makePlan({ model: o.model, data: o.data, set: o.set, sweep: o.sweep, options });
+      writePlan(o.out, plan);
+      const statcell = o.statcell ?? `${process.execPath} ${fileURLToPath(new URL('./statcell.js', import.meta.url))}`;
+      writeSchedulerFiles(o.out, plan, { gpus: o.gpus, statcell, image: o.image, parallelism: o.parallelism, pvc: o.pvc, sbatch: o.sbatch, retries: o.retries });
+      log(`${o.out}: ${plan.indices.length} indices; submit with sbatch ${o.out}/slurm.sbatch or kubectl apply -f ${o.out}/job.yaml (see ${o.out}/README.md)`);
+    });
+
+  sweep
+    .command('run')
+    .description('train one index (--index, or SLURM_ARRAY_TASK_ID / JOB_COMPLETION_INDEX) into <dir>/runs/<index>, resuming; or --local: every unfinished index')
+    .argument('<dir>', 'sweep directory')
+    .option('--index <n>', 'the index', int)
+    .option('--local', 'run every unfinished index on this machine')
+    .option('--parallel <k>', 'with --local: indices at once', int, 1)
+    .option('--log-every <n>', 'a progress line every n steps', int)
+    .addOption(new Option('--step-delay-ms <n>', 'test aid: pause after each step').argParser(int).hideHelp())
+    .action(async (dir: string, o) => {
+      if (o.local) {
+        const failed = await runLocal(dir, o.parallel, o);
+        if (failed) process.exitCode = 1;
+        return;
+      }
+      process.exitCode = await runIndex(dir, o.index, o);
+    });
+
+  sweep
+    .command('status')
+    .description('done / running / failed / pending per index')
+    .argument('<dir>', 'sweep directory')
+    .action(async (dir: string) => {
+      const { readPlan } = await import('../sweep/plan.ts');
+      const { indexState } = await import('../sweep/index.ts');
+      const plan = readPlan(dir);
+      const counts: Record<string, number> = {};
+      for (const x of plan.indices) {
+        const s = indexState(dir, x.index);
+        counts[s.state] = (counts[s.state] ?? 0) + 1;
+        process.stdout.write(`${x.index}\t${s.state}\t${JSON.stringify(x.set)}${s.detail ? `\t${s.detail}` : ''}\n`);
+      }
+      log(Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', '));
+    });
+
+  sweep
+    .command('collect')
+    .description("test-set evaluation per index (the model's `evaluate` values) → <dir>/results.csv and plots of reconstruction and KL against the swept parameter")
+    .argument('<dir>', 'sweep directory')
+    .option('--samples <n>', 'z samples per cell', int, 10)
+    .option('--checkpoint <name>', 'best, latest or a checkpoint name', 'latest')
+    .addOption(backendOption())
+    .action(async (dir: string, o) => {
+      await collectSweep(dir, o);
+    });
+}
+
+/** One index: a no-op when DONE; else trains (resuming) and writes DONE. Returns the exit code. */
+async function runIndex(dir: string, given: number | undefined, o: { logEvery?: number; stepDelayMs?: number }): Promise<number> {
+  const { readPlan, overridesOf } = await import('../sweep/plan.ts');
+  const { resolveIndex, indexState, runDir, markDone, markFailed, lastMetrics } = await import('../sweep/index.ts');
+  const { trainCommand } = await import('./train.ts');
+  const plan = readPlan(dir);
+  const index = resolveIndex(plan, given);
+  if (indexState(dir, index).state === 'done') {
+    log(`index ${index}: already DONE, nothing to do`);
+    return 0;
+  }
+  const out = runDir(dir, index);
+  const set = overridesOf(plan, index);
+  log(`index ${index} of ${plan.indices.length}: ${JSON.stringify(set)} → ${out}`);
+  try {
+    // Always --resume: a first attempt finds no checkpoint and starts fresh; a requeued one continues.
+    const r = await trainCommand({ ...plan.options, model: plan.model, set, data: plan.data, out, resume: true, logEvery: o.logEvery, stepDelayMs: o.stepDelayMs });
+    try {
+      if (r.stopped !== 'done') {
+        log(`index ${index}: stopped by ${r.stopped} at iteration ${r.iteration}; rerun to resume`);
+        return r.stopped === 'SIGINT' ? 130 : 143;
+      }
+      markDone(dir, index, { index, set, iteration: r.iteration, latest: r.latest, best: r.best ?? null, metrics: lastMetrics(out) ?? null, finished: new Date().toISOString() });
+      log(`index ${index}: DONE at iteration ${r.iteration}`);
+      return 0;
+    } finally {
+      r.runtime.destroy();
+    }
+  } catch (e) {
+    // Another live process on this index is not this index failing.
+    if ((e as Error).name !== 'LockError') markFailed(dir, index, (e as Error).message);
+    throw e;
+  }
+}
+
+/** Every index not DONE, as child processes (`statcell sweep run --index`), k at a time; the number that failed. */
+async function runLocal(dir: string, parallel: number, o: { logEvery?: number; stepDelayMs?: number }): Promise<number> {
+  const { readPlan } = await import('../sweep/plan.ts');
+  const { indexState } = await import('../sweep/index.ts');
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const plan = readPlan(dir);
+  const todo = plan.indices.map((x) => x.index).filter((i) => !['done', 'running'].includes(indexState(dir, i).state));
+  log(`${todo.length} of ${plan.indices.length} indices to run, ${Math.max(1, parallel)} at a time`);
+  const cli = fileURLToPath(new URL('./statcell.js', import.meta.url));
+  let failed = 0;
+  const worker = async () => {
+    for (let i = todo.shift(); i !== undefined; i = todo.shift()) {
+      const args = [cli, 'sweep', 'run', dir, '--index', String(i), ...(o.logEvery ? ['--log-every', String(o.logEvery)] : []), ...(o.stepDelayMs ? ['--step-delay-ms', String(o.stepDelayMs)] : [])];
+      const code = await new Promise<number | null>((res) => spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] }).on('exit', res));
+      if (code !== 0) {
+        failed++;
+        log(`index ${i}: exit ${code}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, parallel) }, worker));
+  return failed;
+}
+
+/** The test split of every DONE index, evaluated as `statcell eval` does; a CSV row per index and plots against the first swept parameter. */
+async function collectSweep(dir: string, o: { samples: number; checkpoint: string; backend: string }): Promise<void> {
+  const { writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { readPlan, overridesOf } = await import('../sweep/plan.ts');
+  const { indexState, runDir } = await import('../sweep/index.ts');
+  const { evalCommand } = await import('./evaluate.ts');
+  const { backendFor } = await import('./common.ts');
+  const { linePlot } = await import('../viz/plot.ts');
+  const plan = readPlan(dir);
+  const backend = await backendFor(o.backend, log);
+  const rows: { index: number; set: Record<string, unknown>; values: Record<string, number> }[] = [];
+  for (const x of plan.indices) {
+    if (indexState(dir, x.index).state !== 'done') {
+      log(`index ${x.index}: not done, left out`);
+      continue;
+    }
+    const r = await evalCommand({ run: runDir(dir, x.index), checkpoint: o.checkpoint, split: 'test', samples: o.samples }, backend, log);
+    const values: Record<string, number> = {};
+    for (const [k, v] of Object.entries(r)) if (typeof v === 'number' && !['iteration', 'cells', 'samples'].includes(k)) values[k] = v;
+    rows.push({ index: x.index, set: overridesOf(plan, x.index), values });
+  }
+  if (!rows.length) throw new Error(`${dir}: no index is DONE yet (statcell sweep status ${dir})`);
+  const axes = plan.axes.map((a) => a.name);
+  const keys = Object.keys(rows[0].values);
+  const csv = [['index', ...axes, ...keys].join(','), ...rows.map((r) => [r.index, ...axes.map((a) => JSON.stringify(r.set[a])), ...keys.map((k) => r.values[k])].join(','))].join('\n') + '\n';
+  writeFileSync(join(dir, 'results.csv'), csv);
+  // The paper's figure: reconstruction error (R) and KL (K) of the test set against the first axis.
+  const x = axes[0];
+  const recon = keys.find((k) => /sse|recon/i.test(k));
+  const kl = keys.find((k) => /kl/i.test(k));
+  for (const [key, label, color] of [[recon, 'R (test reconstruction error)', '#1b7837'], [kl, 'K (test KL)', '#762a83']] as const) {
+    if (!key || typeof rows[0].set[x] !== 'number') continue;
+    const points = rows.map((r) => [r.set[x] as number, r.values[key]] as [number, number]).sort((a, b) => a[0] - b[0]);
+    const p = linePlot([{ label: key, points, color }], { title: `${label} against ${x}`, xLabel: x, yLabel: key });
+    writeFileSync(join(dir, `${key}-vs-${x}.svg`), p.svg);
+    writeFileSync(join(dir, `${key}-vs-${x}.png`), p.png);
+  }
+  process.stdout.write(csv);
+  log(`wrote ${join(dir, 'results.csv')} (${rows.length} indices)`);
 }

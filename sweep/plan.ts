@@ -1,0 +1,139 @@
+// The sweep plan: the grid of overrides (`--sweep beta=0.01:0.99:25`, `--sweep latent=4,8`; several
+// give the product), written as S/sweep.json — the one file every scheduler's task reads its index
+// from. Validated with ajv when read back, so a hand-edited plan fails with the file and the field.
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Ajv } from 'ajv';
+
+/** The options of `statcell train` that every index shares. */
+export interface SweepOptions {
+  backend: string;
+  batch: number;
+  epochs?: number;
+  iterations?: number;
+  seed: number;
+  checkpointEvery?: number;
+  evalSamples: number;
+  fit?: 'exact' | 'crop-pad';
+  microBatch?: number;
+}
+
+export interface SweepPlan {
+  version: 1;
+  model: string;
+  data: string;
+  /** The --set overrides every index shares; each index's own ones are laid over them. */
+  set: Record<string, unknown>;
+  axes: { name: string; values: unknown[] }[];
+  options: SweepOptions;
+  indices: { index: number; set: Record<string, unknown> }[];
+}
+
+/** `name=lo:hi:n` (n values, linear, both ends included) or `name=a,b,c` (JSON when it parses). */
+export function parseAxis(spec: string): { name: string; values: unknown[] } {
+  const eq = spec.indexOf('=');
+  if (eq < 1) throw new Error(`--sweep ${spec}: expected name=lo:hi:n or name=a,b,c, e.g. --sweep beta=0.01:0.99:25`);
+  const name = spec.slice(0, eq).trim();
+  const rhs = spec.slice(eq + 1).trim();
+  const range = rhs.split(':');
+  if (range.length === 3) {
+    const [lo, hi, n] = range.map(Number);
+    if (![lo, hi].every(Number.isFinite)) throw new Error(`--sweep ${spec}: lo and hi of lo:hi:n must be numbers`);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--sweep ${spec}: n of lo:hi:n must be a positive integer`);
+    if (n === 1 && lo !== hi) throw new Error(`--sweep ${spec}: one value cannot span ${lo}…${hi}; give n ≥ 2 or lo = hi`);
+    // lo + k·step, rounded to 12 significant digits so 0.01:0.99:25 gives 0.4 rather than 0.40000000000000002.
+    return { name, values: Array.from({ length: n }, (_, k) => (n === 1 ? lo : Number((lo + ((hi - lo) * k) / (n - 1)).toPrecision(12)))) };
+  }
+  if (range.length !== 1) throw new Error(`--sweep ${spec}: a range is lo:hi:n (three parts), got ${range.length}`);
+  const values = rhs.split(',').map((s) => s.trim());
+  if (values.some((v) => !v)) throw new Error(`--sweep ${spec}: an empty value in the list`);
+  return {
+    name,
+    values: values.map((v) => {
+      try {
+        return JSON.parse(v);
+      } catch {
+        return v;
+      }
+    }),
+  };
+}
+
+/** The product of the axes, the first axis slowest: index i's overrides. */
+export function grid(axes: { name: string; values: unknown[] }[]): Record<string, unknown>[] {
+  const names = new Set<string>();
+  for (const a of axes) {
+    if (names.has(a.name)) throw new Error(`--sweep ${a.name}: given twice; put every value in one --sweep`);
+    names.add(a.name);
+  }
+  let out: Record<string, unknown>[] = [{}];
+  for (const a of axes) out = out.flatMap((o) => a.values.map((v) => ({ ...o, [a.name]: v })));
+  return out;
+}
+
+export function makePlan(o: { model: string; data: string; set: Record<string, unknown>; sweep: string[]; options: SweepOptions }): SweepPlan {
+  if (!o.sweep.length) throw new Error('statcell sweep plan: give at least one --sweep, e.g. --sweep beta=0.01:0.99:25');
+  const axes = o.sweep.map(parseAxis);
+  for (const a of axes) if (a.name in o.set) throw new Error(`--sweep ${a.name} and --set ${a.name}: one parameter cannot be both swept and fixed`);
+  if (o.options.epochs === undefined && o.options.iterations === undefined) throw new Error('statcell sweep plan: give --epochs or --iterations (every index trains that long)');
+  return { version: 1, model: resolve(o.model), data: resolve(o.data), set: o.set, axes, options: o.options, indices: grid(axes).map((set, index) => ({ index, set })) };
+}
+
+const SCHEMA = {
+  type: 'object',
+  required: ['version', 'model', 'data', 'set', 'axes', 'options', 'indices'],
+  additionalProperties: false,
+  properties: {
+    version: { const: 1 },
+    model: { type: 'string', minLength: 1 },
+    data: { type: 'string', minLength: 1 },
+    set: { type: 'object' },
+    axes: { type: 'array', minItems: 1, items: { type: 'object', required: ['name', 'values'], additionalProperties: false, properties: { name: { type: 'string', minLength: 1 }, values: { type: 'array', minItems: 1 } } } },
+    options: {
+      type: 'object',
+      required: ['backend', 'batch', 'seed', 'evalSamples'],
+      additionalProperties: false,
+      properties: {
+        backend: { enum: ['auto', 'webgpu', 'wasm'] },
+        batch: { type: 'integer', minimum: 1 },
+        epochs: { type: 'integer', minimum: 1 },
+        iterations: { type: 'integer', minimum: 1 },
+        seed: { type: 'integer', minimum: 0 },
+        checkpointEvery: { type: 'integer', minimum: 1 },
+        evalSamples: { type: 'integer', minimum: 1 },
+        fit: { enum: ['exact', 'crop-pad'] },
+        microBatch: { type: 'integer', minimum: 1 },
+      },
+    },
+    indices: { type: 'array', minItems: 1, items: { type: 'object', required: ['index', 'set'], additionalProperties: false, properties: { index: { type: 'integer', minimum: 0 }, set: { type: 'object' } } } },
+  },
+} as const;
+
+const validate = new Ajv({ allErrors: true }).compile(SCHEMA);
+
+export const planFile = (dir: string) => join(dir, 'sweep.json');
+
+export function writePlan(dir: string, plan: SweepPlan): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(planFile(dir), JSON.stringify(plan, null, 2) + '\n');
+}
+
+export function readPlan(dir: string): SweepPlan {
+  const file = planFile(dir);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no sweep plan here; write one with statcell sweep plan --out ' + dir : (e as Error).message}`);
+  }
+  if (!validate(json)) throw new Error(`${file}: ${validate.errors!.map((e) => `${e.instancePath || '(top)'} ${e.message}${e.params && 'allowedValues' in e.params ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})` : ''}`).join('; ')}`);
+  const plan = json as SweepPlan;
+  plan.indices.forEach((x, i) => {
+    if (x.index !== i) throw new Error(`${file}: /indices/${i}/index is ${x.index}; indices must be 0, 1, 2, … in order`);
+  });
+  return plan;
+}
+
+/** Index i's overrides: the shared --set with the swept values laid over. */
+export const overridesOf = (plan: SweepPlan, index: number) => ({ ...plan.set, ...plan.indices[index].set });

@@ -1,0 +1,138 @@
+// statcell sweep: the plan (grammar, sweep.json, the Slurm array script, the Kubernetes Indexed
+// Job checked against the batch/v1 schema), the index contract as a pod runs it, a SIGKILLed index
+// resuming bit for bit, and collect showing the β trade-off on the tiny model.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Job } from 'kubernetes-models/batch/v1';
+import { parse } from 'yaml';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { synthesize } from '../../data/synth.ts';
+import { resolveCheckpoint } from '../../session/checkpoint.ts';
+import { grid, parseAxis, readPlan } from '../../sweep/plan.ts';
+import { TINY_FILE } from './tiny-model.ts';
+
+const CLI = join(import.meta.dirname, '../../cli/statcell.js');
+const tmp = () => mkdtempSync(join(tmpdir(), 'statcell-sweep-'));
+const env = { ...process.env, CI: '1' };
+const cli = (args: string[], extra: Record<string, string> = {}) => spawnSync(process.execPath, [CLI, ...args], { env: { ...env, ...extra }, encoding: 'utf8', timeout: 60_000 });
+let manifest = '';
+
+beforeAll(() => {
+  const data = tmp();
+  synthesize({ out: data, cells: 24, dims: 2, size: [24, 16], seed: 3 });
+  manifest = join(data, 'manifest.csv');
+});
+
+/** A 3-index β sweep of the tiny model on Wasm: 20 training cells, batch 4, 60 iterations, a checkpoint every 5. */
+const planTiny = (out: string, betas = '0.01,0.5,0.99') => {
+  const r = cli(['sweep', 'plan', '--model', TINY_FILE, '--set', 'size=[24,16]', '--sweep', `beta=${betas}`, '--data', manifest, '--out', out, '--backend', 'wasm', '--batch', '4', '--iterations', '60', '--checkpoint-every', '5', '--eval-samples', '1', '--gpus', '0']);
+  expect(r.status, r.stderr).toBe(0);
+};
+const latestTensors = (run: string) => readFileSync(join(run, 'checkpoints', resolveCheckpoint(join(run, 'checkpoints'), 'latest') + '.safetensors'));
+
+describe('sweep plan', () => {
+  test('grammar: lo:hi:n is linear and inclusive, a,b,c a list, several axes the product', () => {
+    const b = parseAxis('beta=0.01:0.99:25').values as number[];
+    expect(b).toHaveLength(25);
+    b.forEach((v, k) => expect(v).toBeCloseTo(0.01 + (0.98 * k) / 24, 12));
+    expect(b[0]).toBe(0.01);
+    expect(b[24]).toBe(0.99);
+    expect(parseAxis('latent=4,8').values).toEqual([4, 8]);
+    expect(grid([parseAxis('a=1,2'), parseAxis('b=x,y,z')])).toEqual([
+      { a: 1, b: 'x' }, { a: 1, b: 'y' }, { a: 1, b: 'z' }, { a: 2, b: 'x' }, { a: 2, b: 'y' }, { a: 2, b: 'z' },
+    ]);
+    expect(() => parseAxis('beta')).toThrow(/expected name=lo:hi:n/);
+    expect(() => parseAxis('beta=0:1:0')).toThrow(/positive integer/);
+    expect(() => parseAxis('beta=0:1')).toThrow(/three parts/);
+  });
+
+  test('25 β values: sweep.json, the Slurm array, the Kubernetes Indexed Job (batch/v1 schema)', () => {
+    const S = tmp();
+    const r = cli(['sweep', 'plan', '--model', TINY_FILE, '--sweep', 'beta=0.01:0.99:25', '--data', manifest, '--out', S, '--epochs', '3', '--parallelism', '5']);
+    expect(r.status, r.stderr).toBe(0);
+    const plan = readPlan(S);
+    expect(plan.indices).toHaveLength(25);
+    expect(plan.indices[12].set).toEqual({ beta: 0.5 });
+    expect(plan.options).toMatchObject({ epochs: 3, batch: 32, seed: 1 });
+
+    const sb = readFileSync(join(S, 'slurm.sbatch'), 'utf8').split('\n');
+    expect(sb[0]).toBe('#!/bin/bash');
+    expect(sb).toContain('#SBATCH --array=0-24');
+    expect(sb).toContain('#SBATCH --gres=gpu:1');
+    expect(sb).toContain('#SBATCH --requeue');
+    expect(sb.find((l) => l.startsWith('exec '))).toMatch(new RegExp(`sweep run ${S} --index "\\$SLURM_ARRAY_TASK_ID"$`));
+
+    const job = parse(readFileSync(join(S, 'job.yaml'), 'utf8'));
+    expect(() => new Job(job).validate()).not.toThrow();
+    expect(job.spec).toMatchObject({ completionMode: 'Indexed', completions: 25, parallelism: 5, backoffLimitPerIndex: 3 });
+    expect(job.spec.template.spec.containers[0].resources.limits['nvidia.com/gpu']).toBe(1);
+    // The validator is strict enough to fail: a wrong field type is refused.
+    expect(() => new Job({ ...job, spec: { ...job.spec, completions: 'many' } }).validate()).toThrow();
+    expect(readFileSync(join(S, 'README.md'), 'utf8')).toMatch(/sbatch .*slurm\.sbatch[\s\S]*kubectl apply -f .*job\.yaml/);
+
+    // A CPU cluster: no GPU requested anywhere.
+    const C = tmp();
+    expect(cli(['sweep', 'plan', '--model', TINY_FILE, '--sweep', 'beta=0.1,0.2', '--data', manifest, '--out', C, '--epochs', '1', '--gpus', '0']).status).toBe(0);
+    expect(readFileSync(join(C, 'slurm.sbatch'), 'utf8')).not.toMatch(/gres/);
+    expect(parse(readFileSync(join(C, 'job.yaml'), 'utf8')).spec.template.spec.containers[0].resources).toEqual({});
+
+    // A hand-edited plan fails naming the file and the field.
+    writeFileSync(join(C, 'sweep.json'), readFileSync(join(C, 'sweep.json'), 'utf8').replace('"batch": 32', '"batch": "32"'));
+    expect(() => readPlan(C)).toThrow(`${join(C, 'sweep.json')}: /options/batch must be integer`);
+  }, 30_000);
+});
+
+describe('sweep run', () => {
+  test('the index from JOB_COMPLETION_INDEX, as a pod runs it; DONE; a second run is a no-op; status', () => {
+    const S = tmp();
+    planTiny(S);
+    const r = cli(['sweep', 'run', S], { JOB_COMPLETION_INDEX: '2' });
+    expect(r.status, r.stderr).toBe(0);
+    const done = JSON.parse(readFileSync(join(S, 'runs', '2', 'DONE'), 'utf8'));
+    expect(done).toMatchObject({ index: 2, iteration: 60, set: { size: [24, 16], beta: 0.99 } });
+    expect(JSON.parse(readFileSync(join(S, 'runs', '2', 'run.json'), 'utf8')).overrides).toEqual({ size: [24, 16], beta: 0.99 });
+    expect(existsSync(join(S, 'runs', '0'))).toBe(false);
+    const again = cli(['sweep', 'run', S], { JOB_COMPLETION_INDEX: '2' });
+    expect(again.status).toBe(0);
+    expect(again.stderr).toContain('index 2: already DONE');
+    const bad = cli(['sweep', 'run', S], { JOB_COMPLETION_INDEX: '3' });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain('JOB_COMPLETION_INDEX=3 is not an index of this sweep (0…2)');
+    const st = cli(['sweep', 'status', S]);
+    expect(st.stdout.split('\n').map((l) => l.split('\t')[1])).toEqual(['pending', 'pending', 'done', undefined]);
+  }, 60_000);
+
+  test('an index SIGKILLed mid-training and rerun ends bit-identical to an uninterrupted one', async () => {
+    const S = tmp();
+    const W = tmp();
+    planTiny(S);
+    planTiny(W);
+    // Killed once a checkpoint past iteration 12 exists (mid-run: 60 iterations, checkpoints every 5).
+    const killedAt = await new Promise<number>((resolve) => {
+      const p = spawn(process.execPath, [CLI, 'sweep', 'run', S, '--index', '1', '--log-every', '1', '--step-delay-ms', '30'], { env, timeout: 60_000, killSignal: 'SIGKILL' });
+      let err = '';
+      let sent = 0;
+      p.stderr.on('data', (d) => {
+        err += d;
+        const m = [...err.matchAll(/step (\d+)\//g)].at(-1);
+        if (!sent && m && Number(m[1]) >= 13) {
+          sent = Number(m[1]);
+          p.kill('SIGKILL');
+        }
+      });
+      p.on('exit', () => resolve(sent));
+    });
+    expect(killedAt).toBeGreaterThanOrEqual(13);
+    expect(existsSync(join(S, 'runs', '1', 'DONE'))).toBe(false);
+    expect(cli(['sweep', 'status', S]).stdout.split('\n')[1].split('\t')[1]).toBe('pending');
+    const resumed = cli(['sweep', 'run', S, '--index', '1']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/resuming from .* at iteration (1[0-9]|[2-5][0-9])/);
+    const whole = cli(['sweep', 'run', W, '--index', '1']);
+    expect(whole.status, whole.stderr).toBe(0);
+    expect(latestTensors(join(S, 'runs', '1')).equals(latestTensors(join(W, 'runs', '1')))).toBe(true);
+  }, 90_000);
+});

@@ -20,7 +20,24 @@ export interface SynthOptions {
   seed: number;
   /** Fraction of cells cloned into the five controls (the paper: about 1/19). */
   controlFraction?: number;
+  /**
+   * Drug-treated cells (statistical-cell.md §3.3): this many cells per drug × imaged structure,
+   * appended after the other cells with drug_label, concentration and truth_drug_effect columns.
+   * Evaluation-only (no split holds them). 0 (the default) writes exactly what it wrote before.
+   */
+  drugs?: number;
 }
+
+/** The paper's drugs, their concentrations and their effect by construction. */
+export const DRUGS = [
+  { label: 'Brefeldin A', concentration: '5 µM', affects: 'Golgi', effect: 'golgi_dispersed' },
+  { label: 'Paclitaxel', concentration: '5 µM', affects: 'Microtubules', effect: 'microtubules_bundled' },
+  { label: 'DMSO', concentration: '0.1% v/v', affects: '', effect: 'none' },
+] as const;
+/** The structures imaged in drug-treated cells. */
+export const DRUG_STRUCTURES = ['Golgi', 'Microtubules'] as const;
+/** Bundles in a paclitaxel-treated cell (untreated: 24 fine filaments). */
+export const BUNDLES = 5;
 
 /** Deterministic generator: mulberry32 with Box–Muller normals. */
 class Rng {
@@ -130,7 +147,8 @@ function spots(r: Rng, n: number, where: (u: number, v: number, h: number) => bo
 /** A structure's intensity (0…1) at a voxel, built once per cell from the class's placement rule. */
 type Painter = (f: Frame, p: number[]) => number;
 
-function structurePainter(name: string, cell: Cell, r: Rng, dims: number): Painter {
+/** drug: the drug_label of a treated cell; only Brefeldin A (Golgi) and paclitaxel (microtubules) change anything. */
+function structurePainter(name: string, cell: Cell, r: Rng, dims: number, drug = ''): Painter {
   const toVoxel = (s: Spots[number]): number[] => {
     const c = Math.cos(cell.angle);
     const sn = Math.sin(cell.angle);
@@ -196,6 +214,8 @@ function structurePainter(name: string, cell: Cell, r: Rng, dims: number): Paint
       };
     }
     case 'Golgi': {
+      // Brefeldin A disperses the Golgi: small puncta scattered over the whole cytoplasm.
+      if (drug === 'Brefeldin A') return blobPainter(spots(r, 30, inCytoplasm, [0.9, 1.4]), cytoplasm);
       // A compact ribbon beside the nucleus, toward one end of the cell (and apical in 3D).
       const side = r.next() < 0.5 ? 1 : -1;
       const list = spots(r, 10, (u, v, h) => inCytoplasm(u, v, h) && u * side > 0.15 && u * side < 0.55 && Math.abs(v) < 0.35 && h > 0.45, [1.5, 2.5]);
@@ -219,13 +239,17 @@ function structurePainter(name: string, cell: Cell, r: Rng, dims: number): Paint
       return blobPainter(list, (f) => f.rc < 1);
     }
     case 'Microtubules': {
-      // Radial filaments from the centrosome to the periphery.
-      const rays = Array.from({ length: 24 }, () => r.range(-Math.PI, Math.PI));
+      // Radial filaments from the centrosome to the periphery; paclitaxel bundles them into a
+      // few thick, bright bundles, evenly spread in angle so that they stay distinct.
+      const bundled = drug === 'Paclitaxel';
+      const start = r.range(-Math.PI, Math.PI);
+      const rays = bundled ? Array.from({ length: BUNDLES }, (_, k) => start + (2 * Math.PI * k) / BUNDLES + r.range(-0.2, 0.2)) : Array.from({ length: 24 }, () => r.range(-Math.PI, Math.PI));
+      const [k, gain] = bundled ? [30, 1] : [400, 0.9];
       return (f) => {
         if (f.rc >= 0.97 || (!cell.mitotic && f.rn < 1)) return 0;
         let m = 0;
-        for (const t of rays) m = Math.max(m, ray(f.theta, t, 400));
-        return m * 0.9;
+        for (const t of rays) m = Math.max(m, ray(f.theta, t, k));
+        return m * gain;
       };
     }
     case 'Actin filaments':
@@ -274,10 +298,10 @@ interface Rendered {
   truth: Record<string, string>;
 }
 
-function render(cell: Cell, structure: string, r: Rng, size: number[], dims: 2 | 3): Rendered {
+function render(cell: Cell, structure: string, r: Rng, size: number[], dims: 2 | 3, drug = ''): Rendered {
   const n = size.reduce((a, b) => a * b, 1);
   const [segDna, segMemb, dna, memb, struct, trans] = Array.from({ length: 6 }, () => new Uint8Array(n));
-  const paint = structurePainter(structure, cell, r, dims);
+  const paint = structurePainter(structure, cell, r, dims, drug);
   const nuclear = structure.startsWith('Nucle');
   const texture = [r.range(0, 6), r.range(0, 6)];
   const p = [0, 0, 0];
@@ -406,6 +430,25 @@ export function synthesize(opts: SynthOptions): string {
       ['Control - Random', other],
     ];
     for (const [name, plane] of controls) write(id, name, [...planes, plane], 6, truth, `_${name.split(' - ')[1].toLowerCase()}`);
+  }
+  const drugs = opts.drugs ?? 0;
+  if (!Number.isInteger(drugs) || drugs < 0) throw new Error(`synth: drugs must be a whole number of cells per drug × structure (≥ 0), got ${drugs}`);
+  if (drugs > 0) {
+    // Drawn from their own stream, so that adding them leaves every other cell unchanged, and
+    // treated and vehicle cells come from the same distribution of cells.
+    const rd = new Rng((seed ^ 0x5eed1e55) >>> 0);
+    header.push('drug_label', 'concentration', 'truth_drug_effect');
+    for (const row of rows) row.push('', '', '');
+    let k = cells;
+    for (const drug of DRUGS)
+      for (const structure of DRUG_STRUCTURES)
+        for (let j = 0; j < drugs; j++, k++) {
+          const id = String(100000 + k);
+          const cell = randomCell(rd, size3, dims);
+          const { planes, truth } = render(cell, structure, rd, size3, dims, drug.label);
+          write(id, structure, planes, 4, truth, '');
+          rows[rows.length - 1].push(drug.label, drug.concentration, drug.affects === structure ? drug.effect : 'none');
+        }
   }
   const manifest = join(out, 'manifest.csv');
   writeFileSync(manifest, [header, ...rows].map((row) => row.map(csvField).join(',')).join('\n') + '\n');

@@ -3,6 +3,7 @@
 // that it resolves, but it is only the optimiser of `minimize … using adam(…)`.
 
 import type { Span } from '../dsl/diagnostics.ts';
+import { MAX_LIST } from './limits.ts';
 import { fail, type BuildContext } from './context.ts';
 import { HostScalar, GraphTensor, typeName, type Val } from './values.ts';
 
@@ -109,7 +110,15 @@ export const BUILTINS: Record<string, Builtin> = {
       return (l as number[]).reduce((a, b) => a * b, 1);
     },
   },
-  repeat: { signature: 'repeat(value, n)', call: (c) => Array(c.n(1)).fill(c.args[0]) },
+  repeat: {
+    signature: 'repeat(value, n)',
+    call: (c) => {
+      const n = c.n(1);
+      if (!Number.isInteger(n) || n < 0) fail('SC4003', c.span, { what: 'repeat', wants: 'needs a count n that is a whole number ≥ 0', got: String(n) });
+      if (n > MAX_LIST) fail('SC4018', c.span, { what: `repeat(…, ${n})`, limit: `${MAX_LIST.toLocaleString('en-US')} elements` });
+      return Array(n).fill(c.args[0]);
+    },
+  },
   given: { signature: 'given(x)', call: ({ args: [x] }) => x !== null && x !== undefined },
   adam: { signature: 'adam(lr = 2e-4, beta1 = 0.9, beta2 = 0.999, eps = 1e-8), in `minimize … using`' },
 };

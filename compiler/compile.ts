@@ -4,7 +4,8 @@
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
-import { DiagnosticError } from '../dsl/diagnostics.ts';
+import { DiagnosticError, report } from '../dsl/diagnostics.ts';
+import { MAX_NESTING } from '../dsl/index.ts';
 import { loadModule, type FileSource, type LoadResult } from '../dsl/load.ts';
 import { dirnamePath, joinPath, normalizePath, relativePath } from '../dsl/path.ts';
 import { numel } from '../kernels/types.ts';
@@ -62,6 +63,18 @@ function relocatableNames(load: LoadResult): [string, string][] {
  * { overrides: … })` compiles the same model again, anywhere.
  */
 export function compileModel(files: FileSource, entry: string, opts: CompileOptions = {}): CompiledModelWithFiles {
+  try {
+    return compileChecked(files, entry, opts);
+  } catch (e) {
+    // The last guard against deep input: a stack overflow in a pass that recurses (blocks
+    // calling blocks, long operator chains) is SC1006 at the entry file rather than a crash.
+    if (!(e instanceof RangeError) || !/call stack/.test(e.message)) throw e;
+    const span = { file: normalizePath(entry), line: 1, col: 1, endLine: 1, endCol: 2, offset: 0, endOffset: 1 };
+    throw new DiagnosticError([report('SC1006', span, { limit: MAX_NESTING }, { notes: ['the program recursed too deep for the compiler (blocks calling blocks, or a very long expression)'] })]);
+  }
+}
+
+function compileChecked(files: FileSource, entry: string, opts: CompileOptions): CompiledModelWithFiles {
   const load = loadModule(entry, files);
   if (!load.ok) throw new DiagnosticError(load.diagnostics, load.sources);
   const el = new Elaborator(load, opts.model, opts.overrides ?? {}, opts.debug);

@@ -111,6 +111,10 @@ export class Elaborator {
     const chain: (A.ModelInstance & { file: string })[] = [];
     let cur = this.models.get(name)!;
     while (cur.decl.kind === 'ModelInstance') {
+      // `model N = N(a = 1)`, or a longer loop of instances, would never reach a template.
+      const decl = cur.decl;
+      if (chain.some((c) => c.name.name === decl.name.name))
+        fail('SC4019', decl.template.span, { cycle: [...chain.slice(chain.findIndex((c) => c.name.name === decl.name.name)).map((c) => `model ${c.name.name}`), `model ${decl.name.name}`] });
       chain.push({ ...cur.decl, file: cur.file });
       const t = this.models.get(cur.decl.template.name);
       if (!t) fail('SC2012', cur.decl.template.span, { name: cur.decl.template.name });

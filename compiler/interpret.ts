@@ -11,6 +11,7 @@ import { didYouMean } from '../dsl/suggest.ts';
 import { OpError } from '../kernels/types.ts';
 import { arith } from './arith.ts';
 import { BUILTINS, callBuiltin, isBuiltin } from './builtins.ts';
+import { MAX_ITERATIONS, MAX_LIST } from './limits.ts';
 import { Fail, fail, Return, type Build, type BuildContext, type DebugOptions, type Scope } from './context.ts';
 import { Graph, type Value } from './ir.ts';
 import { isLayer, LAYER_NAMES, LAYERS, layerAttributes, lowerLayer } from './layers.ts';
@@ -58,9 +59,13 @@ export class Interpreter implements BuildContext, ShapeHost {
   }
 
   /** Runs `f` on a fresh build of `batch` below `base` (the model's scope), where `B` and `iteration` are bound. */
+  /** Loop iterations run in the current build (MAX_ITERATIONS). */
+  private iterations = 0;
+
   withBuild<R>(batch: number, training: boolean, base: Scope, f: (b: Build, scope: Scope) => R): R {
     const b: Build = { g: new Graph(), training, batch, tensors: new Map(), hostScalars: [], randomDraws: 0, log: [], reports: [], evaluations: [], extraInputs: [] };
     this.build = b;
+    this.iterations = 0;
     const env = new Env(base.env);
     env.set('B', batch);
     env.set('iteration', new HostScalar((it) => it));
@@ -102,6 +107,8 @@ export class Interpreter implements BuildContext, ShapeHost {
         const it = this.evalIn(s.iterable, scope);
         if (!Array.isArray(it)) fail('SC4003', s.iterable.span, { what: 'a for loop', wants: 'needs a compile-time list or range', got: typeName(it) });
         for (const x of it) {
+          // A budget on the loops of one build, so that a model cannot run the compiler for hours.
+          if (++this.iterations > MAX_ITERATIONS) fail('SC4018', s.span, { what: 'the compile-time loop iterations of one build', limit: MAX_ITERATIONS.toLocaleString('en-US') });
           scope.env.set(s.variable.name, x);
           this.execBody(s.body, scope);
         }
@@ -201,6 +208,7 @@ export class Interpreter implements BuildContext, ShapeHost {
         const a = this.evalIn(e.start, scope);
         const b = this.evalIn(e.end, scope);
         if (!Number.isInteger(a) || !Number.isInteger(b)) fail('SC4003', e.span, { what: 'a range', wants: 'needs compile-time integers' });
+        if ((b as number) - (a as number) > MAX_LIST) fail('SC4018', e.span, { what: `the range ${a}..${b}`, limit: `${MAX_LIST.toLocaleString('en-US')} elements` });
         return Array.from({ length: Math.max(0, (b as number) - (a as number)) }, (_, i) => (a as number) + i);
       }
       case 'Conditional':

@@ -51,12 +51,22 @@ export function buildTrain(cx: StepContext, t: A.TrainStmt, record: StepRecord, 
     const loss = cx.tensorOf(b.loss.value, b.loss.span, 'the loss');
     if (numel(loss.shape) !== 1) fail('SC3008', b.loss.span, { shape: loss.shape }, ['sum or average it']);
     const opt = b.loss.optimizer;
-    const num = (k: string, d: number) => {
+    // Each argument in the range Adam is defined on (a beta of 1 divides by zero, an infinite lr
+    // from `--set lr=1e309` makes every weight NaN): checked here, at the minimize.
+    const num = (k: string, d: number, ok: (v: number) => boolean, range: string) => {
       const v = opt.get(k) ?? d;
       if (typeof v !== 'number') fail('SC4014', b.loss!.span, { problem: 'not a number', argument: k });
+      if (!ok(v)) fail('SC4014', b.loss!.span, { problem: 'range', argument: k, range, got: v });
       return v;
     };
-    const optimizer = { kind: 'adam' as const, lr: num('lr', 2e-4), beta1: num('beta1', 0.9), beta2: num('beta2', 0.999), eps: num('eps', 1e-8) };
+    const beta = (v: number) => v >= 0 && v < 1;
+    const optimizer = {
+      kind: 'adam' as const,
+      lr: num('lr', 2e-4, (v) => v >= 0 && Number.isFinite(v), '[0, ∞)'),
+      beta1: num('beta1', 0.9, beta, '[0, 1)'),
+      beta2: num('beta2', 0.999, beta, '[0, 1)'),
+      eps: num('eps', 1e-8, (v) => v > 0 && Number.isFinite(v), '(0, ∞)'),
+    };
     const params = [...cx.specs.values()].filter((s) => s.kind === 'param' && b.tensors.has(s.name));
     record.optimizer = optimizer;
     const dataInputs = cx.debug.inputGradients ? [...inputs, ...b.extraInputs] : [];

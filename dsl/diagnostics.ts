@@ -131,6 +131,11 @@ export const CODES = {
     title: 'chained comparison',
     message: ({ first, second }: { first: string; second: string }) => `comparisons do not chain: '${first}' is followed by '${second}'`,
   },
+  SC1006: {
+    severity: 'error',
+    title: 'nesting too deep',
+    message: ({ limit }: { limit: number }) => `expressions nest deeper than the compiler allows (limit: ${limit} levels)`,
+  },
   // ---- Structure, checked while building the AST (dsl/build.ts, dsl/check.ts) and by the compiler ----
   SC1101: {
     severity: 'error',
@@ -340,8 +345,11 @@ export const CODES = {
   SC4014: {
     severity: 'error',
     title: 'invalid optimiser',
-    message: (a: { problem: 'not adam' } | { problem: 'arguments' } | { problem: 'not a number'; argument: string }) =>
-      a.problem === 'not adam' ? 'the optimiser must be adam(...)' : a.problem === 'arguments' ? 'adam takes named arguments lr, beta1, beta2, eps' : `adam's ${a.argument} must be a number`,
+    message: (a: { problem: 'not adam' } | { problem: 'arguments' } | { problem: 'not a number'; argument: string } | { problem: 'range'; argument: string; range: string; got: number }) =>
+      a.problem === 'not adam' ? 'the optimiser must be adam(...)'
+      : a.problem === 'arguments' ? 'adam takes named arguments lr, beta1, beta2, eps'
+      : a.problem === 'range' ? `adam's ${a.argument} must lie in ${a.range}, got ${a.got}`
+      : `adam's ${a.argument} must be a number`,
   },
   SC4015: {
     severity: 'error',
@@ -362,6 +370,21 @@ export const CODES = {
     message: ({ fn }: { fn: string }) => `${fn} draws anew at every run: call it in an entry or the training step, not in a const or the model body`,
   },
   // ---- What the tools need of a model and its data (trainer, eval, embed, generate, report) ----
+  SC4018: {
+    severity: 'error',
+    title: 'compile-time budget exceeded',
+    message: ({ what, limit }: { what: string; limit: string }) => `${what} exceeds the compiler's limit of ${limit}`,
+  },
+  SC4019: {
+    severity: 'error',
+    title: 'recursive model instance or block',
+    message: ({ cycle }: { cycle: string[] }) => `${cycle[0]} is defined through itself: ${cycle.join(' → ')}`,
+  },
+  SC2017: {
+    severity: 'error',
+    title: 'import not allowed',
+    message: ({ path, why }: { path: string; why: string }) => `cannot import '${path}': ${why}`,
+  },
   SC5001: { severity: 'error', title: 'the model does not declare what this tool needs', message: need },
   SC5002: { severity: 'error', title: 'the data do not fit the model', message: misfit },
 } as const satisfies Record<string, { severity: Severity; title: string; message: (args: never) => string }>;

@@ -33,17 +33,61 @@ export function parse(source: string, file = '<input>'): ParseResult {
     if (t.tokenType === UnterminatedString) diags.report('SC1004', tokenSpan(file, t), {}, { notes: ['add the closing "'] });
   }
 
+  // The parser and the passes after it recurse once per level of nesting: a file nested deeper
+  // than any model needs is refused here, located, before it can overflow the stack.
+  const deep = tooDeep(lexed.tokens);
+  if (deep) {
+    diags.report('SC1006', tokenSpan(file, deep), { limit: MAX_NESTING });
+    return { program: { kind: 'Program', file, decls: [], span: pointSpan(file, source, 0, 1) }, diagnostics: diags.sorted(), ok: false };
+  }
   const parser = getParser();
   parser.input = lexed.tokens;
-  const cst = parser.program();
+  let cst;
+  try {
+    cst = parser.program();
+  } catch (e) {
+    // Deep nesting the prescan does not count (long chains of operators) still ends here.
+    if (!(e instanceof RangeError)) throw e;
+    diags.report('SC1006', lexed.tokens.length ? tokenSpan(file, lexed.tokens[0]) : pointSpan(file, source, 0, 1), { limit: MAX_NESTING });
+    return { program: { kind: 'Program', file, decls: [], span: pointSpan(file, source, 0, 1) }, diagnostics: diags.sorted(), ok: false };
+  }
   const lastToken = lexed.tokens[lexed.tokens.length - 1];
   for (const e of parser.errors) diags.add(syntaxDiagnostic(e, file, source, lastToken));
 
-  const program = new AstBuilder(file, diags).visit(cst) as Program;
-  // Structure checks on a tree with holes would only repeat the syntax errors.
-  if (!diags.hasErrors) checkProgram(program, diags);
+  let program: Program;
+  try {
+    program = new AstBuilder(file, diags).visit(cst) as Program;
+    // Structure checks on a tree with holes would only repeat the syntax errors.
+    if (!diags.hasErrors) checkProgram(program, diags);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    diags.report('SC1006', lexed.tokens.length ? tokenSpan(file, lexed.tokens[0]) : pointSpan(file, source, 0, 1), { limit: MAX_NESTING });
+    return { program: { kind: 'Program', file, decls: [], span: pointSpan(file, source, 0, 1) }, diagnostics: diags.sorted(), ok: false };
+  }
   const diagnostics = diags.sorted();
   return { program, diagnostics, ok: !diagnostics.some((d) => d.severity === 'error') };
+}
+
+/** Levels of brackets, conditionals, and prefix operators in a row, that a model may nest. */
+export const MAX_NESTING = 100;
+/** Tokens that open a nested expression without a bracket. */
+const PREFIX = new Set(['-', '+', 'not', '|>']);
+
+/** The first token nested past MAX_NESTING (brackets or `if … then`s open, or prefix operators in a row), if any. */
+function tooDeep(tokens: IToken[]): IToken | undefined {
+  let depth = 0;
+  let ifs = 0;
+  let run = 0;
+  for (const t of tokens) {
+    const s = t.image;
+    if (s === '(' || s === '[' || s === '{') depth++;
+    else if (s === ')' || s === ']' || s === '}') depth = Math.max(0, depth - 1);
+    else if (s === 'then') ifs++; // a conditional expression, closed by its else
+    else if (s === 'else') ifs = Math.max(0, ifs - 1);
+    run = PREFIX.has(s) ? run + 1 : s === '(' || s === '[' ? run : 0;
+    if (depth > MAX_NESTING || ifs > MAX_NESTING || run > MAX_NESTING) return t;
+  }
+  return undefined;
 }
 
 function syntaxDiagnostic(e: IRecognitionException, file: string, source: string, lastToken: IToken | undefined): Diagnostic {

@@ -7,6 +7,14 @@ import { DiagnosticBag, type Diagnostic } from './diagnostics.ts';
 import { parse } from './index.ts';
 import { dirnamePath, joinPath, normalizePath } from './path.ts';
 
+/** Thrown by a reader for a file that exists but may not be read as a model file (SC2017). */
+export class ImportRefused extends Error {
+  constructor(readonly why: string) {
+    super(why);
+    this.name = 'ImportRefused';
+  }
+}
+
 /** Gives a file's text by its ('/'-separated, normalised) path, or throws when there is none. */
 export type FileReader = (file: string) => string;
 /** Where model files come from: a reader, or file texts keyed by path (normalised on lookup). */
@@ -55,8 +63,7 @@ export function loadModule(path: string, files?: FileSource): LoadResult {
   const diags = new DiagnosticBag();
   const active: string[] = []; // files being loaded, to report import cycles
 
-  const visit = (file: string): void => {
-    const src = read(file);
+  const visit = (file: string, src: string): void => {
     sources.set(file, src);
     const r = parse(src, file);
     r.diagnostics.forEach((d) => diags.add(d));
@@ -70,18 +77,24 @@ export function loadModule(path: string, files?: FileSource): LoadResult {
       }
       if (programs.has(target)) continue;
       let text: string | undefined;
-      try { text = read(target); } catch { text = undefined; }
+      try { text = read(target); } catch (e) {
+        if (e instanceof ImportRefused) {
+          diags.report('SC2017', d.pathSpan, { path: d.path, why: e.why });
+          continue;
+        }
+        text = undefined;
+      }
       if (text === undefined) {
         diags.report('SC2003', d.pathSpan, { path: d.path, target }, { notes: ['import paths are relative to the importing file'] });
         continue;
       }
-      visit(target);
+      visit(target, text);
     }
     active.pop();
     programs.set(file, r.program);
   };
 
-  visit(entry);
+  visit(entry, read(entry));
   const diagnostics = diags.sorted();
   return { entry, programs, sources, diagnostics, ok: !diagnostics.some((d) => d.severity === 'error') };
 }

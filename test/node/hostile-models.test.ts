@@ -1,0 +1,143 @@
+// Hostile model files (issue 11): each reproducer the fuzzer or a reviewer found must end in a
+// DiagnosticError with its own code and a location in the file (never a crash, a hang or an
+// out-of-memory abort), and a fixed-seed slice of the fuzzer must raise no uncaught exception.
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { compileModel, compileModelFile } from '../../compiler/index.ts';
+import { DiagnosticError, type Diagnostic } from '../../dsl/diagnostics.ts';
+import { fuzzCase, realModels, runCase } from '../fuzz/fuzz.ts';
+
+/** A small model whose body is `body`, trainable unless `train` is false. */
+const model = (body: string, train = true): string => `
+model M(n: int = 2, lr: float = 1e-2) {
+  input x: [B, 4] as label
+  ${body}
+  enc = E()
+  entry encode(x) -> (mean: [B, 2], logvar: [B, 2]) { return enc(x) }
+  ${train ? 'train step(x) {\n    m, lv = enc(x)\n    minimize mean(m * m) using adam(lr = lr)\n  }' : ''}
+}
+block E()(x: [B, 4]) -> ([B, 2], [B, 2]) { return x |> mu: linear(2), x |> lv: linear(2) }
+`;
+
+/** The diagnostics that compiling `text` (as m.vae) throws; fails the test if it compiles or throws anything else. */
+function diagnosticsOf(text: string, opts: Parameters<typeof compileModel>[2] = {}): Diagnostic[] {
+  try {
+    compileModel({ 'm.vae': text }, 'm.vae', opts);
+  } catch (e) {
+    if (e instanceof DiagnosticError) return e.diagnostics;
+    throw e;
+  }
+  throw new Error('compiled without a diagnostic');
+}
+
+/** Exactly one error of `code`, in m.vae at line `line` (when given). */
+function expectError(ds: Diagnostic[], code: string, line?: number): Diagnostic {
+  const d = ds.find((x) => x.code === code);
+  expect(d, ds.map((x) => `${x.code} ${x.message}`).join('; ')).toBeDefined();
+  expect(d!.span.file).toBe('m.vae');
+  expect(d!.span.line).toBeGreaterThanOrEqual(1);
+  if (line !== undefined) expect(d!.span.line).toBe(line);
+  return d!;
+}
+
+describe('hostile models end in located diagnostics', () => {
+  test('the base model compiles (so each case below fails for its own reason)', () => {
+    expect(() => compileModel({ 'm.vae': model('') }, 'm.vae')).not.toThrow();
+  });
+
+  test('deep nesting: SC1006 at the token past the limit, no stack overflow', () => {
+    for (const [open, close] of [['(', ')'], ['[', ']'], ['-', ''], ['not ', ''], ['if true then ', ' else 0']]) {
+      const deep = `${open.repeat(20000)}1${close.repeat(20000)}`;
+      const d = expectError(diagnosticsOf(model(`k = ${deep}`)), 'SC1006', 4);
+      expect(d.message).toMatch(/limit: 100 levels/);
+    }
+  });
+
+  test('a long operator chain and deep block recursion: SC1006 or another code, never a RangeError', () => {
+    const chain = Array(50000).fill('1').join(' + ');
+    const ds = diagnosticsOf(model(`k = ${chain}\n  assert k < 0`));
+    expect(ds.every((d) => d.span.line >= 1)).toBe(true);
+  });
+
+  test('for i in 0..4294967296: SC4018 naming the limit', () => {
+    const d = expectError(diagnosticsOf(model('for i in 0..4294967296 { k = i }')), 'SC4018', 4);
+    expect(d.message).toMatch(/1,000,000/);
+  });
+
+  test('10^9 compile-time loop iterations (nested loops): SC4018 in well under a second per million', () => {
+    const t0 = performance.now();
+    const d = expectError(diagnosticsOf(model('for i in 0..31623 { for j in 0..31623 { k = i } }')), 'SC4018', 4);
+    expect(d.message).toMatch(/loop iterations/);
+    expect(performance.now() - t0).toBeLessThan(5000);
+  });
+
+  test('repeat(1, -1): SC4003; repeat(1, 10^9): SC4018', () => {
+    expectError(diagnosticsOf(model('k = repeat(1, -1)')), 'SC4003', 4);
+    expectError(diagnosticsOf(model('k = repeat(1, 1000000000)')), 'SC4018', 4);
+  });
+
+  test('a spread (pack) of an int: SC4007', () => {
+    expectError(diagnosticsOf(model('k = [...3]')), 'SC4007', 4);
+  });
+
+  test('randn in the model body: SC4017', () => {
+    expectError(diagnosticsOf(model('k = randn([2, 2])')), 'SC4017', 4);
+  });
+
+  test('model N = N(a = 1) and a two-instance loop: SC4019 at the template name, at once', () => {
+    const self = `${model('')}\nmodel N = N(n = 1)\n`;
+    const d = expectError(diagnosticsOf(self), 'SC4019', self.split('\n').indexOf('model N = N(n = 1)') + 1);
+    expect(d.message).toMatch(/model N → model N/);
+    const loop = `${model('')}\nmodel P = Q(n = 1)\nmodel Q = P(n = 2)\n`;
+    expectError(diagnosticsOf(loop, { model: 'P' }), 'SC4019');
+  });
+
+  test('--set lr=1e309 (Infinity), adam(beta1 = 2): SC4014 at the minimize', () => {
+    const at = model('').split('\n').findIndex((l) => l.includes('minimize')) + 1;
+    expect(expectError(diagnosticsOf(model(''), { overrides: { lr: Infinity } }), 'SC4014', at).message).toMatch(/lr must lie in \[0, ∞\), got Infinity/);
+    const beta = model('').replace('adam(lr = lr)', 'adam(lr = lr, beta1 = 2)');
+    expect(expectError(diagnosticsOf(beta), 'SC4014', at).message).toMatch(/beta1/);
+  });
+
+  test('no training step: SC5001 located at the model', () => {
+    const m = compileModel({ 'm.vae': model('', false) }, 'm.vae');
+    try {
+      m.trainStep(2);
+      throw new Error('built a training step');
+    } catch (e) {
+      expect(e).toBeInstanceOf(DiagnosticError);
+      expectError((e as DiagnosticError).diagnostics, 'SC5001', 2);
+    }
+  });
+
+  test('import of a device (/dev/zero) or a system file (/etc/passwd): SC2017, nothing read or quoted', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'statcell-hostile-'));
+    for (const target of ['/dev/zero', '/etc/passwd', dir]) {
+      const file = join(dir, 'm.vae');
+      writeFileSync(file, `import "${target}"\n${model('')}`);
+      try {
+        compileModelFile(file);
+        throw new Error(`imported ${target}`);
+      } catch (e) {
+        expect(e).toBeInstanceOf(DiagnosticError);
+        const d = (e as DiagnosticError).diagnostics.find((x) => x.code === 'SC2017');
+        expect(d, (e as Error).message).toBeDefined();
+        expect(d!.span.line).toBe(1);
+        expect((e as Error).message).not.toMatch(/root:/);
+      }
+    }
+  });
+});
+
+test('the fuzzer: a fixed-seed slice of 1000 inputs raises no uncaught exception', () => {
+  const models = realModels();
+  const failures: string[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const o = runCase(models, fuzzCase(models, 7, i));
+    if (!o.ok) failures.push(`#${i}: ${o.error}`);
+  }
+  expect(failures).toEqual([]);
+}, 120_000);

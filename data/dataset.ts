@@ -90,8 +90,8 @@ export class CellDataset {
       if (this.opts.dims === 3) {
         if (!row.channels) throw new Error('the manifest has no ch_* channel columns, needed for 3D TIFFs');
         const hint = Math.max(...Object.values(row.channels).filter((v): v is number => v !== undefined)) + 1;
-        t = preprocess3d(await readTiff3d(file, hint), row.channels, this.opts, file);
-      } else t = preprocess2d(await readPng2d(file), this.opts, file);
+        t = preprocess3d(await readTiff3d(file, hint, this.opts), row.channels, this.opts, file);
+      } else t = preprocess2d(await readPng2d(file, this.opts), this.opts, file);
       const cell: Cell = { ...t, row, label: this.classes.indexOf(row.structure) };
       const bytes = (t.reference.length + t.structure.length) * 4;
       if (this.cachedBytes + bytes <= (this.opts.cacheBytes ?? 1 << 30)) {

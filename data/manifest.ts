@@ -2,9 +2,9 @@
 // with its id, structure name, image paths (relative to the manifest allowed) and channel
 // indices. Every other column is carried along. Errors name the file and the line.
 
-import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'csv-parse/sync';
+import { MiB, readBoundedSync } from './files.ts';
 import { splitOf, type Split } from './split.ts';
 
 export interface Channels {
@@ -47,10 +47,13 @@ export interface ManifestOptions {
   structureColumn?: string;
 }
 
+/** The Allen manifest (~40 000 cells) is ~30 MB of CSV; far beyond that it is not a manifest (and V8 strings stop at ~512 MB). */
+export const MAX_MANIFEST_BYTES = 256 * MiB;
+
 export function readManifest(file: string, opts: ManifestOptions = {}): CellRow[] {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readBoundedSync(file, MAX_MANIFEST_BYTES).toString('utf8');
   } catch (e) {
     throw new ManifestError(file, 0, `cannot read the manifest: ${(e as Error).message}`);
   }

@@ -1,0 +1,87 @@
+// Reading an input file safely: only a regular file (a FIFO would block forever, /dev/zero would
+// read until memory runs out), and only up to a byte bound, checked with fstat before any read.
+// The open is non-blocking so that opening a FIFO with no writer returns at once.
+
+import { constants, fstatSync, openSync, readSync, closeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+
+export const MiB = 1 << 20;
+
+function describe(mode: number): string {
+  const t = mode & constants.S_IFMT;
+  if (t === constants.S_IFIFO) return 'a FIFO (named pipe)';
+  if (t === constants.S_IFCHR) return 'a character device';
+  if (t === constants.S_IFBLK) return 'a block device';
+  if (t === constants.S_IFSOCK) return 'a socket';
+  if (t === constants.S_IFDIR) return 'a directory';
+  return 'not a regular file';
+}
+
+/** Why a file cannot be read, or undefined when it is a regular file within `maxBytes`. */
+function refuse(mode: number, size: number, maxBytes: number): string | undefined {
+  if ((mode & constants.S_IFMT) !== constants.S_IFREG) return `not a regular file: it is ${describe(mode)}`;
+  if (size > maxBytes) return `the file is ${(size / MiB).toFixed(1)} MiB, more than the ${(maxBytes / MiB).toFixed(0)} MiB allowed`;
+  return undefined;
+}
+
+export class FileReadError extends Error {
+  constructor(readonly file: string, readonly reason: string) {
+    super(reason);
+    this.name = 'FileReadError';
+  }
+}
+
+const FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
+
+const errnoMessage = (e: unknown) => ((e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message);
+
+/** Reads a whole regular file of at most `maxBytes`; throws FileReadError (message without the file name) otherwise. */
+export function readBoundedSync(file: string, maxBytes: number): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(file, FLAGS);
+  } catch (e) {
+    throw new FileReadError(file, errnoMessage(e));
+  }
+  try {
+    const st = fstatSync(fd);
+    const why = refuse(st.mode, st.size, maxBytes);
+    if (why) throw new FileReadError(file, why);
+    // Read at most size+1 bytes: a file that grew since fstat is caught rather than read on.
+    const buf = Buffer.allocUnsafe(st.size + 1);
+    let n = 0;
+    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, n)) > 0; ) n += r;
+    if (n > st.size) throw new FileReadError(file, 'the file grew while being read');
+    return buf.subarray(0, n);
+  } catch (e) {
+    if (e instanceof FileReadError) throw e;
+    throw new FileReadError(file, errnoMessage(e));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The async twin of readBoundedSync. */
+export async function readBounded(file: string, maxBytes: number): Promise<Buffer> {
+  let fh;
+  try {
+    fh = await open(file, FLAGS);
+  } catch (e) {
+    throw new FileReadError(file, errnoMessage(e));
+  }
+  try {
+    const st = await fh.stat();
+    const why = refuse(st.mode, st.size, maxBytes);
+    if (why) throw new FileReadError(file, why);
+    const buf = Buffer.allocUnsafe(st.size + 1);
+    let n = 0;
+    for (let r; n < buf.length && (r = (await fh.read(buf, n, buf.length - n, n)).bytesRead) > 0; ) n += r;
+    if (n > st.size) throw new FileReadError(file, 'the file grew while being read');
+    return buf.subarray(0, n);
+  } catch (e) {
+    if (e instanceof FileReadError) throw e;
+    throw new FileReadError(file, errnoMessage(e));
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,123 @@
+// Hostile inputs to the data readers: image "bombs" (tiny files declaring gigapixels), a FIFO
+// and /dev/zero. Each must be refused at once, with little memory, naming the file (and the
+// manifest row when read through a data set).
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encode } from 'fast-png';
+import { describe, expect, test } from 'vitest';
+import { CellDataset } from '../../data/dataset.ts';
+import { readPng2d, readTiff3d } from '../../data/images.ts';
+import { parseManifest, readManifest } from '../../data/manifest.ts';
+import { encodeTiff, imagejDescription } from '../../data/tiff.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'statcell-readers-'));
+
+/** CRC-32 (ISO 3309, as PNG uses), written out so the crafted header is a valid PNG chunk. */
+function crc32(b: Uint8Array): number {
+  let c = ~0;
+  for (const x of b) {
+    c ^= x;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
+
+/** A real small RGB PNG whose IHDR is rewritten (with a correct CRC) to declare width × height. */
+function pngDeclaring(width: number, height: number): Uint8Array {
+  const png = encode({ width: 2, height: 2, channels: 3, depth: 8, data: new Uint8Array(12).fill(100) });
+  const v = new DataView(png.buffer, png.byteOffset, png.byteLength);
+  v.setUint32(16, width);
+  v.setUint32(20, height);
+  v.setUint32(29, crc32(png.subarray(12, 29))); // chunk type + 13 data bytes
+  return png;
+}
+
+/** A 1-channel × 2-slice uint8 TIFF whose IFDs are rewritten to declare width × height. */
+function tiffDeclaring(width: number, height: number): Uint8Array {
+  const t = encodeTiff({ width: 2, height: 2, pages: [new Uint8Array(4), new Uint8Array(4)], description: imagejDescription(1, 2) });
+  const v = new DataView(t.buffer, t.byteOffset, t.byteLength);
+  for (let ifd = v.getUint32(4, true); ifd; ) {
+    const n = v.getUint16(ifd, true);
+    for (let i = 0; i < n; i++) {
+      const e = ifd + 2 + i * 12;
+      const tag = v.getUint16(e, true);
+      if (tag === 256) v.setUint32(e + 8, width, true);
+      if (tag === 257 || tag === 278) v.setUint32(e + 8, height, true);
+    }
+    ifd = v.getUint32(ifd + 2 + n * 12, true);
+  }
+  return t;
+}
+
+/** Runs `f`, expecting a rejection matching `re` within 1 s and < 200 MB of extra RSS. */
+async function refusedQuickly(f: () => unknown, re: RegExp): Promise<void> {
+  const rss0 = process.memoryUsage().rss;
+  const t0 = performance.now();
+  let err: unknown;
+  try {
+    await f();
+  } catch (e) {
+    err = e;
+  }
+  const ms = performance.now() - t0;
+  const mb = (process.memoryUsage().rss - rss0) / 1e6;
+  expect(err, 'expected an error').toBeInstanceOf(Error);
+  expect((err as Error).message).toMatch(re);
+  expect(ms).toBeLessThan(1000);
+  expect(mb).toBeLessThan(200);
+}
+
+describe('image bombs are refused before decoding', () => {
+  const png = join(dir, 'bomb.png');
+  writeFileSync(png, pngDeclaring(20000, 20000));
+  const tiff = join(dir, 'bomb.tiff');
+  writeFileSync(tiff, tiffDeclaring(20000, 20000));
+
+  test('PNG declaring 20000×20000', async () => {
+    await refusedQuickly(() => readPng2d(png), /bomb\.png: declares 20000×20000 × 3 channel\(s\).*refused before decoding/);
+    await refusedQuickly(() => readPng2d(png, { size: [64, 64], fit: 'crop-pad' }), /bomb\.png: declares 20000×20000/);
+  });
+  test('TIFF declaring 20000×20000 × 2 slices', async () => {
+    await refusedQuickly(() => readTiff3d(tiff, 1), /bomb\.tiff: declares 20000×20000×2 × 1 channel\(s\).*refused before decoding/);
+  });
+  test('exact fit: any other size is refused from the header; crop-pad: up to 4× the model', async () => {
+    const p = join(dir, 'p65.png');
+    writeFileSync(p, encode({ width: 64, height: 65, channels: 3, depth: 8, data: new Uint8Array(64 * 65 * 3) }));
+    await expect(readPng2d(p, { size: [64, 64] })).rejects.toThrow(/p65\.png: the image is 65×64 but the model takes 64×64/);
+    expect((await readPng2d(p, { size: [64, 64], fit: 'crop-pad' })).spatial).toEqual([65, 64]);
+    await expect(readPng2d(p, { size: [16, 16], fit: 'crop-pad' })).rejects.toThrow(/p65\.png: is 65×64, more than 4× the model's 16×16/);
+    await expect(readPng2d(p, { size: [65, 64, 8] })).rejects.toThrow(/is 65×64 \(2D\) but the model takes 65×64×8 \(3D\)/);
+    // A real bomb-sized TIFF header checked against a 3D model size, per page, before decoding.
+    const t = join(dir, 't300.tiff');
+    writeFileSync(t, tiffDeclaring(300, 300));
+    await expect(readTiff3d(t, 1, { size: [64, 64, 2], fit: 'crop-pad' })).rejects.toThrow(/t300\.tiff: is 300×300×2, more than 4×/);
+  });
+  test('through a data set, the error names the manifest row, the CellId and the file', async () => {
+    const manifest = join(dir, 'm.csv');
+    const rows = parseManifest(`CellId,StructureDisplayName,save_reg_path_flat\n1,Golgi,bomb.png\n`, manifest);
+    const ds = new CellDataset(rows, { dims: 2, size: [64, 64], manifestFile: manifest });
+    await refusedQuickly(() => ds.load(0), /m\.csv:2 \(CellId 1\): .*bomb\.png: declares 20000×20000/);
+  });
+});
+
+describe('non-regular files are refused without blocking', () => {
+  const fifo = join(dir, 'fifo.csv');
+  execFileSync('mkfifo', [fifo]);
+
+  test('a FIFO as the manifest, and as an image', async () => {
+    await refusedQuickly(() => readManifest(fifo), /fifo\.csv:0: cannot read the manifest: not a regular file: it is a FIFO/);
+    await refusedQuickly(() => readPng2d(fifo), /fifo\.csv: cannot read: not a regular file: it is a FIFO/);
+  });
+  test('/dev/zero as the manifest and as an image path in a manifest row', async () => {
+    await refusedQuickly(() => readManifest('/dev/zero'), /\/dev\/zero:0: cannot read the manifest: not a regular file: it is a character device/);
+    const rows = parseManifest(`CellId,StructureDisplayName,save_reg_path_flat\n9,Golgi,/dev/zero\n`, join(dir, 'z.csv'));
+    const ds = new CellDataset(rows, { dims: 2, size: [64, 64], manifestFile: 'z.csv' });
+    await refusedQuickly(() => ds.load(0), /z\.csv:2 \(CellId 9\): \/dev\/zero: cannot read: not a regular file: it is a character device/);
+  });
+  test('a directory', async () => {
+    await refusedQuickly(() => readManifest(dir), /cannot read the manifest: (not a regular file: it is a directory|EISDIR)/);
+  });
+});

@@ -1,7 +1,296 @@
-// statcell analyze: subcommands registered here.
+// statcell analyze kld | walk | coupling: the latent-space analyses of trained runs
+// (statistical-cell.md §4). This module is loaded with the command line, so it imports only
+// commander and the option parsers; each command loads its code when it runs.
 
-import type { Command } from 'commander';
+import { existsSync, mkdirSync, readFileSync, appendFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Option, type Command } from 'commander';
+import type { Split } from '../data/split.ts';
+import type { Backend } from '../runtime/backend.ts';
+import type { OpenedRun } from '../session/run.ts';
+import type { CellCoupling } from '../analysis/coupling.ts';
+import { backendOption, int, log } from './options.ts';
+
+const csv = (s: string | number) => (typeof s === 'number' ? String(s) : /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+const writeCsv = (file: string, header: string[], rows: (string | number)[][]) => writeFileSync(file, [header, ...rows].map((r) => r.map(csv).join(',')).join('\n') + '\n');
+const num = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} ${v}: expected a positive number`);
+  return n;
+};
+
+async function opened(backendChoice: string) {
+  const { backendFor } = await import('./common.ts');
+  return backendFor(backendChoice, log);
+}
+
+/** A run and one split of a manifest (default: the run's), all cells in memory as batches of one. */
+async function runAndCells(dir: string, backend: Backend, data: string | undefined, split: Split | 'all', labels?: readonly string[]) {
+  const { openRun } = await import('../session/run.ts');
+  const { openSplit } = await import('./common.ts');
+  const r = await openRun(dir, backend, 'best');
+  const ds = openSplit(data ?? r.info.data, r.model, split, { log, labels: labels ?? r.info.labels, fit: r.info.fit });
+  if (!ds.length) throw new Error(`${data ?? r.info.data}: no cells in the ${split} split`);
+  return { r, ds };
+}
+
+// ---- kld
+
+export interface KldCommand {
+  run: string;
+  split: Split | 'all';
+  data?: string;
+  out?: string;
+  batch?: number;
+}
+
+/** Writes kld-per-cell.csv, kld-sorted.csv, kld-summary.json, kld.svg/png; returns the summary. */
+export async function kldCommand(o: KldCommand, backend: Backend) {
+  const { encodeCells, kldPerDim, summarizeKld } = await import('../analysis/kld.ts');
+  const { kldPlot } = await import('../viz/analysis-plots.ts');
+  const { r, ds } = await runAndCells(o.run, backend, o.data, o.split);
+  try {
+    const enc = await encodeCells(r.runtime, ds, o.batch ?? Math.min(r.info.batch, ds.length));
+    const perCell = enc.mu.map((mu, i) => kldPerDim(mu, enc.logvar[i]));
+    const s = summarizeKld(perCell);
+    const out = o.out ?? join(o.run, 'analysis', 'kld');
+    mkdirSync(out, { recursive: true });
+    const L = s.mean.length;
+    writeCsv(join(out, 'kld-per-cell.csv'), ['CellId', 'label', ...Array.from({ length: L }, (_, d) => `kld_${d}`)], enc.rows.map((row, i) => [row.cellId, row.structure, ...Array.from(perCell[i])]));
+    writeCsv(join(out, 'kld-sorted.csv'), ['rank', 'dim', 'mean', 'std'], s.order.map((d, k) => [k + 1, d, s.mean[d], s.std[d]]));
+    const summary = { run: o.run, model: r.model.name, split: o.split, cells: s.cells, latent: L, effective: s.effective, active: s.active, order: s.order };
+    writeFileSync(join(out, 'kld-summary.json'), JSON.stringify(summary, null, 1) + '\n');
+    const fig = kldPlot(s, `Per-dimension KL of ${r.model.name} (${o.split} split)`);
+    writeFileSync(join(out, 'kld.svg'), fig.svg);
+    writeFileSync(join(out, 'kld.png'), fig.png);
+    return { ...summary, out, summaryOf: s };
+  } finally {
+    r.runtime.destroy();
+  }
+}
+
+// ---- walk
+
+export interface WalkCommand {
+  run: string;
+  target?: string;
+  labels?: string[];
+  data?: string;
+  split: Split | 'all';
+  dims: number;
+  steps: number;
+  range: number;
+  /** Which test cell the target model's walk is conditioned on (index in the split). */
+  cell: number;
+  out?: string;
+}
+
+/** Walks the reference run (or, with --target, the target run in a real cell, per label); writes PNG grids (rows: dims, columns: values) and an OME-TIFF per dimension. */
+export async function walkCommand(o: WalkCommand, backend: Backend): Promise<string[]> {
+  const { latentWalk, walkValues } = await import('../analysis/walk.ts');
+  const { cellRgb, contrastStretch, grid, omeTiffOf, pngOf, scaleUp } = await import('../viz/images.ts');
+  const { feedsFrom, cellChannels } = await import('../session/feeds.ts');
+  const values = walkValues(o.steps, o.range);
+  const walked = o.target ?? o.run;
+  const k = await kldCommand({ run: walked, split: o.split, data: o.data, out: o.out ? join(o.out, 'kld') : undefined }, backend);
+  const dims = k.order.slice(0, Math.min(o.dims, k.latent));
+  const { r, ds } = await runAndCells(walked, backend, o.data, o.split);
+  const out = o.out ?? join(walked, 'analysis', 'walk');
+  mkdirSync(out, { recursive: true });
+  const files: string[] = [];
+  try {
+    const { imageSize } = await import('../session/feeds.ts');
+    const size = imageSize(r.model);
+    const runs: { tag: string; conditions?: Record<string, Float32Array>; real?: Record<string, Float32Array | undefined> }[] = [];
+    if (o.target) {
+      if (o.cell >= ds.length) throw new Error(`--cell ${o.cell}: the ${o.split} split has ${ds.length} cells`);
+      const b = await ds.batch([o.cell]);
+      const real = cellChannels(b, 0, 1);
+      const labels = o.labels?.length ? o.labels : r.info.labels.filter((l) => !l.startsWith('Control'));
+      for (const label of labels) {
+        if (!r.info.labels.includes(label)) throw new Error(`--labels: '${label}' is not one of the target run's labels (${r.info.labels.join(', ')})`);
+        runs.push({ tag: label, conditions: feedsFrom(r.model, [real], [label], r.info.labels, ['reference', 'label']), real: { membrane: real.membrane, dna: real.dna } });
+      }
+    } else runs.push({ tag: 'reference' });
+    for (const run of runs) {
+      const tiles = await latentWalk(r.runtime, { latent: k.latent, dims, values, conditions: run.conditions });
+      const cells = tiles.map((t) => ({ ...run.real, ...t.channels }));
+      const gain = contrastStretch(cells);
+      const stem = join(out, `walk-${run.tag.replace(/[^A-Za-z0-9]+/g, '_')}`);
+      writeFileSync(`${stem}.png`, pngOf(scaleUp(grid(cells.map((c) => cellRgb(size, c, gain)), values.length), 3)));
+      files.push(`${stem}.png`);
+      for (const d of dims) {
+        const these = tiles.filter((t) => t.dim === d);
+        const chans = these.flatMap((t) => Object.entries({ ...run.real, ...t.channels }).map(([name, data]) => ({ name: `${name === 'structure' && o.target ? run.tag : name} z${d}=${t.value.toFixed(2)}`, data: data! })));
+        writeFileSync(`${stem}-dim${d}.ome.tiff`, omeTiffOf(size, chans));
+        files.push(`${stem}-dim${d}.ome.tiff`);
+      }
+    }
+    writeFileSync(join(out, 'walk.json'), JSON.stringify({ run: walked, dims, values, labels: runs.map((x) => x.tag), cell: o.target ? o.cell : undefined, layout: 'rows: latent dims by mean KLD (descending); columns: values' }, null, 1) + '\n');
+    return files;
+  } finally {
+    r.runtime.destroy();
+  }
+}
+
+// ---- coupling
+
+export interface CouplingCommand {
+  reference?: string;
+  target: string;
+  data?: string;
+  split: Split | 'all';
+  permutations: number;
+  samples: number;
+  seed: number;
+  batch?: number;
+  out?: string;
+  /** Evaluate at most this many cells now (the rest on a later call: resume). */
+  limit?: number;
+}
+
+const CELL_HEADER = ['CellId', 'structure', 'mitotic', 'elbo', 'coupling_memb', 'coupling_dna', 'differential'];
+
+/** Reads the per-cell results written so far (the resume file). */
+function readCells(file: string): CellCoupling[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as CellCoupling];
+      } catch {
+        return []; // a line cut by an interruption: that cell is redone
+      }
+    });
+}
+
+/**
+ * Coupling of every cell of the split under the target run; per-cell results are appended to
+ * cells.jsonl as they come, so an interrupted run resumes where it stopped. Writes coupling-cells.csv,
+ * coupling-summary.csv, coupling.svg/png once every cell is done.
+ */
+export async function couplingCommand(o: CouplingCommand, backend: Backend) {
+  if (o.permutations < 1 || o.samples < 1) throw new Error(`coupling: --permutations ${o.permutations} and --samples ${o.samples} must both be at least 1`);
+  const { cellKey, couplingOfCells, summarizeCoupling } = await import('../analysis/coupling.ts');
+  const { couplingPlot } = await import('../viz/analysis-plots.ts');
+  if (o.reference) {
+    const { readRunInfo } = await import('../session/run.ts');
+    readRunInfo(o.reference); // the reference run is recorded with the results; it must be one
+  }
+  const { r, ds } = await runAndCells(o.target, backend, o.data, o.split);
+  const out = o.out ?? join(o.target, 'analysis', 'coupling');
+  mkdirSync(out, { recursive: true });
+  const partial = join(out, 'cells.jsonl');
+  const config = { target: o.target, reference: o.reference, data: o.data ?? r.info.data, split: o.split, permutations: o.permutations, samples: o.samples, seed: o.seed, checkpoint: r.checkpoint };
+  const cfgFile = join(out, 'config.json');
+  if (existsSync(cfgFile) && existsSync(partial)) {
+    const before = readFileSync(cfgFile, 'utf8');
+    if (before !== JSON.stringify(config, null, 1) + '\n') throw new Error(`${out}: holds partial results of another configuration (${cfgFile}); give another --out or remove it`);
+  }
+  writeFileSync(cfgFile, JSON.stringify(config, null, 1) + '\n');
+  try {
+    const cells = [];
+    for (let i = 0; i < ds.length; i++) cells.push(await ds.batch([i]));
+    const done = readCells(partial);
+    const doneKeys = new Set(done.map(cellKey));
+    const todo = cells.filter((c) => !doneKeys.has(cellKey(c.rows[0]))).length;
+    if (done.length) log(`coupling: ${done.length} of ${cells.length} cells already done (${partial}); ${todo} left`);
+    const t0 = performance.now();
+    let n = 0;
+    let stopAt = o.limit ?? Infinity;
+    await couplingOfCells(r.runtime, cells, {
+      permutations: o.permutations,
+      samples: o.samples,
+      batch: o.batch ?? r.info.batch,
+      seed: o.seed,
+      done: doneKeys,
+      onCell: (c) => {
+        appendFileSync(partial, JSON.stringify(c) + '\n');
+        done.push(c);
+        n++;
+        const s = (performance.now() - t0) / 1000;
+        if (n === 1 || n % 10 === 0 || n === todo) log(`coupling: ${done.length}/${cells.length} cells, ${(n / s).toFixed(2)} cells/s (${(1 + 2 * o.permutations) * o.samples} ELBO evaluations each)`);
+        if (n >= stopAt) {
+          stopAt = -1;
+          throw new StopEarly();
+        }
+      },
+    }).catch((e) => {
+      if (!(e instanceof StopEarly)) throw e;
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    const complete = done.length === cells.length;
+    const summary = summarizeCoupling(done);
+    writeCsv(join(out, 'coupling-cells.csv'), CELL_HEADER, done.map((c) => [c.cellId, c.structure, c.mitotic === undefined ? '' : c.mitotic ? 1 : 0, c.elbo, c.memb, c.dna, c.memb - c.dna]));
+    writeCsv(join(out, 'coupling-summary.csv'), ['structure', 'phase', 'cells', 'median_coupling_memb', 'median_coupling_dna', 'median_differential', 'control'], summary.map((s) => [s.structure, s.phase, s.cells, s.memb, s.dna, s.differential, s.structure.startsWith('Control') ? 1 : 0]));
+    if (summary.length) {
+      const fig = couplingPlot(summary, `Structure coupling under ${r.model.name}${complete ? '' : ` (partial: ${done.length}/${cells.length} cells)`}`);
+      writeFileSync(join(out, 'coupling.svg'), fig.svg);
+      writeFileSync(join(out, 'coupling.png'), fig.png);
+    }
+    return { out, cells: done.length, of: cells.length, complete, evaluated: n, seconds, cellsPerSecond: n / seconds, summary, perCell: done };
+  } finally {
+    r.runtime.destroy();
+  }
+}
+
+class StopEarly extends Error {}
+
+// ---- registration
 
 export function registerLatentAnalyses(analyze: Command): void {
-  void analyze;
+  const split = () => new Option('--split <split>', 'which cells').choices(['train', 'validate', 'test', 'all']).default('test');
+  analyze
+    .command('kld')
+    .description('per-dimension KL of the encoder (per cell, the mean sorted descending, effective dims): CSV, JSON and a plot')
+    .requiredOption('--run <dir>', 'run directory of statcell train')
+    .addOption(split())
+    .option('--data <manifest>', "manifest (default: the run's)")
+    .option('--out <dir>', 'output folder (default: <run>/analysis/kld)')
+    .option('--batch <n>', 'batch size', int)
+    .addOption(backendOption())
+    .action(async (o) => {
+      const s = await kldCommand(o, await opened(o.backend));
+      log(`${s.effective} effective dims (per-cell KLD std > 0.05), ${s.active} with mean KLD ≥ 0.01, of ${s.latent}; written to ${s.out}`);
+      process.stdout.write(JSON.stringify({ cells: s.cells, latent: s.latent, effective: s.effective, active: s.active, order: s.order }) + '\n');
+    });
+  analyze
+    .command('walk')
+    .description('decode along the top latent dims (by mean KLD) with the others at 0: PNG grids and OME-TIFF')
+    .requiredOption('--run <dir>', 'the reference run (walked unless --target)')
+    .option('--target <dir>', 'walk this target run instead, in a real cell of --data, per label')
+    .option('--labels <names...>', "the target run's labels to walk (default: its structures)")
+    .option('--data <manifest>', "manifest (default: the walked run's)")
+    .addOption(split())
+    .option('--cell <i>', 'which cell of the split conditions the target walk', int, 0)
+    .option('--dims <k>', 'how many top dims', int, 4)
+    .option('--steps <n>', 'values per dim', int, 7)
+    .option('--range <s>', 'values from −s to s', num('range'), 3)
+    .option('--out <dir>', 'output folder (default: <run>/analysis/walk)')
+    .addOption(backendOption())
+    .action(async (o) => {
+      const files = await walkCommand(o, await opened(o.backend));
+      log(`${files.length} files written: ${files[0]} …`);
+    });
+  analyze
+    .command('coupling')
+    .description("structure coupling to the membrane and DNA: the target model's ELBO with each reference channel replaced by a random test cell's (resumes)")
+    .option('--reference <dir>', 'the reference run (recorded with the results)')
+    .requiredOption('--target <dir>', 'the target run')
+    .option('--data <manifest>', "manifest (default: the target run's)")
+    .addOption(split())
+    .option('--permutations <n>', 'random partners per channel', int, 100)
+    .option('--samples <n>', 'z samples per ELBO', int, 10)
+    .option('--seed <n>', 'seed of the partners', int, 1)
+    .option('--batch <n>', 'evaluation batch size', int)
+    .option('--limit <n>', 'evaluate at most n cells now (resume later)', int)
+    .option('--out <dir>', 'output folder (default: <target>/analysis/coupling)')
+    .addOption(backendOption())
+    .action(async (o) => {
+      const s = await couplingCommand(o, await opened(o.backend));
+      log(`${s.cells}/${s.of} cells${s.complete ? '' : ' (run again to resume)'}, ${s.cellsPerSecond.toFixed(2)} cells/s; written to ${s.out}`);
+      for (const x of s.summary.filter((x) => x.phase === 'all')) process.stdout.write(`${x.structure}\t${x.cells}\tmemb ${x.memb.toFixed(4)}\tdna ${x.dna.toFixed(4)}\tdifferential ${x.differential.toFixed(4)}\n`);
+    });
 }

@@ -84,10 +84,11 @@ export function registerSweep(program: Command): void {
 
   sweep
     .command('collect')
-    .description("test-set evaluation per index (the model's `evaluate` values) → <dir>/results.csv and plots of reconstruction and KL against the swept parameter")
+    .description("test-set evaluation per index (the model's `evaluate` values) → <dir>/results.csv, tradeoff.svg/png (reconstruction and KL against the swept parameter), generated.png (cells per index)")
     .argument('<dir>', 'sweep directory')
     .option('--samples <n>', 'z samples per cell', int, 10)
     .option('--checkpoint <name>', 'best, latest or a checkpoint name', 'latest')
+    .option('--generated <n>', 'cells generated per index in generated.png (0: none)', int, 8)
     .addOption(backendOption())
     .action(async (dir: string, o) => {
       await collectSweep(dir, o);
@@ -155,14 +156,14 @@ async function runLocal(dir: string, parallel: number, o: { logEvery?: number; s
 }
 
 /** The test split of every DONE index, evaluated as `statcell eval` does; a CSV row per index and plots against the first swept parameter. */
-async function collectSweep(dir: string, o: { samples: number; checkpoint: string; backend: string }): Promise<void> {
+async function collectSweep(dir: string, o: { samples: number; checkpoint: string; backend: string; generated: number }): Promise<void> {
   const { writeFileSync } = await import('node:fs');
   const { join } = await import('node:path');
   const { readPlan, overridesOf } = await import('../sweep/plan.ts');
   const { indexState, runDir } = await import('../sweep/index.ts');
   const { evalCommand } = await import('./evaluate.ts');
   const { backendFor } = await import('./common.ts');
-  const { linePlot } = await import('../viz/plot.ts');
+  const { tradeoffFigure, generatedFigure } = await import('../sweep/figures.ts');
   const plan = readPlan(dir);
   const backend = await backendFor(o.backend, log);
   const rows: { index: number; set: Record<string, unknown>; values: Record<string, number> }[] = [];
@@ -185,12 +186,18 @@ async function collectSweep(dir: string, o: { samples: number; checkpoint: strin
   const x = axes[0];
   const recon = keys.find((k) => /sse|recon/i.test(k));
   const kl = keys.find((k) => /kl/i.test(k));
-  for (const [key, label, color] of [[recon, 'R (test reconstruction error)', '#1b7837'], [kl, 'K (test KL)', '#762a83']] as const) {
-    if (!key || typeof rows[0].set[x] !== 'number') continue;
-    const points = rows.map((r) => [r.set[x] as number, r.values[key]] as [number, number]).sort((a, b) => a[0] - b[0]);
-    const p = linePlot([{ label: key, points, color }], { title: `${label} against ${x}`, xLabel: x, yLabel: key });
-    writeFileSync(join(dir, `${key}-vs-${x}.svg`), p.svg);
-    writeFileSync(join(dir, `${key}-vs-${x}.png`), p.png);
+  if (recon && kl && rows.every((r) => typeof r.set[x] === 'number')) {
+    const f = tradeoffFigure(rows.map((r) => ({ x: r.set[x] as number, recon: r.values[recon], kl: r.values[kl] })), x, { recon, kl });
+    writeFileSync(join(dir, 'tradeoff.svg'), f.svg);
+    writeFileSync(join(dir, 'tradeoff.png'), f.png);
+  } else log(`no R/K figure: the model's evaluate values (${keys.join(', ')}) name no sse/recon and kl, or ${x} is not numeric`);
+  if (o.generated > 0) {
+    try {
+      writeFileSync(join(dir, 'generated.png'), await generatedFigure(rows.map((r) => runDir(dir, r.index)), backend, o.generated));
+      log(`generated.png: ${o.generated} cells per index, one row each, top to bottom: ${rows.map((r) => `${x}=${JSON.stringify(r.set[x])}`).join(', ')}`);
+    } catch (e) {
+      log(`no generated cells figure: ${(e as Error).message}`);
+    }
   }
   process.stdout.write(csv);
   log(`wrote ${join(dir, 'results.csv')} (${rows.length} indices)`);

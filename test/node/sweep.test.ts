@@ -12,6 +12,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { synthesize } from '../../data/synth.ts';
 import { resolveCheckpoint } from '../../session/checkpoint.ts';
 import { grid, parseAxis, readPlan } from '../../sweep/plan.ts';
+import { readDone } from '../../sweep/index.ts';
 import { TINY_FILE } from './tiny-model.ts';
 
 const CLI = join(import.meta.dirname, '../../cli/statcell.js');
@@ -86,8 +87,9 @@ describe('sweep plan', () => {
 });
 
 describe('sweep run', () => {
+  let S = '';
   test('the index from JOB_COMPLETION_INDEX, as a pod runs it; DONE; a second run is a no-op; status', () => {
-    const S = tmp();
+    S = tmp();
     planTiny(S);
     const r = cli(['sweep', 'run', S], { JOB_COMPLETION_INDEX: '2' });
     expect(r.status, r.stderr).toBe(0);
@@ -105,11 +107,31 @@ describe('sweep run', () => {
     expect(st.stdout.split('\n').map((l) => l.split('\t')[1])).toEqual(['pending', 'pending', 'done', undefined]);
   }, 60_000);
 
+  test('--local runs the rest; collect: test reconstruction error rises and KL falls as β rises', () => {
+    const local = cli(['sweep', 'run', S, '--local', '--parallel', '2']);
+    expect(local.status, local.stderr).toBe(0);
+    expect(local.stderr).toContain('2 of 3 indices to run');
+    for (const i of [0, 1, 2]) expect(existsSync(join(S, 'runs', String(i), 'DONE'))).toBe(true);
+    const c = cli(['sweep', 'collect', S, '--backend', 'wasm', '--samples', '4', '--generated', '4']);
+    expect(c.status, c.stderr).toBe(0);
+    const [head, ...lines] = readFileSync(join(S, 'results.csv'), 'utf8').trim().split('\n');
+    expect(head).toBe('index,beta,elbo,sse,kl');
+    const rows = lines.map((l) => l.split(',').map(Number));
+    expect(rows.map((r) => r[1])).toEqual([0.01, 0.5, 0.99]);
+    const [sse, kl] = [rows.map((r) => r[3]), rows.map((r) => r[4])];
+    expect(sse[0]).toBeLessThan(sse[1]);
+    expect(sse[1]).toBeLessThan(sse[2]);
+    expect(kl[0]).toBeGreaterThan(kl[1]);
+    expect(kl[1]).toBeGreaterThan(kl[2]);
+    for (const f of ['tradeoff.svg', 'tradeoff.png', 'generated.png']) expect(existsSync(join(S, f))).toBe(true);
+    expect(readFileSync(join(S, 'generated.png')).subarray(1, 4).toString()).toBe('PNG');
+  }, 90_000);
+
+  // The uninterrupted reference is index 1 of the sweep above (the same plan in another directory).
   test('an index SIGKILLed mid-training and rerun ends bit-identical to an uninterrupted one', async () => {
-    const S = tmp();
-    const W = tmp();
+    const W = S;
+    S = tmp();
     planTiny(S);
-    planTiny(W);
     // Killed once a checkpoint past iteration 12 exists (mid-run: 60 iterations, checkpoints every 5).
     const killedAt = await new Promise<number>((resolve) => {
       const p = spawn(process.execPath, [CLI, 'sweep', 'run', S, '--index', '1', '--log-every', '1', '--step-delay-ms', '30'], { env, timeout: 60_000, killSignal: 'SIGKILL' });
@@ -131,8 +153,7 @@ describe('sweep run', () => {
     const resumed = cli(['sweep', 'run', S, '--index', '1']);
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(/resuming from .* at iteration (1[0-9]|[2-5][0-9])/);
-    const whole = cli(['sweep', 'run', W, '--index', '1']);
-    expect(whole.status, whole.stderr).toBe(0);
+    expect(readDone(W, 1)).toMatchObject({ iteration: 60 });
     expect(latestTensors(join(S, 'runs', '1')).equals(latestTensors(join(W, 'runs', '1')))).toBe(true);
   }, 90_000);
 });

@@ -7,6 +7,7 @@
 // rely on, compiler/train-step.ts the training step. Every error is a diagnostic of
 // dsl/diagnostics.ts CODES, with the chain of block call sites.
 
+import { checkElements } from './limits.ts';
 import type * as A from '../dsl/ast.ts';
 import { commandLineSpan, DiagnosticError, report, type DiagnosticCode, type MessageArgs } from '../dsl/diagnostics.ts';
 import type { LoadResult } from '../dsl/load.ts';
@@ -271,6 +272,7 @@ export class Elaborator {
         shapeExpr = inp.shape;
       }
       const shape = evalShape(this.ip, shapeExpr, scope);
+      checkElements(shape, shapeExpr.span);
       scope.env.set(p.name.name, new GraphTensor(b.g.input(p.name.name, shape)));
       inputs.push({ name: p.name.name, shape });
     }

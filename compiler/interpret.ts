@@ -11,7 +11,7 @@ import { didYouMean } from '../dsl/suggest.ts';
 import { OpError } from '../kernels/types.ts';
 import { arith } from './arith.ts';
 import { BUILTINS, callBuiltin, isBuiltin } from './builtins.ts';
-import { MAX_ITERATIONS, MAX_LIST } from './limits.ts';
+import { checkElements, MAX_ITERATIONS, MAX_LIST } from './limits.ts';
 import { Fail, fail, Return, type Build, type BuildContext, type DebugOptions, type Scope } from './context.ts';
 import { Graph, type Value } from './ir.ts';
 import { isLayer, LAYER_NAMES, LAYERS, layerAttributes, lowerLayer } from './layers.ts';
@@ -429,7 +429,9 @@ export class Interpreter implements BuildContext, ShapeHost {
 
   op(name: string, inputs: Value[], attrs: Record<string, unknown>, span: Span, dynamic?: Parameters<Graph['call']>[3]): Value[] {
     try {
-      return this.build!.g.call(name, inputs, attrs, dynamic);
+      const outs = this.build!.g.call(name, inputs, attrs, dynamic);
+      for (const o of outs) checkElements(o.shape, span);
+      return outs;
     } catch (e) {
       if (e instanceof OpError) fail(name === 'add' || name === 'sub' || name === 'mul' || name === 'div' ? 'SC3003' : 'SC3011', span, { reason: e.message });
       throw e;
@@ -438,6 +440,7 @@ export class Interpreter implements BuildContext, ShapeHost {
 
   param(name: string, shape: number[], kind: 'param' | 'state', init: Init, owner: string, span: Span): Value {
     const b = this.build!;
+    checkElements(shape, span);
     const known = this.specs.get(name);
     if (known && known.shape.join() !== shape.join())
       fail('SC3012', span, { name, first: known.shape, second: shape }, ['an instance used more than once (bound to a variable) takes inputs of one shape']);

@@ -118,3 +118,73 @@ describe('coupling', () => {
     expect(() => walkValues(0, 1)).toThrow(/--steps/);
   });
 });
+
+// ---- on trained models (small, cached: test/node/trained-models.ts)
+
+describe('on trained models', async () => {
+  const { trainedPair, trainedReference, NUCLEAR, MEMBRANE } = await import('./trained-models.ts');
+  const { couplingCommand, kldCommand } = await import('../../cli/analyze-latent.ts');
+  const { WasmBackend } = await import('../../runtime/wasm.ts');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const out = mkdtempSync(join(tmpdir(), 'statcell-latent-'));
+  let coupling: Awaited<ReturnType<typeof couplingCommand>> | undefined;
+  const summary = async () => {
+    if (!coupling) {
+      const pair = await trainedPair();
+      // 10 partners × 2 z draws per ELBO: the paper's 100 × 10 costs 50× more; the medians over
+      // ~30 control cells are stable at this size.
+      coupling = await couplingCommand({ reference: pair.reference, target: pair.target, split: 'test', permutations: 10, samples: 2, seed: 1, out: join(out, 'coupling') }, await WasmBackend.create());
+      console.log(`coupling: ${coupling.cells} test cells, ${coupling.cellsPerSecond.toFixed(2)} cells/s on Wasm (21 ELBOs × 2 draws each)`);
+      for (const s of coupling.summary.filter((x) => x.phase === 'all')) console.log(`  ${s.structure.padEnd(32)} n=${s.cells}  memb ${s.memb.toFixed(3)}  dna ${s.dna.toFixed(3)}  memb−dna ${s.differential.toFixed(3)}`);
+    }
+    const at = (structure: string) => coupling!.summary.find((s) => s.structure === structure && s.phase === 'all')!;
+    return { at, all: coupling };
+  };
+
+  test('Control - Memb couples to the membrane and not to DNA; Control - Blank to neither', async () => {
+    const { at } = await summary();
+    const memb = at('Control - Memb');
+    expect(memb.memb).toBeGreaterThan(0.1);
+    expect(Math.abs(memb.dna)).toBeLessThan(0.05);
+    const blank = at('Control - Blank');
+    expect(Math.abs(blank.memb)).toBeLessThan(0.05);
+    expect(Math.abs(blank.dna)).toBeLessThan(0.05);
+  }, 300_000);
+
+  // Known failure at this training budget (250 target steps): the small target model predicts the
+  // DNA copy from the membrane more than from the DNA channel (median coupling_dna −0.02,
+  // coupling_memb 0.005 over 29 test cells; at 500 steps 0.09 and 0.10). `fails` keeps the
+  // assertion as the paper states it and reports when the model starts to pass it.
+  test.fails('Control - DNA couples to DNA and not to the membrane', async () => {
+    const { at } = await summary();
+    const dna = at('Control - DNA');
+    expect(dna.dna).toBeGreaterThan(0.1);
+    expect(Math.abs(dna.memb)).toBeLessThan(0.05);
+  }, 300_000);
+
+  test('structures bound to the nucleus have lower differential coupling than those bound to the membrane', async () => {
+    const { at } = await summary();
+    const nuclear = NUCLEAR.map((s) => at(s).differential);
+    const membrane = MEMBRANE.map((s) => at(s).differential);
+    expect(Math.max(...nuclear)).toBeLessThan(Math.min(...membrane));
+  }, 300_000);
+
+  test('coupling resumes: a second call with the same output evaluates nothing and gives the same results', async () => {
+    const { all } = await summary();
+    const pair = await trainedPair();
+    const again = await couplingCommand({ reference: pair.reference, target: pair.target, split: 'test', permutations: 10, samples: 2, seed: 1, out: join(out, 'coupling') }, await WasmBackend.create());
+    expect(again.evaluated).toBe(0);
+    expect(again.summary).toEqual(all.summary);
+  }, 300_000);
+
+  test('a larger β gives fewer effective dimensions', async () => {
+    const pair = await trainedPair();
+    const backend = await WasmBackend.create();
+    const low = await kldCommand({ run: pair.reference, split: 'test', out: join(out, 'kld-0.5') }, backend);
+    const high = await kldCommand({ run: await trainedReference(0.95), split: 'test', out: join(out, 'kld-0.95') }, backend);
+    console.log(`effective dims (per-cell KLD std > 0.05) of ${low.latent}: β 0.5 → ${low.effective}, β 0.95 → ${high.effective}; mean ≥ 0.01: ${low.active} → ${high.active}`);
+    expect(high.effective).toBeLessThan(low.effective);
+  }, 300_000);
+});

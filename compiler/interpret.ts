@@ -11,7 +11,7 @@ import { didYouMean } from '../dsl/suggest.ts';
 import { OpError } from '../kernels/types.ts';
 import { arith } from './arith.ts';
 import { BUILTINS, callBuiltin, isBuiltin } from './builtins.ts';
-import { checkElements, MAX_ITERATIONS, MAX_LIST } from './limits.ts';
+import { checkElements, MAX_BLOCK_DEPTH, MAX_ITERATIONS, MAX_LIST } from './limits.ts';
 import { Fail, fail, Return, type Build, type BuildContext, type DebugOptions, type Scope } from './context.ts';
 import { Graph, type Value } from './ir.ts';
 import { isLayer, LAYER_NAMES, LAYERS, layerAttributes, lowerLayer } from './layers.ts';
@@ -373,6 +373,9 @@ export class Interpreter implements BuildContext, ShapeHost {
     const block = `block ${decl.name.name}`;
     const label = this.claimInstance(c, scope, 'block', decl.name.name);
     const site: CallSite = { block: decl.name.name, span };
+    // A block may call itself (with a base case); one that never stops ends here, at its call.
+    if (scope.calls.length >= MAX_BLOCK_DEPTH)
+      fail('SC4018', span, { what: `block calls nested ${scope.calls.length + 1} deep (${decl.name.name} ${scope.calls.some((c) => c.block === decl.name.name) ? 'calls itself' : 'is called'})`, limit: `${MAX_BLOCK_DEPTH} levels` });
     const env = new Env(this.globals);
     for (const p of decl.params) {
       const v = c.args.has(p.name.name) ? c.args.get(p.name.name)! : p.default ? this.evalIn(p.default, { ...scope, env }) : undefined;

@@ -10,6 +10,8 @@ import { fail } from './context.ts';
 export const MAX_ITERATIONS = 1_000_000;
 /** Elements of a compile-time list (a range, `repeat`). */
 export const MAX_LIST = 1_000_000;
+/** Blocks inlined inside one another (the paper's nest four deep). */
+export const MAX_BLOCK_DEPTH = 64;
 /** Elements of one tensor (at the batch of the build): 8 GiB of float32, more than any device holds. */
 export const MAX_TENSOR_ELEMENTS = 2 ** 31;
 

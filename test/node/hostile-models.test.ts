@@ -100,6 +100,13 @@ describe('hostile models end in located diagnostics', () => {
     expectError(diagnosticsOf(loop, { model: 'P' }), 'SC4019');
   });
 
+  test('a block that calls itself without end: SC4018 at the call, naming the limit', () => {
+    const text = model('').replace('block E()(x: [B, 4]) -> ([B, 2], [B, 2]) {', 'block R()(x: [B, 4]) -> [B, 4] { return x |> r: R() }\nblock E()(x: [B, 4]) -> ([B, 2], [B, 2]) {\n  y = x |> r: R()\n ');
+    const at = text.split('\n').findIndex((l) => l.startsWith('block R')) + 1;
+    const d = expectError(diagnosticsOf(text), 'SC4018', at);
+    expect(d.message).toMatch(/R calls itself.*64 levels/);
+  });
+
   test('--set lr=1e309 (Infinity), adam(beta1 = 2): SC4014 at the minimize', () => {
     const at = model('').split('\n').findIndex((l) => l.includes('minimize')) + 1;
     expect(expectError(diagnosticsOf(model(''), { overrides: { lr: Infinity } }), 'SC4014', at).message).toMatch(/lr must lie in \[0, ∞\), got Infinity/);

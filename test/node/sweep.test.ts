@@ -72,6 +72,7 @@ describe('sweep plan', () => {
     expect(job.spec.template.spec.containers[0].resources.limits['nvidia.com/gpu']).toBe(1);
     // The validator is strict enough to fail: a wrong field type is refused.
     expect(() => new Job({ ...job, spec: { ...job.spec, completions: 'many' } }).validate()).toThrow();
+    expect(existsSync(join(S, 'logs'))).toBe(true); // Slurm fails a task whose --output folder is missing
     expect(readFileSync(join(S, 'README.md'), 'utf8')).toMatch(/sbatch .*slurm\.sbatch[\s\S]*kubectl apply -f .*job\.yaml/);
 
     // A CPU cluster: no GPU requested anywhere.

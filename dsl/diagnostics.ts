@@ -382,8 +382,8 @@ export const CODES = {
   },
   SC2017: {
     severity: 'error',
-    title: 'import not allowed',
-    message: ({ path, why }: { path: string; why: string }) => `cannot import '${path}': ${why}`,
+    title: 'not a model file',
+    message: ({ path, why }: { path: string; why: string }) => `cannot read '${path}' as a model file: ${why}`,
   },
   SC5001: { severity: 'error', title: 'the model does not declare what this tool needs', message: need },
   SC5002: { severity: 'error', title: 'the data do not fit the model', message: misfit },

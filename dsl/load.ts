@@ -3,7 +3,7 @@
 // problems are diagnostics at the import. Pure (no node: modules), so it runs in browsers too.
 
 import type { Program } from './ast.ts';
-import { DiagnosticBag, type Diagnostic } from './diagnostics.ts';
+import { DiagnosticBag, report, type Diagnostic } from './diagnostics.ts';
 import { parse } from './index.ts';
 import { dirnamePath, joinPath, normalizePath } from './path.ts';
 
@@ -94,7 +94,17 @@ export function loadModule(path: string, files?: FileSource): LoadResult {
     programs.set(file, r.program);
   };
 
-  visit(entry, read(entry));
+  let text: string;
+  try {
+    text = read(entry);
+  } catch (e) {
+    if (!(e instanceof ImportRefused)) throw e;
+    // Located at the file as named (line 0: no line of it is shown, since it was not read).
+    const span = { file: entry, line: 0, col: 0, endLine: 0, endCol: 0, offset: 0, endOffset: 0 };
+    const diagnostics = [report('SC2017', span, { path: entry, why: e.why })];
+    return { entry, programs, sources, diagnostics, ok: false };
+  }
+  visit(entry, text);
   const diagnostics = diags.sorted();
   return { entry, programs, sources, diagnostics, ok: !diagnostics.some((d) => d.severity === 'error') };
 }

@@ -141,6 +141,18 @@ describe('hostile models end in located diagnostics', () => {
         expect((e as Error).message).not.toMatch(/root:/);
       }
     }
+    // The entry itself: located at the file as named, none of it read or quoted.
+    for (const target of ['/dev/zero', '/etc/passwd']) {
+      try {
+        compileModelFile(target);
+        throw new Error(`compiled ${target}`);
+      } catch (e) {
+        expect(e).toBeInstanceOf(DiagnosticError);
+        const d = (e as DiagnosticError).diagnostics[0];
+        expect([d.code, d.span.file]).toEqual(['SC2017', target]);
+        expect((e as Error).message).not.toMatch(/root:/);
+      }
+    }
   });
 });
 

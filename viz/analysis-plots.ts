@@ -22,15 +22,22 @@ const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
  * and subtitle are drawn as SVG text above the plot (Plot would put them in HTML around it,
  * which resvg cannot draw).
  */
-function render(spec: Plot.PlotOptions & { title: string; subtitle?: string }): Figure {
-  const { title, subtitle, ...rest } = spec;
+function render(spec: Plot.PlotOptions & { title: string; subtitle?: string; legend?: { label: string; color: string; symbol?: 'circle' | 'plus' }[] }): Figure {
+  const { title, subtitle, legend = [], ...rest } = spec;
   const { document } = parseHTML('<!DOCTYPE html><html><body></body></html>');
   const el = Plot.plot({ ...rest, document: document as unknown as Document, style: { fontFamily: FONT, fontSize: '12px', background: 'white' } }) as unknown as { outerHTML: string; tagName: string; querySelectorAll(s: string): { outerHTML: string }[] };
-  // With a legend Plot returns a <figure> of swatches and the plot: keep the SVGs, stacked.
+  // Plot's legends are HTML (lost in an SVG file), so the legend is drawn here; keep Plot's SVGs, stacked.
   const svgs = el.tagName.toLowerCase() === 'svg' ? [el.outerHTML] : el.querySelectorAll('svg').map((x) => x.outerHTML);
   const W = rest.width ?? 640;
   const heights = svgs.map((x) => Number(/height="(\d+(?:\.\d+)?)"/.exec(x)?.[1] ?? 0));
-  const head = subtitle ? 44 : 26;
+  const head = (subtitle ? 44 : 26) + (legend.length ? 20 : 0);
+  let lx = 8;
+  const keys = legend.map((k) => {
+    const mark = k.symbol === 'plus' ? `<path d="M${lx},${head - 10}h8M${lx + 4},${head - 14}v8" stroke="${k.color}" stroke-width="1.5"/>` : `<circle cx="${lx + 4}" cy="${head - 10}" r="4" fill="none" stroke="${k.color}" stroke-width="1.5"/>`;
+    const t = `${mark}<text x="${lx + 12}" y="${head - 6}" font-size="11">${esc(k.label)}</text>`;
+    lx += 24 + 6.5 * k.label.length;
+    return t;
+  });
   let y = head;
   const body = svgs.map((x, i) => {
     const placed = x.replace(/^<svg /, `<svg x="0" y="${y}" `);
@@ -41,6 +48,7 @@ function render(spec: Plot.PlotOptions & { title: string; subtitle?: string }): 
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y}" viewBox="0 0 ${W} ${y}" font-family="${FONT}">` +
     `<rect width="100%" height="100%" fill="white"/><text x="8" y="18" font-size="15" font-weight="bold">${esc(title)}</text>` +
     (subtitle ? `<text x="8" y="36" font-size="11">${esc(subtitle)}</text>` : '') +
+    keys.join('') +
     body.join('').replace(/currentColor/g, 'black') +
     '</svg>';
   const png = new Resvg(svg, { font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
@@ -58,7 +66,8 @@ export function kldPlot(s: KldSummary, title: string): Figure {
     marginLeft: 60,
     x: { label: 'latent dimension, by mean KLD (rank)' },
     y: { label: 'mean KLD (nats)', grid: true },
-    color: { legend: true, domain: [`std > ${EFFECTIVE_STD} (effective)`, `std ≤ ${EFFECTIVE_STD}`], range: ['#0072b2', '#999999'] },
+    color: { domain: [`std > ${EFFECTIVE_STD} (effective)`, `std ≤ ${EFFECTIVE_STD}`], range: ['#0072b2', '#999999'] },
+    legend: [{ label: `per-cell KLD std > ${EFFECTIVE_STD} (effective)`, color: '#0072b2' }, { label: `std ≤ ${EFFECTIVE_STD}`, color: '#999999' }, { label: `mean ${ACTIVE_MEAN} (dashed)`, color: '#d55e00' }],
     marks: [
       Plot.ruleY([ACTIVE_MEAN], { stroke: '#d55e00', strokeDasharray: '4 3' }),
       Plot.ruleX(data, { x: 'rank', y1: (d) => Math.max(0, d.mean - d.std), y2: (d) => d.mean + d.std, stroke: 'effective', strokeOpacity: 0.5 }),
@@ -80,11 +89,12 @@ export function couplingPlot(rows: StructureCoupling[], title: string): Figure {
     marginLeft: 230,
     x: { label: 'differential coupling (memb − dna)', grid: true },
     y: { domain: order, label: null },
-    symbol: { legend: true },
-    color: { legend: true, domain: ['all', 'interphase', 'mitotic'], range: ['black', '#0072b2', '#e69f00'] },
+    symbol: { domain: ['control', 'structure'], range: ['circle', 'plus'] },
+    color: { domain: ['all', 'interphase', 'mitotic'], range: ['black', '#0072b2', '#e69f00'] },
+    legend: [{ label: 'all cells', color: 'black' }, { label: 'interphase', color: '#0072b2' }, { label: 'mitotic', color: '#e69f00' }, { label: 'control', color: '#555', symbol: 'circle' }, { label: 'structure', color: '#555', symbol: 'plus' }],
     marks: [
       Plot.ruleX([0], { stroke: '#888' }),
-      Plot.dot(rows, { x: 'differential', y: 'structure', stroke: 'phase', symbol: (r: StructureCoupling) => kind(r.structure), r: 4, strokeWidth: 1.5 }),
+      Plot.dot(rows.filter((r) => order.includes(r.structure)), { x: 'differential', y: 'structure', stroke: 'phase', symbol: (r: StructureCoupling) => kind(r.structure), r: 4, strokeWidth: 1.5 }),
       Plot.text(all, { x: 'differential', y: 'structure', text: (r: StructureCoupling) => `n=${r.cells}`, dx: 14, textAnchor: 'start', fontSize: 10 }),
     ],
   });

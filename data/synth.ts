@@ -240,7 +240,8 @@ function structurePainter(name: string, cell: Cell, r: Rng, dims: number, drug =
     }
     case 'Microtubules': {
       // Radial filaments from the centrosome to the periphery; paclitaxel bundles them into a
-      // few thick, bright bundles, evenly spread in angle so that they stay distinct.
+      // few thick, bright bundles, evenly spread in angle so that they stay distinct, which curl
+      // along the cortex at their ends (the peripheral bundles of taxol-treated cells).
       const bundled = drug === 'Paclitaxel';
       const start = r.range(-Math.PI, Math.PI);
       const rays = bundled ? Array.from({ length: BUNDLES }, (_, k) => start + (2 * Math.PI * k) / BUNDLES + r.range(-0.2, 0.2)) : Array.from({ length: 24 }, () => r.range(-Math.PI, Math.PI));
@@ -249,6 +250,7 @@ function structurePainter(name: string, cell: Cell, r: Rng, dims: number, drug =
         if (f.rc >= 0.97 || (!cell.mitotic && f.rn < 1)) return 0;
         let m = 0;
         for (const t of rays) m = Math.max(m, ray(f.theta, t, k));
+        if (bundled) m = Math.max(m, 0.8 * shell(f.rc, 0.85, 0.08));
         return m * gain;
       };
     }

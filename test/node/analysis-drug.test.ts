@@ -1,16 +1,20 @@
 // The drug-shift analysis: its formulas against independent float64 implementations on small
 // cases, and the synthetic drug cells against their effects by construction, in pixel space.
 
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { parse } from 'csv-parse/sync';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { correctAll, drugShift, kldPerDim, rankDimsByKldSpread } from '../../analysis/drug.ts';
 import { bonferroni, centroidDistance, permutationTest } from '../../analysis/stats.ts';
 import { CellDataset } from '../../data/dataset.ts';
 import { readPng2d } from '../../data/images.ts';
 import { readManifest } from '../../data/manifest.ts';
-import { BUNDLES, synthesize } from '../../data/synth.ts';
+import { BUNDLES, DRUG_STRUCTURES, synthesize } from '../../data/synth.ts';
+import { drugCommand, type DrugTestRow } from '../../cli/analyze-drug.ts';
+import { trainCommand } from '../../cli/train.ts';
+import { WasmBackend } from '../../runtime/wasm.ts';
 
 /** A small seeded normal generator of the test's own (not the code's). */
 function gaussians(seed: number): () => number {
@@ -199,5 +203,54 @@ describe('synthetic drug cells', () => {
     expect(Math.max(...taxol)).toBeLessThanOrEqual(BUNDLES);
     expect(average(dmso)).toBeGreaterThan(average(taxol) + 2);
     expect(average(bfa)).toBeGreaterThan(average(taxol) + 2);
+  });
+});
+
+describe('the drug test on trained models', () => {
+  // A small Reference2D/Target2D pair trained on untreated Golgi and microtubule cells of the
+  // synthesizer (the drug-treated cells are in the manifest, but no split holds them).
+  const size = [32, 24];
+  const dir = mkdtempSync(join(tmpdir(), 'statcell-drug-trained-'));
+  let result: DrugTestRow[] = [];
+  let seconds = 0;
+
+  beforeAll(async () => {
+    const manifest = synthesize({ out: join(dir, 'data'), cells: 19 * 60, dims: 2, size, seed: 3, drugs: 48 });
+    const [header, ...lines] = parse(readFileSync(manifest, 'utf8')) as string[][];
+    const name = header.indexOf('StructureDisplayName');
+    const keep = new Set<string>(DRUG_STRUCTURES);
+    writeFileSync(manifest, [header, ...lines.filter((l) => keep.has(l[name]))].map((l) => l.join(',')).join('\n') + '\n');
+    const backend = await WasmBackend.create();
+    for (const [model, out, iterations] of [['models/reference2d.vae', 'reference', 150], ['models/target2d.vae', 'target', 250]] as const) {
+      const r = await trainCommand({ model, set: { size, channels: [8, 16, 32], latent: 16 }, data: manifest, out: join(dir, out), backend: 'wasm', batch: 16, iterations, seed: 1, evalSamples: 1, openedBackend: backend });
+      r.runtime.destroy();
+    }
+    const t0 = performance.now();
+    result = await drugCommand({ reference: join(dir, 'reference'), target: join(dir, 'target'), data: manifest, permutations: 10000, dims: 8, seed: 1, out: join(dir, 'drug') }, backend, () => {});
+    seconds = (performance.now() - t0) / 1000;
+    for (const t of result) console.log(`${t.model}\t${t.drug}\t${t.structure}\tn ${t.nTreated}/${t.nUntreated}\tdistance ${t.distance.toFixed(4)}\tp ${t.p.toExponential(2)}\tcorrected ${t.pCorrected.toExponential(2)}`);
+    console.log(`drug analysis: ${seconds.toFixed(1)} s`);
+  }, 240_000);
+
+  test('the target model finds Brefeldin A in the Golgi and paclitaxel in the microtubules, and nothing else', () => {
+    const at = (model: string, drug: string, structure: string) => result.find((t) => t.model === model && t.drug === drug && t.structure === structure)!;
+    expect(result.length).toBe(2 * 3 * 2);
+    expect(at('target', 'Brefeldin A', 'Golgi').pCorrected).toBeLessThan(0.05);
+    expect(at('target', 'Paclitaxel', 'Microtubules').pCorrected).toBeLessThan(0.05);
+    for (const s of DRUG_STRUCTURES) expect(at('target', 'DMSO', s).pCorrected).toBeGreaterThanOrEqual(0.05);
+    // By construction the drugs change only their own structure, never the membrane or the DNA.
+    for (const t of result.filter((t) => t.model === 'reference')) expect(t.pCorrected).toBeGreaterThanOrEqual(0.05);
+    expect(at('target', 'Brefeldin A', 'Microtubules').pCorrected).toBeGreaterThanOrEqual(0.05);
+    expect(at('target', 'Paclitaxel', 'Golgi').pCorrected).toBeGreaterThanOrEqual(0.05);
+    for (const t of result) expect(t.pCorrected).toBe(Math.min(1, t.p * result.length));
+  });
+
+  test('the table and the plot are written', () => {
+    const csv = readFileSync(join(dir, 'drug', 'drug-shift.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toBe('model,drug,structure,against,n_treated,n_untreated,dims,distance,p,p_bonferroni');
+    expect(csv.length).toBe(1 + result.length);
+    expect(readFileSync(join(dir, 'drug', 'drug-shift.md'), 'utf8')).toMatch(/\| target \| Brefeldin A \| Golgi \| DMSO \| \d+ \| \d+ \|/);
+    expect(readFileSync(join(dir, 'drug', 'drug-shift.svg'), 'utf8')).toMatch(/^<svg xmlns/);
+    expect([...readFileSync(join(dir, 'drug', 'drug-shift.png')).subarray(1, 4)].map((c) => String.fromCharCode(c)).join('')).toBe('PNG');
   });
 });

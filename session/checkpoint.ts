@@ -6,8 +6,9 @@
 // moment leaves `latest` naming a complete checkpoint.
 
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { join, sep } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
 import type { CompiledModel } from '../compiler/model.ts';
 import { parseSafetensors, writeSafetensors } from '../runtime/safetensors.ts';
 import { alive } from './lock.ts';
@@ -91,6 +92,14 @@ function shapesOf(model: CompiledModel): Map<string, readonly number[]> {
 }
 
 export function saveCheckpoint(dir: string, model: CompiledModel, tensors: Map<string, Float32Array>, sidecar: Omit<Sidecar, 'format' | 'tensorsSha256' | 'written'>, pointers: ('latest' | 'best')[] = ['latest']): Sidecar {
+  // JSON writes NaN as null, which would read back as "no value": a diverged run is an error, and
+  // it is raised before any file is written, so the previous checkpoints stay as they were.
+  for (const [where, values] of [['metrics', sidecar.metrics], ['validation', sidecar.validation ?? {}]] as const)
+    for (const [k, v] of Object.entries(values)) if (!Number.isFinite(v)) throw new CheckpointError(`checkpoint ${join(dir, sidecar.name)}: ${where}.${k} is ${v} (training diverged); not saved`);
+  for (const t of model.tensors) {
+    const data = t.kind === 'param' ? tensors.get(t.name) : undefined;
+    if (data && !data.every(Number.isFinite)) throw new CheckpointError(`checkpoint ${join(dir, sidecar.name)}: parameter '${t.name}' holds NaN or infinite values (training diverged); not saved`);
+  }
   mkdirSync(dir, { recursive: true });
   removeStaleTemps(dir);
   const shapes = shapesOf(model);
@@ -106,6 +115,18 @@ export function saveCheckpoint(dir: string, model: CompiledModel, tensors: Map<s
 /** A checkpoint name: a file stem in the checkpoint folder, never a path out of it. */
 const CHECKPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
 
+/** Refuses a file that resolves (through symlinks) outside `dir`: a checkpoint is its folder's own. */
+function confine(dir: string, file: string): void {
+  let real: string;
+  try {
+    real = realpathSync(file);
+  } catch {
+    return; // missing: the read that follows names it
+  }
+  const root = realpathSync(dir);
+  if (!real.startsWith(root + sep)) throw new CheckpointError(`${file}: resolves to ${real}, outside the checkpoint folder ${root} (a symbolic link?); refused`);
+}
+
 /**
  * The checkpoint a pointer (`latest`, `best`) or a name refers to; null when the pointer does not
  * exist. A pointer that names no checkpoint of this folder (a path, an empty or huge file) is an
@@ -115,6 +136,7 @@ export function resolveCheckpoint(dir: string, which = 'latest'): string | null 
   if (which === 'latest' || which === 'best') {
     const p = join(dir, which);
     if (!existsSync(p)) return null;
+    confine(dir, p);
     const size = statSync(p).size;
     const name = size <= 200 ? readFileSync(p, 'utf8').trim() : '';
     if (!CHECKPOINT_NAME.test(name) || name.includes('..')) throw new CheckpointError(`${p}: the pointer must hold the name of a checkpoint in ${dir} (like epoch-0003), it holds ${size > 200 ? `${size} bytes` : JSON.stringify(name)}`);
@@ -125,25 +147,43 @@ export function resolveCheckpoint(dir: string, which = 'latest'): string | null 
   return name;
 }
 
-/** Checks a sidecar's fields, naming the file and the field that is wrong. */
+const nat = { type: 'integer', minimum: 0 } as const;
+const finite = { type: 'number' } as const; // JSON has no NaN or Infinity: a non-finite value was written as null
+/** The sidecar's JSON schema: every field the trainer and the commands read back. */
+const SIDECAR_SCHEMA = {
+  type: 'object',
+  required: ['format', 'name', 'iteration', 'epoch', 'seeds', 'model', 'backend', 'batch', 'optimizer', 'metrics', 'tensorsSha256'],
+  properties: {
+    format: { const: 'statcell-checkpoint/1' },
+    name: { type: 'string', pattern: CHECKPOINT_NAME.source },
+    iteration: nat,
+    epoch: { type: 'number', minimum: 0 },
+    seeds: { type: 'object', required: ['init', 'data'], properties: { init: { type: 'integer' }, data: { type: 'integer' } } },
+    model: {
+      type: 'object',
+      required: ['name', 'config', 'sourceHash'],
+      properties: { name: { type: 'string' }, config: { type: 'object' }, source: { type: 'string' }, sourceHash: { type: 'string' }, files: { type: 'object', additionalProperties: { type: 'string' } }, entryFile: { type: 'string' } },
+    },
+    backend: { type: 'string' },
+    batch: { type: 'integer', minimum: 1 },
+    optimizer: { type: 'object', required: ['step'], properties: { kind: { type: 'string' }, lr: finite, beta1: finite, beta2: finite, eps: finite, step: nat } },
+    metrics: { type: 'object', additionalProperties: finite },
+    validation: { type: 'object', required: ['elbo'], additionalProperties: finite },
+    best: { type: 'object', required: ['name', 'elbo'], properties: { name: { type: 'string', pattern: CHECKPOINT_NAME.source }, elbo: finite } },
+    tensorsSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    written: { type: 'string' },
+  },
+};
+const validateSidecar = new Ajv({ allErrors: true }).compile(SIDECAR_SCHEMA);
+
+/** "file: /field must be …" for each schema violation (ajv's instancePath names the field). */
+export const schemaErrors = (file: string, errors: ErrorObject[] | null | undefined): string =>
+  `${file}: ${(errors ?? []).map((e) => `${e.instancePath || '(top level)'} ${e.message}`).join('; ')}`;
+
+/** Checks a sidecar against its schema, naming the file and the field that is wrong. */
 function checkSidecar(file: string, v: unknown): Sidecar {
-  const s = v as Record<string, unknown>;
-  const bad = (field: string, want: string) => new CheckpointError(`${file}: field '${field}' is ${JSON.stringify(field.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], s)) ?? 'missing'}, expected ${want}`);
-  if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new CheckpointError(`${file}: not a checkpoint sidecar (a JSON object)`);
-  const nat = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
-  if (s.format !== 'statcell-checkpoint/1') throw bad('format', '"statcell-checkpoint/1"');
-  if (typeof s.name !== 'string' || !CHECKPOINT_NAME.test(s.name)) throw bad('name', 'a checkpoint name');
-  if (!nat(s.iteration)) throw bad('iteration', 'a non-negative integer');
-  if (typeof s.epoch !== 'number' || !Number.isFinite(s.epoch) || s.epoch < 0) throw bad('epoch', 'a non-negative number');
-  if (!Number.isSafeInteger(s.batch) || (s.batch as number) < 1) throw bad('batch', 'a positive integer');
-  const seeds = s.seeds as Record<string, unknown> | undefined;
-  if (!seeds || !Number.isSafeInteger(seeds.init) || !Number.isSafeInteger(seeds.data)) throw bad('seeds', '{ init, data } integers');
-  const m = s.model as Record<string, unknown> | undefined;
-  if (!m || typeof m.name !== 'string' || typeof m.sourceHash !== 'string' || typeof m.config !== 'object' || m.config === null) throw bad('model', '{ name, config, source, sourceHash, files, entryFile }');
-  if (typeof s.tensorsSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.tensorsSha256)) throw bad('tensorsSha256', 'a SHA-256 in hex');
-  const o = s.optimizer as Record<string, unknown> | undefined;
-  if (!o || !nat(o.step)) throw bad('optimizer', '{ kind, lr, beta1, beta2, eps, step }');
-  return s as unknown as Sidecar;
+  if (!validateSidecar(v)) throw new CheckpointError(schemaErrors(file, validateSidecar.errors));
+  return v as unknown as Sidecar;
 }
 
 export interface LoadedCheckpoint {
@@ -157,6 +197,9 @@ export function loadCheckpoint(dir: string, name: string, model?: CompiledModel)
   let sidecar: Sidecar;
   let bytes: Buffer;
   let raw: unknown;
+  if (!CHECKPOINT_NAME.test(name) || name.includes('..')) throw new CheckpointError(`${stem}: not a checkpoint name`);
+  confine(dir, `${stem}.json`);
+  confine(dir, `${stem}.safetensors`);
   try {
     raw = JSON.parse(readFileSync(`${stem}.json`, 'utf8'));
     bytes = readFileSync(`${stem}.safetensors`);

@@ -11,7 +11,8 @@ import { compileModel } from '../compiler/compile.ts';
 import type { CompiledModel } from '../compiler/model.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { ModelRuntime } from './model.ts';
-import { CheckpointError, loadCheckpoint, resolveCheckpoint, type Sidecar } from './checkpoint.ts';
+import { Ajv } from 'ajv';
+import { CheckpointError, loadCheckpoint, resolveCheckpoint, schemaErrors, type Sidecar } from './checkpoint.ts';
 
 /** What a run directory records so that other commands can rebuild its model and data. */
 export interface RunInfo {
@@ -37,15 +38,40 @@ export function writeRunInfo(dir: string, info: RunInfo): void {
 export function readRunInfo(dir: string): RunInfo {
   const f = join(dir, 'run.json');
   if (!existsSync(f)) throw new Error(`${dir}: not a training run directory (no run.json); give the --out directory of a 'statcell train' run`);
-  let info: RunInfo;
+  let info: unknown;
   try {
     info = JSON.parse(readFileSync(f, 'utf8'));
   } catch (e) {
     throw new Error(`${f}: not valid JSON (${(e as Error).message})`);
   }
-  for (const [k, ok] of [['overrides', typeof info.overrides === 'object' && info.overrides !== null], ['data', typeof info.data === 'string'], ['batch', Number.isInteger(info.batch) && info.batch > 0], ['labels', Array.isArray(info.labels)]] as const)
-    if (!ok) throw new Error(`${f}: field '${k}' is missing or malformed`);
-  return info;
+  if (!validateRunInfo(info)) throw new Error(schemaErrors(f, validateRunInfo.errors));
+  return info as unknown as RunInfo;
+}
+
+/** run.json's JSON schema: what the commands read back to rebuild the model and data. */
+const RUN_SCHEMA = {
+  type: 'object',
+  required: ['overrides', 'data', 'batch', 'labels'],
+  properties: {
+    model: { type: 'string' },
+    overrides: { type: 'object' },
+    data: { type: 'string', minLength: 1 },
+    batch: { type: 'integer', minimum: 1 },
+    seed: { type: 'integer' },
+    skipBad: { type: 'boolean' },
+    labels: { type: 'array', items: { type: 'string' } },
+    fit: { enum: ['exact', 'crop-pad'] },
+  },
+};
+const validateRunInfo = new Ajv({ allErrors: true }).compile(RUN_SCHEMA);
+
+/**
+ * Refuses a fresh (not --resume) training run into a directory that already holds one, so that
+ * its checkpoints and metrics are never overwritten or mixed with another run's.
+ */
+export function assertFreshRunDir(dir: string): void {
+  const held = ['run.json', 'checkpoints/latest', 'metrics.jsonl'].filter((f) => existsSync(join(dir, f)));
+  if (held.length) throw new Error(`${dir} already holds a training run (${held.join(', ')}); continue it with --resume, or give another --out`);
 }
 
 export interface OpenedRun {

@@ -3,7 +3,7 @@
 // writer per run directory (a second trainer is refused; a dead one's lock is taken over).
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -11,6 +11,7 @@ import { synthesize } from '../../data/synth.ts';
 import { writeSafetensors } from '../../runtime/safetensors.ts';
 import { CheckpointError, loadCheckpoint, resolveCheckpoint, saveCheckpoint } from '../../session/checkpoint.ts';
 import { LockError, lockRun } from '../../session/lock.ts';
+import { assertFreshRunDir, readRunInfo, writeRunInfo } from '../../session/run.ts';
 import { TINY_FILE, tinyModel } from './tiny-model.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'statcell-ck-'));
@@ -47,12 +48,21 @@ describe('checkpoint files', () => {
     const { model } = written(dir);
     const file = join(dir, 'epoch-0001.json');
     const good = JSON.parse(readFileSync(file, 'utf8'));
-    for (const [field, value, want] of [['iteration', -3, /field 'iteration' is -3, expected a non-negative integer/], ['iteration', null, /field 'iteration' is null/], ['batch', 0, /field 'batch' is 0/], ['tensorsSha256', 'x', /field 'tensorsSha256'/]] as const) {
+    for (const [field, value, want] of [
+      ['iteration', -3, /epoch-0001\.json: \/iteration must be >= 0/],
+      ['iteration', 2.5, /epoch-0001\.json: \/iteration must be integer/],
+      ['iteration', null, /epoch-0001\.json: \/iteration must be integer/],
+      ['iteration', undefined, /epoch-0001\.json: \(top level\) must have required property 'iteration'/],
+      ['batch', 0, /\/batch must be >= 1/],
+      ['tensorsSha256', 'x', /\/tensorsSha256 must match pattern/],
+      ['validation', { elbo: null }, /\/validation\/elbo must be number/],
+      ['seeds', { init: 1 }, /\/seeds must have required property 'data'/],
+    ] as const) {
       writeFileSync(file, JSON.stringify({ ...good, [field]: value }));
-      expect(() => loadCheckpoint(dir, 'epoch-0001', model)).toThrow(want);
+      expect(() => loadCheckpoint(dir, 'epoch-0001', model), `${field}=${JSON.stringify(value)}`).toThrow(want);
     }
     writeFileSync(file, '[1, 2]');
-    expect(() => loadCheckpoint(dir, 'epoch-0001', model)).toThrow(/epoch-0001\.json: not a checkpoint sidecar/);
+    expect(() => loadCheckpoint(dir, 'epoch-0001', model)).toThrow(/epoch-0001\.json: \(top level\) must be object/);
   });
 
   test("a tensor of the right size but not the model's shape is refused", async () => {
@@ -96,7 +106,8 @@ describe('one writer per run directory', () => {
     synthesize({ out: data, cells: 24, dims: 2, size: [24, 16], seed: 3 });
     const out = tmp();
     const args = ['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--out', out, '--backend', 'wasm', '--batch', '4', '--iterations', '40', '--log-every', '1'];
-    const first = spawn(process.execPath, [CLI, ...args, '--step-delay-ms', '100'], { env: { ...process.env, CI: '1' } });
+    // Slow enough (40 × 1 s) that the second starts (a cold tsx start takes seconds on a loaded machine) while the first still runs.
+    const first = spawn(process.execPath, [CLI, ...args, '--step-delay-ms', '1000'], { env: { ...process.env, CI: '1' } });
     let err = '';
     await new Promise<void>((resolve) => first.stderr.on('data', (d) => ((err += d), /step \d+\//.test(err) && resolve())));
     const second = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, CI: '1' }, encoding: 'utf8', timeout: 60_000 });
@@ -108,4 +119,49 @@ describe('one writer per run directory', () => {
     const resumed = spawnSync(process.execPath, [CLI, ...args, '--resume'], { env: { ...process.env, CI: '1' }, encoding: 'utf8', timeout: 120_000 });
     expect(resumed.status, resumed.stderr).toBe(0);
   }, 180_000);
+});
+
+describe('confinement, divergence, run.json', () => {
+  test('a pointer or checkpoint file that is a symlink out of the folder is refused', () => {
+    const outside = tmp();
+    written(outside);
+    const dir = tmp();
+    written(dir);
+    unlinkSync(join(dir, 'latest'));
+    symlinkSync(join(outside, 'latest'), join(dir, 'latest'));
+    expect(() => resolveCheckpoint(dir, 'latest')).toThrow(/latest: resolves to .*, outside the checkpoint folder/);
+    unlinkSync(join(dir, 'latest'));
+    writeFileSync(join(dir, 'latest'), 'epoch-0001\n');
+    unlinkSync(join(dir, 'epoch-0001.json'));
+    symlinkSync(join(outside, 'epoch-0001.json'), join(dir, 'epoch-0001.json'));
+    expect(() => loadCheckpoint(dir, resolveCheckpoint(dir, 'latest')!)).toThrow(/epoch-0001\.json: resolves to .*, outside the checkpoint folder/);
+    expect(() => loadCheckpoint(dir, '../x')).toThrow(/not a checkpoint name/);
+    expect(() => loadCheckpoint(dir, '/etc/passwd')).toThrow(/not a checkpoint name/);
+  });
+
+  test('NaN weights or a NaN ELBO are an error, and no file is lost or changed', () => {
+    const dir = tmp();
+    const { model, tensors, side } = written(dir);
+    const before = new Map(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f))]));
+    const p = model.tensors.find((t) => t.kind === 'param')!;
+    const bad = new Map(tensors);
+    bad.set(p.name, Float32Array.from(tensors.get(p.name)!, (v, i) => (i === 1 ? NaN : v)));
+    const next = { ...side, name: 'epoch-0002', iteration: 6, epoch: 2 };
+    expect(() => saveCheckpoint(dir, model, bad, next)).toThrow(new RegExp(`parameter '${p.name.replace(/\./g, '\\.')}' holds NaN`));
+    expect(() => saveCheckpoint(dir, model, tensors, { ...next, validation: { elbo: NaN } })).toThrow(/validation\.elbo is NaN \(training diverged\); not saved/);
+    const after = new Map(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f))]));
+    expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
+    for (const [f, b] of before) expect(after.get(f)!.equals(b), f).toBe(true);
+  });
+
+  test('run.json is checked against its schema; a fresh run into a used directory is refused', () => {
+    const dir = tmp();
+    assertFreshRunDir(dir);
+    writeRunInfo(dir, { model: 'm.vae', overrides: {}, data: '/d/m.csv', batch: 4, seed: 1, labels: ['a'] });
+    expect(readRunInfo(dir).batch).toBe(4);
+    expect(() => assertFreshRunDir(dir)).toThrow(/already holds a training run \(run\.json\); continue it with --resume, or give another --out/);
+    const good = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8'));
+    writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...good, batch: '4', labels: [1], fit: 'stretch' }));
+    expect(() => readRunInfo(dir)).toThrow(/run\.json: \/batch must be integer; \/labels\/0 must be string; \/fit must be equal to one of the allowed values/);
+  });
 });

@@ -29,9 +29,10 @@ program
   .option('--dims <n>', '2 or 3', int, 2)
   .option('--size <list>', 'Y,X(,Z)', list, [160, 96])
   .option('--seed <n>', 'seed', int, 1)
+  .option('--drugs <n>', 'drug-treated cells per drug × structure (Brefeldin A, paclitaxel, DMSO × Golgi, Microtubules), evaluation-only; 0: none', int, 0)
   .action(async (o) => {
     const { synthesize } = await import('../data/synth.ts');
-    const m = synthesize({ out: o.out, cells: o.cells, dims: o.dims, size: o.size, seed: o.seed });
+    const m = synthesize({ out: o.out, cells: o.cells, dims: o.dims, size: o.size, seed: o.seed, drugs: o.drugs });
     log(`wrote ${m}`);
   });
 

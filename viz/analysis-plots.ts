@@ -2,18 +2,16 @@
 // in Node on a linkedom document to SVG, and the SVG to PNG through resvg (as viz/plot.ts).
 
 import * as Plot from '@observablehq/plot';
-import { parseHTML } from 'linkedom';
-import { Resvg } from '@resvg/resvg-js';
 import type { KldSummary } from '../analysis/kld.ts';
 import { EFFECTIVE_STD, ACTIVE_MEAN } from '../analysis/kld.ts';
 import type { StructureCoupling } from '../analysis/coupling.ts';
+import { FONT, plotDocument, svgToPng } from './svg.ts';
 
 export interface Figure {
   svg: string;
   png: Uint8Array;
 }
 
-const FONT = 'DejaVu Sans, Liberation Sans, Arial, sans-serif';
 
 const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
@@ -24,8 +22,8 @@ const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
  */
 function render(spec: Plot.PlotOptions & { title: string; subtitle?: string; legend?: { label: string; color: string; symbol?: 'circle' | 'plus' }[] }): Figure {
   const { title, subtitle, legend = [], ...rest } = spec;
-  const { document } = parseHTML('<!DOCTYPE html><html><body></body></html>');
-  const el = Plot.plot({ ...rest, document: document as unknown as Document, style: { fontFamily: FONT, fontSize: '12px', background: 'white' } }) as unknown as { outerHTML: string; tagName: string; querySelectorAll(s: string): { outerHTML: string }[] };
+  const document = plotDocument();
+  const el = Plot.plot({ ...rest, document, style: { fontFamily: FONT, fontSize: '12px', background: 'white' } }) as unknown as { outerHTML: string; tagName: string; querySelectorAll(s: string): { outerHTML: string }[] };
   // Plot's legends are HTML (lost in an SVG file), so the legend is drawn here; keep Plot's SVGs, stacked.
   const svgs = el.tagName.toLowerCase() === 'svg' ? [el.outerHTML] : el.querySelectorAll('svg').map((x) => x.outerHTML);
   const W = rest.width ?? 640;
@@ -51,8 +49,7 @@ function render(spec: Plot.PlotOptions & { title: string; subtitle?: string; leg
     keys.join('') +
     body.join('').replace(/currentColor/g, 'black') +
     '</svg>';
-  const png = new Resvg(svg, { font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
-  return { svg, png: new Uint8Array(png) };
+  return { svg, png: svgToPng(svg) };
 }
 
 /** Mean KLD per dimension, sorted descending, with each dimension's per-cell spread. */

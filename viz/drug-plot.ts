@@ -3,8 +3,7 @@
 // a linkedom document to SVG, and the SVG to PNG through resvg.
 
 import * as Plot from '@observablehq/plot';
-import { parseHTML } from 'linkedom';
-import { Resvg } from '@resvg/resvg-js';
+import { FONT, plotDocument, svgToPng } from './svg.ts';
 
 export interface DrugPlotRow {
   model: string;
@@ -14,15 +13,14 @@ export interface DrugPlotRow {
   pCorrected: number;
 }
 
-const FONT = 'DejaVu Sans, Liberation Sans, Arial, sans-serif';
 
 /** Plot's title, subtitle and legends would wrap the SVG in an HTML figure, which resvg cannot read: the caption goes beside it (the table's). */
 export function drugPlot(rows: DrugPlotRow[], permutations: number): { svg: string; png: Uint8Array } {
   const data = rows.map((r) => ({ ...r, test: `${r.drug} · ${r.structure}`, score: -Math.log10(r.pCorrected), significant: r.pCorrected < 0.05 ? 'corrected p < 0.05' : 'not significant' }));
   const tests = [...new Set(data.map((d) => d.test))];
-  const { document } = parseHTML('<!DOCTYPE html><html><body></body></html>');
+  const document = plotDocument();
   const el = Plot.plot({
-    document: document as unknown as Document,
+    document,
     style: { fontFamily: FONT, fontSize: '12px', background: 'white' },
     width: 760,
     height: 90 + 40 * tests.length,
@@ -36,6 +34,5 @@ export function drugPlot(rows: DrugPlotRow[], permutations: number): { svg: stri
   }) as unknown as { outerHTML: string };
   // Plot leaves the namespace to the HTML parser; a standalone file needs it. currentColor: black.
   const svg = el.outerHTML.replace(/^<svg /, '<svg xmlns="http://www.w3.org/2000/svg" ').replace(/currentColor/g, 'black');
-  const png = new Resvg(svg, { background: 'white', font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
-  return { svg, png: new Uint8Array(png) };
+  return { svg, png: svgToPng(svg) };
 }

@@ -2,8 +2,8 @@
 // row labels, as SVG (inline in the report) and PNG (resvg), so a downloaded figure still says
 // what each tile is.
 
-import { Resvg } from '@resvg/resvg-js';
 import { pngOf, scaleUp, type Rgb } from './images.ts';
+import { svgToPng } from './svg.ts';
 
 export interface Tile {
   image: Rgb;
@@ -55,6 +55,5 @@ export function tileFigure(f: TileFigure): { svg: string; png: Uint8Array } {
     });
   });
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" font-size="${font}">${parts.join('')}</svg>`;
-  const png = new Resvg(svg, { font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
-  return { svg, png: new Uint8Array(png) };
+  return { svg, png: svgToPng(svg) };
 }

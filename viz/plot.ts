@@ -1,8 +1,8 @@
 // Loss curves: an SVG line plot with axes, ticks, labels and a legend (shown inline in the
-// report) and the same plot as PNG through resvg. The SVG is a few lines of our own; a plotting
-// stack (Observable Plot + a DOM) would add two dependencies for one kind of chart.
+// report) and the same plot as PNG through resvg. A few lines of our own SVG, kept for the log
+// axis whose ticks it chooses (logTicks); the analyses' plots are Observable Plot (viz/svg.ts).
 
-import { Resvg } from '@resvg/resvg-js';
+import { svgToPng } from './svg.ts';
 
 export interface Series {
   label: string;
@@ -78,6 +78,5 @@ export function linePlot(series: Series[], o: PlotOptions): PlotResult {
   parts.push(`<text x="${(ml + W - mr) / 2}" y="${H - 8}" text-anchor="middle">${esc(o.xLabel)}</text>`);
   parts.push(`<text transform="translate(16 ${(mt + H - mb) / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}${o.logY ? ' (log scale)' : ''}</text>`);
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" font-size="12">${parts.join('')}</svg>`;
-  const png = new Resvg(svg, { font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
-  return { svg, png: new Uint8Array(png) };
+  return { svg, png: svgToPng(svg) };
 }

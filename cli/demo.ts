@@ -71,12 +71,14 @@ export async function demoCommand(o: DemoCommand): Promise<string> {
   const common = { data: manifest, backend: o.backend, batch: o.batch, epochs: o.epochs, seed: 1, evalSamples: o.evalSamples, resume: o.resume, openedBackend: backend, set };
   const runs = { reference: join(o.runs, 'reference'), target: join(o.runs, 'target') };
   let t = performance.now();
-  const r = await trainCommand({ ...common, model: 'models/reference2d.vae', out: runs.reference });
+  // Runs left by an earlier demo are continued (a finished one stays as it is), never replaced.
+  const again = (dir: string) => o.resume || existsSync(join(dir, 'run.json'));
+  const r = await trainCommand({ ...common, resume: again(runs.reference), model: 'models/reference2d.vae', out: runs.reference });
   timings['reference model'] = (performance.now() - t) / 1000;
   if (r.stopped !== 'done') return `stopped by ${r.stopped}; run again with --resume to continue`;
   r.runtime.destroy();
   t = performance.now();
-  const tg = await trainCommand({ ...common, model: 'models/target2d.vae', out: runs.target });
+  const tg = await trainCommand({ ...common, resume: again(runs.target), model: 'models/target2d.vae', out: runs.target });
   timings['target model'] = (performance.now() - t) / 1000;
   if (tg.stopped !== 'done') return `stopped by ${tg.stopped}; run again with --resume to continue`;
   tg.runtime.destroy();

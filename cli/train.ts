@@ -6,7 +6,7 @@ import { makeProgress } from '../train/progress.ts';
 import { train, type TrainResult } from '../train/trainer.ts';
 import { resolveCheckpoint } from '../session/checkpoint.ts';
 import { lockRun } from '../session/lock.ts';
-import { loadModel, modelOfCheckpoint, readRunInfo, writeRunInfo } from '../session/run.ts';
+import { assertFreshRunDir, loadModel, modelOfCheckpoint, readRunInfo, writeRunInfo } from '../session/run.ts';
 import { backendFor, log, openSplit } from './common.ts';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -53,6 +53,8 @@ export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
   // One trainer per run directory: a second one would interleave metrics and replace checkpoints.
   const unlock = lockRun(o.out);
   try {
+    // A fresh run never replaces another's checkpoints and metrics.
+    if (!o.resume) assertFreshRunDir(o.out);
     writeRunInfo(o.out, { model: o.model ?? previous!.model, overrides, data: resolve(o.data), batch: o.batch, seed: o.seed, skipBad: o.skipBad, labels: trainSet.classes, fit });
     log(`${model.name}: ${trainSet.length} training cells, ${validate.length} validation cells, batch ${o.batch}, run directory ${o.out}`);
     return await train({

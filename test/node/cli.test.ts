@@ -95,16 +95,17 @@ describe('statcell train', () => {
     g[cols.indexOf('StructureDisplayName')] = 'Flagellum';
     lines[3] = g.join(',');
     writeFileSync(join(bad, 'manifest.csv'), lines.join('\n'));
-    const args = ['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--data', join(bad, 'manifest.csv'), '--out', tmp(), '--backend', 'wasm', '--batch', '4', '--iterations', '30'];
+    // Each run its own directory (a fresh run into another's is refused).
+    const args = () => ['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--data', join(bad, 'manifest.csv'), '--out', tmp(), '--backend', 'wasm', '--batch', '4', '--iterations', '30'];
     // A label outside the Allen 24 makes the data's labels their own vocabulary: a target model
     // whose label input is 24 wide does not fit them, and is told where.
-    const target = run([...args, '--set', 'conditioned=true', '--set', 'image_channels=["structure"]']);
+    const target = run([...args(), '--set', 'conditioned=true', '--set', 'image_channels=["structure"]']);
     expect(target.code).toBe(1);
     expect(target.err).toMatch(/tiny\.vae:\d+:\d+: error\[SC5002\]: input cls takes 24 labels but the data have \d+ \(.*\)/);
     // The truncated PNG stops the run (when a batch draws it) or is skipped with --skip-bad.
-    const r = run(args);
+    const r = run(args());
     if (r.code !== 0) expect(r.err).toMatch(new RegExp(`manifest\\.csv:3 \\(CellId \\d+\\): .*${f[flat]}`));
-    const s = run([...args, '--skip-bad']);
+    const s = run([...args(), '--skip-bad']);
     expect(s.code, s.err).toBe(0);
     // The truncated PNG is met when a batch first draws it (train or validation split).
     if (/manifest\.csv:3 /.test(s.err)) expect(s.err).toContain(f[flat]);
@@ -126,6 +127,15 @@ describe('statcell eval, embed, generate, demo', () => {
     const base = ['--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--backend', 'wasm', '--batch', '4', '--epochs', '2', '--eval-samples', '2'];
     expect(run(['train', '--model', TINY_FILE, '--out', runDir, ...base]).code).toBe(0);
     expect(run(['train', '--model', TINY_FILE, '--set', 'conditioned=true', '--set', 'image_channels=["structure"]', '--out', target, ...base]).code).toBe(0);
+  });
+
+  test('a fresh train into a directory that holds a run is refused, and the run is left as it was', () => {
+    const before = Object.fromEntries(readdirSync(runDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => [join(e.parentPath, e.name), readFileSync(join(e.parentPath, e.name)).toString('base64')]));
+    const r = run(['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--backend', 'wasm', '--batch', '4', '--epochs', '1', '--out', runDir]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/already holds a training run \(run\.json, checkpoints\/latest, metrics\.jsonl\); continue it with --resume, or give another --out/);
+    const after = Object.fromEntries(readdirSync(runDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => [join(e.parentPath, e.name), readFileSync(join(e.parentPath, e.name)).toString('base64')]));
+    expect(after).toEqual(before);
   });
 
   test("eval prints the model's own evaluation of a split: its ELBO and the parts it names", () => {

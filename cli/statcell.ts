@@ -50,6 +50,7 @@ program
   .option('--iterations <n>', 'total iterations (instead of --epochs)', int)
   .option('--seed <n>', 'seed of initialisation and batch sampling', int, 1)
   .option('--checkpoint-every <n>', 'also checkpoint every n iterations', int)
+  .option('--keep <n>', 'epoch checkpoints kept besides the best and the latest (older ones are deleted)', int, 5)
   .option('--resume', 'continue from <out>/checkpoints/latest')
   .option('--skip-bad', 'log and skip unreadable manifest rows instead of stopping')
   .addOption(fitOption())

@@ -24,6 +24,8 @@ export interface TrainCommand {
   iterations?: number;
   seed: number;
   checkpointEvery?: number;
+  /** Epoch checkpoints kept besides the best and the latest. */
+  keep?: number;
   resume?: boolean;
   skipBad?: boolean;
   evalSamples: number;
@@ -69,6 +71,7 @@ export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
       iterations: o.iterations,
       seed: o.seed,
       checkpointEvery: o.checkpointEvery,
+      keep: o.keep,
       resume: o.resume,
       evalSamples: o.evalSamples,
       handleSignals: true,

@@ -16,6 +16,7 @@ import { checkpointName, loadCheckpoint, removeCheckpoint, resolveCheckpoint, sa
 import { MetricsLog } from './metrics.ts';
 import type { Progress } from './progress.ts';
 import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
 
 export type { CellSource } from '../session/evaluate.ts';
 
@@ -42,6 +43,8 @@ export interface TrainOptions {
   seed: number;
   /** Extra checkpoints every k iterations (besides every epoch and the end). */
   checkpointEvery?: number;
+  /** Epoch checkpoints kept besides the best and the latest (older ones are deleted); default 5. */
+  keep?: number;
   resume?: boolean;
   evalSamples?: number;
   progress?: Progress;
@@ -157,6 +160,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     latest = name;
     // Mid-epoch checkpoints are only for resuming: keep the newest.
     if (prev.startsWith('step-') && prev !== best?.name) removeCheckpoint(ckDir, prev);
+    // Epoch checkpoints: the newest `keep`, and always the best and the latest (each holds its Adam state).
+    const epochs = readdirSync(ckDir).filter((f) => /^epoch-\d+\.json$/.test(f)).map((f) => f.slice(0, -5)).sort();
+    const keep = o.keep ?? 5;
+    const kept = new Set([...(keep > 0 ? epochs.slice(-keep) : []), name, best?.name]);
+    for (const e of epochs) if (!kept.has(e)) removeCheckpoint(ckDir, e);
   };
 
   const opt = model.trainStep(B).optimizer;

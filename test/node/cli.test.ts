@@ -129,6 +129,17 @@ describe('statcell eval, embed, generate, demo', () => {
     expect(run(['train', '--model', TINY_FILE, '--set', 'conditioned=true', '--set', 'image_channels=["structure"]', '--out', target, ...base]).code).toBe(0);
   });
 
+  test('--keep N: the newest N epoch checkpoints stay, with the best and the latest; the rest are deleted', () => {
+    const dir = tmp();
+    const r = run(['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--backend', 'wasm', '--batch', '4', '--epochs', '4', '--eval-samples', '1', '--keep', '1', '--out', dir]);
+    expect(r.code, r.err).toBe(0);
+    const ck = join(dir, 'checkpoints');
+    const best = readFileSync(join(ck, 'best'), 'utf8').trim();
+    const names = readdirSync(ck).filter((f) => /^epoch-\d+\.json$/.test(f)).map((f) => f.slice(0, -5)).sort();
+    expect(names).toEqual([...new Set([best, 'epoch-0004'])].sort());
+    for (const n of names) expect(existsSync(join(ck, `${n}.safetensors`))).toBe(true);
+  });
+
   test('a fresh train into a directory that holds a run is refused, and the run is left as it was', () => {
     const before = Object.fromEntries(readdirSync(runDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => [join(e.parentPath, e.name), readFileSync(join(e.parentPath, e.name)).toString('base64')]));
     const r = run(['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--backend', 'wasm', '--batch', '4', '--epochs', '1', '--out', runDir]);

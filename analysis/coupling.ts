@@ -10,6 +10,7 @@ import type { Batch } from '../data/dataset.ts';
 import type { CellRow } from '../data/manifest.ts';
 import { evaluateCells, type CellSource } from '../session/evaluate.ts';
 import type { ModelRuntime } from '../session/model.ts';
+import { seededRandom } from './stats.ts';
 
 /** The reference channels that are permuted, in the Batch's reference order. */
 export const PERMUTED = ['membrane', 'dna'] as const;
@@ -69,25 +70,13 @@ export function mitoticOf(row: CellRow): boolean | undefined {
   return !INTERPHASE.has(v);
 }
 
-/** Deterministic uniform draws (mulberry32): the permutation partners are reproducible from a seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * The partners of cell `cell` among `n` test cells: for each permuted channel, `permutations`
  * uniformly random cells whose channel replaces the cell's. They depend only on (seed, cell), so
  * a resumed run draws the same ones for the cells it has left.
  */
 export function partnersOf(seed: number, cell: number, n: number, permutations: number): Record<Permuted, number[]> {
-  const r = rng((seed * 0x9e3779b1 + cell * 0x85ebca6b + 1) >>> 0);
+  const r = seededRandom((seed * 0x9e3779b1 + cell * 0x85ebca6b + 1) >>> 0);
   const draw = () => Array.from({ length: permutations }, () => Math.min(n - 1, Math.floor(r() * n)));
   return { membrane: draw(), dna: draw() };
 }

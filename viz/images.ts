@@ -3,6 +3,7 @@
 // multi-channel OME-TIFF for the full-resolution outputs.
 
 import { encode } from 'fast-png';
+import { PALETTE } from '../data/palette.ts';
 import { encodeTiff } from '../data/tiff.ts';
 import type { CellChannels } from '../session/feeds.ts';
 
@@ -13,17 +14,8 @@ export interface Rgb {
   data: Uint8Array;
 }
 
-/**
- * Composite colours in the paper's display order [membrane, structure, DNA]: magenta, green and a
- * light blue — magenta against green stays apart for red–green colour blindness, and each channel
- * is also shown alone in grey (`greyOf`), so no reading depends on colour.
- */
-export const PALETTE: Record<'membrane' | 'structure' | 'dna', [number, number, number]> = {
-  membrane: [1, 0, 1],
-  structure: [0, 1, 0],
-  dna: [0.25, 0.55, 1],
-};
-export const PALETTE_NAMES = 'membrane magenta, structure green, DNA blue';
+// The composite colours live in data/palette.ts, shared with the explorer page.
+export { PALETTE, PALETTE_NAMES } from '../data/palette.ts';
 
 /** Per-channel display gain: 1 / the `percentile` of each channel's values over `cells` (a contrast stretch, clipped above). */
 export function contrastStretch(cells: CellChannels[], percentile = 99.5): Record<string, number> {

@@ -8,6 +8,7 @@
 
 import type { Backend, DeviceBuffer, PreparedLaunch } from '../runtime/backend.ts';
 import { openBackend } from '../runtime/device.ts';
+import { WasmBackend } from '../runtime/wasm.ts';
 import { getOp } from '../kernels/registry.ts';
 import type { Attrs, Shape } from '../kernels/types.ts';
 import { numel } from '../kernels/types.ts';
@@ -40,8 +41,8 @@ export interface OursOptions {
   slowLaunchMs?: number;
 }
 
-export async function openOurs(kind: 'wasm' | 'webgpu', opts: OursOptions = {}): Promise<Engine> {
-  const { backend, reason } = await openBackend(kind);
+export async function openOurs(kind: 'wasm' | 'wasm-fma' | 'webgpu', opts: OursOptions = {}): Promise<Engine> {
+  const { backend, reason } = kind === 'wasm-fma' ? await openFma() : await openBackend(kind);
   const batchMs = opts.batchMs ?? 300;
   const slowMs = opts.slowLaunchMs ?? 1500;
   return {
@@ -51,6 +52,12 @@ export async function openOurs(kind: 'wasm' | 'webgpu', opts: OursOptions = {}):
     compute: (task, inputs) => computeOn(backend, task, inputs),
     close: () => backend.destroy(),
   };
+}
+
+/** The relaxed-SIMD build (runtime/wasm.ts `fma`), at the thread count STATCELL_WASM_THREADS gives. */
+async function openFma(): Promise<{ backend: Backend; reason: string }> {
+  const backend = await WasmBackend.create({ fma: true });
+  return { backend, reason: backend.description };
 }
 
 async function computeOn(backend: Backend, task: Task, data: Float32Array[]): Promise<Float32Array> {

@@ -3,7 +3,7 @@
 // and a 1024³ matmul, next to the machine's measured and theoretical Wasm SIMD ceiling.
 // Prints a table and writes bench/results/<date>-<machine>.json.
 //
-//   --only a,b    engines to run: wasm, webgpu, tfjs, ort (also: ours, peers)
+//   --only a,b    engines to run: wasm, wasm-fma (relaxed SIMD), webgpu, tfjs, ort (also: ours, peers)
 //   --quick       four representative layers, fewer repetitions
 //   --full        WebGPU on every layer even on a software adapter (slow), no time cap
 //   --layers s    only layers whose name contains s (e.g. d3.)
@@ -29,7 +29,7 @@ import { openOurs } from './ours.ts';
 import { openOnnx } from './peers/onnx.ts';
 import { openTfjs } from './peers/tfjs.ts';
 
-const ALL = ['wasm', 'webgpu', 'tfjs', 'ort'] as const;
+const ALL = ['wasm', 'wasm-fma', 'webgpu', 'tfjs', 'ort'] as const;
 type EngineName = (typeof ALL)[number];
 
 interface Args {
@@ -75,11 +75,12 @@ function parseArgs(argv: string[]): Args {
 }
 
 function readHeader(): string {
-  return 'usage: npm run bench -- [--only wasm,webgpu,tfjs,ort|ours|peers] [--quick] [--full] [--layers s] [--best] [--no-check] [--out file] [--no-json]';
+  return 'usage: npm run bench -- [--only wasm,wasm-fma,webgpu,tfjs,ort|ours|peers] [--quick] [--full] [--layers s] [--best] [--no-check] [--out file] [--no-json]';
 }
 
 const OPENERS: Record<EngineName, () => Promise<Engine>> = {
   wasm: () => openOurs('wasm'),
+  'wasm-fma': () => openOurs('wasm-fma'),
   webgpu: () => openOurs('webgpu'),
   tfjs: openTfjs,
   ort: openOnnx,
@@ -217,7 +218,7 @@ function report(args: Args, c: Ceiling, engines: Map<EngineName, Engine>, unavai
   out.push(`machine   ${c.cpu.model}, ${c.cpu.cores} cores, ${c.cpu.mhz.toFixed(0)} MHz (/proc/cpuinfo), Node ${process.versions.node}, load ${os.loadavg()[0].toFixed(2)}`);
   out.push(`ceiling   measured Wasm SIMD f32x4 mul+add loop: ${fmt(c.measured1)} GFLOP/s per thread` + (c.measuredAll ? `, ${fmt(c.measuredAll)} with ${c.cpu.cores} threads` : ''));
   const flagged = !WebAssembly.validate(peakModule(true));
-  out.push(`          relaxed-SIMD FMA loop: ${c.measuredFma1 ? `${fmt(c.measuredFma1)} GFLOP/s per thread${flagged ? ' (Node with --experimental-wasm-relaxed-simd; our kernels do not use it)' : ''}` : 'not available'}`);
+  out.push(`          relaxed-SIMD FMA loop: ${c.measuredFma1 ? `${fmt(c.measuredFma1)} GFLOP/s per thread${flagged ? ' (Node with --experimental-wasm-relaxed-simd)' : ''}; wasm-fma is our relaxed-SIMD build` : 'not available'}`);
   out.push(`          theoretical: ${(c.cpu.mhz / 1000).toFixed(2)} GHz × 4 lanes × 2 FLOPs × ${c.pairsPerCycle} = ${fmt(c.theoretical1)} GFLOP/s per thread (${c.assumption}; turbo clocks can exceed it)`);
   for (const name of args.only) {
     const e = engines.get(name);
@@ -235,8 +236,9 @@ function report(args: Args, c: Ceiling, engines: Map<EngineName, Engine>, unavai
 
   // The table: GFLOP/s (median of the repetitions) per engine, then ratios of our wasm.
   const cols = args.only;
+  const fmaCol = cols.includes('wasm-fma') && !!c.measuredFma1;
   const hasPeer = (p: EngineName) => cols.includes(p) && cols.includes('wasm');
-  const header = ['task', 'shape', 'GFLOP', ...cols.map((c) => `${c}${wrong.has(c) ? ' (WRONG)' : ''} GF/s`), ...(hasPeer('tfjs') ? ['wasm/tfjs'] : []), ...(hasPeer('ort') ? ['wasm/ort'] : []), ...(cols.includes('wasm') ? ['wasm/peak'] : [])];
+  const header = ['task', 'shape', 'GFLOP', ...cols.map((c) => `${c}${wrong.has(c) ? ' (WRONG)' : ''} GF/s`), ...(hasPeer('tfjs') ? ['wasm/tfjs'] : []), ...(hasPeer('ort') ? ['wasm/ort'] : []), ...(cols.includes('wasm') ? ['wasm/peak'] : []), ...(fmaCol ? ['fma/tfjs', 'fma/fma-peak'] : [])];
   const notes: string[] = [];
   const noteRef = (s: string) => {
     let i = notes.indexOf(s);
@@ -258,6 +260,7 @@ function report(args: Args, c: Ceiling, engines: Map<EngineName, Engine>, unavai
       ...(hasPeer('tfjs') ? [ratio(w, gf(res.tfjs))] : []),
       ...(hasPeer('ort') ? [ratio(w, gf(res.ort))] : []),
       ...(cols.includes('wasm') ? [ratio(w, peak)] : []),
+      ...(fmaCol ? [ratio(gf(res['wasm-fma']), gf(res.tfjs)), ratio(gf(res['wasm-fma']), c.measuredFma1!)] : []),
     ]);
   };
   for (const r of rows) addRow(taskName(r.task), taskShape(r.task), taskFlops(r.task), r.results);
@@ -280,7 +283,7 @@ function report(args: Args, c: Ceiling, engines: Map<EngineName, Engine>, unavai
     if (n === 0) out.push(widths.map((w) => '-'.repeat(w)).join('  '));
   });
   out.push('');
-  out.push(`GF/s: GFLOP/s from the ${args.best ? 'fastest' : 'median'} time of the repetitions (FLOPs = 2·MACs); wasm/peak is against the measured one-thread mul+add ceiling.`);
+  out.push(`GF/s: GFLOP/s from the ${args.best ? 'fastest' : 'median'} time of the repetitions (FLOPs = 2·MACs); wasm/peak is against the measured one-thread mul+add ceiling, fma/fma-peak against the relaxed-SIMD FMA loop's.`);
   if (softwareGpu && !args.full) out.push(`webgpu: a software adapter (SwiftShader, WGSL on the CPU): only the layers of SOFTWARE_GPU_LAYERS and the matmul, within a time budget; --full runs all.`);
   notes.forEach((n, i) => out.push(`[${i + 1}] ${n}`));
   out.push(`took ${seconds.toFixed(0)} s`);

@@ -28,6 +28,7 @@ import { fuse } from '../compiler/fuse.ts';
 import { lower, memoryStats } from '../compiler/plan.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { openBackend } from '../runtime/device.ts';
+import { WasmBackend } from '../runtime/wasm.ts';
 import { ModelRuntime } from '../session/model.ts';
 import { errMessage, median } from './common.ts';
 import { programFlops } from './flops.ts';
@@ -36,7 +37,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
 const MODELS = ['reference2d', 'target2d'] as const;
 type ModelName = (typeof MODELS)[number];
-const ENGINES = ['wasm', 'webgpu', 'torch'] as const;
+const ENGINES = ['wasm', 'wasm-fma', 'webgpu', 'torch'] as const;
 type EngineName = (typeof ENGINES)[number];
 const WASM_LIMIT = 4 * 2 ** 30;
 
@@ -188,24 +189,25 @@ let webgpu: Promise<Backend> | undefined;
  * Our backend on one (model, batch). Wasm gets a fresh backend each time so that its memory is
  * this case's alone. The program is the one ModelRuntime runs (elementwise fusion on).
  */
-async function runOurs(engine: 'wasm' | 'webgpu', name: ModelName, model: CompiledModel, batch: number, a: TrainArgs, log: (s: string) => void): Promise<TrainResult> {
+async function runOurs(engine: 'wasm' | 'wasm-fma' | 'webgpu', name: ModelName, model: CompiledModel, batch: number, a: TrainArgs, log: (s: string) => void): Promise<TrainResult> {
   const base = { model: name, batch, engine };
-  if (engine === 'wasm' && kernelsHash() !== KERNELS_AT_START) return { ...base, ok: false, reason: 'build/kernels.wasm was rebuilt during this run: rerun the benchmark', loadavg: loadavg() };
+  const wasm = engine !== 'webgpu';
+  if (wasm && kernelsHash() !== KERNELS_AT_START) return { ...base, ok: false, reason: 'build/kernels.wasm was rebuilt during this run: rerun the benchmark', loadavg: loadavg() };
   const program = lower(fuse(model.trainStep(batch).graph));
   const flops = programFlops(program).total;
   const planned = memoryStats(program).planned;
   const common = { flopsPerImage: flops / batch, plannedMiB: MiB(planned) };
-  if (engine === 'wasm' && planned * 4 > WASM_LIMIT)
+  if (wasm && planned * 4 > WASM_LIMIT)
     return { ...base, ...common, ok: false, reason: `does not fit: the program plans ${MiB(planned)} MiB, over Wasm's 4 GiB`, loadavg: loadavg() };
   let backend: Backend | undefined;
   let rt: ModelRuntime | undefined;
   try {
-    backend = engine === 'wasm' ? (await openBackend('wasm')).backend : await (webgpu ??= openBackend('webgpu').then((o) => o.backend));
+    backend = engine === 'wasm-fma' ? await WasmBackend.create({ fma: true }) : engine === 'wasm' ? (await openBackend('wasm')).backend : await (webgpu ??= openBackend('webgpu').then((o) => o.backend));
     if (engine === 'webgpu' && /\(software\)/.test(backend.description)) return await softwareGpu(backend, name, batch, flops, a, log);
     rt = new ModelRuntime(backend, model);
     rt.init(1);
     const t = await timeSteps(rt, inputsFor(model, batch), batch, a);
-    const used = engine === 'wasm' ? MiB((backend as unknown as { memory: WebAssembly.Memory }).memory.buffer.byteLength / 4) : undefined;
+    const used = wasm ? MiB((backend as unknown as { memory: WebAssembly.Memory }).memory.buffer.byteLength / 4) : undefined;
     return { ...base, ...common, ok: true, ...round(t), imagesPerS: (batch * 1000) / t.medianMs, gflops: flops / (t.medianMs * 1e6), usedMiB: used, loadavg: loadavg() };
   } catch (e) {
     log(`    ${engine} failed: ${(e as Error).stack ?? e}`);
@@ -213,7 +215,7 @@ async function runOurs(engine: 'wasm' | 'webgpu', name: ModelName, model: Compil
     return { ...base, ...common, ok: false, reason: /out of memory/.test(msg) ? `does not fit: ${msg} (planned ${MiB(planned)} MiB)` : msg, loadavg: loadavg() };
   } finally {
     rt?.destroy();
-    if (engine === 'wasm') backend?.destroy();
+    if (wasm) backend?.destroy();
   }
 }
 
@@ -348,7 +350,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   const text = [
     `machine   ${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}; load at the end ${loadavg().join(' ')}`,
-    `engines   wasm: WebAssembly SIMD, 1 thread; webgpu: Dawn; torch-Nt: PyTorch ${torch.version ?? '(none)'} (CPU) with N threads`,
+    `engines   wasm: WebAssembly SIMD, 1 thread; wasm-fma: its relaxed-SIMD FMA build; webgpu: Dawn; torch-Nt: PyTorch ${torch.version ?? '(none)'} (CPU) with N threads`,
     `FLOPs     conv + conv_transpose + conv_grad_weight + matmul of the lowered training step (bench/flops.ts)`,
     '',
     table(results),

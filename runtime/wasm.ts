@@ -33,6 +33,36 @@ export interface WasmBackendOptions {
    * os.availableParallelism(). 1 is the single-thread module and path.
    */
   threads?: number;
+  /**
+   * Fused multiply-add in the GEMM micro-kernel (relaxed SIMD: build/kernels*-fma.wasm). Faster
+   * where the CPU has FMA, but its bits differ from the exact build's and relaxed SIMD lets them
+   * differ between machines, so it is opt-in: true requires it (an error if the engine lacks
+   * relaxed SIMD; in Node 20 its V8 flag is turned on at load), 'auto' takes it where the engine
+   * has it. Default: env STATCELL_WASM_FMA (1 or auto), else off, the exact build.
+   */
+  fma?: boolean | 'auto';
+}
+
+/** Whether this engine runs relaxed SIMD (f32x4.relaxed_madd): a 1-function module validated. */
+export function hasRelaxedSimd(): boolean {
+  // (func (result v128) v128.const 0 v128.const 0 v128.const 0 f32x4.relaxed_madd)
+  const c = [0xfd, 0x0c, ...new Array(16).fill(0)];
+  const body = [0x00, ...c, ...c, ...c, 0xfd, 0x85, 0x02, 0x0b];
+  const bytes = [0x00, 0x61, 0x73, 0x6d, 0x01, 0, 0, 0, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, 0x03, 0x02, 0x01, 0x00, 0x0a, body.length + 2, 0x01, body.length, ...body];
+  return WebAssembly.validate(new Uint8Array(bytes));
+}
+
+async function fmaWanted(asked: boolean | 'auto' | undefined): Promise<boolean> {
+  const env = typeof process !== 'undefined' ? process.env?.STATCELL_WASM_FMA : undefined;
+  const want = asked ?? (env === '1' ? true : env === 'auto' ? 'auto' : false);
+  if (want === false) return false;
+  if (!hasRelaxedSimd() && typeof process !== 'undefined' && process.versions?.node) {
+    // Node 20's V8 has relaxed SIMD behind a flag; it may be set at run time, before compiling.
+    (await import('node:v8')).setFlagsFromString('--experimental-wasm-relaxed-simd');
+  }
+  if (hasRelaxedSimd()) return true;
+  if (want === 'auto') return false;
+  throw new Error('wasm: fma was asked for but this engine has no relaxed SIMD (Chromium ≥ 114, Firefox ≥ 120 and Node have it); leave fma off for the exact build');
 }
 
 /** The thread count asked for, or 1 where threads cannot work (no SharedArrayBuffer, not Node). */
@@ -121,15 +151,19 @@ export class WasmBackend implements Backend {
 
   static async create(options: WasmBackendOptions = {}): Promise<WasmBackend> {
     const threads = await threadsWanted(options.threads);
+    const fma = await fmaWanted(options.fma);
+    const suffix = fma ? '-fma.wasm' : '.wasm';
     if (threads > 1) {
       try {
-        return await WasmBackend.createThreaded(threads);
+        return await WasmBackend.createThreaded(threads, `kernels-mt${suffix}`);
       } catch (e) {
         if (e instanceof OpcodeMismatchError) throw e; // a stale build is an error, not a reason for 1 thread
         // No shared-memory build, no workers (e.g. a bundler without worker_threads): 1 thread.
       }
     }
-    return WasmBackend.instantiate(await WebAssembly.compile(await loadModuleBytes()), new WebAssembly.Memory({ initial: 256 }), 'kernels.wasm');
+    const be = await WasmBackend.instantiate(await WebAssembly.compile(await loadModuleBytes(`kernels${suffix}`)), new WebAssembly.Memory({ initial: 256 }), `kernels${suffix}`);
+    if (fma) (be as { description: string }).description = 'WebAssembly SIMD + relaxed FMA, 1 thread';
+    return be;
   }
 
   private static async instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory, file: string): Promise<WasmBackend> {
@@ -149,15 +183,15 @@ export class WasmBackend implements Backend {
     return new WasmBackend(memory, exports, heapBase);
   }
 
-  private static async createThreaded(threads: number): Promise<WasmBackend> {
-    const module = await WebAssembly.compile(await loadModuleBytes('kernels-mt.wasm'));
+  private static async createThreaded(threads: number, file: string): Promise<WasmBackend> {
+    const module = await WebAssembly.compile(await loadModuleBytes(file));
     const memory = new WebAssembly.Memory({ initial: 256, maximum: MAX_BYTES / PAGE, shared: true });
-    const be = await WasmBackend.instantiate(module, memory, 'kernels-mt.wasm');
+    const be = await WasmBackend.instantiate(module, memory, file);
     const tableBytes = Number((be.exports.CONV_TABLE_BYTES as unknown as WebAssembly.Global).value);
     const tables = Array.from({ length: threads - 1 }, () => be.alloc(tableBytes / 4).offset);
     const names = Object.keys(be.exports).filter((n) => typeof be.exports[n] === 'function');
     be.pool = await WasmThreadPool.start(module, memory, threads, names, tables);
-    (be as { description: string }).description = `WebAssembly SIMD, ${threads} threads`;
+    (be as { description: string }).description = `WebAssembly SIMD${file.includes('-fma') ? ' + relaxed FMA' : ''}, ${threads} threads`;
     return be;
   }
 

@@ -22,6 +22,17 @@ const KC: i32 = 256;
 const MC: i32 = 120;
 const NC: i32 = 1024;
 
+/**
+ * a·b + c. The relaxed-SIMD build (build/kernels-fma.wasm, kernels-mt-fma.wasm) fuses it into one
+ * FMA per lane where the CPU has one: one rounding instead of two, so its bits differ from the
+ * exact build's, and may differ between machines (relaxed SIMD lets the engine choose). That is
+ * why it is opt-in (runtime/wasm.ts, `fma`), never the default.
+ */
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
 @inline function ptr(base: usize, elems: i32): usize {
   return base + (<usize>elems << 2);
 }
@@ -37,17 +48,17 @@ const NC: i32 = 1024;
     const b1 = v128.load(pb, 16);
     let a: v128;
     a = v128.load32_splat(pa, 0);
-    c00 = f32x4.add(c00, f32x4.mul(a, b0));
-    c01 = f32x4.add(c01, f32x4.mul(a, b1));
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
     a = v128.load32_splat(pa, 4);
-    c10 = f32x4.add(c10, f32x4.mul(a, b0));
-    c11 = f32x4.add(c11, f32x4.mul(a, b1));
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
     a = v128.load32_splat(pa, 8);
-    c20 = f32x4.add(c20, f32x4.mul(a, b0));
-    c21 = f32x4.add(c21, f32x4.mul(a, b1));
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
     a = v128.load32_splat(pa, 12);
-    c30 = f32x4.add(c30, f32x4.mul(a, b0));
-    c31 = f32x4.add(c31, f32x4.mul(a, b1));
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
     pa += 16;
     pb += 32;
   }

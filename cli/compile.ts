@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parameterCount } from '../compiler/index.ts';
 import type { CompiledModel } from '../compiler/model.ts';
-import { lower, memoryStats } from '../compiler/plan.ts';
+import { lower, memoryStats, trafficStats } from '../compiler/plan.ts';
 import { printIr, printWgsl } from '../compiler/print.ts';
 import { fmtShape } from '../kernels/types.ts';
 import type { Backend } from '../runtime/backend.ts';
@@ -37,11 +37,15 @@ export function compileReport(model: CompiledModel, batch: number, emit?: 'ir' |
   for (const o of blocks) out.push(`  ${o.padEnd(w)}  ${n(parameterCount(model, within(o)))}`);
   const total = parameterCount(model);
   out.push('', `${tops.map((t) => `${t} ${n(parameterCount(model, within(t)))}`).join('  ')}  total ${n(total)} parameters`);
-  out.push('', `planned memory at batch ${batch} (float32; peak with buffer reuse vs. every tensor held):`);
-  const programs: [string, ReturnType<typeof lower>][] = [['train step', model.program('train', Math.max(batch, 2)).program], ...model.entryNames.map((e) => [e, model.program(e, batch).program] as [string, ReturnType<typeof lower>])];
-  for (const [name, p] of programs) {
+  out.push('', `planned memory at batch ${batch} (float32; peak with buffer reuse vs. every tensor held), launches and bytes read + written (each operand once per launch), fused vs. unfused:`);
+  const programs: [string, ReturnType<typeof lower>, ReturnType<typeof lower>][] = ['train', ...model.entryNames].map((e) => {
+    const b = e === 'train' ? Math.max(batch, 2) : batch;
+    return [e === 'train' ? 'train step' : e, model.program(e, b).program, model.program(e, b, false).program];
+  });
+  for (const [name, p, unfused] of programs) {
     const s = memoryStats(p);
-    out.push(`  ${name.padEnd(12)} ${mib(s.planned).padStart(12)} planned   ${mib(s.unplanned).padStart(12)} without reuse   ${p.launches.length} launches`);
+    const [t, u] = [trafficStats(p), trafficStats(unfused)];
+    out.push(`  ${name.padEnd(12)} ${mib(s.planned).padStart(12)} planned   ${mib(s.unplanned).padStart(12)} without reuse   ${t.launches} launches (${u.launches} unfused)   ${mib(t.bytes / 4)} moved (${mib(u.bytes / 4)})`);
   }
   if (emit) out.push('', emit === 'ir' ? printIr(programs[0][1]) : printWgsl(programs[0][1]));
   return { text: out.join('\n'), total };

@@ -19,6 +19,19 @@ export function memoryStats(p: Program): { planned: number; unplanned: number } 
   return { planned, unplanned: inputs + temps };
 }
 
+/**
+ * Launches, and the bytes they read and write with each operand counted once per launch (a lower
+ * bound of the memory traffic: what fusion saves is values that no longer go through memory).
+ */
+export function trafficStats(p: Program): { launches: number; bytes: number } {
+  let elements = 0;
+  for (const l of p.launches) {
+    const outs = getOp(l.op).shape(l.inShapes, l.attrs);
+    for (const s of [...l.inShapes, ...outs]) elements += numel(s);
+  }
+  return { launches: p.launches.length, bytes: elements * 4 };
+}
+
 export function lower(g: Graph): Program {
   const order = g.nodes.filter((n) => liveNodes(g).has(n.id));
   const end = order.length;

@@ -8,7 +8,7 @@ import { evaluate } from '../../compiler/evaluate.ts';
 import { MAX_BINDINGS, fuse, type FuseStats } from '../../compiler/fuse.ts';
 import { compileModelFile } from '../../compiler/index.ts';
 import { Graph } from '../../compiler/ir.ts';
-import { lower } from '../../compiler/plan.ts';
+import { lower, trafficStats } from '../../compiler/plan.ts';
 import { oracle, type OracleTensor } from '../../kernels/oracle.ts';
 import { Executable } from '../../runtime/program.ts';
 import { ModelRuntime } from '../../session/model.ts';
@@ -91,6 +91,10 @@ const CASES: FuseCase[] = [
           expect(p1.launches.length).toBe(1);
           expect(p1.buffers.filter((b) => b.kind === 'temp').length).toBe(1);
           expect(p0.buffers.filter((b) => b.kind === 'temp').length).toBeGreaterThan(1);
+          // Bytes read + written, counted by hand (x: 270 elements, b: 6): add 276 + 270, relu
+          // 270 + 270, scale 270 + 270, mul 540 + 270; fused: x and b in, y out.
+          expect(trafficStats(p0)).toEqual({ launches: 4, bytes: 4 * (546 + 540 + 540 + 810) });
+          expect(trafficStats(p1)).toEqual({ launches: 1, bytes: 4 * (276 + 270) });
         },
       };
     },

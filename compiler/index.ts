@@ -1,9 +1,11 @@
 // The compiler's Node entry: everything of the pure core (compiler/compile.ts), and
 // compileModelFile, which reads the model file and its imports from the file system.
 
-import { readFileSync, statSync } from 'node:fs';
-import { ImportRefused } from '../dsl/load.ts';
-import { sep } from 'node:path';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { dirname, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ImportRefused, type FileReader } from '../dsl/load.ts';
+import { normalizePath } from '../dsl/path.ts';
 import { compileModel, type CompiledModelWithFiles, type CompileOptions } from './compile.ts';
 
 export * from './compile.ts';
@@ -15,21 +17,50 @@ export * from './compile.ts';
  */
 export function compileModelFile(path: string, opts: CompileOptions = {}): CompiledModelWithFiles {
   const posix = sep === '/' ? path : path.split(sep).join('/');
-  return compileModel(modelFileReader, posix, opts);
+  return compileModel(modelFileReader(posix), posix, opts);
 }
 
 /** Model files are at most this long (the paper's largest is 7 kB). */
 export const MAX_MODEL_FILE_BYTES = 1 << 20;
 
 /**
- * Reads a model file, refusing (ImportRefused) what is not one: a name not ending in `.vae` (so
- * no system file is read, and none is quoted in a diagnostic), anything but a regular file (a
- * device such as /dev/zero would read without end), or a file over MAX_MODEL_FILE_BYTES.
+ * statcell's own models/ folder (the paper's models and their blocks, statcell.vae): the one
+ * folder besides the entry's own tree that imports may reach. This module and the bundles in
+ * dist/ both lie one folder below the package root.
  */
-function modelFileReader(f: string): string {
-  if (!f.endsWith('.vae')) throw new ImportRefused('model files end in .vae');
-  const st = statSync(f); // throws when missing: SC2003
-  if (!st.isFile()) throw new ImportRefused('it is not a regular file');
-  if (st.size > MAX_MODEL_FILE_BYTES) throw new ImportRefused(`it is ${st.size} bytes, over the limit of ${MAX_MODEL_FILE_BYTES} for a model file`);
-  return readFileSync(f, 'utf8');
+const LIBRARY = fileURLToPath(new URL('../models/', import.meta.url));
+
+const realOrNull = (p: string): string | null => {
+  try {
+    return realpathSync(p);
+  } catch {
+    return null;
+  }
+};
+const inside = (file: string, root: string): boolean => file === root || file.startsWith(root.endsWith(sep) ? root : root + sep);
+
+/**
+ * The reader of the model file `entry` and its imports, refusing (ImportRefused) what is not a
+ * model file: a name not ending in `.vae` (so no system file is read, and none is quoted in a
+ * diagnostic), anything but a regular file (a device such as /dev/zero would read without end),
+ * a file over MAX_MODEL_FILE_BYTES (SC2017) — and an import whose real path (symlinks followed)
+ * lies outside the model's folder tree: the entry file's folder and its subfolders, or statcell's
+ * models/ library (SC2018). The entry itself is whatever file the user named.
+ */
+function modelFileReader(entry: string): FileReader {
+  const roots = [dirname(entry), LIBRARY].map(realOrNull).filter((r): r is string => r !== null);
+  const entryName = normalizePath(entry);
+  return (f) => {
+    if (!f.endsWith('.vae')) throw new ImportRefused('model files end in .vae');
+    let file = f;
+    if (normalizePath(f) !== entryName) {
+      file = realpathSync(f); // throws when missing: SC2003. The real path is what is read, so a link swapped meanwhile is not followed.
+      if (!roots.some((r) => inside(file, r)))
+        throw new ImportRefused(`it resolves to ${file}, and imports must lie under ${roots.join(' or ')} (the entry file's folder, or statcell's models/ library)`, 'SC2018');
+    }
+    const st = statSync(file);
+    if (!st.isFile()) throw new ImportRefused('it is not a regular file');
+    if (st.size > MAX_MODEL_FILE_BYTES) throw new ImportRefused(`it is ${st.size} bytes, over the limit of ${MAX_MODEL_FILE_BYTES} for a model file`);
+    return readFileSync(file, 'utf8');
+  };
 }

@@ -385,6 +385,11 @@ export const CODES = {
     title: 'not a model file',
     message: ({ path, why }: { path: string; why: string }) => `cannot read '${path}' as a model file: ${why}`,
   },
+  SC2018: {
+    severity: 'error',
+    title: 'import outside the model tree',
+    message: ({ path, why }: { path: string; why: string }) => `import '${path}' lies outside the model's folder tree: ${why}`,
+  },
   SC5001: { severity: 'error', title: 'the model does not declare what this tool needs', message: need },
   SC5002: { severity: 'error', title: 'the data do not fit the model', message: misfit },
 } as const satisfies Record<string, { severity: Severity; title: string; message: (args: never) => string }>;

@@ -7,9 +7,13 @@ import { DiagnosticBag, report, type Diagnostic } from './diagnostics.ts';
 import { parse } from './index.ts';
 import { dirnamePath, joinPath, normalizePath } from './path.ts';
 
-/** Thrown by a reader for a file that exists but may not be read as a model file (SC2017). */
+/**
+ * Thrown by a reader for a file that exists but may not be read: not a model file (SC2017), or
+ * an import that lies outside the model's folder tree (SC2018). The file is never read, so never
+ * quoted.
+ */
 export class ImportRefused extends Error {
-  constructor(readonly why: string) {
+  constructor(readonly why: string, readonly code: 'SC2017' | 'SC2018' = 'SC2017') {
     super(why);
     this.name = 'ImportRefused';
   }
@@ -79,7 +83,7 @@ export function loadModule(path: string, files?: FileSource): LoadResult {
       let text: string | undefined;
       try { text = read(target); } catch (e) {
         if (e instanceof ImportRefused) {
-          diags.report('SC2017', d.pathSpan, { path: d.path, why: e.why });
+          diags.report(e.code, d.pathSpan, { path: d.path, why: e.why });
           continue;
         }
         text = undefined;
@@ -101,7 +105,7 @@ export function loadModule(path: string, files?: FileSource): LoadResult {
     if (!(e instanceof ImportRefused)) throw e;
     // Located at the file as named (line 0: no line of it is shown, since it was not read).
     const span = { file: entry, line: 0, col: 0, endLine: 0, endCol: 0, offset: 0, endOffset: 0 };
-    const diagnostics = [report('SC2017', span, { path: entry, why: e.why })];
+    const diagnostics = [report(e.code, span, { path: entry, why: e.why })];
     return { entry, programs, sources, diagnostics, ok: false };
   }
   visit(entry, text);

@@ -2,9 +2,9 @@
 // DiagnosticError with its own code and a location in the file (never a crash, a hang or an
 // out-of-memory abort), and a fixed-seed slice of the fuzzer must raise no uncaught exception.
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { compileModel, compileModelFile } from '../../compiler/index.ts';
 import { DiagnosticError, type Diagnostic } from '../../dsl/diagnostics.ts';
@@ -153,6 +153,53 @@ describe('hostile models end in located diagnostics', () => {
         expect((e as Error).message).not.toMatch(/root:/);
       }
     }
+  });
+
+  test("imports stay in the model tree (the entry's folder, or models/): outside files and escaping symlinks are SC2018, unread", () => {
+    const outside = mkdtempSync(join(tmpdir(), 'statcell-outside-'));
+    const secret = 'block Secret()(x: [B, 4]) -> [B, 4] { return x }  # SECRET-TEXT\n';
+    writeFileSync(join(outside, 'lib.vae'), secret);
+    writeFileSync(join(outside, 'passwd'), 'root:x:0:0:root:/root:/bin/bash\n');
+    const tree = mkdtempSync(join(tmpdir(), 'statcell-tree-'));
+    mkdirSync(join(tree, 'sub'));
+    writeFileSync(join(tree, 'sub', 'lib.vae'), 'block Inner()(x: [B, 4]) -> [B, 4] { return x }\n');
+    symlinkSync(join(outside, 'lib.vae'), join(tree, 'escape.vae')); // a link out of the tree
+    symlinkSync(join(outside, 'passwd'), join(tree, 'passwd.vae')); // a system file dressed as a model file
+    symlinkSync(join(tree, 'sub', 'lib.vae'), join(tree, 'inner.vae')); // a link that stays inside
+    const entry = (imp: string, name = 'm.vae') => {
+      const f = join(tree, name);
+      writeFileSync(f, `import "${imp}"\n${model('')}`);
+      return f;
+    };
+    const refused = (file: string): DiagnosticError => {
+      try {
+        compileModelFile(file);
+      } catch (e) {
+        expect(e).toBeInstanceOf(DiagnosticError);
+        return e as DiagnosticError;
+      }
+      throw new Error(`${file} compiled`);
+    };
+    for (const imp of [join(outside, 'lib.vae'), relative(tree, join(outside, 'lib.vae')), 'escape.vae', 'passwd.vae', 'sub/../../' + relative(join(tree, '..'), join(outside, 'lib.vae'))]) {
+      const e = refused(entry(imp));
+      const d = e.diagnostics.find((x) => x.code === 'SC2018');
+      expect(d, `${imp}: ${e.message}`).toBeDefined();
+      expect([d!.span.file, d!.span.line, d!.span.col]).toEqual([join(tree, 'm.vae'), 1, 8]); // at the import's path
+      expect(d!.message).toContain(`import '${imp}' lies outside the model's folder tree`);
+      expect(e.message).not.toMatch(/SECRET-TEXT|root:x/); // the outside file is named, never quoted
+    }
+    // Inside the tree (directly, through a subfolder, through a link that stays inside) and the library: allowed.
+    for (const imp of ['sub/lib.vae', 'inner.vae', relative(tree, join(process.cwd(), 'models/statcell.vae'))])
+      expect(() => compileModelFile(entry(imp)), imp).not.toThrow();
+    // The entry file itself may lie anywhere (the user named it); its own imports are then confined to its folder.
+    const self = join(outside, 'self.vae');
+    writeFileSync(self, `import "lib.vae"\n${model('')}`);
+    symlinkSync(self, join(tree, 'linked-entry.vae'));
+    expect(() => compileModelFile(self)).not.toThrow();
+    expect(refused(join(tree, 'linked-entry.vae')).diagnostics.map((x) => x.code)).toContain('SC2003'); // lib.vae is looked up beside the link, not the target
+    // The repository's own test models reach models/statcell.vae, the library.
+    expect(readFileSync('test/models/blocks.vae', 'utf8')).toContain('import "../../models/statcell.vae"');
+    expect(() => compileModelFile('test/models/variants/structure2.vae')).not.toThrow();
   });
 });
 

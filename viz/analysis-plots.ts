@@ -20,7 +20,7 @@ const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
  * and subtitle are drawn as SVG text above the plot (Plot would put them in HTML around it,
  * which resvg cannot draw).
  */
-function render(spec: Plot.PlotOptions & { title: string; subtitle?: string; legend?: { label: string; color: string; symbol?: 'circle' | 'plus' }[] }): Figure {
+export function render(spec: Plot.PlotOptions & { title: string; subtitle?: string; legend?: { label: string; color: string; symbol?: 'circle' | 'plus' }[] }): Figure {
   const { title, subtitle, legend = [], ...rest } = spec;
   const document = plotDocument();
   const el = Plot.plot({ ...rest, document, style: { fontFamily: FONT, fontSize: '12px', background: 'white' } }) as unknown as { outerHTML: string; tagName: string; querySelectorAll(s: string): { outerHTML: string }[] };

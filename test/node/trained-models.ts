@@ -105,11 +105,16 @@ export async function trainedPair(): Promise<TrainedPair> {
   return { reference: join(dir, 'reference'), target: join(dir, 'target'), data: join(dir, 'data', 'manifest.csv') };
 }
 
-/** A Reference2D trained at β on the pair's data (run directory); trained on first use. */
-export async function trainedReference(beta: number): Promise<string> {
+/**
+ * A Reference2D trained at β on the pair's data (run directory), for `iterations` (default the
+ * pair's 150; the feature regression needs a longer-trained encoder); trained on first use.
+ */
+export async function trainedReference(beta: number, iterations = TRAINED_CONFIG.referenceIterations): Promise<string> {
   const { data } = await trainedPair();
-  const dir = await cached(`beta${beta}`, { ...TRAINED_CONFIG, beta }, async (d) => {
-    await trainRun('models/reference2d.vae', join(d, 'reference'), data, TRAINED_CONFIG.referenceIterations, { beta });
+  // The default keeps the cache key it always had.
+  const config = iterations === TRAINED_CONFIG.referenceIterations ? { ...TRAINED_CONFIG, beta } : { ...TRAINED_CONFIG, beta, referenceIterations: iterations };
+  const dir = await cached(iterations === TRAINED_CONFIG.referenceIterations ? `beta${beta}` : `beta${beta}-it${iterations}`, config, async (d) => {
+    await trainRun('models/reference2d.vae', join(d, 'reference'), data, iterations, { beta });
   });
   return join(dir, 'reference');
 }

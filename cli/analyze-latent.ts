@@ -85,7 +85,7 @@ export interface WalkCommand {
   out?: string;
 }
 
-/** Walks the reference run (or, with --target, the target run in a real cell, per label); writes PNG grids (rows: dims, columns: values) and an OME-TIFF per dimension. */
+/** Walks the reference run (or, with --target, the target run in a real cell, per label); writes PNG grids (rows: dims, columns: values) and an OME-TIFF and an OME-Zarr per dimension. */
 export async function walkCommand(o: WalkCommand, backend: Backend): Promise<string[]> {
   const { latentWalk, walkValues } = await import('../analysis/walk.ts');
   const { cellRgb, contrastStretch, grid, omeTiffOf, pngOf, scaleUp } = await import('../viz/images.ts');
@@ -101,6 +101,9 @@ export async function walkCommand(o: WalkCommand, backend: Backend): Promise<str
   try {
     const { imageSize } = await import('../session/feeds.ts');
     const size = imageSize(r.model);
+    const { fileChannels, pixelSizeForRun } = await import('./generate.ts');
+    const { writeOmeZarr } = await import('../data/images.ts');
+    const pixelSize = pixelSizeForRun(o.data ?? r.info.data);
     const runs: { tag: string; conditions?: Record<string, Float32Array>; real?: Record<string, Float32Array | undefined> }[] = [];
     if (o.target) {
       if (o.cell >= ds.length) throw new Error(`--cell ${o.cell}: the ${o.split} split has ${ds.length} cells`);
@@ -121,9 +124,10 @@ export async function walkCommand(o: WalkCommand, backend: Backend): Promise<str
       files.push(`${stem}.png`);
       for (const d of dims) {
         const these = tiles.filter((t) => t.dim === d);
-        const chans = these.flatMap((t) => Object.entries({ ...run.real, ...t.channels }).map(([name, data]) => ({ name: `${name === 'structure' && o.target ? run.tag : name} z${d}=${t.value.toFixed(2)}`, data: data! })));
-        writeFileSync(`${stem}-dim${d}.ome.tiff`, omeTiffOf(size, chans));
-        files.push(`${stem}-dim${d}.ome.tiff`);
+        const chans = these.flatMap((t) => fileChannels({ ...run.real, ...t.channels }, o.target ? run.tag : null, (name) => `${name} z${d}=${t.value.toFixed(2)}`));
+        writeFileSync(`${stem}-dim${d}.ome.tiff`, omeTiffOf(size, chans, pixelSize));
+        await writeOmeZarr(`${stem}-dim${d}.ome.zarr`, { size, channels: chans, pixelSize, name: `walk ${run.tag} z${d}` });
+        files.push(`${stem}-dim${d}.ome.tiff`, `${stem}-dim${d}.ome.zarr`);
       }
     }
     writeFileSync(join(out, 'walk.json'), JSON.stringify({ run: walked, dims, values, labels: runs.map((x) => x.tag), cell: o.target ? o.cell : undefined, layout: 'rows: latent dims by mean KLD (descending); columns: values' }, null, 1) + '\n');
@@ -258,7 +262,7 @@ export function registerLatentAnalyses(analyze: Command): void {
     });
   analyze
     .command('walk')
-    .description('decode along the top latent dims (by mean KLD) with the others at 0: PNG grids and OME-TIFF')
+    .description('decode along the top latent dims (by mean KLD) with the others at 0: PNG grids, OME-TIFF and OME-Zarr')
     .requiredOption('--run <dir>', 'the reference run (walked unless --target)')
     .option('--target <dir>', 'walk this target run instead, in a real cell of --data, per label')
     .option('--labels <names...>', "the target run's labels to walk (default: its structures)")

@@ -1,29 +1,85 @@
 // `statcell generate`'s files: each generated cell as PNG (display order [membrane, structure,
-// DNA]) and/or OME-TIFF with its channels named.
+// DNA]), OME-TIFF and/or OME-Zarr with its channels named and coloured and its pixel size stated.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Generated } from '../session/generate.ts';
+import { writeOmeZarr } from '../data/images.ts';
+import { pixelSizeOf, readManifest } from '../data/manifest.ts';
+import { DEFAULT_PIXEL_SIZE, type NamedChannel, type PixelSize } from '../data/ome.ts';
+import { PALETTE } from '../data/palette.ts';
+import type { Generated, GeneratedCell } from '../session/generate.ts';
 import { cellRgb, omeTiffOf, pngOf, scaleUp } from '../viz/images.ts';
 
 /** The paper's channel order for files; other channel names follow in their own order. */
 const ORDER = ['membrane', 'structure', 'dna'];
 
-export function writeGenerated(g: Generated, out: string, format: 'png' | 'ome-tiff' | 'both'): string[] {
+/** --format values: one kind of file, 'both' (PNG + OME-TIFF, as before) or 'all' (PNG + OME-TIFF + OME-Zarr). */
+export const GENERATE_FORMATS = ['png', 'ome-tiff', 'tiff', 'zarr', 'both', 'all'] as const;
+export type FileKind = 'png' | 'ome-tiff' | 'zarr';
+
+/** The kinds of file a --format value asks for. */
+export function fileKinds(format: string): Set<FileKind> {
+  const kinds: Record<string, FileKind[]> = { png: ['png'], 'ome-tiff': ['ome-tiff'], tiff: ['ome-tiff'], zarr: ['zarr'], 'ome-zarr': ['zarr'], both: ['png', 'ome-tiff'], all: ['png', 'ome-tiff', 'zarr'] };
+  const k = kinds[format];
+  if (!k) throw new Error(`--format ${format}: expected ${GENERATE_FORMATS.join(', ')}`);
+  return new Set(k);
+}
+
+/** A cell's channels for a multi-channel file: the paper's order, the structure named by its label, the palette's colours. */
+export function fileChannels(channels: GeneratedCell['channels'], label: string | null, rename: (name: string) => string = (n) => n): NamedChannel[] {
+  const names = Object.keys(channels).filter((n) => channels[n]).sort((a, b) => (ORDER.indexOf(a) + 1 || 99) - (ORDER.indexOf(b) + 1 || 99));
+  return names.map((name) => ({
+    name: rename(name === 'structure' && label ? label : name === 'dna' ? 'DNA' : name),
+    data: channels[name]!,
+    color: PALETTE[name as keyof typeof PALETTE],
+  }));
+}
+
+/**
+ * The pixel size of generated cells: that of the manifest they came from (`--data`, else the run's
+ * training manifest), or the stated default when the manifest gives none or is no longer there.
+ */
+export function pixelSizeForRun(manifest: string | undefined): PixelSize {
+  if (!manifest) return DEFAULT_PIXEL_SIZE;
+  if (!existsSync(manifest)) return { ...DEFAULT_PIXEL_SIZE, source: `${DEFAULT_PIXEL_SIZE.source} (the training manifest ${manifest} is not there to say)` };
+  return pixelSizeOf(readManifest(manifest), manifest);
+}
+
+const stemOf = (out: string, i: number, c: GeneratedCell) => join(out, `${String(i).padStart(3, '0')}-${(c.label ?? 'cell').replace(/[^A-Za-z0-9]+/g, '_')}`);
+
+/** A cell's PNG and OME-TIFF files, those of `kinds` asked for. */
+function writeFlat(stem: string, size: number[], c: GeneratedCell, kinds: Set<FileKind>, pixelSize: PixelSize): string[] {
+  const files: string[] = [];
+  if (kinds.has('png')) {
+    writeFileSync(`${stem}.png`, pngOf(scaleUp(cellRgb(size, c.channels), 2)));
+    files.push(`${stem}.png`);
+  }
+  if (kinds.has('ome-tiff')) {
+    writeFileSync(`${stem}.ome.tiff`, omeTiffOf(size, fileChannels(c.channels, c.label), pixelSize));
+    files.push(`${stem}.ome.tiff`);
+  }
+  return files;
+}
+
+/** Writes every generated cell in the kinds of file a --format value asks for; returns the paths written. */
+export async function writeGeneratedFiles(g: Generated, out: string, format: string, pixelSize: PixelSize = DEFAULT_PIXEL_SIZE): Promise<string[]> {
+  const kinds = fileKinds(format);
   mkdirSync(out, { recursive: true });
   const files: string[] = [];
-  g.cells.forEach((c, i) => {
-    const stem = join(out, `${String(i).padStart(3, '0')}-${(c.label ?? 'cell').replace(/[^A-Za-z0-9]+/g, '_')}`);
-    if (format !== 'ome-tiff') {
-      writeFileSync(`${stem}.png`, pngOf(scaleUp(cellRgb(g.size, c.channels), 2)));
-      files.push(`${stem}.png`);
+  for (const [i, c] of g.cells.entries()) {
+    const stem = stemOf(out, i, c);
+    files.push(...writeFlat(stem, g.size, c, kinds, pixelSize));
+    if (kinds.has('zarr')) {
+      await writeOmeZarr(`${stem}.ome.zarr`, { size: g.size, channels: fileChannels(c.channels, c.label), pixelSize, name: c.label ?? 'cell' });
+      files.push(`${stem}.ome.zarr`);
     }
-    if (format !== 'png') {
-      const names = Object.keys(c.channels).sort((a, b) => (ORDER.indexOf(a) + 1 || 99) - (ORDER.indexOf(b) + 1 || 99));
-      const chans = names.map((name) => ({ name: name === 'structure' && c.label ? c.label : name === 'dna' ? 'DNA' : name, data: c.channels[name]! }));
-      writeFileSync(`${stem}.ome.tiff`, omeTiffOf(g.size, chans));
-      files.push(`${stem}.ome.tiff`);
-    }
-  });
+  }
   return files;
+}
+
+/** PNG and OME-TIFF only, synchronously (what cli/statcell.ts calls today); OME-Zarr needs writeGeneratedFiles. */
+export function writeGenerated(g: Generated, out: string, format: 'png' | 'ome-tiff' | 'both', pixelSize: PixelSize = DEFAULT_PIXEL_SIZE): string[] {
+  const kinds = fileKinds(format);
+  mkdirSync(out, { recursive: true });
+  return g.cells.flatMap((c, i) => writeFlat(stemOf(out, i, c), g.size, c, kinds, pixelSize));
 }

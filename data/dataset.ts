@@ -2,10 +2,10 @@
 // from disk, preprocessed into the model's tensors, with batches prefetched in the background.
 // Memory stays bounded: decoded cells are cached only up to `cacheBytes`.
 
-import { readPng2d, readTiff3d } from './images.ts';
+import { readImage } from './images.ts';
 import { labelsOf } from './labels.ts';
 import type { CellRow } from './manifest.ts';
-import { preprocess2d, preprocess3d, type CellTensors, type PreprocessOptions } from './preprocess.ts';
+import { preprocessCell, type CellTensors, type PreprocessOptions } from './preprocess.ts';
 import type { Split } from './split.ts';
 
 export interface Cell extends CellTensors {
@@ -86,12 +86,13 @@ export class CellDataset {
     const file = this.opts.dims === 3 ? row.tiff3d : row.png2d;
     try {
       if (!file) throw new Error(`no ${this.opts.dims === 3 ? 'save_reg_path (3D TIFF)' : 'save_reg_path_flat (2D PNG)'} in this row`);
-      let t: CellTensors;
-      if (this.opts.dims === 3) {
-        if (!row.channels) throw new Error('the manifest has no ch_* channel columns, needed for 3D TIFFs');
-        const hint = Math.max(...Object.values(row.channels).filter((v): v is number => v !== undefined)) + 1;
-        t = preprocess3d(await readTiff3d(file, hint, this.opts), row.channels, this.opts, file);
-      } else t = preprocess2d(await readPng2d(file, this.opts), this.opts, file);
+      // Any of PNG, (OME-)TIFF or OME-Zarr (data/images.ts tells them apart). A 2D image of 3 channels is
+      // membrane, structure, DNA already masked (the PNGs' RGB, and what statcell writes), whatever the
+      // ch_* columns (which describe the 3D TIFFs); otherwise the ch_* columns, or else those three channels.
+      const hint = row.channels ? Math.max(...Object.values(row.channels).filter((v): v is number => v !== undefined)) + 1 : undefined;
+      const img = await readImage(file, { dims: this.opts.dims, channelsHint: hint, bounds: this.opts });
+      const ordered = this.opts.dims === 2 && img.channels === 3;
+      const t: CellTensors = preprocessCell(img, ordered ? undefined : row.channels, { ...this.opts, intensityScale: row.intensityScale ?? this.opts.intensityScale }, file);
       const cell: Cell = { ...t, row, label: this.classes.indexOf(row.structure) };
       const bytes = (t.reference.length + t.structure.length) * 4;
       if (this.cachedBytes + bytes <= (this.opts.cacheBytes ?? 1 << 30)) {

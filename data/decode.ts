@@ -1,12 +1,13 @@
 // Decoding the data set's images from their bytes (browser-safe: no file system, so the explorer
-// page decodes dropped files with it; data/images.ts reads files and calls it): the 3D registered
-// TIFFs (multi-page uint8, pages ordered Z then C) with geotiff, and the 2D max-projection PNGs
-// with fast-png. Every failure names the file.
+// page decodes dropped files with it; data/images.ts reads files and calls it): TIFFs with geotiff
+// (the 3D registered TIFFs, multi-page uint8, pages ordered Z then C; OME-TIFFs; uint16 and float32
+// pages) and PNGs with fast-png (the 2D max projections, 8 or 16 bits). Every failure names the file.
 // A few hundred KB can declare gigapixels (a PNG or TIFF "bomb"), so the declared dimensions
 // (PNG IHDR, TIFF IFDs) are checked against the model's input size before anything is decoded.
 
 import { decode } from 'fast-png';
 import { fromArrayBuffer } from 'geotiff';
+import { omePlaneIndex, parseOmeXml, type PixelSize } from './ome.ts';
 
 const MiB = 1 << 20;
 
@@ -14,8 +15,16 @@ const MiB = 1 << 20;
 export interface Image {
   channels: number;
   spatial: number[];
-  data: Uint8Array;
+  data: Uint8Array | Uint16Array | Float32Array;
+  /** The samples' type as stored (default uint8): it sets the default intensity scale (data/preprocess.ts). */
+  dtype?: 'uint8' | 'uint16' | 'float32';
+  /** From an OME-TIFF's or OME-Zarr's metadata. */
+  channelNames?: string[];
+  pixelSize?: PixelSize;
 }
+
+/** Bytes per sample of each type. */
+export const BYTES = { uint8: 1, uint16: 2, float32: 4 } as const;
 
 export class ImageError extends Error {
   constructor(readonly file: string, message: string) {
@@ -40,12 +49,12 @@ export interface ImageBounds {
 
 /**
  * Checks declared dimensions before decoding: equal to the model's size ('exact'), or each within
- * CROP_PAD_FACTOR × the model's ('crop-pad'); and channels × voxels within MAX_DECODED_BYTES always.
+ * CROP_PAD_FACTOR × the model's ('crop-pad'); and channels × voxels × bytes per sample within MAX_DECODED_BYTES always.
  */
-export function checkDeclared(file: string, spatial: number[], channels: number, bounds?: ImageBounds): void {
+export function checkDeclared(file: string, spatial: number[], channels: number, bounds?: ImageBounds, bytesPerSample = 1): void {
   const shape = spatial.join('×');
   if (spatial.some((d) => !Number.isSafeInteger(d) || d < 1)) throw new ImageError(file, `declares an invalid size ${shape}`);
-  const bytes = spatial.reduce((a, b) => a * b, channels);
+  const bytes = spatial.reduce((a, b) => a * b, channels * bytesPerSample);
   if (bytes > MAX_DECODED_BYTES) throw new ImageError(file, `declares ${shape} × ${channels} channel(s) = ${(bytes / MiB).toFixed(0)} MiB decoded, more than the ${MAX_DECODED_BYTES / MiB} MiB allowed; refused before decoding`);
   if (!bounds) return;
   const { size } = bounds;
@@ -68,67 +77,140 @@ function pngHeader(file: string, b: Uint8Array): { width: number; height: number
   return { width: v.getUint32(16), height: v.getUint32(20), depth: b[24], samples };
 }
 
-/** Channel count from ImageJ ("channels=6") or OME-XML (SizeC="6") metadata. */
-function channelsFromDescription(desc: string | undefined): number | undefined {
-  const m = desc?.match(/channels=(\d+)/) ?? desc?.match(/SizeC="(\d+)"/);
-  return m ? Number(m[1]) : undefined;
+/** ImageJ hyperstack metadata ("channels=6", "slices=40"); pages then run channel fastest, then Z. */
+function imagejCounts(desc: string | undefined): { channels?: number; slices?: number } {
+  const get = (k: string) => {
+    const m = desc?.match(new RegExp(`(?:^|\\n)${k}=(\\d+)`));
+    return m ? Number(m[1]) : undefined;
+  };
+  return { channels: get('channels'), slices: get('slices') };
+}
+
+export interface TiffOptions {
+  /** 3 (default): a Z-stack, C × Y × X × Z; 2: one plane per channel, C × Y × X. */
+  dims?: 2 | 3;
+  /** The channel count when the file's metadata gives none (e.g. the largest manifest channel index + 1). */
+  channelsHint?: number;
+  bounds?: ImageBounds;
+}
+
+type Plane = Uint8Array | Uint16Array | Float32Array;
+type Dtype = NonNullable<Image['dtype']>;
+
+/** The element type of a TIFF page: uint8, uint16 (unsigned integer samples) or float32. */
+function pageType(bits: number, format: number | undefined, where: string): Dtype {
+  const f = format ?? 1;
+  if (f === 1 && bits === 8) return 'uint8';
+  if (f === 1 && bits === 16) return 'uint16';
+  if (f === 3 && bits === 32) return 'float32';
+  throw new Error(`${where}: ${bits}-bit ${({ 1: 'unsigned', 2: 'signed', 3: 'float' } as Record<number, string>)[f] ?? `sample format ${f}`} samples; expected uint8, uint16 or float32`);
+}
+
+const ARRAYS = { uint8: Uint8Array, uint16: Uint16Array, float32: Float32Array } as const;
+
+/**
+ * Decodes a TIFF's bytes: an OME-TIFF (its OME-XML gives the channels, Z slices and their page
+ * order, the channel names and pixel sizes), an ImageJ hyperstack, or plain pages (channel fastest,
+ * then Z, with `channelsHint` channels). uint8, uint16 or float32 samples, one per pixel.
+ */
+export async function decodeTiff(file: string, buf: ArrayBuffer, o: TiffOptions = {}): Promise<Image> {
+  const dims = o.dims ?? 3;
+  try {
+    const tiff = await fromArrayBuffer(buf);
+    const pages = await tiff.getImageCount();
+    const first = await tiff.getImage(0);
+    const d = await first.fileDirectory.loadValue('ImageDescription');
+    const desc = typeof d === 'string' ? d : undefined;
+    const ome = parseOmeXml(desc);
+    let C: number;
+    let Z: number;
+    let pageOf: (c: number, z: number) => number;
+    if (ome) {
+      if (ome.sizeT !== 1) throw new Error(`OME-XML SizeT="${ome.sizeT}": a cell is one time point`);
+      C = ome.sizeC;
+      Z = ome.sizeZ;
+      if (C * Z > pages) throw new Error(`OME-XML declares SizeC="${C}" × SizeZ="${Z}" planes but the file has ${pages} page(s)`);
+      pageOf = (c, z) => omePlaneIndex(ome, c, z);
+    } else {
+      const ij = imagejCounts(desc);
+      const c = ij.channels ?? o.channelsHint;
+      if (!c) throw new Error('the channel count is neither in the file metadata nor given');
+      C = c;
+      if (pages % C !== 0) throw new Error(`expected ${C} channels × Z pages, found ${pages} page(s): wrong dimensionality?`);
+      Z = pages / C;
+      pageOf = (c, z) => z * C + c;
+    }
+    if (dims === 3 && Z < 2) throw new Error(`expected a 3D image of ${C} channels × Z pages, found ${pages} page(s) (${Z} Z slice): wrong dimensionality?`);
+    if (dims === 2 && Z !== 1) throw new Error(`expected a 2D image (one plane per channel), found ${Z} Z slices of ${C} channel(s): a 3D image for a 2D model?`);
+    const Y = first.getHeight();
+    const X = first.getWidth();
+    if (ome && (ome.sizeX !== X || ome.sizeY !== Y)) throw new Error(`OME-XML declares SizeX="${ome.sizeX}" SizeY="${ome.sizeY}" but page 0 is ${X}×${Y}`);
+    const dtype = pageType(first.getBitsPerSample(), first.fileDirectory.getValue('SampleFormat')?.[0], 'page 0');
+    // Every page's declared size and type (its IFD only, nothing decoded) before the first raster is read.
+    for (let p = 0; p < pages; p++) {
+      const page = p === 0 ? first : await tiff.getImage(p);
+      if (page.getWidth() !== X || page.getHeight() !== Y) throw new Error(`page ${p} is ${page.getWidth()}×${page.getHeight()}, page 0 is ${X}×${Y}`);
+      if (page.getSamplesPerPixel() !== 1) throw new Error(`page ${p}: ${page.getSamplesPerPixel()} samples per pixel; expected one plane per channel`);
+      if (pageType(page.getBitsPerSample(), page.fileDirectory.getValue('SampleFormat')?.[0], `page ${p}`) !== dtype) throw new Error(`page ${p} is not ${dtype} like page 0`);
+    }
+    const spatial = dims === 3 ? [Y, X, Z] : [Y, X];
+    checkDeclared(file, spatial, C, o.bounds, BYTES[dtype]);
+    const data = new ARRAYS[dtype](C * Y * X * Z);
+    for (let c = 0; c < C; c++)
+      for (let z = 0; z < Z; z++) {
+        const [plane] = (await (await tiff.getImage(pageOf(c, z))).readRasters()) as unknown as Plane[];
+        for (let i = 0; i < Y * X; i++) data[(c * Y * X + i) * Z + z] = plane[i];
+      }
+    return { channels: C, spatial, data, dtype, channelNames: ome?.channels.length === C ? ome.channels : undefined, pixelSize: ome?.pixelSize };
+  } catch (e) {
+    if (e instanceof ImageError) throw e;
+    throw new ImageError(file, `not a readable ${dims}D TIFF: ${(e as Error).message}`);
+  }
 }
 
 /**
  * Decodes a 3D TIFF's bytes as C × Y × X × Z. The channel count comes from the file's metadata, or else
  * from `channelsHint` (e.g. the largest channel index in the manifest + 1).
  */
-export async function decodeTiff3d(file: string, buf: ArrayBuffer, channelsHint?: number, bounds?: ImageBounds): Promise<Image> {
-  try {
-    const tiff = await fromArrayBuffer(buf);
-    const pages = await tiff.getImageCount();
-    const first = await tiff.getImage(0);
-    const desc = await first.fileDirectory.loadValue('ImageDescription');
-    const C = channelsFromDescription(typeof desc === 'string' ? desc : undefined) ?? channelsHint;
-    if (!C) throw new Error('the channel count is neither in the file metadata nor given');
-    if (pages < 2 || pages % C !== 0) throw new Error(`expected a 3D image of ${C} channels × Z pages, found ${pages} page(s): wrong dimensionality?`);
-    const Z = pages / C;
-    const Y = first.getHeight();
-    const X = first.getWidth();
-    if (first.getBitsPerSample() !== 8 || first.getSamplesPerPixel() !== 1) throw new Error(`expected uint8 single-sample pages, found ${first.getBitsPerSample()}-bit × ${first.getSamplesPerPixel()}`);
-    // Every page's declared size (its IFD only, nothing decoded) before the first raster is read.
-    for (let p = 1; p < pages; p++) {
-      const page = await tiff.getImage(p);
-      if (page.getWidth() !== X || page.getHeight() !== Y) throw new Error(`page ${p} is ${page.getWidth()}×${page.getHeight()}, page 0 is ${X}×${Y}`);
-      if (page.getBitsPerSample() !== 8 || page.getSamplesPerPixel() !== 1) throw new Error(`page ${p}: expected uint8 single-sample, found ${page.getBitsPerSample()}-bit × ${page.getSamplesPerPixel()}`);
-    }
-    checkDeclared(file, [Y, X, Z], C, bounds);
-    const data = new Uint8Array(C * Y * X * Z);
-    for (let p = 0; p < pages; p++) {
-      const page = p === 0 ? first : await tiff.getImage(p);
-      if (page.getWidth() !== X || page.getHeight() !== Y) throw new Error(`page ${p} is ${page.getWidth()}×${page.getHeight()}, page 0 is ${X}×${Y}`);
-      const [plane] = (await page.readRasters()) as unknown as Uint8Array[];
-      const z = Math.floor(p / C);
-      const c = p % C;
-      for (let y = 0; y < Y; y++) for (let x = 0; x < X; x++) data[((c * Y + y) * X + x) * Z + z] = plane[y * X + x];
-    }
-    return { channels: C, spatial: [Y, X, Z], data };
-  } catch (e) {
-    if (e instanceof ImageError) throw e;
-    throw new ImageError(file, `not a readable 3D TIFF: ${(e as Error).message}`);
-  }
+export function decodeTiff3d(file: string, buf: ArrayBuffer, channelsHint?: number, bounds?: ImageBounds): Promise<Image> {
+  return decodeTiff(file, buf, { dims: 3, channelsHint, bounds });
 }
 
-/** Decodes a 2D PNG's bytes as C × Y × X (RGB: membrane, structure, DNA in the Allen data). */
+/** Decodes a 2D PNG's bytes as C × Y × X: 8 or 16 bits, grey, grey + alpha, RGB or RGBA (RGB: membrane, structure, DNA in the Allen data; alpha is dropped). */
 export function decodePng2d(file: string, buf: ArrayBuffer, bounds?: ImageBounds): Image {
   const head = pngHeader(file, new Uint8Array(buf));
-  checkDeclared(file, [head.height, head.width], head.samples, bounds);
+  if (head.depth !== 8 && head.depth !== 16) throw new ImageError(file, `a ${head.depth}-bit PNG; expected 8 or 16 bits per sample`);
+  const C = head.samples === 2 || head.samples === 4 ? head.samples - 1 : head.samples;
+  checkDeclared(file, [head.height, head.width], head.samples, bounds, head.depth / 8);
   let png: ReturnType<typeof decode>;
   try {
     png = decode(new Uint8Array(buf));
   } catch (e) {
     throw new ImageError(file, `not a readable PNG: ${(e as Error).message}`);
   }
-  if (png.depth !== 8) throw new ImageError(file, `expected an 8-bit PNG, found ${png.depth}-bit`);
+  if (png.palette) throw new ImageError(file, 'a palette PNG; expected grey or RGB samples');
   const { width: X, height: Y, channels: S } = png;
-  const C = Math.min(S, 3);
-  const data = new Uint8Array(C * Y * X);
-  const src = png.data as Uint8Array;
+  const src = png.data as Uint8Array | Uint16Array;
+  const data = png.depth === 16 ? new Uint16Array(C * Y * X) : new Uint8Array(C * Y * X);
   for (let c = 0; c < C; c++) for (let i = 0; i < Y * X; i++) data[c * Y * X + i] = src[i * S + c];
-  return { channels: C, spatial: [Y, X], data };
+  return { channels: C, spatial: [Y, X], data, dtype: png.depth === 16 ? 'uint16' : 'uint8' };
+}
+
+/** The kind of image file from its first bytes: 'png', 'tiff', or undefined. */
+export function sniff(bytes: Uint8Array): 'png' | 'tiff' | undefined {
+  if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'png';
+  if (bytes.length >= 4 && ((bytes[0] === 0x49 && bytes[1] === 0x49 && bytes[2] === 42 && bytes[3] === 0) || (bytes[0] === 0x4d && bytes[1] === 0x4d && bytes[2] === 0 && bytes[3] === 42))) return 'tiff';
+  return undefined;
+}
+
+/** Decodes a PNG or TIFF from its bytes, whichever it is (by its signature, else its name): for a file dropped in the page and for the manifest's files. */
+export async function decodeImage(file: string, buf: ArrayBuffer, o: TiffOptions = {}): Promise<Image> {
+  // By signature; a broken file falls back on its name, so the error says what it failed to be.
+  const kind = sniff(new Uint8Array(buf, 0, Math.min(8, buf.byteLength))) ?? (/\.png$/i.test(file) ? 'png' : /\.tiff?$/i.test(file) ? 'tiff' : undefined);
+  if (kind === 'png') {
+    if ((o.dims ?? 2) !== 2) throw new ImageError(file, `a PNG is a 2D image but the model takes 3D input (${o.bounds?.size.join('×') ?? 'Y×X×Z'}); give a TIFF or OME-Zarr Z-stack`);
+    return decodePng2d(file, buf, o.bounds);
+  }
+  if (kind === 'tiff') return decodeTiff(file, buf, o);
+  throw new ImageError(file, 'neither a PNG nor a TIFF (no PNG or TIFF signature in its first bytes)');
 }

@@ -20,7 +20,8 @@ function describe(mode: number): string {
 /** Why a file cannot be read, or undefined when it is a regular file within `maxBytes`. */
 function refuse(mode: number, size: number, maxBytes: number): string | undefined {
   if ((mode & constants.S_IFMT) !== constants.S_IFREG) return `not a regular file: it is ${describe(mode)}`;
-  if (size > maxBytes) return `the file is ${(size / MiB).toFixed(1)} MiB, more than the ${(maxBytes / MiB).toFixed(0)} MiB allowed`;
+  // Small bounds (a Zarr chunk's) in bytes, large ones in MiB.
+  if (size > maxBytes) return maxBytes < MiB ? `the file is ${size} bytes, more than the ${maxBytes} bytes allowed` : `the file is ${(size / MiB).toFixed(1)} MiB, more than the ${(maxBytes / MiB).toFixed(0)} MiB allowed`;
   return undefined;
 }
 

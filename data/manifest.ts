@@ -5,6 +5,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { MiB, readBoundedSync } from './files.ts';
+import { DEFAULT_PIXEL_SIZE, PIXEL_SIZE_COLUMNS, type PixelSize } from './ome.ts';
 import { splitOf, type Split } from './split.ts';
 
 export interface Channels {
@@ -26,6 +27,10 @@ export interface CellRow {
   png2d?: string;
   channels?: Channels;
   split: Split;
+  /** From the optional PhysicalSizeX, PhysicalSizeY (and PhysicalSizeZ) columns, in µm. */
+  pixelSize?: { x: number; y: number; z?: number };
+  /** From the optional intensity_scale column: the stored value that stands for 1 (default: the image type's maximum). */
+  intensityScale?: number;
   /** Every column as written, including the ones above. */
   columns: Record<string, string>;
 }
@@ -97,6 +102,28 @@ export function parseManifest(text: string, file: string, opts: ManifestOptions 
       channels = { dna: ch('dna'), memb: ch('memb'), struct: ch('struct'), seg_cell: ch('seg_cell'), seg_nuc: ch('seg_nuc') };
       if (record.ch_trans) channels.trans = ch('trans');
     }
-    return { line, cellId, structure, tiff3d: path(record.save_reg_path), png2d: path(record.save_reg_path_flat), channels, split: splitOf(cellId, opts.seed ?? 1), columns: record };
+    const positive = (c: string) => {
+      if (!record[c]) return undefined;
+      const v = Number(record[c]);
+      if (!(v > 0) || !Number.isFinite(v)) throw new ManifestError(file, line, `${c} must be a positive number, got '${record[c]}'`);
+      return v;
+    };
+    const [px, py, pz] = PIXEL_SIZE_COLUMNS.map(positive);
+    if ((px === undefined) !== (py === undefined)) throw new ManifestError(file, line, 'PhysicalSizeX and PhysicalSizeY (µm) must be given together');
+    const pixelSize = px !== undefined ? { x: px, y: py!, ...(pz !== undefined ? { z: pz } : {}) } : undefined;
+    return { line, cellId, structure, pixelSize, intensityScale: positive('intensity_scale'), tiff3d: path(record.save_reg_path), png2d: path(record.save_reg_path_flat), channels, split: splitOf(cellId, opts.seed ?? 1), columns: record };
   });
+}
+
+/**
+ * The pixel size of a data set's cells: the PhysicalSizeX/Y(/Z) columns, which every row must give
+ * alike (one model's cells share one grid), or DEFAULT_PIXEL_SIZE (which says it is assumed) when no row does.
+ */
+export function pixelSizeOf(rows: CellRow[], file: string): PixelSize {
+  const first = rows.find((r) => r.pixelSize);
+  if (!first) return DEFAULT_PIXEL_SIZE;
+  const same = (r: CellRow) => r.pixelSize && r.pixelSize.x === first.pixelSize!.x && r.pixelSize.y === first.pixelSize!.y && r.pixelSize.z === first.pixelSize!.z;
+  const odd = rows.find((r) => !same(r));
+  if (odd) throw new ManifestError(file, odd.line, `PhysicalSizeX/Y/Z ${odd.pixelSize ? [odd.pixelSize.x, odd.pixelSize.y, odd.pixelSize.z].join('/') : '(empty)'} differ from line ${first.line}'s ${[first.pixelSize!.x, first.pixelSize!.y, first.pixelSize!.z].join('/')}: the cells of one data set share one pixel size`);
+  return { ...first.pixelSize!, source: `${file}: PhysicalSizeX/Y${first.pixelSize!.z !== undefined ? '/Z' : ''} columns (µm)` };
 }

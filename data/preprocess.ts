@@ -1,9 +1,12 @@
 // From a raw image to the model's tensors (statistical-cell.md §3.1): mask, scale to [0, 1],
 // centre-crop or zero-pad to the model's size, and split into the reference channels
-// [membrane, DNA] and the structure channel.
+// [membrane, DNA] and the structure channel. The scale divides by the value that stands for 1:
+// the type's maximum (255 for uint8 as in the paper, 65535 for uint16, 1 for float32) unless
+// the manifest's intensity_scale column (or the caller) declares another (e.g. 4095 for 12-bit
+// camera data stored in 16 bits).
 
 import type { Channels } from './manifest.ts';
-import type { Image } from './images.ts';
+import type { Image } from './decode.ts';
 
 export interface CellTensors {
   /** [2, ...size]: membrane, DNA. */
@@ -15,8 +18,10 @@ export interface CellTensors {
 export interface PreprocessOptions {
   /** Model input size: [Y, X] or [Y, X, Z]. */
   size: number[];
-  /** 'unit' divides by 255; 'sum' scales each channel to sum to `sumTo` (another normalisation of the original code). */
+  /** 'unit' divides by the intensity scale; 'sum' then scales each channel to sum to `sumTo` (another normalisation of the original code). */
   intensity?: 'unit' | 'sum';
+  /** The stored value that stands for 1; default: the image type's maximum (uint8 255, uint16 65535, float32 1). */
+  intensityScale?: number;
   sumTo?: number;
   /** An image of another size: an error ('exact', the default), or centre-cropped / zero-padded to `size` as the paper does ('crop-pad'). */
   fit?: 'exact' | 'crop-pad';
@@ -58,12 +63,26 @@ function normalise(plane: Float32Array, opts: PreprocessOptions): void {
   }
 }
 
-/** A 3D registered TIFF (C × Y × X × Z) with the manifest's channel indices. */
+/** The type maxima: what a stored value of 1.0 is by default. */
+export const TYPE_MAX = { uint8: 255, uint16: 65535, float32: 1 } as const;
+
+/** The divisor of an image's values: the declared scale, else its type's maximum. */
+export function intensityScaleOf(img: Image, declared: number | undefined, source = 'image'): number {
+  if (declared === undefined) return TYPE_MAX[img.dtype ?? 'uint8'];
+  if (!(declared > 0) || !Number.isFinite(declared)) throw new Error(`${source}: intensity scale ${declared} must be a positive number`);
+  return declared;
+}
+
+/** A registered multi-channel image (C × Y × X × Z, or C × Y × X) with the manifest's channel indices: DNA masked by seg_nuc, membrane and structure by seg_cell. */
 export function preprocess3d(img: Image, ch: Channels, opts: PreprocessOptions, source = 'image'): CellTensors {
+  if (img.spatial.length !== 3) throw new Error(`${source}: expected a 3D image, got ${img.spatial.length}D`);
+  return preprocessIndexed(img, ch, opts, source);
+}
+
+function preprocessIndexed(img: Image, ch: Channels, opts: PreprocessOptions, source: string): CellTensors {
   const voxels = img.spatial.reduce((a, b) => a * b, 1);
   for (const [name, c] of Object.entries(ch))
     if (c !== undefined && c >= img.channels) throw new Error(`${source}: channel index ch_${name} = ${c} but the image has ${img.channels} channels (0…${img.channels - 1})`);
-  if (img.spatial.length !== 3) throw new Error(`${source}: expected a 3D image, got ${img.spatial.length}D`);
   const plane = (c: number) => img.data.subarray(c * voxels, (c + 1) * voxels);
   const masked = (c: number, mask: number) => {
     const p = plane(c);
@@ -72,18 +91,35 @@ export function preprocess3d(img: Image, ch: Channels, opts: PreprocessOptions, 
     for (let i = 0; i < voxels; i++) out[i] = m[i] > 0 ? p[i] : 0;
     return out;
   };
-  return assemble([masked(ch.memb, ch.seg_cell), masked(ch.dna, ch.seg_nuc), masked(ch.struct, ch.seg_cell)], img.spatial, opts);
+  return assemble([masked(ch.memb, ch.seg_cell), masked(ch.dna, ch.seg_nuc), masked(ch.struct, ch.seg_cell)], img.spatial, opts, intensityScaleOf(img, opts.intensityScale, source));
+}
+
+/** Three channels in the order membrane, structure, DNA, already masked: a 2D max-projection PNG (R, G, B), or what statcell writes (OME-TIFF, OME-Zarr; 2D or 3D). */
+function preprocessOrdered(img: Image, opts: PreprocessOptions, source: string): CellTensors {
+  const voxels = img.spatial.reduce((a, b) => a * b, 1);
+  const plane = (c: number) => Float32Array.from(img.data.subarray(c * voxels, (c + 1) * voxels));
+  return assemble([plane(0), plane(2), plane(1)], img.spatial, opts, intensityScaleOf(img, opts.intensityScale, source));
 }
 
 /** A 2D max-projection PNG: R membrane, G structure, B DNA, already masked. */
 export function preprocess2d(img: Image, opts: PreprocessOptions, source = 'image'): CellTensors {
   if (img.spatial.length !== 2 || img.channels < 3) throw new Error(`${source}: expected a 2D RGB image, got ${img.channels} channel(s) of ${img.spatial.join('×')}`);
-  const pixels = img.spatial[0] * img.spatial[1];
-  const plane = (c: number) => Float32Array.from(img.data.subarray(c * pixels, (c + 1) * pixels));
-  return assemble([plane(0), plane(2), plane(1)], img.spatial, opts);
+  return preprocessOrdered(img, opts, source);
 }
 
-function assemble([memb, dna, struct]: Float32Array[], spatial: number[], opts: PreprocessOptions): CellTensors {
+/**
+ * Any cell image, 2D or 3D: with channel indices (a manifest's ch_* columns), those channels,
+ * masked; without, exactly three channels taken as membrane, structure, DNA, already masked (the
+ * PNGs' order and the order statcell writes).
+ */
+export function preprocessCell(img: Image, ch: Channels | undefined, opts: PreprocessOptions, source = 'image'): CellTensors {
+  if (ch) return preprocessIndexed(img, ch, opts, source);
+  if (img.channels !== 3)
+    throw new Error(`${source}: ${img.channels} channel(s) and no channel indices: give the manifest ch_memb, ch_struct, ch_dna, ch_seg_cell, ch_seg_nuc columns, or a 3-channel image ordered membrane, structure, DNA`);
+  return preprocessOrdered(img, opts, source);
+}
+
+function assemble([memb, dna, struct]: Float32Array[], spatial: number[], opts: PreprocessOptions, scale: number): CellTensors {
   if (spatial.length !== opts.size.length) throw new Error(`image is ${spatial.length}D but the model takes ${opts.size.length}D input`);
   if ((opts.fit ?? 'exact') === 'exact' && spatial.some((d, i) => d !== opts.size[i]))
     throw new Error(`the image is ${spatial.join('×')} but the model takes ${opts.size.join('×')}; make the data at the model's size (statcell synth --size ${opts.size.join(',')}), set the model's size (--set size=[${spatial.join(',')}]), or centre-crop / zero-pad it with --fit crop-pad`);
@@ -92,7 +128,7 @@ function assemble([memb, dna, struct]: Float32Array[], spatial: number[], opts: 
   const structure = new Float32Array(n);
   const out = [reference.subarray(0, n), reference.subarray(n), structure];
   [memb, dna, struct].forEach((p, k) => {
-    centreCopy(p, spatial, out[k], opts.size, 1 / 255);
+    centreCopy(p, spatial, out[k], opts.size, 1 / scale);
     normalise(out[k], opts);
   });
   return { reference, structure };

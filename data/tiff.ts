@@ -1,4 +1,4 @@
-// A small multi-page TIFF writer (uint8 or float32 planes, deflate-compressed), enough for the
+// A small multi-page TIFF writer (uint8, uint16 or float32 planes, deflate-compressed), enough for the
 // synthetic data set and for OME-TIFF outputs. geotiff.js reads; its writer handles single
 // GeoTIFF rasters only, hence this.
 
@@ -8,7 +8,7 @@ export interface TiffPages {
   width: number;
   height: number;
   /** One plane per page, row-major height × width. */
-  pages: (Uint8Array | Float32Array)[];
+  pages: (Uint8Array | Uint16Array | Float32Array)[];
   /** ImageJ or OME-XML metadata, stored in the first page's ImageDescription. */
   description?: string;
 }
@@ -42,6 +42,7 @@ export function encodeTiff({ width, height, pages, description }: TiffPages): Ui
   const ifds: { at: number; view: DataView }[] = [];
   for (const [p, plane] of pages.entries()) {
     const float = plane instanceof Float32Array;
+    const bits = plane.BYTES_PER_ELEMENT * 8;
     if (plane.length !== width * height) throw new Error(`tiff: page ${p} has ${plane.length} values, expected ${width}×${height}`);
     const raw = new Uint8Array(plane.buffer, plane.byteOffset, plane.byteLength);
     const packed = zlibSync(raw, { level: 6 });
@@ -49,7 +50,7 @@ export function encodeTiff({ width, height, pages, description }: TiffPages): Ui
     const tags: [number, number, number, number][] = [
       [256, LONG, 1, width],
       [257, LONG, 1, height],
-      [258, SHORT, 1, float ? 32 : 8],
+      [258, SHORT, 1, bits],
       [259, SHORT, 1, 8], // Adobe deflate
       [262, SHORT, 1, 1], // BlackIsZero
       ...(p === 0 && desc ? ([[270, ASCII, desc.length, descAt]] as [number, number, number, number][]) : []),

@@ -4,6 +4,7 @@
 
 import { encode } from 'fast-png';
 import { PALETTE } from '../data/palette.ts';
+import { DEFAULT_PIXEL_SIZE, omeXml, type NamedChannel, type PixelSize } from '../data/ome.ts';
 import { encodeTiff } from '../data/tiff.ts';
 import type { CellChannels } from '../session/feeds.ts';
 
@@ -97,9 +98,9 @@ export const pngOf = (img: Rgb): Uint8Array => encode({ width: img.width, height
 
 /**
  * An OME-TIFF of one cell: float32 planes, channel-major then Z (DimensionOrder XYZCT), channel
- * names in the OME-XML so viewers label them.
+ * names and colours, and the physical pixel sizes (with their source) in the OME-XML.
  */
-export function omeTiffOf(size: number[], channels: { name: string; data: Float32Array }[]): Uint8Array {
+export function omeTiffOf(size: number[], channels: NamedChannel[], pixelSize: PixelSize = DEFAULT_PIXEL_SIZE): Uint8Array {
   const [Y, X] = size;
   const Z = size[2] ?? 1;
   const pages: Float32Array[] = [];
@@ -109,10 +110,5 @@ export function omeTiffOf(size: number[], channels: { name: string; data: Float3
       for (let i = 0; i < Y * X; i++) plane[i] = ch.data[i * Z + z];
       pages.push(plane);
     }
-  const chXml = channels.map((c, i) => `<Channel ID="Channel:0:${i}" Name="${c.name}" SamplesPerPixel="1"/>`).join('');
-  const tiffData = channels.flatMap((_, c) => Array.from({ length: Z }, (_, z) => `<TiffData FirstC="${c}" FirstZ="${z}" FirstT="0" IFD="${c * Z + z}" PlaneCount="1"/>`)).join('');
-  const xml =
-    `<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06"><Image ID="Image:0" Name="statcell"><Pixels ID="Pixels:0" DimensionOrder="XYZCT" Type="float" ` +
-    `SizeX="${X}" SizeY="${Y}" SizeZ="${Z}" SizeC="${channels.length}" SizeT="1">${chXml}${tiffData}</Pixels></Image></OME>`;
-  return encodeTiff({ width: X, height: Y, pages, description: xml });
+  return encodeTiff({ width: X, height: Y, pages, description: omeXml({ size, channels, type: 'float', pixelSize }) });
 }

@@ -86,13 +86,10 @@ export class CellDataset {
     const file = this.opts.dims === 3 ? row.tiff3d : row.png2d;
     try {
       if (!file) throw new Error(`no ${this.opts.dims === 3 ? 'save_reg_path (3D TIFF)' : 'save_reg_path_flat (2D PNG)'} in this row`);
-      // Any of PNG, (OME-)TIFF or OME-Zarr (data/images.ts tells them apart). A 2D image of 3 channels is
-      // membrane, structure, DNA already masked (the PNGs' RGB, and what statcell writes), whatever the
-      // ch_* columns (which describe the 3D TIFFs); otherwise the ch_* columns, or else those three channels.
+      // Any of PNG, (OME-)TIFF or OME-Zarr (data/images.ts tells them apart); which channel is which: preprocessCell.
       const hint = row.channels ? Math.max(...Object.values(row.channels).filter((v): v is number => v !== undefined)) + 1 : undefined;
       const img = await readImage(file, { dims: this.opts.dims, channelsHint: hint, bounds: this.opts });
-      const ordered = this.opts.dims === 2 && img.channels === 3;
-      const t: CellTensors = preprocessCell(img, ordered ? undefined : row.channels, { ...this.opts, intensityScale: row.intensityScale ?? this.opts.intensityScale }, file);
+      const t = preprocessCell(img, row.channels, { ...this.opts, intensityScale: row.intensityScale ?? this.opts.intensityScale }, file);
       const cell: Cell = { ...t, row, label: this.classes.indexOf(row.structure) };
       const bytes = (t.reference.length + t.structure.length) * 4;
       if (this.cachedBytes + bytes <= (this.opts.cacheBytes ?? 1 << 30)) {

@@ -6,7 +6,7 @@
 // camera data stored in 16 bits).
 
 import type { Channels } from './manifest.ts';
-import type { Image } from './decode.ts';
+import { decodeImage, type Image } from './decode.ts';
 
 export interface CellTensors {
   /** [2, ...size]: membrane, DNA. */
@@ -108,12 +108,13 @@ export function preprocess2d(img: Image, opts: PreprocessOptions, source = 'imag
 }
 
 /**
- * Any cell image, 2D or 3D: with channel indices (a manifest's ch_* columns), those channels,
- * masked; without, exactly three channels taken as membrane, structure, DNA, already masked (the
- * PNGs' order and the order statcell writes).
+ * Any cell image, 2D or 3D. A 2D image of 3 channels is membrane, structure, DNA already masked (the
+ * PNGs' RGB and the order statcell writes), whatever the channel indices (a manifest's ch_* columns
+ * describe its 3D TIFFs). Otherwise, with channel indices, those channels, masked; without,
+ * exactly three channels in that order.
  */
 export function preprocessCell(img: Image, ch: Channels | undefined, opts: PreprocessOptions, source = 'image'): CellTensors {
-  if (ch) return preprocessIndexed(img, ch, opts, source);
+  if (ch && !(img.spatial.length === 2 && img.channels === 3)) return preprocessIndexed(img, ch, opts, source);
   if (img.channels !== 3)
     throw new Error(`${source}: ${img.channels} channel(s) and no channel indices: give the manifest ch_memb, ch_struct, ch_dna, ch_seg_cell, ch_seg_nuc columns, or a 3-channel image ordered membrane, structure, DNA`);
   return preprocessOrdered(img, opts, source);
@@ -132,4 +133,17 @@ function assemble([memb, dna, struct]: Float32Array[], spatial: number[], opts: 
     normalise(out[k], opts);
   });
   return { reference, structure };
+}
+
+/**
+ * A cell file's bytes to the model's tensors, as in training (browser-safe: for a file dropped in
+ * the explorer): PNG or (OME-)TIFF by its signature, checked against the model's size before
+ * decoding, then preprocessCell with the data set's channel indices (for TIFFs that are not the three
+ * channels membrane, structure, DNA) and intensity scale.
+ */
+export async function decodeCell(file: string, bytes: ArrayBuffer, opts: PreprocessOptions & { channels?: Channels }): Promise<CellTensors & { image: Image }> {
+  const dims = opts.size.length as 2 | 3;
+  const hint = opts.channels ? Math.max(...Object.values(opts.channels).filter((v): v is number => v !== undefined)) + 1 : undefined;
+  const image = await decodeImage(file, bytes, { dims, channelsHint: hint, bounds: opts });
+  return { ...preprocessCell(image, opts.channels, opts, file), image };
 }

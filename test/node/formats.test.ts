@@ -15,11 +15,12 @@ import * as zarr from 'zarrita';
 import { CellDataset } from '../../data/dataset.ts';
 import { decodeImage, decodeTiff, readImage, readOmeZarr, writeOmeZarr } from '../../data/images.ts';
 import { parseManifest, pixelSizeOf } from '../../data/manifest.ts';
+import { decodeCell } from '../../data/preprocess.ts';
 import { DEFAULT_PIXEL_SIZE, type NamedChannel, type PixelSize } from '../../data/ome.ts';
 import { encodeTiff, imagejDescription } from '../../data/tiff.ts';
 import { train } from '../../train/trainer.ts';
 import { omeTiffOf } from '../../viz/images.ts';
-import { fileKinds } from '../../cli/generate.ts';
+import { fileKinds, writeGeneratedFiles } from '../../cli/generate.ts';
 import { openDevice, rng } from '../harness.ts';
 import { tinyModel } from './tiny-model.ts';
 
@@ -104,6 +105,18 @@ describe('OME-Zarr and OME-TIFF written and read', () => {
     expect(xml).toMatch(/<Description>statcell; pixel size: test<\/Description>/);
   });
 
+  test('generate --format all: PNG, OME-TIFF and OME-Zarr per cell, channels in the paper\'s order and named', async () => {
+    const size = [6, 5];
+    const [m, g, d] = channels(size, 2).map((c) => c.data);
+    const out = tmp();
+    const files = await writeGeneratedFiles({ size, cells: [{ channels: { dna: d, structure: g, membrane: m }, label: 'Golgi', source: 'test' }] }, out, 'all', PS);
+    expect(files.map((f) => f.slice(out.length + 1))).toEqual(['000-Golgi.png', '000-Golgi.ome.tiff', '000-Golgi.ome.zarr']);
+    const z = await readOmeZarr(files[2]);
+    expect(z.channelNames).toEqual(['membrane', 'Golgi', 'DNA']);
+    expect(bitsEqual(z.data.subarray(30, 60), g)).toBe(true);
+    expect(JSON.parse(readFileSync(join(files[2], '.zattrs'), 'utf8')).omero.channels.map((c: { color: string }) => c.color)).toEqual(['FF00FF', '00FF00', '408CFF']);
+  });
+
   test('--format values', () => {
     expect([...fileKinds('all')]).toEqual(['png', 'ome-tiff', 'zarr']);
     expect([...fileKinds('both')]).toEqual(['png', 'ome-tiff']);
@@ -173,6 +186,10 @@ describe('16-bit PNG and TIFF through the manifest, scaled as declared', () => {
     const png = encode({ width: 5, height: 6, data: new Uint16Array(90).fill(7), channels: 3, depth: 16 });
     const img = await decodeImage('drop.tif', png.buffer.slice(png.byteOffset, png.byteOffset + png.byteLength) as ArrayBuffer, { dims: 2, bounds: { size: [6, 5] } });
     expect([img.dtype, img.channels, img.spatial]).toEqual(['uint16', 3, [6, 5]]);
+    // The explorer's path: bytes → the model's tensors, as CellDataset makes them.
+    const t = await decodeCell('drop.tif', png.buffer.slice(png.byteOffset, png.byteOffset + png.byteLength) as ArrayBuffer, { size: [4, 5], fit: 'crop-pad', channels: { dna: 2, memb: 3, struct: 4, seg_cell: 1, seg_nuc: 0 } });
+    expect([t.reference.length, t.structure.length]).toEqual([40, 20]);
+    expect(t.structure[0]).toBe(Math.fround(7 / 65535));
     await expect(decodeImage('x.jpg', new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]).buffer)).rejects.toThrow(/x\.jpg: neither a PNG nor a TIFF/);
     await expect(decodeImage('x.png', new Uint8Array([1, 2, 3]).buffer)).rejects.toThrow(/x\.png: not a readable PNG/);
   });
@@ -239,6 +256,34 @@ describe('hostile OME-Zarr is refused, naming the file and the field', () => {
     await refusedQuickly(() => readOmeZarr(big, { bounds }), /h\.ome\.zarr\/0\/0\/0\/0\/0: cannot read: the file is 8192 bytes, more than the 4204 bytes allowed/);
     const cut = await hostile((d) => writeFileSync(join(d, '0', '2', '0', '0', '0'), zlibSync(new Uint8Array(40))));
     await refusedQuickly(() => readOmeZarr(cut, { bounds }), /decompresses to 40 bytes, its declared size is 96/);
+  });
+});
+
+describe('blosc chunks (the Allen tools\' default compressor)', () => {
+  /** Re-encodes every chunk of an OME-Zarr written by statcell with blosc (zstd, bit shuffle), as bioio and ome-zarr-py write them. */
+  async function toBlosc(dir: string, lie = false) {
+    const Blosc = (await import('numcodecs/blosc')).default;
+    const codec = Blosc.fromConfig({ cname: 'zstd', clevel: 1, shuffle: 2, blocksize: 0 });
+    editJson(join(dir, '0', '.zarray'), (j) => { j.compressor = { id: 'blosc', cname: 'zstd', clevel: 1, shuffle: 2, blocksize: 0 }; });
+    for (let c = 0; c < 3; c++) {
+      const f = join(dir, '0', String(c), '0', '0', '0');
+      const enc = await codec.encode(new Uint8Array(inflateSync(readFileSync(f))));
+      if (lie) new DataView(enc.buffer, enc.byteOffset).setUint32(4, 1 << 30, true); // header: 1 GiB decompressed
+      writeFileSync(f, enc);
+    }
+  }
+  test('read bit for bit; a header that declares another size is refused before decoding', async () => {
+    const size = [4, 3, 2];
+    const ch = channels(size, 21);
+    const dir = join(tmp(), 'b.ome.zarr');
+    await writeOmeZarr(dir, { size, channels: ch, pixelSize: PS });
+    await toBlosc(dir);
+    const img = await readOmeZarr(dir, { bounds: { size } });
+    ch.forEach((c, k) => expect(bitsEqual(img.data.subarray(k * 24, (k + 1) * 24), c.data)).toBe(true));
+    const liar = join(tmp(), 'l.ome.zarr');
+    await writeOmeZarr(liar, { size, channels: ch, pixelSize: PS });
+    await toBlosc(liar, true);
+    await refusedQuickly(() => readOmeZarr(liar, { bounds: { size } }), /l\.ome\.zarr\/0: .*blosc chunk header declares 1073741824 bytes decompressed, the array's chunk is 96/);
   });
 });
 

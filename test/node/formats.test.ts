@@ -79,6 +79,16 @@ describe('OME-Zarr and OME-TIFF written and read', () => {
     expect(ms.datasets).toEqual([{ path: '0', coordinateTransformations: [{ type: 'scale', scale: [1, 0.5, 0.25, 0.2] }] }]);
     expect(attrs.omero.channels.map((c: { label: string; color: string }) => [c.label, c.color])).toEqual([['membrane', 'FF00FF'], ['Golgi', '00FF00'], ['DNA', '408CFF']]);
     expect(attrs.statcell.pixelSizeSource).toBe('test');
+    // Vol-E's own reading of the metadata (@aics/vole-core, the Allen Cell viewer's engine; its
+    // zarr_utils have no type declarations of their own, hence the untyped imports).
+    const VOLE = '@aics/vole-core/es/loaders/zarr_utils/';
+    const { getScale, parseHexColor, remapAxesToTCZYX } = await import(`${VOLE}utils.js`);
+    const { validateOMEZarrMetadata } = await import(`${VOLE}validation.js`);
+    validateOMEZarrMetadata(attrs);
+    const tczyx = remapAxesToTCZYX(ms.axes);
+    expect(tczyx).toEqual([-1, 0, 1, 2, 3]);
+    expect(getScale(ms.datasets[0], tczyx)).toEqual([1, 1, 0.5, 0.25, 0.2]);
+    expect(attrs.omero.channels.map((c: { color: string }) => parseHexColor(c.color))).toEqual([[255, 0, 255], [0, 255, 0], [64, 140, 255]]);
     const meta = JSON.parse(readFileSync(join(dir, '0', '.zarray'), 'utf8'));
     expect(meta).toMatchObject({ zarr_format: 2, shape: [3, Z, Y, X], chunks: [1, Z, Y, X], dtype: '<f4', order: 'C', dimension_separator: '/', compressor: { id: 'zlib' } });
     // Channel 1's chunk, inflated by node:zlib, is that channel in OME's [z, y, x] order.

@@ -156,3 +156,22 @@ export async function couplingOfCells(rt: ModelRuntime, cells: Batch[], o: Coupl
   }
   return out;
 }
+
+/** A control couples to a channel when its median coupling exceeds this, and not when its |median| is below UNCOUPLED (the paper's controls are far from both). */
+export const COUPLED = 0.1;
+export const UNCOUPLED = 0.05;
+
+/** What the paper's controls must show: the DNA copy couples to DNA only, the membrane copy to the membrane only, the blank to neither. */
+export const CONTROL_EXPECTATIONS: Record<string, { memb: 'coupled' | 'uncoupled'; dna: 'coupled' | 'uncoupled' }> = {
+  'Control - DNA': { memb: 'uncoupled', dna: 'coupled' },
+  'Control - Memb': { memb: 'coupled', dna: 'uncoupled' },
+  'Control - Blank': { memb: 'uncoupled', dna: 'uncoupled' },
+};
+
+/** Whether a control's medians behave as the paper's (undefined for a structure that is not one of the three controls). */
+export function controlBehaves(s: Pick<StructureCoupling, 'structure' | 'memb' | 'dna'>): boolean | undefined {
+  const want = CONTROL_EXPECTATIONS[s.structure];
+  if (!want) return undefined;
+  const ok = (v: number, w: 'coupled' | 'uncoupled') => (w === 'coupled' ? v > COUPLED : Math.abs(v) < UNCOUPLED);
+  return ok(s.memb, want.memb) && ok(s.dna, want.dna);
+}

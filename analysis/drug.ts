@@ -5,23 +5,22 @@
 // Browser-safe: embedding the cells is the caller's job.
 
 import { standardDeviation } from 'simple-statistics';
+import { kldPerDim } from './kld.ts';
 import { bonferroni, permutationTest } from './stats.ts';
+
+/** Per-cell, per-dimension KLD: the one definition is analysis/kld.ts's. */
+export { kldPerDim };
 
 export interface Embedded {
   mu: ArrayLike<number>[];
   logvar: ArrayLike<number>[];
 }
 
-/** KLD_d = −½(1 + logvar_d − μ_d² − exp(logvar_d)) for one cell. */
-export function kldPerDim(mu: ArrayLike<number>, logvar: ArrayLike<number>): number[] {
-  return Array.from(mu, (m, d) => -0.5 * (1 + logvar[d] - m * m - Math.exp(logvar[d])));
-}
-
 /** Dims sorted by the standard deviation across cells of their per-cell KLD, largest first. */
 export function rankDimsByKldSpread(cells: Embedded): { dims: number[]; spread: number[] } {
   if (cells.mu.length < 2) throw new Error(`drug shift: ranking dims needs at least 2 untreated cells, got ${cells.mu.length}`);
   const kld = cells.mu.map((m, i) => kldPerDim(m, cells.logvar[i]));
-  const spread = kld[0].map((_, d) => standardDeviation(kld.map((c) => c[d])));
+  const spread = Array.from(kld[0], (_, d) => standardDeviation(kld.map((c) => c[d])));
   const dims = spread.map((_, d) => d).sort((a, b) => spread[b] - spread[a] || a - b);
   return { dims, spread };
 }

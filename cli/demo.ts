@@ -3,10 +3,15 @@
 // and write a report folder. Sized to finish within 15 minutes on a 2-core machine on Wasm.
 
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { parse } from 'csv-parse/sync';
-import { join, resolve } from 'node:path';
-import { synthesize } from '../data/synth.ts';
-import { writeReport } from '../viz/report.ts';
+import { join, relative, resolve } from 'node:path';
+import { DRUGS, synthesize } from '../data/synth.ts';
+import { couplingFigure, drugFigure, kldFigure, walkFigure, type DrugRow } from '../viz/analysis-report.ts';
+import { writeReport, type ReportFigure } from '../viz/report.ts';
+import type { Backend } from '../runtime/backend.ts';
+import { couplingCommand, kldCommand, walkCommand } from './analyze-latent.ts';
+import { drugCommand } from './analyze-drug.ts';
 import { backendFor, log, openSplit } from './common.ts';
 import { openRun } from '../session/run.ts';
 import { trainCommand } from './train.ts';
@@ -40,12 +45,22 @@ export const DEMO_LABELS = ['Nuclear envelope', 'Mitochondria', 'Microtubules', 
 export const DEMO_CLASSES = ['Nucleolus (Granular Component)', 'Nuclear envelope', 'Mitochondria', 'Microtubules', 'Golgi', 'Plasma membrane', 'Control - DNA', 'Control - Memb', 'Control - Blank'];
 /** Of the synthesizer's classes, how many are structures (not controls). */
 const SYNTH_STRUCTURES = 19;
+const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+/** Drug-treated cells per drug × structure (Golgi, Microtubules; evaluation only) for the drug test. */
+export const DEMO_DRUG_CELLS = 12;
+
+/**
+ * The analyses' sizes in the demo, reduced from the paper's to fit the main job's budget (the
+ * captions say so): coupling with 10 random partners per channel and 2 z draws per ELBO (the
+ * paper: 100 and 10); a walk over the reference model's top 4 dims at 7 values.
+ */
+export const DEMO_ANALYSES = { permutations: 10, samples: 2, walkDims: 4, walkSteps: 7, walkRange: 2.5, drugShuffles: 10000, drugDims: 8 };
 
 /** Synthesizes about `cells` cells of the demo's classes (plus their controls) into `out`. */
 function synthesizeDemo(out: string, cells: number, size: number[]): string {
   const keep = new Set(DEMO_CLASSES);
   const structures = DEMO_CLASSES.filter((c) => !c.startsWith('Control')).length;
-  const manifest = synthesize({ out, cells: Math.ceil((cells * SYNTH_STRUCTURES) / structures), dims: 2, size, seed: 1 });
+  const manifest = synthesize({ out, cells: Math.ceil((cells * SYNTH_STRUCTURES) / structures), dims: 2, size, seed: 1, drugs: DEMO_DRUG_CELLS });
   const [header, ...rows] = parse(readFileSync(manifest, 'utf8')) as string[][];
   const name = header.indexOf('StructureDisplayName');
   const path = header.indexOf('save_reg_path');
@@ -89,11 +104,63 @@ export async function demoCommand(o: DemoCommand): Promise<string> {
   const test = openSplit(manifest, ref.model, 'test', { log, labels: tgt.info.labels });
   const known = DEMO_LABELS.filter((l) => tgt.info.labels.includes(l));
   const labels = known.length ? known : tgt.info.labels.slice(0, 4);
+  const analyses = await demoAnalyses(backend, { ...runs, manifest, report: o.report }, timings);
+  t = performance.now();
   timings.report = 0;
-  const html = await writeReport(o.report, { reference: { run: ref, dir: runs.reference }, target: { run: tgt, dir: runs.target }, cells: test, labels, backend: backend.description, timings });
+  const html = await writeReport(o.report, { reference: { run: ref, dir: runs.reference }, target: { run: tgt, dir: runs.target }, cells: test, labels, backend: backend.description, timings, loadAverage: loadavg(), analyses });
   timings.report = (performance.now() - t) / 1000;
   ref.runtime.destroy();
   tgt.runtime.destroy();
   log(`report written: ${resolve(html)} (total ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   return html;
+}
+
+/**
+ * The paper's analyses on the demo's models, through the `statcell analyze` commands, writing
+ * into <report>/analysis/; returns the report's figures and adds each one's seconds to `timings`.
+ */
+async function demoAnalyses(backend: Backend, o: { reference: string; target: string; manifest: string; report: string }, timings: Record<string, number>): Promise<ReportFigure[]> {
+  const A = DEMO_ANALYSES;
+  const out = join(o.report, 'analysis');
+  const figs: ReportFigure[] = [];
+  const rel = (file: string) => relative(o.report, file);
+  /** Runs one analysis; a failure (too few cells of a kind in a tiny data set, say) becomes a note in the report, not the end of the demo. */
+  const section = async (name: string, f: () => Promise<ReportFigure[]>) => {
+    const t = performance.now();
+    try {
+      figs.push(...(await f()));
+    } catch (e) {
+      log(`demo: ${name} not run: ${(e as Error).message}`);
+      figs.push({ file: '', title: `${name[0].toUpperCase()}${name.slice(1)}: not run`, html: `<p class="fail">${esc((e as Error).message)}</p>`, caption: '' });
+    }
+    timings[name] = (performance.now() - t) / 1000;
+    log(`demo: ${name} in ${timings[name].toFixed(1)} s (load average ${loadavg()[0].toFixed(1)})`);
+  };
+  await section('per-dimension KL', async () => {
+    const out2: ReportFigure[] = [];
+    for (const [key, run] of [['reference', o.reference], ['target', o.target]] as const) {
+      const k = await kldCommand({ run, split: 'test', out: join(out, `kld-${key}`) }, backend);
+      out2.push(kldFigure(rel(join(k.out, 'kld.png')), k.model, k));
+    }
+    return out2;
+  });
+  await section('latent walk', async () => {
+    const walkOut = join(out, 'walk-reference');
+    const files = await walkCommand({ run: o.reference, split: 'test', dims: A.walkDims, steps: A.walkSteps, range: A.walkRange, cell: 0, out: walkOut }, backend);
+    const walked = JSON.parse(readFileSync(join(walkOut, 'walk.json'), 'utf8')) as { dims: number[]; values: number[] };
+    return [walkFigure(rel(files[0]), 'the reference model', walked.dims, walked.values)];
+  });
+  await section('coupling', async () => {
+    // One evaluation batch holds a cell and all its permuted copies.
+    const c = await couplingCommand({ reference: o.reference, target: o.target, split: 'test', permutations: A.permutations, samples: A.samples, seed: 1, batch: 1 + 2 * A.permutations, out: join(out, 'coupling') }, backend);
+    return [couplingFigure({ file: rel(join(c.out, 'coupling.png')), model: 'the target model', summary: c.summary, cells: c.cells, permutations: A.permutations, samples: A.samples, cellsPerSecond: c.cellsPerSecond, seconds: c.seconds })];
+  });
+  await section('drug test', async () => {
+    const drugOut = join(out, 'drug');
+    const rows = await drugCommand({ reference: o.reference, target: o.target, data: o.manifest, permutations: A.drugShuffles, dims: A.drugDims, seed: 1, out: drugOut }, backend, log);
+    // The synthetic truth: only the target model sees the structure, and only these pairs change.
+    const expected = (r: DrugRow) => r.model === 'target' && DRUGS.some((d) => d.label === r.drug && d.affects === r.structure);
+    return [drugFigure(rel(join(drugOut, 'drug-shift.png')), rows, { permutations: A.drugShuffles, dims: A.drugDims, expected })];
+  });
+  return figs;
 }

@@ -201,6 +201,9 @@ describe('statcell eval, embed, generate, demo', () => {
     for (const f of files.filter((x) => x.endsWith('.png'))) expect(html).toContain(`src="${f}"`);
     expect(html).toMatch(/Label fidelity of the target model: \d+ of \d+ labels within 0\.15/);
     expect(html).toContain('99.5th percentile'); // the contrast stretch is stated
+    // The paper's analyses, each a section (in so small a data set some can only say why they did not run).
+    for (const title of ['Per-dimension KL of', 'Latent walk of', 'coupling', 'Drug test']) expect(html).toContain(title);
+    expect(existsSync(join(dir, 'report', 'analysis', 'kld-target', 'kld.png'))).toBe(true);
     expect(existsSync(join(dir, 'ds', 'manifest.csv'))).toBe(true);
   });
 });

@@ -16,7 +16,7 @@ import { CellDataset } from '../../data/dataset.ts';
 import { decodeImage, decodeTiff, readImage, readOmeZarr, writeOmeZarr } from '../../data/images.ts';
 import { parseManifest, pixelSizeOf } from '../../data/manifest.ts';
 import { decodeCell } from '../../data/preprocess.ts';
-import { DEFAULT_PIXEL_SIZE, type NamedChannel, type PixelSize } from '../../data/ome.ts';
+import { DEFAULT_PIXEL_SIZE, omeXml, type NamedChannel, type PixelSize } from '../../data/ome.ts';
 import { encodeTiff, imagejDescription } from '../../data/tiff.ts';
 import { train } from '../../train/trainer.ts';
 import { omeTiffOf } from '../../viz/images.ts';
@@ -190,6 +190,34 @@ describe('16-bit PNG and TIFF through the manifest, scaled as declared', () => {
           expect(b.reference[n + i]).toBe(at(0, y, x, z) > 0 ? Math.fround(at(2, y, x, z) / 65535) : 0);
           expect(b.structure[i]).toBe(at(1, y, x, z) > 0 ? Math.fround(at(4, y, x, z) / 65535) : 0);
         }
+  });
+
+  test('OME-TIFFs through the manifest: pages in XYCZT order (uint16, ch_* columns) and statcell\'s own 3-channel float files', async () => {
+    const dir = tmp();
+    const [Y, X, Z, C] = [3, 4, 2, 5];
+    // XYCZT: channel fastest, then Z (IFD = c + C·z); channels 0 seg_nuc, 1 seg_cell, 2 DNA, 3 membrane, 4 structure.
+    const val = (c: number, z: number, i: number) => (c < 2 ? ((i + z) % 3 ? 1 : 0) : 1000 * c + 100 * z + i);
+    const pages = Array.from({ length: C * Z }, (_, p) => Uint16Array.from({ length: Y * X }, (_, i) => val(p % C, Math.floor(p / C), i)));
+    const xml = omeXml({ size: [Y, X, Z], channels: Array.from({ length: C }, (_, c) => ({ name: `c${c}` })), type: 'uint16', pixelSize: PS }).replace('DimensionOrder="XYZCT"', 'DimensionOrder="XYCZT"');
+    writeFileSync(join(dir, 'a.ome.tiff'), encodeTiff({ width: X, height: Y, pages, description: xml }));
+    const size = [Y, X, Z];
+    const ch = channels(size, 13);
+    writeFileSync(join(dir, 'b.ome.tiff'), omeTiffOf(size, ch, PS));
+    const rows = parseManifest('CellId,StructureDisplayName,save_reg_path,ch_dna,ch_memb,ch_struct,ch_seg_cell,ch_seg_nuc\n1,Golgi,a.ome.tiff,2,3,4,1,0\n', join(dir, 'm.csv'));
+    const own = parseManifest('CellId,StructureDisplayName,save_reg_path\n2,Golgi,b.ome.tiff\n', join(dir, 'm.csv'));
+    const a = await new CellDataset(rows, { dims: 3, size }).batch([0]);
+    const n = Y * X * Z;
+    for (let i = 0; i < Y * X; i++)
+      for (let z = 0; z < Z; z++) {
+        const k = i * Z + z;
+        expect(a.reference[k]).toBe(val(1, z, i) ? Math.fround(val(3, z, i) / 65535) : 0);
+        expect(a.reference[n + k]).toBe(val(0, z, i) ? Math.fround(val(2, z, i) / 65535) : 0);
+        expect(a.structure[k]).toBe(val(1, z, i) ? Math.fround(val(4, z, i) / 65535) : 0);
+      }
+    const b = await new CellDataset(own, { dims: 3, size }).batch([0]);
+    expect(bitsEqual(b.reference.subarray(0, n), ch[0].data)).toBe(true);
+    expect(bitsEqual(b.reference.subarray(n), ch[2].data)).toBe(true);
+    expect(bitsEqual(b.structure, ch[1].data)).toBe(true);
   });
 
   test('a dropped file decodes from bytes by its signature, not its name', async () => {

@@ -16,20 +16,7 @@ export interface Rgb {
 }
 
 // The composite colours live in data/palette.ts, shared with the explorer page.
-export { PALETTE, PALETTE_NAMES } from '../data/palette.ts';
-
-/** Per-channel display gain: 1 / the `percentile` of each channel's values over `cells` (a contrast stretch, clipped above). */
-export function contrastStretch(cells: CellChannels[], percentile = 99.5): Record<string, number> {
-  const names = [...new Set(cells.flatMap((c) => Object.keys(c).filter((k) => c[k])))];
-  return Object.fromEntries(
-    names.map((name) => {
-      const v = Float32Array.from(cells.flatMap((c) => (c[name] ? Array.from(c[name]!) : []))).sort();
-      const p = v.length ? v[Math.min(v.length - 1, Math.floor((percentile / 100) * v.length))] : 0;
-      const top = v.length ? v[v.length - 1] : 0; // a sparse channel's percentile can be background: then its maximum
-      return [name, p > 0 ? 1 / p : top > 0 ? 1 / top : 1];
-    }),
-  );
-}
+export { contrastStretch, PALETTE, PALETTE_NAMES } from '../data/palette.ts';
 
 /** The maximum over Z of voxel (y, x) of a channel [...size], times its gain, clipped to [0, 1]. */
 function projected(src: Float32Array, size: number[], gain: number) {

@@ -1,0 +1,506 @@
+// The explorer page: loads the site beside it (web/site.ts), opens a backend (runtime/device.ts),
+// and wires the views to web/explorer.ts. Plain DOM. State for the end-to-end tests is kept in
+// data-* attributes (body[data-state], #scatter[data-points]) and on window.statcell.
+
+import { PCA } from 'ml-pca';
+import { UMAP } from 'umap-js';
+import { seededRandom } from '../analysis/stats.ts';
+import { decodePng2d, decodeTiff3d, type Image } from '../data/decode.ts';
+import { contrastStretch, PALETTE } from '../data/palette.ts';
+import { preprocess2d, preprocess3d } from '../data/preprocess.ts';
+import { openBackend, type BackendChoice } from '../runtime/device.ts';
+import type { CellChannels } from '../session/feeds.ts';
+import { Explorer, fingerprint, klPerDim, siteCell, topDims } from './explorer.ts';
+import { cellLayers, composite, integratedLayers, LABEL_COLOURS, type Layer } from './render.ts';
+import { httpFetcher, loadSite, type ModelRole, type Site } from './site.ts';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const SCALE = 4; // cells are small: shown 4× (nearest neighbour)
+const WALK_DIMS = 8;
+
+function say(text: string): void {
+  $('status').textContent = text;
+}
+
+function fail(e: unknown): void {
+  const el = $('error');
+  el.hidden = false;
+  el.textContent = `Error: ${(e as Error).message ?? e}`;
+  document.body.dataset.state = 'error';
+  console.error(e);
+}
+
+/** Draws layers on a canvas at the model's size, shown SCALE× (or `scale`). */
+function draw(canvas: HTMLCanvasElement, size: number[], layers: Layer[], scale = SCALE): void {
+  const [Y, X] = size;
+  canvas.width = X;
+  canvas.height = Y;
+  canvas.style.width = `${X * scale}px`;
+  canvas.style.height = `${Y * scale}px`;
+  canvas.getContext('2d')!.putImageData(new ImageData(composite(size, layers) as Uint8ClampedArray<ArrayBuffer>, X, Y), 0, 0);
+  canvas.dataset.drawn = String(Number(canvas.dataset.drawn ?? 0) + 1);
+}
+
+/** Tiles of cells side by side on one canvas (for the generated cells and their download). */
+function drawTiles(canvas: HTMLCanvasElement, size: number[], tiles: Layer[][], scale = SCALE): void {
+  const [Y, X] = size;
+  const gap = 2;
+  canvas.width = tiles.length * (X + gap) - gap;
+  canvas.height = Y;
+  canvas.style.width = `${canvas.width * scale}px`;
+  canvas.style.height = `${Y * scale}px`;
+  const ctx = canvas.getContext('2d')!;
+  ctx.fillStyle = '#282828';
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  tiles.forEach((t, k) => ctx.putImageData(new ImageData(composite(size, t) as Uint8ClampedArray<ArrayBuffer>, X, Y), k * (X + gap), 0));
+  canvas.dataset.drawn = String(Number(canvas.dataset.drawn ?? 0) + 1);
+}
+
+/** Why this backend, and what the page could not use: the line shown under the title. */
+function threadNote(kind: string): string {
+  if (kind !== 'wasm') return '';
+  return globalThis.crossOriginIsolated
+    ? ' The page is cross-origin isolated (SharedArrayBuffer is available), but the runtime runs its Wasm worker pool in Node only so far: 1 thread.'
+    : ' The page is not cross-origin isolated (the host sent no COOP/COEP headers), so Wasm threads are not available: 1 thread.';
+}
+
+interface Point {
+  x: number;
+  y: number;
+  label: string;
+  cell: CellChannels;
+  name: string;
+  /** Index in the site's cells, or −1 for a dropped cell. */
+  index: number;
+}
+
+class Page {
+  ex!: Explorer;
+  site!: Site;
+  gain: Record<string, number> = {};
+  /** The latent space the scatter shows. */
+  role: ModelRole = 'target';
+  points: Point[] = [];
+  /** Latent means of the scatter's points, and the fitted projection (to place new cells). */
+  means: number[][] = [];
+  project: (rows: number[][]) => number[][] = (r) => r.map(() => [0, 0]);
+  selected: Point | null = null;
+  selectedMean: Float32Array | null = null;
+  walkDims: number[] = [];
+  walkBusy = false;
+  walkPending = false;
+  lastWalkMs = NaN;
+  generated: { size: number[]; tiles: Layer[][] } | null = null;
+
+  async start(): Promise<void> {
+    const choice = (new URLSearchParams(location.search).get('backend') ?? 'auto') as BackendChoice;
+    if (!['auto', 'webgpu', 'wasm'].includes(choice)) throw new Error(`?backend=${choice}: expected auto, webgpu or wasm`);
+    $<HTMLSelectElement>('backend-choice').value = choice;
+    $<HTMLSelectElement>('backend-choice').addEventListener('change', (e) => {
+      const u = new URL(location.href);
+      u.searchParams.set('backend', (e.target as HTMLSelectElement).value);
+      location.href = u.href;
+    });
+    const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+    const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
+    if (!adapter && !globalThis.crossOriginIsolated) {
+      const w = $('warning');
+      w.hidden = false;
+      w.textContent =
+        'No WebGPU adapter and no Wasm threads: the models run on one CPU thread. For speed, open the page in a browser with WebGPU (Chrome or Edge 113+; headless Chromium needs --enable-unsafe-webgpu) and serve it with the COOP/COEP headers (statcell serve sends them).';
+    }
+
+    say('Loading and compiling the models…');
+    const t0 = performance.now();
+    const site = await loadSite(httpFetcher(new URL('./', location.href)));
+    const tCompile = performance.now() - t0;
+    const opened = await openBackend(choice);
+    this.site = site;
+    this.ex = new Explorer(site, opened.backend);
+    const b = $('backend');
+    b.dataset.kind = opened.backend.kind;
+    b.dataset.description = opened.backend.description;
+    b.textContent = opened.reason.replace('--backend webgpu uses it', 'choose WebGPU above to use it') + '.' + threadNote(opened.backend.kind);
+    this.role = site.models.target ? 'target' : 'reference';
+    this.gain = contrastStretch(site.cells.slice(0, 64).map((_, i) => siteCell(site, i)));
+    this.setupControls();
+    await this.layout();
+    await this.select(this.points[0]);
+    const names = Object.values(site.models).map((m) => `${m!.model.name} (${m!.meta.checkpoint}, iteration ${m!.meta.iteration})`);
+    say(`Loaded ${site.index.cells.length} cells and ${names.join(' and ')}; compiled in the page in ${tCompile.toFixed(0)} ms.`);
+    document.body.dataset.state = 'ready';
+  }
+
+  setupControls(): void {
+    const site = this.site;
+    const em = $<HTMLSelectElement>('embed-model');
+    for (const r of ['target', 'reference'] as const) if (site.models[r]?.mean.length) em.add(new Option(`${r} model (${site.models[r]!.model.name})`, r));
+    em.value = this.role;
+    em.addEventListener('change', () => {
+      this.role = em.value as ModelRole;
+      this.run(() => this.layout());
+    });
+    $<HTMLSelectElement>('projection').addEventListener('change', () => this.run(() => this.layout()));
+    const idx = $<HTMLInputElement>('cell-index');
+    idx.max = String(site.cells.length - 1);
+    idx.addEventListener('change', () => this.run(() => this.select(this.points[Math.max(0, Math.min(this.points.length - 1, Number(idx.value)))])));
+
+    const sc = $<HTMLCanvasElement>('scatter');
+    sc.addEventListener('mousemove', (e) => this.hover(this.nearest(e)));
+    sc.addEventListener('click', (e) => this.run(() => this.select(this.nearest(e))));
+    sc.addEventListener('keydown', (e) => {
+      if (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft') return;
+      e.preventDefault();
+      const at = this.selected ? this.points.indexOf(this.selected) : -1;
+      const next = this.points[(at + (e.key === 'ArrowRight' ? 1 : this.points.length - 1)) % this.points.length];
+      this.run(() => this.select(next));
+    });
+
+    const labels = site.models.target?.meta.labels ?? [];
+    // The labels of the site's cells (those the model was trained on) first and chosen by default.
+    const seen = this.trainedLabels();
+    const fs = $('structures');
+    labels.forEach((l, k) => {
+      const lab = document.createElement('label');
+      lab.innerHTML = `<input type="checkbox" value="${k}" ${seen.slice(0, 3).includes(l) ? 'checked' : ''}> ${escape(l)} `;
+      fs.append(lab);
+    });
+    fs.addEventListener('change', () => this.run(() => this.integrate()));
+    $('channels').addEventListener('change', () => this.run(() => this.integrate()));
+    $('integrate').addEventListener('click', () => this.run(() => this.integrate()));
+    if (!site.models.target) $('integrated').querySelector('p')!.textContent = 'This site has no target model: no structures to generate.';
+
+    for (const id of ['gen-label', 'drop-label']) {
+      const s = $<HTMLSelectElement>(id);
+      if (id === 'gen-label') s.add(new Option('none (membrane and DNA only)', ''));
+      for (const l of [...seen, ...labels.filter((l) => !seen.includes(l))]) s.add(new Option(l, l));
+      if (seen.length) s.value = seen[0];
+    }
+    $('gen').addEventListener('click', () => this.run(() => this.generate()));
+    $('download').addEventListener('click', () => this.download());
+    if (!site.models.reference) ($('gen') as HTMLButtonElement).disabled = true;
+
+    const dz = $('dropzone');
+    dz.addEventListener('dragover', (e) => {
+      e.preventDefault();
+      dz.classList.add('over');
+    });
+    dz.addEventListener('dragleave', () => dz.classList.remove('over'));
+    dz.addEventListener('drop', (e) => {
+      e.preventDefault();
+      dz.classList.remove('over');
+      const f = e.dataTransfer?.files[0];
+      if (f) this.run(() => this.dropped(f));
+    });
+    $<HTMLInputElement>('file').addEventListener('change', (e) => {
+      const f = (e.target as HTMLInputElement).files?.[0];
+      if (f) this.run(() => this.dropped(f));
+    });
+  }
+
+  /** The labels of the site's cells that the target model knows, most frequent first. */
+  trainedLabels(): string[] {
+    const known = new Set(this.site.models.target?.meta.labels ?? []);
+    const count = new Map<string, number>();
+    for (const c of this.site.index.cells) if (known.has(c.label)) count.set(c.label, (count.get(c.label) ?? 0) + 1);
+    return [...count].sort((a, b) => b[1] - a[1]).map(([l]) => l);
+  }
+
+  /** Runs a UI action, showing its error on the page. */
+  run(f: () => Promise<void> | void): void {
+    Promise.resolve()
+      .then(f)
+      .catch((e) => fail(e));
+  }
+
+  /** Projects the chosen latent space's means (PCA or UMAP) and draws the scatter. */
+  async layout(): Promise<void> {
+    const m = this.site.models[this.role]!;
+    const dropped = this.points.filter((p) => p.index < 0);
+    this.points = this.site.index.cells.map((c, i) => ({ x: 0, y: 0, label: c.label, cell: siteCell(this.site, i), name: `cell ${c.id} (${c.split})`, index: i }));
+    this.means = m.mean.map((r) => Array.from(r));
+    const how = $<HTMLSelectElement>('projection').value;
+    say(`Projecting ${this.means.length} cells (${how.toUpperCase()})…`);
+    await new Promise((r) => setTimeout(r, 0));
+    let xy: number[][];
+    if (how === 'umap') {
+      const umap = new UMAP({ nComponents: 2, nNeighbors: Math.min(15, this.means.length - 1), minDist: 0.1, random: seededRandom(1) });
+      xy = umap.fit(this.means);
+      this.project = (rows) => umap.transform(rows);
+    } else {
+      const pca = new PCA(this.means);
+      const k = Math.min(2, this.means[0].length);
+      xy = pca.predict(this.means, { nComponents: k }).to2DArray();
+      this.project = (rows) => pca.predict(rows, { nComponents: k }).to2DArray();
+    }
+    xy.forEach(([x, y], i) => Object.assign(this.points[i], { x, y: y ?? 0 }));
+    // Dropped cells are embedded again in this space.
+    for (const p of dropped) await this.place(p);
+    this.drawScatter();
+    say(`${how.toUpperCase()} of the ${this.role} model's μ for ${this.points.length} cells.`);
+  }
+
+  private frame() {
+    const xs = this.points.map((p) => p.x);
+    const ys = this.points.map((p) => p.y);
+    const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+    const W = 460;
+    const pad = 14;
+    return {
+      px: (p: Point) => pad + ((p.x - x0) / (x1 - x0 || 1)) * (W - 2 * pad),
+      py: (p: Point) => W - pad - ((p.y - y0) / (y1 - y0 || 1)) * (W - 2 * pad),
+    };
+  }
+
+  labelColour(label: string): string {
+    const labels = [...new Set(this.site.index.cells.map((c) => c.label))];
+    return LABEL_COLOURS[Math.max(0, labels.indexOf(label)) % LABEL_COLOURS.length];
+  }
+
+  drawScatter(): void {
+    const sc = $<HTMLCanvasElement>('scatter');
+    const ctx = sc.getContext('2d')!;
+    ctx.fillStyle = '#0d0e10';
+    ctx.fillRect(0, 0, sc.width, sc.height);
+    const { px, py } = this.frame();
+    for (const p of this.points) {
+      ctx.fillStyle = this.labelColour(p.label);
+      ctx.beginPath();
+      if (p.index < 0) {
+        // A dropped cell: a larger ringed marker.
+        ctx.arc(px(p), py(p), 7, 0, 2 * Math.PI);
+        ctx.fill();
+        ctx.strokeStyle = '#fff';
+        ctx.lineWidth = 2;
+        ctx.stroke();
+      } else {
+        ctx.arc(px(p), py(p), 3, 0, 2 * Math.PI);
+        ctx.fill();
+      }
+    }
+    if (this.selected) {
+      ctx.strokeStyle = '#fff';
+      ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      ctx.arc(px(this.selected), py(this.selected), 9, 0, 2 * Math.PI);
+      ctx.stroke();
+    }
+    sc.dataset.points = String(this.points.length);
+    sc.dataset.dropped = String(this.points.filter((p) => p.index < 0).length);
+    const labels = [...new Set(this.site.index.cells.map((c) => c.label))];
+    $('legend').innerHTML = labels.map((l) => `<span><i style="background:${this.labelColour(l)}"></i>${escape(l)}</span>`).join('');
+  }
+
+  nearest(e: MouseEvent): Point {
+    const sc = e.target as HTMLCanvasElement;
+    const r = sc.getBoundingClientRect();
+    const mx = ((e.clientX - r.left) * sc.width) / r.width;
+    const my = ((e.clientY - r.top) * sc.height) / r.height;
+    const { px, py } = this.frame();
+    let best = this.points[0];
+    let d = Infinity;
+    for (const p of this.points) {
+      const dd = (px(p) - mx) ** 2 + (py(p) - my) ** 2;
+      if (dd < d) [best, d] = [p, dd];
+    }
+    return best;
+  }
+
+  hover(p: Point): void {
+    draw($('hover'), this.ex.size, cellLayers(p.cell, this.gain), 2);
+    $('hover-label').textContent = `${p.name}: ${p.label}`;
+  }
+
+  /** A cell beside its reconstruction; it becomes the base of the integrated cell and the walk. */
+  async select(p: Point): Promise<void> {
+    this.selected = p;
+    this.drawScatter();
+    if (p.index >= 0) $<HTMLInputElement>('cell-index').value = String(p.index);
+    draw($('real'), this.ex.size, cellLayers(p.cell, this.gain));
+    $('real-label').textContent = `${p.name}: ${p.label}`;
+    const recon = await this.ex.reconstructCell(p.cell, p.label);
+    draw($('recon'), this.ex.size, cellLayers({ ...p.cell, ...recon }, this.gain));
+    $('recon').dataset.cell = p.name;
+    await this.setupWalk(p);
+    await this.integrate();
+  }
+
+  async integrate(): Promise<void> {
+    const p = this.selected;
+    if (!p || !this.site.models.target) return;
+    const labels = this.site.models.target.meta.labels;
+    const chosen = Array.from($('structures').querySelectorAll<HTMLInputElement>('input:checked')).map((i) => labels[Number(i.value)]);
+    const seed = Number($<HTMLInputElement>('integrated-seed').value) || 0;
+    const structures = Object.entries(await this.ex.structuresIn(p.cell, chosen, seed));
+    // Channel toggles: membrane, each chosen structure, DNA (kept as the user set them).
+    const fs = $('channels');
+    const was = new Map(Array.from(fs.querySelectorAll<HTMLInputElement>('input')).map((i) => [i.value, i.checked]));
+    fs.querySelectorAll('label').forEach((l) => l.remove());
+    for (const name of ['membrane', ...chosen, 'dna']) {
+      const lab = document.createElement('label');
+      lab.innerHTML = `<input type="checkbox" value="${escape(name)}" ${was.get(name) ?? true ? 'checked' : ''}> ${escape(name)} `;
+      fs.append(lab);
+    }
+    const shown = new Set(Array.from(fs.querySelectorAll<HTMLInputElement>('input:checked')).map((i) => i.value));
+    draw($('integrated-cell'), this.ex.size, integratedLayers(p.cell, structures, shown, this.gain));
+    $('integrated-label').textContent = `${chosen.length} structure(s) generated in ${p.name} (seed ${seed})`;
+  }
+
+  async setupWalk(p: Point): Promise<void> {
+    const role: ModelRole = this.site.models.target ? 'target' : 'reference';
+    const m = this.site.models[role]!;
+    if (!m.mean.length) return;
+    this.walkDims = topDims(klPerDim(m), WALK_DIMS);
+    const kl = klPerDim(m);
+    this.selectedMean = (await this.ex.encode(role, [p.cell], [p.label])).mean[0];
+    const box = $('sliders');
+    box.innerHTML = '';
+    for (const d of this.walkDims) {
+      const lab = document.createElement('label');
+      lab.innerHTML = `<span>dim ${d}<br><small>KL ${kl[d].toFixed(2)}</small></span><input type="range" min="-3" max="3" step="0.05" data-dim="${d}" aria-label="latent dim ${d}"><output></output>`;
+      const input = lab.querySelector('input')!;
+      input.value = String(this.selectedMean[d]);
+      lab.querySelector('output')!.textContent = Number(input.value).toFixed(2);
+      input.addEventListener('input', () => {
+        lab.querySelector('output')!.textContent = Number(input.value).toFixed(2);
+        this.walk();
+      });
+      box.append(lab);
+    }
+    $('walk-note').textContent = `Sliders on the ${this.walkDims.length} latent dims of largest KL of the ${role} model, starting at μ of ${p.name}; each move decodes.`;
+    await this.decodeWalk();
+  }
+
+  /** A slider moved: decode now, or once the decode in flight ends (only the newest values). */
+  walk(): void {
+    if (this.walkBusy) {
+      this.walkPending = true;
+      return;
+    }
+    this.run(() => this.decodeWalk());
+  }
+
+  async decodeWalk(): Promise<void> {
+    const p = this.selected;
+    if (!p || !this.selectedMean) return;
+    this.walkBusy = true;
+    try {
+      do {
+        this.walkPending = false;
+        const role: ModelRole = this.site.models.target ? 'target' : 'reference';
+        const z = Float32Array.from(this.selectedMean);
+        for (const input of Array.from($('sliders').querySelectorAll<HTMLInputElement>('input'))) z[Number(input.dataset.dim)] = Number(input.value);
+        const t0 = performance.now();
+        const [out] = await this.ex.decode(role, z, [p.cell], [p.label]);
+        this.lastWalkMs = performance.now() - t0;
+        draw($('walk-cell'), this.ex.size, cellLayers({ ...p.cell, ...out }, this.gain));
+        $('walk-time').textContent = `decoded in ${this.lastWalkMs.toFixed(1)} ms`;
+      } while (this.walkPending);
+    } finally {
+      this.walkBusy = false;
+    }
+  }
+
+  async generate(): Promise<void> {
+    const seed = Number($<HTMLInputElement>('seed').value) || 0;
+    const n = Math.max(1, Math.min(16, Number($<HTMLInputElement>('count').value) || 1));
+    const label = $<HTMLSelectElement>('gen-label').value;
+    const { cells } = await this.ex.generate(seed, n);
+    const tiles: Layer[][] = [];
+    for (const c of cells) {
+      const s = label && this.site.models.target ? await this.ex.structuresIn(c, [label], seed + 1) : {};
+      tiles.push(cellLayers({ ...c, structure: s[label] }, this.gain));
+    }
+    drawTiles($('generated'), this.ex.size, tiles);
+    this.generated = { size: this.ex.size, tiles };
+    ($('download') as HTMLButtonElement).disabled = false;
+    say(`Generated ${n} cell(s) from z ~ N(0, I), seed ${seed}${label ? `, with ${label}` : ''}.`);
+  }
+
+  download(): void {
+    $<HTMLCanvasElement>('generated').toBlob((blob) => {
+      if (!blob) return;
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = `statcell-generated-seed${$<HTMLInputElement>('seed').value}.png`;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+    }, 'image/png');
+  }
+
+  /** Embeds a point's cell in the scatter's latent space and places it with the fitted projection. */
+  async place(p: Point): Promise<void> {
+    const { mean } = await this.ex.encode(this.role, [p.cell], [p.label]);
+    const [[x, y]] = this.project([Array.from(mean[0])]);
+    Object.assign(p, { x, y: y ?? 0 });
+    this.points.push(p);
+  }
+
+  /** A dropped file: decoded, preprocessed as in training (crop-pad to the model's size), embedded, shown, structures generated in it. */
+  async dropped(f: File): Promise<void> {
+    const size = this.ex.size;
+    const bytes = await f.arrayBuffer();
+    const bounds = { size, fit: 'crop-pad' as const };
+    let img: Image;
+    let cell: CellChannels;
+    const opts = { size, fit: 'crop-pad' as const };
+    if (/\.tiff?$/i.test(f.name) || new Uint8Array(bytes, 0, 2).every((b, i) => b === [0x49, 0x4d][i] || b === [0x4d, 0x4d][i])) {
+      if (size.length !== 3) throw new Error(`${f.name}: this site's models are 2D and take the Allen 2D PNGs (R membrane, G structure, B DNA); TIFFs are read for 3D models`);
+      // The channel indices of the training data's TIFFs (its manifest's ch_* columns).
+      const ch = this.site.index.tiffChannels;
+      if (!ch) throw new Error(`${f.name}: the site does not say which TIFF channel is which (export it again from a 3D run's manifest)`);
+      img = await decodeTiff3d(f.name, bytes, Math.max(...Object.values(ch).filter((v): v is number => v !== undefined)) + 1, bounds);
+      const t = preprocess3d(img, ch, opts, f.name);
+      cell = split(t, size);
+    } else {
+      img = decodePng2d(f.name, bytes, bounds);
+      cell = split(preprocess2d(img, opts, f.name), size);
+    }
+    const label = $<HTMLSelectElement>('drop-label').value || this.site.index.cells[0].label;
+    const p: Point = { x: 0, y: 0, label, cell, name: `${f.name}`, index: -1 };
+    await this.place(p);
+    this.drawScatter();
+    draw($('dropped'), size, cellLayers(cell, this.gain));
+    const recon = await this.ex.reconstructCell(cell, label);
+    draw($('dropped-recon'), size, cellLayers({ ...cell, ...recon }, this.gain));
+    if (this.site.models.target) {
+      const labels = this.trainedLabels().slice(0, 3);
+      const s = Object.entries(await this.ex.structuresIn(cell, labels, 1));
+      draw($('dropped-structures'), size, integratedLayers(cell, s, new Set(['membrane', 'dna', ...labels]), this.gain));
+      $('dropped-structures-label').textContent = `generated in it: ${labels.join(', ')}`;
+    }
+    $('drop-status').textContent = `${f.name}: ${img.spatial.join('×')} → ${size.join('×')}, embedded at (${p.x.toFixed(2)}, ${p.y.toFixed(2)}) in the ${this.role} model's ${$<HTMLSelectElement>('projection').value.toUpperCase()}.`;
+    $('drop-status').dataset.embedded = String(Number($('drop-status').dataset.embedded ?? 0) + 1);
+    await this.select(p);
+  }
+}
+
+function split(t: { reference: Float32Array; structure: Float32Array }, size: number[]): CellChannels {
+  const n = size.reduce((a, b) => a * b, 1);
+  return { membrane: t.reference.subarray(0, n), dna: t.reference.subarray(n, 2 * n), structure: t.structure };
+}
+
+const escape = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+const page = new Page();
+// For the end-to-end tests and the benchmark: the page's explorer, and its palette for reference.
+(globalThis as unknown as { statcell: unknown }).statcell = {
+  page,
+  PALETTE,
+  /** web/explorer.ts fingerprint() as plain arrays (what the page hands to a test). */
+  fingerprint: async (i = 0) => Object.fromEntries(Object.entries(await fingerprint(page.ex, i)).map(([k, v]) => [k, Array.from(v)])),
+  /** Milliseconds per decode of one latent code (the walk's call), over `n` decodes after one warm-up. */
+  decodeMs: async (n = 20) => {
+    const role: ModelRole = page.site.models.target ? 'target' : 'reference';
+    const p = page.points[0];
+    const z = new Float32Array(page.ex.latent(role));
+    await page.ex.decode(role, z, [p.cell], [p.label]);
+    const t0 = performance.now();
+    for (let k = 0; k < n; k++) {
+      z[0] = k / n;
+      await page.ex.decode(role, z, [p.cell], [p.label]);
+    }
+    return (performance.now() - t0) / n;
+  },
+};
+page.start().catch(fail);

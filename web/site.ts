@@ -1,0 +1,131 @@
+// The explorer's site folder (written by `statcell export-web`, read by the page): index.json
+// names everything else by a path relative to the site. Browser-safe: files come through a
+// fetcher (the page's fetch, or a file reader in Node), so the page and Node read the same bytes.
+//
+//   index.json                       SiteIndex
+//   data/<role>/src/<k>.vae          the model's source files (compiled in the page)
+//   data/<role>.safetensors          parameters and state, no optimizer moments
+//   data/<role>-embedding.f32        float32 [cells, 2, latent]: each cell's μ then log σ²
+//   data/cells.f32                   float32 [cells, 3, ...size]: membrane, DNA, structure
+
+import { compileModel } from '../compiler/compile.ts';
+import type { CompiledModel } from '../compiler/model.ts';
+import type { Channels } from '../data/manifest.ts';
+import { parseSafetensors } from '../runtime/safetensors.ts';
+
+export const SITE_FORMAT = 'statcell-explorer/1';
+export const SITE_CHANNELS = ['membrane', 'dna', 'structure'] as const;
+export type ModelRole = 'reference' | 'target';
+
+export interface SiteModel {
+  /** The model's name in its entry file, and the entry file's name among `files`. */
+  name: string;
+  entryFile: string;
+  /** Source file name (as the checkpoint keeps it) → its path in the site. */
+  files: Record<string, string>;
+  overrides: Record<string, unknown>;
+  weights: string;
+  embedding: string;
+  checkpoint: string;
+  iteration: number;
+  /** The label vocabulary the label input's one-hot rows index. */
+  labels: string[];
+}
+
+export interface SiteCell {
+  id: string;
+  label: string;
+  split: string;
+}
+
+export interface SiteIndex {
+  format: typeof SITE_FORMAT;
+  /** The models' spatial image size, [Y, X] or [Y, X, Z]. */
+  size: number[];
+  cells: SiteCell[];
+  cellData: string;
+  /** How images of another size were fitted in training (dropped files are fitted the same way, or crop-padded). */
+  fit: 'exact' | 'crop-pad';
+  models: Partial<Record<ModelRole, SiteModel>>;
+  /** 3D runs: which channel of the training data's TIFFs is which (its manifest's ch_* columns), for dropped TIFFs. */
+  tiffChannels?: Channels;
+  written: string;
+}
+
+/** Reads a file of the site by its relative path. */
+export type Fetcher = (path: string) => Promise<ArrayBuffer>;
+
+export interface LoadedModel {
+  role: ModelRole;
+  meta: SiteModel;
+  model: CompiledModel;
+  weights: Map<string, Float32Array>;
+  /** Per cell: μ and log σ² (latent values each), in the index's cell order. */
+  mean: Float32Array[];
+  logvar: Float32Array[];
+}
+
+export interface Site {
+  index: SiteIndex;
+  models: Partial<Record<ModelRole, LoadedModel>>;
+  /** Each cell's [3, ...size] values: membrane, DNA, structure. */
+  cells: Float32Array[];
+}
+
+/** The page's fetcher: paths relative to `base` (the site's URL). */
+export const httpFetcher =
+  (base: string | URL): Fetcher =>
+  async (path) => {
+    const url = new URL(path, base);
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`explorer: GET ${url} answered HTTP ${res.status}`);
+    return res.arrayBuffer();
+  };
+
+const text = (b: ArrayBuffer) => new TextDecoder().decode(b);
+
+function checkIndex(v: unknown): SiteIndex {
+  const i = v as SiteIndex;
+  if (!i || i.format !== SITE_FORMAT) throw new Error(`explorer: index.json is not a ${SITE_FORMAT} index (format ${JSON.stringify(i?.format)}); export the site again with statcell export-web`);
+  if (!Array.isArray(i.size) || !Array.isArray(i.cells) || typeof i.cellData !== 'string' || typeof i.models !== 'object') throw new Error('explorer: index.json lacks size, cells, cellData or models');
+  if (!i.models.reference && !i.models.target) throw new Error('explorer: index.json names no model (reference or target)');
+  return i;
+}
+
+/** Float32 values of a file that must hold `count` × `per` of them. */
+async function floats(fetcher: Fetcher, path: string, count: number, per: number): Promise<Float32Array> {
+  const b = await fetcher(path);
+  if (b.byteLength !== count * per * 4) throw new Error(`explorer: ${path} has ${b.byteLength} bytes, expected ${count} × ${per} float32 values (${count * per * 4} bytes)`);
+  return new Float32Array(b);
+}
+
+async function loadModel(fetcher: Fetcher, role: ModelRole, meta: SiteModel, cells: number): Promise<LoadedModel> {
+  const files = new Map<string, string>();
+  for (const [name, path] of Object.entries(meta.files)) files.set(name, text(await fetcher(path)));
+  // The same compiler as Node's: the source files the checkpoint kept, with the run's overrides.
+  const model = compileModel(files, meta.entryFile, { overrides: meta.overrides, model: meta.name });
+  const st = parseSafetensors(await fetcher(meta.weights));
+  const weights = new Map<string, Float32Array>();
+  for (const [name, t] of st.tensors) weights.set(name, t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>));
+  const enc = model.roles.encode;
+  const latent = enc ? model.program(enc.entry, 1).graph.graph.outputs.get(enc.mean)!.shape[1] : 0;
+  const all = latent ? await floats(fetcher, meta.embedding, cells, 2 * latent) : new Float32Array(0);
+  const mean = Array.from({ length: latent ? cells : 0 }, (_, c) => all.subarray(2 * c * latent, (2 * c + 1) * latent));
+  const logvar = Array.from({ length: latent ? cells : 0 }, (_, c) => all.subarray((2 * c + 1) * latent, (2 * c + 2) * latent));
+  return { role, meta, model, weights, mean, logvar };
+}
+
+/** Reads and compiles a site: its index, models (sources, weights, embeddings) and cells. */
+export async function loadSite(fetcher: Fetcher): Promise<Site> {
+  const index = checkIndex(JSON.parse(text(await fetcher('index.json'))));
+  const vox = index.size.reduce((a, b) => a * b, 1);
+  const n = index.cells.length;
+  const all = await floats(fetcher, index.cellData, n, 3 * vox);
+  const cells = Array.from({ length: n }, (_, c) => all.subarray(3 * c * vox, 3 * (c + 1) * vox));
+  const models: Site['models'] = {};
+  for (const role of ['reference', 'target'] as const) {
+    const meta = index.models[role];
+    if (meta) models[role] = await loadModel(fetcher, role, meta, n);
+  }
+  return { index, models, cells };
+}

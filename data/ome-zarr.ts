@@ -6,7 +6,10 @@
 // Read: the metadata first (each file bounded), the declared shape, chunks, dtype and codecs checked
 // against the model's input before a chunk is read; every chunk must be there, and decompresses
 // to its declared size at most (zarrita's own zlib/gzip decode has no bound, so the codecs are
-// replaced by bounded ones here; blosc's header states its size, which is checked first).
+// replaced by bounded ones here; blosc's header states its size, which is checked first). The
+// replacement is in zarrita's registry, so every zarrita reader of the process or page (Vol-E's
+// too) gets the bound once this module has read or written; arrays of strings or objects keep
+// zarrita's own codecs.
 
 import { Gunzip, Unzlib, zlibSync } from 'fflate';
 import * as zarr from 'zarrita';
@@ -22,8 +25,10 @@ export const MAX_ZARR_CHUNKS = 65536;
 // ---- bounded codecs --------------------------------------------------------------------------
 
 type ChunkMeta = { dataType: string; shape: number[] };
-const ITEM_BYTES: Record<string, number> = { uint8: 1, int8: 1, uint16: 2, int16: 2, uint32: 4, int32: 4, float32: 4, float64: 8, uint64: 8, int64: 8 };
-const decodedBytes = (m: ChunkMeta) => m.shape.reduce((a, b) => a * b, ITEM_BYTES[m.dataType] ?? 8);
+const ITEM_BYTES: Record<string, number> = { bool: 1, uint8: 1, int8: 1, uint16: 2, int16: 2, float16: 2, uint32: 4, int32: 4, float32: 4, float64: 8, uint64: 8, int64: 8 };
+/** A chunk's decoded bytes, for fixed-size types; undefined for others (strings, objects), whose codecs stay zarrita's own. */
+const decodedBytes = (m: ChunkMeta) => (ITEM_BYTES[m.dataType] ? m.shape.reduce((a, b) => a * b, ITEM_BYTES[m.dataType]) : undefined);
+type CodecEntry = { fromConfig(config: unknown, meta: ChunkMeta): unknown };
 
 /** Inflates in slices of the input, stopping as soon as the output passes `expected` bytes (a deflate stream can expand 1000×). */
 function inflateBounded(bytes: Uint8Array, expected: number, Stream: typeof Unzlib | typeof Gunzip, what: string): Uint8Array {
@@ -40,10 +45,11 @@ function inflateBounded(bytes: Uint8Array, expected: number, Stream: typeof Unzl
   return out;
 }
 
-const deflateCodec = (Stream: typeof Unzlib | typeof Gunzip, what: string, encode?: (b: Uint8Array, level: number) => Uint8Array) => ({
+const deflateCodec = (Stream: typeof Unzlib | typeof Gunzip, what: string, original: CodecEntry, encode?: (b: Uint8Array, level: number) => Uint8Array) => ({
   kind: 'bytes_to_bytes' as const,
   fromConfig(config: { level?: number } | undefined, meta: ChunkMeta) {
     const expected = decodedBytes(meta);
+    if (expected === undefined) return original.fromConfig(config, meta);
     const level = Math.min(9, Math.max(0, config?.level ?? 6)) as 6;
     return {
       kind: 'bytes_to_bytes' as const,
@@ -63,18 +69,23 @@ let registered = false;
 export function registerBoundedCodecs(): void {
   if (registered) return;
   registered = true;
-  const zlib = deflateCodec(Unzlib, 'zlib', (b, level) => zlibSync(b, { level: level as 6 }));
-  const gzip = deflateCodec(Gunzip, 'gzip');
-  for (const k of ['zlib', 'numcodecs.zlib']) zarr.registry.set(k, async () => zlib as never);
-  for (const k of ['gzip', 'numcodecs.gzip']) zarr.registry.set(k, async () => gzip as never);
+  // zarrita's own entries stay in use for types without a fixed size.
+  // (The factories are taken now, called when a codec is first needed: numcodecs' blosc loads its Wasm then.)
+  const own = (k: string) => zarr.registry.get(k) as () => Promise<CodecEntry>;
+  const [ownZlib, ownGzip, ownBlosc] = [own('zlib'), own('gzip'), own('blosc')];
+  const zlib = async () => deflateCodec(Unzlib, 'zlib', await ownZlib(), (b, level) => zlibSync(b, { level: level as 6 }));
+  const gzip = async () => deflateCodec(Gunzip, 'gzip', await ownGzip());
+  for (const k of ['zlib', 'numcodecs.zlib']) zarr.registry.set(k, zlib as never);
+  for (const k of ['gzip', 'numcodecs.gzip']) zarr.registry.set(k, gzip as never);
   // Blosc states the decompressed and compressed sizes in its 16-byte header: both are checked before numcodecs decodes.
   const blosc = async () => {
-    const Blosc = (await import('numcodecs/blosc')).default;
+    const Blosc = await ownBlosc();
     return {
       kind: 'bytes_to_bytes',
       fromConfig(config: unknown, meta: ChunkMeta) {
-        const inner = Blosc.fromConfig(config as never);
+        const inner = Blosc.fromConfig(config, meta) as { encode(b: Uint8Array): Promise<Uint8Array>; decode(b: Uint8Array): Promise<Uint8Array> };
         const expected = decodedBytes(meta);
+        if (expected === undefined) return inner;
         return {
           kind: 'bytes_to_bytes',
           encode: (b: Uint8Array) => inner.encode(b),

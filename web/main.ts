@@ -125,7 +125,8 @@ class Page {
     this.gain = contrastStretch(site.cells.slice(0, 64).map((_, i) => siteCell(site, i)));
     this.setupControls();
     await this.layout();
-    await this.select(this.points[0]);
+    // ?idle: load and compile only, select nothing (the tests and the benchmark call the explorer themselves).
+    if (!new URLSearchParams(location.search).has('idle')) await this.select(this.points[0]);
     const names = Object.values(site.models).map((m) => `${m!.model.name} (${m!.meta.checkpoint}, iteration ${m!.meta.iteration})`);
     say(`Loaded ${site.index.cells.length} cells and ${names.join(' and ')}; compiled in the page in ${tCompile.toFixed(0)} ms.`);
     document.body.dataset.state = 'ready';

@@ -6,6 +6,7 @@
 
 import type { Launch, Program } from '../compiler/plan.ts';
 import type { Attrs, Shape } from '../kernels/types.ts';
+import { getOp } from '../kernels/registry.ts';
 
 const prod = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
 
@@ -72,4 +73,13 @@ export function programFlops(p: Pick<Program, 'launches'>): ProgramFlops {
     total += f;
   }
   return { total, byOp };
+}
+
+/**
+ * FLOPs one launch really executes on WebGPU: the sum of its WGSL plan's passes' `flops` (each
+ * GEMM's 2·M·N·K, multiplies by zeros its loaders supply included). Next to launchFlops (the
+ * dense count) it shows wasted work, e.g. a transposed conv that gathers over a dilated input.
+ */
+export function wgslPlanFlops(l: Pick<Launch, 'op' | 'attrs' | 'inShapes'>): number {
+  return getOp(l.op).wgsl(l.inShapes, l.attrs).passes.reduce((s, p) => s + (p.flops ?? 0), 0);
 }

@@ -45,6 +45,11 @@ export interface WgslPass {
   bindings: number[];
   workgroups: [number, number, number];
   uniform?: ArrayBuffer;
+  /**
+   * FLOPs (2 × multiply-adds) the pass executes, counting multiplies by zero a loader
+   * supplies (padding, a dilated input): what the GEMM really does, for the bench's counter.
+   */
+  flops?: number;
 }
 
 export interface WgslPlan {

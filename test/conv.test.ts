@@ -35,6 +35,10 @@ opSuite('conv_transpose', [
   { inputs: [randn([1, 2, 3, 4], 39), randn([2, 3, 3, 3], 40)], attrs: { stride: 2, pad: 1, outputPadding: [1, 0] } },
   { inputs: [randn([2, 5, 3, 3], 41), randn([5, 2, 1, 1], 42)] },
   { inputs: [randn([1, 2, 3, 2, 3], 43), randn([2, 3, 3, 3, 3], 44), randn([3], 45)], attrs: { stride: 2, pad: 1, outputPadding: [1, 0, 1] } },
+  // stride 3 > kernel 2: the outputs of residue 2 get no tap at all (bias only on WebGPU's phases)
+  { inputs: [randn([1, 2, 3, 4], 46), randn([2, 3, 2, 2], 47), randn([3], 48)], attrs: { stride: 3, outputPadding: [2, 1] } },
+  // few outputs per phase, Ci·taps = 320: each phase splits K, the phases share one scratch buffer
+  { inputs: [randn([1, 80, 2, 2], 49, 0.3), randn([80, 3, 4, 4], 50, 0.3), randn([3], 51)], attrs: { stride: 2, pad: 1 } },
 ]);
 
 opSuite('conv_grad_weight', [

@@ -5,7 +5,7 @@
 // Index arithmetic is u32: a tap position o·s + k − p that falls left of the input wraps to a
 // huge value, so one unsigned `< S` test rejects both sides of the padding.
 
-import type { WgslPlan } from '../types.ts';
+import type { WgslPass, WgslPlan } from '../types.ts';
 import { gemmPlan } from '../matmul/gemm.ts';
 import type { ConvGeom } from './geometry.ts';
 import { vol } from './geometry.ts';
@@ -60,37 +60,91 @@ ${tapIndex}
   });
 }
 
+/** One output phase of a conv_transpose along one dim (see convTransposeWgsl). */
+interface Phase1 {
+  /** Output residue ρ, first tap t0, tap count n, phase grid size G, input offset c. */
+  r: number;
+  t0: number;
+  n: number;
+  G: number;
+  c: number;
+}
+
+/** The phases of one dim: outputs o = ρ + s·u take the taps t = t0 + s·v, v < n, reading x[u + c − v]. */
+function phases1(O: number, K: number, s: number, p: number): Phase1[] {
+  const out: Phase1[] = [];
+  for (let r = 0; r < Math.min(s, O); r++) {
+    const t0 = (r + p) % s;
+    const n = t0 < K ? Math.ceil((K - t0) / s) : 0;
+    out.push({ r, t0, n, G: Math.ceil((O - r) / s), c: (r + p - t0) / s });
+  }
+  return out;
+}
+
 /**
- * conv_transpose as a gather: y[b,co,o] = Σ_{ci,tap} x[b,ci,i]·w[ci,co,tap] over the taps with
- * o + p − tap = i·s for an integer i inside x. M = B·OV (output positions), N = Co, K = Ci·KV.
+ * conv_transpose, y[b,co,o] = Σ_{ci,tap} x[b,ci,i]·w[ci,co,tap] over the taps with
+ * o + p − tap = i·s, as one dense implicit GEMM per output phase (residue of o mod s, per dim;
+ * the decomposition of the Wasm kernel, kernel.as.ts conv_transpose): a phase's outputs take
+ * only the taps of its residue, so no multiply meets a zero of the dilated input. A gather over
+ * every tap would do s^d times the work (4× in 2D, 8× in 3D at stride 2).
+ * Per phase: M = B·GV (phase outputs), N = Co, K = Ci·nV (its taps). Phases write disjoint
+ * outputs; a phase without taps (K < s) writes the bias (or 0). When phases split K they share
+ * one scratch buffer: dispatches in a pass run in order, each sees the previous one's writes.
  */
 export function convTransposeWgsl(g: ConvGeom, hasBias: boolean): WgslPlan {
   const ins = hasBias ? ['X', 'W', 'BIAS'] : ['X', 'W'];
-  // The KV taps of w[ci, co, :] are contiguous in k: vec4 loads when KV is a multiple of 4 (k4).
-  const vecW = vol(g.K) % 4 === 0;
-  return gemmPlan({
-    op: 'conv_transpose',
-    M: g.B * vol(g.O),
-    N: g.Co,
-    K: g.Ci * vol(g.K),
-    decls: `${bindingDecls(ins, 'Y', vecW ? ['W'] : [])}\n${consts(g)}`,
-    // Here O is the (larger) output and S the input; t = o + p − tap must be a multiple of
-    // the stride. A negative t wraps to ≥ 2³¹, whose quotient is far beyond S.
-    loadA: `  let b = m / OV; let o = m % OV; let ci = k / KV; let tap = k % KV;
-${splitO('o')}
-${splitK('tap')}
-  let t0 = o0 + P0 - p; let t1 = o1 + P1 - q; let t2 = o2 + P2 - r;
-  if (t0 % ST0 != 0u || t1 % ST1 != 0u || t2 % ST2 != 0u) { return 0.0; }
-  let i0 = t0 / ST0; let i1 = t1 / ST1; let i2 = t2 / ST2;
+  const per = [0, 1, 2].map((d) => phases1(g.O[d], g.K[d], g.stride[d], g.pad[d]));
+  const passes: WgslPass[] = [];
+  let scratch = 0;
+  for (const a of per[0]) for (const b of per[1]) for (const c of per[2]) {
+    const ph = [a, b, c];
+    const GV = a.G * b.G * c.G;
+    const NV = a.n * b.n * c.n;
+    const pc = (name: string, f: (q: Phase1) => number) => ph.map((q, d) => `const ${name}${d}: u32 = ${f(q)}u;`).join('\n');
+    const decls = `${bindingDecls(ins, 'Y', [])}
+${consts(g)}
+${pc('R', (q) => q.r)}
+${pc('T', (q) => q.t0)}
+${pc('N', (q) => Math.max(q.n, 1))}
+${pc('G', (q) => q.G)}
+${pc('C', (q) => q.c)}
+const GV: u32 = ${GV}u;
+const NV: u32 = ${Math.max(NV, 1)}u;`;
+    const store = `  let b = m / GV; let u = m % GV;
+  let u2 = u % G2; let u1 = (u / G2) % G1; let u0 = u / (G2 * G1);
+  Y[(b * CO + n) * OV + ((R0 + ST0 * u0) * O1 + R1 + ST1 * u1) * O2 + R2 + ST2 * u2] = v${hasBias ? ' + BIAS[n]' : ''};`;
+    const plan = gemmPlan({
+      op: 'conv_transpose',
+      M: g.B * GV,
+      N: g.Co,
+      // A tapless phase: one k whose loaders give 0, so the GEMM stores just the bias.
+      K: NV === 0 ? 1 : g.Ci * NV,
+      decls,
+      // (X and W are touched so the auto layout still binds them.)
+      loadA: NV === 0
+        ? '  _ = &X; _ = &W;\n  return 0.0;'
+        : `  let b = m / GV; let u = m % GV; let ci = k / NV; let v = k % NV;
+  let u2 = u % G2; let u1 = (u / G2) % G1; let u0 = u / (G2 * G1);
+  let v2 = v % N2; let v1 = (v / N2) % N1; let v0 = v / (N2 * N1);
+  // A negative u + c − v wraps to ≥ 2³¹: one unsigned test rejects both sides.
+  let i0 = u0 + C0 - v0; let i1 = u1 + C1 - v1; let i2 = u2 + C2 - v2;
   if (i0 >= S0 || i1 >= S1 || i2 >= S2) { return 0.0; }
   return X[(b * CI + ci) * SV + (i0 * S1 + i1) * S2 + i2];`,
-    // w [Ci, Co, KV]: B(k = ci·KV + tap, n) = w[ci, n, tap].
-    loadB: '  return W[((k / KV) * CO + n) * KV + k % KV];',
-    ...(vecW && { vecB: 'k' as const, loadB4: '  return W[(((k / KV) * CO + n) * KV + k % KV) / 4u];' }),
-    store: `  Y[((m / OV) * CO + n) * OV + m % OV] = v${hasBias ? ' + BIAS[n]' : ''};`,
-    bindings: [...ins.keys(), ins.length],
-    fastAxis: 'm',
-  });
+      // w [Ci, Co, KV]: tap v of the phase is kernel index t0 + s·v per dim.
+      loadB: NV === 0
+        ? '  return 0.0;'
+        : `  let ci = k / NV; let v = k % NV;
+  let v2 = v % N2; let v1 = (v / N2) % N1; let v0 = v / (N2 * N1);
+  return W[(ci * CO + n) * KV + ((T0 + ST0 * v0) * K1 + T1 + ST1 * v1) * K2 + T2 + ST2 * v2];`,
+      store,
+      bindings: [...ins.keys(), ins.length],
+      fastAxis: 'm',
+      ...(NV === 0 && { splitK: 1 }),
+    });
+    passes.push(...plan.passes);
+    scratch = Math.max(scratch, ...(plan.scratch ?? [0]));
+  }
+  return scratch ? { passes, scratch: [scratch] } : { passes };
 }
 
 /** conv_grad_weight: dw[co, ci·KV + tap] = Σ_{b,o} dy[b,co,o]·x[b,ci,o·s−p+tap]; M = Co, N = Ci·KV, K = B·OV. */

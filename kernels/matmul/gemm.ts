@@ -207,7 +207,7 @@ ${stage('B', 'Bs', 'n', 'BN', spec.loadB4 ? spec.vecB ?? 'k' : null)}
     }
   }
 }`;
-  const pass1: WgslPass = { code: tiled, bindings: split > 1 ? [...spec.bindings, scratchIndex] : spec.bindings, workgroups: [tilesN, gy, gz] };
+  const pass1: WgslPass = { code: tiled, bindings: split > 1 ? [...spec.bindings, scratchIndex] : spec.bindings, workgroups: [tilesN, gy, gz], flops: 2 * M * N * K };
   if (split === 1) return { passes: [pass1] };
   const reduce: WgslPass = {
     code: `${header}

@@ -1,4 +1,4 @@
-// `npx tsx bench/explorer.ts [--models demo,paper] [--reps n]`: the explorer's decode latency per
+// `npx tsx bench/explorer.ts [--models demo,paper] [--backends wasm,webgpu] [--reps n]`: the explorer's decode latency per
 // image (one latent code → one cell: what a slider move costs), in the page (headless Chromium:
 // Wasm, and WebGPU on whatever adapter it has) and in Node (Wasm at 1 and N threads, the same
 // web/explorer.ts code), for the demo-size Target2D (64×40, widths 16/32/64, latent 32) and the
@@ -65,7 +65,7 @@ try {
     be.destroy();
     const server = await serveFolder(site, 0);
     const port = (server.address() as { port: number }).port;
-    for (const backend of ['wasm', 'webgpu']) {
+    for (const backend of arg('backends', 'wasm,webgpu').split(',')) {
       const page = await browser.newPage();
       const t0 = performance.now();
       await page.goto(`http://127.0.0.1:${port}/?backend=${backend}&idle`);

@@ -153,10 +153,17 @@ describe('on trained models', async () => {
     expect(Math.abs(blank.dna)).toBeLessThan(0.05);
   }, 300_000);
 
-  // Known failure at this training budget (250 target steps): the small target model predicts the
-  // DNA copy from the membrane more than from the DNA channel (median coupling_dna −0.02,
-  // coupling_memb 0.005 over 29 test cells; at 500 steps 0.09 and 0.10). `fails` keeps the
-  // assertion as the paper states it and reports when the model starts to pass it.
+  // Known failure of the model, not of the formula or the permutation (both checked: the sign and
+  // normalisation are §4's, test above; the DNA plane of the Batch is the one replaced, and Control -
+  // Memb passes with the same code). The synthetic Control - DNA structure is the cell's DNA plane
+  // inside the nucleus mask (data/synth.ts), an exact copy of the reference's DNA. At this budget
+  // (250 target steps, lr 2e-4) the target model does not use the reference's DNA for it: median
+  // coupling_dna −0.022, coupling_memb 0.005 over 29 test cells (the DNA copy is reconstructed from
+  // z). Trained at lr 1e-3 (measured, same data and steps) it couples to DNA (0.295) but also to the
+  // membrane (0.188): the synthetic nucleus sits within ±10 % of the cell's axes of its centre and
+  // its axes scale with the cell's, so the membrane predicts most of the DNA copy; and Control -
+  // Blank then couples to both (0.254, 0.147: its ELBO is near 0, so a small absolute change is a
+  // large ratio), Control - Memb to DNA (0.274). `fails` keeps the paper's assertion.
   test.fails('Control - DNA couples to DNA and not to the membrane', async () => {
     const { at } = await summary();
     const dna = at('Control - DNA');

@@ -76,10 +76,3 @@ export async function writeGeneratedFiles(g: Generated, out: string, format: str
   }
   return files;
 }
-
-/** PNG and OME-TIFF only, synchronously (what cli/statcell.ts calls today); OME-Zarr needs writeGeneratedFiles. */
-export function writeGenerated(g: Generated, out: string, format: 'png' | 'ome-tiff' | 'both', pixelSize: PixelSize = DEFAULT_PIXEL_SIZE): string[] {
-  const kinds = fileKinds(format);
-  mkdirSync(out, { recursive: true });
-  return g.cells.flatMap((c, i) => writeFlat(stemOf(out, i, c), g.size, c, kinds, pixelSize));
-}

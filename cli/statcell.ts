@@ -112,14 +112,14 @@ program
   .option('--n <n>', 'how many cells', int, 4)
   .option('--data <manifest>', 'take the membrane and DNA of real cells from this manifest instead of generating them')
   .addOption(new Option('--split <split>', 'split of --data').choices(['train', 'validate', 'test', 'all']).default('test'))
-  .option('--format <f>', 'png, ome-tiff or both', 'png')
+  .option('--format <f>', 'png, ome-tiff (tiff), zarr (OME-Zarr), both (png + ome-tiff) or all', 'png')
   .option('--seed <n>', 'which noise draws', int, 0)
   .requiredOption('--out <dir>', 'output folder')
   .addOption(fitOption(true))
   .addOption(backendOption())
   .action(async (o) => {
-    if (!['png', 'ome-tiff', 'both'].includes(o.format)) throw new Error(`--format ${o.format}: expected png, ome-tiff or both`);
-    const [{ openRun }, { openSplit }, { generate }, { writeGenerated }] = await Promise.all([import('../session/run.ts'), import('./common.ts'), import('../session/generate.ts'), import('./generate.ts')]);
+    const [{ openRun }, { openSplit }, { generate }, { writeGeneratedFiles, fileKinds, pixelSizeForRun }] = await Promise.all([import('../session/run.ts'), import('./common.ts'), import('../session/generate.ts'), import('./generate.ts')]);
+    fileKinds(o.format); // a bad --format fails before anything is opened
     const backend = await backendFor(o.backend);
     const reference = o.reference ? await openRun(o.reference, backend) : undefined;
     const target = o.target ? await openRun(o.target, backend) : undefined;
@@ -132,7 +132,7 @@ program
       real = await ds.batch(Array.from({ length: Math.min(o.n, ds.length) }, (_, i) => i));
     }
     const g = await generate({ reference, target, n: real ? real.rows.length : o.n, labels, real, iteration: o.seed });
-    const files = writeGenerated(g, o.out, o.format);
+    const files = await writeGeneratedFiles(g, o.out, o.format, pixelSizeForRun(o.data ?? (target ?? reference)!.info.data));
     log(`wrote ${files.length} files to ${o.out}`);
   });
 

@@ -1,9 +1,12 @@
-// Checkpoints: <dir>/<name>.safetensors (every stored tensor by its store name: parameters,
-// state, adam.m.* / adam.v.*) plus <name>.json (the sidecar: step, epoch, seeds, model source
-// and hash, config, backend, metrics, best validation ELBO), and two pointer files, `latest`
-// and `best`, holding a checkpoint's name. Every file is written atomically (tmp + fsync +
-// rename + fsync of the directory), tensors first and pointers last, so a process killed at any
-// moment leaves `latest` naming a complete checkpoint.
+// Checkpoints: <dir>/<name>.safetensors (the model's tensors by their store names: parameters
+// and state) plus <name>.json (the sidecar: step, epoch, seeds, model source and hash, config,
+// backend, metrics, best validation ELBO), and two pointer files, `latest` and `best`, holding a
+// checkpoint's name. The optimizer state (adam.m.* / adam.v.*, as large as the parameters twice
+// over) is needed only to resume, and a run resumes from its latest checkpoint: it is written
+// beside that one, <name>.optimizer.safetensors, and removed from the previous checkpoint once
+// `latest` names the new one. Every file is written atomically (tmp + fsync + rename + fsync of
+// the directory), tensors first and pointers last, so a process killed at any moment leaves
+// `latest` naming a complete checkpoint with its optimizer state.
 
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
@@ -39,6 +42,8 @@ export interface Sidecar {
   best?: { name: string; elbo: number };
   /** SHA-256 of the .safetensors file, checked on load. */
   tensorsSha256: string;
+  /** SHA-256 of <name>.optimizer.safetensors while this checkpoint keeps its optimizer state (only the latest does). */
+  optimizerSha256?: string;
   written: string;
 }
 
@@ -78,6 +83,9 @@ function removeStaleTemps(dir: string): void {
   }
 }
 
+/** The file of a checkpoint's optimizer state, beside its tensors. */
+const OPTIMIZER_FILE = '.optimizer.safetensors';
+
 export const checkpointName = (iteration: number, epochEnd: boolean, epoch: number): string =>
   epochEnd ? `epoch-${String(epoch).padStart(4, '0')}` : `step-${String(iteration).padStart(8, '0')}`;
 
@@ -91,7 +99,13 @@ function shapesOf(model: CompiledModel): Map<string, readonly number[]> {
   return shapes;
 }
 
-export function saveCheckpoint(dir: string, model: CompiledModel, tensors: Map<string, Float32Array>, sidecar: Omit<Sidecar, 'format' | 'tensorsSha256' | 'written'>, pointers: ('latest' | 'best')[] = ['latest']): Sidecar {
+/**
+ * Writes checkpoint `sidecar.name` from `tensors` (the runtime's store: the model's tensors, Adam's
+ * moments and gradient accumulators) and points `pointers` at it. Written as the latest, it keeps
+ * the optimizer state in its own file, and every older checkpoint's is removed afterwards; any
+ * other checkpoint holds the model's tensors only.
+ */
+export function saveCheckpoint(dir: string, model: CompiledModel, tensors: Map<string, Float32Array>, sidecar: Omit<Sidecar, 'format' | 'tensorsSha256' | 'optimizerSha256' | 'written'>, pointers: ('latest' | 'best')[] = ['latest']): Sidecar {
   // JSON writes NaN as null, which would read back as "no value": a diverged run is an error, and
   // it is raised before any file is written, so the previous checkpoints stay as they were.
   for (const [where, values] of [['metrics', sidecar.metrics], ['validation', sidecar.validation ?? {}]] as const)
@@ -103,13 +117,45 @@ export function saveCheckpoint(dir: string, model: CompiledModel, tensors: Map<s
   mkdirSync(dir, { recursive: true });
   removeStaleTemps(dir);
   const shapes = shapesOf(model);
-  const toWrite = new Map([...tensors].map(([name, data]) => [name, { shape: shapes.get(name) ?? [data.length], data }]));
-  const bytes = writeSafetensors(toWrite, { format: 'statcell', model: model.name, iteration: String(sidecar.iteration) });
-  const full: Sidecar = { format: 'statcell-checkpoint/1', ...sidecar, tensorsSha256: createHash('sha256').update(bytes).digest('hex'), written: new Date().toISOString() };
+  const own = new Set(model.tensors.map((t) => t.name));
+  const file = (keep: (name: string) => boolean) =>
+    writeSafetensors(new Map([...tensors].filter(([name]) => keep(name)).map(([name, data]) => [name, { shape: shapes.get(name) ?? [data.length], data }])), { format: 'statcell', model: model.name, iteration: String(sidecar.iteration) });
+  const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+  const bytes = file((n) => own.has(n));
+  const asLatest = pointers.includes('latest');
+  const optimizer = asLatest && [...tensors.keys()].some((n) => !own.has(n)) ? file((n) => !own.has(n)) : undefined;
+  const full: Sidecar = { format: 'statcell-checkpoint/1', ...sidecar, tensorsSha256: sha(bytes), ...(optimizer && { optimizerSha256: sha(optimizer) }), written: new Date().toISOString() };
   writeAtomic(join(dir, `${sidecar.name}.safetensors`), bytes);
+  if (optimizer) writeAtomic(join(dir, sidecar.name + OPTIMIZER_FILE), optimizer);
   writeAtomic(join(dir, `${sidecar.name}.json`), JSON.stringify(full, null, 1) + '\n');
   for (const p of pointers) writeAtomic(join(dir, p), sidecar.name + '\n');
+  if (asLatest) dropOptimizerState(dir, sidecar.name);
   return full;
+}
+
+/**
+ * Removes the optimizer state of every checkpoint but `latest` (only the latest is resumed from):
+ * first its sidecar stops naming it (rewritten atomically), then the file goes, so a crash in
+ * between leaves at most a stray file, which the next call removes.
+ */
+function dropOptimizerState(dir: string, latest: string): void {
+  for (const f of readdirSync(dir)) {
+    if (!f.endsWith(OPTIMIZER_FILE)) continue;
+    const name = f.slice(0, -OPTIMIZER_FILE.length);
+    if (name === latest) continue;
+    const side = join(dir, `${name}.json`);
+    let v: Partial<Sidecar> | undefined;
+    try {
+      v = JSON.parse(readFileSync(side, 'utf8'));
+    } catch {
+      v = undefined; // no sidecar, or not one that loads anyway: nothing names the file
+    }
+    if (v && typeof v === 'object' && v.optimizerSha256 !== undefined) {
+      delete v.optimizerSha256;
+      writeAtomic(side, JSON.stringify(v, null, 1) + '\n');
+    }
+    rmSync(join(dir, f), { force: true });
+  }
 }
 
 /** A checkpoint name: a file stem in the checkpoint folder, never a path out of it. */
@@ -171,6 +217,7 @@ const SIDECAR_SCHEMA = {
     validation: { type: 'object', required: ['elbo'], additionalProperties: finite },
     best: { type: 'object', required: ['name', 'elbo'], properties: { name: { type: 'string', pattern: CHECKPOINT_NAME.source }, elbo: finite } },
     tensorsSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    optimizerSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
     written: { type: 'string' },
   },
 };
@@ -191,8 +238,14 @@ export interface LoadedCheckpoint {
   tensors: Map<string, Float32Array>;
 }
 
-/** Loads and verifies a checkpoint (hash of the tensors file, and the model source hash when `model` is given). */
-export function loadCheckpoint(dir: string, name: string, model?: CompiledModel): LoadedCheckpoint {
+/**
+ * Loads and verifies a checkpoint (hash of the tensors file, and the model source hash when
+ * `model` is given). With `optimizer` (to resume training) it also loads the optimizer state, and
+ * a checkpoint without it is an error: Adam restarted from zero moments would take steps of
+ * about 3·lr (its bias correction assumes moments averaged over every step so far), so the run
+ * would neither continue exactly nor smoothly.
+ */
+export function loadCheckpoint(dir: string, name: string, model?: CompiledModel, opts: { optimizer?: boolean } = {}): LoadedCheckpoint {
   const stem = join(dir, name);
   let sidecar: Sidecar;
   let bytes: Buffer;
@@ -213,19 +266,42 @@ export function loadCheckpoint(dir: string, name: string, model?: CompiledModel)
     throw new CheckpointError(
       `checkpoint ${stem}: written by model ${sidecar.model.name} with source hash ${sidecar.model.sourceHash.slice(0, 12)}…, but the model now compiles to ${model.name} with hash ${model.sourceHash.slice(0, 12)}… (different source or overrides); use the same model and --set options, or start a fresh run in another directory`,
     );
-  const st = parseSafetensors(bytes);
   const tensors = new Map<string, Float32Array>();
   const shapes = model ? shapesOf(model) : new Map<string, readonly number[]>();
-  for (const [n, t] of st.tensors) {
-    const want = shapes.get(n);
-    // A tensor must have the model's shape, not only its number of values ([2, 8] is not [8, 2]).
-    if (want && want.join() !== t.shape.join()) throw new CheckpointError(`checkpoint ${stem}.safetensors: tensor '${n}' is [${t.shape.join(', ')}], the model's is [${want.join(', ')}]`);
-    tensors.set(n, t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>));
+  const take = (file: string, b: Uint8Array) => {
+    for (const [n, t] of parseSafetensors(b).tensors) {
+      const want = shapes.get(n);
+      // A tensor must have the model's shape, not only its number of values ([2, 8] is not [8, 2]).
+      if (want && want.join() !== t.shape.join()) throw new CheckpointError(`checkpoint ${file}: tensor '${n}' is [${t.shape.join(', ')}], the model's is [${want.join(', ')}]`);
+      tensors.set(n, t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>));
+    }
+  };
+  take(`${stem}.safetensors`, bytes);
+  if (opts.optimizer) {
+    const file = stem + OPTIMIZER_FILE;
+    if (sidecar.optimizerSha256 !== undefined) {
+      confine(dir, file);
+      let ob: Buffer;
+      try {
+        ob = readFileSync(file);
+      } catch (e) {
+        throw new CheckpointError(`checkpoint ${stem}: cannot read its optimizer state (${(e as Error).message}); it cannot be resumed from`);
+      }
+      const osha = createHash('sha256').update(ob).digest('hex');
+      if (osha !== sidecar.optimizerSha256) throw new CheckpointError(`checkpoint ${file}: its SHA-256 ${osha.slice(0, 12)}… differs from the sidecar's ${sidecar.optimizerSha256.slice(0, 12)}… (a torn or replaced file); it cannot be resumed from`);
+      take(file, ob);
+    }
+    // (A checkpoint written before the optimizer state had its own file holds adam.* itself.)
+    const lacking = model?.tensors.filter((t) => t.kind === 'param' && !(tensors.has(`adam.m.${t.name}`) && tensors.has(`adam.v.${t.name}`))) ?? [];
+    if ((model && lacking.length) || ![...tensors.keys()].some((n) => n.startsWith('adam.')))
+      throw new CheckpointError(
+        `checkpoint ${stem}: holds no optimizer state (Adam's moments${lacking.length ? ` of ${lacking[0].name}${lacking.length > 1 ? ` and ${lacking.length - 1} more` : ''}` : ''}; no ${stem}${OPTIMIZER_FILE}), so training cannot resume from it. Only a run's latest checkpoint keeps them; its weights still serve eval, embed, generate and report`,
+      );
   }
   return { sidecar, tensors };
 }
 
 /** Removes a checkpoint's files (used to keep only the newest few mid-epoch checkpoints). */
 export function removeCheckpoint(dir: string, name: string): void {
-  for (const ext of ['safetensors', 'json']) rmSync(join(dir, `${name}.${ext}`), { force: true });
+  for (const f of [name + OPTIMIZER_FILE, `${name}.safetensors`, `${name}.json`]) rmSync(join(dir, f), { force: true });
 }

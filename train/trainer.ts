@@ -96,7 +96,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let resumedFrom: string | undefined;
   const found = o.resume ? resolveCheckpoint(ckDir, 'latest') : null;
   if (found) {
-    const ck = loadCheckpoint(ckDir, found, model);
+    const ck = loadCheckpoint(ckDir, found, model, { optimizer: true });
     if (ck.sidecar.batch !== B) throw new TrainError(`resume: checkpoint ${found} was trained with batch ${ck.sidecar.batch}, this run asks for ${B}; resume with --batch ${ck.sidecar.batch}`);
     if (ck.sidecar.seeds.data !== o.seed) throw new TrainError(`resume: checkpoint ${found} was trained with seed ${ck.sidecar.seeds.data}, this run asks for ${o.seed}; resume with --seed ${ck.sidecar.seeds.data}`);
     rt.writeAll(ck.tensors, `checkpoint ${join(ckDir, found)}`);
@@ -160,7 +160,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     latest = name;
     // Mid-epoch checkpoints are only for resuming: keep the newest.
     if (prev.startsWith('step-') && prev !== best?.name) removeCheckpoint(ckDir, prev);
-    // Epoch checkpoints: the newest `keep`, and always the best and the latest (each holds its Adam state).
+    // Epoch checkpoints: the newest `keep`, and always the best and the latest (only the latest keeps its Adam state, for --resume).
     const epochs = readdirSync(ckDir).filter((f) => /^epoch-\d+\.json$/.test(f)).map((f) => f.slice(0, -5)).sort();
     const keep = o.keep ?? 5;
     const kept = new Set([...(keep > 0 ? epochs.slice(-keep) : []), name, best?.name]);

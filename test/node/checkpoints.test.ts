@@ -1,14 +1,16 @@
 // Checkpoints and run directories under bad input and faults: crafted pointers, malformed
-// sidecars, tensors of the right size but the wrong shape, stale temporary files, and one
-// writer per run directory (a second trainer is refused; a dead one's lock is taken over).
+// sidecars, tensors of the right size but the wrong shape, stale temporary files, one writer per
+// run directory (a second trainer is refused; a dead one's lock is taken over), and the optimizer
+// state kept only beside the latest checkpoint.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { synthesize } from '../../data/synth.ts';
-import { writeSafetensors } from '../../runtime/safetensors.ts';
+import { parseSafetensors, writeSafetensors } from '../../runtime/safetensors.ts';
 import { CheckpointError, loadCheckpoint, resolveCheckpoint, saveCheckpoint } from '../../session/checkpoint.ts';
 import { LockError, lockRun } from '../../session/lock.ts';
 import { assertFreshRunDir, readRunInfo, writeRunInfo } from '../../session/run.ts';
@@ -164,4 +166,89 @@ describe('confinement, divergence, run.json', () => {
     writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...good, batch: '4', labels: [1], fit: 'stretch' }));
     expect(() => readRunInfo(dir)).toThrow(/run\.json: \/batch must be integer; \/labels\/0 must be string; \/fit must be equal to one of the allowed values/);
   });
+});
+
+describe('optimizer state only where a run resumes from', () => {
+  const model = tinyModel({ size: [6, 4] });
+  const params = model.tensors.filter((t) => t.kind === 'param');
+  const n = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+  /** A runtime store: tensors filled with k, distinct Adam moments. */
+  const store = (k: number) => {
+    const m = new Map(model.tensors.map((t) => [t.name, new Float32Array(n(t.shape)).fill(k)]));
+    for (const p of params) for (const w of ['m', 'v']) m.set(`adam.${w}.${p.name}`, Float32Array.from({ length: n(p.shape) }, (_, i) => k + i * 1e-3 + (w === 'v' ? 0.5 : 0)));
+    return m;
+  };
+  const side = (name: string, iteration: number) => ({ name, iteration, epoch: iteration / 3, seeds: { init: 1, data: 1 }, model: { name: model.name, config: model.config, source: model.source, sourceHash: model.sourceHash, files: model.files, entryFile: model.entryFile }, backend: 'wasm', batch: 4, optimizer: { kind: 'adam', lr: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: iteration }, metrics: { loss: 1 } });
+  const keysOf = (f: string) => [...parseSafetensors(readFileSync(f)).tensors.keys()];
+  const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+  test('the latest keeps Adam moments in its own file; the previous (here also the best) loses them once latest moves on', () => {
+    const dir = tmp();
+    saveCheckpoint(dir, model, store(1), side('epoch-0001', 3), ['latest', 'best']);
+    expect(existsSync(join(dir, 'epoch-0001.optimizer.safetensors'))).toBe(true);
+    saveCheckpoint(dir, model, store(2), side('epoch-0002', 6), ['latest']);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.optimizer.safetensors'))).toEqual(['epoch-0002.optimizer.safetensors']);
+    for (const c of ['epoch-0001', 'epoch-0002']) expect(keysOf(join(dir, `${c}.safetensors`)).sort()).toEqual(model.tensors.map((t) => t.name).sort());
+    expect(keysOf(join(dir, 'epoch-0002.optimizer.safetensors')).sort()).toEqual(params.flatMap((p) => [`adam.m.${p.name}`, `adam.v.${p.name}`]).sort());
+    expect(JSON.parse(readFileSync(join(dir, 'epoch-0001.json'), 'utf8')).optimizerSha256).toBeUndefined();
+    // The latest resumes with exactly the moments it was given.
+    const back = loadCheckpoint(dir, 'epoch-0002', model, { optimizer: true });
+    for (const [k, v] of store(2)) expect(bits(back.tensors.get(k)!).equals(bits(v)), k).toBe(true);
+    // The best still serves eval and the rest; resuming from it is an error naming it and saying why.
+    expect(loadCheckpoint(dir, 'epoch-0001', model).tensors.size).toBe(model.tensors.length);
+    expect(() => loadCheckpoint(dir, 'epoch-0001', model, { optimizer: true })).toThrow(/epoch-0001: holds no optimizer state \(Adam's moments of .*; no .*epoch-0001\.optimizer\.safetensors\), so training cannot resume from it\. Only a run's latest checkpoint keeps them/);
+    // The latest's optimizer file torn or missing: an error naming it.
+    const opt = join(dir, 'epoch-0002.optimizer.safetensors');
+    const good = readFileSync(opt);
+    writeFileSync(opt, good.subarray(0, good.length - 4));
+    expect(() => loadCheckpoint(dir, 'epoch-0002', model, { optimizer: true })).toThrow(/epoch-0002\.optimizer\.safetensors: its SHA-256 .* differs from the sidecar's/);
+    unlinkSync(opt);
+    expect(() => loadCheckpoint(dir, 'epoch-0002', model, { optimizer: true })).toThrow(/epoch-0002: cannot read its optimizer state \(ENOENT.*epoch-0002\.optimizer\.safetensors/);
+  });
+
+  test('a stray optimizer file (a crash after its sidecar was rewritten) goes at the next checkpoint; an older checkpoint with adam.* inside still resumes', () => {
+    const dir = tmp();
+    saveCheckpoint(dir, model, store(1), side('epoch-0001', 3));
+    writeFileSync(join(dir, 'epoch-0000.optimizer.safetensors'), 'stray');
+    saveCheckpoint(dir, model, store(2), side('epoch-0002', 6));
+    expect(readdirSync(dir).filter((f) => f.endsWith('.optimizer.safetensors'))).toEqual(['epoch-0002.optimizer.safetensors']);
+    // Written before the optimizer state had its own file: one file with everything.
+    const all = store(3);
+    const shapes = new Map<string, readonly number[]>(model.tensors.map((t) => [t.name, t.shape]));
+    for (const p of params) for (const w of ['m', 'v']) shapes.set(`adam.${w}.${p.name}`, p.shape);
+    const bytes = writeSafetensors(new Map([...all].map(([k, v]) => [k, { shape: [...shapes.get(k)!], data: v }])));
+    writeFileSync(join(dir, 'epoch-0003.safetensors'), bytes);
+    writeFileSync(join(dir, 'epoch-0003.json'), JSON.stringify({ ...side('epoch-0003', 9), format: 'statcell-checkpoint/1', tensorsSha256: createHash('sha256').update(bytes).digest('hex') }));
+    const back = loadCheckpoint(dir, 'epoch-0003', model, { optimizer: true });
+    for (const [k, v] of all) expect(bits(back.tensors.get(k)!).equals(bits(v)), k).toBe(true);
+  });
+
+  test('statcell train: only the latest epoch keeps the optimizer state, --resume continues from it, and without it --resume is refused naming the file', () => {
+    const data = tmp();
+    synthesize({ out: data, cells: 24, dims: 2, size: [24, 16], seed: 3 });
+    const out = tmp();
+    const args = (epochs: number) => ['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--out', out, '--backend', 'wasm', '--batch', '4', '--epochs', String(epochs), '--eval-samples', '1'];
+    const cli = (a: string[]) => spawnSync(process.execPath, [CLI, ...a], { env: { ...process.env, CI: '1' }, encoding: 'utf8', timeout: 120_000 });
+    const ck = join(out, 'checkpoints');
+    const optimizers = () => readdirSync(ck).filter((f) => f.endsWith('.optimizer.safetensors'));
+    let r = cli(args(2));
+    expect(r.status, r.stderr).toBe(0);
+    expect(optimizers()).toEqual(['epoch-0002.optimizer.safetensors']);
+    r = cli([...args(3), '--resume']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/resuming from .*epoch-0002 at iteration 12/);
+    expect(optimizers()).toEqual(['epoch-0003.optimizer.safetensors']);
+    for (const e of ['epoch-0001', 'epoch-0002', 'epoch-0003']) expect(keysOf(join(ck, `${e}.safetensors`)).some((k) => k.startsWith('adam.')), e).toBe(false);
+    // The moments are twice the parameters: an epoch checkpoint is a third of what it was.
+    const size = (f: string) => statSync(join(ck, f)).size;
+    expect(size('epoch-0003.optimizer.safetensors')).toBeGreaterThan(1.9 * size('epoch-0003.safetensors') * (params.reduce((a, p) => a + n(p.shape), 0) / model.tensors.reduce((a, t) => a + n(t.shape), 0)));
+    unlinkSync(join(ck, 'epoch-0003.optimizer.safetensors'));
+    const before = new Map(readdirSync(out, { recursive: true }).map(String).filter((f) => statSync(join(out, f)).isFile() && f !== 'lock').map((f) => [f, readFileSync(join(out, f))]));
+    r = cli([...args(4), '--resume']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/epoch-0003: cannot read its optimizer state \(ENOENT.*epoch-0003\.optimizer\.safetensors/);
+    const after = new Map(readdirSync(out, { recursive: true }).map(String).filter((f) => statSync(join(out, f)).isFile() && f !== 'lock').map((f) => [f, readFileSync(join(out, f))]));
+    expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
+    for (const [f, b] of before) expect(after.get(f)!.equals(b), f).toBe(true);
+  }, 300_000);
 });

@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, inject, test } from 'vitest';
 import { synthesize } from '../../data/synth.ts';
 import { parseSafetensors } from '../../runtime/safetensors.ts';
 import { resolveCheckpoint } from '../../session/checkpoint.ts';
+import { latestCheckpoint } from './run-files.ts';
 import { TINY_FILE } from './tiny-model.ts';
 
 const CLI = join(import.meta.dirname, '../../cli/statcell.js');
@@ -37,9 +38,10 @@ function runAndSignal(args: string[], at: number, signal: NodeJS.Signals): Promi
   });
 }
 
+/** The latest checkpoint's tensors with its optimizer state. */
 const tensorsOf = (dir: string) => {
-  const ck = join(dir, 'checkpoints');
-  return parseSafetensors(readFileSync(join(ck, `${resolveCheckpoint(ck, 'latest')}.safetensors`))).tensors;
+  const ck = latestCheckpoint(dir);
+  return new Map([...parseSafetensors(ck.tensors).tensors, ...parseSafetensors(ck.optimizer).tensors]);
 };
 
 let data: string;

@@ -10,7 +10,7 @@ import { Job } from 'kubernetes-models/batch/v1';
 import { parse } from 'yaml';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { synthesize } from '../../data/synth.ts';
-import { resolveCheckpoint } from '../../session/checkpoint.ts';
+import { latestCheckpoint } from './run-files.ts';
 import { grid, parseAxis, readPlan } from '../../sweep/plan.ts';
 import { readDone } from '../../sweep/index.ts';
 import { TINY_FILE } from './tiny-model.ts';
@@ -32,7 +32,7 @@ const planTiny = (out: string, betas = '0.01,0.5,0.99') => {
   const r = cli(['sweep', 'plan', '--model', TINY_FILE, '--set', 'size=[24,16]', '--sweep', `beta=${betas}`, '--data', manifest, '--out', out, '--backend', 'wasm', '--batch', '4', '--iterations', '60', '--checkpoint-every', '5', '--eval-samples', '1', '--gpus', '0']);
   expect(r.status, r.stderr).toBe(0);
 };
-const latestTensors = (run: string) => readFileSync(join(run, 'checkpoints', resolveCheckpoint(join(run, 'checkpoints'), 'latest') + '.safetensors'));
+const latestTensors = (run: string) => latestCheckpoint(run).bytes;
 
 describe('sweep plan', () => {
   test('grammar: lo:hi:n is linear and inclusive, a,b,c a list, several axes the product', () => {

@@ -53,7 +53,7 @@ export function couplingFigure(c: CouplingSection): ReportFigure {
   };
   return {
     file: c.file,
-    title: `Structure coupling under ${c.model}: ${pass} of ${controls.length} controls as in the paper`,
+    title: controls.length ? `Structure coupling under ${c.model}: ${pass} of ${controls.length} controls as in the paper` : `Structure coupling under ${c.model}: no control cells in the test split`,
     html: `<img src="${esc(c.file)}" alt="coupling plot"><table><tr><th>structure</th><th>test cells</th><th>coupling_memb</th><th>coupling_dna</th><th>memb − dna</th><th>control: expected</th></tr>${all.map(row).join('')}</table>`,
     caption:
       `Per test cell, the target model's ELBO with the real reference, and with its membrane (resp. DNA) channel replaced by that channel of a random test cell; coupling = 1 − ELBO / mean(permuted ELBOs); medians per structure, sorted by differential coupling (memb − dna; < 0: bound to the nucleus, > 0: to the membrane). ` +

@@ -6,6 +6,7 @@
 // (PNG IHDR, TIFF IFDs) are checked against the model's input size before anything is decoded.
 
 import { decode } from 'fast-png';
+import { Inflate } from 'fflate';
 import { fromArrayBuffer } from 'geotiff';
 import { omePlaneIndex, parseOmeXml, type PixelSize } from './ome.ts';
 
@@ -75,6 +76,37 @@ function pngHeader(file: string, b: Uint8Array): { width: number; height: number
   const samples = ({ 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 } as Record<number, number>)[b[25]];
   if (!samples) throw new ImageError(file, `not a readable PNG: unknown colour type ${b[25]}`);
   return { width: v.getUint32(16), height: v.getUint32(20), depth: b[24], samples };
+}
+
+/**
+ * Refuses a PNG whose image data inflate to more bytes than its (already checked) header
+ * declares: a "zlib bomb" of a small declared size, whose IDAT expands by up to ~1000× per byte.
+ * The IDAT chunks are inflated in 1 KiB pieces with the output counted and dropped, so memory
+ * stays bounded; only then does fast-png decode the file.
+ */
+function checkPngInflation(file: string, b: Uint8Array, h: { width: number; height: number; depth: number; samples: number }): void {
+  const row = 1 + Math.ceil((h.width * h.samples * h.depth) / 8); // a filter byte per row
+  // Interlaced (Adam7): seven sub-images, each row with its filter byte; at most 7 more per row.
+  const limit = b[28] === 1 ? (row + 7) * h.height : row * h.height;
+  let out = 0;
+  let over = false;
+  const inf = new Inflate((chunk) => {
+    out += chunk.length;
+    if (out > limit) over = true;
+  });
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  try {
+    for (let at = 8; at + 8 <= b.length && !over; ) {
+      const len = v.getUint32(at);
+      const type = String.fromCharCode(...b.subarray(at + 4, at + 8));
+      if (type === 'IDAT') for (let k = at + 8; k < Math.min(at + 8 + len, b.length) && !over; k += 1024) inf.push(b.subarray(k, Math.min(k + 1024, at + 8 + len, b.length)));
+      if (type === 'IEND') break;
+      at += 12 + len;
+    }
+  } catch (e) {
+    throw new ImageError(file, `not a readable PNG: ${(e as Error).message}`);
+  }
+  if (over) throw new ImageError(file, `its image data inflate to more than the ${limit} bytes its ${h.width}×${h.height} header declares (a compression bomb); refused before decoding`);
 }
 
 /** ImageJ hyperstack metadata ("channels=6", "slices=40"); pages then run channel fastest, then Z. */
@@ -182,6 +214,7 @@ export function decodePng2d(file: string, buf: ArrayBuffer, bounds?: ImageBounds
   if (head.depth !== 8 && head.depth !== 16) throw new ImageError(file, `a ${head.depth}-bit PNG; expected 8 or 16 bits per sample`);
   const C = head.samples === 2 || head.samples === 4 ? head.samples - 1 : head.samples;
   checkDeclared(file, [head.height, head.width], head.samples, bounds, head.depth / 8);
+  checkPngInflation(file, new Uint8Array(buf), head);
   let png: ReturnType<typeof decode>;
   try {
     png = decode(new Uint8Array(buf));

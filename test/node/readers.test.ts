@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode } from 'fast-png';
+import { Zlib } from 'fflate';
 import { describe, expect, test } from 'vitest';
 import { CellDataset } from '../../data/dataset.ts';
 import { readPng2d, readTiff3d } from '../../data/images.ts';
@@ -69,6 +70,59 @@ async function refusedQuickly(f: () => unknown, re: RegExp): Promise<void> {
   expect(ms).toBeLessThan(1000);
   expect(mb).toBeLessThan(200);
 }
+
+/**
+ * A valid 64×64 RGB PNG header whose one IDAT holds `mb` MB of zeros deflated (about 1000:1):
+ * a zlib bomb of a small declared size.
+ */
+function pngInflatingTo(mb: number): Uint8Array {
+  const chunk = (type: string, data: Uint8Array) => {
+    const c = new Uint8Array(12 + data.length);
+    const v = new DataView(c.buffer);
+    v.setUint32(0, data.length);
+    c.set(new TextEncoder().encode(type), 4);
+    c.set(data, 8);
+    v.setUint32(8 + data.length, crc32(c.subarray(4, 8 + data.length)));
+    return c;
+  };
+  const ihdr = new Uint8Array(13);
+  new DataView(ihdr.buffer).setUint32(0, 64);
+  new DataView(ihdr.buffer).setUint32(4, 64);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  // Streamed through zlib so the test itself never holds the inflated bytes.
+  const z = new Zlib({ level: 9 });
+  const parts: Uint8Array[] = [];
+  z.ondata = (d) => parts.push(d);
+  const zeros = new Uint8Array(1 << 20);
+  for (let i = 0; i < mb; i++) z.push(zeros);
+  z.push(new Uint8Array(0), true);
+  const idat = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  parts.reduce((at, p) => (idat.set(p, at), at + p.length), 0);
+  const sig = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a);
+  const all = [sig, chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', new Uint8Array(0))];
+  const out = new Uint8Array(all.reduce((a, p) => a + p.length, 0));
+  all.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
+}
+
+describe('zlib bombs: image data inflating beyond the declared size', () => {
+  // 256 MB of zeros (crafting GBs takes minutes of zlib here); the check stops inflating a few KB
+  // past the declared 12 KB, so the refusal costs the same for any larger bomb.
+  test('a 64×64 PNG whose IDAT inflates to 256 MB: refused within 1 s and 200 MB, naming the file', async () => {
+    const f = join(dir, 'zbomb.png');
+    const bytes = pngInflatingTo(256);
+    expect(bytes.length).toBeLessThan(1e6); // a few hundred KB on disk
+    writeFileSync(f, bytes);
+    await refusedQuickly(() => readPng2d(f, { size: [64, 64] }), /zbomb\.png: its image data inflate to more than the 12352 bytes its 64×64 header declares \(a compression bomb\)/);
+  }, 60_000);
+
+  test('a PNG of exactly its declared size still reads', async () => {
+    const f = join(dir, 'fine.png');
+    writeFileSync(f, encode({ width: 64, height: 64, channels: 3, depth: 8, data: new Uint8Array(64 * 64 * 3).fill(7) }));
+    const img = await readPng2d(f, { size: [64, 64] });
+    expect([img.channels, ...img.spatial]).toEqual([3, 64, 64]);
+  });
+});
 
 describe('image bombs are refused before decoding', () => {
   const png = join(dir, 'bomb.png');

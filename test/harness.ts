@@ -13,6 +13,7 @@ import { oracle, oracleTensor, type OracleTensor } from '../kernels/oracle.ts';
 import { getOp } from '../kernels/registry.ts';
 import type { Attrs, Emitter, Shape } from '../kernels/types.ts';
 import { fmtShape, numel } from '../kernels/types.ts';
+import { rng } from './rng.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -110,17 +111,8 @@ function deviceSuite(name: DeviceName, fn: (d: TestDevice) => void): void {
 
 export const backendOf = (d: TestDevice): Backend => d.eager.backend;
 
-/** Deterministic pseudo-random numbers (mulberry32) for test inputs. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers (mulberry32) for test inputs (test/rng.ts). */
+export { rng };
 
 export function randn(shape: Shape, seed: number, scale = 1): OracleTensor {
   const r = rng(seed);

@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { compileModel } from '../../compiler/compile.ts';
 import { CODES, DiagnosticError } from '../../dsl/diagnostics.ts';
+import { rng } from '../rng.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -25,17 +26,6 @@ export function realModels(): Map<string, string> {
   return files;
 }
 
-/** mulberry32: small, fast, seeded. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rand = () => number;
 const int = (r: Rand, n: number) => Math.floor(r() * n);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs .devkit/ for bench/device.sh on a machine without Node or node_modules: this machine's
 # node (xz), bench/device.ts bundled by esbuild (its only external: the `webgpu` package) and
-# that package's loader and Linux x86-64 dawn.node. Needs node_modules here (npm ci).
+# that package's loader and Linux x86-64 dawn.node (xz; device.sh unpacks both). Needs node_modules here (npm ci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 grep -qx '/.devkit/' .git/info/exclude 2>/dev/null || echo '/.devkit/' >>.git/info/exclude
@@ -11,6 +11,7 @@ npx esbuild bench/device.ts --bundle --platform=node --format=esm --target=node2
   --outfile=.devkit/device.mjs --log-level=warning
 w=node_modules/webgpu
 cp $w/package.json $w/index.js .devkit/node_modules/webgpu/
-cp $w/dist/linux-x64/dawn.node .devkit/node_modules/webgpu/dist/linux-x64/
+# xz: the working tree (~29 MiB) and the carried kit must stay under the device tool's 64 MiB.
+xz -T0 -6 -c $w/dist/linux-x64/dawn.node >.devkit/node_modules/webgpu/dist/linux-x64/dawn.node.xz
 xz -T0 -6 -c "$(command -v node)" >.devkit/node.xz
 du -sh .devkit .devkit/*

@@ -4,9 +4,9 @@
 # on an H100/H200 (it stops itself at 470 s); `--quick` runs end to end on SwiftShader.
 #
 # Node: the system's `node` (>= 20) when there is one. A GPU machine without Node gets it from the
-# kit that `bench/device-kit.sh` packs here beforehand into .devkit/ (ignored by git, ~30 MiB:
+# kit that `bench/device-kit.sh` packs here beforehand into .devkit/ (ignored by git, 29 MB:
 # node xz-compressed, one esbuild bundle of bench/device.ts, and of node_modules only the
-# `webgpu` package's index.js, package.json and dist/linux-x64/dawn.node); the device tool
+# `webgpu` package's index.js, package.json and dist/linux-x64/dawn.node, xz); the device tool
 # carries it with `carry: [".devkit"]` (and `.gl` for the Vulkan loader, below).
 # Vulkan: Dawn needs libvulkan.so.1. When ldconfig knows none, the .deb files in .gl/ (libvulkan1,
 # fetched as /work/.library/device/README.md says) are unpacked into /. NVIDIA's ICD is pointed at
@@ -46,6 +46,8 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,dri
 # The bundle when it is there and newer than the sources is what ran on SwiftShader with
 # `--quick`; else tsx from node_modules.
 if [ -f .devkit/device.mjs ]; then
+  dawn=.devkit/node_modules/webgpu/dist/linux-x64/dawn.node
+  [ -f "$dawn" ] || xz -dc "$dawn.xz" >"$dawn"
   run=("$NODE" .devkit/device.mjs)
 elif [ -x node_modules/.bin/tsx ]; then
   run=("$NODE" node_modules/tsx/dist/cli.mjs bench/device.ts)

@@ -3,7 +3,10 @@
 // the Wasm thread pool's worker beside them, and the library's type declarations. The Wasm kernels
 // themselves are built by `npm run build:wasm` into build/. No transpiler is needed at run time.
 //   node build.mjs            bundles only (fast: what `npm start` runs first)
-//   node build.mjs --types    also the declarations (what `npm run build` and `prepare` do)
+//   node build.mjs --types    also the declarations
+//   node build.mjs --web      also the explorer page (Vite: web/ → dist/web/, what `statcell serve`
+//                             and `export-web` ship from an installed package)
+// `npm run build` (and `prepare`) does all three.
 
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -38,3 +41,5 @@ if (process.argv.includes('--types')) {
       writeFileSync(f, readFileSync(f, 'utf8').replace(/(from\s+|import\()(['"])(\.{1,2}\/[^'"]+)\.ts\2/g, '$1$2$3.js$2'));
     }
 }
+
+if (process.argv.includes('--web')) await (await import('vite')).build({ configFile: 'web/vite.config.mjs' });

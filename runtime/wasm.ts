@@ -83,8 +83,16 @@ async function threadsWanted(asked: number | undefined): Promise<number> {
   return n;
 }
 
-async function loadModuleBytes(file = 'kernels.wasm'): Promise<BufferSource> {
-  const url = new URL(`../build/${file}`, import.meta.url);
+/** Literal URLs, so that a bundler (Vite for the explorer page) ships these four files and no other. */
+const MODULE_URLS: Record<string, () => URL> = {
+  'kernels.wasm': () => new URL('../build/kernels.wasm', import.meta.url),
+  'kernels-mt.wasm': () => new URL('../build/kernels-mt.wasm', import.meta.url),
+  'kernels-fma.wasm': () => new URL('../build/kernels-fma.wasm', import.meta.url),
+  'kernels-mt-fma.wasm': () => new URL('../build/kernels-mt-fma.wasm', import.meta.url),
+};
+
+async function loadModuleBytes(file: string): Promise<BufferSource> {
+  const url = MODULE_URLS[file]();
   if (url.protocol === 'file:') {
     const { readFile } = await import('node:fs/promises');
     try {

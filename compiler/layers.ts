@@ -79,7 +79,9 @@ export function lowerLayer(cx: BuildContext, layer: LayerKind, a: Map<string, Va
     const uName = `${path}.sn_u`;
     param(uName, [shape[0]], 'state', { kind: 'unit_vector' });
     const [sigma, u2] = g.call('sn_sigma', [w, b.tensors.get(uName)!], { eps: 1e-12 });
-    b.tensors.set(uName, u2);
+    // As PyTorch's spectral_norm: the power iteration's vector is kept only in training, so an
+    // entry (encode, decode, generate, evaluate) leaves the model's state as it found it.
+    if (b.training) b.tensors.set(uName, u2);
     return g.call('div', [w, sigma])[0];
   };
   let y: Value;

@@ -59,10 +59,6 @@ export class Explorer {
     const m = this.site.models[role];
     const rt = this.runtimes[role];
     if (!m || !rt) throw new Error(`explorer: this site has no ${role} model`);
-    // Running an entry updates the model's state tensors (BatchNorm's running statistics), so
-    // each call would see the ones the calls before it left: the checkpoint's state is written
-    // back first, and every output depends on its own inputs only (whatever was clicked before).
-    for (const t of m.model.tensors) if (t.kind === 'state') this.backend.write(rt.store.get(t.name)!, m.weights.get(t.name)!);
     return { m, rt };
   }
 

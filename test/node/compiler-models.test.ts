@@ -24,6 +24,17 @@ describe('the paper models', () => {
     expect(parameterCount(m, (o) => o.startsWith('dec'))).toBe(dec);
   });
 
+  test('entries leave the state as they found it; the training step updates every state tensor', () => {
+    // As PyTorch in eval mode: BatchNorm uses its running statistics and spectral norm its stored
+    // vector, neither updated, so encode / decode / generate give the same result in any order.
+    const m = compileModelFile('models/target2d.vae', { overrides: { size: [32, 24], channels: [4, 8, 16], latent: 8 } });
+    for (const e of m.entryNames) expect([...m.entry(e, 2).graph.updates.keys()], e).toEqual([]);
+    const state = m.tensors.filter((t) => t.kind === 'state').map((t) => t.name);
+    expect(state.some((n) => n.endsWith('.sn_u')) && state.some((n) => n.endsWith('.running_mean'))).toBe(true);
+    const updated = new Set(m.trainStep(2).graph.updates.keys());
+    expect(state.filter((n) => !updated.has(n))).toEqual([]);
+  });
+
   test('3D M_R + M_T is the paper\'s 122,627,829', () => {
     expect(parameterCount(compileModelFile('models/reference3d.vae')) + parameterCount(compileModelFile('models/target3d.vae'))).toBe(122_627_829);
   });

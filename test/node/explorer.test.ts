@@ -2,7 +2,7 @@
 // `statcell export-web`, served by a plain static server (python3 -m http.server: no COOP/COEP)
 // and by `statcell serve`, opened in headless Chromium (Debian's, through Playwright). The page
 // compiles the models, says its backend, reconstructs a clicked cell, decodes slider moves,
-// embeds a dropped PNG, generates cells; screenshots of each view go to docs/explorer/. And the
+// embeds a dropped PNG, generates cells; screenshots of each view are checked (and kept in docs/explorer/ with STATCELL_UPDATE_DOCS=1). And the
 // same numbers: the page's Wasm outputs equal Node's bit for bit, its WebGPU (SwiftShader here)
 // within 1e-5 of Node's WebGPU.
 
@@ -25,7 +25,9 @@ import { trainedPair, type TrainedPair } from './trained-models.ts';
 const CHROMIUM = process.env.STATCELL_CHROMIUM ?? '/usr/bin/chromium';
 // As vitest.config.ts's chromiumArgs: WebGPU (SwiftShader without a GPU), root in CI, small /dev/shm, no network.
 const ARGS = ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const DOCS = join(import.meta.dirname, '../../docs/explorer');
+// The screenshots kept in docs/ are refreshed on request only (STATCELL_UPDATE_DOCS=1), so that a
+// test run leaves the checkout clean; otherwise they go to a temporary folder, checked the same way.
+const DOCS = process.env.STATCELL_UPDATE_DOCS ? join(import.meta.dirname, '../../docs/explorer') : mkdtempSync(join(tmpdir(), 'statcell-explorer-shots-'));
 const CELLS = 60;
 const LOAD_MS = 240_000;
 
@@ -83,7 +85,7 @@ function content(px: ArrayLike<number>, channels = 4): { colours: number; lit: n
 
 const drawn = (page: Page, id: string) => page.evaluate((id) => Number(document.getElementById(id)!.dataset.drawn ?? 0), id);
 
-/** Screenshot of a view into docs/explorer/<name>.png, checked not blank. */
+/** Screenshot of a view into DOCS/<name>.png, checked not blank. */
 async function screenshot(page: Page, id: string, name: string): Promise<void> {
   const png = await page.locator(`#${id}`).screenshot();
   mkdirSync(DOCS, { recursive: true });

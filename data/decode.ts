@@ -6,7 +6,7 @@
 // (PNG IHDR, TIFF IFDs) are checked against the model's input size before anything is decoded.
 
 import { decode } from 'fast-png';
-import { Inflate } from 'fflate';
+import { Unzlib } from 'fflate';
 import { fromArrayBuffer } from 'geotiff';
 import { omePlaneIndex, parseOmeXml, type PixelSize } from './ome.ts';
 
@@ -90,7 +90,7 @@ function checkPngInflation(file: string, b: Uint8Array, h: { width: number; heig
   const limit = b[28] === 1 ? (row + 7) * h.height : row * h.height;
   let out = 0;
   let over = false;
-  const inf = new Inflate((chunk) => {
+  const inf = new Unzlib((chunk) => { // IDAT is a zlib stream (RFC 1950), not raw deflate
     out += chunk.length;
     if (out > limit) over = true;
   });

@@ -7,7 +7,7 @@
 
 import { decode } from 'fast-png';
 import { Unzlib } from 'fflate';
-import { fromArrayBuffer } from 'geotiff';
+import { fromArrayBuffer, type GeoTIFFImage } from 'geotiff';
 import { omePlaneIndex, parseOmeXml, type PixelSize } from './ome.ts';
 
 const MiB = 1 << 20;
@@ -88,25 +88,60 @@ function checkPngInflation(file: string, b: Uint8Array, h: { width: number; heig
   const row = 1 + Math.ceil((h.width * h.samples * h.depth) / 8); // a filter byte per row
   // Interlaced (Adam7): seven sub-images, each row with its filter byte; at most 7 more per row.
   const limit = b[28] === 1 ? (row + 7) * h.height : row * h.height;
-  let out = 0;
-  let over = false;
-  const inf = new Unzlib((chunk) => { // IDAT is a zlib stream (RFC 1950), not raw deflate
-    out += chunk.length;
-    if (out > limit) over = true;
-  });
+  const idat: Uint8Array[] = [];
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  for (let at = 8; at + 8 <= b.length; ) {
+    const len = v.getUint32(at);
+    const type = String.fromCharCode(...b.subarray(at + 4, at + 8));
+    if (type === 'IDAT') idat.push(b.subarray(at + 8, Math.min(at + 8 + len, b.length)));
+    if (type === 'IEND') break;
+    at += 12 + len;
+  }
+  let over: boolean;
   try {
-    for (let at = 8; at + 8 <= b.length && !over; ) {
-      const len = v.getUint32(at);
-      const type = String.fromCharCode(...b.subarray(at + 4, at + 8));
-      if (type === 'IDAT') for (let k = at + 8; k < Math.min(at + 8 + len, b.length) && !over; k += 1024) inf.push(b.subarray(k, Math.min(k + 1024, at + 8 + len, b.length)));
-      if (type === 'IEND') break;
-      at += 12 + len;
-    }
+    over = inflatesBeyond(idat, limit);
   } catch (e) {
     throw new ImageError(file, `not a readable PNG: ${(e as Error).message}`);
   }
   if (over) throw new ImageError(file, `its image data inflate to more than the ${limit} bytes its ${h.width}×${h.height} header declares (a compression bomb); refused before decoding`);
+}
+
+/**
+ * Whether a zlib stream (RFC 1950: PNG's IDAT, TIFF's deflate strips), given in pieces, inflates
+ * to more than `limit` bytes. Inflated 1 KiB of input at a time with the output counted and
+ * dropped, stopping as soon as it passes the limit: memory stays bounded whatever the ratio.
+ */
+function inflatesBeyond(pieces: Uint8Array[], limit: number): boolean {
+  let out = 0;
+  const inf = new Unzlib((chunk) => {
+    out += chunk.length;
+  });
+  for (const p of pieces) for (let k = 0; k < p.length && out <= limit; k += 1024) inf.push(p.subarray(k, Math.min(k + 1024, p.length)));
+  return out > limit;
+}
+
+/**
+ * Refuses a deflate-compressed TIFF page (Compression 8 or 32946) whose strips or tiles inflate
+ * beyond their declared size (a tile's width × height, a strip's width × RowsPerStrip, × the
+ * sample size), before geotiff inflates them whole.
+ */
+async function checkTiffInflation(file: string, buf: ArrayBuffer, page: GeoTIFFImage, p: number, bytesPerSample: number): Promise<void> {
+  const fd = page.fileDirectory;
+  const compression = Number(fd.getValue('Compression') ?? 1);
+  if (compression !== 8 && compression !== 32946) return;
+  const offsets = (await fd.loadValue(page.isTiled ? 'TileOffsets' : 'StripOffsets')) as ArrayLike<number>;
+  const counts = (await fd.loadValue(page.isTiled ? 'TileByteCounts' : 'StripByteCounts')) as ArrayLike<number>;
+  const limit = page.getTileWidth() * page.getTileHeight() * bytesPerSample;
+  const bytes = new Uint8Array(buf);
+  for (let i = 0; i < offsets.length; i++) {
+    let over: boolean;
+    try {
+      over = inflatesBeyond([bytes.subarray(offsets[i], offsets[i] + (counts[i] ?? 0))], limit);
+    } catch (e) {
+      throw new ImageError(file, `page ${p}: not a readable deflate ${page.isTiled ? 'tile' : 'strip'}: ${(e as Error).message}`);
+    }
+    if (over) throw new ImageError(file, `page ${p}: a deflate ${page.isTiled ? 'tile' : 'strip'} inflates to more than the ${limit} bytes the page declares (a compression bomb); refused before decoding`);
+  }
 }
 
 /** ImageJ hyperstack metadata ("channels=6", "slices=40"); pages then run channel fastest, then Z. */
@@ -187,6 +222,7 @@ export async function decodeTiff(file: string, buf: ArrayBuffer, o: TiffOptions 
     }
     const spatial = dims === 3 ? [Y, X, Z] : [Y, X];
     checkDeclared(file, spatial, C, o.bounds, BYTES[dtype]);
+    for (let p = 0; p < pages; p++) await checkTiffInflation(file, buf, await tiff.getImage(p), p, BYTES[dtype]);
     const data = new ARRAYS[dtype](C * Y * X * Z);
     for (let c = 0; c < C; c++)
       for (let z = 0; z < Z; z++) {

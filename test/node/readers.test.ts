@@ -7,10 +7,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode } from 'fast-png';
-import { Zlib } from 'fflate';
+import { Zlib, zlibSync } from 'fflate';
 import { describe, expect, test } from 'vitest';
 import { CellDataset } from '../../data/dataset.ts';
-import { readPng2d, readTiff3d } from '../../data/images.ts';
+import { readImage, readPng2d, readTiff3d } from '../../data/images.ts';
 import { parseManifest, readManifest } from '../../data/manifest.ts';
 import { encodeTiff, imagejDescription } from '../../data/tiff.ts';
 
@@ -115,6 +115,30 @@ describe('zlib bombs: image data inflating beyond the declared size', () => {
     writeFileSync(f, bytes);
     await refusedQuickly(() => readPng2d(f, { size: [64, 64] }), /zbomb-\d+\.png: its image data inflate to more than the 12352 bytes its 64×64 header declares \(a compression bomb\)/);
   }, 60_000);
+
+  test('a 64×64 deflate TIFF whose strip inflates to 16 MB: refused within 1 s and 200 MB, naming the file; the honest file reads', async () => {
+    const honest = encodeTiff({ width: 64, height: 64, pages: [new Uint8Array(64 * 64).fill(3)] });
+    const fine = join(dir, 'fine.tiff');
+    writeFileSync(fine, honest);
+    const img = await readImage(fine, { dims: 2, channelsHint: 1, bounds: { size: [64, 64] } });
+    expect([img.channels, ...img.spatial, img.data[100]]).toEqual([1, 64, 64, 3]);
+    // The same file with its strip replaced by 16 MB of zeros deflated (appended; StripOffsets
+    // and StripByteCounts rewritten to point at it).
+    const bomb = zlibSync(new Uint8Array(16 << 20), { level: 9 });
+    const t = new Uint8Array(honest.length + bomb.length);
+    t.set(honest);
+    t.set(bomb, honest.length);
+    const v = new DataView(t.buffer);
+    const ifd = v.getUint32(4, true);
+    for (let i = 0; i < v.getUint16(ifd, true); i++) {
+      const e = ifd + 2 + i * 12;
+      if (v.getUint16(e, true) === 273) v.setUint32(e + 8, honest.length, true);
+      if (v.getUint16(e, true) === 279) v.setUint32(e + 8, bomb.length, true);
+    }
+    const f = join(dir, 'zbomb.tiff');
+    writeFileSync(f, t);
+    await refusedQuickly(() => readImage(f, { dims: 2, channelsHint: 1, bounds: { size: [64, 64] } }), /zbomb\.tiff: page 0: a deflate strip inflates to more than the 4096 bytes the page declares \(a compression bomb\)/);
+  });
 
   test('a PNG of exactly its declared size still reads', async () => {
     const f = join(dir, 'fine.png');

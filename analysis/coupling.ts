@@ -10,7 +10,7 @@ import type { Batch } from '../data/dataset.ts';
 import type { CellRow } from '../data/manifest.ts';
 import { evaluateCells, type CellSource } from '../session/evaluate.ts';
 import type { ModelRuntime } from '../session/model.ts';
-import { seededRandom } from './stats.ts';
+import { seededRandom } from '../data/random.ts';
 
 /** The reference channels that are permuted, in the Batch's reference order. */
 export const PERMUTED = ['membrane', 'dna'] as const;

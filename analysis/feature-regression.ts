@@ -13,7 +13,7 @@ import type { ModelRuntime } from '../session/model.ts';
 import type { CellSource } from '../session/evaluate.ts';
 import { cellChannels, type CellChannels } from '../session/feeds.ts';
 import { encodeCells } from './kld.ts';
-import { seededRandom } from './stats.ts';
+import { seededRandom } from '../data/random.ts';
 import { cellFeatures, FEATURE_NAMES } from './features.ts';
 
 export const EXPLAINED_TARGET = 0.9;

@@ -3,18 +3,7 @@
 // and the Bonferroni correction. Browser-safe (no node: imports).
 
 import { mean } from 'simple-statistics';
-
-/** mulberry32: a small seeded generator, so a permutation test gives the same p on every run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../data/random.ts';
 
 function checkGroups(a: ArrayLike<number>[], b: ArrayLike<number>[], dims: readonly number[], what: string): void {
   if (!a.length || !b.length) throw new Error(`${what}: both groups need at least one cell (got ${a.length} and ${b.length})`);

@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encode } from 'fast-png';
 import { CLASSES } from './labels.ts';
+import { seededRandom } from './random.ts';
 import { encodeTiff, imagejDescription } from './tiff.ts';
 
 export interface SynthOptions {
@@ -41,16 +42,9 @@ export const BUNDLES = 5;
 
 /** Deterministic generator: mulberry32 with Box–Muller normals. */
 class Rng {
-  private a: number;
+  readonly next: () => number;
   constructor(seed: number) {
-    this.a = seed >>> 0 || 0x9e3779b9;
-  }
-  next(): number {
-    this.a = (this.a + 0x6d2b79f5) >>> 0;
-    let t = this.a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = seededRandom(seed);
   }
   range(lo: number, hi: number): number {
     return lo + (hi - lo) * this.next();

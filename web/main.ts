@@ -4,7 +4,7 @@
 
 import { PCA } from 'ml-pca';
 import { UMAP } from 'umap-js';
-import { seededRandom } from '../analysis/stats.ts';
+import { seededRandom } from '../data/random.ts';
 import { decodePng2d, decodeTiff3d, type Image } from '../data/decode.ts';
 import { contrastStretch, PALETTE } from '../data/palette.ts';
 import { preprocess2d, preprocess3d } from '../data/preprocess.ts';

@@ -6,7 +6,7 @@
 import { describe, expect, test } from 'vitest';
 import { CHANNEL_FEATURES, channelFeatures, cellFeatures, contourLength, histogramEntropy, FEATURE_NAMES, MASK_THRESHOLD } from '../../analysis/features.ts';
 import { fitFeaturePca, folds, pcScores, regressPcs, rSquared, selectedDims, weightedR2 } from '../../analysis/feature-regression.ts';
-import { seededRandom } from '../../analysis/stats.ts';
+import { seededRandom } from '../../data/random.ts';
 
 /**
  * An ellipse (semi-axes a along angle θ, b across), centred at (cy, cx), rasterised by coverage:

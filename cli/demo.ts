@@ -15,6 +15,7 @@ import { drugCommand } from './analyze-drug.ts';
 import { backendFor, log, openSplit } from './common.ts';
 import { openRun } from '../session/run.ts';
 import { trainCommand } from './train.ts';
+import { escapeXml as esc } from '../data/markup.ts';
 
 export interface DemoCommand {
   data: string;
@@ -45,7 +46,6 @@ export const DEMO_LABELS = ['Nuclear envelope', 'Mitochondria', 'Microtubules', 
 export const DEMO_CLASSES = ['Nucleolus (Granular Component)', 'Nuclear envelope', 'Mitochondria', 'Microtubules', 'Golgi', 'Plasma membrane', 'Control - DNA', 'Control - Memb', 'Control - Blank'];
 /** Of the synthesizer's classes, how many are structures (not controls). */
 const SYNTH_STRUCTURES = 19;
-const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 /**
  * The target model's learning rate in the demo (the paper's is 2e-4, for far more iterations).
  * Measured on the demo's data, 30 epochs (600 steps), label fidelity in 8 test cells: at 2e-4 the

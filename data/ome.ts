@@ -2,6 +2,8 @@
 // sizes with where they came from, channel names and colours; the OME-XML written into an
 // OME-TIFF and read back from one (browser-safe: strings only).
 
+import { escapeXml } from './markup.ts';
+
 /** Physical size of a pixel, in micrometres, and where that figure came from (written into every file). */
 export interface PixelSize {
   x: number;
@@ -44,7 +46,6 @@ const omeColor = (c: [number, number, number]): number => {
   return ((r << 24) | (g << 16) | (b << 8) | 255) >> 0;
 };
 
-const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const unescapeXml = (s: string) => s.replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 
 export type OmeType = 'uint8' | 'uint16' | 'float';

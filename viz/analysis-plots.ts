@@ -6,6 +6,7 @@ import type { KldSummary } from '../analysis/kld.ts';
 import { EFFECTIVE_STD, ACTIVE_MEAN } from '../analysis/kld.ts';
 import type { StructureCoupling } from '../analysis/coupling.ts';
 import { FONT, plotDocument, svgToPng } from './svg.ts';
+import { escapeXml as esc } from '../data/markup.ts';
 
 export interface Figure {
   svg: string;
@@ -13,7 +14,6 @@ export interface Figure {
 }
 
 
-const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /**
  * Renders a Plot spec in Node: the SVG (standalone, with its namespace) and its PNG. The title

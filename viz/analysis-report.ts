@@ -7,8 +7,8 @@
 import { CONTROL_EXPECTATIONS, COUPLED, UNCOUPLED, controlBehaves, type StructureCoupling } from '../analysis/coupling.ts';
 import { ACTIVE_MEAN, EFFECTIVE_STD } from '../analysis/kld.ts';
 import type { ReportFigure } from './report.ts';
+import { escapeXml as esc } from '../data/markup.ts';
 
-const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 const f3 = (x: number) => x.toFixed(3);
 const fmtP = (p: number) => (p < 1e-3 ? p.toExponential(2) : p.toFixed(4));
 

@@ -4,6 +4,7 @@
 
 import { pngOf, scaleUp, type Rgb } from './images.ts';
 import { svgToPng } from './svg.ts';
+import { escapeXml as esc } from '../data/markup.ts';
 
 export interface Tile {
   image: Rgb;
@@ -21,7 +22,6 @@ export interface TileFigure {
   zoom?: number;
 }
 
-const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 export function tileFigure(f: TileFigure): { svg: string; png: Uint8Array } {
   const zoom = f.zoom ?? 1;

@@ -3,6 +3,7 @@
 // axis whose ticks it chooses (logTicks); the analyses' plots are Observable Plot (viz/svg.ts).
 
 import { svgToPng } from './svg.ts';
+import { escapeXml as esc } from '../data/markup.ts';
 
 export interface Series {
   label: string;
@@ -24,7 +25,6 @@ export interface PlotResult {
   png: Uint8Array;
 }
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** About five round tick values covering [lo, hi]. */
 function ticks(lo: number, hi: number): number[] {

@@ -13,8 +13,8 @@ import { labelFidelity, labelVersusCellDifference, type LabelFidelity } from '..
 import { cellRgb, contrastStretch, greyOf, PALETTE_NAMES } from './images.ts';
 import { tileFigure, type Tile } from './figure.ts';
 import { linePlot } from './plot.ts';
+import { escapeXml as esc } from '../data/markup.ts';
 
-const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 /** One figure of the report: an image (path relative to the report folder) or a table, with its caption. */
 export interface ReportFigure {

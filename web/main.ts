@@ -13,6 +13,7 @@ import type { CellChannels } from '../session/feeds.ts';
 import { Explorer, fingerprint, klPerDim, siteCell, topDims } from './explorer.ts';
 import { cellLayers, composite, integratedLayers, LABEL_COLOURS, type Layer } from './render.ts';
 import { httpFetcher, loadSite, type ModelRole, type Site } from './site.ts';
+import { escapeXml as escape } from '../data/markup.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const SCALE = 4; // cells are small: shown 4× (nearest neighbour)
@@ -481,7 +482,6 @@ function split(t: { reference: Float32Array; structure: Float32Array }, size: nu
   return { membrane: t.reference.subarray(0, n), dna: t.reference.subarray(n, 2 * n), structure: t.structure };
 }
 
-const escape = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 const page = new Page();
 // For the end-to-end tests and the benchmark: the page's explorer, and its palette for reference.

@@ -122,7 +122,7 @@ async function browserAdapter(): Promise<Adapter | null> {
   return adapter ? describe(adapter) : null;
 }
 
-function summarize(i: { vendor?: string; architecture?: string; description?: string; device?: string; isFallbackAdapter?: boolean }): AdapterSummary {
+export function summarize(i: { vendor?: string; architecture?: string; description?: string; device?: string; isFallbackAdapter?: boolean }): AdapterSummary {
   const software = i.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe/i.test(`${i.architecture} ${i.description} ${i.device}`);
   const name = [i.vendor, i.architecture, i.description].filter(Boolean).join(' ');
   return { software, name: name || 'unnamed adapter' };

@@ -1,8 +1,9 @@
-// Worker threads for the Wasm backend: N−1 workers (Node worker_threads) each instantiate the
+// Worker threads for the Wasm backend: N−1 workers each instantiate the
 // shared-memory kernels (build/kernels-mt.wasm) on the backend's one WebAssembly.Memory; run()
 // posts each worker its kernel calls through a SharedArrayBuffer, runs piece 0 itself and blocks
-// in Atomics.wait until all are done, so execute() stays synchronous. Node only: a browser main
-// thread may not Atomics.wait, so there the backend keeps its single-thread path.
+// in Atomics.wait until all are done, so execute() stays synchronous. In Node the workers are
+// worker_threads; in a browser they are module Workers, and the pool runs only inside a worker
+// itself (the explorer's model worker, web/worker.ts): a page's main thread may not Atomics.wait.
 
 import type { WasmCall, WasmExports } from '../kernels/types.ts';
 
@@ -17,8 +18,10 @@ export interface PoolOptions {
   stallAt?: number;
 }
 
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
 function stallMsOf(asked: number | undefined): number {
-  const env = process.env.STATCELL_WASM_STALL_MS;
+  const env = isNode ? process.env.STATCELL_WASM_STALL_MS : undefined;
   const v = asked ?? (env ? Number(env) : STALL_MS);
   if (!(v > 0)) throw new Error(`wasm: the thread pool's stall timeout must be a positive number of ms, got ${asked ?? env} (option stallMs or STATCELL_WASM_STALL_MS)`);
   return v;
@@ -27,6 +30,34 @@ function stallMsOf(asked: number | undefined): number {
 // from byte ERR_AT the first error's text, ERR_CHARS UTF-16 units (as in wasm-worker.mjs).
 const ERR_AT = 16;
 const ERR_CHARS = 512;
+
+interface PoolWorker {
+  /** Resolves once the worker has instantiated the kernels; rejects if it fails or exits first. */
+  ready: Promise<void>;
+  terminate(): unknown;
+}
+
+/** One worker running wasm-worker.mjs: a Node worker_threads Worker (unref'd once ready: idle
+ * workers must not keep the process alive), or a browser module Worker handed its data in a first message. */
+async function startWorker(data: Record<string, unknown>): Promise<PoolWorker> {
+  if (isNode) {
+    const { Worker } = await import('node:worker_threads');
+    const w = new Worker(new URL('./wasm-worker.mjs', import.meta.url), { workerData: data });
+    const ready = new Promise<void>((resolve, reject) => {
+      w.once('message', () => resolve());
+      w.once('error', reject);
+      w.once('exit', (code) => reject(new Error(`wasm: worker exited (${code}) while starting`)));
+    }).then(() => void w.unref()); // unref'd only once started, or the process could exit while waiting
+    return { ready, terminate: () => w.terminate() };
+  }
+  const w = new Worker(new URL('./wasm-worker.mjs', import.meta.url), { type: 'module' });
+  const ready = new Promise<void>((resolve, reject) => {
+    w.addEventListener('message', () => resolve(), { once: true });
+    w.addEventListener('error', (e) => reject(new Error(`wasm: a worker thread failed to start: ${e.message ?? 'no message (could its script not load?)'}`)), { once: true });
+  });
+  w.postMessage(data); // the module and the shared memory and buffers are shared, not copied
+  return { ready, terminate: () => w.terminate() };
+}
 
 export class WasmThreadPool {
   private readonly i32: Int32Array;
@@ -37,7 +68,7 @@ export class WasmThreadPool {
   private broken: Error | null = null;
 
   private constructor(
-    private readonly workers: { terminate(): unknown }[], ctl: SharedArrayBuffer, cmd: SharedArrayBuffer,
+    private readonly workers: PoolWorker[], ctl: SharedArrayBuffer, cmd: SharedArrayBuffer,
     names: string[], private readonly stallMs: number,
   ) {
     this.i32 = new Int32Array(ctl);
@@ -52,27 +83,18 @@ export class WasmThreadPool {
   /** Starts threads−1 workers; `tables(i)` is worker i's byte offset for its conv tables. */
   static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number, names: string[], tables: number[], opts: PoolOptions = {}): Promise<WasmThreadPool> {
     const stallMs = stallMsOf(opts.stallMs);
-    const { Worker } = await import('node:worker_threads');
     const ctl = new SharedArrayBuffer(ERR_AT + 2 * ERR_CHARS);
     const cmd = new SharedArrayBuffer((threads - 1) * SLOT_FLOATS * 8);
-    const workers = [];
+    const workers: PoolWorker[] = [];
     try {
       for (let slot = 0; slot < threads - 1; slot++) {
-        workers.push(new Worker(new URL('./wasm-worker.mjs', import.meta.url), {
-          workerData: { module, memory, ctl, cmd, slot, slotFloats: SLOT_FLOATS, names, tables: tables[slot], stallAt: slot === 0 ? opts.stallAt : undefined },
-        }));
+        const data = { module, memory, ctl, cmd, slot, slotFloats: SLOT_FLOATS, names, tables: tables[slot], stallAt: slot === 0 ? opts.stallAt : undefined };
+        workers.push(await startWorker(data));
       }
-      await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
-        w.once('message', () => resolve());
-        w.once('error', reject);
-        w.once('exit', (code) => reject(new Error(`wasm: worker exited (${code}) while starting`)));
-      })));
+      await Promise.all(workers.map((w) => w.ready));
     } catch (e) {
       for (const w of workers) void w.terminate();
       throw e;
-    }
-    for (const w of workers) {
-      w.unref(); // idle workers must not keep the process alive
     }
     return new WasmThreadPool(workers, ctl, cmd, names, stallMs);
   }

@@ -1,7 +1,12 @@
 // A worker thread of the Wasm backend (runtime/wasm-threads.ts): its own instance of the shared-
 // memory kernels, blocked in Atomics.wait until the main thread posts a generation of calls.
-// Plain JavaScript so Node can start it without a TypeScript loader.
-import { parentPort, workerData } from 'node:worker_threads';
+// Plain JavaScript so Node can start it without a TypeScript loader. The same file runs as a
+// Node worker_threads worker (its data in workerData) and as a browser module Worker started
+// from the explorer's model worker (its data in the first message).
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+const wt = isNode ? await import('node:worker_threads') : null;
+const workerData = wt ? wt.workerData : await new Promise((ok) => self.addEventListener('message', (e) => ok(e.data), { once: true }));
+const ready = () => (wt ? wt.parentPort.postMessage('ready') : self.postMessage('ready'));
 
 const { module, memory, ctl, cmd, slot, slotFloats, names, tables } = workerData;
 const i32 = new Int32Array(ctl);
@@ -17,7 +22,7 @@ const { exports } = new WebAssembly.Instance(module, {
 // The conv tables live in static memory: give this thread its own (kernels/conv/kernel.as.ts).
 exports.conv_tables(tables);
 const fns = names.map((n) => exports[n]);
-parentPort.postMessage('ready');
+ready();
 
 // ctl: [0] generation (−1: quit), [1] pieces pending, [2] error flag, [3] error length, then the
 // first error's text (UTF-16) at ERR_AT (runtime/wasm-threads.ts).

@@ -1,7 +1,7 @@
 // Wasm backend: the AssemblyScript kernels (build/kernels.wasm, SIMD) over one memory that this
 // module owns. Buffers are 16-byte-aligned ranges of that memory handed out by a first-fit
 // free list; kernels receive byte offsets. Launches run synchronously, in order.
-// With threads (Node, SharedArrayBuffer available): the memory is shared, the module is the
+// With threads (Node or a browser worker, SharedArrayBuffer available): the memory is shared, the module is the
 // shared-memory build (build/kernels-mt.wasm) and ops whose plan can split (matmul, the conv
 // family) run on a worker pool (wasm-threads.ts); anything failing there falls back to 1 thread.
 
@@ -29,8 +29,8 @@ interface WasmLaunch extends PreparedLaunch {
 
 export interface WasmBackendOptions {
   /**
-   * Threads for matmul and the conv family (Node only). Default: env STATCELL_WASM_THREADS, else
-   * os.availableParallelism(). 1 is the single-thread module and path.
+   * Threads for matmul and the conv family (Node, or a cross-origin isolated browser worker).
+   * Default: env STATCELL_WASM_THREADS, else the cores. 1 is the single-thread module and path.
    */
   threads?: number;
   /**
@@ -65,18 +65,36 @@ async function fmaWanted(asked: boolean | 'auto' | undefined): Promise<boolean> 
   throw new Error('wasm: fma was asked for but this engine has no relaxed SIMD (Chromium ≥ 114, Firefox ≥ 120 and Node have it); leave fma off for the exact build');
 }
 
-/** The thread count asked for, or 1 where threads cannot work (no SharedArrayBuffer, not Node). */
-async function threadsWanted(asked: number | undefined): Promise<number> {
+/**
+ * Whether this thread can run the pool: SharedArrayBuffer (in a browser only when the page is
+ * cross-origin isolated) and a thread that may block in Atomics.wait (Node, or a browser worker;
+ * not a page's main thread).
+ */
+export function threadsPossible(): { ok: boolean; why: string } {
   const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-  if (!isNode || typeof SharedArrayBuffer === 'undefined') return 1;
-  const env = process.env.STATCELL_WASM_THREADS;
+  if (typeof SharedArrayBuffer === 'undefined')
+    return { ok: false, why: isNode ? 'this Node has no SharedArrayBuffer' : 'the page is not cross-origin isolated (the host sends no COOP/COEP headers), so there is no SharedArrayBuffer' };
+  if (!isNode && typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope === 'undefined')
+    return { ok: false, why: "a page's main thread may not block in Atomics.wait (the explorer runs its models in a worker)" };
+  if (!isNode && typeof Worker === 'undefined') return { ok: false, why: 'this browser cannot start a worker from a worker' };
+  return { ok: true, why: '' };
+}
+
+/** The thread count asked for, or 1 where threads cannot work (threadsPossible). Default: env
+ * STATCELL_WASM_THREADS, else the cores (os.availableParallelism, navigator.hardwareConcurrency). */
+async function threadsWanted(asked: number | undefined): Promise<number> {
+  if (!threadsPossible().ok) return 1;
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+  const env = isNode ? process.env.STATCELL_WASM_THREADS : undefined;
   let n = asked ?? (env ? Number(env) : undefined);
   if (n === undefined) {
-    try {
-      n = (await import('node:os')).availableParallelism();
-    } catch {
-      return 1; // a bundle without node:os
-    }
+    if (!isNode) n = globalThis.navigator?.hardwareConcurrency || 1;
+    else
+      try {
+        n = (await import('node:os')).availableParallelism();
+      } catch {
+        return 1; // a bundle without node:os
+      }
   }
   if (!Number.isInteger(n) || n < 1)
     throw new Error(`wasm: threads must be a positive integer, got ${asked ?? env} (option threads or STATCELL_WASM_THREADS)`);
@@ -145,6 +163,8 @@ export class WasmBackend implements Backend {
   private freeList: [number, number][] = [];
 
   private pool: WasmThreadPool | null = null;
+  /** Why this backend runs one thread ('' when it runs more): what the explorer page shows. */
+  readonly oneThreadWhy: string = '';
 
   private constructor(readonly memory: WebAssembly.Memory, readonly exports: WasmExports, heapBase: number) {
     const start = align(heapBase, 16);
@@ -161,16 +181,20 @@ export class WasmBackend implements Backend {
     const threads = await threadsWanted(options.threads);
     const fma = await fmaWanted(options.fma);
     const suffix = fma ? '-fma.wasm' : '.wasm';
+    const possible = threadsPossible();
+    let why = threads > 1 ? '' : possible.ok ? '1 thread was asked for, or there is 1 core' : possible.why;
     if (threads > 1) {
       try {
         return await WasmBackend.createThreaded(threads, `kernels-mt${suffix}`);
       } catch (e) {
         if (e instanceof OpcodeMismatchError) throw e; // a stale build is an error, not a reason for 1 thread
         // No shared-memory build, no workers (e.g. a bundler without worker_threads): 1 thread.
+        why = `the worker threads could not start (${(e as Error).message ?? e})`;
       }
     }
     const be = await WasmBackend.instantiate(await WebAssembly.compile(await loadModuleBytes(`kernels${suffix}`)), new WebAssembly.Memory({ initial: 256 }), `kernels${suffix}`);
     if (fma) (be as { description: string }).description = 'WebAssembly SIMD + relaxed FMA, 1 thread';
+    (be as { oneThreadWhy: string }).oneThreadWhy = why;
     return be;
   }
 

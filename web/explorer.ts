@@ -8,10 +8,10 @@ import { oracle } from '../kernels/oracle.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { channelsOf, feedsFrom, imageChannels, inputWithRole, type CellChannels } from '../session/feeds.ts';
 import { ModelRuntime } from '../session/model.ts';
-import type { LoadedModel, ModelRole, Site } from './site.ts';
+import type { LoadedModel, ModelRole, Site, SiteData } from './site.ts';
 
 /** A site cell's channels by name (views into the site's data). */
-export function siteCell(site: Site, i: number): CellChannels {
+export function siteCell(site: Pick<SiteData, 'cells'>, i: number): CellChannels {
   const d = site.cells[i];
   const vox = d.length / 3;
   return { membrane: d.subarray(0, vox), dna: d.subarray(vox, 2 * vox), structure: d.subarray(2 * vox) };

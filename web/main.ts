@@ -1,5 +1,6 @@
-// The explorer page: loads the site beside it (web/site.ts), opens a backend (runtime/device.ts),
-// and wires the views to web/explorer.ts. Plain DOM. State for the end-to-end tests is kept in
+// The explorer page: loads the site beside it (web/site.ts: index, cells, embeddings), starts the
+// model worker (web/worker.ts: compiles the models, opens the backend, runs web/explorer.ts) and
+// wires the views to it through web/rpc.ts. Plain DOM. State for the end-to-end tests is kept in
 // data-* attributes (body[data-state], #scatter[data-points]) and on window.statcell.
 
 import { PCA } from 'ml-pca';
@@ -8,11 +9,12 @@ import { seededRandom } from '../data/random.ts';
 import { decodePng2d, decodeTiff3d, type Image } from '../data/decode.ts';
 import { contrastStretch, PALETTE } from '../data/palette.ts';
 import { preprocess2d, preprocess3d } from '../data/preprocess.ts';
-import { openBackend, type BackendChoice } from '../runtime/device.ts';
+import type { BackendChoice } from '../runtime/device.ts';
 import type { CellChannels } from '../session/feeds.ts';
-import { Explorer, fingerprint, klPerDim, siteCell, topDims } from './explorer.ts';
+import { klPerDim, siteCell, topDims } from './explorer.ts';
 import { cellLayers, composite, integratedLayers, LABEL_COLOURS, type Layer } from './render.ts';
-import { httpFetcher, loadSite, type ModelRole, type Site } from './site.ts';
+import { ModelWorker, RemoteExplorer, type Opened } from './rpc.ts';
+import { httpFetcher, loadSiteData, type ModelRole, type SiteData } from './site.ts';
 import { escapeXml as escape } from '../data/markup.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -57,12 +59,24 @@ function drawTiles(canvas: HTMLCanvasElement, size: number[], tiles: Layer[][], 
   canvas.dataset.drawn = String(Number(canvas.dataset.drawn ?? 0) + 1);
 }
 
-/** Why this backend, and what the page could not use: the line shown under the title. */
-function threadNote(kind: string): string {
-  if (kind !== 'wasm') return '';
-  return globalThis.crossOriginIsolated
-    ? ' The page is cross-origin isolated (SharedArrayBuffer is available), but the runtime runs its Wasm worker pool in Node only so far: 1 thread.'
-    : ' The page is not cross-origin isolated (the host sent no COOP/COEP headers), so Wasm threads are not available: 1 thread.';
+/** The Wasm thread count and why: the second half of the backend line. */
+function threadNote(o: Opened): string {
+  if (o.kind !== 'wasm') return ' The models run in a worker.';
+  if (o.threads > 1) return ` Wasm threads ${o.threads}: the page is cross-origin isolated, and the models run in a worker with its thread pool.`;
+  if (!globalThis.crossOriginIsolated) return ' One thread: the host sends no COOP/COEP headers, so the page is not cross-origin isolated (no SharedArrayBuffer for Wasm threads).';
+  return ` One thread: ${o.oneThreadWhy}.`;
+}
+
+/** The warning when the models run slowly: neither WebGPU (a hardware adapter) nor Wasm threads, or WebGPU chosen on a software adapter; null otherwise. */
+function slowWarning(o: Opened): string | null {
+  if (o.kind === 'webgpu') return o.gpu.kind === 'software' ? `WebGPU runs on a software adapter (${o.gpu.name}), much slower than Wasm: choose auto or Wasm above for speed.` : null;
+  if (o.gpu.kind === 'hardware' || o.threads > 1) return null;
+  const gpu = o.gpu.kind === 'software' ? `WebGPU has only a software adapter (${o.gpu.name}), slower than Wasm` : 'there is no WebGPU adapter';
+  const threads = globalThis.crossOriginIsolated ? `Wasm runs one thread (${o.oneThreadWhy})` : 'no Wasm threads (the host sends no COOP/COEP headers)';
+  return (
+    `Neither WebGPU nor Wasm threads: ${gpu}, and ${threads}, so the models run on one CPU thread. ` +
+    'For speed, open the page in a browser with WebGPU on a GPU (Chrome or Edge 113+; headless Chromium needs --enable-unsafe-webgpu), or serve it with the COOP/COEP headers (statcell serve sends them).'
+  );
 }
 
 interface Point {
@@ -76,8 +90,9 @@ interface Point {
 }
 
 class Page {
-  ex!: Explorer;
-  site!: Site;
+  ex!: RemoteExplorer;
+  site!: SiteData;
+  opened!: Opened;
   gain: Record<string, number> = {};
   /** The latent space the scatter shows. */
   role: ModelRole = 'target';
@@ -102,41 +117,43 @@ class Page {
       u.searchParams.set('backend', (e.target as HTMLSelectElement).value);
       location.href = u.href;
     });
-    const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
-    const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
-    if (!adapter && !globalThis.crossOriginIsolated) {
-      const w = $('warning');
-      w.hidden = false;
-      w.textContent =
-        'No WebGPU adapter and no Wasm threads: the models run on one CPU thread. For speed, open the page in a browser with WebGPU (Chrome or Edge 113+; headless Chromium needs --enable-unsafe-webgpu) and serve it with the COOP/COEP headers (statcell serve sends them).';
-    }
+    // ?threads=N: Wasm on N threads (a test and benchmark aid; more than 1 needs cross-origin isolation).
+    const threads = Number(new URLSearchParams(location.search).get('threads') ?? 0) || undefined;
 
     say('Loading and compiling the models…');
-    const t0 = performance.now();
-    const site = await loadSite(httpFetcher(new URL('./', location.href)));
-    const tCompile = performance.now() - t0;
-    const opened = await openBackend(choice);
+    const base = new URL('./', location.href);
+    const worker = ModelWorker.start();
+    // The page reads the cells and embeddings while the worker compiles the models and opens the backend.
+    const [site, opened] = await Promise.all([loadSiteData(httpFetcher(base)), worker.call('open', base.href, choice, threads)]);
     this.site = site;
-    this.ex = new Explorer(site, opened.backend);
+    this.opened = opened;
+    this.ex = new RemoteExplorer(site, worker);
     const b = $('backend');
-    b.dataset.kind = opened.backend.kind;
-    b.dataset.description = opened.backend.description;
-    b.textContent = opened.reason.replace('--backend webgpu uses it', 'choose WebGPU above to use it') + '.' + threadNote(opened.backend.kind);
+    b.dataset.kind = opened.kind;
+    b.dataset.description = opened.description;
+    b.dataset.threads = String(opened.threads);
+    b.textContent = opened.reason.replace('--backend webgpu uses it', 'choose WebGPU above to use it') + '.' + threadNote(opened);
+    const warning = slowWarning(opened);
+    if (warning) {
+      const w = $('warning');
+      w.hidden = false;
+      w.textContent = warning;
+    }
     this.role = site.models.target ? 'target' : 'reference';
     this.gain = contrastStretch(site.cells.slice(0, 64).map((_, i) => siteCell(site, i)));
     this.setupControls();
     await this.layout();
     // ?idle: load and compile only, select nothing (the tests and the benchmark call the explorer themselves).
     if (!new URLSearchParams(location.search).has('idle')) await this.select(this.points[0]);
-    const names = Object.values(site.models).map((m) => `${m!.model.name} (${m!.meta.checkpoint}, iteration ${m!.meta.iteration})`);
-    say(`Loaded ${site.index.cells.length} cells and ${names.join(' and ')}; compiled in the page in ${tCompile.toFixed(0)} ms.`);
+    const names = Object.values(site.models).map((m) => `${m!.meta.name} (${m!.meta.checkpoint}, iteration ${m!.meta.iteration})`);
+    say(`Loaded ${site.index.cells.length} cells and ${names.join(' and ')}; compiled in the page's model worker in ${opened.compileMs.toFixed(0)} ms, backend opened in ${opened.openMs.toFixed(0)} ms.`);
     document.body.dataset.state = 'ready';
   }
 
   setupControls(): void {
     const site = this.site;
     const em = $<HTMLSelectElement>('embed-model');
-    for (const r of ['target', 'reference'] as const) if (site.models[r]?.mean.length) em.add(new Option(`${r} model (${site.models[r]!.model.name})`, r));
+    for (const r of ['target', 'reference'] as const) if (site.models[r]?.mean.length) em.add(new Option(`${r} model (${site.models[r]!.meta.name})`, r));
     em.value = this.role;
     em.addEventListener('change', () => {
       this.role = em.value as ModelRole;
@@ -488,13 +505,13 @@ const page = new Page();
 (globalThis as unknown as { statcell: unknown }).statcell = {
   page,
   PALETTE,
-  /** web/explorer.ts fingerprint() as plain arrays (what the page hands to a test). */
-  fingerprint: async (i = 0) => Object.fromEntries(Object.entries(await fingerprint(page.ex, i)).map(([k, v]) => [k, Array.from(v)])),
-  /** Milliseconds per decode of one latent code (the walk's call), over `n` decodes after one warm-up. */
+  /** web/explorer.ts fingerprint() (run in the model worker) as plain arrays (what the page hands to a test). */
+  fingerprint: async (i = 0) => Object.fromEntries(Object.entries(await page.ex.fingerprint(i)).map(([k, v]) => [k, Array.from(v)])),
+  /** Milliseconds per decode of one latent code (the walk's call, a round trip to the model worker), over `n` decodes after one warm-up. */
   decodeMs: async (n = 20) => {
     const role: ModelRole = page.site.models.target ? 'target' : 'reference';
     const p = page.points[0];
-    const z = new Float32Array(page.ex.latent(role));
+    const z = new Float32Array(await page.ex.latent(role));
     await page.ex.decode(role, z, [p.cell], [p.label]);
     const t0 = performance.now();
     for (let k = 0; k < n; k++) {

@@ -55,21 +55,32 @@ export interface SiteIndex {
 /** Reads a file of the site by its relative path. */
 export type Fetcher = (path: string) => Promise<ArrayBuffer>;
 
-export interface LoadedModel {
+/** A model's data the page shows without running it: its site entry and every cell's embedding. */
+export interface SiteModelData {
   role: ModelRole;
   meta: SiteModel;
-  model: CompiledModel;
-  weights: Map<string, Float32Array>;
   /** Per cell: μ and log σ² (latent values each), in the index's cell order. */
   mean: Float32Array[];
   logvar: Float32Array[];
 }
 
-export interface Site {
+/** A model ready to run: compiled from its sources, with its weights. */
+export interface LoadedModel extends SiteModelData {
+  model: CompiledModel;
+  weights: Map<string, Float32Array>;
+}
+
+/** What the page itself reads (web/main.ts): the index, cells and embeddings; the models run in the worker. */
+export interface SiteData {
   index: SiteIndex;
-  models: Partial<Record<ModelRole, LoadedModel>>;
+  models: Partial<Record<ModelRole, SiteModelData>>;
   /** Each cell's [3, ...size] values: membrane, DNA, structure. */
   cells: Float32Array[];
+}
+
+/** A whole site, its models compiled (what web/explorer.ts runs, in the model worker or in Node). */
+export interface Site extends SiteData {
+  models: Partial<Record<ModelRole, LoadedModel>>;
 }
 
 /** The page's fetcher: paths relative to `base` (the site's URL). */
@@ -99,7 +110,19 @@ async function floats(fetcher: Fetcher, path: string, count: number, per: number
   return new Float32Array(b);
 }
 
-async function loadModel(fetcher: Fetcher, role: ModelRole, meta: SiteModel, cells: number): Promise<LoadedModel> {
+/** A model's embedding file: `cells` × (μ, log σ²) of one latent width, read off its size (0 for a model without an encoder). */
+async function loadModelData(fetcher: Fetcher, role: ModelRole, meta: SiteModel, cells: number): Promise<SiteModelData> {
+  const b = await fetcher(meta.embedding);
+  const latent = b.byteLength / (cells * 2 * 4);
+  if (!Number.isInteger(latent)) throw new Error(`explorer: ${meta.embedding} has ${b.byteLength} bytes, not ${cells} cells × 2 × a latent width of float32 values`);
+  const all = new Float32Array(b);
+  const mean = Array.from({ length: latent ? cells : 0 }, (_, c) => all.subarray(2 * c * latent, (2 * c + 1) * latent));
+  const logvar = Array.from({ length: latent ? cells : 0 }, (_, c) => all.subarray((2 * c + 1) * latent, (2 * c + 2) * latent));
+  return { role, meta, mean, logvar };
+}
+
+async function loadModel(fetcher: Fetcher, data: SiteModelData): Promise<LoadedModel> {
+  const { meta } = data;
   const files = new Map<string, string>();
   for (const [name, path] of Object.entries(meta.files)) files.set(name, text(await fetcher(path)));
   // The same compiler as Node's: the source files the checkpoint kept, with the run's overrides.
@@ -109,23 +132,33 @@ async function loadModel(fetcher: Fetcher, role: ModelRole, meta: SiteModel, cel
   for (const [name, t] of st.tensors) weights.set(name, t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>));
   const enc = model.roles.encode;
   const latent = enc ? model.program(enc.entry, 1).graph.graph.outputs.get(enc.mean)!.shape[1] : 0;
-  const all = latent ? await floats(fetcher, meta.embedding, cells, 2 * latent) : new Float32Array(0);
-  const mean = Array.from({ length: latent ? cells : 0 }, (_, c) => all.subarray(2 * c * latent, (2 * c + 1) * latent));
-  const logvar = Array.from({ length: latent ? cells : 0 }, (_, c) => all.subarray((2 * c + 1) * latent, (2 * c + 2) * latent));
-  return { role, meta, model, weights, mean, logvar };
+  const has = data.mean[0]?.length ?? 0;
+  if (has !== latent) throw new Error(`explorer: ${meta.embedding} holds embeddings of width ${has}, but ${meta.name} has a latent width of ${latent}`);
+  return { ...data, model, weights };
 }
 
-/** Reads and compiles a site: its index, models (sources, weights, embeddings) and cells. */
-export async function loadSite(fetcher: Fetcher): Promise<Site> {
+/** Reads a site's index, cells and embeddings (no compiling: what the page shows). */
+export async function loadSiteData(fetcher: Fetcher): Promise<SiteData> {
   const index = checkIndex(JSON.parse(text(await fetcher('index.json'))));
   const vox = index.size.reduce((a, b) => a * b, 1);
   const n = index.cells.length;
   const all = await floats(fetcher, index.cellData, n, 3 * vox);
   const cells = Array.from({ length: n }, (_, c) => all.subarray(3 * c * vox, 3 * (c + 1) * vox));
-  const models: Site['models'] = {};
+  const models: SiteData['models'] = {};
   for (const role of ['reference', 'target'] as const) {
     const meta = index.models[role];
-    if (meta) models[role] = await loadModel(fetcher, role, meta, n);
+    if (meta) models[role] = await loadModelData(fetcher, role, meta, n);
   }
   return { index, models, cells };
+}
+
+/** Reads and compiles a site: its index, models (sources, weights, embeddings) and cells. */
+export async function loadSite(fetcher: Fetcher): Promise<Site> {
+  const data = await loadSiteData(fetcher);
+  const models: Site['models'] = {};
+  for (const role of ['reference', 'target'] as const) {
+    const m = data.models[role];
+    if (m) models[role] = await loadModel(fetcher, m);
+  }
+  return { ...data, models };
 }

@@ -8,6 +8,9 @@ export default {
   // Relative asset URLs: the site works from any folder of any static host.
   base: './',
   logLevel: 'error', // the runtime's Node-only dynamic imports (node:fs …, behind isNode) would each warn
+  // The model worker (web/worker.ts) and the Wasm pool's workers it starts (runtime/wasm-worker.mjs)
+  // are module workers: they share chunks with the page and import Node-only modules lazily.
+  worker: { format: 'es' },
   build: {
     outDir: fileURLToPath(new URL('../dist/web', import.meta.url)),
     emptyOutDir: true,

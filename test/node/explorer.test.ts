@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { decode } from 'fast-png';
 import { chromium, type Browser, type Page } from 'playwright';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import { exportWeb } from '../../cli/web-site.ts';
+import { exportWeb, serveFolder } from '../../cli/web-site.ts';
 import { parse } from 'csv-parse/sync';
 import { openWebGpu } from '../../runtime/device.ts';
 import { WasmBackend } from '../../runtime/wasm.ts';
@@ -139,7 +139,9 @@ describe('the explorer on a plain static server (no COOP/COEP)', () => {
     // Auto: WebGPU only on a hardware adapter; here (SwiftShader or none) Wasm, with the reason.
     expect(b.kind).toBe('wasm');
     expect(b.text).toMatch(/no WebGPU adapter|software adapter/);
-    expect(b.text).toMatch(/not cross-origin isolated.*1 thread/);
+    expect(b.text).toMatch(/One thread: the host sends no COOP\/COEP headers/);
+    // Neither WebGPU (a hardware adapter) nor Wasm threads: the page says so, and what to change.
+    expect(await page.evaluate(() => document.getElementById('warning')!.textContent)).toMatch(/Neither WebGPU nor Wasm threads.*one CPU thread.*COOP\/COEP/);
   });
 
   test('a clicked cell appears beside its reconstruction', async () => {
@@ -221,6 +223,67 @@ describe('the explorer on a plain static server (no COOP/COEP)', () => {
       page32.forEach((b, i) => (differ += b !== node32[i] ? 1 : 0));
       expect(differ, `${k}: values differing in bits`).toBe(0);
     }
+  });
+});
+
+describe('Wasm threads in the page (cross-origin isolated: the models in a worker with the thread pool)', () => {
+  let url: string;
+  let close: () => void = () => {};
+  let inNode: Record<string, Float32Array>;
+  beforeAll(async () => {
+    const server = await serveFolder(site, 0); // statcell serve's COOP/COEP headers
+    close = () => server.close();
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+    const be = await WasmBackend.create({ threads: 1 });
+    const ex = new Explorer(await loadSite(async (f) => new Uint8Array(await readFile(join(site, f))).buffer), be);
+    inNode = await fingerprint(ex);
+    ex.destroy();
+    be.destroy();
+  }, LOAD_MS);
+  afterAll(() => close());
+
+  /** The page's values equal Node's on 1 thread, bit for bit. */
+  function sameBits(inPage: Record<string, number[]>) {
+    expect(Object.keys(inPage).sort()).toEqual(Object.keys(inNode).sort());
+    for (const [k, v] of Object.entries(inNode)) {
+      const page32 = new Uint32Array(Float32Array.from(inPage[k]).buffer);
+      const node32 = new Uint32Array(v.buffer, v.byteOffset, v.length);
+      expect(page32.length, k).toBe(node32.length);
+      expect(page32.filter((b, i) => b !== node32[i]).length, `${k}: values differing in bits`).toBe(0);
+    }
+  }
+
+  /** The page's fingerprint on `query`, with its backend line. */
+  async function pageFingerprint(query: string) {
+    const page = await openPage(url + query);
+    const b = await page.evaluate(() => ({ isolated: crossOriginIsolated, text: document.getElementById('backend')!.textContent!, threads: Number(document.getElementById('backend')!.dataset.threads), warning: document.getElementById('warning')!.textContent }));
+    const values = (await page.evaluate(() => (globalThis as unknown as { statcell: { fingerprint: () => Promise<Record<string, number[]>> } }).statcell.fingerprint())) as Record<string, number[]>;
+    await page.close();
+    return { ...b, values };
+  }
+
+  test('auto: the page runs Wasm on every core, says so, warns of nothing, and equals Node on 1 thread bit for bit', async () => {
+    const p = await pageFingerprint('?idle');
+    expect(p.isolated).toBe(true);
+    expect(p.threads).toBeGreaterThan(1);
+    expect(p.text).toMatch(new RegExp(`Wasm threads ${p.threads}: the page is cross-origin isolated`));
+    expect(p.warning).toBe('');
+    sameBits(p.values);
+  });
+
+  test('same numbers: the page on Wasm at 3 threads (more than the cores, uneven splits) equals Node on 1 thread bit for bit', async () => {
+    const p = await pageFingerprint('?backend=wasm&idle&threads=3');
+    expect(p.threads).toBe(3);
+    expect(p.text).toMatch(/WebAssembly SIMD, 3 threads/);
+    sameBits(p.values);
+  });
+
+  test('one thread asked for in an isolated page: the page says why, warns, and has the same bits', async () => {
+    const p = await pageFingerprint('?backend=wasm&idle&threads=1');
+    expect(p.threads).toBe(1);
+    expect(p.text).toMatch(/One thread: 1 thread was asked for/);
+    expect(p.warning).toMatch(/Neither WebGPU nor Wasm threads/);
+    sameBits(p.values);
   });
 });
 

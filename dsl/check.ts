@@ -52,7 +52,11 @@ export function checkProgram(program: A.Program, diags: DiagnosticBag): void {
       const entries = new Map<string, A.Identifier>();
       walkStmts(d.body, (s) => {
         if (s.kind === 'Input') unique(inputs, s.name, 'SC1103', 'model input', diags);
-        if (s.kind === 'Entry' || s.kind === 'Train') unique(entries, s.name, 'SC1102', 'entry point', diags);
+        if (s.kind === 'Entry' || s.kind === 'Train') {
+          unique(entries, s.name, 'SC1102', 'entry point', diags);
+          const params = new Map<string, A.Identifier>();
+          for (const p of s.params) unique(params, p.name, 'SC1103', 'entry parameter', diags);
+        }
       });
     }
     if (d.kind === 'ModelInstance') {

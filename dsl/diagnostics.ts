@@ -147,7 +147,7 @@ export const CODES = {
   SC1103: {
     severity: 'error',
     title: 'duplicate parameter, input or override',
-    message: (a: { what: 'parameter or input' | 'parameter' | 'model input' | 'override'; name: string; line: number; col: number }) => duplicate(a),
+    message: (a: { what: 'parameter or input' | 'parameter' | 'model input' | 'entry parameter' | 'override'; name: string; line: number; col: number }) => duplicate(a),
   },
   SC1104: {
     severity: 'error',

@@ -114,6 +114,14 @@ describe('hostile models end in located diagnostics', () => {
     expect(expectError(diagnosticsOf(beta), 'SC4014', at).message).toMatch(/beta1/);
   });
 
+  test('an entry or training step naming one parameter twice (fuzz seed 1 #21781, #48765): SC1103 at the second', () => {
+    const entry = model('').replace('entry encode(x)', 'entry encode(x, x)');
+    const at = entry.split('\n').findIndex((l) => l.includes('entry encode')) + 1;
+    expect(expectError(diagnosticsOf(entry), 'SC1103', at).message).toMatch(/duplicate entry parameter 'x'/);
+    const step = model('').replace('train step(x)', 'train step(x, x)');
+    expect(expectError(diagnosticsOf(step), 'SC1103', step.split('\n').findIndex((l) => l.includes('train step')) + 1).message).toMatch(/'x'/);
+  });
+
   test('no training step: SC5001 located at the model', () => {
     const m = compileModel({ 'm.vae': model('', false) }, 'm.vae');
     try {

@@ -14,6 +14,8 @@
 //   --gpu-max s         WebGPU on a software adapter: run the full model only if a step is
 //                       estimated under this many seconds (default 180)
 //   --python path       a python3 that imports torch (default: the first of python3, /usr/bin/python3)
+//   --profile           after timing each of our engines' cases, one profiled step: the top
+//                       kernels by time (WebGPU timestamp queries; host clock on Wasm), in the JSON too
 //   --out file          JSON path; --no-json to print only
 
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -30,6 +32,8 @@ import type { Backend } from '../runtime/backend.ts';
 import { openBackend } from '../runtime/device.ts';
 import { WasmBackend } from '../runtime/wasm.ts';
 import { ModelRuntime } from '../session/model.ts';
+import { formatProfile, profileUnavailable, type ProfileRow } from '../runtime/profile.ts';
+import { profileTrainStep } from '../session/profile.ts';
 import { errMessage, median } from './common.ts';
 import { programFlops } from './flops.ts';
 
@@ -53,6 +57,7 @@ export interface TrainArgs {
   python?: string;
   out?: string;
   json: boolean;
+  profile: boolean;
 }
 
 /** One (model, batch, engine) measurement, or why it did not run. */
@@ -77,12 +82,14 @@ export interface TrainResult {
   usedMiB?: number;
   metrics?: Record<string, number>;
   loadavg: number[];
+  /** --profile: one step's top kernels by time (or why none). */
+  profile?: { clock: string | null; reason?: string; wallMs?: number; kernelMs?: number; top?: ProfileRow[] };
   /** Extra facts (e.g. a measurement at a smaller size standing in for the full one). */
   note?: string;
 }
 
 function parseArgs(argv: string[]): TrainArgs {
-  const a: TrainArgs = { models: [...MODELS], batches: [8, 32], only: [...ENGINES], torchThreads: [1, os.cpus().length], minReps: 3, maxReps: 7, budgetS: 30, gpuMaxS: 180, json: true };
+  const a: TrainArgs = { models: [...MODELS], batches: [8, 32], only: [...ENGINES], torchThreads: [1, os.cpus().length], minReps: 3, maxReps: 7, budgetS: 30, gpuMaxS: 180, json: true, profile: false };
   const list = (v: string) => v.split(',').filter(Boolean);
   const ints = (k: string, v: string) =>
     list(v).map((s) => {
@@ -116,8 +123,9 @@ function parseArgs(argv: string[]): TrainArgs {
     else if (k === '--python') a.python = value();
     else if (k === '--out') a.out = value();
     else if (k === '--no-json') a.json = false;
+    else if (k === '--profile') a.profile = true;
     else if (k === '--help' || k === '-h') {
-      console.log('usage: npm run bench:train -- [--models reference2d,target2d] [--batches 8,32] [--only wasm,webgpu,torch] [--torch-threads 1,2] [--min-reps n] [--max-reps n] [--budget s] [--gpu-max s] [--python path] [--out file] [--no-json]');
+      console.log('usage: npm run bench:train -- [--models reference2d,target2d] [--batches 8,32] [--only wasm,webgpu,torch] [--torch-threads 1,2] [--min-reps n] [--max-reps n] [--budget s] [--gpu-max s] [--python path] [--profile] [--out file] [--no-json]');
       process.exit(0);
     } else throw new Error(`bench:train: unknown option ${k} (see --help)`);
   }
@@ -208,7 +216,8 @@ async function runOurs(engine: 'wasm' | 'wasm-fma' | 'webgpu', name: ModelName, 
     rt.init(1);
     const t = await timeSteps(rt, inputsFor(model, batch), batch, a);
     const used = wasm ? MiB((backend as unknown as { memory: WebAssembly.Memory }).memory.buffer.byteLength / 4) : undefined;
-    return { ...base, ...common, ok: true, ...round(t), imagesPerS: (batch * 1000) / t.medianMs, gflops: flops / (t.medianMs * 1e6), usedMiB: used, loadavg: loadavg() };
+    const profile = a.profile ? await profileCase(rt, inputsFor(model, batch), batch, log) : undefined;
+    return { ...base, ...common, ok: true, ...round(t), imagesPerS: (batch * 1000) / t.medianMs, gflops: flops / (t.medianMs * 1e6), usedMiB: used, loadavg: loadavg(), ...(profile ? { profile } : {}) };
   } catch (e) {
     log(`    ${engine} failed: ${(e as Error).stack ?? e}`);
     const msg = errMessage(e);
@@ -217,6 +226,18 @@ async function runOurs(engine: 'wasm' | 'wasm-fma' | 'webgpu', name: ModelName, 
     rt?.destroy();
     if (wasm) backend?.destroy();
   }
+}
+
+/** --profile: one more (profiled) step of a timed case; its table goes to the log, its top rows to the JSON. */
+async function profileCase(rt: ModelRuntime, inputs: Record<string, Float32Array>, batch: number, log: (s: string) => void): Promise<TrainResult['profile']> {
+  const why = profileUnavailable(rt.backend);
+  if (why) {
+    log(`    ${why}`);
+    return { clock: null, reason: why };
+  }
+  const p = await profileTrainStep(rt, inputs, batch, { warmup: 0, steps: 1 });
+  log(formatProfile(p).replace(/^/gm, '    '));
+  return { clock: p.clock, wallMs: +p.wallMs.toFixed(2), kernelMs: +p.kernelMs.toFixed(2), top: p.rows.slice(0, 20) };
 }
 
 /** The software-adapter probe of each model, measured once per process. */
@@ -253,7 +274,8 @@ async function softwareGpu(backend: Backend, name: ModelName, batch: number, ful
   try {
     full.init(1);
     const f = await timeSteps(full, inputsFor(model, batch), batch, { minReps: 2, maxReps: 3, budgetS: 0 });
-    return { ...common, ok: true, ...round(f), imagesPerS: (batch * 1000) / f.medianMs, gflops: fullFlops / (f.medianMs * 1e6), note: `software adapter; ${measured}` };
+    const profile = a.profile ? await profileCase(full, inputsFor(model, batch), batch, log) : undefined;
+    return { ...common, ok: true, ...round(f), imagesPerS: (batch * 1000) / f.medianMs, gflops: fullFlops / (f.medianMs * 1e6), note: `software adapter; ${measured}`, ...(profile ? { profile } : {}) };
   } finally {
     full.destroy();
   }

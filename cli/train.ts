@@ -8,6 +8,13 @@ import { resolveCheckpoint } from '../session/checkpoint.ts';
 import { lockRun } from '../session/lock.ts';
 import { assertFreshRunDir, loadModel, modelOfCheckpoint, readRunInfo, writeRunInfo } from '../session/run.ts';
 import { backendFor, log, openSplit } from './common.ts';
+import { batchIndices } from '../data/sampler.ts';
+import { formatProfile, profileUnavailable } from '../runtime/profile.ts';
+import { feedsFor } from '../session/feeds.ts';
+import { microBatchFor, ModelRuntime } from '../session/model.ts';
+import { profileTrainStep } from '../session/profile.ts';
+import type { CompiledModel } from '../compiler/model.ts';
+import type { CellSource } from '../session/evaluate.ts';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
@@ -33,6 +40,8 @@ export interface TrainCommand {
   fit?: 'exact' | 'crop-pad';
   logEvery?: number;
   stepDelayMs?: number;
+  /** Before training, print the top kernels of one training step by time (runtime/profile.ts). */
+  profile?: boolean;
   /** Reuse an opened backend (the demo trains two models on one). */
   openedBackend?: Backend;
 }
@@ -51,6 +60,7 @@ export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
   const fit = o.fit ?? previous?.fit;
   // The label vocabulary comes from the training data (kept in run.json for every later use).
   const trainSet = openSplit(o.data, model, 'train', { skipBad: o.skipBad, log, labels: previous?.labels, fit });
+  if (o.profile) await profileFirstStep(model, backend, trainSet, o);
   const validate = openSplit(o.data, model, 'validate', { skipBad: o.skipBad, log, labels: trainSet.classes, fit });
   // One trainer per run directory: a second one would interleave metrics and replace checkpoints.
   const unlock = lockRun(o.out);
@@ -81,5 +91,28 @@ export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
     });
   } finally {
     unlock();
+  }
+}
+
+/**
+ * --profile: one warm-up and one profiled training step on the run's first batch, in a runtime
+ * of their own (fresh weights, destroyed after), so the run itself is the same with or without it.
+ */
+async function profileFirstStep(model: CompiledModel, backend: Backend, trainSet: CellSource, o: TrainCommand): Promise<void> {
+  const why = profileUnavailable(backend);
+  if (why) {
+    log(why);
+    return;
+  }
+  if (o.batch > trainSet.length) return; // train() says why
+  const micro = o.microBatch ?? microBatchFor(model, o.batch, backend.limits);
+  if (micro === undefined) return; // does not fit: train() says why
+  const rt = new ModelRuntime(backend, model, { microBatch: micro < o.batch ? micro : undefined });
+  try {
+    rt.init(o.seed);
+    const batch = await trainSet.batch(batchIndices(trainSet.length, o.batch, o.seed, 0));
+    log(formatProfile(await profileTrainStep(rt, feedsFor(model, batch), o.batch)));
+  } finally {
+    rt.destroy();
   }
 }

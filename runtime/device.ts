@@ -8,7 +8,7 @@
 // and this process opens only an adapter the child found; opening one that works prints nothing.
 
 import type { Backend, BackendKind } from './backend.ts';
-import { WebGpuBackend } from './webgpu.ts';
+import { OPTIONAL_FEATURES, WebGpuBackend } from './webgpu.ts';
 import { WasmBackend } from './wasm.ts';
 
 export type BackendChoice = BackendKind | 'auto';
@@ -156,17 +156,28 @@ async function openOn(found: Adapter): Promise<WebGpuBackend> {
   const want = ['maxStorageBuffersPerShaderStage', 'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY'] as const;
   const requiredLimits: Record<string, number> = {};
   for (const k of want) requiredLimits[k] = adapter.limits[k];
-  const device = await adapter.requestDevice({ requiredLimits });
+  // The optional features the adapter has (timestamps for --profile, subgroups, f16): requesting
+  // one changes nothing until a shader or pass uses it, and each use checks the device first.
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   return new WebGpuBackend(device, `${found.name}${found.software ? ' (software)' : ''}`, found.keepAlive);
 }
 
 /** The backend line: which backend was opened and why; `adapter` is the WebGPU adapter an automatic choice saw (null: none). */
-export function backendReason(choice: BackendChoice, backend: { kind: BackendKind; description: string }, adapter: AdapterSummary | null = null): string {
+export function backendReason(choice: BackendChoice, backend: { kind: BackendKind; description: string; features?: readonly string[] }, adapter: AdapterSummary | null = null): string {
   const head = `backend ${backend.kind} (${backend.description})`;
-  if (choice !== 'auto') return `${head}: chosen explicitly`;
-  if (backend.kind === 'webgpu') return `${head}: a hardware GPU adapter was found`;
+  const features = backend.features ? `; WebGPU features: ${featureLine(backend.features)}` : '';
+  if (choice !== 'auto') return `${head}: chosen explicitly${features}`;
+  if (backend.kind === 'webgpu') return `${head}: a hardware GPU adapter was found${features}`;
   if (adapter?.software) return `${head}: WebGPU has only a software adapter (${adapter.name}), which is slower than Wasm here; --backend webgpu uses it`;
   return `${head}: no WebGPU adapter was found`;
+}
+
+/** The optional WebGPU features a device has and lacks, e.g. `subgroups, timestamp-query; no shader-f16`. */
+export function featureLine(features: readonly string[]): string {
+  const has = OPTIONAL_FEATURES.filter((f) => features.includes(f));
+  const lacks = OPTIONAL_FEATURES.filter((f) => !features.includes(f));
+  return [has.join(', '), lacks.length ? `no ${lacks.join(', no ')}` : ''].filter(Boolean).join('; ');
 }
 
 export async function openBackend(choice: BackendChoice = 'auto'): Promise<OpenedBackend> {

@@ -9,6 +9,7 @@ import type { Attrs } from '../kernels/types.ts';
 import { fmtShape, numel } from '../kernels/types.ts';
 import type { Shape } from '../kernels/types.ts';
 import type { Backend, DeviceBuffer, PreparedLaunch } from './backend.ts';
+import { launchLabels, profilerOf, type LaunchLabel } from './profile.ts';
 
 // ---- The Program contract: what the compiler hands the device layer ----------------------
 
@@ -62,6 +63,7 @@ export class Executable {
   private owned: DeviceBuffer[] = [];
   private prepared: PreparedLaunch[];
   private lastArgs = '';
+  private labels?: LaunchLabel[];
 
   /** `store` maps graph input names to buffers that outlive this program (weights, optimizer state). */
   constructor(readonly backend: Backend, readonly program: Program, store: Map<string, DeviceBuffer> = new Map()) {
@@ -107,7 +109,10 @@ export class Executable {
       });
       this.lastArgs = key;
     }
-    this.backend.execute(this.prepared);
+    // Under --profile (runtime/profile.ts) each launch is timed.
+    const profiler = profilerOf(this.backend);
+    if (profiler) profiler.run(this.prepared, (this.labels ??= launchLabels(this.program)));
+    else this.backend.execute(this.prepared);
   }
 
   async read(name: string): Promise<Float32Array> {

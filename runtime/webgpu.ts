@@ -15,6 +15,12 @@ import { checkOutputs, type Backend, type DeviceBuffer, type PreparedLaunch } fr
 const STORAGE = 0x80 | 0x4 | 0x8; // STORAGE | COPY_SRC | COPY_DST
 const UNIFORM = 0x40 | 0x8; // UNIFORM | COPY_DST
 const MAP_READ = 0x1 | 0x8; // MAP_READ | COPY_DST
+const QUERY_RESOLVE = 0x200 | 0x4; // QUERY_RESOLVE | COPY_SRC
+/** WebGPU's largest query set. */
+const MAX_QUERIES = 4096;
+
+/** The optional features statcell uses when the adapter offers them (runtime/device.ts requests them). */
+export const OPTIONAL_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
 
 class GpuBuffer implements DeviceBuffer {
   constructor(readonly buffer: GPUBuffer, readonly elements: number) {}
@@ -47,8 +53,15 @@ export class WebGpuBackend implements Backend {
   /** The first failed compile (or pipeline creation) those scopes found. */
   private compileError: Error | null = null;
 
+  /** The device's features among OPTIONAL_FEATURES, as requested from the adapter: detected, never assumed. */
+  readonly features: string[];
+  /** Per-pass GPU timestamps ('timestamp-query'): what --profile needs (runtime/profile.ts). */
+  readonly timestamps: boolean;
+
   /** `keepAlive` holds Dawn's GPU object: dropping it while the device lives can crash Node. */
   constructor(readonly device: GPUDevice, readonly description: string, private keepAlive?: unknown) {
+    this.features = OPTIONAL_FEATURES.filter((f) => device.features.has(f));
+    this.timestamps = this.features.includes('timestamp-query');
     device.lost.then((info) => {
       this.lost = `${info.reason}: ${info.message}`;
     });
@@ -77,9 +90,10 @@ export class WebGpuBackend implements Backend {
     }
   }
 
+  /** The largest tensor: one buffer bound whole, its size rounded up to 16 bytes (alloc), within both limits. WebGPU does not tell the device's memory. */
   get limits(): { maxBufferBytes: number } {
     const l = this.device.limits;
-    return { maxBufferBytes: Math.min(l.maxBufferSize, l.maxStorageBufferBindingSize) };
+    return { maxBufferBytes: Math.floor(Math.min(l.maxBufferSize, l.maxStorageBufferBindingSize) / 16) * 16 };
   }
 
   alloc(elements: number): GpuBuffer {
@@ -214,6 +228,49 @@ export class WebGpuBackend implements Backend {
     pass.end();
   }
 
+  /**
+   * execute() for --profile: each pass of each launch in its own compute pass with begin/end
+   * timestamps, submitted at once; resolves to each launch's GPU time in ms once read back.
+   */
+  executeTimed(launches: PreparedLaunch[]): Promise<number[]> {
+    this.check();
+    if (!this.timestamps) throw new Error(`webgpu: the adapter (${this.description}) does not offer 'timestamp-query'`);
+    const enc = this.encoder ?? (this.encoder = this.device.createCommandEncoder());
+    const steps = (launches as GpuLaunch[]).flatMap((l, launch) => l.steps.filter((s) => !s.workgroups.some((n) => n === 0)).map((s) => ({ s, launch })));
+    const chunks: { from: number; n: number; read: GPUBuffer; temp: (GPUBuffer | GPUQuerySet)[] }[] = [];
+    for (let from = 0; from < steps.length; from += MAX_QUERIES / 2) {
+      const n = Math.min(MAX_QUERIES / 2, steps.length - from);
+      const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 * n });
+      for (let k = 0; k < n; k++) {
+        const { s } = steps[from + k];
+        const pass = enc.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * k, endOfPassWriteIndex: 2 * k + 1 } });
+        pass.setPipeline(s.pipeline);
+        pass.setBindGroup(0, s.bindGroup);
+        pass.dispatchWorkgroups(...s.workgroups);
+        pass.end();
+      }
+      const resolved = this.device.createBuffer({ size: 16 * n, usage: QUERY_RESOLVE });
+      const read = this.device.createBuffer({ size: 16 * n, usage: MAP_READ });
+      enc.resolveQuerySet(querySet, 0, 2 * n, resolved, 0);
+      enc.copyBufferToBuffer(resolved, 0, read, 0, 16 * n);
+      chunks.push({ from, n, read, temp: [querySet, resolved] });
+    }
+    // A buffer may be mapped only after the work that writes it is submitted.
+    this.flush();
+    return Promise.all(
+      chunks.map(async (c) => {
+        await c.read.mapAsync(1 /* READ */);
+        const t = new BigUint64Array(c.read.getMappedRange().slice(0));
+        for (const x of [c.read, ...c.temp]) x.destroy();
+        return { ...c, t };
+      }),
+    ).then((done) => {
+      const ms = new Array<number>(launches.length).fill(0);
+      for (const c of done) for (let k = 0; k < c.n; k++) ms[steps[c.from + k].launch] += t2ms(c.t[2 * k], c.t[2 * k + 1]);
+      return ms;
+    });
+  }
+
   async sync(): Promise<void> {
     if (this.scopes.length) await this.checkScopes();
     this.check();
@@ -295,3 +352,6 @@ export function formatMessage(m: Pick<GPUCompilationMessage, 'type' | 'message' 
 }
 
 const align = (n: number, a: number): number => Math.ceil(n / a) * a;
+
+/** A pass's time from its begin and end timestamps (ns); 0 when the implementation gave end < begin (allowed by the spec). */
+const t2ms = (begin: bigint, end: bigint): number => (end > begin ? Number(end - begin) / 1e6 : 0);

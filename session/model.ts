@@ -3,7 +3,6 @@
 // training step. Tensors are named as in checkpoints (shared/fixtures/README.md).
 
 import type { CompiledModel, EntryGraph, Init, TensorSpec } from '../compiler/model.ts';
-import { memoryStats } from '../compiler/plan.ts';
 import { oracle } from '../kernels/oracle.ts';
 import { numel } from '../kernels/types.ts';
 import type { Backend, DeviceBuffer } from '../runtime/backend.ts';
@@ -46,12 +45,20 @@ export interface RuntimeOptions {
 
 /**
  * The micro-batch to train `batch` in: the batch itself when its training program fits the
- * backend's limits, else its largest divisor that does (undefined when none does).
+ * backend's limits, else its largest divisor that does (undefined when none does). Fitting means
+ * every buffer of the program within one binding (`maxBufferBytes`) and, where the backend knows
+ * its memory (`totalBytes`), the program's own buffers plus the store (parameters, state, Adam's
+ * two moments, and gradient accumulators when micro-batching) within 90% of it. WebGPU does not
+ * tell an adapter's memory, so there only the binding limit is checked.
  */
 export function microBatchFor(model: CompiledModel, batch: number, limits: Backend['limits']): number | undefined {
+  const paramElements = model.tensors.reduce((a, t) => a + (t.kind === 'param' ? numel(t.shape) : 0), 0);
+  const storeElements = model.tensors.reduce((a, t) => a + numel(t.shape), 0) + 2 * paramElements;
   const fits = (b: number, accumulate?: number) => {
     const p = model.program(accumulate ? `accumulate:${accumulate}` : 'train', b).program;
-    const bytes = memoryStats(p).planned * 4;
+    // The program's own buffers (its temps and data inputs); its parameters and state are the store's.
+    const own = p.buffers.reduce((a, x) => a + (x.kind === 'temp' || x.kind === 'input' ? x.elements : 0), 0);
+    const bytes = (own + storeElements + (accumulate ? paramElements : 0)) * 4;
     const largest = Math.max(...p.buffers.map((x) => x.elements)) * 4;
     return largest <= limits.maxBufferBytes && (limits.totalBytes === undefined || bytes <= limits.totalBytes * 0.9);
   };

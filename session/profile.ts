@@ -1,0 +1,36 @@
+// `--profile`: the per-kernel times of a model's training step (runtime/profile.ts measures them).
+// Warm-up steps first (they compile the shaders and let V8 tier the Wasm up), then `steps`
+// profiled steps on the same inputs; the runtime's weights move on as in training, so profile
+// a throw-away runtime (or accept those steps as part of the run).
+
+import { Profiler, summarize, type ProfileResult } from '../runtime/profile.ts';
+import type { ModelRuntime } from './model.ts';
+
+export interface ProfileOptions {
+  /** Untimed steps before the profiled ones; default 1. */
+  warmup?: number;
+  /** Profiled steps; default 1. */
+  steps?: number;
+  /** The iteration of the first warm-up step (the KL warm-up and the random draws follow it); default 0. */
+  iteration?: number;
+}
+
+export async function profileTrainStep(rt: ModelRuntime, inputs: Record<string, Float32Array>, batch: number, o: ProfileOptions = {}): Promise<ProfileResult> {
+  const warmup = o.warmup ?? 1;
+  const steps = o.steps ?? 1;
+  let it = o.iteration ?? 0;
+  for (let i = 0; i < warmup; i++) await rt.trainStep(inputs, batch, it++);
+  await rt.backend.sync();
+  const profiler = Profiler.attach(rt.backend);
+  const t0 = performance.now();
+  try {
+    for (let i = 0; i < steps; i++) await rt.trainStep(inputs, batch, it++);
+    await rt.backend.sync();
+  } catch (e) {
+    await profiler.stop().catch(() => {}); // detach: the backend runs unprofiled again
+    throw e;
+  }
+  const wall = performance.now() - t0;
+  const samples = await profiler.stop();
+  return summarize(samples, steps, wall, profiler.clock, `${rt.backend.kind} (${rt.backend.description})`);
+}

@@ -1,0 +1,68 @@
+// --profile: per-kernel times of a training step. On WebGPU they are the GPU's own timestamps
+// (SwiftShader here offers 'timestamp-query'), on Wasm the host clock around each launch. The
+// checks do not trust the profiler's arithmetic: every launch of the program is counted once per
+// step, conv kernels take measurable time, and the kernels' sum lies between a quarter of the
+// step's wall time and the wall time itself (+10%: the kernels run one after another inside it).
+
+import { expect, test } from 'vitest';
+import { compileModelFile } from '../../compiler/index.ts';
+import { backendReason, featureLine } from '../../runtime/device.ts';
+import { formatProfile, Profiler, profilerOf, profileUnavailable } from '../../runtime/profile.ts';
+import type { Backend } from '../../runtime/backend.ts';
+import { OPTIONAL_FEATURES, WebGpuBackend } from '../../runtime/webgpu.ts';
+import { ModelRuntime } from '../../session/model.ts';
+import { profileTrainStep } from '../../session/profile.ts';
+import { backendOf, forEachDevice, onDevice, rng } from '../harness.ts';
+
+const model = () => compileModelFile('models/reference2d.vae', { overrides: { size: [16, 16], channels: [2, 4, 8], latent: 4 } });
+
+forEachDevice((d) => {
+  test('the profile of a training step: every launch timed, conv kernels > 0, their sum within [0.25, 1.1] × the wall time', async () => {
+    const backend = backendOf(d);
+    const m = model();
+    const B = 2;
+    const rand = rng(7);
+    const inputs = Object.fromEntries(m.trainStep(B).inputs.map(({ name, shape }) => [name, Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, rand)]));
+    const rt = new ModelRuntime(backend, m);
+    rt.init(1);
+    try {
+      const p = await profileTrainStep(rt, inputs, B, { warmup: 1, steps: 2 });
+      expect(p.clock).toBe(d.name === 'webgpu' ? 'gpu-timestamps' : 'host');
+      expect(profilerOf(backend)).toBeUndefined();
+      // Every launch of the step's program, once per step.
+      const program = m.program('train', B).program;
+      expect(p.rows.reduce((a, r) => a + r.launches, 0)).toBe(program.launches.length);
+      const convs = p.rows.filter((r) => r.op === 'conv');
+      expect(convs.length).toBeGreaterThan(0);
+      for (const r of convs) expect(r.ms, `${r.op} ${r.layer} ${r.shapes}`).toBeGreaterThan(0);
+      expect(p.kernelMs).toBeGreaterThan(0.25 * p.wallMs);
+      expect(p.kernelMs).toBeLessThan(1.1 * p.wallMs);
+      // The encoder's first conv (2 input channels, 4×4 kernel) is named after its layer.
+      expect(p.rows.some((r) => r.op === 'conv' && r.layer.startsWith('enc.') && r.shapes.startsWith('[2,2,16,16] [2,2,4,4]'))).toBe(true);
+      const table = formatProfile(p, 5);
+      expect(table.split('\n')).toHaveLength(1 + 1 + 5 + 1);
+      expect(table).toMatch(d.name === 'webgpu' ? /GPU timestamps/ : /host clock/);
+    } finally {
+      rt.destroy();
+    }
+  });
+});
+
+onDevice('webgpu', (d) => {
+  test("optional features are read from the device, and shown on the backend line", () => {
+    const b = backendOf(d) as WebGpuBackend;
+    expect(b.features).toEqual(OPTIONAL_FEATURES.filter((f) => b.device.features.has(f)));
+    expect(b.timestamps).toBe(b.device.features.has('timestamp-query'));
+    const line = backendReason('webgpu', b);
+    for (const f of OPTIONAL_FEATURES) expect(line).toContain(b.features.includes(f) ? f : `no ${f}`);
+  });
+});
+
+test('an adapter without timestamp-query: --profile says why, and nothing is attached', () => {
+  const fake = { kind: 'webgpu', description: 'Some GPU', timestamps: false, executeTimed: () => Promise.resolve([]) } as unknown as Backend;
+  expect(profileUnavailable(fake)).toMatch(/Some GPU.*does not offer 'timestamp-query'.*--backend wasm/);
+  expect(() => Profiler.attach(fake)).toThrow(/does not offer 'timestamp-query'/);
+  expect(profilerOf(fake)).toBeUndefined();
+  expect(featureLine(['timestamp-query'])).toBe('timestamp-query; no shader-f16, no subgroups');
+  expect(featureLine([...OPTIONAL_FEATURES])).toBe('shader-f16, subgroups, timestamp-query');
+});

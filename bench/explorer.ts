@@ -1,7 +1,9 @@
-// `npx tsx bench/explorer.ts [--models demo,paper] [--backends wasm,webgpu] [--reps n]`: the explorer's decode latency per
-// image (one latent code → one cell: what a slider move costs), in the page (headless Chromium:
-// Wasm, and WebGPU on whatever adapter it has) and in Node (Wasm at 1 and N threads, the same
-// web/explorer.ts code), for the demo-size Target2D (64×40, widths 16/32/64, latent 32) and the
+// `npx tsx bench/explorer.ts [--models demo,paper] [--backends wasm1,wasm,webgpu] [--reps n]`: the explorer's decode
+// latency per image (one latent code → one cell: what a slider move costs), in the page (headless
+// Chromium, served with COOP/COEP so it is cross-origin isolated; the models in the page's model
+// worker, timed from the page, message round trip included: Wasm on 1 thread, Wasm on every core,
+// and WebGPU on whatever adapter it has, SwiftShader here) and in Node (Wasm at 1 and N threads,
+// the same web/explorer.ts code), for the demo-size Target2D (64×40, widths 16/32/64, latent 32) and the
 // paper's Target2D (160×96, widths 32…512, latent 512). Decode time does not depend on the
 // weights, so each model is trained for one step on a few synthetic cells, exported with
 // export-web and served. Prints a table with the machine's load average; not a timed test.
@@ -65,30 +67,34 @@ try {
     be.destroy();
     const server = await serveFolder(site, 0);
     const port = (server.address() as { port: number }).port;
-    for (const backend of arg('backends', 'wasm,webgpu').split(',')) {
+    for (const backend of arg('backends', 'wasm1,wasm,webgpu').split(',')) {
+      const query = { wasm1: 'backend=wasm&threads=1', wasm: 'backend=wasm', webgpu: 'backend=webgpu' }[backend];
+      if (!query) throw new Error(`--backends: ${backend}? (wasm1: Wasm on 1 thread, wasm: on every core, webgpu)`);
       const page = await browser.newPage();
       const t0 = performance.now();
-      await page.goto(`http://127.0.0.1:${port}/?backend=${backend}&idle`);
+      await page.goto(`http://127.0.0.1:${port}/?${query}&idle`);
       await page.waitForFunction(() => document.body.dataset.state, null, { timeout: 600_000, polling: 500 });
       const load = performance.now() - t0;
       const info = await page.evaluate(() => ({ state: document.body.dataset.state, text: document.getElementById('backend')!.textContent!, desc: document.getElementById('backend')!.dataset.description, error: document.getElementById('error')!.textContent }));
-      if (info.state !== 'ready') rows.push([name, `page ${backend}`, '—', '—', info.error ?? '']);
+      if (info.state !== 'ready') rows.push([name, `page ${backend}`, '—', '—', '—', info.error ?? '']);
       else {
         // A software adapter decodes the paper's model slowly: fewer repetitions there.
         const n = backend === 'webgpu' && /software/.test(info.desc ?? '') ? Math.max(2, Math.round(reps / 10)) : reps;
         const ms = await page.evaluate((n) => (globalThis as unknown as { statcell: { decodeMs: (n: number) => Promise<number> } }).statcell.decodeMs(n), n);
-        rows.push([name, `page ${backend}`, ms.toFixed(1), (load / 1000).toFixed(1), info.desc ?? '']);
+        rows.push([name, `page ${backend}`, ms.toFixed(1), (load / 1000).toFixed(1), os.loadavg()[0].toFixed(1), info.desc ?? '']);
       }
       await page.close();
     }
     server.close();
-    for (const threads of [1, os.availableParallelism()]) rows.push([name, `node wasm ${threads} thread(s)`, (await nodeDecodeMs(site, threads)).toFixed(1), '—', '']);
+    for (const threads of [1, os.availableParallelism()]) {
+      const ms = await nodeDecodeMs(site, threads);
+      rows.push([name, `node wasm`, ms.toFixed(1), '—', os.loadavg()[0].toFixed(1), `WebAssembly SIMD, ${threads} thread(s)`]);
+    }
   }
 } finally {
   await browser.close();
   rmSync(work, { recursive: true, force: true });
 }
 console.log(`decode latency per image (one latent code), ${reps} decodes after a warm-up; ${os.cpus()[0].model}, ${os.availableParallelism()} cores, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-console.log('| model | where | ms / decode | page load s | device |\n|---|---|---|---|---|');
+console.log('| model | where | ms / decode | page load s | load (1 min) | device |\n|---|---|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
-console.log('The page runs Wasm on 1 thread: the runtime has no browser worker pool yet (docs/explorer.md).');

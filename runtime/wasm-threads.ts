@@ -19,6 +19,8 @@ export interface PoolOptions {
 }
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+/** How long a browser worker thread may take to start and instantiate the kernels. */
+const BROWSER_START_MS = 30_000;
 
 function stallMsOf(asked: number | undefined): number {
   const env = isNode ? process.env.STATCELL_WASM_STALL_MS : undefined;
@@ -52,8 +54,10 @@ async function startWorker(data: Record<string, unknown>): Promise<PoolWorker> {
   }
   const w = new Worker(new URL('./wasm-worker.mjs', import.meta.url), { type: 'module' });
   const ready = new Promise<void>((resolve, reject) => {
-    w.addEventListener('message', () => resolve(), { once: true });
-    w.addEventListener('error', (e) => reject(new Error(`wasm: a worker thread failed to start: ${e.message ?? 'no message (could its script not load?)'}`)), { once: true });
+    // A browser may neither start a nested worker nor say why: then the backend runs 1 thread.
+    const timer = setTimeout(() => reject(new Error(`wasm: a worker thread did not start within ${BROWSER_START_MS / 1000} s`)), BROWSER_START_MS);
+    w.addEventListener('message', () => (clearTimeout(timer), resolve()), { once: true });
+    w.addEventListener('error', (e) => (clearTimeout(timer), reject(new Error(`wasm: a worker thread failed to start: ${e.message || 'no message (could its script not load?)'}`))), { once: true });
   });
   w.postMessage(data); // the module and the shared memory and buffers are shared, not copied
   return { ready, terminate: () => w.terminate() };

@@ -163,6 +163,8 @@ export class WasmBackend implements Backend {
   private freeList: [number, number][] = [];
 
   private pool: WasmThreadPool | null = null;
+  /** Launches run split over the thread pool so far (tests check that a comparison across thread counts splits at all). */
+  splitLaunches = 0;
   /** Why this backend runs one thread ('' when it runs more): what the explorer page shows. */
   readonly oneThreadWhy: string = '';
 
@@ -308,7 +310,10 @@ export class WasmBackend implements Backend {
 
   execute(launches: PreparedLaunch[]): void {
     for (const l of launches as WasmLaunch[]) {
-      if (l.par) this.pool!.run(this.exports, l.par.pieces, l.par.after);
+      if (l.par) {
+        this.splitLaunches++;
+        this.pool!.run(this.exports, l.par.pieces, l.par.after);
+      }
       else l.plan.run(this.exports, l.bufs);
     }
   }

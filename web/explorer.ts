@@ -134,9 +134,11 @@ export class Explorer {
 /**
  * The outputs the page and Node are compared on (the "same numbers" test): for site cell `i`,
  * each model's μ and log σ², its reconstruction, and the structures of the first two labels
- * generated in it; and a whole cell generated from z ~ N(0, I) of stream 1.
+ * generated in it; and a whole cell generated from z ~ N(0, I) of stream 1. With `batch` > 0,
+ * also batches of that many (the Wasm pool splits the conv family over a batch's images): the
+ * embeddings of cells i … i + batch − 1 and `batch` whole cells generated from stream 2.
  */
-export async function fingerprint(ex: Explorer, i = 0): Promise<Record<string, Float32Array>> {
+export async function fingerprint(ex: Explorer, i = 0, batch = 0): Promise<Record<string, Float32Array>> {
   const cell = siteCell(ex.site, i);
   const label = ex.site.index.cells[i].label;
   const out: Record<string, Float32Array> = {};
@@ -150,5 +152,18 @@ export async function fingerprint(ex: Explorer, i = 0): Promise<Record<string, F
   if (ex.site.models.target)
     for (const [k, v] of Object.entries(await ex.structuresIn(cell, ex.site.models.target.meta.labels.slice(0, 2), 1))) out[`structure.${k}`] = Float32Array.from(v);
   if (ex.site.models.reference) for (const [k, v] of Object.entries((await ex.generate(1, 1)).cells[0])) out[`generated.${k}`] = Float32Array.from(v!);
+  if (batch > 0) {
+    const idx = Array.from({ length: batch }, (_, k) => (i + k) % ex.site.cells.length);
+    const cells = idx.map((c) => siteCell(ex.site, c));
+    const labels = idx.map((c) => ex.site.index.cells[c].label);
+    for (const role of ['reference', 'target'] as const) {
+      if (!ex.site.models[role]?.model.roles.encode) continue;
+      const { mean, logvar } = await ex.encode(role, cells, labels);
+      out[`batch.${role}.mean`] = Float32Array.from(mean.flatMap((m) => Array.from(m)));
+      out[`batch.${role}.logvar`] = Float32Array.from(logvar.flatMap((m) => Array.from(m)));
+    }
+    if (ex.site.models.reference)
+      (await ex.generate(2, batch)).cells.forEach((c, k) => Object.entries(c).forEach(([ch, v]) => (out[`batch.generated.${k}.${ch}`] = Float32Array.from(v!))));
+  }
   return out;
 }

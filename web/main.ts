@@ -506,7 +506,7 @@ const page = new Page();
   page,
   PALETTE,
   /** web/explorer.ts fingerprint() (run in the model worker) as plain arrays (what the page hands to a test). */
-  fingerprint: async (i = 0) => Object.fromEntries(Object.entries(await page.ex.fingerprint(i)).map(([k, v]) => [k, Array.from(v)])),
+  fingerprint: async (i = 0, batch = 0) => Object.fromEntries(Object.entries(await page.ex.fingerprint(i, batch)).map(([k, v]) => [k, Array.from(v)])),
   /** Milliseconds per decode of one latent code (the walk's call, a round trip to the model worker), over `n` decodes after one warm-up. */
   decodeMs: async (n = 20) => {
     const role: ModelRole = page.site.models.target ? 'target' : 'reference';

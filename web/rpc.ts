@@ -36,8 +36,8 @@ export interface WorkerApi {
   reconstructCell(cell: CellChannels, label: string): Promise<CellChannels>;
   generate(seed: number, n: number): Promise<{ z: Float32Array; cells: CellChannels[] }>;
   structuresIn(cell: CellChannels, labels: string[], seed: number): Promise<Record<string, Float32Array>>;
-  /** web/explorer.ts fingerprint() of site cell i (the "same numbers" test). */
-  fingerprint(i: number): Promise<Record<string, Float32Array>>;
+  /** web/explorer.ts fingerprint() of site cell i, and of batches of `batch` (the "same numbers" tests). */
+  fingerprint(i: number, batch: number): Promise<Record<string, Float32Array>>;
 }
 
 export type Method = keyof WorkerApi;
@@ -138,7 +138,7 @@ export class RemoteExplorer {
   structuresIn(cell: CellChannels, labels: string[], seed: number) {
     return this.worker.call('structuresIn', cell, labels, seed);
   }
-  fingerprint(i = 0) {
-    return this.worker.call('fingerprint', i);
+  fingerprint(i = 0, batch = 0) {
+    return this.worker.call('fingerprint', i, batch);
   }
 }

@@ -52,7 +52,7 @@ const api: WorkerApi = {
   reconstructCell: (cell, label) => explorer().reconstructCell(cell, label),
   generate: (seed, n) => explorer().generate(seed, n),
   structuresIn: (cell, labels, seed) => explorer().structuresIn(cell, labels, seed),
-  fingerprint: (i) => fingerprint(explorer(), i),
+  fingerprint: (i, batch) => fingerprint(explorer(), i, batch),
 };
 
 // One call at a time, in order: the backend's launches are not reentrant.

@@ -230,15 +230,22 @@ describe('Wasm threads in the page (cross-origin isolated: the models in a worke
   let url: string;
   let close: () => void = () => {};
   let inNode: Record<string, Float32Array>;
+  // Batches of 8 too: the pool splits the conv family over a batch's images (one image: only the matmuls).
+  const BATCH = 8;
+  const nodeFingerprint = async (threads: number) => {
+    const be = await WasmBackend.create({ threads });
+    const ex = new Explorer(await loadSite(async (f) => new Uint8Array(await readFile(join(site, f))).buffer), be);
+    const values = await fingerprint(ex, 0, BATCH);
+    const split = be.splitLaunches;
+    ex.destroy();
+    be.destroy();
+    return { values, split };
+  };
   beforeAll(async () => {
     const server = await serveFolder(site, 0); // statcell serve's COOP/COEP headers
     close = () => server.close();
     url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
-    const be = await WasmBackend.create({ threads: 1 });
-    const ex = new Explorer(await loadSite(async (f) => new Uint8Array(await readFile(join(site, f))).buffer), be);
-    inNode = await fingerprint(ex);
-    ex.destroy();
-    be.destroy();
+    inNode = (await nodeFingerprint(1)).values;
   }, LOAD_MS);
   afterAll(() => close());
 
@@ -257,10 +264,16 @@ describe('Wasm threads in the page (cross-origin isolated: the models in a worke
   async function pageFingerprint(query: string) {
     const page = await openPage(url + query);
     const b = await page.evaluate(() => ({ isolated: crossOriginIsolated, text: document.getElementById('backend')!.textContent!, threads: Number(document.getElementById('backend')!.dataset.threads), warning: document.getElementById('warning')!.textContent }));
-    const values = (await page.evaluate(() => (globalThis as unknown as { statcell: { fingerprint: () => Promise<Record<string, number[]>> } }).statcell.fingerprint())) as Record<string, number[]>;
+    const values = (await page.evaluate((batch) => (globalThis as unknown as { statcell: { fingerprint: (i: number, batch: number) => Promise<Record<string, number[]>> } }).statcell.fingerprint(0, batch), BATCH)) as Record<string, number[]>;
     await page.close();
     return { ...b, values };
   }
+
+  test('the compared calls do run split over the pool (so the comparisons below can fail): 3 threads in Node, same bits as 1', async () => {
+    const { values, split } = await nodeFingerprint(3);
+    expect(split, 'launches split over the thread pool').toBeGreaterThan(10);
+    sameBits(Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Array.from(v)])));
+  });
 
   test('auto: the page runs Wasm on every core, says so, warns of nothing, and equals Node on 1 thread bit for bit', async () => {
     const p = await pageFingerprint('?idle');

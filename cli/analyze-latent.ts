@@ -88,7 +88,8 @@ export interface WalkCommand {
 /** Walks the reference run (or, with --target, the target run in a real cell, per label); writes PNG grids (rows: dims, columns: values) and an OME-TIFF and an OME-Zarr per dimension. */
 export async function walkCommand(o: WalkCommand, backend: Backend): Promise<string[]> {
   const { latentWalk, walkValues } = await import('../analysis/walk.ts');
-  const { cellRgb, contrastStretch, grid, omeTiffOf, pngOf, scaleUp } = await import('../viz/images.ts');
+  const { cellRgb, contrastStretch, grid, pngOf, scaleUp } = await import('../viz/images.ts');
+  const { fileChannels, omeTiffOf } = await import('../data/ome-tiff.ts');
   const { feedsFrom, cellChannels } = await import('../session/feeds.ts');
   const values = walkValues(o.steps, o.range);
   const walked = o.target ?? o.run;
@@ -101,7 +102,7 @@ export async function walkCommand(o: WalkCommand, backend: Backend): Promise<str
   try {
     const { imageSize } = await import('../session/feeds.ts');
     const size = imageSize(r.model);
-    const { fileChannels, pixelSizeForRun } = await import('./generate.ts');
+    const { pixelSizeForRun } = await import('./generate.ts');
     const { writeOmeZarr } = await import('../data/images.ts');
     const pixelSize = pixelSizeForRun(o.data ?? r.info.data);
     const runs: { tag: string; conditions?: Record<string, Float32Array>; real?: Record<string, Float32Array | undefined> }[] = [];

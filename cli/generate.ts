@@ -5,13 +5,10 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeOmeZarr } from '../data/images.ts';
 import { pixelSizeOf, readManifest } from '../data/manifest.ts';
-import { DEFAULT_PIXEL_SIZE, type NamedChannel, type PixelSize } from '../data/ome.ts';
-import { PALETTE } from '../data/palette.ts';
+import { DEFAULT_PIXEL_SIZE, type PixelSize } from '../data/ome.ts';
+import { fileChannels, omeTiffOf } from '../data/ome-tiff.ts';
 import type { Generated, GeneratedCell } from '../session/generate.ts';
-import { cellRgb, omeTiffOf, pngOf, scaleUp } from '../viz/images.ts';
-
-/** The paper's channel order for files; other channel names follow in their own order. */
-const ORDER = ['membrane', 'structure', 'dna'];
+import { cellRgb, pngOf, scaleUp } from '../viz/images.ts';
 
 /** --format values: one kind of file, 'both' (PNG + OME-TIFF, as before) or 'all' (PNG + OME-TIFF + OME-Zarr). */
 export const GENERATE_FORMATS = ['png', 'ome-tiff', 'tiff', 'zarr', 'both', 'all'] as const;
@@ -23,16 +20,6 @@ export function fileKinds(format: string): Set<FileKind> {
   const k = kinds[format];
   if (!k) throw new Error(`--format ${format}: expected ${GENERATE_FORMATS.join(', ')}`);
   return new Set(k);
-}
-
-/** A cell's channels for a multi-channel file: the paper's order, the structure named by its label, the palette's colours. */
-export function fileChannels(channels: GeneratedCell['channels'], label: string | null, rename: (name: string) => string = (n) => n): NamedChannel[] {
-  const names = Object.keys(channels).filter((n) => channels[n]).sort((a, b) => (ORDER.indexOf(a) + 1 || 99) - (ORDER.indexOf(b) + 1 || 99));
-  return names.map((name) => ({
-    name: rename(name === 'structure' && label ? label : name === 'dna' ? 'DNA' : name),
-    data: channels[name]!,
-    color: PALETTE[name as keyof typeof PALETTE],
-  }));
 }
 
 /**

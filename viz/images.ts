@@ -1,11 +1,9 @@
 // Turning model tensors into pictures: a cell as RGB in the paper's display order
-// [membrane, structure, DNA] (3D: maximum projection over Z), grids of cells as PNG, and
-// multi-channel OME-TIFF for the full-resolution outputs.
+// [membrane, structure, DNA] (3D: maximum projection over Z) and grids of cells as PNG. The
+// full-resolution outputs, OME-TIFF and OME-Zarr, are written by data/ome-tiff.ts and data/ome-zarr.ts.
 
 import { encode } from 'fast-png';
 import { PALETTE } from '../data/palette.ts';
-import { DEFAULT_PIXEL_SIZE, omeXml, type NamedChannel, type PixelSize } from '../data/ome.ts';
-import { encodeTiff } from '../data/tiff.ts';
 import type { CellChannels } from '../session/feeds.ts';
 
 export interface Rgb {
@@ -82,20 +80,3 @@ export function scaleUp(img: Rgb, k: number): Rgb {
 }
 
 export const pngOf = (img: Rgb): Uint8Array => encode({ width: img.width, height: img.height, data: img.data, channels: 3, depth: 8 });
-
-/**
- * An OME-TIFF of one cell: float32 planes, channel-major then Z (DimensionOrder XYZCT), channel
- * names and colours, and the physical pixel sizes (with their source) in the OME-XML.
- */
-export function omeTiffOf(size: number[], channels: NamedChannel[], pixelSize: PixelSize = DEFAULT_PIXEL_SIZE): Uint8Array {
-  const [Y, X] = size;
-  const Z = size[2] ?? 1;
-  const pages: Float32Array[] = [];
-  for (const ch of channels)
-    for (let z = 0; z < Z; z++) {
-      const plane = new Float32Array(Y * X);
-      for (let i = 0; i < Y * X; i++) plane[i] = ch.data[i * Z + z];
-      pages.push(plane);
-    }
-  return encodeTiff({ width: X, height: Y, pages, description: omeXml({ size, channels, type: 'float', pixelSize }) });
-}

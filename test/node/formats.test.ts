@@ -19,7 +19,7 @@ import { decodeCell } from '../../data/preprocess.ts';
 import { DEFAULT_PIXEL_SIZE, omeXml, type NamedChannel, type PixelSize } from '../../data/ome.ts';
 import { encodeTiff, imagejDescription } from '../../data/tiff.ts';
 import { train } from '../../train/trainer.ts';
-import { omeTiffOf } from '../../viz/images.ts';
+import { omeTiffOf } from '../../data/ome-tiff.ts';
 import { fileKinds, writeGeneratedFiles } from '../../cli/generate.ts';
 import { openDevice, rng } from '../harness.ts';
 import { tinyModel } from './tiny-model.ts';

@@ -4,12 +4,18 @@
 // step, conv kernels take measurable time, and the kernels' sum lies between a quarter of the
 // step's wall time and the wall time itself (+10%: the kernels run one after another inside it).
 
-import { expect, test } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, test, vi } from 'vitest';
+import { trainCommand } from '../../cli/train.ts';
+import { synthesize } from '../../data/synth.ts';
 import { compileModelFile } from '../../compiler/index.ts';
 import { backendReason, featureLine } from '../../runtime/device.ts';
 import { formatProfile, Profiler, profilerOf, profileUnavailable } from '../../runtime/profile.ts';
 import type { Backend } from '../../runtime/backend.ts';
 import { OPTIONAL_FEATURES, WebGpuBackend } from '../../runtime/webgpu.ts';
+import { Executable, type Program } from '../../runtime/program.ts';
 import { ModelRuntime } from '../../session/model.ts';
 import { profileTrainStep } from '../../session/profile.ts';
 import { backendOf, forEachDevice, onDevice, rng } from '../harness.ts';
@@ -49,6 +55,31 @@ forEachDevice((d) => {
 });
 
 onDevice('webgpu', (d) => {
+  test('a program of more launches than one query set holds (4096 timestamps) is timed launch by launch', async () => {
+    const backend = backendOf(d);
+    const n = 2100;
+    const program: Program = {
+      buffers: [{ elements: 64, kind: 'input', name: 'x' }, { elements: 64, kind: 'temp' }],
+      launches: Array.from({ length: n }, () => ({ op: 'copy', attrs: {}, inShapes: [[64]], inputs: [0], outputs: [1] })),
+      inputs: new Map([['x', 0]]),
+      outputs: new Map([['y', { buffer: 1, shape: [64] }]]),
+      lifetimes: [],
+    };
+    const exe = new Executable(backend, program);
+    try {
+      exe.write('x', Float32Array.from({ length: 64 }, (_, i) => i));
+      const profiler = Profiler.attach(backend);
+      exe.run();
+      const samples = await profiler.stop();
+      expect(samples).toHaveLength(n);
+      expect(samples.every((s) => s.label.op === 'copy' && s.ms >= 0 && s.ms < 1000)).toBe(true);
+      expect(samples.reduce((a, s) => a + s.ms, 0)).toBeGreaterThan(0);
+      expect([...(await exe.read('y'))]).toEqual(Array.from({ length: 64 }, (_, i) => i));
+    } finally {
+      exe.destroy();
+    }
+  });
+
   test("optional features are read from the device, and shown on the backend line", () => {
     const b = backendOf(d) as WebGpuBackend;
     expect(b.features).toEqual(OPTIONAL_FEATURES.filter((f) => b.device.features.has(f)));
@@ -65,4 +96,31 @@ test('an adapter without timestamp-query: --profile says why, and nothing is att
   expect(profilerOf(fake)).toBeUndefined();
   expect(featureLine(['timestamp-query'])).toBe('timestamp-query; no shader-f16, no subgroups');
   expect(featureLine([...OPTIONAL_FEATURES])).toBe('shader-f16, subgroups, timestamp-query');
+});
+
+test('statcell train --profile prints the table before training, and the run is trained as without it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'statcell-profile-'));
+  synthesize({ out: join(dir, 'data'), cells: 24, dims: 2, size: [24, 16], seed: 3 });
+  const lines: string[] = [];
+  const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (lines.push(String(s)), true));
+  try {
+    const set = { size: [24, 16], channels: [2, 4, 8], latent: 4 };
+    const common = { model: 'models/reference2d.vae', set, data: join(dir, 'data', 'manifest.csv'), backend: 'wasm', batch: 2, iterations: 2, seed: 1, evalSamples: 1, logEvery: 100 };
+    const r = await trainCommand({ ...common, out: join(dir, 'run'), profile: true });
+    expect(r.iteration).toBe(2);
+    const profiled = await r.runtime.readAll();
+    r.runtime.destroy();
+    // The profile runs in a runtime of its own: the run's weights are those of a run without it, bit for bit.
+    const plain = await trainCommand({ ...common, out: join(dir, 'plain') });
+    const weights = await plain.runtime.readAll();
+    plain.runtime.destroy();
+    expect([...weights.keys()]).toEqual([...profiled.keys()]);
+    for (const [name, w] of weights) expect(Buffer.from(profiled.get(name)!.buffer).equals(Buffer.from(w.buffer)), name).toBe(true);
+    const text = lines.join('');
+    expect(text).toMatch(/profile of one training step on wasm .*host clock/);
+    expect(text).toMatch(/^op +layer +input shapes +launches +ms\/step +share$/m);
+    expect(text.indexOf('profile of')).toBeLessThan(text.indexOf('training cells'));
+  } finally {
+    spy.mockRestore();
+  }
 });

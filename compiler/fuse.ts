@@ -4,7 +4,8 @@
 // launch replaces several. A value that something outside the group still reads (or a graph
 // output or update) becomes one of the fused node's outputs. Runs after autodiff; everything
 // else (views, convs, reductions, in-place ops) is copied as is, so the memory planner and the
-// in-place rules see an ordinary graph.
+// in-place rules see an ordinary graph. BatchNorm is split first (compiler/fuse-bn.ts) so that
+// its apply fuses with the adds and the activation after it.
 //
 // Merging two groups along a producer → consumer edge is allowed when
 //  - every value the merged group exports has the group's full shape (values inside it may be
@@ -16,6 +17,7 @@
 import { FUSIBLE_OPS, type FusedAttrs, type FusedInstr } from '../kernels/fused/index.ts';
 import { broadcastShapes } from '../kernels/elementwise/broadcast.ts';
 import { fmtShape } from '../kernels/types.ts';
+import { splitBatchnorm } from './fuse-bn.ts';
 import { Graph, liveNodes, type Node, type Value } from './ir.ts';
 
 export const MAX_BINDINGS = 8;
@@ -26,7 +28,8 @@ export interface FuseStats {
   fusedNodes: number;
 }
 
-export function fuse(g: Graph, stats?: FuseStats): Graph {
+export function fuse(source: Graph, stats?: FuseStats): Graph {
+  const g = splitBatchnorm(source);
   const live = liveNodes(g);
   const nodes = g.nodes.filter((n) => live.has(n.id));
   const pos = new Map(nodes.map((n, i) => [n.id, i]));

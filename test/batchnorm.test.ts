@@ -23,6 +23,29 @@ opSuite('batchnorm', [
   { inputs: inputs([2, 3, 5, 5], 6), attrs: { training: false, eps: 1e-2 }, diff: [0, 1, 2] },
 ]);
 
+// The split form's statistics (compiler/fuse-bn.ts): x, γ, running_mean, running_var of the
+// cases above; outputs mean, invstd, scale = invstd·γ, running_mean', running_var'.
+const statsInputs = (xShape: number[], seed: number, xOffset = 0): OracleTensor[] => {
+  const [x, g, , rm, rv] = inputs(xShape, seed, xOffset);
+  return [x, g, rm, rv];
+};
+opSuite('batchnorm_stats', [
+  { inputs: statsInputs([5, 3], 1), attrs: { training: true } },
+  { inputs: statsInputs([2, 3, 5, 7], 2), attrs: { training: true, momentum: 0.3 } },
+  { inputs: statsInputs([8, 2, 33, 31], 4, 20), attrs: { training: true } },
+  // WebGPU: 3 uneven slices per channel, merged.
+  { inputs: statsInputs([10, 2, 61, 67], 7, -5), attrs: { training: true, eps: 1e-3 } },
+]);
+
+test('batchnorm_stats: the statistics batchnorm computes, scale = invstd·γ, and eval mode refused', () => {
+  const ins = inputs([2, 3, 5, 7], 11, 3);
+  const [, mean, invstd, rm, rv] = oracle.call('batchnorm', ins, { training: true, momentum: 0.2 });
+  const [m2, i2, scale, rm2, rv2] = oracle.call('batchnorm_stats', [ins[0], ins[1], ins[3], ins[4]], { training: true, momentum: 0.2 });
+  expect([m2.data, i2.data, rm2.data, rv2.data]).toEqual([mean.data, invstd.data, rm.data, rv.data]);
+  for (let c = 0; c < 3; c++) expect(scale.data[c]).toBe(invstd.data[c] * ins[1].data[c]);
+  expect(() => oracle.call('batchnorm_stats', [ins[0], ins[1], ins[3], ins[4]], { training: false })).toThrow(/batchnorm_stats: is training BatchNorm only/);
+});
+
 test('batchnorm matches hand-computed PyTorch numbers (running_var takes the unbiased variance)', () => {
   // One channel with values 1, 2, 3, 6: mean 3, biased var 3.5, unbiased var 14/3.
   const x = oracleTensor([4, 1], [1, 2, 3, 6]);

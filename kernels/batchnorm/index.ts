@@ -7,10 +7,11 @@
 // The gradient is the fused `batchnorm_grad` (dx, dγ, dβ); the running statistics get none, and
 // nor do the mean/invstd outputs (they are saved for the backward pass, not used downstream).
 
-import type { OpDef, Shape } from '../types.ts';
+import type { OpDef, Shape, WgslPass } from '../types.ts';
 import { OpError, fmtShape, numel } from '../types.ts';
 import { LINEAR_INDEX, f32lit, grid1d, linearMain } from '../wgsl.ts';
 import { WG_SUM } from './wgsl_sum.ts';
+import { pointwiseOp } from '../elementwise/pointwise.ts';
 
 export interface BatchNormAttrs {
   training?: boolean;
@@ -67,6 +68,76 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wid: 
 };
 
 const channelOf = ({ C, S }: Dims) => `(i / ${S}u) % ${C}u`;
+
+/** Buffer indices of the statistics passes; γ and scale: also write scale = invstd·γ. */
+interface StatsBuffers {
+  x: number;
+  partials: number;
+  mean: number;
+  invstd: number;
+  rm: number;
+  rv: number;
+  g?: number;
+  scale?: number;
+}
+
+/**
+ * Training statistics in two passes (per slice, then per channel): mean, invstd, the running
+ * statistics updated in place, and, when asked, scale = invstd·γ.
+ */
+function statsPasses(d: Dims, a: BatchNormAttrs, b: StatsBuffers): WgslPass[] {
+  const eps = f32lit(a.eps ?? 1e-5);
+  const mom = a.momentum ?? 0.1;
+  const { G, L } = slices(d.N);
+  const scale = b.g !== undefined && b.scale !== undefined;
+  return [
+    {
+      // Per slice: its mean, then Σ(x − mean)² (two passes over the slice: one pass of
+      // Σx² − (Σx)²/n cancels catastrophically in f32 when |mean| ≫ std).
+      bindings: [b.x, b.partials],
+      workgroups: [G, d.C, 1],
+      code: `${binding(0, 'X')}
+${binding(1, 'P', true)}
+${sliceMain(d)}
+  var acc = 0.0;
+  for (var j = j0 + lid; j < j1; j += 256u) { acc += X[at(c, j)]; }
+  let mean = wg_sum(acc, lid) / f32(j1 - j0);
+  acc = 0.0;
+  for (var j = j0 + lid; j < j1; j += 256u) { let t = X[at(c, j)] - mean; acc += t * t; }
+  let m2 = wg_sum(acc, lid);
+  if (lid == 0u) { P[(c * ${G}u + g) * 2u] = mean; P[(c * ${G}u + g) * 2u + 1u] = m2; }
+}`,
+    },
+    {
+      // Per channel, merge the slices exactly (Chan et al.): M2 = Σ M2_g + Σ n_g (mean_g − mean)².
+      bindings: [b.partials, b.mean, b.invstd, b.rm, b.rv, ...(scale ? [b.g!, b.scale!] : [])],
+      workgroups: grid1d(d.C, 64),
+      code: `${binding(0, 'P')}
+${binding(1, 'MEAN', true)}
+${binding(2, 'INVSTD', true)}
+${binding(3, 'RM', true)}
+${binding(4, 'RV', true)}
+${scale ? `${binding(5, 'G')}\n${binding(6, 'SCALE', true)}` : ''}
+${linearMain(64)} {
+  let c = ${LINEAR_INDEX};
+  if (c >= ${d.C}u) { return; }
+  var mean = 0.0;
+  for (var g = 0u; g < ${G}u; g++) { mean += f32(min(${L}u, ${d.N}u - g * ${L}u)) * P[(c * ${G}u + g) * 2u]; }
+  mean = mean / f32(${d.N}u);
+  var sq = 0.0;
+  for (var g = 0u; g < ${G}u; g++) {
+    let t = P[(c * ${G}u + g) * 2u] - mean;
+    sq += P[(c * ${G}u + g) * 2u + 1u] + f32(min(${L}u, ${d.N}u - g * ${L}u)) * t * t;
+  }
+  let inv = 1.0 / sqrt(sq / f32(${d.N}u) + ${eps});
+  MEAN[c] = mean;
+  INVSTD[c] = inv;
+  RM[c] = ${f32lit(1 - mom)} * RM[c] + ${f32lit(mom)} * mean;
+  RV[c] = ${f32lit(1 - mom)} * RV[c] + ${f32lit(mom / (d.N - 1))} * sq;${scale ? '\n  SCALE[c] = inv * G[c];' : ''}
+}`,
+    },
+  ];
+}
 
 export const batchnorm: OpDef<BatchNormAttrs> = {
   name: 'batchnorm',
@@ -140,56 +211,12 @@ ${linearMain()} {
         ],
       };
     }
-    const mom = a.momentum ?? 0.1;
-    const { G, L } = slices(d.N);
     // Buffers: x0 γ1 β2 rm3 rv4 | y5 mean6 invstd7 rm'8 rv'9 | partials10, where 8 and 9 are 3
     // and 4: the merge pass binds them once, read_write, under the output indices.
     return {
-      scratch: [d.C * G * 2],
+      scratch: [d.C * slices(d.N).G * 2],
       passes: [
-        {
-          // Per slice: its mean, then Σ(x − mean)² (two passes over the slice: one pass of
-          // Σx² − (Σx)²/n cancels catastrophically in f32 when |mean| ≫ std).
-          bindings: [0, 10],
-          workgroups: [G, d.C, 1],
-          code: `${binding(0, 'X')}
-${binding(1, 'P', true)}
-${sliceMain(d)}
-  var acc = 0.0;
-  for (var j = j0 + lid; j < j1; j += 256u) { acc += X[at(c, j)]; }
-  let mean = wg_sum(acc, lid) / f32(j1 - j0);
-  acc = 0.0;
-  for (var j = j0 + lid; j < j1; j += 256u) { let t = X[at(c, j)] - mean; acc += t * t; }
-  let m2 = wg_sum(acc, lid);
-  if (lid == 0u) { P[(c * ${G}u + g) * 2u] = mean; P[(c * ${G}u + g) * 2u + 1u] = m2; }
-}`,
-        },
-        {
-          // Per channel, merge the slices exactly (Chan et al.): M2 = Σ M2_g + Σ n_g (mean_g − mean)².
-          bindings: [10, 6, 7, 8, 9],
-          workgroups: grid1d(d.C, 64),
-          code: `${binding(0, 'P')}
-${binding(1, 'MEAN', true)}
-${binding(2, 'INVSTD', true)}
-${binding(3, 'RM', true)}
-${binding(4, 'RV', true)}
-${linearMain(64)} {
-  let c = ${LINEAR_INDEX};
-  if (c >= ${d.C}u) { return; }
-  var mean = 0.0;
-  for (var g = 0u; g < ${G}u; g++) { mean += f32(min(${L}u, ${d.N}u - g * ${L}u)) * P[(c * ${G}u + g) * 2u]; }
-  mean = mean / f32(${d.N}u);
-  var sq = 0.0;
-  for (var g = 0u; g < ${G}u; g++) {
-    let t = P[(c * ${G}u + g) * 2u] - mean;
-    sq += P[(c * ${G}u + g) * 2u + 1u] + f32(min(${L}u, ${d.N}u - g * ${L}u)) * t * t;
-  }
-  MEAN[c] = mean;
-  INVSTD[c] = 1.0 / sqrt(sq / f32(${d.N}u) + ${eps});
-  RM[c] = ${f32lit(1 - mom)} * RM[c] + ${f32lit(mom)} * mean;
-  RV[c] = ${f32lit(1 - mom)} * RV[c] + ${f32lit(mom / (d.N - 1))} * sq;
-}`,
-        },
+        ...statsPasses(d, a, { x: 0, partials: 10, mean: 6, invstd: 7, rm: 8, rv: 9 }),
         {
           bindings: [0, 1, 2, 6, 7, 5],
           workgroups: grid1d(n),
@@ -214,6 +241,51 @@ ${linearMain()} {
       run: (k, [x, g, bt, , , y, mean, invstd, rm, rv]) => {
         k.bn_stats(x, mean, invstd, rm, rv, B, C, S, eps, mom);
         k.bn_apply(x, g, bt, mean, invstd, y, B, C, S, 0, eps);
+      },
+    };
+  },
+};
+
+/**
+ * Training BatchNorm's per-channel half, for the split form the fusion pass makes
+ * (compiler/fuse-bn.ts): y = (x − mean)·scale + β then runs as elementwise ops that fuse with
+ * the adds and the activation after it. Inputs x, γ, running_mean, running_var (attrs as
+ * batchnorm's); outputs [mean, invstd, scale = invstd·γ, rm', rv'], the running statistics
+ * updated in place (mean and invstd are what batchnorm_grad takes). The statistics and the f32
+ * operations are batchnorm's, so the split apply gives batchnorm's bits on Wasm; on WebGPU
+ * scale = invstd·γ is rounded once before the multiply (batchnorm multiplies by invstd, then γ).
+ */
+export const batchnormStats: OpDef<BatchNormAttrs> = {
+  name: 'batchnorm_stats',
+  inplace: { 3: 2, 4: 3 },
+  shape: (s, a) => {
+    if (s.length !== 4) throw new OpError('batchnorm_stats', `takes 4 inputs (x, gamma, running_mean, running_var), got ${s.length}`, s);
+    if (a.training === false) throw new OpError('batchnorm_stats', 'is training BatchNorm only (eval mode is a per-channel affine: no statistics)', s);
+    dims('batchnorm_stats', s, [[1, 'gamma'], [2, 'running_mean'], [3, 'running_var']], true);
+    const C = [s[0][1]];
+    return [C, C, C, C, C];
+  },
+  float64: ([x, g, rm, rv], s, a) => {
+    const [, mean, invstd, rm2, rv2] = batchnorm.float64([x, g, g, rm, rv], [s[0], s[1], s[1], s[2], s[3]], { ...a, training: true });
+    return [mean, invstd, invstd.map((v, c) => v * g[c]), rm2, rv2];
+  },
+  wgsl: (s, a) => {
+    const d = dims('batchnorm_stats', s, [], false);
+    // Buffers: x0 γ1 rm2 rv3 | mean4 invstd5 scale6 rm'7 rv'8 | partials9 (7 and 8 are 2 and 3).
+    return {
+      scratch: [d.C * slices(d.N).G * 2],
+      passes: statsPasses(d, a, { x: 0, partials: 9, mean: 4, invstd: 5, rm: 7, rv: 8, g: 1, scale: 6 }),
+    };
+  },
+  wasm: (s, a) => {
+    const { B, C, S } = dims('batchnorm_stats', s, [], false);
+    const eps = a.eps ?? 1e-5;
+    const mom = a.momentum ?? 0.1;
+    const mul = pointwiseOp('mul')!.opcode;
+    return {
+      run: (k, [x, g, , , mean, invstd, scale, rm, rv]) => {
+        k.bn_stats(x, mean, invstd, rm, rv, B, C, S, eps, mom);
+        k.ew_map(mul, invstd, g, scale, C, 0, 0); // the f32 product bn_apply forms
       },
     };
   },
@@ -345,4 +417,4 @@ ${linearMain()} {
   },
 };
 
-export const batchnormOps: OpDef<any>[] = [batchnorm, batchnormGrad];
+export const batchnormOps: OpDef<any>[] = [batchnorm, batchnormStats, batchnormGrad];

@@ -17,3 +17,4 @@ export const OPCODE_scale: i32 = 9;
 export const OPCODE_relu_grad: i32 = 10;
 export const OPCODE_softplus_grad: i32 = 11;
 export const OPCODE_store: i32 = 12;
+export const OPCODE_rsqrt: i32 = 13;

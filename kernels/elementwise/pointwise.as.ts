@@ -7,7 +7,7 @@
 
 import {
   OPCODE_add, OPCODE_sub, OPCODE_mul, OPCODE_div, OPCODE_relu, OPCODE_exp, OPCODE_softplus, OPCODE_scale,
-  OPCODE_relu_grad, OPCODE_softplus_grad,
+  OPCODE_relu_grad, OPCODE_softplus_grad, OPCODE_rsqrt,
 } from './opcodes.as';
 
 /** log(1 + u) without losing u when it is below f32 epsilon (Goldberg's trick). */
@@ -20,7 +20,7 @@ import {
 /** Whether `op` has a 4-lane form (the others run one lane at a time). */
 // @ts-ignore: decorator
 @inline export function vectorised(op: i32): bool {
-  return op == OPCODE_add || op == OPCODE_sub || op == OPCODE_mul || op == OPCODE_div || op == OPCODE_relu || op == OPCODE_scale || op == OPCODE_relu_grad;
+  return op == OPCODE_add || op == OPCODE_sub || op == OPCODE_mul || op == OPCODE_div || op == OPCODE_relu || op == OPCODE_scale || op == OPCODE_relu_grad || op == OPCODE_rsqrt;
 }
 
 /** Four lanes of a vectorised op; p and q splatted. */
@@ -33,6 +33,7 @@ import {
   if (op == OPCODE_relu) return f32x4.max(a, f32x4.splat(0));
   if (op == OPCODE_scale) return f32x4.add(f32x4.mul(a, p), q); // a multiply, then an add
   if (op == OPCODE_relu_grad) return v128.and(b, f32x4.gt(a, f32x4.splat(0))); // (x = a, dy = b)
+  if (op == OPCODE_rsqrt) return f32x4.div(f32x4.splat(1), f32x4.sqrt(a)); // correctly rounded sqrt, then divide
   unreachable();
   return a;
 }
@@ -50,6 +51,7 @@ import {
   if (op == OPCODE_scale) return a * p + q;
   if (op == OPCODE_relu_grad) return a > 0 ? b : 0;
   if (op == OPCODE_softplus_grad) return a > 20 ? b : b / (1 + Mathf.exp(-a)); // dy·σ(x)
+  if (op == OPCODE_rsqrt) return 1 / Mathf.sqrt(a);
   unreachable();
   return a;
 }
@@ -85,6 +87,7 @@ export function pointwise(op: i32, y: usize, a: usize, b: usize, p: f32, q: f32,
     case OPCODE_scale: mapRun(OPCODE_scale, y, a, b, p, q, n); break;
     case OPCODE_relu_grad: mapRun(OPCODE_relu_grad, y, a, b, p, q, n); break;
     case OPCODE_softplus_grad: mapRun(OPCODE_softplus_grad, y, a, b, p, q, n); break;
+    case OPCODE_rsqrt: mapRun(OPCODE_rsqrt, y, a, b, p, q, n); break;
     default: unreachable();
   }
 }

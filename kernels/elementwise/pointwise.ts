@@ -88,7 +88,9 @@ export const POINTWISE: readonly PointwiseOp[] = [
     name: 'relu', arity: 1, opcode: 6,
     f64: (x) => (x > 0 ? x : 0),
     wgsl: ([x]) => `max(${x}, 0.0)`,
-    grad: (em, { inputs: [x], dOutputs: [dy] }) => [dy && em.call('relu_grad', [x, dy])[0]],
+    // From the output (y > 0 exactly where x > 0), so that a fused relu's input, often a
+    // BatchNorm's output, need not be written out for the backward pass.
+    grad: (em, { outputs: [y], dOutputs: [dy] }) => [dy && em.call('relu_grad', [y, dy])[0]],
   },
   {
     name: 'exp', arity: 1, opcode: 7,
@@ -124,6 +126,14 @@ export const POINTWISE: readonly PointwiseOp[] = [
     name: 'softplus_grad', arity: 2, opcode: 11,
     f64: (x, g) => (x > 20 ? g : g / (1 + Math.exp(-x))),
     wgsl: ([x, g]) => `select(${g} / (1.0 + exp(-${x})), ${g}, ${x} > 20.0)`,
+  },
+  {
+    // 1/√x with a correctly rounded square root and divide (WGSL's inverseSqrt may be
+    // approximate): BatchNorm's eval scale γ/√(rv + eps), fused into its apply
+    // (compiler/fuse-bn.ts). Not differentiable: it appears only after autodiff.
+    name: 'rsqrt', arity: 1, opcode: 13,
+    f64: (x) => 1 / Math.sqrt(x),
+    wgsl: ([x]) => `1.0 / sqrt(${x})`,
   },
 ];
 

@@ -5,10 +5,12 @@
 
 import { describe, expect, test } from 'vitest';
 import { evaluate } from '../../compiler/evaluate.ts';
+import { gradients } from '../../compiler/autodiff.ts';
 import { MAX_BINDINGS, fuse, type FuseStats } from '../../compiler/fuse.ts';
 import { compileModelFile } from '../../compiler/index.ts';
 import { Graph } from '../../compiler/ir.ts';
 import { lower, trafficStats } from '../../compiler/plan.ts';
+import type { FusedInstr } from '../../kernels/fused/index.ts';
 import { oracle, type OracleTensor } from '../../kernels/oracle.ts';
 import { Executable } from '../../runtime/program.ts';
 import { ModelRuntime } from '../../session/model.ts';
@@ -16,12 +18,13 @@ import { forEachDevice, onDevice, randn, relErr, type TestDevice } from '../harn
 
 type Feeds = Map<string, OracleTensor>;
 
-/** Random feeds; Adam's second moment `v` must be ≥ 0. */
+/** Random feeds; Adam's second moment `v` must be ≥ 0, BatchNorm's running variance `rv` > 0. */
 const feedsFor = (g: Graph, seed: number): Feeds =>
   new Map(
     g.inputs.map((gi, k) => {
       const t = randn(gi.value.shape, seed + k);
-      return [gi.name, gi.name === 'v' ? { shape: t.shape, data: t.data.map(Math.abs) } : t];
+      const floor = { v: 0, rv: 0.5 }[gi.name];
+      return [gi.name, floor === undefined ? t : { shape: t.shape, data: t.data.map((x) => Math.abs(x) + floor) }];
     }),
   );
 
@@ -223,6 +226,61 @@ const CASES: FuseCase[] = [
         structure() {
           expect(count(f, 'fused')).toBe(1);
           expect(lower(f).launches.filter((l) => l.op === 'copy').length).toBe(lower(g).launches.filter((l) => l.op === 'copy').length);
+        },
+      };
+    },
+  },
+  {
+    name: "training BatchNorm: statistics, then its apply fused with the residual add and ReLU; its gradients unchanged",
+    build() {
+      // A Down block's tail: relu(bn(x) + skip)·w summed, differentiated for x, γ, β and skip.
+      const g = new Graph();
+      const x = g.input('x', [3, 4, 5, 6]);
+      const skip = g.input('skip', [3, 4, 5, 6]);
+      const w = g.input('w', [3, 4, 5, 6]);
+      const [gamma, beta, rm, rv] = ['gamma', 'beta', 'rm', 'rv'].map((n) => g.input(n, [4], n.startsWith('r') ? 'state' : 'param'));
+      const [y, , , rm2, rv2] = g.call('batchnorm', [x, gamma, beta, rm, rv], { training: true, eps: 1e-5, momentum: 0.1 });
+      const [r] = g.call('relu', [g.call('add', [y, skip])[0]]);
+      const [loss] = g.call('reduce_sum', [g.call('mul', [r, w])[0]], { axes: [0, 1, 2, 3], keepdims: false });
+      gradients(g, loss, [x, gamma, beta, skip]).forEach((v, k) => g.outputs.set(`d${k}`, v));
+      g.outputs.set('r', r);
+      g.updates.set('rm', rm2);
+      g.updates.set('rv', rv2);
+      const f = fuse(g);
+      return {
+        pairs: [[g, f, 80]],
+        structure() {
+          expect(count(f, 'batchnorm')).toBe(0);
+          expect(count(f, 'batchnorm_stats')).toBe(1);
+          expect(count(f, 'batchnorm_grad')).toBe(1);
+          // One forward kernel: the apply, the add and the ReLU (here with the ReLU's gradient,
+          // whose dy = w is known up front), storing neither BatchNorm's output nor the sum: the
+          // ReLU's gradient reads the ReLU's output.
+          const apply = f.nodes.find((n) => n.op === 'fused' && (n.attrs.program as FusedInstr[]).some(([op]) => op === 'relu'))!;
+          const prog = apply.attrs.program as FusedInstr[];
+          expect(prog.filter(([op]) => op !== 'input').map(([op]) => op).slice(0, 5)).toEqual(['sub', 'mul', 'add', 'add', 'relu']);
+          const adds = prog.flatMap(([op], i) => (op === 'add' ? [i] : []));
+          for (const i of adds) expect(apply.attrs.outputs as number[]).not.toContain(i);
+          expect(trafficStats(lower(f)).bytes).toBeLessThan(trafficStats(lower(g)).bytes);
+        },
+      };
+    },
+  },
+  {
+    name: 'eval BatchNorm is a per-channel affine: it, the conditioning add and the ReLU are one kernel',
+    build() {
+      const g = new Graph();
+      const x = g.input('x', [2, 3, 4, 5]);
+      const cond = g.input('cond', [2, 3, 1, 1]);
+      const [gamma, beta, rm, rv] = ['gamma', 'beta', 'rm', 'rv'].map((n) => g.input(n, [3], 'param'));
+      const [y] = g.call('batchnorm', [x, gamma, beta, rm, rv], { training: false, eps: 1e-3 });
+      g.outputs.set('y', g.call('relu', [g.call('add', [y, cond])[0]])[0]);
+      const f = fuse(g);
+      return {
+        pairs: [[g, f, 90]],
+        structure() {
+          expect(lower(f).launches.map((l) => l.op)).toEqual(['fused']);
+          expect(lower(g).launches.length).toBe(3);
         },
       };
     },

@@ -159,7 +159,7 @@ export class WebGpuBackend implements Backend {
   private bindPasses(op: OpDef, passes: WgslPass[], all: GpuBuffer[], owned: GPUBuffer[], created: NewShader[]): GpuLaunch['steps'] {
     return passes.map((pass, i) => {
       const pipeline = this.pipeline(op.name, pass.code, created, i, passes.length);
-      const entries: GPUBindGroupEntry[] = pass.bindings.map((idx, binding) => ({ binding, resource: { buffer: all[idx].buffer } }));
+      const entries: GPUBindGroupEntry[] = pass.bindings.map((idx, binding) => ({ binding, resource: { buffer: this.bindable(op, all[idx]) } }));
       let uniform: GPUBuffer | undefined;
       if (pass.uniform) {
         uniform = this.device.createBuffer({ size: align(pass.uniform.byteLength, 16), usage: UNIFORM });
@@ -170,6 +170,14 @@ export class WebGpuBackend implements Backend {
       const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
       return { pipeline, bindGroup, workgroups: pass.workgroups, code: pass.code, uniform };
     });
+  }
+
+  /** A buffer a pass binds whole: said here, naming the op, when it is over the binding limit (Dawn would say it later, as a bind group error). */
+  private bindable(op: OpDef, b: GpuBuffer): GPUBuffer {
+    const max = this.device.limits.maxStorageBufferBindingSize;
+    if (b.buffer.size > max)
+      throw new Error(`webgpu: ${op.name} binds a tensor of ${b.elements} floats (${b.buffer.size} bytes), over this adapter's maxStorageBufferBindingSize ${max}; train such a batch in micro-batches (the trainer picks them by itself; --micro-batch n)`);
+    return b.buffer;
   }
 
   /** Records the outcome of a prepare's error scope: a failed compile becomes `compileError`. */

@@ -14,6 +14,7 @@ import { getOp } from '../../kernels/registry.ts';
 import { numel } from '../../kernels/types.ts';
 import { WebGpuBackend } from '../../runtime/webgpu.ts';
 import { microBatchFor } from '../../session/model.ts';
+import { backendOf, onDevice } from '../harness.ts';
 
 const H100 = { maxStorageBufferBindingSize: 2 ** 31 - 4, maxBufferSize: 2 ** 40, memoryBytes: 80e9 };
 
@@ -61,4 +62,26 @@ test("the memory check counts the step's own buffers and the store: parameters, 
   expect(microBatchFor(model, 12, { maxBufferBytes: 2 ** 40, totalBytes: need / 0.9 })).toBe(12);
   // Half of Adam's moments short: the whole batch no longer fits.
   expect(microBatchFor(model, 12, { maxBufferBytes: 2 ** 40, totalBytes: (need - 4 * params) / 0.9 })).toBeLessThan(12);
+});
+
+onDevice('webgpu', (d) => {
+  test("a tensor over the adapter's binding limit is refused at prepare, naming the op and the limit", async () => {
+    backendOf(d); // the harness has pointed Vulkan at the adapter it found
+    const { create } = await import('webgpu');
+    const gpu = create([]);
+    const adapter = (await gpu.requestAdapter())!;
+    // WebGPU's default limits: bindings of 128 MiB in buffers of up to 256 MiB.
+    const be = new WebGpuBackend(await adapter.requestDevice(), 'default limits', { gpu, adapter });
+    try {
+      expect(be.limits.maxBufferBytes).toBe(2 ** 27);
+      const n = 2 ** 25 + 4; // 128 MiB + 16 bytes
+      const [a, b] = [be.alloc(n), be.alloc(n)];
+      expect(() => be.prepare(getOp('copy'), [[n]], {}, [a], [b])).toThrow(/copy binds a tensor of 33554436 floats \(134217744 bytes\), over this adapter's maxStorageBufferBindingSize 134217728; train such a batch in micro-batches/);
+      const [c, e] = [be.alloc(2 ** 25), be.alloc(2 ** 25)];
+      be.release(be.prepare(getOp('copy'), [[2 ** 25]], {}, [c], [e])); // exactly the limit: bound
+      await be.sync();
+    } finally {
+      be.destroy();
+    }
+  });
 });

@@ -65,10 +65,19 @@ export interface Cell {
   angle: number;
   nucleusCentre: number[];
   nucleusAxes: number[];
+  /** The nucleus's centre in the cell's frame (u, v), in units of the cell's semi-axes. */
+  nucleusOffset: number[];
+  /** Nucleoli (every interphase cell has them; the nucleolus classes image them; DNA stain is dimmer there). */
+  nucleoli: Spots;
+  /** Chromatin foci: bright spots of the DNA stain, a per-cell pattern only the DNA channel shows. */
+  chromatin: Spots;
   mitotic: boolean;
   /** Boundary wobble: amplitudes and phases of low angular harmonics. */
   wobble: [number, number][];
 }
+
+/** How far (normalised cell radius) the nucleus's edge may reach: below the 0.79 of the deepest wobble (three harmonics of ≤ 0.07). */
+const NUCLEUS_REACH = 0.75;
 
 function randomCell(r: Rng, size: number[], dims: 2 | 3): Cell {
   const [Y, X] = size;
@@ -79,17 +88,56 @@ function randomCell(r: Rng, size: number[], dims: 2 | 3): Cell {
   const short = Math.min(long / elong, 0.45 * X);
   const height = dims === 3 ? (mitotic ? r.range(0.32, 0.42) : r.range(0.16, 0.3)) * Z : 1;
   const centre = [Y / 2 + r.range(-0.08, 0.08) * Y, X / 2 + r.range(-0.08, 0.08) * X, dims === 3 ? Z * 0.1 + height : 0];
-  const nucScale = mitotic ? r.range(0.3, 0.4) : r.range(0.45, 0.6);
-  const nucleusAxes = mitotic ? [long * 0.12, short * nucScale * 1.1, height * 0.6] : [long * nucScale, short * nucScale * 1.1, height * 0.65];
-  const nucleusCentre = centre.map((c, d) => (d < 2 ? c + r.range(-0.1, 0.1) * (d === 0 ? long : short) : c - height * 0.1));
+  const angle = r.range(-0.5, 0.5);
+  // The nucleus's semi-axes (fractions of the cell's) and its offset from the cell's centre (in
+  // the cell's frame, fractions of its semi-axes) are drawn on their own, as in real cells, so the
+  // DNA channel says what the membrane does not: with the nucleus's size and place following the
+  // cell's, the membrane predicted the DNA and a model could ignore the DNA channel. The offset's
+  // length is at most NUCLEUS_REACH − the larger relative semi-axis, which keeps the nucleus inside
+  // the cell's wobbling boundary.
+  const rel = mitotic ? [0.12, r.range(0.33, 0.44)] : [r.range(0.3, 0.55), r.range(0.4, 0.62)];
+  const nucleusAxes = [long * rel[0], short * rel[1], height * (mitotic ? 0.6 : 0.65)];
+  const reach = r.range(0, Math.max(0, NUCLEUS_REACH - Math.max(...rel)));
+  const towards = r.range(-Math.PI, Math.PI);
+  const nucleusOffset = [reach * Math.cos(towards), reach * Math.sin(towards)];
+  const [ou, ov] = [nucleusOffset[0] * long, nucleusOffset[1] * short];
+  const nucleusCentre = [centre[0] + ou * Math.cos(angle) - ov * Math.sin(angle), centre[1] + ou * Math.sin(angle) + ov * Math.cos(angle), centre[2] - height * 0.1];
   const wobble: [number, number][] = [2, 3, 5].map(() => [mitotic ? 0.01 : r.range(0, 0.07), r.range(0, 2 * Math.PI)]);
-  return { centre, axes: [long, short, height], angle: r.range(-0.5, 0.5), nucleusCentre, nucleusAxes, mitotic, wobble };
+  const cell: Cell = { centre, axes: [long, short, height], angle, nucleusCentre, nucleusAxes, nucleusOffset, nucleoli: [], chromatin: [], mitotic, wobble };
+  const inNucleus = (within: number) => (u: number, v: number, h: number) => frameAt(cell, toVoxel(cell, { u, v, h }), dims).rn < within;
+  // Nucleoli disassemble in mitosis, and the chromosomes condense (no foci).
+  if (!mitotic) {
+    cell.nucleoli = spots(r, r.int(1, 3), inNucleus(0.6), [2.5, 4.5]);
+    cell.chromatin = spots(r, r.int(6, 12), inNucleus(0.85), [0.8, 1.4]);
+  }
+  return cell;
+}
+
+/** A point given in the cell's frame (u, v in units of its semi-axes, h its height fraction) in voxel coordinates. */
+function toVoxel(cell: Cell, s: { u: number; v: number; h: number }): number[] {
+  const c = Math.cos(cell.angle);
+  const sn = Math.sin(cell.angle);
+  const a = s.u * cell.axes[0];
+  const b = s.v * cell.axes[1];
+  return [cell.centre[0] + a * c - b * sn, cell.centre[1] + a * sn + b * c, cell.centre[2] - cell.axes[2] + s.h * 2 * cell.axes[2]];
+}
+
+/** The brightest of Gaussian spots at voxel p (spots' centres precomputed by toVoxel); z counts double (anisotropic voxels). */
+function spotIntensity(list: Spots, centres: number[][], p: number[], dims: number): number {
+  let best = 0;
+  for (const [i, s] of list.entries()) {
+    let d2 = (p[0] - centres[i][0]) ** 2 + (p[1] - centres[i][1]) ** 2;
+    if (dims === 3) d2 += ((p[2] - centres[i][2]) * 2) ** 2;
+    if (d2 < 9 * s.radius * s.radius) best = Math.max(best, s.weight * Math.exp(-d2 / (2 * s.radius * s.radius)));
+  }
+  return best;
 }
 
 /** Per-voxel coordinates relative to a cell: normalised radii of the cell and the nucleus, and more. */
 interface Frame {
   rc: number; // cell: < 1 inside, 1 at the membrane
   rn: number; // nucleus
+  nu: number; // along the nucleus's long axis, in units of its long semi-axis
   u: number; // along the long axis, in units of the long semi-axis
   v: number; // along the short axis
   h: number; // height in the cell: 0 basal … 1 apical (3D), 0.5 in 2D
@@ -121,7 +169,7 @@ function frameAt(cell: Cell, p: number[], dims: number): Frame {
   const nb = (-ny * s + nx * c) / cell.nucleusAxes[1];
   let rn2 = na * na + nb * nb;
   if (dims === 3) rn2 += ((p[2] - cell.nucleusCentre[2]) / cell.nucleusAxes[2]) ** 2;
-  return { rc: Math.sqrt(rc2) / wob, rn: Math.sqrt(rn2), u: a, v: b, h, theta };
+  return { rc: Math.sqrt(rc2) / wob, rn: Math.sqrt(rn2), nu: na, u: a, v: b, h, theta };
 }
 
 /** Point-like features: centres in cell coordinates (u, v, h) and radii in voxels. */
@@ -143,30 +191,13 @@ type Painter = (f: Frame, p: number[]) => number;
 
 /** drug: the drug_label of a treated cell; only Brefeldin A (Golgi) and paclitaxel (microtubules) change anything. */
 function structurePainter(name: string, cell: Cell, r: Rng, dims: number, drug = ''): Painter {
-  const toVoxel = (s: Spots[number]): number[] => {
-    const c = Math.cos(cell.angle);
-    const sn = Math.sin(cell.angle);
-    const a = s.u * cell.axes[0];
-    const b = s.v * cell.axes[1];
-    return [cell.centre[0] + a * c - b * sn, cell.centre[1] + a * sn + b * c, cell.centre[2] - cell.axes[2] + s.h * 2 * cell.axes[2]];
-  };
   const inCytoplasm = (u: number, v: number, h: number) => {
-    const f = frameAt(cell, toVoxel({ u, v, h, radius: 0, weight: 0 }), dims);
+    const f = frameAt(cell, toVoxel(cell, { u, v, h }), dims);
     return f.rc < 0.9 && f.rn > 1.15;
   };
-  const inNucleus = (u: number, v: number, h: number) => frameAt(cell, toVoxel({ u, v, h, radius: 0, weight: 0 }), dims).rn < 0.6;
   const blobPainter = (list: Spots, mask: (f: Frame) => boolean = () => true): Painter => {
-    const centres = list.map(toVoxel);
-    return (f, p) => {
-      if (!mask(f)) return 0;
-      let best = 0;
-      for (const [i, s] of list.entries()) {
-        let d2 = (p[0] - centres[i][0]) ** 2 + (p[1] - centres[i][1]) ** 2;
-        if (dims === 3) d2 += ((p[2] - centres[i][2]) * 2) ** 2;
-        if (d2 < 9 * s.radius * s.radius) best = Math.max(best, s.weight * Math.exp(-d2 / (2 * s.radius * s.radius)));
-      }
-      return best;
-    };
+    const centres = list.map((s) => toVoxel(cell, s));
+    return (f, p) => (mask(f) ? spotIntensity(list, centres, p, dims) : 0);
   };
   const shell = (x: number, at: number, width: number) => Math.exp(-(((x - at) / width) ** 2));
   /** exp(−k·Δθ²) with Δθ the wrapped angle between θ and t. */
@@ -186,10 +217,9 @@ function structurePainter(name: string, cell: Cell, r: Rng, dims: number, drug =
     case 'Nucleolus (Granular Component)':
     case 'Nucleolus (Dense Fibrillar Component)': {
       if (cell.mitotic) return () => 0; // nucleoli disassemble in mitosis
-      const list = spots(r, r.int(1, 3), inNucleus, [2.5, 4.5]);
+      // The cell's own nucleoli; the dense fibrillar component sits inside the granular component: smaller, same centres.
       const dense = name.includes('Dense');
-      // The dense fibrillar component sits inside the granular component: smaller, same centres.
-      if (dense) for (const s of list) s.radius *= 0.45;
+      const list = cell.nucleoli.map((s) => ({ ...s, radius: dense ? s.radius * 0.45 : s.radius }));
       return blobPainter(list, (f) => f.rn < 1);
     }
     case 'Mitochondria': {
@@ -210,9 +240,13 @@ function structurePainter(name: string, cell: Cell, r: Rng, dims: number, drug =
     case 'Golgi': {
       // Brefeldin A disperses the Golgi: small puncta scattered over the whole cytoplasm.
       if (drug === 'Brefeldin A') return blobPainter(spots(r, 30, inCytoplasm, [0.9, 1.4]), cytoplasm);
-      // A compact ribbon beside the nucleus, toward one end of the cell (and apical in 3D).
-      const side = r.next() < 0.5 ? 1 : -1;
-      const list = spots(r, 10, (u, v, h) => inCytoplasm(u, v, h) && u * side > 0.15 && u * side < 0.55 && Math.abs(v) < 0.35 && h > 0.45, [1.5, 2.5]);
+      // A compact ribbon capping the nucleus on the side with more cytoplasm (away from the
+      // nucleus's offset along the cell's long axis), a little off its envelope, apical in 3D.
+      const side = cell.nucleusOffset[0] > 0 ? -1 : 1;
+      const list = spots(r, 10, (u, v, h) => {
+        const f = frameAt(cell, toVoxel(cell, { u, v, h }), dims);
+        return f.rc < 0.9 && f.rn > 1.3 && f.rn < 2 && f.nu * side > 0.3 && h > 0.45;
+      }, [1.5, 2.5]);
       return blobPainter(list, cytoplasm);
     }
     case 'Endosomes':
@@ -226,8 +260,8 @@ function structurePainter(name: string, cell: Cell, r: Rng, dims: number, drug =
       const poles = cell.mitotic ? [-0.45, 0.45] : [r.range(-0.3, 0.3)];
       const list: Spots = poles.flatMap((u) => {
         // Interphase: just outside the nuclear envelope, on the short axis.
-        const v = cell.mitotic ? 0 : (cell.nucleusAxes[1] / cell.axes[1]) * 1.1 + 0.1;
-        const base = { u: cell.mitotic ? u : (cell.nucleusCentre[0] - cell.centre[0]) / cell.axes[0] + u * 0.2, v, h: 0.6, radius: 1.2, weight: 1 };
+        const v = cell.mitotic ? 0 : cell.nucleusOffset[1] + (cell.nucleusAxes[1] / cell.axes[1]) * 1.1 + 0.1;
+        const base = { u: cell.mitotic ? u : cell.nucleusOffset[0] + u * 0.2, v, h: 0.6, radius: 1.2, weight: 1 };
         return [base, { ...base, u: base.u + 0.03 }];
       });
       return blobPainter(list, (f) => f.rc < 1);
@@ -299,7 +333,8 @@ function render(cell: Cell, structure: string, r: Rng, size: number[], dims: 2 |
   const [segDna, segMemb, dna, memb, struct, trans] = Array.from({ length: 6 }, () => new Uint8Array(n));
   const paint = structurePainter(structure, cell, r, dims, drug);
   const nuclear = structure.startsWith('Nucle');
-  const texture = [r.range(0, 6), r.range(0, 6)];
+  const foci = cell.chromatin.map((s) => toVoxel(cell, s));
+  const nucleoli = cell.nucleoli.map((s) => toVoxel(cell, s));
   const p = [0, 0, 0];
   let cellVox = 0;
   let nucVox = 0;
@@ -324,8 +359,12 @@ function render(cell: Cell, structure: string, r: Rng, size: number[], dims: 2 |
     if (inNuc) {
       nucVox++;
       segDna[i] = 255;
-      const tex = 0.75 + 0.25 * Math.sin(p[0] * 0.9 + texture[0]) * Math.sin(p[1] * 0.8 + texture[1]);
-      dna[i] = Math.round(255 * (cell.mitotic ? 0.95 : 0.55 * tex + 0.2 * (1 - f.rn)));
+      // Interphase chromatin: a base brighter toward the centre, bright foci (a pattern of the
+      // cell's own that the membrane does not predict), dimmer over the nucleoli (to at most 0.6×,
+      // so the nucleus stays above 0.2 × its maximum everywhere).
+      const chromatin = 0.45 + 0.2 * (1 - f.rn) + 0.35 * spotIntensity(cell.chromatin, foci, p, dims);
+      const nucleolar = 1 - 0.4 * spotIntensity(cell.nucleoli, nucleoli, p, dims);
+      dna[i] = Math.round(255 * (cell.mitotic ? 0.95 : Math.min(1, chromatin * nucleolar)));
     }
     // Outside mitosis the nuclear envelope keeps every non-nuclear structure out of the nucleus.
     if (inNuc && !nuclear && !cell.mitotic) continue;

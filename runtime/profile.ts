@@ -41,29 +41,54 @@ export const profilerOf = (backend: Backend): Profiler | undefined => profilers.
 
 /**
  * The label of each launch of a program (computed once per Executable). Its layer is that of
- * the first parameter it reads or writes, or of a tensor computed from parameters alone (a
+ * the first parameter (or parameter state: Adam's moments, a gradient accumulator, running
+ * statistics) it reads or writes, or of a tensor computed from parameters alone (a
  * spectral-normalised weight, its σ): so a layer's forward conv and its input gradient are
- * named, while a weight gradient (computed from activations) is not.
+ * named. A launch still unnamed whose result goes next to a launch that reads a parameter of the
+ * same size (Adam, the gradient accumulation) is named after that parameter: a weight gradient.
  */
 export function launchLabels(program: Program): LaunchLabel[] {
-  // Buffer → layer, for parameters and for what launches made from parameters alone, as of the launch being walked.
-  const fromParams = new Map<number, string>();
-  const fixed = new Set<number>();
-  for (const [name, b] of program.inputs) {
-    const kind = program.buffers[b].kind;
-    if (kind === 'param' || kind === 'state') fixed.add(b);
-    if (kind === 'param') fromParams.set(b, name.replace(/\.[^.]+$/, ''));
-  }
-  return program.launches.map((l: Launch) => {
-    const layer = [...l.inputs, ...l.outputs].map((b) => fromParams.get(b)).find((n) => n !== undefined) ?? '';
-    const derived = layer !== '' && l.inputs.every((b) => fixed.has(b) || fromParams.has(b));
+  const layerOf = new Map<number, string>();
+  for (const [name, b] of program.inputs)
+    if (program.buffers[b].kind === 'param' || program.buffers[b].kind === 'state') layerOf.set(b, name.replace(/^(grad|adam\.[mv])\./, '').replace(/\.[^.]+$/, ''));
+  const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+  // Forward: buffer → layer, for parameters and what launches made from them alone, as of the launch being walked.
+  const fromParams = new Map(layerOf);
+  // Per launch: the sizes of what it reads that are parameters or made from them alone.
+  const sizes: Set<number>[] = [];
+  const layers = program.launches.map((l: Launch, i) => {
+    sizes[i] = new Set(l.inputs.flatMap((b, j) => (fromParams.has(b) ? [numel(l.inShapes[j])] : [])));
+    // Outputs count only as parameters or their state updated in place: a temp buffer's old contents say nothing.
+    const layer = [...l.inputs.map((b) => fromParams.get(b)), ...l.outputs.map((b) => layerOf.get(b))].find((n) => n !== undefined) ?? '';
+    const derived = layer !== '' && l.inputs.every((b) => fromParams.has(b));
     for (const b of l.outputs) {
-      if (fixed.has(b)) continue;
+      if (layerOf.has(b)) continue;
       if (derived) fromParams.set(b, layer);
       else fromParams.delete(b);
     }
-    return { op: l.op, layer, shapes: l.inShapes.map((s) => `[${s.join(',')}]`).join(' ') };
+    return layer;
   });
+  // Backward: buffer → the next launch that reads it (its index and the size it reads there). A
+  // launch named this way counts as reading a parameter of its result's size (the chain
+  // weight gradient → scaling → accumulation → Adam names every link).
+  const nextReader = new Map<number, { at: number; elements: number }>();
+  for (let i = program.launches.length - 1; i >= 0; i--) {
+    const l = program.launches[i];
+    if (!layers[i])
+      for (const b of l.outputs) {
+        const r = nextReader.get(b);
+        if (r && layers[r.at] && sizes[r.at].has(r.elements)) {
+          layers[i] = layers[r.at];
+          sizes[i].add(r.elements);
+          break;
+        }
+      }
+    for (const b of l.outputs) nextReader.delete(b);
+    l.inputs.forEach((b, j) => {
+      if (!layerOf.has(b)) nextReader.set(b, { at: i, elements: numel(l.inShapes[j]) });
+    });
+  }
+  return program.launches.map((l, i) => ({ op: l.op, layer: layers[i], shapes: l.inShapes.map((s) => `[${s.join(',')}]`).join(' ') }));
 }
 
 interface Sample {

@@ -12,7 +12,7 @@ import { trainCommand } from '../../cli/train.ts';
 import { synthesize } from '../../data/synth.ts';
 import { compileModelFile } from '../../compiler/index.ts';
 import { backendReason, featureLine } from '../../runtime/device.ts';
-import { formatProfile, Profiler, profilerOf, profileUnavailable } from '../../runtime/profile.ts';
+import { formatProfile, launchLabels, Profiler, profilerOf, profileUnavailable } from '../../runtime/profile.ts';
 import type { Backend } from '../../runtime/backend.ts';
 import { OPTIONAL_FEATURES, WebGpuBackend } from '../../runtime/webgpu.ts';
 import { Executable, type Program } from '../../runtime/program.ts';
@@ -123,4 +123,18 @@ test('statcell train --profile prints the table before training, and the run is 
   } finally {
     spy.mockRestore();
   }
+});
+
+test("launches are named after their layer: each conv weight's gradient once, every conv and Adam step", () => {
+  const m = model();
+  const labels = launchLabels(m.program('train', 2).program);
+  // The model's conv weights (4-D parameters) by layer, from the model's tensors, not from the program.
+  const convLayers = m.tensors.filter((t) => t.kind === 'param' && t.name.endsWith('.weight') && t.shape.length === 4).map((t) => t.name.slice(0, -'.weight'.length));
+  expect(convLayers.length).toBeGreaterThan(6);
+  expect(labels.filter((l) => l.op === 'conv_grad_weight').map((l) => l.layer).sort()).toEqual([...convLayers].sort());
+  for (const l of labels.filter((x) => ['conv', 'conv_transpose', 'adam', 'batchnorm_grad'].includes(x.op))) expect(l.layer, `${l.op} ${l.shapes}`).not.toBe('');
+  // Adam's launch for a parameter is named after that parameter's layer.
+  const adams = labels.filter((l) => l.op === 'adam').map((l) => l.layer);
+  const params = m.tensors.filter((t) => t.kind === 'param').map((t) => t.name.replace(/\.[^.]+$/, ''));
+  expect(adams.sort()).toEqual(params.sort());
 });

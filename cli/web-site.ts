@@ -16,6 +16,7 @@ import { feedsFor } from '../session/feeds.ts';
 import { openRun, type OpenedRun } from '../session/run.ts';
 import { SITE_FORMAT, type ModelRole, type SiteCell, type SiteIndex, type SiteModel } from '../web/site.ts';
 import { openSplit } from './common.ts';
+import { pixelSizeForRun } from './generate.ts';
 
 export interface ExportOptions {
   reference?: string;
@@ -148,7 +149,21 @@ export async function exportSiteData(o: ExportOptions, backend: Backend, log: (l
       models[role] = meta;
     }
     const size = first.model.inputs.find((i) => i.role?.kind === 'image')!.itemShape.slice(1);
-    const index: SiteIndex = { format: SITE_FORMAT, size, cells, cellData: 'data/cells.f32', fit: first.info.fit ?? 'exact', models, tiffChannels: ds.rows[0]?.channels, written: new Date().toISOString() };
+    // What the page needs to read dropped files and write its own as training did: the pixel size and the intensity scale.
+    const scales = new Set(ds.rows.map((r) => r.intensityScale));
+    const intensityScale = scales.size === 1 ? [...scales][0] : undefined;
+    const index: SiteIndex = {
+      format: SITE_FORMAT,
+      size,
+      cells,
+      cellData: 'data/cells.f32',
+      fit: first.info.fit ?? 'exact',
+      models,
+      tiffChannels: ds.rows[0]?.channels,
+      pixelSize: pixelSizeForRun(manifest),
+      ...(intensityScale !== undefined ? { intensityScale } : {}),
+      written: new Date().toISOString(),
+    };
     writeFileSync(join(o.out, 'index.json'), JSON.stringify(index, null, 1) + '\n');
     log(`exported ${n} cells and ${Object.keys(models).join(' and ')} model(s) to ${o.out}`);
     return index;

@@ -6,9 +6,7 @@
 import { PCA } from 'ml-pca';
 import { UMAP } from 'umap-js';
 import { seededRandom } from '../data/random.ts';
-import { decodePng2d, decodeTiff3d, type Image } from '../data/decode.ts';
 import { contrastStretch, PALETTE } from '../data/palette.ts';
-import { preprocess2d, preprocess3d } from '../data/preprocess.ts';
 import type { BackendChoice } from '../runtime/device.ts';
 import type { CellChannels } from '../session/feeds.ts';
 import { klPerDim, siteCell, topDims } from './explorer.ts';
@@ -16,6 +14,9 @@ import { cellLayers, composite, integratedLayers, LABEL_COLOURS, type Layer } fr
 import { ModelWorker, RemoteExplorer, type Opened } from './rpc.ts';
 import { httpFetcher, loadSiteData, type ModelRole, type SiteData } from './site.ts';
 import { escapeXml as escape } from '../data/markup.ts';
+import { offerOmeTiffs } from './download.ts';
+import { fromDataTransfer, fromFolderPicker, readDropped, type Dropped } from './drop.ts';
+import type { VolumePanel } from './volume.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const SCALE = 4; // cells are small: shown 4× (nearest neighbour)
@@ -107,6 +108,8 @@ class Page {
   walkPending = false;
   lastWalkMs = NaN;
   generated: { size: number[]; tiles: Layer[][] } | null = null;
+  /** The 3D view (web/volume.ts), for 3D sites only. */
+  volume: VolumePanel | null = null;
 
   async start(): Promise<void> {
     const choice = (new URLSearchParams(location.search).get('backend') ?? 'auto') as BackendChoice;
@@ -142,6 +145,7 @@ class Page {
     this.role = site.models.target ? 'target' : 'reference';
     this.gain = contrastStretch(site.cells.slice(0, 64).map((_, i) => siteCell(site, i)));
     this.setupControls();
+    if (site.index.size.length === 3) await this.open3d();
     await this.layout();
     // ?idle: load and compile only, select nothing (the tests and the benchmark call the explorer themselves).
     if (!new URLSearchParams(location.search).has('idle')) await this.select(this.points[0]);
@@ -208,12 +212,22 @@ class Page {
     dz.addEventListener('drop', (e) => {
       e.preventDefault();
       dz.classList.remove('over');
-      const f = e.dataTransfer?.files[0];
-      if (f) this.run(() => this.dropped(f));
+      // A file, or a folder (an OME-Zarr image): its entries are taken now, during the event.
+      if (e.dataTransfer) {
+        const got = fromDataTransfer(e.dataTransfer);
+        this.run(async () => {
+          const d = await got;
+          if (d) await this.dropped(d);
+        });
+      }
     });
     $<HTMLInputElement>('file').addEventListener('change', (e) => {
       const f = (e.target as HTMLInputElement).files?.[0];
-      if (f) this.run(() => this.dropped(f));
+      if (f) this.run(() => this.dropped({ kind: 'file', name: f.name, file: f }));
+    });
+    $<HTMLInputElement>('folder').addEventListener('change', (e) => {
+      const d = fromFolderPicker((e.target as HTMLInputElement).files!);
+      if (d) this.run(() => this.dropped(d));
     });
   }
 
@@ -340,6 +354,7 @@ class Page {
     const recon = await this.ex.reconstructCell(p.cell, p.label);
     draw($('recon'), this.ex.size, cellLayers({ ...p.cell, ...recon }, this.gain));
     $('recon').dataset.cell = p.name;
+    await this.volume?.setCell(p.name, p.cell, recon);
     await this.setupWalk(p);
     await this.integrate();
   }
@@ -363,6 +378,7 @@ class Page {
     const shown = new Set(Array.from(fs.querySelectorAll<HTMLInputElement>('input:checked')).map((i) => i.value));
     draw($('integrated-cell'), this.ex.size, integratedLayers(p.cell, structures, shown, this.gain));
     $('integrated-label').textContent = `${chosen.length} structure(s) generated in ${p.name} (seed ${seed})`;
+    await this.volume?.setIntegrated(p.name, p.cell, structures);
   }
 
   async setupWalk(p: Point): Promise<void> {
@@ -426,10 +442,13 @@ class Page {
     const label = $<HTMLSelectElement>('gen-label').value;
     const { cells } = await this.ex.generate(seed, n);
     const tiles: Layer[][] = [];
+    const files = [];
     for (const c of cells) {
       const s = label && this.site.models.target ? await this.ex.structuresIn(c, [label], seed + 1) : {};
       tiles.push(cellLayers({ ...c, structure: s[label] }, this.gain));
+      files.push({ channels: { ...c, structure: s[label] }, label: label || null });
     }
+    offerOmeTiffs($('ome-downloads'), this.ex.size, files, `statcell-generated-seed${seed}`, this.site.index.pixelSize);
     drawTiles($('generated'), this.ex.size, tiles);
     this.generated = { size: this.ex.size, tiles };
     ($('download') as HTMLButtonElement).disabled = false;
@@ -447,6 +466,20 @@ class Page {
     }, 'image/png');
   }
 
+  /** The 3D view (web/volume.ts, loaded only here: 2D pages never fetch vole-core and three.js). */
+  async open3d(): Promise<void> {
+    const box = $('volume');
+    box.hidden = false;
+    try {
+      const { VolumePanel } = await import('./volume.ts');
+      this.volume = new VolumePanel(box, this.site.index.size, this.site.index.pixelSize, this.gain);
+    } catch (e) {
+      // The rest of the page works without it; say why.
+      box.querySelector('.volume-note')!.textContent = `No 3D view: ${(e as Error).message}`;
+      box.dataset.failed = 'true';
+    }
+  }
+
   /** Embeds a point's cell in the scatter's latent space and places it with the fitted projection. */
   async place(p: Point): Promise<void> {
     const { mean } = await this.ex.encode(this.role, [p.cell], [p.label]);
@@ -455,28 +488,12 @@ class Page {
     this.points.push(p);
   }
 
-  /** A dropped file: decoded, preprocessed as in training (crop-pad to the model's size), embedded, shown, structures generated in it. */
-  async dropped(f: File): Promise<void> {
+  /** A dropped file or folder (web/drop.ts): read and preprocessed as in training (crop-pad to the model's size), embedded, shown, structures generated in it. */
+  async dropped(d: Dropped): Promise<void> {
     const size = this.ex.size;
-    const bytes = await f.arrayBuffer();
-    const bounds = { size, fit: 'crop-pad' as const };
-    let img: Image;
-    let cell: CellChannels;
-    const opts = { size, fit: 'crop-pad' as const };
-    if (/\.tiff?$/i.test(f.name) || new Uint8Array(bytes, 0, 2).every((b, i) => b === [0x49, 0x4d][i] || b === [0x4d, 0x4d][i])) {
-      if (size.length !== 3) throw new Error(`${f.name}: this site's models are 2D and take the Allen 2D PNGs (R membrane, G structure, B DNA); TIFFs are read for 3D models`);
-      // The channel indices of the training data's TIFFs (its manifest's ch_* columns).
-      const ch = this.site.index.tiffChannels;
-      if (!ch) throw new Error(`${f.name}: the site does not say which TIFF channel is which (export it again from a 3D run's manifest)`);
-      img = await decodeTiff3d(f.name, bytes, Math.max(...Object.values(ch).filter((v): v is number => v !== undefined)) + 1, bounds);
-      const t = preprocess3d(img, ch, opts, f.name);
-      cell = split(t, size);
-    } else {
-      img = decodePng2d(f.name, bytes, bounds);
-      cell = split(preprocess2d(img, opts, f.name), size);
-    }
+    const { cell, image: img, what } = await readDropped(d, this.site.index);
     const label = $<HTMLSelectElement>('drop-label').value || this.site.index.cells[0].label;
-    const p: Point = { x: 0, y: 0, label, cell, name: `${f.name}`, index: -1 };
+    const p: Point = { x: 0, y: 0, label, cell, name: d.name, index: -1 };
     await this.place(p);
     this.drawScatter();
     draw($('dropped'), size, cellLayers(cell, this.gain));
@@ -488,17 +505,11 @@ class Page {
       draw($('dropped-structures'), size, integratedLayers(cell, s, new Set(['membrane', 'dna', ...labels]), this.gain));
       $('dropped-structures-label').textContent = `generated in it: ${labels.join(', ')}`;
     }
-    $('drop-status').textContent = `${f.name}: ${img.spatial.join('×')} → ${size.join('×')}, embedded at (${p.x.toFixed(2)}, ${p.y.toFixed(2)}) in the ${this.role} model's ${$<HTMLSelectElement>('projection').value.toUpperCase()}.`;
+    $('drop-status').textContent = `${d.name}: ${img.spatial.join('×')} → ${size.join('×')} (${what}), embedded at (${p.x.toFixed(2)}, ${p.y.toFixed(2)}) in the ${this.role} model's ${$<HTMLSelectElement>('projection').value.toUpperCase()}.`;
     $('drop-status').dataset.embedded = String(Number($('drop-status').dataset.embedded ?? 0) + 1);
     await this.select(p);
   }
 }
-
-function split(t: { reference: Float32Array; structure: Float32Array }, size: number[]): CellChannels {
-  const n = size.reduce((a, b) => a * b, 1);
-  return { membrane: t.reference.subarray(0, n), dna: t.reference.subarray(n, 2 * n), structure: t.structure };
-}
-
 
 const page = new Page();
 // For the end-to-end tests and the benchmark: the page's explorer, and its palette for reference.

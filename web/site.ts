@@ -11,6 +11,7 @@
 import { compileModel } from '../compiler/compile.ts';
 import type { CompiledModel } from '../compiler/model.ts';
 import type { Channels } from '../data/manifest.ts';
+import type { PixelSize } from '../data/ome.ts';
 import { parseSafetensors } from '../runtime/safetensors.ts';
 
 export const SITE_FORMAT = 'statcell-explorer/1';
@@ -49,6 +50,10 @@ export interface SiteIndex {
   models: Partial<Record<ModelRole, SiteModel>>;
   /** 3D runs: which channel of the training data's TIFFs is which (its manifest's ch_* columns), for dropped TIFFs. */
   tiffChannels?: Channels;
+  /** The data's physical pixel size (the manifest's PhysicalSize columns, else the stated default): written into the page's OME-TIFFs, shown by the 3D view. */
+  pixelSize?: PixelSize;
+  /** The manifest's intensity_scale when all its cells share one (dropped files are divided by it, as in training); absent: the type's maximum. */
+  intensityScale?: number;
   written: string;
 }
 

@@ -9,8 +9,11 @@
 //    updates the running statistics) first; the apply cannot run before the statistics exist.
 //
 // Runs after autodiff: `batchnorm_grad` nodes already read the batchnorm's mean and invstd
-// outputs, which map to those of `batchnorm_stats`, and stay as they are (their dx needs the
-// channel sums of dy first, and dx goes into a convolution's gradients: nothing to fuse with).
+// outputs, which map to those of `batchnorm_stats`. A batchnorm_grad whose dy is a relu_grad
+// read by nothing else (BatchNorm → ReLU → conv: the ReLU's output is the conv's input) takes
+// the ReLU's output and dy instead (its optional mask input): the ReLU's gradient is then
+// computed inside BatchNorm's backward passes and never stored. Its dx cannot fuse further: it
+// needs the channel sums of dy first, and it goes into a convolution's gradients.
 
 import { Graph, liveNodes, type Value } from './ir.ts';
 
@@ -20,9 +23,20 @@ export function splitBatchnorm(g: Graph): Graph {
   const map = new Map<number, Value>();
   const at = (v: Value) => map.get(v.id)!;
   for (const gi of g.inputs) map.set(gi.value.id, out.input(gi.name, gi.value.shape, gi.kind));
+  const readers = new Map<number, number>();
+  for (const n of g.nodes) if (live.has(n.id)) for (const v of n.inputs) readers.set(v.id, (readers.get(v.id) ?? 0) + 1);
+  for (const v of [...g.outputs.values(), ...g.updates.values()]) readers.set(v.id, (readers.get(v.id) ?? 0) + 1);
   for (const n of g.nodes) {
     if (!live.has(n.id)) continue;
     const ins = n.inputs.map(at);
+    const dy = n.inputs[1]?.node;
+    if (n.op === 'batchnorm_grad' && ins.length === 5 && dy?.op === 'relu_grad' && readers.get(n.inputs[1].id) === 1) {
+      // relu_grad(y, d) = d where y > 0: y is the mask. The relu_grad node is left dead.
+      const [x, , m, st, gamma] = ins;
+      const [y, d] = dy.inputs.map(at);
+      out.call('batchnorm_grad', [x, d, m, st, gamma, y], n.attrs).forEach((o, k) => map.set(n.outputs[k].id, o));
+      continue;
+    }
     if (n.op !== 'batchnorm' || n.dynamic) {
       out.call(n.op, ins, n.attrs, n.dynamic).forEach((o, k) => map.set(n.outputs[k].id, o));
       continue;

@@ -46,6 +46,30 @@ test('batchnorm_stats: the statistics batchnorm computes, scale = invstd·γ, an
   expect(() => oracle.call('batchnorm_stats', [ins[0], ins[1], ins[3], ins[4]], { training: false })).toThrow(/batchnorm_stats: is training BatchNorm only/);
 });
 
+// batchnorm_grad with relu's gradient folded in (a 6th input, the mask: the ReLU's output):
+// on every device = float64, and on float64 = batchnorm_grad of relu_grad(mask, dy).
+const gradInputs = (xShape: number[], seed: number, training: boolean) => {
+  const [x, g, , rm, rv] = inputs(xShape, seed, 2);
+  const [, mean, invstd] = oracle.call('batchnorm', [x, g, g, rm, rv], { training: true });
+  return [x, randn(xShape, seed + 9), ...(training ? [mean, invstd] : [rm, rv]), g, randn(xShape, seed + 10)];
+};
+const GRAD_CASES = [
+  { inputs: gradInputs([4, 3, 5, 6], 21, true), attrs: { training: true } },
+  { inputs: gradInputs([10, 2, 61, 67], 22, true), attrs: { training: true } },
+  { inputs: gradInputs([2, 3, 7], 23, false), attrs: { training: false, eps: 1e-3 } },
+];
+opSuite('batchnorm_grad', GRAD_CASES);
+
+test('batchnorm_grad with a mask = batchnorm_grad of relu_grad(mask, dy) (float64)', () => {
+  for (const { inputs: [x, dy, m, st, g, mask], attrs } of GRAD_CASES) {
+    const masked = oracle.call('relu_grad', [mask, dy])[0];
+    const want = oracle.call('batchnorm_grad', [x, masked, m, st, g], attrs);
+    const got = oracle.call('batchnorm_grad', [x, dy, m, st, g, mask], attrs);
+    got.forEach((t, k) => expect(t.data).toEqual(want[k].data));
+    expect(masked.data.some((v, i) => v === 0 && dy.data[i] !== 0)).toBe(true); // the mask did something
+  }
+});
+
 test('batchnorm matches hand-computed PyTorch numbers (running_var takes the unbiased variance)', () => {
   // One channel with values 1, 2, 3, 6: mean 3, biased var 3.5, unbiased var 14/3.
   const x = oracleTensor([4, 1], [1, 2, 3, 6]);

@@ -302,19 +302,25 @@ export interface BatchNormGradAttrs {
 /**
  * The fused BatchNorm backward. With x̂ = (x − mean)·invstd, dβ = Σ dy, dγ = Σ dy·x̂ (per channel);
  * training: dx = γ·invstd·(dy − dβ/N − x̂·dγ/N); eval: dx = γ·invstd·dy.
+ * Inputs x, dy, mean (or running_mean), invstd (or running_var), γ, and optionally a sixth,
+ * `mask` (x's shape): then dy is relu's gradient folded in, dy where mask > 0, else 0 — the
+ * fusion pass (compiler/fuse-bn.ts) passes the ReLU's output and its dy, so that relu_grad runs
+ * no launch of its own and its result never goes through memory.
  */
 export const batchnormGrad: OpDef<BatchNormGradAttrs> = {
   name: 'batchnorm_grad',
   shape: (s, a) => {
-    if (s.length !== 5) throw new OpError('batchnorm_grad', `takes 5 inputs (x, dy, mean, invstd, gamma), got ${s.length}`, s);
-    if (s[1].length !== s[0].length || s[1].some((v, i) => v !== s[0][i])) throw new OpError('batchnorm_grad', `dy ${fmtShape(s[1])} must have the shape of x ${fmtShape(s[0])}`, s);
+    if (s.length !== 5 && s.length !== 6) throw new OpError('batchnorm_grad', `takes 5 inputs (x, dy, mean, invstd, gamma) and optionally a 6th (mask), got ${s.length}`, s);
+    for (const [k, name] of [[1, 'dy'], [5, 'mask']] as const)
+      if (s[k] && (s[k].length !== s[0].length || s[k].some((v, i) => v !== s[0][i]))) throw new OpError('batchnorm_grad', `${name} ${fmtShape(s[k])} must have the shape of x ${fmtShape(s[0])}`, s);
     const train = a.training ?? true;
     dims('batchnorm_grad', s, [[2, train ? 'mean' : 'running_mean'], [3, train ? 'invstd' : 'running_var'], [4, 'gamma']], false);
     return [s[0], s[4], s[4]];
   },
-  float64: ([x, dy, m, st, g], s, a) => {
+  float64: ([x, dyIn, m, st, g, mask], s, a) => {
     const { C, S, N } = dims('batchnorm_grad', s, [], false);
     const train = a.training ?? true;
+    const dy = mask ? dyIn.map((v, i) => (mask[i] > 0 ? v : 0)) : dyIn;
     const inv = train ? st : st.map((v) => 1 / Math.sqrt(v + (a.eps ?? 1e-5)));
     const chan = (i: number) => Math.floor(i / S) % C;
     const dg = new Float64Array(C);
@@ -335,72 +341,75 @@ export const batchnormGrad: OpDef<BatchNormGradAttrs> = {
     const d = dims('batchnorm_grad', s, [], false);
     const n = numel(s[0]);
     const train = a.training ?? true;
+    const masked = s.length === 6;
     const inv = train ? 'ST[c]' : `(1.0 / sqrt(ST[c] + ${f32lit(a.eps ?? 1e-5)}))`;
     const { G } = slices(d.N);
-    // Buffers: x0 dy1 mean2 invstd-or-rv3 γ4 | dx5 dγ6 dβ7 | partials8 (Σdy, Σdy·(x − mean) per slice).
+    // Buffers: x0 dy1 mean2 invstd-or-rv3 γ4 [mask5] | dx dγ dβ | partials (Σdy, Σdy·(x − mean)
+    // per slice), coefficients (per channel k = γ·invstd, cb = dβ/N, cg = dγ·invstd/N: dx =
+    // k·(dy − cb − cg·(x − mean)), as the Wasm kernel forms it; eval: cb = cg = 0).
+    const [DX, DG, DB, P, K] = [5, 6, 7, 8, 9].map((b) => b + (masked ? 1 : 0));
+    const dyDecl = masked ? `${binding(1, 'DY_')}\n${binding(2, 'MASK')}\nfn dy(k: u32) -> f32 { return select(0.0, DY_[k], MASK[k] > 0.0); }` : `${binding(1, 'DY_')}\nfn dy(k: u32) -> f32 { return DY_[k]; }`;
+    const dyBindings = masked ? [1, 5] : [1];
+    const next = masked ? 3 : 2; // the binding after dy's
     return {
-      scratch: [d.C * G * 2],
+      scratch: [d.C * G * 2, d.C * 3],
       passes: [
         {
-          bindings: [0, 1, 2, 8],
+          bindings: [0, ...dyBindings, 2, P],
           workgroups: [G, d.C, 1],
-          code: `${['X', 'DY', 'M'].map((nm, i) => binding(i, nm)).join('\n')}
-${binding(3, 'P', true)}
+          code: `${binding(0, 'X')}
+${dyDecl}
+${binding(next, 'M')}
+${binding(next + 1, 'P', true)}
 ${sliceMain(d)}
   let m = M[c];
   var sdy = 0.0;
   var sdyx = 0.0;
-  for (var j = j0 + lid; j < j1; j += 256u) { let k = at(c, j); let g = DY[k]; sdy += g; sdyx += g * (X[k] - m); }
+  for (var j = j0 + lid; j < j1; j += 256u) { let k = at(c, j); let g = dy(k); sdy += g; sdyx += g * (X[k] - m); }
   let tb = wg_sum(sdy, lid);
   let tg = wg_sum(sdyx, lid);
   if (lid == 0u) { P[(c * ${G}u + g) * 2u] = tb; P[(c * ${G}u + g) * 2u + 1u] = tg; }
 }`,
         },
         {
-          bindings: [8, 3, 6, 7],
+          bindings: [P, 3, 4, DG, DB, K],
           workgroups: grid1d(d.C, 64),
           code: `${binding(0, 'P')}
 ${binding(1, 'ST')}
-${binding(2, 'DG', true)}
-${binding(3, 'DB', true)}
+${binding(2, 'G')}
+${binding(3, 'DG', true)}
+${binding(4, 'DB', true)}
+${binding(5, 'K', true)}
 ${linearMain(64)} {
   let c = ${LINEAR_INDEX};
   if (c >= ${d.C}u) { return; }
   var tb = 0.0;
   var tg = 0.0;
   for (var g = 0u; g < ${G}u; g++) { tb += P[(c * ${G}u + g) * 2u]; tg += P[(c * ${G}u + g) * 2u + 1u]; }
+  let inv = ${inv};
+  let dg = tg * inv;
   DB[c] = tb;
-  DG[c] = tg * ${inv};
+  DG[c] = dg;
+  K[c * 3u] = G[c] * inv;
+  K[c * 3u + 1u] = ${train ? `tb * ${f32lit(1 / d.N)}` : '0.0'};
+  K[c * 3u + 2u] = ${train ? `dg * ${f32lit(1 / d.N)} * inv` : '0.0'};
 }`,
         },
-        // 'auto' layouts drop unused bindings, so eval's dx pass binds only what it reads.
-        train
-          ? {
-              bindings: [0, 1, 2, 3, 4, 6, 7, 5],
-              workgroups: grid1d(n),
-              code: `${['X', 'DY', 'M', 'ST', 'G', 'DG', 'DB'].map((nm, i) => binding(i, nm)).join('\n')}
-${binding(7, 'DX', true)}
+        {
+          bindings: [0, ...dyBindings, 2, K, DX],
+          workgroups: grid1d(n),
+          code: `${binding(0, 'X')}
+${dyDecl}
+${binding(next, 'M')}
+${binding(next + 1, 'K')}
+${binding(next + 2, 'DX', true)}
 ${linearMain()} {
   let i = ${LINEAR_INDEX};
   if (i >= ${n}u) { return; }
   let c = ${channelOf(d)};
-  let inv = ${inv};
-  let xh = (X[i] - M[c]) * inv;
-  DX[i] = G[c] * inv * (DY[i] - (DB[c] + xh * DG[c]) * ${f32lit(1 / d.N)});
+  DX[i] = K[c * 3u] * (dy(i) - K[c * 3u + 1u] - K[c * 3u + 2u] * (X[i] - M[c]));
 }`,
-            }
-          : {
-              bindings: [1, 3, 4, 5],
-              workgroups: grid1d(n),
-              code: `${['DY', 'ST', 'G'].map((nm, i) => binding(i, nm)).join('\n')}
-${binding(3, 'DX', true)}
-${linearMain()} {
-  let i = ${LINEAR_INDEX};
-  if (i >= ${n}u) { return; }
-  let c = ${channelOf(d)};
-  DX[i] = G[c] * ${inv} * DY[i];
-}`,
-            },
+        },
       ],
     };
   },
@@ -408,10 +417,14 @@ ${linearMain()} {
     const { B, C, S } = dims('batchnorm_grad', s, [], false);
     const ev = (a.training ?? true) ? 0 : 1;
     const eps = a.eps ?? 1e-5;
+    const masked = s.length === 6;
     return {
-      run: (k, [x, dy, m, st, g, dx, dg, db]) => {
-        k.bn_grad_sums(x, dy, m, st, dg, db, B, C, S, ev, eps);
-        k.bn_grad_dx(x, dy, m, st, g, dg, db, dx, B, C, S, ev, eps);
+      run: (k, bufs) => {
+        const [x, dy, m, st, g] = bufs;
+        const mask = masked ? bufs[5] : 0;
+        const [dx, dg, db] = bufs.slice(masked ? 6 : 5);
+        k.bn_grad_sums(x, dy, m, st, dg, db, B, C, S, ev, eps, mask);
+        k.bn_grad_dx(x, dy, m, st, g, dg, db, dx, B, C, S, ev, eps, mask);
       },
     };
   },

@@ -81,8 +81,22 @@ export function bn_apply(x: usize, g: usize, bt: usize, m: usize, st: usize, y: 
   }
 }
 
-/** dβ = Σ dy, dγ = Σ dy·(x − mean)·invstd per channel. */
-export function bn_grad_sums(x: usize, dy: usize, m: usize, st: usize, dg: usize, db: usize, B: i32, C: i32, S: i32, evalMode: i32, eps: f64): void {
+// dy, or with `mask` (not 0) relu's gradient folded in: dy where mask > 0, else 0, the bits of
+// relu_grad(mask, dy) (kernels/elementwise/pointwise.as.ts), so that it needs no launch of its own.
+// @ts-ignore: decorator
+@inline function dy4(pd: usize, pm: usize, q: usize): v128 {
+  const d = v128.load(pd + q);
+  return pm ? v128.and(d, f32x4.gt(v128.load(pm + q), f32x4.splat(0))) : d;
+}
+
+// @ts-ignore: decorator
+@inline function dy1(pd: usize, pm: usize, q: usize): f32 {
+  const d = load<f32>(pd + q);
+  return pm && !(load<f32>(pm + q) > 0) ? 0 : d;
+}
+
+/** dβ = Σ dy, dγ = Σ dy·(x − mean)·invstd per channel (dy masked by `mask` when it is not 0). */
+export function bn_grad_sums(x: usize, dy: usize, m: usize, st: usize, dg: usize, db: usize, B: i32, C: i32, S: i32, evalMode: i32, eps: f64, mask: usize): void {
   for (let c = 0; c < C; c++) {
     const mc = load<f32>(m + (<usize>c << 2));
     const M = f32x4.splat(mc);
@@ -91,18 +105,19 @@ export function bn_grad_sums(x: usize, dy: usize, m: usize, st: usize, dg: usize
     for (let b = 0; b < B; b++) {
       const px = rowPtr(x, b, c, C, S);
       const pd = rowPtr(dy, b, c, C, S);
+      const pm = mask ? rowPtr(mask, b, c, C, S) : 0;
       let ab = f32x4.splat(0);
       let ag = f32x4.splat(0);
       let s = 0;
       for (; s + 4 <= S; s += 4) {
         const q = <usize>s << 2;
-        const d = v128.load(pd + q);
+        const d = dy4(pd, pm, q);
         ab = f32x4.add(ab, d);
         ag = f32x4.add(ag, f32x4.mul(d, f32x4.sub(v128.load(px + q), M)));
       }
       for (; s < S; s++) {
         const q = <usize>s << 2;
-        const d = load<f32>(pd + q);
+        const d = dy1(pd, pm, q);
         tb += d;
         tg += <f64>(d * (load<f32>(px + q) - mc));
       }
@@ -114,8 +129,8 @@ export function bn_grad_sums(x: usize, dy: usize, m: usize, st: usize, dg: usize
   }
 }
 
-/** training: dx = γ·invstd·(dy − (dβ + x̂·dγ)/N); eval: dx = γ·invstd·dy. */
-export function bn_grad_dx(x: usize, dy: usize, m: usize, st: usize, g: usize, dg: usize, db: usize, dx: usize, B: i32, C: i32, S: i32, evalMode: i32, eps: f64): void {
+/** training: dx = γ·invstd·(dy − (dβ + x̂·dγ)/N); eval: dx = γ·invstd·dy (dy masked as in bn_grad_sums). */
+export function bn_grad_dx(x: usize, dy: usize, m: usize, st: usize, g: usize, dg: usize, db: usize, dx: usize, B: i32, C: i32, S: i32, evalMode: i32, eps: f64, mask: usize): void {
   const invN = <f32>(1 / (<f64>B * <f64>S));
   for (let c = 0; c < C; c++) {
     const o = <usize>c << 2;
@@ -130,15 +145,16 @@ export function bn_grad_dx(x: usize, dy: usize, m: usize, st: usize, g: usize, d
       const px = rowPtr(x, b, c, C, S);
       const pd = rowPtr(dy, b, c, C, S);
       const po = rowPtr(dx, b, c, C, S);
+      const pm = mask ? rowPtr(mask, b, c, C, S) : 0;
       let s = 0;
       for (; s + 4 <= S; s += 4) {
         const q = <usize>s << 2;
-        const t = f32x4.sub(f32x4.sub(v128.load(pd + q), CB), f32x4.mul(CG, f32x4.sub(v128.load(px + q), M)));
+        const t = f32x4.sub(f32x4.sub(dy4(pd, pm, q), CB), f32x4.mul(CG, f32x4.sub(v128.load(px + q), M)));
         v128.store(po + q, f32x4.mul(K, t));
       }
       for (; s < S; s++) {
         const q = <usize>s << 2;
-        store<f32>(po + q, k * (load<f32>(pd + q) - cb - cg * (load<f32>(px + q) - mc)));
+        store<f32>(po + q, k * (dy1(pd, pm, q) - cb - cg * (load<f32>(px + q) - mc)));
       }
     }
   }

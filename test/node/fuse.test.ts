@@ -267,6 +267,32 @@ const CASES: FuseCase[] = [
     },
   },
   {
+    name: "BatchNorm → ReLU → (a conv's input): the ReLU's gradient is folded into BatchNorm's backward",
+    build() {
+      const g = new Graph();
+      const x = g.input('x', [3, 4, 5, 6]);
+      const w = g.input('w', [3, 4, 5, 6]);
+      const [gamma, beta, rm, rv] = ['gamma', 'beta', 'rm', 'rv'].map((n) => g.input(n, [4], n.startsWith('r') ? 'state' : 'param'));
+      const [y] = g.call('batchnorm', [x, gamma, beta, rm, rv], { training: true });
+      const [r] = g.call('relu', [y]);
+      // The loss reads r twice so that its dy depends on r (as a conv's input gradient would).
+      const [loss] = g.call('reduce_sum', [g.call('mul', [g.call('mul', [r, r])[0], w])[0]], { axes: [0, 1, 2, 3], keepdims: false });
+      gradients(g, loss, [x, gamma, beta]).forEach((v, k) => g.outputs.set(`d${k}`, v));
+      const f = fuse(g);
+      return {
+        pairs: [[g, f, 85]],
+        structure() {
+          // No relu_grad left, alone or inside a fused kernel; batchnorm_grad takes the mask.
+          for (const l of lower(f).launches) {
+            expect(l.op).not.toBe('relu_grad');
+            if (l.op === 'fused') expect((l.attrs.program as FusedInstr[]).map(([op]) => op)).not.toContain('relu_grad');
+          }
+          expect(f.nodes.find((n) => n.op === 'batchnorm_grad')!.inputs.length).toBe(6);
+        },
+      };
+    },
+  },
+  {
     name: 'eval BatchNorm is a per-channel affine: it, the conditioning add and the ReLU are one kernel',
     build() {
       const g = new Graph();

@@ -9,7 +9,8 @@
 //   sits in the scatter (the same μ), and placed;
 // - the 3D view (vole-core, WebGL2 on SwiftShader) renders the cell non-blank, and its channel
 //   toggles change it (screenshot kept in docs/explorer/ with STATCELL_UPDATE_DOCS=1).
-// And in Node, web/drop.ts's reading: intensity scales (the manifest's, else the type's maximum).
+// And in Node, web/drop.ts's reading: intensity scales (the manifest's, else the type's maximum);
+// and the voxel layout the 3D view hands vole-core.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { encode as encodePng, decode as decodePngFile } from 'fast-png';
+import { unzlibSync } from 'fflate';
 import { chromium, type Browser, type Locator, type Page } from 'playwright';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { exportWeb } from '../../cli/web-site.ts';
@@ -27,6 +29,7 @@ import { synthesize } from '../../data/synth.ts';
 import { WasmBackend } from '../../runtime/wasm.ts';
 import { readDropped, type Dropped } from '../../web/drop.ts';
 import { Explorer, siteCell } from '../../web/explorer.ts';
+import { volumeBytes } from '../../web/volume.ts';
 import { loadSite, type Site } from '../../web/site.ts';
 import { TINY_FILE, TINY_TARGET } from './tiny-model.ts';
 
@@ -233,6 +236,19 @@ describe('web/drop.ts reads as training does (Node)', () => {
     const scaled = await readDropped(folderOf(files), { ...index, intensityScale: 4 });
     expect(Array.from(scaled.cell.dna!)).toEqual(Array.from(channels[2].data, (v) => Math.fround(Math.fround(v) * Math.fround(1 / 4))));
     expect(scaled.what).toMatch(/÷ 4 \(the manifest's intensity_scale\)/);
+  });
+
+  test('the 3D view hands vole-core [C, Z, Y, X] bytes: the layout the OME-Zarr writer uses (data/ome-zarr.ts), after the gain', async () => {
+    const size = [3, 4, 2];
+    const n = 24;
+    const channels = [0, 1].map((k) => ({ name: `c${k}`, data: Float32Array.from({ length: n }, (_, i) => ((i * 5 + k * 7) % 13) / 12), colour: [1, 1, 1] as [number, number, number], gain: k ? 2 : 1 }));
+    const bytes = volumeBytes(size, channels);
+    const files = await omeZarrFiles({ size, channels, pixelSize: { x: 1, y: 1, z: 1, source: 'test' } });
+    channels.forEach((ch, c) => {
+      const chunk = new Float32Array(unzlibSync(files.get(`0/${c}/0/0/0`)!).buffer); // [Z, Y, X] of channel c
+      const want = Array.from(chunk, (v) => Math.round(255 * Math.min(1, v * ch.gain)));
+      expect(Array.from(bytes.subarray(c * n, (c + 1) * n)), `channel ${c}`).toEqual(want);
+    });
   });
 
   test('a 16-bit PNG: ÷ 65535, or ÷ the intensity scale; a folder that is not an OME-Zarr is refused, naming it', async () => {

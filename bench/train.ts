@@ -235,7 +235,7 @@ async function profileCase(rt: ModelRuntime, inputs: Record<string, Float32Array
     log(`    ${why}`);
     return { clock: null, reason: why };
   }
-  const p = await profileTrainStep(rt, inputs, batch, { warmup: 0, steps: 1 });
+  const p = await profileTrainStep(rt, inputs, batch, { steps: 1 });
   log(formatProfile(p).replace(/^/gm, '    '));
   return { clock: p.clock, wallMs: +p.wallMs.toFixed(2), kernelMs: +p.kernelMs.toFixed(2), top: p.rows.slice(0, 20) };
 }

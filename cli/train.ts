@@ -95,8 +95,9 @@ export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
 }
 
 /**
- * --profile: one warm-up and one profiled training step on the run's first batch, in a runtime
- * of their own (fresh weights, destroyed after), so the run itself is the same with or without it.
+ * --profile: a warm-up step (profiled, its times dropped) and one profiled step on the run's first
+ * batch, in a runtime of their own (fresh weights, destroyed after), so the run itself is the same
+ * with or without it.
  */
 async function profileFirstStep(model: CompiledModel, backend: Backend, trainSet: CellSource, o: TrainCommand): Promise<void> {
   const why = profileUnavailable(backend);

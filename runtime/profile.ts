@@ -129,7 +129,15 @@ export class Profiler {
     });
   }
 
-  /** Detaches the profiler and returns every launch timed since it was attached. */
+  /** Drops what was timed so far (e.g. a first profiled step, which also computes the launches' labels). */
+  async reset(): Promise<void> {
+    await this.backend.sync();
+    await Promise.all(this.pending);
+    this.pending = [];
+    this.hostSamples = [];
+  }
+
+  /** Detaches the profiler and returns every launch timed since it was attached (or reset). */
   async stop(): Promise<Sample[]> {
     profilers.delete(this.backend);
     await this.backend.sync();

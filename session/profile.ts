@@ -1,13 +1,14 @@
 // `--profile`: the per-kernel times of a model's training step (runtime/profile.ts measures them).
-// Warm-up steps first (they compile the shaders and let V8 tier the Wasm up), then `steps`
-// profiled steps on the same inputs; the runtime's weights move on as in training, so profile
-// a throw-away runtime (or accept those steps as part of the run).
+// A first profiled step whose times are dropped (it compiles the shaders, lets V8 tier the Wasm
+// up and computes the launches' labels), optional further warm-up steps before it, then `steps`
+// profiled steps on the same inputs. The runtime's weights move on as in training, so profile a
+// throw-away runtime (or accept those steps as part of the run).
 
 import { Profiler, summarize, type ProfileResult } from '../runtime/profile.ts';
 import type { ModelRuntime } from './model.ts';
 
 export interface ProfileOptions {
-  /** Untimed steps before the profiled ones; default 1. */
+  /** Unprofiled steps before the dropped one; default 0. */
   warmup?: number;
   /** Profiled steps; default 1. */
   steps?: number;
@@ -16,21 +17,25 @@ export interface ProfileOptions {
 }
 
 export async function profileTrainStep(rt: ModelRuntime, inputs: Record<string, Float32Array>, batch: number, o: ProfileOptions = {}): Promise<ProfileResult> {
-  const warmup = o.warmup ?? 1;
+  const warmup = o.warmup ?? 0;
   const steps = o.steps ?? 1;
   let it = o.iteration ?? 0;
   for (let i = 0; i < warmup; i++) await rt.trainStep(inputs, batch, it++);
   await rt.backend.sync();
   const profiler = Profiler.attach(rt.backend);
-  const t0 = performance.now();
+  let wall = 0;
   try {
+    // One profiled step untimed: it computes the launches' labels and warms the profiled path.
+    await rt.trainStep(inputs, batch, it++);
+    await profiler.reset();
+    const t0 = performance.now();
     for (let i = 0; i < steps; i++) await rt.trainStep(inputs, batch, it++);
     await rt.backend.sync();
+    wall = performance.now() - t0;
   } catch (e) {
     await profiler.stop().catch(() => {}); // detach: the backend runs unprofiled again
     throw e;
   }
-  const wall = performance.now() - t0;
   const samples = await profiler.stop();
   return summarize(samples, steps, wall, profiler.clock, `${rt.backend.kind} (${rt.backend.description})`);
 }

@@ -20,8 +20,10 @@ import { compileModelFile } from '../compiler/index.ts';
 import { fuse } from '../compiler/fuse.ts';
 import { lower, memoryStats } from '../compiler/plan.ts';
 import { openBackend } from '../runtime/device.ts';
+import { formatProfile, profileUnavailable } from '../runtime/profile.ts';
 import type { WebGpuBackend } from '../runtime/webgpu.ts';
-import { ModelRuntime } from '../session/model.ts';
+import { microBatchFor, ModelRuntime } from '../session/model.ts';
+import { profileTrainStep } from '../session/profile.ts';
 import type { Task } from './common.ts';
 import { errMessage, median, taskFlops, taskName, taskShape } from './common.ts';
 import { convTasks } from './conv.ts';
@@ -81,6 +83,8 @@ interface StepRow {
   /** --quick: small widths too. */
   small?: boolean;
   batch: number;
+  /** The micro-batch the trainer would pick for this batch on this adapter's limits. */
+  microBatch?: number;
   ok: boolean;
   reason?: string;
   medianMs?: number;
@@ -89,13 +93,15 @@ interface StepRow {
   gflopPerImage?: number;
   plannedMiB?: number;
   firstStepS?: number;
+  /** The top kernels of one step by GPU time (--profile's table), for the 2D models. */
+  profile?: string;
 }
 
 /** --quick: the paper's models at small widths and sizes (as the float64 fixtures), so a step takes seconds on SwiftShader. */
 const QUICK_2D = { channels: [4, 8, 16, 32, 64], latent: 16, size: [32, 32] };
 const QUICK_3D = { channels: [2, 4, 8, 16, 32], latent: 8, size: [64, 64, 32] };
 
-async function trainStep(backend: WebGpuBackend, model: string, overrides: Record<string, unknown> | undefined, batch: number, reps: number): Promise<StepRow> {
+async function trainStep(backend: WebGpuBackend, model: string, overrides: Record<string, unknown> | undefined, batch: number, reps: number, profile = false): Promise<StepRow> {
   const size = overrides?.size as number[] | undefined;
   const row: StepRow = { model, size: size ?? 'paper', small: !!overrides, batch, ok: false };
   let rt: ModelRuntime | undefined;
@@ -106,7 +112,10 @@ async function trainStep(backend: WebGpuBackend, model: string, overrides: Recor
     const flops = programFlops(program).total;
     row.gflopPerImage = +(flops / batch / 1e9).toFixed(3);
     row.plannedMiB = Math.round((memoryStats(program).planned * 4) / 2 ** 20);
-    rt = new ModelRuntime(backend, m);
+    // As the trainer does: micro-batches when a tensor of the whole batch exceeds one binding.
+    row.microBatch = microBatchFor(m, batch, backend.limits);
+    if (row.microBatch === undefined) throw new Error(`no micro-batch of ${batch} fits this adapter's limits`);
+    rt = new ModelRuntime(backend, m, { microBatch: row.microBatch });
     rt.init(1);
     const inputs = inputsFor(m, batch);
     const t0 = performance.now();
@@ -123,6 +132,7 @@ async function trainStep(backend: WebGpuBackend, model: string, overrides: Recor
     row.imagesPerS = +((batch * 1000) / row.medianMs).toFixed(2);
     row.gflops = +(flops / (row.medianMs * 1e6)).toFixed(1);
     row.ok = true;
+    if (profile) row.profile = profileUnavailable(backend) ?? formatProfile(await profileTrainStep(rt, inputs, batch, { iteration: reps + 1 }));
   } catch (e) {
     row.reason = errMessage(e);
   } finally {
@@ -132,7 +142,7 @@ async function trainStep(backend: WebGpuBackend, model: string, overrides: Recor
 }
 
 const fmtStep = (r: StepRow): string =>
-  `  ${r.model.padEnd(12)} ${(r.size === 'paper' ? 'paper size' : `${r.size.join('×')}${r.small ? ' small' : ''}`).padEnd(16)} batch ${String(r.batch).padStart(3)}  ` +
+  `  ${r.model.padEnd(12)} ${(r.size === 'paper' ? 'paper size' : `${r.size.join('×')}${r.small ? ' small' : ''}`).padEnd(16)} batch ${String(r.batch).padStart(3)}${r.microBatch && r.microBatch !== r.batch ? ` (${r.batch / r.microBatch}×${r.microBatch})` : ''}  ` +
   (r.ok ? `${r.medianMs!.toFixed(1).padStart(9)} ms/step  ${r.imagesPerS!.toFixed(2).padStart(8)} images/s  ${r.gflops!.toFixed(1).padStart(8)} GFLOP/s` : `failed: ${r.reason}`) +
   `  planned ${r.plannedMiB} MiB, ${r.gflopPerImage} GFLOP/image${r.firstStepS !== undefined ? `, first step ${r.firstStepS} s` : ''}`;
 
@@ -193,9 +203,10 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   if (!a.skip.includes('train2d')) {
     log('\ntraining steps (forward, loss, backward, Adam, reading the metrics)');
     for (const model of ['reference2d', 'target2d']) {
-      const r = await trainStep(backend, model, a.quick ? QUICK_2D : undefined, a.quick ? 2 : 32, reps);
+      const r = await trainStep(backend, model, a.quick ? QUICK_2D : undefined, a.quick ? 2 : 32, reps, true);
       steps.push(r);
       log(fmtStep(r));
+      if (r.profile) log(r.profile);
     }
   }
   if (!a.skip.includes('train3d')) {

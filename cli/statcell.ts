@@ -46,6 +46,7 @@ program
   .addOption(backendOption())
   .option('--batch <n>', 'batch size', int, 32)
   .option('--micro-batch <n>', 'run the batch in micro-batches of n and accumulate gradients (when a batch does not fit the device)', int)
+  .option('--profile', 'before training, print the top kernels of one training step by time (WebGPU: timestamp queries when the adapter has them; Wasm: host clock)')
   .option('--epochs <n>', 'epochs (one epoch = ceil(n_train / batch) iterations)', int)
   .option('--iterations <n>', 'total iterations (instead of --epochs)', int)
   .option('--seed <n>', 'seed of initialisation and batch sampling', int, 1)

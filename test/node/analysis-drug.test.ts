@@ -221,8 +221,11 @@ describe('the drug test on trained models', () => {
     const keep = new Set<string>(DRUG_STRUCTURES);
     writeFileSync(manifest, [header, ...lines.filter((l) => keep.has(l[name]))].map((l) => l.join(',')).join('\n') + '\n');
     const backend = await WasmBackend.create();
-    for (const [model, out, iterations] of [['models/reference2d.vae', 'reference', 150], ['models/target2d.vae', 'target', 250]] as const) {
-      const r = await trainCommand({ model, set: { size, channels: [8, 16, 32], latent: 16 }, data: manifest, out: join(dir, out), backend: 'wasm', batch: 16, iterations, seed: 1, evalSamples: 1, openedBackend: backend });
+    // The target model at lr 2e-3, as in trained-models.ts and the demo: at the paper's 2e-4, 250
+    // steps are too few on the cells whose nucleus varies on its own (Brefeldin A corrected p 0.16,
+    // paclitaxel 1.0).
+    for (const [model, out, iterations, lr] of [['models/reference2d.vae', 'reference', 150, 2e-4], ['models/target2d.vae', 'target', 250, 2e-3]] as const) {
+      const r = await trainCommand({ model, set: { size, channels: [8, 16, 32], latent: 16, lr }, data: manifest, out: join(dir, out), backend: 'wasm', batch: 16, iterations, seed: 1, evalSamples: 1, openedBackend: backend });
       r.runtime.destroy();
     }
     const t0 = performance.now();

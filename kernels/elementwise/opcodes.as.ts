@@ -18,3 +18,4 @@ export const OPCODE_relu_grad: i32 = 10;
 export const OPCODE_softplus_grad: i32 = 11;
 export const OPCODE_store: i32 = 12;
 export const OPCODE_rsqrt: i32 = 13;
+export const OPCODE_round_f16: i32 = 14;

@@ -7,7 +7,7 @@
 
 import {
   OPCODE_add, OPCODE_sub, OPCODE_mul, OPCODE_div, OPCODE_relu, OPCODE_exp, OPCODE_softplus, OPCODE_scale,
-  OPCODE_relu_grad, OPCODE_softplus_grad, OPCODE_rsqrt,
+  OPCODE_relu_grad, OPCODE_softplus_grad, OPCODE_rsqrt, OPCODE_round_f16,
 } from './opcodes.as';
 
 /** log(1 + u) without losing u when it is below f32 epsilon (Goldberg's trick). */
@@ -15,6 +15,28 @@ import {
 @inline function log1pf(u: f32): f32 {
   const w: f32 = 1 + u;
   return w == 1 ? u : Mathf.log(w) * (u / (w - 1));
+}
+
+/**
+ * x rounded to the nearest binary16 value, kept in f32, on the bits (as roundToF16 in
+ * pointwise.ts): ties to even, ±Inf from 65520 on, subnormals (multiples of 2^-24) kept.
+ */
+// @ts-ignore: decorator
+@inline function roundF16(x: f32): f32 {
+  const b = reinterpret<u32>(x);
+  const s = b & 0x80000000;
+  const a = b & 0x7fffffff;
+  if (a >= 0x7f800000) return x; // ±Inf, NaN
+  if (a >= 0x477ff000) return reinterpret<f32>(s | 0x7f800000); // |x| ≥ 65520: ±Inf
+  // Normal binary16: drop 13 of the 23 mantissa bits, to nearest even; a carry steps the exponent.
+  if (a >= 0x38800000) return reinterpret<f32>(s | ((a + 0xfff + ((a >> 13) & 1)) & 0xffffe000));
+  // Below 2^-14: a multiple q of 2^-24, from the 24-bit significand m shifted right by d.
+  const e = a >> 23;
+  if (e < 102) return reinterpret<f32>(s); // below 2^-25: ±0
+  const m = (a & 0x7fffff) | 0x800000;
+  const d = 126 - e;
+  const q = (m + (<u32>1 << (d - 1)) - 1 + ((m >> d) & 1)) >> d;
+  return reinterpret<f32>(s | reinterpret<u32>(<f32>q * 5.9604644775390625e-8)); // q·2^-24, exact
 }
 
 /** Whether `op` has a 4-lane form (the others run one lane at a time). */
@@ -52,6 +74,7 @@ import {
   if (op == OPCODE_relu_grad) return a > 0 ? b : 0;
   if (op == OPCODE_softplus_grad) return a > 20 ? b : b / (1 + Mathf.exp(-a)); // dy·σ(x)
   if (op == OPCODE_rsqrt) return 1 / Mathf.sqrt(a);
+  if (op == OPCODE_round_f16) return roundF16(a);
   unreachable();
   return a;
 }
@@ -88,6 +111,7 @@ export function pointwise(op: i32, y: usize, a: usize, b: usize, p: f32, q: f32,
     case OPCODE_relu_grad: mapRun(OPCODE_relu_grad, y, a, b, p, q, n); break;
     case OPCODE_softplus_grad: mapRun(OPCODE_softplus_grad, y, a, b, p, q, n); break;
     case OPCODE_rsqrt: mapRun(OPCODE_rsqrt, y, a, b, p, q, n); break;
+    case OPCODE_round_f16: mapRun(OPCODE_round_f16, y, a, b, p, q, n); break;
     default: unreachable();
   }
 }

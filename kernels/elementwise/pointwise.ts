@@ -51,6 +51,46 @@ export const WGSL_LOG1P = `fn log1p_(u: f32) -> f32 {
   return select(log(w) * (u / (w - 1.0)), u, w == 1.0);
 }`;
 
+/**
+ * x rounded to the nearest IEEE binary16 value (ties to even), as a number: ±Inf from 65520 on
+ * (the midpoint between binary16's largest finite value 65504 and 2^16), subnormals (multiples
+ * of 2^-24) kept, ±0, ±Inf and NaN unchanged.
+ */
+export function roundToF16(x: number): number {
+  const a = Math.abs(x);
+  if (a === 0 || !Number.isFinite(a)) return x;
+  if (a >= 65520) return Math.sign(x) * Infinity;
+  // binary16's spacing at a: 2^(e − 10) in the binade [2^e, 2^(e+1)), 2^-24 below 2^-14.
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  else if (2 ** (e + 1) <= a) e++;
+  const ulp = 2 ** (Math.max(e, -14) - 10);
+  const q = a / ulp; // exact: a power-of-two scaling
+  const f = Math.floor(q);
+  const up = q - f > 0.5 || (q - f === 0.5 && f % 2 === 1);
+  return Math.sign(x) * (up ? f + 1 : f) * ulp;
+}
+
+/**
+ * WGSL round_f16_(x): roundToF16 on the f32 bits. Normal binary16 range: drop 13 mantissa bits
+ * to nearest even (a carry steps the exponent, up to 65504); below 2^-14: the 24-bit
+ * significand shifted to a multiple of 2^-24, to nearest even.
+ */
+export const WGSL_ROUND_F16 = `fn round_f16_(x: f32) -> f32 {
+  let b = bitcast<u32>(x);
+  let s = b & 0x80000000u;
+  let a = b & 0x7fffffffu;
+  if (a >= 0x7f800000u) { return x; }
+  if (a >= 0x477ff000u) { return bitcast<f32>(s | 0x7f800000u); }
+  if (a >= 0x38800000u) { return bitcast<f32>(s | ((a + 0xfffu + ((a >> 13u) & 1u)) & 0xffffe000u)); }
+  let e = a >> 23u;
+  if (e < 102u) { return bitcast<f32>(s); }
+  let m = (a & 0x7fffffu) | 0x800000u;
+  let d = 126u - e;
+  let q = (m + (1u << (d - 1u)) - 1u + ((m >> d) & 1u)) >> d;
+  return bitcast<f32>(s | bitcast<u32>(f32(q) * 5.9604644775390625e-8));
+}`;
+
 /** The pointwise ops, in opcode order. */
 export const POINTWISE: readonly PointwiseOp[] = [
   {
@@ -134,6 +174,20 @@ export const POINTWISE: readonly PointwiseOp[] = [
     name: 'rsqrt', arity: 1, opcode: 13,
     f64: (x) => 1 / Math.sqrt(x),
     wgsl: ([x]) => `1.0 / sqrt(${x})`,
+  },
+  {
+    // x rounded to the nearest IEEE binary16 value, kept in f32: what an f16 buffer would hold
+    // (--precision f16-storage, compiler/precision.ts). WGSL's quantizeToF16 may flush f16
+    // subnormals to zero and is indeterminate beyond ±65504, so every backend rounds the bits
+    // with integer ops instead (round to nearest, ties to even; overflow to ±Inf).
+    name: 'round_f16', arity: 1, opcode: 14,
+    f64: roundToF16,
+    wgsl: ([x]) => `round_f16_(${x})`,
+    wgslHelpers: WGSL_ROUND_F16,
+    // Straight-through: the rounding is storage, not part of the model, so the gradient is the
+    // one of the unrounded value (its true derivative is 0 almost everywhere). The precision
+    // pass inserts it after autodiff, so this rule serves only graphs differentiated through it.
+    grad: (_em, { dOutputs: [dy] }) => [dy],
   },
 ];
 

@@ -52,6 +52,18 @@ export interface WgslPass {
   flops?: number;
 }
 
+/**
+ * What a WGSL generator may use beyond core WebGPU: the device's optional features as the
+ * backend detected them (runtime/webgpu.ts), never assumed. Ops that use none ignore it.
+ */
+export interface WgslTarget {
+  /** 'subgroups': `enable subgroups;` and subgroupAdd & co. (any subgroup size the spec allows, 4…128). */
+  subgroups: boolean;
+}
+
+/** Core WGSL only: what generators emit when no device is given (printing, counting FLOPs). */
+export const CORE_WGSL: WgslTarget = { subgroups: false };
+
 export interface WgslPlan {
   passes: WgslPass[];
   /** Extra device buffers (sizes in f32 elements) the passes need; allocated once per launch. */
@@ -99,7 +111,7 @@ export interface OpDef<A extends Attrs = Attrs> {
   inplace?: Record<number, number>;
   /** A view (reshape): output 0 shares input 0's buffer and no kernel runs. */
   view?: boolean;
-  wgsl(inShapes: Shape[], attrs: A): WgslPlan;
+  wgsl(inShapes: Shape[], attrs: A, target?: WgslTarget): WgslPlan;
   wasm(inShapes: Shape[], attrs: A): WasmPlan;
 }
 

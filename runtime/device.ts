@@ -8,7 +8,7 @@
 // and this process opens only an adapter the child found; opening one that works prints nothing.
 
 import type { Backend, BackendKind } from './backend.ts';
-import { OPTIONAL_FEATURES, WebGpuBackend } from './webgpu.ts';
+import { OPTIONAL_FEATURES, WebGpuBackend, type OptionalFeature } from './webgpu.ts';
 import { WasmBackend } from './wasm.ts';
 
 export type BackendChoice = BackendKind | 'auto';
@@ -138,7 +138,16 @@ const driverSaid = (probe: Probe | null) => {
   return first ? ` (the driver said: ${first.trim()}; --verbose shows all it printed)` : '';
 };
 
-export async function openWebGpu(allowSoftware = true): Promise<WebGpuBackend> {
+export interface WebGpuOptions {
+  /**
+   * Optional features not to request even where the adapter offers them, e.g. ['subgroups'] to
+   * run the core-WGSL kernels for a test or a comparison. The device then lacks them: a shader
+   * that used one anyway would fail to compile. The backend line says `<feature> off`.
+   */
+  disable?: OptionalFeature[];
+}
+
+export async function openWebGpu(allowSoftware = true, options: WebGpuOptions = {}): Promise<WebGpuBackend> {
   const probe = isNode ? await probeNode(allowSoftware) : null;
   const found = isNode ? await nodeAdapter(allowSoftware, probe) : await browserAdapter();
   if (!found)
@@ -147,10 +156,10 @@ export async function openWebGpu(allowSoftware = true): Promise<WebGpuBackend> {
         ? `webgpu: no adapter found${driverSaid(probe)}. Install a GPU driver, or Debian's chromium package for the SwiftShader Vulkan driver (${SWIFTSHADER_ICD}) and libvulkan1; or use --backend wasm`
         : 'webgpu: navigator.gpu gave no adapter (in Chromium start it with --enable-unsafe-webgpu and serve the page from http://localhost); or use the wasm backend',
     );
-  return openOn(found);
+  return openOn(found, options.disable);
 }
 
-async function openOn(found: Adapter): Promise<WebGpuBackend> {
+async function openOn(found: Adapter, disable: readonly OptionalFeature[] = []): Promise<WebGpuBackend> {
   const { adapter } = found;
   // Ask for the adapter's own limits: the defaults (8 storage buffers, 128 MiB bindings) are too tight.
   const want = ['maxStorageBuffersPerShaderStage', 'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY'] as const;
@@ -158,26 +167,32 @@ async function openOn(found: Adapter): Promise<WebGpuBackend> {
   for (const k of want) requiredLimits[k] = adapter.limits[k];
   // The optional features the adapter has (timestamps for --profile, subgroups, f16): requesting
   // one changes nothing until a shader or pass uses it, and each use checks the device first.
-  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+  const offered = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+  const requiredFeatures = offered.filter((f) => !disable.includes(f));
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
-  return new WebGpuBackend(device, `${found.name}${found.software ? ' (software)' : ''}`, found.keepAlive);
+  const disabled = offered.filter((f) => disable.includes(f));
+  return new WebGpuBackend(device, `${found.name}${found.software ? ' (software)' : ''}`, found.keepAlive, disabled);
 }
 
 /** The backend line: which backend was opened and why; `adapter` is the WebGPU adapter an automatic choice saw (null: none). */
-export function backendReason(choice: BackendChoice, backend: { kind: BackendKind; description: string; features?: readonly string[] }, adapter: AdapterSummary | null = null): string {
+export function backendReason(choice: BackendChoice, backend: { kind: BackendKind; description: string; features?: readonly string[]; disabled?: readonly string[] }, adapter: AdapterSummary | null = null): string {
   const head = `backend ${backend.kind} (${backend.description})`;
-  const features = backend.features ? `; WebGPU features: ${featureLine(backend.features)}` : '';
+  const features = backend.features ? `; WebGPU features: ${featureLine(backend.features, backend.disabled)}` : '';
   if (choice !== 'auto') return `${head}: chosen explicitly${features}`;
   if (backend.kind === 'webgpu') return `${head}: a hardware GPU adapter was found${features}`;
   if (adapter?.software) return `${head}: WebGPU has only a software adapter (${adapter.name}), which is slower than Wasm here; --backend webgpu uses it`;
   return `${head}: no WebGPU adapter was found`;
 }
 
-/** The optional WebGPU features a device has and lacks, e.g. `subgroups, timestamp-query; no shader-f16`. */
-export function featureLine(features: readonly string[]): string {
+/**
+ * The optional WebGPU features a device has, has turned off and lacks, e.g.
+ * `timestamp-query; subgroups off; no shader-f16`.
+ */
+export function featureLine(features: readonly string[], disabled: readonly string[] = []): string {
   const has = OPTIONAL_FEATURES.filter((f) => features.includes(f));
-  const lacks = OPTIONAL_FEATURES.filter((f) => !features.includes(f));
-  return [has.join(', '), lacks.length ? `no ${lacks.join(', no ')}` : ''].filter(Boolean).join('; ');
+  const off = OPTIONAL_FEATURES.filter((f) => disabled.includes(f) && !features.includes(f));
+  const lacks = OPTIONAL_FEATURES.filter((f) => !features.includes(f) && !off.includes(f));
+  return [has.join(', '), off.map((f) => `${f} off`).join(', '), lacks.length ? `no ${lacks.join(', no ')}` : ''].filter(Boolean).join('; ');
 }
 
 export async function openBackend(choice: BackendChoice = 'auto'): Promise<OpenedBackend> {

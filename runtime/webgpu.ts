@@ -8,7 +8,7 @@
 // line:col under the offending WGSL line. Replays compile nothing and open no scope.
 
 import { opSource } from '../kernels/registry.ts';
-import type { Attrs, OpDef, Shape, WgslPass } from '../kernels/types.ts';
+import type { Attrs, OpDef, Shape, WgslPass, WgslTarget } from '../kernels/types.ts';
 import { fmtShape } from '../kernels/types.ts';
 import { checkOutputs, type Backend, type DeviceBuffer, type PreparedLaunch } from './backend.ts';
 
@@ -21,6 +21,7 @@ const MAX_QUERIES = 4096;
 
 /** The optional features statcell uses when the adapter offers them (runtime/device.ts requests them). */
 export const OPTIONAL_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
+export type OptionalFeature = (typeof OPTIONAL_FEATURES)[number];
 
 class GpuBuffer implements DeviceBuffer {
   constructor(readonly buffer: GPUBuffer, readonly elements: number) {}
@@ -57,11 +58,17 @@ export class WebGpuBackend implements Backend {
   readonly features: string[];
   /** Per-pass GPU timestamps ('timestamp-query'): what --profile needs (runtime/profile.ts). */
   readonly timestamps: boolean;
+  /** What the WGSL generators may use on this device (OpDef.wgsl's target). */
+  readonly target: WgslTarget;
 
-  /** `keepAlive` holds Dawn's GPU object: dropping it while the device lives can crash Node. */
-  constructor(readonly device: GPUDevice, readonly description: string, private keepAlive?: unknown) {
+  /**
+   * `keepAlive` holds Dawn's GPU object: dropping it while the device lives can crash Node.
+   * `disabled`: features the adapter offers that were not requested (openWebGpu's `disable`), for the backend line.
+   */
+  constructor(readonly device: GPUDevice, readonly description: string, private keepAlive?: unknown, readonly disabled: readonly OptionalFeature[] = []) {
     this.features = OPTIONAL_FEATURES.filter((f) => device.features.has(f));
     this.timestamps = this.features.includes('timestamp-query');
+    this.target = { subgroups: this.features.includes('subgroups') };
     device.lost.then((info) => {
       this.lost = `${info.reason}: ${info.message}`;
     });
@@ -137,7 +144,7 @@ export class WebGpuBackend implements Backend {
   prepare(op: OpDef, inShapes: Shape[], attrs: Attrs, inputs: DeviceBuffer[], outputs: DeviceBuffer[]): GpuLaunch {
     this.check();
     checkOutputs(op, inShapes, attrs, outputs);
-    const plan = op.wgsl(inShapes, attrs);
+    const plan = op.wgsl(inShapes, attrs, this.target);
     const owned: GPUBuffer[] = [];
     const scratch = (plan.scratch ?? []).map((n) => {
       const b = this.alloc(n);
@@ -213,7 +220,7 @@ export class WebGpuBackend implements Backend {
 
   update(launch: PreparedLaunch, attrs: Attrs): boolean {
     const l = launch as GpuLaunch;
-    const passes = l.def.wgsl(l.inShapes, attrs).passes;
+    const passes = l.def.wgsl(l.inShapes, attrs, this.target).passes;
     const same = passes.length === l.steps.length && passes.every((p, i) => p.code === l.steps[i].code && p.workgroups.join() === l.steps[i].workgroups.join() && !!p.uniform === !!l.steps[i].uniform);
     if (!same) return false;
     this.flush(); // as in write(): launches enqueued before keep their old uniforms

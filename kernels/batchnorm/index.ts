@@ -7,10 +7,10 @@
 // The gradient is the fused `batchnorm_grad` (dx, dγ, dβ); the running statistics get none, and
 // nor do the mean/invstd outputs (they are saved for the backward pass, not used downstream).
 
-import type { OpDef, Shape, WgslPass } from '../types.ts';
-import { OpError, fmtShape, numel } from '../types.ts';
+import type { OpDef, Shape, WgslPass, WgslTarget } from '../types.ts';
+import { CORE_WGSL, OpError, fmtShape, numel } from '../types.ts';
 import { LINEAR_INDEX, f32lit, grid1d, linearMain } from '../wgsl.ts';
-import { WG_SUM } from './wgsl_sum.ts';
+import { WG_SUM, WG_SUM_ENABLE } from './wgsl_sum.ts';
 import { pointwiseOp } from '../elementwise/pointwise.ts';
 
 export interface BatchNormAttrs {
@@ -53,10 +53,10 @@ const slices = (N: number): { G: number; L: number } => {
   return { G, L: Math.ceil(N / G) };
 };
 
-/** Header of a slice-reduction kernel: `c`, `g` (slice), `lid`, and the slice's range [j0, j1). */
-const sliceMain = ({ C, S, N }: Dims): string => {
+/** Body head of a slice-reduction kernel (after its bindings): `c`, `g` (slice), `lid`, and the slice's range [j0, j1). */
+const sliceMain = ({ C, S, N }: Dims, t: WgslTarget): string => {
   const { L } = slices(N);
-  return `${WG_SUM()}
+  return `${WG_SUM(t)}
 fn at(c: u32, j: u32) -> u32 { let b = j / ${S}u; return (b * ${C}u + c) * ${S}u + (j - b * ${S}u); }
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -85,7 +85,7 @@ interface StatsBuffers {
  * Training statistics in two passes (per slice, then per channel): mean, invstd, the running
  * statistics updated in place, and, when asked, scale = invstd·γ.
  */
-function statsPasses(d: Dims, a: BatchNormAttrs, b: StatsBuffers): WgslPass[] {
+function statsPasses(d: Dims, a: BatchNormAttrs, b: StatsBuffers, t: WgslTarget): WgslPass[] {
   const eps = f32lit(a.eps ?? 1e-5);
   const mom = a.momentum ?? 0.1;
   const { G, L } = slices(d.N);
@@ -96,9 +96,9 @@ function statsPasses(d: Dims, a: BatchNormAttrs, b: StatsBuffers): WgslPass[] {
       // Σx² − (Σx)²/n cancels catastrophically in f32 when |mean| ≫ std).
       bindings: [b.x, b.partials],
       workgroups: [G, d.C, 1],
-      code: `${binding(0, 'X')}
+      code: `${WG_SUM_ENABLE(t)}${binding(0, 'X')}
 ${binding(1, 'P', true)}
-${sliceMain(d)}
+${sliceMain(d, t)}
   var acc = 0.0;
   for (var j = j0 + lid; j < j1; j += 256u) { acc += X[at(c, j)]; }
   let mean = wg_sum(acc, lid) / f32(j1 - j0);
@@ -188,7 +188,7 @@ export const batchnorm: OpDef<BatchNormAttrs> = {
       : em.call('batchnorm_grad', [x, dy, rm, rv, g], { training: false, eps: attrs.eps ?? 1e-5 });
     return [dx, dg, db, null, null];
   },
-  wgsl: (s, a) => {
+  wgsl: (s, a, t = CORE_WGSL) => {
     const d = dims('batchnorm', s, [], false);
     const n = numel(s[0]);
     const eps = f32lit(a.eps ?? 1e-5);
@@ -216,7 +216,7 @@ ${linearMain()} {
     return {
       scratch: [d.C * slices(d.N).G * 2],
       passes: [
-        ...statsPasses(d, a, { x: 0, partials: 10, mean: 6, invstd: 7, rm: 8, rv: 9 }),
+        ...statsPasses(d, a, { x: 0, partials: 10, mean: 6, invstd: 7, rm: 8, rv: 9 }, t),
         {
           bindings: [0, 1, 2, 6, 7, 5],
           workgroups: grid1d(n),
@@ -269,12 +269,12 @@ export const batchnormStats: OpDef<BatchNormAttrs> = {
     const [, mean, invstd, rm2, rv2] = batchnorm.float64([x, g, g, rm, rv], [s[0], s[1], s[1], s[2], s[3]], { ...a, training: true });
     return [mean, invstd, invstd.map((v, c) => v * g[c]), rm2, rv2];
   },
-  wgsl: (s, a) => {
+  wgsl: (s, a, t = CORE_WGSL) => {
     const d = dims('batchnorm_stats', s, [], false);
     // Buffers: x0 γ1 rm2 rv3 | mean4 invstd5 scale6 rm'7 rv'8 | partials9 (7 and 8 are 2 and 3).
     return {
       scratch: [d.C * slices(d.N).G * 2],
-      passes: statsPasses(d, a, { x: 0, partials: 9, mean: 4, invstd: 5, rm: 7, rv: 8, g: 1, scale: 6 }),
+      passes: statsPasses(d, a, { x: 0, partials: 9, mean: 4, invstd: 5, rm: 7, rv: 8, g: 1, scale: 6 }, t),
     };
   },
   wasm: (s, a) => {
@@ -337,7 +337,7 @@ export const batchnormGrad: OpDef<BatchNormGradAttrs> = {
     });
     return [dx, dg, db];
   },
-  wgsl: (s, a) => {
+  wgsl: (s, a, t = CORE_WGSL) => {
     const d = dims('batchnorm_grad', s, [], false);
     const n = numel(s[0]);
     const train = a.training ?? true;
@@ -357,11 +357,11 @@ export const batchnormGrad: OpDef<BatchNormGradAttrs> = {
         {
           bindings: [0, ...dyBindings, 2, P],
           workgroups: [G, d.C, 1],
-          code: `${binding(0, 'X')}
+          code: `${WG_SUM_ENABLE(t)}${binding(0, 'X')}
 ${dyDecl}
 ${binding(next, 'M')}
 ${binding(next + 1, 'P', true)}
-${sliceMain(d)}
+${sliceMain(d, t)}
   let m = M[c];
   var sdy = 0.0;
   var sdyx = 0.0;

@@ -1,8 +1,37 @@
-// A workgroup tree reduction shared by the batchnorm, spectral and loss WGSL emitters: each of
+// The workgroup sum shared by the reduce, batchnorm, spectral and loss WGSL emitters: each of
 // WG threads contributes a partial, every thread gets the total back. Call it from uniform
-// control flow only (it holds barriers).
+// control flow only (it holds barriers and, with subgroups, subgroup operations).
+//
+// Without subgroups: a tree over workgroup memory, log2(WG) barriers. With them: subgroupAdd
+// within each subgroup, one partial per subgroup through workgroup memory, two barriers. The
+// spec fixes neither the subgroup size (4…128, possibly above WG) nor how subgroups tile the
+// workgroup, so nothing is derived from lid / size: a subgroup's partial sits at the slot of
+// its first active invocation (the other slots hold 0), and every subgroup adds all WG slots,
+// each invocation a strided share by its rank among the active ones. The order of the adds
+// depends on the device's subgroup layout only: the same bits run to run, and every subgroup
+// gets the same total.
 
-export const WG_SUM = (wg = 256): string => `var<workgroup> red: array<f32, ${wg}>;
+import type { WgslTarget } from '../types.ts';
+
+/** What a shader that uses WG_SUM(t) starts with (an `enable` must precede every declaration). */
+export const WG_SUM_ENABLE = (t: WgslTarget): string => (t.subgroups ? 'enable subgroups;\n' : '');
+
+export const WG_SUM = (t: WgslTarget, wg = 256): string =>
+  t.subgroups
+    ? `var<workgroup> red: array<f32, ${wg}>;
+fn wg_sum(x: f32, lid: u32) -> f32 {
+  let rank = subgroupExclusiveAdd(1u);
+  let lanes = subgroupAdd(1u);
+  let part = subgroupAdd(x);
+  red[lid] = select(0.0, part, rank == 0u);
+  workgroupBarrier();
+  var acc = 0.0;
+  for (var i = rank; i < ${wg}u; i += lanes) { acc += red[i]; }
+  let r = subgroupAdd(acc);
+  workgroupBarrier();
+  return r;
+}`
+    : `var<workgroup> red: array<f32, ${wg}>;
 fn wg_sum(x: f32, lid: u32) -> f32 {
   red[lid] = x;
   workgroupBarrier();

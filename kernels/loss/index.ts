@@ -2,9 +2,9 @@
 // and the reparameterisation `reparam`, each with a fused gradient op.
 
 import type { OpDef, Shape } from '../types.ts';
-import { OpError, fmtShape, numel } from '../types.ts';
+import { CORE_WGSL, OpError, fmtShape, numel } from '../types.ts';
 import { LINEAR_INDEX, grid1d, linearMain } from '../wgsl.ts';
-import { WG_SUM } from '../batchnorm/wgsl_sum.ts';
+import { WG_SUM, WG_SUM_ENABLE } from '../batchnorm/wgsl_sum.ts';
 
 const sameShape = (op: string, s: Shape[], names: string[]): void => {
   for (let i = 1; i < names.length; i++)
@@ -46,7 +46,7 @@ export const sse: OpDef<{}> = {
     return [Float64Array.of(s)];
   },
   grad: (em, { inputs: [xh, x], dOutputs: [ds] }) => (ds ? em.call('sse_grad', [xh, x, ds]) : [null, null]),
-  wgsl: ([s]) => {
+  wgsl: ([s], _, t = CORE_WGSL) => {
     const n = numel(s);
     const g = SSE_GROUPS(n);
     // Two passes: g workgroups write partial sums to scratch, one workgroup adds them up.
@@ -56,10 +56,10 @@ export const sse: OpDef<{}> = {
         {
           bindings: [0, 1, 3],
           workgroups: [g, 1, 1],
-          code: `${binding(0, 'XH')}
+          code: `${WG_SUM_ENABLE(t)}${binding(0, 'XH')}
 ${binding(1, 'X')}
 ${binding(2, 'P', true)}
-${WG_SUM()}
+${WG_SUM(t)}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   var acc = 0.0;
@@ -71,9 +71,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         {
           bindings: [3, 2],
           workgroups: [1, 1, 1],
-          code: `${binding(0, 'P')}
+          code: `${WG_SUM_ENABLE(t)}${binding(0, 'P')}
 ${binding(1, 'S', true)}
-${WG_SUM()}
+${WG_SUM(t)}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   var acc = 0.0;

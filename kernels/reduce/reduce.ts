@@ -2,15 +2,16 @@
 //
 // A reduction runs over the collapsed iteration space of x (kept and reduced axes merged into
 // alternating runs; broadcast.ts). On WebGPU: up to 64 terms per output, one thread per output;
-// longer, one workgroup per output with a workgroup-memory tree; long reductions with few
-// outputs (a per-channel sum over B·H·W) split each output over G workgroups and add the G
-// partials in a second pass, so the GPU stays busy. On Wasm: SIMD row sums / row adds.
+// longer, one workgroup per output summed by wg_sum (batchnorm/wgsl_sum.ts: subgroupAdd where the
+// device has subgroups, else a workgroup-memory tree); long reductions with few outputs (a
+// per-channel sum over B·H·W) split each output over G workgroups and add the G partials in a
+// second pass, so the GPU stays busy. On Wasm: SIMD row sums / row adds.
 
-import type { Attrs, Emitter, OpDef, Shape } from '../types.ts';
-import { OpError, fmtShape, numel } from '../types.ts';
+import type { Attrs, Emitter, OpDef, Shape, WgslPass, WgslTarget } from '../types.ts';
+import { CORE_WGSL, OpError, fmtShape, numel } from '../types.ts';
 import { LINEAR_INDEX, f32lit, grid1d, linearMain, mapPlan } from '../wgsl.ts';
 import { broadcastStrides, collapse, contiguousStrides, gather64, offsetExpr, padForWasm } from '../elementwise/broadcast.ts';
-import type { WgslPass } from '../types.ts';
+import { WG_SUM, WG_SUM_ENABLE } from '../batchnorm/wgsl_sum.ts';
 
 export interface ReduceAttrs extends Attrs {
   /** Axes to reduce (negative counts from the end); omitted: every axis; []: none. */
@@ -74,19 +75,19 @@ function indexExprs(p: ReducePlan): { base: (o: string) => string; off: (r: stri
 
 /**
  * One workgroup per (output, chunk): `total` = outputs × chunks; each sums terms
- * [g·chunk, min((g+1)·chunk, R)) of its output with a workgroup-memory tree.
+ * [g·chunk, min((g+1)·chunk, R)) of its output with wg_sum.
  */
-function workgroupPass(bindings: number[], total: number, G: number, R: number, wg: number, base: (o: string) => string, off: (r: string) => string, scale: number): WgslPass {
+function workgroupPass(bindings: number[], total: number, G: number, R: number, wg: number, base: (o: string) => string, off: (r: string) => string, scale: number, t: WgslTarget): WgslPass {
   const chunk = Math.ceil(R / G);
   return {
     bindings,
     workgroups: grid1d(total, 1),
-    code: `@group(0) @binding(0) var<storage, read> X: array<f32>;
+    code: `${WG_SUM_ENABLE(t)}@group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read_write> Y: array<f32>;
 const WG: u32 = ${wg}u;
-var<workgroup> sh: array<f32, ${wg}>;
+${WG_SUM(t, wg)}
 @compute @workgroup_size(${wg})
-fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let w = wid.x + wid.y * nwg.x;
   if (w >= ${total}u) { return; }
   let o = w / ${G}u;
@@ -94,14 +95,9 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
   let hi = min(lo + ${chunk}u, ${R}u);
   let base = ${base('o')};
   var acc = 0.0;
-  for (var r = lo + t; r < hi; r += WG) { acc += X[base + ${off('r')}]; }
-  sh[t] = acc;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (t < s) { sh[t] = sh[t] + sh[t + s]; }
-    workgroupBarrier();
-  }
-  if (t == 0u) { Y[w] = sh[0] * ${f32lit(scale)}; }
+  for (var r = lo + lid; r < hi; r += WG) { acc += X[base + ${off('r')}]; }
+  let sum = wg_sum(acc, lid);
+  if (lid == 0u) { Y[w] = sum * ${f32lit(scale)}; }
 }`,
   };
 }
@@ -136,7 +132,7 @@ function reduceOp(name: string, mean: boolean): OpDef<ReduceAttrs> {
       if (mean) g = em.call('scale', [g], { a: numel(em.shape(g)) / numel(xs), b: 0 })[0];
       return [em.call('broadcast_to', [g], { shape: [...xs] })[0]];
     },
-    wgsl: ([s], { axes }) => {
+    wgsl: ([s], { axes }, t = CORE_WGSL) => {
       const p = reducePlan(s, normalizeAxes(name, s, axes));
       const scale = mean && p.R > 0 ? 1 / p.R : 1;
       const { base, off } = indexExprs(p);
@@ -163,12 +159,12 @@ ${linearMain()} {
       const wg = p.R < 1024 ? 64 : 256;
       // Split long reductions so that about 2048 workgroups run, each over ≥ 4096 terms.
       const G = Math.max(1, Math.min(Math.ceil(p.R / 4096), Math.ceil(2048 / p.nOut), 1024));
-      if (G === 1) return { passes: [workgroupPass([0, 1], p.nOut, 1, p.R, wg, base, off, scale)] };
+      if (G === 1) return { passes: [workgroupPass([0, 1], p.nOut, 1, p.R, wg, base, off, scale, t)] };
       return {
         scratch: [p.nOut * G],
         passes: [
-          workgroupPass([0, 2], p.nOut * G, G, p.R, wg, base, off, 1),
-          workgroupPass([2, 1], p.nOut, 1, G, G < 512 ? 64 : 256, (o) => `${o} * ${G}u`, (r) => r, scale),
+          workgroupPass([0, 2], p.nOut * G, G, p.R, wg, base, off, 1, t),
+          workgroupPass([2, 1], p.nOut, 1, G, G < 512 ? 64 : 256, (o) => `${o} * ${G}u`, (r) => r, scale, t),
         ],
       };
     },

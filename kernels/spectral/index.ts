@@ -6,9 +6,9 @@
 // flows into u. The layer then divides w by σ with the broadcasting `div`.
 
 import type { OpDef, Shape } from '../types.ts';
-import { OpError, fmtShape, numel } from '../types.ts';
+import { CORE_WGSL, OpError, fmtShape, numel } from '../types.ts';
 import { LINEAR_INDEX, f32lit, grid1d, linearMain } from '../wgsl.ts';
-import { WG_SUM } from '../batchnorm/wgsl_sum.ts';
+import { WG_SUM, WG_SUM_ENABLE } from '../batchnorm/wgsl_sum.ts';
 
 export interface SnAttrs {
   eps?: number;
@@ -51,7 +51,7 @@ export const snSigma: OpDef<SnAttrs> = {
     return [Float64Array.of(sigma), u2, v];
   },
   grad: (em, { inputs: [w], outputs: [, u2, v], dOutputs: [ds] }) => [ds && em.call('sn_sigma_grad', [ds, u2, v], { shape: em.shape(w) })[0], null],
-  wgsl: (s, a) => {
+  wgsl: (s, a, t = CORE_WGSL) => {
     const { O, K } = dims('sn_sigma', s[0], s);
     const eps = f32lit(a.eps ?? 1e-12);
     // Wᵀu in row chunks: R rows per chunk, a thread per (column, chunk), partials in scratch;
@@ -85,9 +85,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         {
           bindings: [5, 4],
           workgroups: [1, 1, 1],
-          code: `${binding(0, 'P')}
+          code: `${WG_SUM_ENABLE(t)}${binding(0, 'P')}
 ${binding(1, 'V', true)}
-${WG_SUM()}
+${WG_SUM(t)}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) l: vec3<u32>) {
   var acc = 0.0;
@@ -105,10 +105,10 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>) {
           // W v: a workgroup per row, its threads stride along the row and reduce in shared memory.
           bindings: [0, 4, 3],
           workgroups: [O, 1, 1],
-          code: `${binding(0, 'W')}
+          code: `${WG_SUM_ENABLE(t)}${binding(0, 'W')}
 ${binding(1, 'V')}
 ${binding(2, 'T', true)}
-${WG_SUM()}
+${WG_SUM(t)}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let row = wid.x * ${K}u;
@@ -121,9 +121,9 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wid: 
         {
           bindings: [3, 2],
           workgroups: [1, 1, 1],
-          code: `${binding(0, 'T', true)}
+          code: `${WG_SUM_ENABLE(t)}${binding(0, 'T', true)}
 ${binding(1, 'SIGMA', true)}
-${WG_SUM()}
+${WG_SUM(t)}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) l: vec3<u32>) {
   var acc = 0.0;

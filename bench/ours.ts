@@ -42,7 +42,7 @@ export interface OursOptions {
 }
 
 export async function openOurs(kind: 'wasm' | 'wasm-fma' | 'webgpu', opts: OursOptions = {}): Promise<Engine> {
-  const { backend, reason } = kind === 'wasm-fma' ? await openFma() : await openBackend(kind);
+  const { backend, reason } = kind === 'webgpu' ? await openBackend(kind) : await openWasm(kind === 'wasm-fma');
   const batchMs = opts.batchMs ?? 300;
   const slowMs = opts.slowLaunchMs ?? 1500;
   return {
@@ -54,9 +54,12 @@ export async function openOurs(kind: 'wasm' | 'wasm-fma' | 'webgpu', opts: OursO
   };
 }
 
-/** The relaxed-SIMD build (runtime/wasm.ts `fma`), at the thread count STATCELL_WASM_THREADS gives. */
-async function openFma(): Promise<{ backend: Backend; reason: string }> {
-  const backend = await WasmBackend.create({ fma: true });
+/**
+ * The exact build (wasm) or the relaxed-SIMD FMA build (wasm-fma, the default where the engine
+ * has relaxed SIMD), at the thread count STATCELL_WASM_THREADS gives.
+ */
+async function openWasm(fma: boolean): Promise<{ backend: Backend; reason: string }> {
+  const backend = await WasmBackend.create({ fma });
   return { backend, reason: backend.description };
 }
 

@@ -3,7 +3,7 @@
 // and a 1024³ matmul, next to the machine's measured and theoretical Wasm SIMD ceiling.
 // Prints a table and writes bench/results/<date>-<machine>.json.
 //
-//   --only a,b    engines to run: wasm, wasm-fma (relaxed SIMD), webgpu, tfjs, ort (also: ours, peers)
+//   --only a,b    engines to run: wasm (the exact build), wasm-fma (relaxed SIMD, the default build), webgpu, tfjs, ort (also: ours, peers)
 //   --quick       four representative layers, fewer repetitions
 //   --full        WebGPU on every layer even on a software adapter (slow), no time cap
 //   --layers s    only layers whose name contains s (e.g. d3.)

@@ -210,7 +210,7 @@ async function runOurs(engine: 'wasm' | 'wasm-fma' | 'webgpu', name: ModelName, 
   let backend: Backend | undefined;
   let rt: ModelRuntime | undefined;
   try {
-    backend = engine === 'wasm-fma' ? await WasmBackend.create({ fma: true }) : engine === 'wasm' ? (await openBackend('wasm')).backend : await (webgpu ??= openBackend('webgpu').then((o) => o.backend));
+    backend = engine !== 'webgpu' ? await WasmBackend.create({ fma: engine === 'wasm-fma' }) : await (webgpu ??= openBackend('webgpu').then((o) => o.backend));
     if (engine === 'webgpu' && /\(software\)/.test(backend.description)) return await softwareGpu(backend, name, batch, flops, a, log);
     rt = new ModelRuntime(backend, model);
     rt.init(1);
@@ -372,7 +372,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   const text = [
     `machine   ${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}; load at the end ${loadavg().join(' ')}`,
-    `engines   wasm: WebAssembly SIMD, 1 thread; wasm-fma: its relaxed-SIMD FMA build; webgpu: Dawn; torch-Nt: PyTorch ${torch.version ?? '(none)'} (CPU) with N threads`,
+    `engines   wasm: WebAssembly SIMD, the exact build (mul+add); wasm-fma: the relaxed-SIMD FMA build (the default where the engine has relaxed SIMD); webgpu: Dawn; torch-Nt: PyTorch ${torch.version ?? '(none)'} (CPU) with N threads`,
     `FLOPs     conv + conv_transpose + conv_grad_weight + matmul of the lowered training step (bench/flops.ts)`,
     '',
     table(results),

@@ -23,6 +23,10 @@ opSuite('conv', [
   // 3D
   { inputs: [randn([1, 2, 5, 4, 3], 21), randn([3, 2, 3, 3, 3], 22), randn([3], 23)], attrs: { stride: 1, pad: 1 } },
   { inputs: [randn([1, 2, 5, 6, 3], 24), randn([2, 2, 4, 4, 4], 25)], attrs: { stride: 2, pad: 1 } },
+  // Grid rows of 16: 8-wide panels whose taps overhang the left or the right end of a row
+  // (Wasm loads a whole vector there and zeroes the lanes in the padding), stride 1 and 2.
+  { inputs: [randn([2, 3, 5, 16], 29), randn([4, 3, 3, 3], 30)], attrs: { stride: 1, pad: 1 } },
+  { inputs: [randn([1, 2, 6, 32], 63), randn([3, 2, 4, 4], 64)], attrs: { stride: 2, pad: 1 } },
   // More output channels and positions than one 64×64 tile, K across several 16-deep slices.
   { inputs: [randn([2, 5, 9, 8], 26), randn([67, 5, 3, 3], 27, 0.3), randn([67], 28)], attrs: { stride: 1, pad: 1 } },
 ]);

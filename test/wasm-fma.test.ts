@@ -30,7 +30,7 @@ describe.skipIf(!deviceNames().includes('wasm'))('wasm fma', () => {
   });
 
   test('the exact build rounds the product; the FMA build fuses it (x86-64 with FMA3, as every CI machine has)', async () => {
-    const exact = await WasmBackend.create({ threads: 1 });
+    const exact = await WasmBackend.create({ threads: 1, fma: false });
     expect(exact.description).not.toMatch(/FMA/);
     expect(await fusedProbe(new Eager(exact))).toBe(2 ** -11);
     exact.destroy();
@@ -58,5 +58,23 @@ describe.skipIf(!deviceNames().includes('wasm'))('wasm fma', () => {
       expect(got[1], `${op}: 2 threads`).toEqual(got[0]);
     }
     for (const be of backends) be.destroy();
+  });
+
+  test("the default picks the FMA build where the engine has relaxed SIMD (Chromium; Node with the flag turned on at load); STATCELL_WASM_FMA=0 the exact build", async () => {
+    const auto = await WasmBackend.create({ threads: 1 });
+    expect(auto.description).toMatch(/relaxed FMA/);
+    expect(await fusedProbe(new Eager(auto))).toBe(2 ** -11 + 2 ** -24);
+    auto.destroy();
+    if (typeof process === 'undefined' || !process.versions?.node) return;
+    const saved = process.env.STATCELL_WASM_FMA;
+    process.env.STATCELL_WASM_FMA = '0';
+    try {
+      const exact = await WasmBackend.create({ threads: 1 });
+      expect(await fusedProbe(new Eager(exact))).toBe(2 ** -11);
+      exact.destroy();
+    } finally {
+      if (saved === undefined) delete process.env.STATCELL_WASM_FMA;
+      else process.env.STATCELL_WASM_FMA = saved;
+    }
   });
 });

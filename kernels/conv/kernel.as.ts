@@ -73,6 +73,12 @@ function pack_im2col(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, dst:
   const kvol = KD * KH * KW;
   const ivol = ID * IH * IW;
   const G = GD * GH * GW;
+  const memEnd = <usize>memory.size() << 16;
+  // Lane q of a panel row reads image column ix0 + q·SW.
+  const lane0 = i32x4(0, SW, 2 * SW, 3 * SW);
+  const lane1 = i32x4.add(lane0, i32x4.splat(4 * SW));
+  const zero = i32x4.splat(0);
+  const width = i32x4.splat(IW);
   for (let j = 0; j < nc; j += NR) {
     const panel = ptr(dst, j * kc);
     const n = n0 + j;
@@ -109,58 +115,76 @@ function pack_im2col(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, dst:
     let kd = r / (KH * KW);
     let kh = (r / KW) % KH;
     let kw = r % KW;
-    for (let kk = 0; kk < kc; kk++) {
-      const d = ptr(panel, kk * NR);
+    // One run of taps along kw at a time: within it only the column moves, by one.
+    for (let kk = 0; kk < kc; ) {
+      const run = min(KW - kw, kc - kk);
+      let d = ptr(panel, kk * NR);
       if (oneRow) {
-        const xc = ptr(xb, ci * ivol);
         const iz = gz * SD + kd - PD;
         const iy = gy * SH + kh - PH;
-        const ix0 = gx * SW + kw - PW;
         if (iz < 0 || iz >= ID || iy < 0 || iy >= IH) {
-          v128.store(d, f32x4.splat(0));
-          v128.store(d, f32x4.splat(0), 16);
+          for (let t = 0; t < run; t++, d += NR << 2) {
+            v128.store(d, f32x4.splat(0));
+            v128.store(d, f32x4.splat(0), 16);
+          }
         } else {
-          const row = ptr(xc, (iz * IH + iy) * IW);
-          if (ix0 >= 0 && ix0 + (NR - 1) * SW < IW) {
+          const row = ptr(xb, ci * ivol + (iz * IH + iy) * IW);
+          let ix0 = gx * SW + kw - PW;
+          for (let t = 0; t < run; t++, d += NR << 2, ix0++) {
             const src = ptr(row, ix0);
-            if (SW == 1) {
-              v128.store(d, v128.load(src));
-              v128.store(d, v128.load(src, 16), 16);
-            } else if (SW == 2) {
-              // Elements 0, 2, …, 14 of src; the last load ends at element 14 (inside the row).
-              const a = v128.load(src), b = v128.load(src, 16), c = v128.load(src, 32), e = v128.load(src, 44);
-              v128.store(d, v128.shuffle<f32>(a, b, 0, 2, 4, 6));
-              v128.store(d, v128.shuffle<f32>(c, e, 0, 2, 5, 7), 16);
+            const inside = ix0 >= 0 && ix0 + (NR - 1) * SW < IW;
+            // At a row's ends (padding) the same vector loads run, reading a few floats beyond
+            // the row but inside memory, and the lanes outside the row are zeroed: the scalar
+            // path's values without its per-element branches. src below 0 wraps to a huge u32,
+            // which the bounds test sends to the scalar path.
+            if ((SW == 1 || SW == 2) && (inside || (src >= 16 && src + 64 <= memEnd))) {
+              let v0: v128, v1: v128;
+              if (SW == 1) {
+                v0 = v128.load(src);
+                v1 = v128.load(src, 16);
+              } else {
+                // Elements 0, 2, …, 14 of src; the last load ends at element 14.
+                const a = v128.load(src), b = v128.load(src, 16), c = v128.load(src, 32), e = v128.load(src, 44);
+                v0 = v128.shuffle<f32>(a, b, 0, 2, 4, 6);
+                v1 = v128.shuffle<f32>(c, e, 0, 2, 5, 7);
+              }
+              if (!inside) {
+                const l0 = i32x4.add(i32x4.splat(ix0), lane0);
+                const l1 = i32x4.add(i32x4.splat(ix0), lane1);
+                v0 = v128.and(v0, v128.and(i32x4.ge_s(l0, zero), i32x4.lt_s(l0, width)));
+                v1 = v128.and(v1, v128.and(i32x4.ge_s(l1, zero), i32x4.lt_s(l1, width)));
+              }
+              v128.store(d, v0);
+              v128.store(d, v1, 16);
             } else {
-              for (let q = 0; q < NR; q++) store<f32>(ptr(d, q), load<f32>(ptr(src, q * SW)));
-            }
-          } else {
-            for (let q = 0; q < NR; q++) {
-              const ix = ix0 + q * SW;
-              store<f32>(ptr(d, q), ix >= 0 && ix < IW ? load<f32>(ptr(row, ix)) : 0);
+              for (let q = 0; q < NR; q++) {
+                const ix = ix0 + q * SW;
+                store<f32>(ptr(d, q), ix >= 0 && ix < IW ? load<f32>(ptr(row, ix)) : 0);
+              }
             }
           }
         }
       } else {
         // Positions that wrap rows or images: per-column origins decoded once per panel.
         const xc = ptr(x, ci * ivol);
-        for (let q = 0; q < NR; q++) {
-          const o = COLS + (<usize>q << 4);
-          const iz = load<i32>(o, 4) + kd;
-          const iy = load<i32>(o, 8) + kh;
-          const ix = load<i32>(o, 12) + kw;
-          // Unsigned compares fold the < 0 tests in.
-          const inside = <u32>iz < <u32>ID && <u32>iy < <u32>IH && <u32>ix < <u32>IW;
-          store<f32>(ptr(d, q), inside ? load<f32>(ptr(xc, load<i32>(o) + (iz * IH + iy) * IW + ix)) : 0);
+        for (let t = 0; t < run; t++, d += NR << 2) {
+          for (let q = 0; q < NR; q++) {
+            const o = COLS + (<usize>q << 4);
+            const iz = load<i32>(o, 4) + kd;
+            const iy = load<i32>(o, 8) + kh;
+            const ix = load<i32>(o, 12) + kw + t;
+            // Unsigned compares fold the < 0 tests in.
+            const inside = <u32>iz < <u32>ID && <u32>iy < <u32>IH && <u32>ix < <u32>IW;
+            store<f32>(ptr(d, q), inside ? load<f32>(ptr(xc, load<i32>(o) + (iz * IH + iy) * IW + ix)) : 0);
+          }
         }
       }
-      // Next kernel offset (kw fastest), then the next input channel.
-      if (++kw == KW) {
-        kw = 0;
-        if (++kh == KH) {
-          kh = 0;
-          if (++kd == KD) { kd = 0; ci++; }
-        }
+      // Next row of taps (kh, then kd), then the next input channel.
+      kk += run;
+      kw = 0;
+      if (++kh == KH) {
+        kh = 0;
+        if (++kd == KD) { kd = 0; ci++; }
       }
     }
   }

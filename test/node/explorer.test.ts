@@ -287,7 +287,7 @@ describe('Wasm threads in the page (cross-origin isolated: the models in a worke
   test('same numbers: the page on Wasm at 3 threads (more than the cores, uneven splits) equals Node on 1 thread bit for bit', async () => {
     const p = await pageFingerprint('?backend=wasm&idle&threads=3');
     expect(p.threads).toBe(3);
-    expect(p.text).toMatch(/WebAssembly SIMD, 3 threads/);
+    expect(p.text).toMatch(/WebAssembly SIMD( \+ relaxed FMA)?, 3 threads/);
     sameBits(p.values);
   });
 

@@ -12,6 +12,7 @@ import { numel } from '../kernels/types.ts';
 import { Elaborator, type DebugOptions } from './elaborate.ts';
 import { fuse } from './fuse.ts';
 import { lower } from './plan.ts';
+import { storeActivationsInF16, type Precision } from './precision.ts';
 import type { CompiledModel } from './model.ts';
 
 export interface CompileOptions {
@@ -91,16 +92,22 @@ function compileChecked(files: FileSource, entry: string, opts: CompileOptions):
   const trainStep = memo((batch: number, accumulate?: number) => el.buildTrain(batch, accumulate));
   const applyStep = memo(() => el.buildApply());
   const evaluateStep = memo((batch: number) => el.buildEvaluate(batch));
-  const program = memo((name: string, batch: number, fused = true) => {
+  const graphOf = (name: string, batch: number) => {
     const accumulate = /^accumulate:(\d+)$/.exec(name);
-    const graph =
-      name === 'train' ? trainStep(batch)
+    return name === 'train' ? trainStep(batch)
       : accumulate ? trainStep(batch, Number(accumulate[1]))
       : name === 'apply' ? applyStep()
       : name === 'evaluate' ? evaluateStep(batch)
       : entryGraph(name, batch);
-    return { graph, program: lower(fused ? fuse(graph.graph) : graph.graph) };
+  };
+  const lowered = memo((name: string, batch: number, fused: boolean, precision: Precision) => {
+    const graph = graphOf(name, batch);
+    // f16-storage tells activations by their batch axis: the same graph one batch larger.
+    const g = precision === 'f16-storage' ? storeActivationsInF16(graph.graph, graphOf(name, batch + 1).graph) : graph.graph;
+    return { graph, program: lower(fused ? fuse(g) : g) };
   });
+  // Defaults filled in before the memo, so that program('train', 8) and program('train', 8, true) share one.
+  const program = (name: string, batch: number, fused = true, precision: Precision = 'f32') => lowered(name, batch, fused, precision);
   return {
     name: el.name,
     ...modelSource(named),

@@ -6,6 +6,7 @@ import type { DiagnosticError, MessageArgs } from '../dsl/diagnostics.ts';
 import type { Shape } from '../kernels/types.ts';
 import type { Program } from '../runtime/program.ts';
 import type { Graph } from './ir.ts';
+import type { Precision } from './precision.ts';
 
 /** How a tensor starts (statistical-cell.md §1.6). */
 export type Init =
@@ -106,9 +107,10 @@ export interface CompiledModel {
   /**
    * A graph and its lowered Program, built once and shared: `train`, `accumulate:<k>` (one of k
    * micro-batches), `apply` (Adam on accumulated gradients), `evaluate`, or an entry's name.
-   * `fused` (default true) runs the elementwise fusion pass first.
+   * `fused` (default true) runs the elementwise fusion pass first; `precision` 'f16-storage'
+   * rounds every activation to binary16 (compiler/precision.ts; default 'f32').
    */
-  program(name: string, batch: number, fused?: boolean): { graph: EntryGraph | TrainGraph; program: Program };
+  program(name: string, batch: number, fused?: boolean, precision?: Precision): { graph: EntryGraph | TrainGraph; program: Program };
   /** The training step in evaluation mode (running statistics, one draw of its noise), whose outputs are `evaluation`. */
   evaluateStep(batch: number): EntryGraph;
   /**

@@ -3,6 +3,7 @@
 // training step. Tensors are named as in checkpoints (shared/fixtures/README.md).
 
 import type { CompiledModel, EntryGraph, Init, TensorSpec } from '../compiler/model.ts';
+import type { Precision } from '../compiler/precision.ts';
 import { oracle } from '../kernels/oracle.ts';
 import { numel } from '../kernels/types.ts';
 import type { Backend, DeviceBuffer } from '../runtime/backend.ts';
@@ -41,6 +42,8 @@ export interface RuntimeOptions {
   microBatch?: number;
   /** Elementwise fusion (compiler/fuse.ts) before lowering; default on. */
   fuse?: boolean;
+  /** 'f16-storage': every activation rounded to binary16 as f16 buffers would hold it (compiler/precision.ts); default 'f32'. */
+  precision?: Precision;
 }
 
 /**
@@ -51,11 +54,11 @@ export interface RuntimeOptions {
  * two moments, and gradient accumulators when micro-batching) within 90% of it. WebGPU does not
  * tell an adapter's memory, so there only the binding limit is checked.
  */
-export function microBatchFor(model: CompiledModel, batch: number, limits: Backend['limits']): number | undefined {
+export function microBatchFor(model: CompiledModel, batch: number, limits: Backend['limits'], precision?: Precision): number | undefined {
   const paramElements = model.tensors.reduce((a, t) => a + (t.kind === 'param' ? numel(t.shape) : 0), 0);
   const storeElements = model.tensors.reduce((a, t) => a + numel(t.shape), 0) + 2 * paramElements;
   const fits = (b: number, accumulate?: number) => {
-    const p = model.program(accumulate ? `accumulate:${accumulate}` : 'train', b).program;
+    const p = model.program(accumulate ? `accumulate:${accumulate}` : 'train', b, true, precision).program;
     // The program's own buffers (its temps and data inputs); its parameters and state are the store's.
     const own = p.buffers.reduce((a, x) => a + (x.kind === 'temp' || x.kind === 'input' ? x.elements : 0), 0);
     const bytes = (own + storeElements + (accumulate ? paramElements : 0)) * 4;
@@ -122,7 +125,7 @@ export class ModelRuntime {
     const key = `${name}@${batch}`;
     let p = this.programs.get(key);
     if (!p) {
-      const { graph, program } = this.model.program(name, batch, this.opts.fuse !== false);
+      const { graph, program } = this.model.program(name, batch, this.opts.fuse !== false, this.opts.precision);
       p = { exe: new Executable(this.backend, program, this.store), entry: graph };
       this.programs.set(key, p);
     }

@@ -330,7 +330,10 @@ function pack_dy(mc: i32, m0: i32, kc: i32, k0: i32, Co: i32, dy: usize, dst: us
 
 /**
  * Packs B(k, n) = x[b, ci, image(g, offset)] for k = b·G + g in [k0, k0+kc) and
- * n = ci·kvol + offset in [n0, n0+nc): im2col transposed, conv_grad_weight's B.
+ * n = ci·kvol + offset in [n0, n0+nc): im2col transposed, conv_grad_weight's B. Four columns
+ * (kernel offsets) at a time: along a run of the innermost grid dim each column reads x
+ * contiguously (stride 1) or every other float (stride 2), so four vector loads and a 4×4
+ * transpose fill four panel rows; the positions where a column reads padding go one by one.
  */
 function pack_im2col_t(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, dst: usize): void {
   const G = GD * GH * GW;
@@ -338,38 +341,67 @@ function pack_im2col_t(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, ds
   const ivol = ID * IH * IW;
   const b0 = k0 / G;
   const g0 = k0 - b0 * G;
-  for (let j = 0; j < nc; j++) {
-    const n = n0 + j;
-    const ci = n / kvol;
-    const r = n - ci * kvol;
-    const kd = r / (KH * KW);
-    const kh = (r / KW) % KH;
-    const kw = r % KW;
-    // Column j of the panel: element k at byte offset k·NR·4 from `col`.
-    let d = ptr(dst, (j >> 3) * kc * NR + (j & 7));
+  const vector = SW == 1 || SW == 2;
+  const memEnd = <usize>memory.size() << 16;
+  for (let j = 0; j < nc; j += 4) {
+    const cols = min(4, nc - j);
+    // Column c's kernel offset and channel.
+    for (let c = 0; c < 4; c++) {
+      const n = n0 + j + min(c, cols - 1);
+      const ci = n / kvol;
+      const r = n - ci * kvol;
+      const o = COLS + (<usize>c << 4);
+      store<i32>(o, ci * ivol);
+      store<i32>(o, r / (KH * KW) - PD, 4);
+      store<i32>(o, (r / KW) % KH - PH, 8);
+      store<i32>(o, (r % KW) - PW, 12);
+    }
+    // Element k of column j + c at byte offset k·NR·4 + c·4 from `col`.
+    const col = ptr(dst, (j >> 3) * kc * NR + (j & 7));
     let b = b0;
     let gz = g0 / (GH * GW);
     let gy = (g0 / GW) % GH;
     let gx = g0 % GW;
     let k = 0;
     while (k < kc) {
-      // One run along the innermost grid dim: iz, iy fixed, ix steps by SW.
+      // One run along the innermost grid dim: iz, iy fixed per column, ix steps by SW.
       const run = min(GW - gx, kc - k);
-      const iz = gz * SD + kd - PD;
-      const iy = gy * SH + kh - PH;
-      if (iz < 0 || iz >= ID || iy < 0 || iy >= IH) {
-        for (let t = 0; t < run; t++) { store<f32>(d, 0); d += NR << 2; }
-      } else {
-        const row = ptr(x, (b * Ci + ci) * ivol + (iz * IH + iy) * IW);
-        let ix = gx * SW + kw - PW;
-        // Clip the run to the columns inside the image: zeros before, loads, zeros after.
-        let t = 0;
-        for (; t < run && ix < 0; t++) { store<f32>(d, 0); d += NR << 2; ix += SW; }
-        let src = ptr(row, ix);
-        const step = <usize>SW << 2;
-        for (; t < run && ix < IW; t++) { store<f32>(d, load<f32>(src)); d += NR << 2; src += step; ix += SW; }
-        for (; t < run; t++) { store<f32>(d, 0); d += NR << 2; }
+      // Per column: its row (0: all padding) and first ix; the run's positions every column reads
+      // inside its row, [lo, hi).
+      let lo = 0, hi = run;
+      let r0: usize = 0, r1: usize = 0, r2: usize = 0, r3: usize = 0;
+      let x0 = 0, x1 = 0, x2 = 0, x3 = 0;
+      for (let c = 0; c < 4; c++) {
+        const o = COLS + (<usize>c << 4);
+        const iz = gz * SD + load<i32>(o, 4);
+        const iy = gy * SH + load<i32>(o, 8);
+        const ix = gx * SW + load<i32>(o, 12);
+        let row: usize = 0;
+        if (<u32>iz < <u32>ID && <u32>iy < <u32>IH) {
+          row = ptr(x, b * Ci * ivol + load<i32>(o) + (iz * IH + iy) * IW);
+          if (ix < 0) lo = max(lo, (-ix + SW - 1) / SW);
+          hi = min(hi, ix < IW ? (IW - 1 - ix) / SW + 1 : 0);
+        }
+        if (c == 0) { r0 = row; x0 = ix; } else if (c == 1) { r1 = row; x1 = ix; } else if (c == 2) { r2 = row; x2 = ix; } else { r3 = row; x3 = ix; }
       }
+      const d = ptr(col, k * NR);
+      let t = 0;
+      if (vector && cols == 4 && lo < hi) {
+        for (; t < lo; t++) pack_t_scalar(d, t, r0, r1, r2, r3, x0, x1, x2, x3);
+        // Four positions: the loads of stride 2 read one float past the last; keep it in memory.
+        for (; t + 4 <= hi; t += 4) {
+          const v0 = load_run(r0, x0 + t * SW, memEnd), v1 = load_run(r1, x1 + t * SW, memEnd);
+          const v2 = load_run(r2, x2 + t * SW, memEnd), v3 = load_run(r3, x3 + t * SW, memEnd);
+          const t0 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
+          const t2 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
+          const p = d + (<usize>t << 5);
+          v128.store(p, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+          v128.store(p, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 32);
+          v128.store(p, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 64);
+          v128.store(p, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 96);
+        }
+      }
+      for (; t < run; t++) pack_t_scalar(d, t, r0, r1, r2, r3, x0, x1, x2, x3);
       k += run;
       gx = 0;
       if (++gy == GH) {
@@ -377,10 +409,39 @@ function pack_im2col_t(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, ds
         if (++gz == GD) { gz = 0; b++; }
       }
     }
+    // Columns past nc (the last panel's padding) read as zero.
+    for (let c = cols; c < 4; c++) {
+      for (let k = 0; k < kc; k++) store<f32>(ptr(col, k * NR + c), 0);
+    }
   }
-  for (let j = nc; j < ((nc + NR - 1) & ~(NR - 1)); j++) {
+  for (let j = (nc + 3) & ~3; j < ((nc + NR - 1) & ~(NR - 1)); j++) {
     for (let k = 0; k < kc; k++) store<f32>(packedB(dst, kc, k, j), 0);
   }
+}
+
+/** Four x values of a run from column ix of `row` (stride SW ≤ 2; 0: a row of padding). */
+// @ts-ignore: decorator
+@inline function load_run(row: usize, ix: i32, memEnd: usize): v128 {
+  if (!row) return f32x4.splat(0);
+  const p = ptr(row, ix);
+  if (SW == 1) return v128.load(p);
+  // Floats 0, 2, 4, 6; the second load ends at float 7, which lies in memory when p + 32 does.
+  if (p + 32 <= memEnd) return v128.shuffle<f32>(v128.load(p), v128.load(p, 16), 0, 2, 4, 6);
+  return f32x4(load<f32>(p), load<f32>(p, 8), load<f32>(p, 16), load<f32>(p, 24));
+}
+
+/** Position t of a run for the four columns, one value each (zero in the padding). */
+function pack_t_scalar(d: usize, t: i32, r0: usize, r1: usize, r2: usize, r3: usize, x0: i32, x1: i32, x2: i32, x3: i32): void {
+  const p = d + (<usize>t << 5);
+  store<f32>(p, pad_or(r0, x0 + t * SW));
+  store<f32>(p, pad_or(r1, x1 + t * SW), 4);
+  store<f32>(p, pad_or(r2, x2 + t * SW), 8);
+  store<f32>(p, pad_or(r3, x3 + t * SW), 12);
+}
+
+// @ts-ignore: decorator
+@inline function pad_or(row: usize, ix: i32): f32 {
+  return row && <u32>ix < <u32>IW ? load<f32>(ptr(row, ix)) : 0;
 }
 
 /**

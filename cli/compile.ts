@@ -4,6 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parameterCount } from '../compiler/index.ts';
 import type { CompiledModel } from '../compiler/model.ts';
+import type { Precision } from '../compiler/precision.ts';
 import { lower, memoryStats, trafficStats } from '../compiler/plan.ts';
 import { printIr, printWgsl } from '../compiler/print.ts';
 import { fmtShape } from '../kernels/types.ts';
@@ -20,7 +21,7 @@ export interface CompileReport {
 }
 
 /** The table `statcell compile` prints; `emit` adds the lowered program of the training step. */
-export function compileReport(model: CompiledModel, batch: number, emit?: 'ir' | 'wgsl'): CompileReport {
+export function compileReport(model: CompiledModel, batch: number, emit?: 'ir' | 'wgsl', precision: Precision = 'f32'): CompileReport {
   const out: string[] = [`model ${model.name}  (${Object.entries(model.config).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')})`, ''];
   const train = model.trainStep(Math.max(batch, 2));
   const layers = train.layers ?? [];
@@ -37,10 +38,11 @@ export function compileReport(model: CompiledModel, batch: number, emit?: 'ir' |
   for (const o of blocks) out.push(`  ${o.padEnd(w)}  ${n(parameterCount(model, within(o)))}`);
   const total = parameterCount(model);
   out.push('', `${tops.map((t) => `${t} ${n(parameterCount(model, within(t)))}`).join('  ')}  total ${n(total)} parameters`);
-  out.push('', `planned memory at batch ${batch} (float32; peak with buffer reuse vs. every tensor held), launches and bytes read + written (each operand once per launch), fused vs. unfused:`);
+  const rounding = precision === 'f16-storage' ? '; --precision f16-storage: activations rounded to binary16 in float32 buffers, the rounding fused where it can be' : '';
+  out.push('', `planned memory at batch ${batch} (float32; peak with buffer reuse vs. every tensor held), launches and bytes read + written (each operand once per launch), fused vs. unfused${rounding}:`);
   const programs: [string, ReturnType<typeof lower>, ReturnType<typeof lower>][] = ['train', ...model.entryNames].map((e) => {
     const b = e === 'train' ? Math.max(batch, 2) : batch;
-    return [e === 'train' ? 'train step' : e, model.program(e, b).program, model.program(e, b, false).program];
+    return [e === 'train' ? 'train step' : e, model.program(e, b, true, precision).program, model.program(e, b, false, precision).program];
   });
   for (const [name, p, unfused] of programs) {
     const s = memoryStats(p);

@@ -14,6 +14,7 @@ import { feedsFor } from '../session/feeds.ts';
 import { microBatchFor, ModelRuntime } from '../session/model.ts';
 import { profileTrainStep } from '../session/profile.ts';
 import type { CompiledModel } from '../compiler/model.ts';
+import { parsePrecision, type Precision } from '../compiler/precision.ts';
 import type { CellSource } from '../session/evaluate.ts';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -42,6 +43,8 @@ export interface TrainCommand {
   stepDelayMs?: number;
   /** Before training, print the top kernels of one training step by time (runtime/profile.ts). */
   profile?: boolean;
+  /** `--precision`: f32 or f16-storage (compiler/precision.ts); default f32, or with --resume the run's. */
+  precision?: string;
   /** Reuse an opened backend (the demo trains two models on one). */
   openedBackend?: Backend;
 }
@@ -50,6 +53,9 @@ export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
   const previous = o.resume && existsSync(join(o.out, 'run.json')) ? readRunInfo(o.out) : undefined;
   if (!o.model && !previous) throw new Error(o.resume ? `--resume: ${o.out} holds no run to resume (no run.json); give --model to start one` : 'statcell train: --model <file> is required');
   const overrides = previous && !Object.keys(o.set).length ? previous.overrides : o.set;
+  const precision = parsePrecision(o.precision ?? previous?.precision ?? 'f32');
+  if (previous && o.precision && precision !== (previous.precision ?? 'f32'))
+    throw new Error(`--resume: ${o.out} was trained with --precision ${previous.precision ?? 'f32'}; resume with the same one (or none: the run's is used)`);
   if (previous && JSON.stringify(overrides) !== JSON.stringify(previous.overrides))
     throw new Error(`--resume: ${o.out} was trained with ${Object.entries(previous.overrides).map(([k, v]) => `--set ${k}=${JSON.stringify(v)}`).join(' ') || 'no --set overrides'}; resume with the same ones (or none: the run's are used)`);
   // Resuming without --model takes the model from the run's latest checkpoint (its source is kept
@@ -57,17 +63,18 @@ export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
   const latest = previous && !o.model ? resolveCheckpoint(join(o.out, 'checkpoints'), 'latest') : null;
   const model = o.model ? loadModel(o.model, overrides) : latest ? modelOfCheckpoint(join(o.out, 'checkpoints'), latest, overrides) : loadModel(previous!.model, overrides);
   const backend = o.openedBackend ?? (await backendFor(o.backend, log));
+  if (precision === 'f16-storage') log(f16StorageLine(backend));
   const fit = o.fit ?? previous?.fit;
   // The label vocabulary comes from the training data (kept in run.json for every later use).
   const trainSet = openSplit(o.data, model, 'train', { skipBad: o.skipBad, log, labels: previous?.labels, fit });
-  if (o.profile) await profileFirstStep(model, backend, trainSet, o);
+  if (o.profile) await profileFirstStep(model, backend, trainSet, o, precision);
   const validate = openSplit(o.data, model, 'validate', { skipBad: o.skipBad, log, labels: trainSet.classes, fit });
   // One trainer per run directory: a second one would interleave metrics and replace checkpoints.
   const unlock = lockRun(o.out);
   try {
     // A fresh run never replaces another's checkpoints and metrics.
     if (!o.resume) assertFreshRunDir(o.out);
-    writeRunInfo(o.out, { model: o.model ?? previous!.model, overrides, data: resolve(o.data), batch: o.batch, seed: o.seed, skipBad: o.skipBad, labels: trainSet.classes, fit });
+    writeRunInfo(o.out, { model: o.model ?? previous!.model, overrides, data: resolve(o.data), batch: o.batch, seed: o.seed, skipBad: o.skipBad, labels: trainSet.classes, fit, precision: precision === 'f32' ? undefined : precision });
     log(`${model.name}: ${trainSet.length} training cells, ${validate.length} validation cells, batch ${o.batch}, run directory ${o.out}`);
     return await train({
       model,
@@ -77,6 +84,7 @@ export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
       out: o.out,
       batch: o.batch,
       microBatch: o.microBatch,
+      precision,
       epochs: o.epochs,
       iterations: o.iterations,
       seed: o.seed,
@@ -99,16 +107,16 @@ export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
  * batch, in a runtime of their own (fresh weights, destroyed after), so the run itself is the same
  * with or without it.
  */
-async function profileFirstStep(model: CompiledModel, backend: Backend, trainSet: CellSource, o: TrainCommand): Promise<void> {
+async function profileFirstStep(model: CompiledModel, backend: Backend, trainSet: CellSource, o: TrainCommand, precision: Precision): Promise<void> {
   const why = profileUnavailable(backend);
   if (why) {
     log(why);
     return;
   }
   if (o.batch > trainSet.length) return; // train() says why
-  const micro = o.microBatch ?? microBatchFor(model, o.batch, backend.limits);
+  const micro = o.microBatch ?? microBatchFor(model, o.batch, backend.limits, precision);
   if (micro === undefined) return; // does not fit: train() says why
-  const rt = new ModelRuntime(backend, model, { microBatch: micro < o.batch ? micro : undefined });
+  const rt = new ModelRuntime(backend, model, { microBatch: micro < o.batch ? micro : undefined, precision });
   try {
     rt.init(o.seed);
     const batch = await trainSet.batch(batchIndices(trainSet.length, o.batch, o.seed, 0));
@@ -116,4 +124,14 @@ async function profileFirstStep(model: CompiledModel, backend: Backend, trainSet
   } finally {
     rt.destroy();
   }
+}
+
+/**
+ * What --precision f16-storage does on this backend. Real f16 buffers (shader-f16) are not built:
+ * every backend rounds in f32 buffers, so an adapter with shader-f16 gets the same values, not
+ * half the memory.
+ */
+export function f16StorageLine(backend: Backend): string {
+  const hasF16 = (backend as { features?: readonly string[] }).features?.includes('shader-f16');
+  return `--precision f16-storage: activations rounded to binary16, emulated in f32 buffers${hasF16 ? ' (this adapter has shader-f16, but f16 buffers are not built: values identical, memory not halved)' : ''}`;
 }

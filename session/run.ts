@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { compileModelFile } from '../compiler/index.ts';
 import { compileModel } from '../compiler/compile.ts';
 import type { CompiledModel } from '../compiler/model.ts';
+import { PRECISIONS, type Precision } from '../compiler/precision.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { ModelRuntime } from './model.ts';
 import { Ajv } from 'ajv';
@@ -28,6 +29,8 @@ export interface RunInfo {
   labels: readonly string[];
   /** How images of another size than the model's were treated. */
   fit?: 'exact' | 'crop-pad';
+  /** Activations stored as binary16 (`--precision f16-storage`); absent: f32. */
+  precision?: Precision;
 }
 
 export function writeRunInfo(dir: string, info: RunInfo): void {
@@ -61,6 +64,7 @@ const RUN_SCHEMA = {
     skipBad: { type: 'boolean' },
     labels: { type: 'array', items: { type: 'string' } },
     fit: { enum: ['exact', 'crop-pad'] },
+    precision: { enum: [...PRECISIONS] },
   },
 };
 const validateRunInfo = new Ajv({ allErrors: true }).compile(RUN_SCHEMA);

@@ -6,6 +6,7 @@
 // leaves the last good checkpoint; SIGINT/SIGTERM finish the step, checkpoint and return.
 
 import type { CompiledModel } from '../compiler/model.ts';
+import type { Precision } from '../compiler/precision.ts';
 import { prefetch } from '../data/dataset.ts';
 import { batchIndices } from '../data/sampler.ts';
 import type { Backend } from '../runtime/backend.ts';
@@ -37,6 +38,8 @@ export interface TrainOptions {
   batch: number;
   /** Split each batch into micro-batches of this size and accumulate gradients; default: the whole batch when it fits the backend, else the largest divisor that does. */
   microBatch?: number;
+  /** 'f16-storage': activations rounded to binary16, as f16 buffers would hold them (compiler/precision.ts); default 'f32'. */
+  precision?: Precision;
   /** Total iterations; default `epochs` × ceil(n_train / batch). */
   iterations?: number;
   epochs?: number;
@@ -84,10 +87,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (B > o.train.length) throw new TrainError(`${model.name}: a batch of ${B} distinct cells needs at least ${B} training cells, the training split has ${o.train.length}; lower --batch or add cells`);
 
   // A batch whose training program does not fit the backend runs in micro-batches.
-  const microBatch = o.microBatch ?? microBatchFor(model, B, backend.limits);
+  const microBatch = o.microBatch ?? microBatchFor(model, B, backend.limits, o.precision);
   if (microBatch === undefined) throw new TrainError(`${model.name}: a batch of ${B} does not fit ${backend.kind} (largest buffer ${backend.limits.maxBufferBytes} bytes${backend.limits.totalBytes ? `, ${backend.limits.totalBytes} in all` : ''}) even in micro-batches of 2; use a smaller model or --set size=…`);
   if (microBatch < B) log(`${model.name}: a batch of ${B} does not fit ${backend.kind} at once: ${B / microBatch} micro-batches of ${microBatch}, gradients accumulated`);
-  const rt = new ModelRuntime(backend, model, { microBatch: microBatch < B ? microBatch : undefined });
+  const rt = new ModelRuntime(backend, model, { microBatch: microBatch < B ? microBatch : undefined, precision: o.precision });
   if (o.validate && !model.evaluation) log(`${model.name}: its training step has no \`evaluate\`, so no validation ELBO is computed and no best checkpoint chosen`);
   let start = 0;
   let best: Sidecar['best'];

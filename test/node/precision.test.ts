@@ -3,6 +3,8 @@
 // statistics stay f32; with 'f32' the program is the one compiled without the option.
 
 import { describe, expect, test } from 'vitest';
+import { compileReport } from '../../cli/compile.ts';
+import { f16StorageLine } from '../../cli/train.ts';
 import { compileModelFile } from '../../compiler/index.ts';
 import type { Graph, Value } from '../../compiler/ir.ts';
 import { lower } from '../../compiler/plan.ts';
@@ -12,6 +14,7 @@ import { printIr } from '../../compiler/print.ts';
 import { roundToF16 } from '../../kernels/elementwise/pointwise.ts';
 import { getOp } from '../../kernels/registry.ts';
 import { numel } from '../../kernels/types.ts';
+import type { Backend } from '../../runtime/backend.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { initialValues, ModelRuntime } from '../../session/model.ts';
 import { onDevice, rng } from '../harness.ts';
@@ -39,6 +42,23 @@ describe('precision', () => {
       expect(printIr(p)).not.toMatch(/round_f16/);
       expect(printIr(m.program(name, B, true, 'f16-storage').program)).toMatch(/round_f16/);
     }
+  });
+
+  test('statcell compile with f16-storage: the launches and bytes of the rounding program, and what it is', () => {
+    const m = small();
+    const [full, half] = [compileReport(m, B).text, compileReport(m, B, undefined, 'f16-storage').text];
+    const trainLine = (t: string) => t.split('\n').find((l) => l.trim().startsWith('train step'))!;
+    expect(full).not.toMatch(/f16-storage/);
+    expect(half).toMatch(/--precision f16-storage: activations rounded to binary16 in float32 buffers/);
+    const launches = (l: string) => Number(/(\d+) launches/.exec(l)![1]);
+    expect(launches(trainLine(half))).toBe(m.program('train', B, true, 'f16-storage').program.launches.length);
+    expect(launches(trainLine(half))).toBeGreaterThan(launches(trainLine(full)));
+  });
+
+  test('on an adapter with shader-f16 the message says f16 buffers are not built', () => {
+    const backend = (features: string[]) => ({ kind: 'webgpu', features }) as unknown as Backend;
+    expect(f16StorageLine(backend(['shader-f16']))).toMatch(/emulated in f32 buffers \(this adapter has shader-f16, but f16 buffers are not built: values identical, memory not halved\)$/);
+    expect(f16StorageLine(backend([]))).toMatch(/emulated in f32 buffers$/);
   });
 
   test('a graph built differently at another batch is refused', () => {

@@ -18,8 +18,10 @@ import {
 }
 
 /**
- * x rounded to the nearest binary16 value, kept in f32, on the bits (as roundToF16 in
- * pointwise.ts): ties to even, ±Inf from 65520 on, subnormals (multiples of 2^-24) kept.
+ * x rounded to the nearest binary16 value, kept in f32 (as roundToF16 in pointwise.ts): ties to
+ * even, ±Inf from 65520 on, subnormals kept. In binary16's normal range the f32 bits lose 13
+ * mantissa bits, to nearest even (a carry steps the exponent); below 2^-14 its values are the
+ * multiples of 2^-24: |x|·2^24 (exact) rounded to an integer, ties to even, and scaled back.
  */
 // @ts-ignore: decorator
 @inline function roundF16(x: f32): f32 {
@@ -28,21 +30,27 @@ import {
   const a = b & 0x7fffffff;
   if (a >= 0x7f800000) return x; // ±Inf, NaN
   if (a >= 0x477ff000) return reinterpret<f32>(s | 0x7f800000); // |x| ≥ 65520: ±Inf
-  // Normal binary16: drop 13 of the 23 mantissa bits, to nearest even; a carry steps the exponent.
   if (a >= 0x38800000) return reinterpret<f32>(s | ((a + 0xfff + ((a >> 13) & 1)) & 0xffffe000));
-  // Below 2^-14: a multiple q of 2^-24, from the 24-bit significand m shifted right by d.
-  const e = a >> 23;
-  if (e < 102) return reinterpret<f32>(s); // below 2^-25: ±0
-  const m = (a & 0x7fffff) | 0x800000;
-  const d = 126 - e;
-  const q = (m + (<u32>1 << (d - 1)) - 1 + ((m >> d) & 1)) >> d;
-  return reinterpret<f32>(s | reinterpret<u32>(<f32>q * 5.9604644775390625e-8)); // q·2^-24, exact
+  return reinterpret<f32>(s | reinterpret<u32>(nearest<f32>(reinterpret<f32>(a) * 16777216) * 5.9604644775390625e-8));
+}
+
+/** roundF16 on four lanes: each case computed, then selected by the magnitude's bits. */
+// @ts-ignore: decorator
+@inline function roundF16x4(x: v128): v128 {
+  const s = v128.and(x, i32x4.splat(0x80000000));
+  const a = v128.and(x, i32x4.splat(0x7fffffff));
+  const normal = v128.and(i32x4.add(i32x4.add(a, i32x4.splat(0xfff)), v128.and(i32x4.shr_u(a, 13), i32x4.splat(1))), i32x4.splat(0xffffe000));
+  const subnormal = f32x4.mul(f32x4.nearest(f32x4.mul(a, f32x4.splat(16777216))), f32x4.splat(5.9604644775390625e-8));
+  let r = v128.bitselect(subnormal, normal, i32x4.lt_u(a, i32x4.splat(0x38800000)));
+  r = v128.bitselect(i32x4.splat(0x7f800000), r, i32x4.ge_u(a, i32x4.splat(0x477ff000)));
+  r = v128.bitselect(a, r, i32x4.ge_u(a, i32x4.splat(0x7f800000)));
+  return v128.or(r, s);
 }
 
 /** Whether `op` has a 4-lane form (the others run one lane at a time). */
 // @ts-ignore: decorator
 @inline export function vectorised(op: i32): bool {
-  return op == OPCODE_add || op == OPCODE_sub || op == OPCODE_mul || op == OPCODE_div || op == OPCODE_relu || op == OPCODE_scale || op == OPCODE_relu_grad || op == OPCODE_rsqrt;
+  return op == OPCODE_add || op == OPCODE_sub || op == OPCODE_mul || op == OPCODE_div || op == OPCODE_relu || op == OPCODE_scale || op == OPCODE_relu_grad || op == OPCODE_rsqrt || op == OPCODE_round_f16;
 }
 
 /** Four lanes of a vectorised op; p and q splatted. */
@@ -56,6 +64,7 @@ import {
   if (op == OPCODE_scale) return f32x4.add(f32x4.mul(a, p), q); // a multiply, then an add
   if (op == OPCODE_relu_grad) return v128.and(b, f32x4.gt(a, f32x4.splat(0))); // (x = a, dy = b)
   if (op == OPCODE_rsqrt) return f32x4.div(f32x4.splat(1), f32x4.sqrt(a)); // correctly rounded sqrt, then divide
+  if (op == OPCODE_round_f16) return roundF16x4(a);
   unreachable();
   return a;
 }

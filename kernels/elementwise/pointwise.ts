@@ -72,9 +72,10 @@ export function roundToF16(x: number): number {
 }
 
 /**
- * WGSL round_f16_(x): roundToF16 on the f32 bits. Normal binary16 range: drop 13 mantissa bits
- * to nearest even (a carry steps the exponent, up to 65504); below 2^-14: the 24-bit
- * significand shifted to a multiple of 2^-24, to nearest even.
+ * WGSL round_f16_(x): roundToF16 on the f32 bits. In binary16's normal range, 13 mantissa bits
+ * dropped to nearest even (a carry steps the exponent, up to 65504); below 2^-14, where its
+ * values are the multiples of 2^-24, |x|·2^24 (exact) rounded to an integer by round() (ties to
+ * even) and scaled back. The Wasm kernels do the same (pointwise.as.ts).
  */
 export const WGSL_ROUND_F16 = `fn round_f16_(x: f32) -> f32 {
   let b = bitcast<u32>(x);
@@ -83,12 +84,7 @@ export const WGSL_ROUND_F16 = `fn round_f16_(x: f32) -> f32 {
   if (a >= 0x7f800000u) { return x; }
   if (a >= 0x477ff000u) { return bitcast<f32>(s | 0x7f800000u); }
   if (a >= 0x38800000u) { return bitcast<f32>(s | ((a + 0xfffu + ((a >> 13u) & 1u)) & 0xffffe000u)); }
-  let e = a >> 23u;
-  if (e < 102u) { return bitcast<f32>(s); }
-  let m = (a & 0x7fffffu) | 0x800000u;
-  let d = 126u - e;
-  let q = (m + (1u << (d - 1u)) - 1u + ((m >> d) & 1u)) >> d;
-  return bitcast<f32>(s | bitcast<u32>(f32(q) * 5.9604644775390625e-8));
+  return bitcast<f32>(s | bitcast<u32>(round(bitcast<f32>(a) * 16777216.0) * 5.9604644775390625e-8));
 }`;
 
 /** The pointwise ops, in opcode order. */
@@ -178,8 +174,8 @@ export const POINTWISE: readonly PointwiseOp[] = [
   {
     // x rounded to the nearest IEEE binary16 value, kept in f32: what an f16 buffer would hold
     // (--precision f16-storage, compiler/precision.ts). WGSL's quantizeToF16 may flush f16
-    // subnormals to zero and is indeterminate beyond ±65504, so every backend rounds the bits
-    // with integer ops instead (round to nearest, ties to even; overflow to ±Inf).
+    // subnormals to zero and is indeterminate beyond ±65504, so every backend rounds the f32
+    // bits itself (round to nearest, ties to even; overflow to ±Inf; subnormals kept).
     name: 'round_f16', arity: 1, opcode: 14,
     f64: roundToF16,
     wgsl: ([x]) => `round_f16_(${x})`,

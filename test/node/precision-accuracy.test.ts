@@ -27,11 +27,15 @@ import { loadSafetensorsFixture } from '../fixtures.ts';
 import { forEachDevice, onDevice, type TestDevice } from '../harness.ts';
 
 const U = 2 ** -11;
+const OVERRIDES_2D = { channels: [4, 8, 16, 32, 64], latent: 16, beta: 0.3 };
 const CASES = [
-  { fixture: 'model_reference2d_small', file: 'models/reference2d.vae' },
-  { fixture: 'model_target2d_small', file: 'models/target2d.vae' },
+  { fixture: 'model_reference2d_small', file: 'models/reference2d.vae', overrides: OVERRIDES_2D },
+  { fixture: 'model_target2d_small', file: 'models/target2d.vae', overrides: OVERRIDES_2D },
+  // Its gradients overflow binary16: in the deepest blocks a BatchNorm normalises 2 values per
+  // channel (batch 2, 1×1×1 and 2×2×1 voxels), whose variance is tiny, and its backward writes dx
+  // up to 1.3e6 (> 65504). Pinned here, and stated in the figures, until loss scaling exists.
+  { fixture: 'model_target3d_small', file: 'models/target3d.vae', overrides: { channels: [2, 4, 8, 16, 32], latent: 8, beta: 0.3, size: [64, 64, 32], objective: 'beta_sweep', warmup: false }, gradientsOverflow: true },
 ];
-const OVERRIDES = { channels: [4, 8, 16, 32, 64], latent: 16, beta: 0.3 };
 const B = 2;
 
 /** Errors of `got` against the float64 `want`: normwise relative, max abs, and max abs over max |want|. */
@@ -64,7 +68,7 @@ const f32 = (st: SafeTensors, name: string) => Float32Array.from(f64(st, name));
 /** One training step from the fixture's state, then encode → decode from its post-Adam state: each quantity's error, and its rounding depth. */
 async function measure(d: TestDevice, c: (typeof CASES)[number], precision: Precision) {
   const st = await loadSafetensorsFixture(c.fixture);
-  const model = compileModelFile(c.file, { overrides: OVERRIDES, debug: { externalNoise: true, expose: ['mu', 'logvar', 'z', 'xhat'], gradients: true } });
+  const model = compileModelFile(c.file, { overrides: c.overrides, debug: { externalNoise: true, expose: ['mu', 'logvar', 'z', 'xhat'], gradients: true } });
   const rounded = (g: (b: number) => Graph) => roundings(storeActivationsInF16(g(B), g(B + 1)));
   const depth = { train: rounded((b) => model.trainStep(b).graph), encode: rounded((b) => model.entry('encode', b).graph), decode: rounded((b) => model.entry('decode', b).graph) };
   const conditioned = st.tensors.has('input/ref');
@@ -103,7 +107,7 @@ const fmt = (x: number) => x.toExponential(2);
 forEachDevice((d) => {
   // SwiftShader takes minutes per model: there, the reference model only.
   for (const c of d.name === 'wasm' ? CASES : CASES.slice(0, 1))
-    test(`${c.fixture}: f16-storage errors above f32's and within roundings × 2^-11`, async () => {
+    test(`${c.fixture}: f16-storage errors above f32's and within roundings × 2^-11${c.gradientsOverflow ? ' (its gradients overflow binary16)' : ''}`, async () => {
       const [full, half] = [await measure(d, c, 'f32'), await measure(d, c, 'f16-storage')];
       const lines = full.map((r, i) => {
         const h = half[i];
@@ -112,6 +116,10 @@ forEachDevice((d) => {
       console.log(`${c.fixture} (normwise / max abs / max abs ÷ max |ref|)\n${lines.join('\n')}`);
       for (const [i, r] of full.entries()) {
         const h = half[i];
+        if (c.gradientsOverflow && r.quantity.startsWith('gradients')) {
+          expect(h.e.norm, `${c.fixture} ${r.quantity}: overflow`).toBeNaN();
+          continue;
+        }
         expect(h.e.norm, `${c.fixture} ${r.quantity}: rounding applied`).toBeGreaterThan(r.e.norm);
         expect(h.e.norm, `${c.fixture} ${r.quantity}: within ${h.depth} roundings`).toBeLessThanOrEqual(h.depth * U);
       }

@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parameterCount } from '../compiler/index.ts';
 import type { CompiledModel } from '../compiler/model.ts';
-import type { Precision } from '../compiler/precision.ts';
+import { parsePrecision } from '../compiler/precision.ts';
 import { lower, memoryStats, trafficStats } from '../compiler/plan.ts';
 import { printIr, printWgsl } from '../compiler/print.ts';
 import { fmtShape } from '../kernels/types.ts';
@@ -21,7 +21,8 @@ export interface CompileReport {
 }
 
 /** The table `statcell compile` prints; `emit` adds the lowered program of the training step. */
-export function compileReport(model: CompiledModel, batch: number, emit?: 'ir' | 'wgsl', precision: Precision = 'f32'): CompileReport {
+export function compileReport(model: CompiledModel, batch: number, emit?: 'ir' | 'wgsl', precisionName = 'f32'): CompileReport {
+  const precision = parsePrecision(precisionName);
   const out: string[] = [`model ${model.name}  (${Object.entries(model.config).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')})`, ''];
   const train = model.trainStep(Math.max(batch, 2));
   const layers = train.layers ?? [];

@@ -20,8 +20,8 @@ export const fitOption = (forRun = false) => {
 };
 export const backendOption = () => new Option('--backend <kind>', 'auto (a hardware GPU → webgpu, else wasm), webgpu or wasm').default('auto');
 /** Checked where it is used (compiler/precision.ts parsePrecision), so the message names the values allowed. */
-export const precisionOption = () =>
-  new Option('--precision <p>', 'f32, or f16-storage: every activation and activation gradient rounded to binary16 as f16 buffers would hold it (parameters, gradients of weights, Adam and the loss stay f32); default f32, or the run\'s with --resume');
+export const precisionOption = (resumable = false) =>
+  new Option('--precision <p>', `f32, or f16-storage: every activation and activation gradient rounded to binary16 as f16 buffers would hold it (parameters, gradients of weights, Adam and the loss stay f32); default f32${resumable ? ", or the run's with --resume" : ''}`);
 
 /** `--set k=v`: v as JSON when it parses (numbers, lists, booleans), else as a string. */
 export function parseSet(value: string, previous: Record<string, unknown> = {}): Record<string, unknown> {

@@ -53,6 +53,7 @@ describe('precision', () => {
     const launches = (l: string) => Number(/(\d+) launches/.exec(l)![1]);
     expect(launches(trainLine(half))).toBe(m.program('train', B, true, 'f16-storage').program.launches.length);
     expect(launches(trainLine(half))).toBeGreaterThan(launches(trainLine(full)));
+    expect(() => compileReport(m, B, undefined, 'half')).toThrow(/^--precision half: expected f32 or f16-storage$/);
   });
 
   test('on an adapter with shader-f16 the message says f16 buffers are not built', () => {

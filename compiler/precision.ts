@@ -7,13 +7,13 @@
 // f32 (the mixed-precision convention: f32 master weights).
 //
 // An activation is a tensor with a batch axis. Which tensors have one is read off the same graph
-// built one batch larger: exactly the values that grew, by their number of values per cell. (A weight gradient of
-// shape [2, C, k, k] at batch 2 keeps its shape; the elaboration is the same at every batch, and
-// is checked to be.) Values with one number per cell ([B], [B, 1]: the loss terms per cell, the
-// ELBO) are loss terms and stay f32.
+// built one batch larger: exactly the values that grew, by their number of values per cell. (A
+// weight gradient of shape [2, C, k, k] at batch 2 keeps its shape; the elaboration is the same
+// at every batch, and is checked to be.) Values with one number per cell ([B], [B, 1]: the loss
+// terms per cell, the ELBO) are loss terms and stay f32.
 //
-// Rounding follows every tensor of the unfused graph, so the fused and unfused programs compute
-// the same thing, and the rounds fuse into their producers' or consumers' pointwise kernels. Views
+// Rounding follows every tensor of the unfused graph, so which values are rounded does not depend
+// on fusion, and the rounds fuse into their producers' or consumers' pointwise kernels. Views
 // are not written by any kernel and are never rounded; ops that only move, select or zero values
 // (relu, relu_grad, resampling) of rounded inputs write f16 values already and are not rounded
 // again (this also keeps relu_grad foldable into BatchNorm's backward, compiler/fuse-bn.ts).

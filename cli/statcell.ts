@@ -4,7 +4,7 @@
 
 import { Command, Option } from 'commander';
 import type { Split } from '../data/split.ts';
-import { backendOption, fitOption, int, list, log, parseSet } from './options.ts';
+import { backendOption, fitOption, int, list, log, parseSet, precisionOption } from './options.ts';
 import { registerAnalyze } from './analyze.ts';
 import { registerSweep } from './sweep.ts';
 import { registerWeb } from './web.ts';
@@ -47,6 +47,7 @@ program
   .option('--batch <n>', 'batch size', int, 32)
   .option('--micro-batch <n>', 'run the batch in micro-batches of n and accumulate gradients (when a batch does not fit the device)', int)
   .option('--profile', 'before training, print the top kernels of one training step by time (WebGPU: timestamp queries when the adapter has them; Wasm: host clock)')
+  .addOption(precisionOption(true))
   .option('--epochs <n>', 'epochs (one epoch = ceil(n_train / batch) iterations)', int)
   .option('--iterations <n>', 'total iterations (instead of --epochs)', int)
   .option('--seed <n>', 'seed of initialisation and batch sampling', int, 1)
@@ -165,10 +166,11 @@ program
   .option('--set <name=value>', 'override a model parameter (repeatable)', parseSet, {})
   .option('--batch <n>', 'batch size for shapes and planned memory', int, 8)
   .option('--emit <what>', 'also dump the training step lowered: ir or wgsl')
+  .addOption(precisionOption())
   .action(async (file, o) => {
     if (o.emit && !['ir', 'wgsl'].includes(o.emit)) throw new Error(`--emit ${o.emit}: expected ir or wgsl`);
     const [{ compileReport }, { loadModel }] = await Promise.all([import('./compile.ts'), import('../session/run.ts')]);
-    process.stdout.write(compileReport(loadModel(file, o.set), o.batch, o.emit).text + '\n');
+    process.stdout.write(compileReport(loadModel(file, o.set), o.batch, o.emit, o.precision).text + '\n');
   });
 
 program

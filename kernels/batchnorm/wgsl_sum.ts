@@ -2,14 +2,16 @@
 // WG threads contributes a partial, every thread gets the total back. Call it from uniform
 // control flow only (it holds barriers and, with subgroups, subgroup operations).
 //
-// Without subgroups: a tree over workgroup memory, log2(WG) barriers. With them: subgroupAdd
+// Without subgroups: a tree over workgroup memory, log2(WG) + 2 barriers. With them: subgroupAdd
 // within each subgroup, one partial per subgroup through workgroup memory, two barriers. The
 // spec fixes neither the subgroup size (4…128, possibly above WG) nor how subgroups tile the
 // workgroup, so nothing is derived from lid / size: a subgroup's partial sits at the slot of
 // its first active invocation (the other slots hold 0), and every subgroup adds all WG slots,
-// each invocation a strided share by its rank among the active ones. The order of the adds
-// depends on the device's subgroup layout only: the same bits run to run, and every subgroup
-// gets the same total.
+// each invocation a block of WG / lanes of them by its rank among the active ones, then
+// subgroupAdd. Blocks, not strides: where subgroups are runs of lid (the usual layout) strides
+// would hand every partial to one lane, a chain of WG / size adds (64 on SwiftShader's size 4,
+// measurably less accurate than the tree). The order of the adds depends on the device's
+// subgroup layout only: the same bits run to run, and every subgroup gets the same total.
 
 import type { WgslTarget } from '../types.ts';
 
@@ -25,8 +27,11 @@ fn wg_sum(x: f32, lid: u32) -> f32 {
   let part = subgroupAdd(x);
   red[lid] = select(0.0, part, rank == 0u);
   workgroupBarrier();
+  let block = (${wg}u + lanes - 1u) / lanes;
+  let lo = rank * block;
+  let hi = min(lo + block, ${wg}u);
   var acc = 0.0;
-  for (var i = rank; i < ${wg}u; i += lanes) { acc += red[i]; }
+  for (var i = lo; i < hi; i++) { acc += red[i]; }
   let r = subgroupAdd(acc);
   workgroupBarrier();
   return r;

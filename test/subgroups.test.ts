@@ -3,6 +3,8 @@
 // the same adapter: one with 'subgroups' (where the adapter offers it), one opened without it
 // (openWebGpu's `disable`: that device lacks the feature, so a subgroup shader could not even
 // compile there). Shapes make the sums span several subgroups and workgroups with ragged tails.
+// Like the op suites it runs in Node (Dawn) and in Chromium, and only when STATCELL_TEST_DEVICES
+// includes webgpu.
 
 import { describe, expect, inject, test } from 'vitest';
 import { backendReason, featureLine, openWebGpu } from '../runtime/device.ts';
@@ -11,7 +13,7 @@ import type { WebGpuBackend } from '../runtime/webgpu.ts';
 import { oracle, type OracleTensor } from '../kernels/oracle.ts';
 import { getOp } from '../kernels/registry.ts';
 import { CORE_WGSL, type Attrs } from '../kernels/types.ts';
-import { gradByRule, randn, relErr, runBoth, upload, type TestDevice } from './harness.ts';
+import { deviceNames, gradByRule, randn, relErr, runBoth, upload, type TestDevice } from './harness.ts';
 
 interface Case {
   op: string;
@@ -108,7 +110,7 @@ test('featureLine names a feature turned off apart from one the adapter lacks', 
   expect(featureLine(['subgroups', 'timestamp-query'])).toBe('subgroups, timestamp-query; no shader-f16');
 });
 
-describe('webgpu with and without subgroups', () => {
+describe.skipIf(!deviceNames().includes('webgpu'))('webgpu with and without subgroups', () => {
   test('the target follows the device, and `disable` leaves the feature out of the device and says so', async (ctx) => {
     const p = await openPair();
     if (!p) return ctx.skip('WebGPU could not be opened (see the warning above)');

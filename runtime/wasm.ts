@@ -36,7 +36,7 @@ export interface WasmBackendOptions {
   /**
    * Fused multiply-add in the GEMM micro-kernel (relaxed SIMD: build/kernels*-fma.wasm): one
    * rounding instead of two, 1.2–1.4× faster where the CPU has FMA. 'auto' (the default) takes it
-   * where the engine has relaxed SIMD (Chromium, Firefox; Node 20 behind a V8 flag, turned on at
+   * where the engine has relaxed SIMD (Chromium ≥ 114; Node 20 behind a V8 flag, turned on at
    * load), else the exact build. Its bits differ from the exact build's and may differ between
    * machines (relaxed SIMD lets the engine choose); on one machine they are the same run to run
    * and for any thread count. true requires it (an error without relaxed SIMD), false is the
@@ -64,7 +64,7 @@ async function fmaWanted(asked: boolean | 'auto' | undefined): Promise<boolean> 
   }
   if (hasRelaxedSimd()) return true;
   if (want === 'auto') return false;
-  throw new Error('wasm: fma was asked for but this engine has no relaxed SIMD (Chromium ≥ 114, Firefox ≥ 120 and Node have it); leave fma on auto, or off for the exact build');
+  throw new Error('wasm: fma was asked for but this engine has no relaxed SIMD (Chromium ≥ 114 and Node have it); leave fma on auto, or off for the exact build');
 }
 
 /**

@@ -27,6 +27,9 @@ opSuite('conv', [
   // (Wasm loads a whole vector there and zeroes the lanes in the padding), stride 1 and 2.
   { inputs: [randn([2, 3, 5, 16], 29), randn([4, 3, 3, 3], 30)], attrs: { stride: 1, pad: 1 } },
   { inputs: [randn([1, 2, 6, 32], 63), randn([3, 2, 4, 4], 64)], attrs: { stride: 2, pad: 1 } },
+  // 3D with grid rows of 19 and 18: the same vector paths with a depth tap, a ragged last panel
+  { inputs: [randn([1, 2, 3, 4, 19], 65), randn([3, 2, 3, 3, 3], 66)], attrs: { stride: 1, pad: 1 } },
+  { inputs: [randn([1, 2, 5, 4, 37], 67), randn([2, 2, 3, 3, 4], 68)], attrs: { stride: 2, pad: 1 } },
   // More output channels and positions than one 64×64 tile, K across several 16-deep slices.
   { inputs: [randn([2, 5, 9, 8], 26), randn([67, 5, 3, 3], 27, 0.3), randn([67], 28)], attrs: { stride: 1, pad: 1 } },
 ]);
@@ -52,6 +55,9 @@ opSuite('conv_grad_weight', [
   { inputs: [randn([2, 2, 9], 55), randn([2, 3, 4], 56)], attrs: { kernel: 3, stride: 2 } },
   { inputs: [randn([1, 2, 4, 5, 3], 57), randn([1, 3, 4, 5, 3], 58)], attrs: { kernel: [3, 3, 1], pad: [1, 1, 0] } },
   { inputs: [randn([2, 5, 3, 3], 59), randn([2, 6, 3, 3], 60)], attrs: { kernel: 1 } },
+  // 3D, rows of 19 / 18 positions: four-column groups of the transposed packing with a depth tap
+  { inputs: [randn([1, 2, 3, 4, 19], 69), randn([1, 3, 3, 4, 19], 70)], attrs: { kernel: 3, pad: 1 } },
+  { inputs: [randn([1, 2, 5, 4, 37], 71), randn([1, 2, 3, 2, 18], 72)], attrs: { kernel: [3, 3, 4], stride: 2, pad: 1 } },
   // K = B·OV = 384 on a 4 × 27 output: split-K over 3 workgroups plus the reduction pass.
   { inputs: [randn([2, 3, 16, 12], 61), randn([2, 4, 16, 12], 62)], attrs: { kernel: 3, pad: 1 } },
 ]);

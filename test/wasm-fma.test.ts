@@ -60,13 +60,15 @@ describe.skipIf(!deviceNames().includes('wasm'))('wasm fma', () => {
     for (const be of backends) be.destroy();
   });
 
-  test("the default picks the FMA build where the engine has relaxed SIMD (Chromium; Node with the flag turned on at load); STATCELL_WASM_FMA=0 the exact build", async () => {
+  test("'auto' (the default) picks the FMA build where the engine has relaxed SIMD (Chromium; Node with the flag turned on at load); STATCELL_WASM_FMA=0 the exact build", async () => {
+    const saved = typeof process !== 'undefined' ? process.env?.STATCELL_WASM_FMA : undefined;
+    if (saved !== undefined) delete process.env.STATCELL_WASM_FMA;
     const auto = await WasmBackend.create({ threads: 1 });
+    if (saved !== undefined) process.env.STATCELL_WASM_FMA = saved;
     expect(auto.description).toMatch(/relaxed FMA/);
     expect(await fusedProbe(new Eager(auto))).toBe(2 ** -11 + 2 ** -24);
     auto.destroy();
     if (typeof process === 'undefined' || !process.versions?.node) return;
-    const saved = process.env.STATCELL_WASM_FMA;
     process.env.STATCELL_WASM_FMA = '0';
     try {
       const exact = await WasmBackend.create({ threads: 1 });

@@ -66,8 +66,8 @@ export function conv_tables(base: usize): void {
  * and n = b·G + g in [n0, n0+nc): conv's im2col, one block, the batch folded into the columns
  * (so the deep layers, with few grid positions per image, still get wide GEMMs).
  * Panel by panel (8 grid positions) so the writes stay in one 8·kc-float panel at a time; when
- * the 8 positions lie in one grid row and inside the image, a row of the panel is one or two
- * vector loads (stride 1) or a shuffle of four (stride 2).
+ * the 8 positions lie in one grid row, a row of the panel is two vector loads (stride 1) or a
+ * shuffle of four (stride 2), with the lanes that fall in the padding zeroed.
  */
 function pack_im2col(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, dst: usize): void {
   const kvol = KD * KH * KW;
@@ -135,9 +135,9 @@ function pack_im2col(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, dst:
             const inside = ix0 >= 0 && ix0 + (NR - 1) * SW < IW;
             // At a row's ends (padding) the same vector loads run, reading a few floats beyond
             // the row but inside memory, and the lanes outside the row are zeroed: the scalar
-            // path's values without its per-element branches. src below 0 wraps to a huge u32,
-            // which the bounds test sends to the scalar path.
-            if ((SW == 1 || SW == 2) && (inside || (src >= 16 && src + 64 <= memEnd))) {
+            // path's values without its per-element branches. A src below 0 wraps to a u32 above
+            // memEnd − 64, so the bounds test sends it to the scalar path.
+            if ((SW == 1 || SW == 2) && (inside || src <= memEnd - 64)) {
               let v0: v128, v1: v128;
               if (SW == 1) {
                 v0 = v128.load(src);
@@ -426,7 +426,7 @@ function pack_im2col_t(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, ds
   const p = ptr(row, ix);
   if (SW == 1) return v128.load(p);
   // Floats 0, 2, 4, 6; the second load ends at float 7, which lies in memory when p + 32 does.
-  if (p + 32 <= memEnd) return v128.shuffle<f32>(v128.load(p), v128.load(p, 16), 0, 2, 4, 6);
+  if (p <= memEnd - 32) return v128.shuffle<f32>(v128.load(p), v128.load(p, 16), 0, 2, 4, 6);
   return f32x4(load<f32>(p), load<f32>(p, 8), load<f32>(p, 16), load<f32>(p, 24));
 }
 

@@ -14,7 +14,8 @@
 // Block sizes (kernels/matmul/wasm.ts sizes the scratch with the same numbers: keep in sync).
 // MR×NR = 4×8: 8 f32x4 accumulators + 2 B vectors + 1 broadcast A. Measured on this machine
 // (Zen 4, Node 20, 1024³): 4×8 ≈ 36 GFLOP/s; 5×8, 6×8 (12 accumulators), 7×8 and a 2× k-unrolled
-// 4×8 all ≈ 22–26, as V8's register allocator starts spilling. KC×NR×4 = 8 KiB of B stays in L1 while the
+// 4×8 all ≈ 22–26, as V8's register allocator starts spilling; with FMA (relaxed SIMD) 5×8 and 6×8
+// ran at 19 and 23 against 44 for 4×8 (2026-12-03). KC×NR×4 = 8 KiB of B stays in L1 while the
 // MC×KC A block (≈120 KiB) streams from L2; the KC×NC B block (≈1 MiB) sits in L2/L3.
 const MR: i32 = 4;
 const NR: i32 = 8;

@@ -145,3 +145,37 @@ describe('conv family errors', () => {
     expect(() => gw([[2, 3, 7, 5], [1, 2, 3, 2]], { kernel: 4 })).toThrow(/^conv_grad_weight: dy must be \[B, Co, \.\.\.O\] with x's batch 2/);
   });
 });
+
+// The Wasm packers read whole vectors a few floats past a row's end and zero the lanes outside
+// it; where that would run past the end of Wasm memory they take the scalar path instead. Here x
+// is placed so that it ends exactly where the memory does (first-fit allocation: a reserve, a
+// filler up to the last x-sized block, x, then the reserve freed for everything else).
+describe('wasm: an input that ends at the end of memory', () => {
+  const cases = [
+    { op: 'conv', inputs: [randn([1, 1, 3, 16], 81), randn([2, 1, 3, 3], 82)], attrs: { stride: 1, pad: 1 } },
+    { op: 'conv', inputs: [randn([1, 1, 4, 32], 83), randn([2, 1, 4, 4], 84)], attrs: { stride: 2, pad: 1 } },
+    { op: 'conv_grad_weight', inputs: [randn([1, 1, 4, 32], 85), randn([1, 4, 2, 16], 86)], attrs: { kernel: 4, stride: 2, pad: 1 } },
+  ];
+  for (const { op, inputs, attrs } of cases) {
+    test(`${op} ${JSON.stringify(inputs[0].shape)} ${JSON.stringify(attrs)} = float64 oracle`, async () => {
+      const { WasmBackend } = await import('../runtime/wasm.ts');
+      const { Eager } = await import('../runtime/tensor.ts');
+      const be = await WasmBackend.create({ threads: 1 });
+      const e = new Eager(be);
+      const reserve = be.alloc(1 << 20);
+      const xBytes = inputs[0].data.length * 4; // a multiple of 16: the allocator's alignment
+      const end = be.memory.buffer.byteLength;
+      const next = be.alloc(1);
+      be.free(next);
+      be.alloc((end - next.offset - xBytes) / 4); // the filler
+      const x = e.upload(inputs[0].shape, inputs[0].data);
+      expect((x.buf as { offset: number }).offset + xBytes).toBe(be.memory.buffer.byteLength);
+      be.free(reserve);
+      const [out] = e.call(op, [x, e.upload(inputs[1].shape, inputs[1].data)], attrs);
+      const got = await e.read(out);
+      expect(be.memory.buffer.byteLength, 'memory did not grow under x').toBe(end);
+      expect(relErr(got, oracle.call(op, inputs, attrs)[0].data)).toBeLessThan(1e-5);
+      be.destroy();
+    });
+  }
+});

@@ -169,7 +169,7 @@ describe('wasm: an input that ends at the end of memory', () => {
       be.free(next);
       be.alloc((end - next.offset - xBytes) / 4); // the filler
       const x = e.upload(inputs[0].shape, inputs[0].data);
-      expect((x.buf as { offset: number }).offset + xBytes).toBe(be.memory.buffer.byteLength);
+      expect(be.view(x.buf).byteOffset + xBytes).toBe(be.memory.buffer.byteLength);
       be.free(reserve);
       const [out] = e.call(op, [x, e.upload(inputs[1].shape, inputs[1].data)], attrs);
       const got = await e.read(out);

@@ -14,7 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
+# grep reads all of ldconfig's output: with pipefail, grep -q's early exit would fail the pipe.
+if ! ldconfig -p 2>/dev/null | grep 'libvulkan\.so\.1' >/dev/null; then
   if compgen -G '.gl/*.deb' >/dev/null; then
     echo "device.sh: no Vulkan loader; unpacking .gl/*.deb"
     for f in .gl/*.deb; do dpkg -x "$f" /; done

@@ -20,7 +20,10 @@ export function printIr(p: Program): string {
   return [...lines, '', ...outs, '', ...bufs].join('\n');
 }
 
-/** Every distinct compute shader the program runs, labelled with the launches that use it. */
+/**
+ * Every distinct compute shader the program runs, labelled with the launches that use it, as core
+ * WGSL (no device is open here): a device with `subgroups` runs the subgroup form of the sums.
+ */
 export function printWgsl(p: Program): string {
   const seen = new Map<string, string[]>();
   p.launches.forEach((l, i) => {
@@ -29,5 +32,6 @@ export function printWgsl(p: Program): string {
       users.push(`#${i} ${l.op} ${l.inShapes.map(fmtShape).join(' ')}`);
     }
   });
-  return [...seen].map(([code, users]) => `// ---- used by ${users.length} launch(es): ${users.slice(0, 3).join('; ')}${users.length > 3 ? '; …' : ''}\n${code}`).join('\n\n');
+  const head = '// core WGSL (a device with the subgroups feature runs the subgroup form of the workgroup sums)';
+  return [head, ...[...seen].map(([code, users]) => `// ---- used by ${users.length} launch(es): ${users.slice(0, 3).join('; ')}${users.length > 3 ? '; …' : ''}\n${code}`)].join('\n\n');
 }

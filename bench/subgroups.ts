@@ -1,5 +1,5 @@
 // `npx tsx bench/subgroups.ts [--reps n]`: the WebGPU launches whose sums go through wg_sum
-// (kernels/batchnorm/wgsl_sum.ts), with subgroups and without (the same adapter opened with
+// (kernels/wgsl.ts, WG_SUM), with subgroups and without (the same adapter opened with
 // `disable: ['subgroups']`), at the 2D reference model's batch-8 shapes: BatchNorm statistics
 // and backward of the first Down blocks, the conv bias gradient (reduce_sum over B·H·W), the
 // reconstruction error and dec.fc's spectral norm. Per launch: the median wall time of `reps`

@@ -1,4 +1,4 @@
-// Subgroup reductions (kernels/batchnorm/wgsl_sum.ts), detected, never assumed. Every op whose
+// Subgroup reductions (kernels/wgsl.ts, WG_SUM), detected, never assumed. Every op whose
 // WGSL sums through wg_sum, forward and backward against the float64 oracle on two devices of
 // the same adapter: one with 'subgroups' (where the adapter offers it), one opened without it
 // (openWebGpu's `disable`: that device lacks the feature, so a subgroup shader could not even

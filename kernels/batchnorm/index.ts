@@ -9,8 +9,7 @@
 
 import type { OpDef, Shape, WgslPass, WgslTarget } from '../types.ts';
 import { CORE_WGSL, OpError, fmtShape, numel } from '../types.ts';
-import { LINEAR_INDEX, f32lit, grid1d, linearMain } from '../wgsl.ts';
-import { WG_SUM, WG_SUM_ENABLE } from './wgsl_sum.ts';
+import { LINEAR_INDEX, WG_SUM, f32lit, grid1d, linearMain } from '../wgsl.ts';
 import { pointwiseOp } from '../elementwise/pointwise.ts';
 
 export interface BatchNormAttrs {
@@ -56,8 +55,7 @@ const slices = (N: number): { G: number; L: number } => {
 /** Body head of a slice-reduction kernel (after its bindings): `c`, `g` (slice), `lid`, and the slice's range [j0, j1). */
 const sliceMain = ({ C, S, N }: Dims, t: WgslTarget): string => {
   const { L } = slices(N);
-  return `${WG_SUM(t)}
-fn at(c: u32, j: u32) -> u32 { let b = j / ${S}u; return (b * ${C}u + c) * ${S}u + (j - b * ${S}u); }
+  return `fn at(c: u32, j: u32) -> u32 { let b = j / ${S}u; return (b * ${C}u + c) * ${S}u + (j - b * ${S}u); }
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let g = wid.x;
@@ -96,7 +94,8 @@ function statsPasses(d: Dims, a: BatchNormAttrs, b: StatsBuffers, t: WgslTarget)
       // Σx² − (Σx)²/n cancels catastrophically in f32 when |mean| ≫ std).
       bindings: [b.x, b.partials],
       workgroups: [G, d.C, 1],
-      code: `${WG_SUM_ENABLE(t)}${binding(0, 'X')}
+      code: `${WG_SUM(t)}
+${binding(0, 'X')}
 ${binding(1, 'P', true)}
 ${sliceMain(d, t)}
   var acc = 0.0;
@@ -357,7 +356,8 @@ export const batchnormGrad: OpDef<BatchNormGradAttrs> = {
         {
           bindings: [0, ...dyBindings, 2, P],
           workgroups: [G, d.C, 1],
-          code: `${WG_SUM_ENABLE(t)}${binding(0, 'X')}
+          code: `${WG_SUM(t)}
+${binding(0, 'X')}
 ${dyDecl}
 ${binding(next, 'M')}
 ${binding(next + 1, 'P', true)}

@@ -3,8 +3,7 @@
 
 import type { OpDef, Shape } from '../types.ts';
 import { CORE_WGSL, OpError, fmtShape, numel } from '../types.ts';
-import { LINEAR_INDEX, grid1d, linearMain } from '../wgsl.ts';
-import { WG_SUM, WG_SUM_ENABLE } from '../batchnorm/wgsl_sum.ts';
+import { LINEAR_INDEX, WG_SUM, grid1d, linearMain } from '../wgsl.ts';
 
 const sameShape = (op: string, s: Shape[], names: string[]): void => {
   for (let i = 1; i < names.length; i++)
@@ -56,10 +55,10 @@ export const sse: OpDef<{}> = {
         {
           bindings: [0, 1, 3],
           workgroups: [g, 1, 1],
-          code: `${WG_SUM_ENABLE(t)}${binding(0, 'XH')}
+          code: `${WG_SUM(t)}
+${binding(0, 'XH')}
 ${binding(1, 'X')}
 ${binding(2, 'P', true)}
-${WG_SUM(t)}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   var acc = 0.0;
@@ -71,9 +70,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         {
           bindings: [3, 2],
           workgroups: [1, 1, 1],
-          code: `${WG_SUM_ENABLE(t)}${binding(0, 'P')}
+          code: `${WG_SUM(t)}
+${binding(0, 'P')}
 ${binding(1, 'S', true)}
-${WG_SUM(t)}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   var acc = 0.0;

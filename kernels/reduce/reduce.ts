@@ -2,16 +2,15 @@
 //
 // A reduction runs over the collapsed iteration space of x (kept and reduced axes merged into
 // alternating runs; broadcast.ts). On WebGPU: up to 64 terms per output, one thread per output;
-// longer, one workgroup per output summed by wg_sum (batchnorm/wgsl_sum.ts: subgroupAdd where the
+// longer, one workgroup per output summed by wg_sum (kernels/wgsl.ts WG_SUM: subgroupAdd where the
 // device has subgroups, else a workgroup-memory tree); long reductions with few outputs (a
 // per-channel sum over B·H·W) split each output over G workgroups and add the G partials in a
 // second pass, so the GPU stays busy. On Wasm: SIMD row sums / row adds.
 
 import type { Attrs, Emitter, OpDef, Shape, WgslPass, WgslTarget } from '../types.ts';
 import { CORE_WGSL, OpError, fmtShape, numel } from '../types.ts';
-import { LINEAR_INDEX, f32lit, grid1d, linearMain, mapPlan } from '../wgsl.ts';
+import { LINEAR_INDEX, WG_SUM, f32lit, grid1d, linearMain, mapPlan } from '../wgsl.ts';
 import { broadcastStrides, collapse, contiguousStrides, gather64, offsetExpr, padForWasm } from '../elementwise/broadcast.ts';
-import { WG_SUM, WG_SUM_ENABLE } from '../batchnorm/wgsl_sum.ts';
 
 export interface ReduceAttrs extends Attrs {
   /** Axes to reduce (negative counts from the end); omitted: every axis; []: none. */
@@ -82,10 +81,10 @@ function workgroupPass(bindings: number[], total: number, G: number, R: number, 
   return {
     bindings,
     workgroups: grid1d(total, 1),
-    code: `${WG_SUM_ENABLE(t)}@group(0) @binding(0) var<storage, read> X: array<f32>;
+    code: `${WG_SUM(t, wg)}
+@group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read_write> Y: array<f32>;
 const WG: u32 = ${wg}u;
-${WG_SUM(t, wg)}
 @compute @workgroup_size(${wg})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let w = wid.x + wid.y * nwg.x;

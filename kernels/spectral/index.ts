@@ -7,8 +7,7 @@
 
 import type { OpDef, Shape } from '../types.ts';
 import { CORE_WGSL, OpError, fmtShape, numel } from '../types.ts';
-import { LINEAR_INDEX, f32lit, grid1d, linearMain } from '../wgsl.ts';
-import { WG_SUM, WG_SUM_ENABLE } from '../batchnorm/wgsl_sum.ts';
+import { LINEAR_INDEX, WG_SUM, f32lit, grid1d, linearMain } from '../wgsl.ts';
 
 export interface SnAttrs {
   eps?: number;
@@ -85,9 +84,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         {
           bindings: [5, 4],
           workgroups: [1, 1, 1],
-          code: `${WG_SUM_ENABLE(t)}${binding(0, 'P')}
+          code: `${WG_SUM(t)}
+${binding(0, 'P')}
 ${binding(1, 'V', true)}
-${WG_SUM(t)}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) l: vec3<u32>) {
   var acc = 0.0;
@@ -105,10 +104,10 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>) {
           // W v: a workgroup per row, its threads stride along the row and reduce in shared memory.
           bindings: [0, 4, 3],
           workgroups: [O, 1, 1],
-          code: `${WG_SUM_ENABLE(t)}${binding(0, 'W')}
+          code: `${WG_SUM(t)}
+${binding(0, 'W')}
 ${binding(1, 'V')}
 ${binding(2, 'T', true)}
-${WG_SUM(t)}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let row = wid.x * ${K}u;
@@ -121,9 +120,9 @@ fn main(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wid: 
         {
           bindings: [3, 2],
           workgroups: [1, 1, 1],
-          code: `${WG_SUM_ENABLE(t)}${binding(0, 'T', true)}
+          code: `${WG_SUM(t)}
+${binding(0, 'T', true)}
 ${binding(1, 'SIGMA', true)}
-${WG_SUM(t)}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) l: vec3<u32>) {
   var acc = 0.0;

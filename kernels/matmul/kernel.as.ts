@@ -117,24 +117,45 @@ export function gemm_pack_a(mc: i32, kc: i32, a: usize, rs: i32, cs: i32, dst: u
       for (let k = 0; k < kc; k++) {
         const src = ptr(a, i * rs + k * cs);
         const d = ptr(panel, k * MR);
-        for (let r = 0; r < MR; r++) store<f32>(ptr(d, r), load<f32>(ptr(src, r * rs)));
+        if (rs == 1) v128.store(d, v128.load(src));
+        else for (let r = 0; r < MR; r++) store<f32>(ptr(d, r), load<f32>(ptr(src, r * rs)));
       }
       continue;
     }
-    // Row-major A (or an edge panel): read each row contiguously.
+    let k0 = 0;
+    if (mr == MR && cs == 1) {
+      // Row-major A: four k of each row, a 4×4 transpose, four panel rows.
+      const s0 = ptr(a, i * rs), s1 = ptr(s0, rs), s2 = ptr(s1, rs), s3 = ptr(s2, rs);
+      for (; k0 + 4 <= kc; k0 += 4) {
+        const o = <usize>k0 << 2;
+        transpose4_store(v128.load(s0 + o), v128.load(s1 + o), v128.load(s2 + o), v128.load(s3 + o), ptr(panel, k0 * MR), 16);
+      }
+    }
+    // Row-major A's last k (or an edge panel, or a strided A): read each row along k.
     for (let r = 0; r < MR; r++) {
       if (r < mr) {
-        let src = ptr(a, (i + r) * rs);
         const step = <usize>cs << 2;
-        for (let k = 0; k < kc; k++) {
+        let src = ptr(a, (i + r) * rs + k0 * cs);
+        for (let k = k0; k < kc; k++) {
           store<f32>(ptr(panel, k * MR + r), load<f32>(src));
           src += step;
         }
       } else {
-        for (let k = 0; k < kc; k++) store<f32>(ptr(panel, k * MR + r), 0);
+        for (let k = k0; k < kc; k++) store<f32>(ptr(panel, k * MR + r), 0);
       }
     }
   }
+}
+
+/** Stores the transpose of the 4×4 block with rows v0…v3: its column c at dst + c·stride bytes. */
+// @ts-ignore: decorator
+@inline function transpose4_store(v0: v128, v1: v128, v2: v128, v3: v128, dst: usize, stride: usize): void {
+  const t0 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(dst + stride, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+  v128.store(dst + 2 * stride, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+  v128.store(dst + 3 * stride, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
 }
 
 /** Packs B[kc×nc] (element (k,j) at b + (k·rs + j·cs)·4) into NR-column panels, zero-padded. */
@@ -151,18 +172,29 @@ export function gemm_pack_b(kc: i32, nc: i32, b: usize, rs: i32, cs: i32, dst: u
         v128.store(d, v128.load(src, 16), 16);
       }
     } else {
-      // Column-major B (transB) or an edge panel: walk each column along k (contiguous when
-      // transposed), zero-filling the missing columns.
+      let k0 = 0;
+      if (nr == NR && rs == 1) {
+        // Column-major B (transB): four k of each of the eight columns, two 4×4 transposes.
+        const c0 = ptr(b, j * cs), cb = <usize>cs << 2;
+        for (; k0 + 4 <= kc; k0 += 4) {
+          const o = c0 + (<usize>k0 << 2);
+          const d = ptr(panel, k0 * NR);
+          transpose4_store(v128.load(o), v128.load(o + cb), v128.load(o + 2 * cb), v128.load(o + 3 * cb), d, 32);
+          transpose4_store(v128.load(o + 4 * cb), v128.load(o + 5 * cb), v128.load(o + 6 * cb), v128.load(o + 7 * cb), d + 16, 32);
+        }
+      }
+      // Column-major B's last k (or an edge panel, or a strided B): walk each column along k,
+      // zero-filling the missing columns.
       for (let q = 0; q < NR; q++) {
         if (q < nr) {
-          let src = ptr(b, (j + q) * cs);
           const step = <usize>rs << 2;
-          for (let k = 0; k < kc; k++) {
+          let src = ptr(b, (j + q) * cs + k0 * rs);
+          for (let k = k0; k < kc; k++) {
             store<f32>(ptr(panel, k * NR + q), load<f32>(src));
             src += step;
           }
         } else {
-          for (let k = 0; k < kc; k++) store<f32>(ptr(panel, k * NR + q), 0);
+          for (let k = k0; k < kc; k++) store<f32>(ptr(panel, k * NR + q), 0);
         }
       }
     }

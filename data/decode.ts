@@ -7,7 +7,7 @@
 
 import { decode } from 'fast-png';
 import { Unzlib } from 'fflate';
-import { fromArrayBuffer, type GeoTIFFImage } from 'geotiff';
+import { fromArrayBuffer, type GeoTIFF, type GeoTIFFImage } from 'geotiff';
 import { omePlaneIndex, parseOmeXml, type PixelSize } from './ome.ts';
 
 const MiB = 1 << 20;
@@ -121,26 +121,127 @@ function inflatesBeyond(pieces: Uint8Array[], limit: number): boolean {
 }
 
 /**
- * Refuses a deflate-compressed TIFF page (Compression 8 or 32946) whose strips or tiles inflate
- * beyond their declared size (a tile's width × height, a strip's width × RowsPerStrip, × the
- * sample size), before geotiff inflates them whole.
+ * How many bytes a TIFF LZW strip (Compression 5) decodes to, counted without decoding, stopping
+ * once past `limit`. It follows geotiff's decoder code for code (MSB-first codes of 9 to 12 bits,
+ * the width growing one code early, no new entries once 12 bits are full), so the count is what
+ * geotiff would produce: each 12-bit code can stand for ~4000 bytes, which geotiff gathers in a
+ * plain array (a 95 KB strip took 1.6 GB). Codes past geotiff's 4093-entry dictionary are refused:
+ * geotiff loops forever on them.
+ */
+function lzwDecodedBytes(b: Uint8Array, limit: number): number {
+  const CLEAR = 256;
+  const EOI = 257;
+  const DICTIONARY = 4093;
+  const length = new Uint32Array(DICTIONARY).fill(1, 0, 258); // decoded length of each entry
+  let entries = 258;
+  let width = 9;
+  let bit = 0;
+  const next = () => {
+    if (bit >> 3 >= b.length) return EOI; // ran off the end, as geotiff reads it
+    let code = 0;
+    for (let k = 0; k < width; k++, bit++) code = (code << 1) | ((b[bit >> 3] ?? 0) >> (7 - (bit & 7))) & 1;
+    return code;
+  };
+  const add = (prev: number) => {
+    if (entries < DICTIONARY) length[entries] = length[prev] + 1;
+    entries++;
+  };
+  let out = 0;
+  let prev = -1;
+  for (let code = next(); code !== EOI && out <= limit; code = next()) {
+    if (code === CLEAR) {
+      entries = 258;
+      width = 9;
+      do code = next();
+      while (code === CLEAR);
+      if (code === EOI) break;
+      if (code > CLEAR) throw new Error(`LZW code ${code} right after a clear code`);
+      out += 1;
+    } else if (code >= DICTIONARY) {
+      throw new Error(`LZW code ${code} beyond the ${DICTIONARY}-entry dictionary the TIFF decoder reads`);
+    } else if (code < entries) {
+      out += length[code];
+      if (prev >= 0) add(prev);
+    } else {
+      if (prev < 0) throw new Error(`LZW code ${code} with no previous code`);
+      out += length[prev] + 1;
+      add(prev);
+    }
+    prev = code;
+    if (entries + 1 >= 1 << width) {
+      if (width === 12) prev = -1;
+      else width++;
+    }
+  }
+  return out;
+}
+
+/** How many bytes a PackBits strip (Compression 32773) decodes to as geotiff decodes it (a run of up to 129 bytes per 2), stopping once past `limit`. */
+function packBitsDecodedBytes(b: Uint8Array, limit: number): number {
+  let out = 0;
+  for (let i = 0; i < b.length && out <= limit; i++) {
+    const header = (b[i] << 24) >> 24;
+    if (header < 0) {
+      out += 1 - header;
+      i += 1;
+    } else {
+      out += header + 1;
+      i += header + 1;
+    }
+  }
+  return out;
+}
+
+/** TIFF compressions read: geotiff decodes more (JPEG, LERC, Zstandard, WebP), but their output is not bounded here. */
+const TIFF_COMPRESSIONS: Record<number, string> = { 1: 'none', 5: 'LZW', 8: 'deflate', 32946: 'deflate', 32773: 'PackBits' };
+
+/**
+ * Refuses a compressed TIFF page whose strips or tiles decode beyond their declared size (a tile's
+ * width × height, a strip's width × RowsPerStrip, × the sample size) before geotiff decodes them
+ * whole: deflate inflated with the output counted, LZW and PackBits counted by their codes. Other
+ * compressions are refused.
  */
 async function checkTiffInflation(file: string, buf: ArrayBuffer, page: GeoTIFFImage, p: number, bytesPerSample: number): Promise<void> {
   const fd = page.fileDirectory;
   const compression = Number(fd.getValue('Compression') ?? 1);
-  if (compression !== 8 && compression !== 32946) return;
+  const kind = TIFF_COMPRESSIONS[compression];
+  if (!kind) throw new ImageError(file, `page ${p}: Compression ${compression}; statcell reads uncompressed, deflate, LZW or PackBits TIFFs`);
+  if (kind === 'none') return;
+  const block = page.isTiled ? 'tile' : 'strip';
+  // A tile is at most the image rounded up to TIFF's 16-pixel tile grid.
+  if (page.getTileWidth() > page.getWidth() + 15 || page.getTileHeight() > page.getHeight() + 15)
+    throw new ImageError(file, `page ${p}: ${page.getTileWidth()}×${page.getTileHeight()} tiles for a ${page.getWidth()}×${page.getHeight()} page; refused before decoding`);
   const offsets = (await fd.loadValue(page.isTiled ? 'TileOffsets' : 'StripOffsets')) as ArrayLike<number>;
   const counts = (await fd.loadValue(page.isTiled ? 'TileByteCounts' : 'StripByteCounts')) as ArrayLike<number>;
   const limit = page.getTileWidth() * page.getTileHeight() * bytesPerSample;
   const bytes = new Uint8Array(buf);
   for (let i = 0; i < offsets.length; i++) {
+    const data = bytes.subarray(offsets[i], offsets[i] + (counts[i] ?? 0));
     let over: boolean;
     try {
-      over = inflatesBeyond([bytes.subarray(offsets[i], offsets[i] + (counts[i] ?? 0))], limit);
+      over = kind === 'deflate' ? inflatesBeyond([data], limit) : (kind === 'LZW' ? lzwDecodedBytes(data, limit) : packBitsDecodedBytes(data, limit)) > limit;
     } catch (e) {
-      throw new ImageError(file, `page ${p}: not a readable deflate ${page.isTiled ? 'tile' : 'strip'}: ${(e as Error).message}`);
+      throw new ImageError(file, `page ${p}: not a readable ${kind} ${block}: ${(e as Error).message}`);
     }
-    if (over) throw new ImageError(file, `page ${p}: a deflate ${page.isTiled ? 'tile' : 'strip'} inflates to more than the ${limit} bytes the page declares (a compression bomb); refused before decoding`);
+    if (over) throw new ImageError(file, `page ${p}: ${kind === 'LZW' ? 'an' : 'a'} ${kind} ${block} ${kind === 'deflate' ? 'inflates' : 'decodes'} to more than the ${limit} bytes the page declares (a compression bomb); refused before decoding`);
+  }
+}
+
+/** Most pages (IFDs) a TIFF may have: a cell is channels × Z planes (an Allen 3D cell, 7 × ~70). */
+export const MAX_TIFF_PAGES = 65536;
+
+/**
+ * The number of pages, walking the IFD chain with a bound: geotiff's own count follows a chain
+ * that loops back (an IFD whose next offset is an earlier IFD) forever, growing memory.
+ */
+async function pageCount(tiff: GeoTIFF): Promise<number> {
+  const seen = new Map<number, number>([[tiff.firstIFDOffset, 0]]);
+  for (let p = 0; ; p++) {
+    const next = (await tiff.getImage(p)).fileDirectory.nextIFDByteOffset;
+    if (!next) return p + 1;
+    if (seen.has(next)) throw new Error(`the IFD chain loops: page ${p} points back at page ${seen.get(next)}'s IFD (offset ${next})`);
+    if (p + 1 >= MAX_TIFF_PAGES) throw new Error(`more than ${MAX_TIFF_PAGES} pages (IFDs); a cell is channels × Z planes`);
+    seen.set(next, p + 1);
   }
 }
 
@@ -184,7 +285,7 @@ export async function decodeTiff(file: string, buf: ArrayBuffer, o: TiffOptions 
   const dims = o.dims ?? 3;
   try {
     const tiff = await fromArrayBuffer(buf);
-    const pages = await tiff.getImageCount();
+    const pages = await pageCount(tiff);
     const first = await tiff.getImage(0);
     const d = await first.fileDirectory.loadValue('ImageDescription');
     const desc = typeof d === 'string' ? d : undefined;

@@ -148,6 +148,100 @@ describe('zlib bombs: image data inflating beyond the declared size', () => {
   });
 });
 
+/** An uncompressed-page TIFF of one 64×64 uint8 page with its strip replaced by `strip` (appended) under `compression`. */
+function tiffWithStrip(strip: Uint8Array, compression: number): Uint8Array {
+  const honest = encodeTiff({ width: 64, height: 64, pages: [new Uint8Array(64 * 64)] });
+  const t = new Uint8Array(honest.length + strip.length);
+  t.set(honest);
+  t.set(strip, honest.length);
+  const v = new DataView(t.buffer);
+  const ifd = v.getUint32(4, true);
+  for (let i = 0; i < v.getUint16(ifd, true); i++) {
+    const e = ifd + 2 + i * 12;
+    const tag = v.getUint16(e, true);
+    if (tag === 259) v.setUint16(e + 8, compression, true);
+    if (tag === 273) v.setUint32(e + 8, honest.length, true);
+    if (tag === 279) v.setUint32(e + 8, strip.length, true);
+  }
+  return t;
+}
+
+/**
+ * A TIFF LZW code stream (MSB-first codes, 9 to 12 bits), written as a TIFF decoder reads it:
+ * the dictionary grows by one entry per code after the first, and the code width one code early.
+ */
+class LzwWriter {
+  private bits: number[] = [];
+  entries = 258;
+  private width = 9;
+  private first = true;
+  put(code: number): void {
+    for (let k = this.width - 1; k >= 0; k--) this.bits.push((code >> k) & 1);
+    if (code === 256) {
+      [this.entries, this.width, this.first] = [258, 9, true];
+      return;
+    }
+    if (!this.first && this.entries < 4095) this.entries++;
+    this.first = false;
+    if (this.entries + 1 >= 1 << this.width) {
+      if (this.width === 12) this.first = true; // full: no new entries
+      else this.width++;
+    }
+  }
+  bytes(): Uint8Array {
+    this.put(257);
+    const out = new Uint8Array(Math.ceil(this.bits.length / 8));
+    this.bits.forEach((b, i) => (out[i >> 3] |= b << (7 - (i & 7))));
+    return out;
+  }
+}
+
+describe('TIFF strips that decode beyond their declared size, and IFD chains that never end', () => {
+  test('LZW: an honest strip reads; one whose codes stand for 240 MB (95 KB on disk) is refused within 1 s and 200 MB', async () => {
+    const pixels = Uint8Array.from({ length: 64 * 64 }, (_, i) => (i * 7) % 251);
+    const honest = new LzwWriter();
+    for (const p of pixels) {
+      if (honest.entries >= 4000) honest.put(256);
+      honest.put(p);
+    }
+    const fine = join(dir, 'lzw.tiff');
+    writeFileSync(fine, tiffWithStrip(honest.bytes(), 5));
+    const img = await readImage(fine, { dims: 2, channelsHint: 1, bounds: { size: [64, 64] } });
+    expect(Array.from(img.data)).toEqual(Array.from(pixels));
+    // Codes 258, 259, … stand for runs of 2, 3, … zeros; once the dictionary is full, each
+    // repeat of its longest entry stands for ~3800 bytes.
+    const bomb = new LzwWriter();
+    bomb.put(0);
+    while (bomb.entries < 4093) bomb.put(bomb.entries);
+    for (let i = 0; i < 60000; i++) bomb.put(4092);
+    const f = join(dir, 'lzw-bomb.tiff');
+    writeFileSync(f, tiffWithStrip(bomb.bytes(), 5));
+    await refusedQuickly(() => readImage(f, { dims: 2, channelsHint: 1, bounds: { size: [64, 64] } }), /lzw-bomb\.tiff: page 0: an LZW strip decodes to more than the 4096 bytes the page declares \(a compression bomb\)/);
+  });
+
+  test('PackBits: 1 MB of runs standing for 64 MB is refused within 1 s and 200 MB (it crashed the process)', async () => {
+    const f = join(dir, 'packbits-bomb.tiff');
+    writeFileSync(f, tiffWithStrip(new Uint8Array(1 << 20).map((_, i) => (i % 2 ? 0 : 0x81)), 32773));
+    await refusedQuickly(() => readImage(f, { dims: 2, channelsHint: 1, bounds: { size: [64, 64] } }), /packbits-bomb\.tiff: page 0: a PackBits strip decodes to more than the 4096 bytes/);
+  });
+
+  test('a compression whose output is not bounded (JPEG) is refused, naming it', async () => {
+    const f = join(dir, 'jpeg.tiff');
+    writeFileSync(f, tiffWithStrip(new Uint8Array(16), 7));
+    await expect(readImage(f, { dims: 2, channelsHint: 1, bounds: { size: [64, 64] } })).rejects.toThrow(/jpeg\.tiff: page 0: Compression 7; statcell reads uncompressed, deflate, LZW or PackBits TIFFs/);
+  });
+
+  test('an IFD whose next offset points back at itself is refused at once (it looped, growing memory)', async () => {
+    const t = encodeTiff({ width: 64, height: 64, pages: [new Uint8Array(64 * 64)] });
+    const v = new DataView(t.buffer);
+    const ifd = v.getUint32(4, true);
+    v.setUint32(ifd + 2 + v.getUint16(ifd, true) * 12, ifd, true);
+    const f = join(dir, 'ifd-loop.tiff');
+    writeFileSync(f, t);
+    await refusedQuickly(() => readImage(f, { dims: 2, channelsHint: 1, bounds: { size: [64, 64] } }), /ifd-loop\.tiff: not a readable 2D TIFF: the IFD chain loops: page 0 points back at page 0's IFD/);
+  });
+});
+
 describe('image bombs are refused before decoding', () => {
   const png = join(dir, 'bomb.png');
   writeFileSync(png, pngDeclaring(20000, 20000));

@@ -197,7 +197,7 @@ class LzwWriter {
 }
 
 describe('TIFF strips that decode beyond their declared size, and IFD chains that never end', () => {
-  test('LZW: an honest strip reads; one whose codes stand for 240 MB (95 KB on disk) is refused within 1 s and 200 MB', async () => {
+  test('LZW: an honest strip reads; one whose codes stand for 240 MB (95 KB on disk), or that uses codes past the decoder\'s dictionary, is refused within 1 s and 200 MB', async () => {
     const pixels = Uint8Array.from({ length: 64 * 64 }, (_, i) => (i * 7) % 251);
     const honest = new LzwWriter();
     for (const p of pixels) {
@@ -217,6 +217,14 @@ describe('TIFF strips that decode beyond their declared size, and IFD chains tha
     const f = join(dir, 'lzw-bomb.tiff');
     writeFileSync(f, tiffWithStrip(bomb.bytes(), 5));
     await refusedQuickly(() => readImage(f, { dims: 2, channelsHint: 1, bounds: { size: [64, 64] } }), /lzw-bomb\.tiff: page 0: an LZW strip decodes to more than the 4096 bytes the page declares \(a compression bomb\)/);
+    // 5 KB: 3835 literals (within the page's size), then code 4093, past geotiff's dictionary, on
+    // which its decoder grows an array until V8 aborts the process.
+    const loop = new LzwWriter();
+    while (loop.entries < 4093) loop.put(0);
+    loop.put(4093);
+    const g = join(dir, 'lzw-4093.tiff');
+    writeFileSync(g, tiffWithStrip(loop.bytes(), 5));
+    await refusedQuickly(() => readImage(g, { dims: 2, channelsHint: 1, bounds: { size: [64, 64] } }), /lzw-4093\.tiff: page 0: not a readable LZW strip: LZW code 4093 beyond the 4093-entry dictionary/);
   });
 
   test('PackBits: 1 MB of runs standing for 64 MB is refused within 1 s and 200 MB (it crashed the process)', async () => {

@@ -5,6 +5,10 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Ajv } from 'ajv';
+import { loadModel } from '../session/run.ts';
+
+/** Most indices one sweep may have (Slurm's default MaxArraySize is 1001); past it the grid is refused before it is built. */
+export const MAX_SWEEP_INDICES = 10000;
 
 /** The options of `statcell train` that every index shares. */
 export interface SweepOptions {
@@ -42,22 +46,28 @@ export function parseAxis(spec: string): { name: string; values: unknown[] } {
     if (![lo, hi].every(Number.isFinite)) throw new Error(`--sweep ${spec}: lo and hi of lo:hi:n must be numbers`);
     if (!Number.isInteger(n) || n < 1) throw new Error(`--sweep ${spec}: n of lo:hi:n must be a positive integer`);
     if (n === 1 && lo !== hi) throw new Error(`--sweep ${spec}: one value cannot span ${lo}…${hi}; give n ≥ 2 or lo = hi`);
+    if (n > MAX_SWEEP_INDICES) throw new Error(`--sweep ${spec}: ${n} values, more than the ${MAX_SWEEP_INDICES} indices a sweep may have`);
     // lo + k·step, rounded to 12 significant digits so 0.01:0.99:25 gives 0.4 rather than 0.40000000000000002.
     return { name, values: Array.from({ length: n }, (_, k) => (n === 1 ? lo : Number((lo + ((hi - lo) * k) / (n - 1)).toPrecision(12)))) };
   }
   if (range.length !== 1) throw new Error(`--sweep ${spec}: a range is lo:hi:n (three parts), got ${range.length}`);
-  const values = rhs.split(',').map((s) => s.trim());
-  if (values.some((v) => !v)) throw new Error(`--sweep ${spec}: an empty value in the list`);
-  return {
-    name,
-    values: values.map((v) => {
-      try {
-        return JSON.parse(v);
-      } catch {
-        return v;
-      }
-    }),
-  };
+  const texts = rhs.split(',').map((s) => s.trim());
+  if (texts.some((v) => !v)) throw new Error(`--sweep ${spec}: an empty value in the list`);
+  const values = texts.map((v) => {
+    try {
+      return JSON.parse(v);
+    } catch {
+      return v;
+    }
+  });
+  // Two indices of one configuration would train the same run twice.
+  const seen = new Set<string>();
+  for (const v of values) {
+    const key = JSON.stringify(v);
+    if (seen.has(key)) throw new Error(`--sweep ${spec}: ${key} is given twice`);
+    seen.add(key);
+  }
+  return { name, values };
 }
 
 /** The product of the axes, the first axis slowest: index i's overrides. */
@@ -67,6 +77,8 @@ export function grid(axes: { name: string; values: unknown[] }[]): Record<string
     if (names.has(a.name)) throw new Error(`--sweep ${a.name}: given twice; put every value in one --sweep`);
     names.add(a.name);
   }
+  const count = axes.reduce((n, a) => n * a.values.length, 1);
+  if (count > MAX_SWEEP_INDICES) throw new Error(`--sweep ${axes.map((a) => `${a.name} (${a.values.length})`).join(' × ')}: ${count} indices, more than the ${MAX_SWEEP_INDICES} a sweep may have`);
   let out: Record<string, unknown>[] = [{}];
   for (const a of axes) out = out.flatMap((o) => a.values.map((v) => ({ ...o, [a.name]: v })));
   return out;
@@ -77,7 +89,31 @@ export function makePlan(o: { model: string; data: string; set: Record<string, u
   const axes = o.sweep.map(parseAxis);
   for (const a of axes) if (a.name in o.set) throw new Error(`--sweep ${a.name} and --set ${a.name}: one parameter cannot be both swept and fixed`);
   if (o.options.epochs === undefined && o.options.iterations === undefined) throw new Error('statcell sweep plan: give --epochs or --iterations (every index trains that long)');
-  return { version: 1, model: resolve(o.model), data: resolve(o.data), set: o.set, axes, options: o.options, indices: grid(axes).map((set, index) => ({ index, set })) };
+  const plan: SweepPlan = { version: 1, model: resolve(o.model), data: resolve(o.data), set: o.set, axes, options: o.options, indices: grid(axes).map((set, index) => ({ index, set })) };
+  checkIndicesCompile(plan);
+  return plan;
+}
+
+/**
+ * Compiles the model with every value of every axis (each laid over index 0's overrides, so each
+ * is one of the plan's indices): an unknown parameter, a value of the wrong type or one the model's
+ * asserts refuse fails here, not in every task of a queued job array. 1 + Σ(values − 1) compiles
+ * (~0.1 s each), not the whole product.
+ */
+function checkIndicesCompile(plan: SweepPlan): void {
+  const tried = new Set<string>();
+  for (const a of plan.axes)
+    for (const v of a.values) {
+      const set = { ...overridesOf(plan, 0), [a.name]: v };
+      const key = JSON.stringify(set);
+      if (tried.has(key)) continue;
+      tried.add(key);
+      try {
+        loadModel(plan.model, set);
+      } catch (e) {
+        throw new Error(`--sweep ${a.name}=${JSON.stringify(v)}: the index with ${Object.entries(set).map(([k, x]) => `${k}=${JSON.stringify(x)}`).join(' ')} does not compile: ${(e as Error).message}`);
+      }
+    }
 }
 
 const SCHEMA = {

@@ -11,7 +11,7 @@ import { parse } from 'yaml';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { synthesize } from '../../data/synth.ts';
 import { latestCheckpoint } from './run-files.ts';
-import { grid, parseAxis, readPlan } from '../../sweep/plan.ts';
+import { grid, makePlan, parseAxis, readPlan } from '../../sweep/plan.ts';
 import { readDone } from '../../sweep/index.ts';
 import { TINY_FILE } from './tiny-model.ts';
 
@@ -48,6 +48,19 @@ describe('sweep plan', () => {
     expect(() => parseAxis('beta')).toThrow(/expected name=lo:hi:n/);
     expect(() => parseAxis('beta=0:1:0')).toThrow(/positive integer/);
     expect(() => parseAxis('beta=0:1')).toThrow(/three parts/);
+  });
+
+  test('refused at plan time, not in every task of a queued array: a huge grid, a repeated value, a parameter the model lacks, a value of the wrong type or one its asserts refuse', () => {
+    const t0 = performance.now();
+    expect(() => parseAxis('beta=0.1:0.9:1e9')).toThrow('--sweep beta=0.1:0.9:1e9: 1000000000 values, more than the 10000 indices a sweep may have');
+    expect(() => grid([parseAxis('a=0:1:200'), parseAxis('b=0:1:200')])).toThrow('--sweep a (200) × b (200): 40000 indices, more than the 10000 a sweep may have');
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(() => parseAxis('beta=0.1,0.2,0.1')).toThrow('--sweep beta=0.1,0.2,0.1: 0.1 is given twice');
+    const plan = (sweep: string[], model = TINY_FILE, set: Record<string, unknown> = { size: [24, 16] }) => makePlan({ model, data: manifest, set, sweep, options: { backend: 'wasm', batch: 4, epochs: 1, seed: 1, evalSamples: 1 } });
+    expect(() => plan(['nope=1,2'])).toThrow(/--sweep nope=1: the index with size=\[24,16\] nope=1 does not compile: .*has no parameter 'nope'/);
+    expect(() => plan(['beta=abc'])).toThrow(/--sweep beta="abc": .*does not compile: .*'beta' got "abc" \(string\), but beta is a number/);
+    expect(() => plan(['beta=-1:1:3'], 'models/reference2d.vae', {})).toThrow(/--sweep beta=-1: .*does not compile: .*beta must be positive/);
+    expect(plan(['beta=0.1,0.5']).indices).toHaveLength(2);
   });
 
   test('25 β values: sweep.json, the Slurm array, the Kubernetes Indexed Job (batch/v1 schema)', () => {

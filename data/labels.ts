@@ -43,3 +43,25 @@ export function labelsOf(names: Iterable<string>): readonly string[] {
   const allen = new Set<string>(CLASSES);
   return distinct.every((n) => allen.has(n)) ? CLASSES : distinct.sort();
 }
+
+/**
+ * Structure labels named in one argument, separated by ";" or ",", read against the vocabulary they
+ * must come from: labels may hold those characters themselves ("Golgi, apparatus"), so at each
+ * place the longest run of pieces that, rejoined, is a label of the vocabulary is taken; a piece
+ * that starts no label is taken alone, as written, for the caller to report as unknown.
+ */
+export function parseLabelList(text: string, vocabulary: readonly string[]): string[] {
+  const known = new Set(vocabulary);
+  // Pieces and separators alternate: [piece, sep, piece, …]; pieces i…j−1 rejoined as written are tokens 2i…2j−2.
+  const tokens = text.split(/([;,])/);
+  const pieces = (tokens.length + 1) / 2;
+  const run = (i: number, j: number) => tokens.slice(2 * i, 2 * j - 1).join('').trim();
+  const out: string[] = [];
+  for (let i = 0; i < pieces; ) {
+    let j = pieces;
+    while (j > i + 1 && !known.has(run(i, j))) j--;
+    if (run(i, j)) out.push(run(i, j));
+    i = j;
+  }
+  return out;
+}

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { readPng2d, readTiff3d } from '../../data/images.ts';
-import { CLASSES, labelIndex } from '../../data/labels.ts';
+import { CLASSES, labelIndex, parseLabelList } from '../../data/labels.ts';
 import { parseManifest, readManifest } from '../../data/manifest.ts';
 import { centreCopy, preprocess2d } from '../../data/preprocess.ts';
 import { splitFraction, splitOf } from '../../data/split.ts';
@@ -33,6 +33,18 @@ test('labels: the 24 classes are in alphabetical order', () => {
   expect(CLASSES.length).toBe(24);
   expect([...CLASSES]).toEqual([...CLASSES].sort());
   expect(labelIndex(['b', 'a', 'b']).get('b')).toBe(1);
+});
+
+test('labels named on the command line: split on ";" or ",", except inside a label of the vocabulary', () => {
+  const vocabulary = ['Golgi, "apparatus"', 'Nuclear envelope; rim', 'Golgi', 'Mitochondria', 'Mitochondrien µ–ß 🧬'];
+  expect(parseLabelList('Golgi;Mitochondria', vocabulary)).toEqual(['Golgi', 'Mitochondria']);
+  expect(parseLabelList(' Golgi , Mitochondria ,', vocabulary)).toEqual(['Golgi', 'Mitochondria']);
+  // A plain split gave 'Golgi' and '"apparatus"' (another label, and an unknown one).
+  expect(parseLabelList('Golgi, "apparatus"', vocabulary)).toEqual(['Golgi, "apparatus"']);
+  expect(parseLabelList('Nuclear envelope; rim,Golgi, "apparatus";Mitochondrien µ–ß 🧬', vocabulary)).toEqual(['Nuclear envelope; rim', 'Golgi, "apparatus"', 'Mitochondrien µ–ß 🧬']);
+  // What is no label stays as written, for the caller to name as unknown.
+  expect(parseLabelList('Golgi, Tubulin;Mito', vocabulary)).toEqual(['Golgi', 'Tubulin', 'Mito']);
+  expect(parseLabelList('', vocabulary)).toEqual([]);
 });
 
 describe('manifest', () => {

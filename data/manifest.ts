@@ -86,12 +86,18 @@ export function parseManifest(text: string, file: string, opts: ManifestOptions 
   const base = dirname(resolve(file));
   const path = (p: string | undefined) => (p ? (isAbsolute(p) ? p : resolve(base, p)) : undefined);
 
+  // A cell is its CellId and structure (the controls share their cell's CellId): a row given twice
+  // would count twice in every statistic over the cells.
+  const lineOf = new Map<string, number>();
   return records.map(({ record, info }) => {
     const line = info.lines;
     const cellId = record.CellId;
     if (!cellId) throw new ManifestError(file, line, 'empty CellId');
     const structure = record[structureColumn];
     if (!structure) throw new ManifestError(file, line, `empty ${structureColumn}`);
+    const key = `${cellId}\t${structure}`;
+    if (lineOf.has(key)) throw new ManifestError(file, line, `CellId ${cellId} with ${structureColumn} '${structure}' is already on line ${lineOf.get(key)}: each cell once`);
+    lineOf.set(key, line);
     let channels: Channels | undefined;
     if (hasChannels) {
       const ch = (c: string) => {

@@ -64,6 +64,9 @@ describe('manifest', () => {
     expect(() => parseManifest('Id,StructureDisplayName\n1,Golgi\n', 'm.csv')).toThrow(/^m\.csv:1: missing column 'CellId'/);
     expect(() => parseManifest('CellId,StructureDisplayName\n1,Golgi\n2,\n', 'm.csv')).toThrow(/^m\.csv:3: empty StructureDisplayName/);
     expect(() => readManifest('/nonexistent/m.csv')).toThrow(/cannot read the manifest/);
+    // A row given twice (a manifest concatenated with itself) counted twice in the analyses' statistics; controls share their cell's CellId.
+    expect(parseManifest('CellId,StructureDisplayName\n1,Golgi\n1,Control - DNA\n2,Golgi\n', 'm.csv').length).toBe(3);
+    expect(() => parseManifest('CellId,StructureDisplayName\n1,Golgi\n1,Control - DNA\n2,Golgi\n1,Golgi\n', 'm.csv')).toThrow("m.csv:5: CellId 1 with StructureDisplayName 'Golgi' is already on line 2: each cell once");
   });
 });
 

@@ -87,14 +87,15 @@ export interface WalkCommand {
 
 /** Walks the reference run (or, with --target, the target run in a real cell, per label); writes PNG grids (rows: dims, columns: values) and an OME-TIFF and an OME-Zarr per dimension. */
 export async function walkCommand(o: WalkCommand, backend: Backend): Promise<string[]> {
-  const { latentWalk, walkValues } = await import('../analysis/walk.ts');
+  const { latentWalk, topDims, walkValues } = await import('../analysis/walk.ts');
   const { cellRgb, contrastStretch, grid, pngOf, scaleUp } = await import('../viz/images.ts');
   const { fileChannels, omeTiffOf } = await import('../data/ome-tiff.ts');
   const { feedsFrom, cellChannels } = await import('../session/feeds.ts');
   const values = walkValues(o.steps, o.range);
+  topDims([], o.dims); // a bad --dims fails before the KLD pass
   const walked = o.target ?? o.run;
   const k = await kldCommand({ run: walked, split: o.split, data: o.data, out: o.out ? join(o.out, 'kld') : undefined }, backend);
-  const dims = k.order.slice(0, Math.min(o.dims, k.latent));
+  const dims = topDims(k.order, o.dims);
   const { r, ds } = await runAndCells(walked, backend, o.data, o.split);
   const out = o.out ?? join(walked, 'analysis', 'walk');
   mkdirSync(out, { recursive: true });
@@ -117,7 +118,7 @@ export async function walkCommand(o: WalkCommand, backend: Backend): Promise<str
       }
     } else runs.push({ tag: 'reference' });
     for (const run of runs) {
-      const tiles = await latentWalk(r.runtime, { latent: k.latent, dims, values, conditions: run.conditions });
+      const tiles = await latentWalk(r.runtime, { latent: k.latent, dims, values, conditions: run.conditions, batch: r.info.batch });
       const cells = tiles.map((t) => ({ ...run.real, ...t.channels }));
       const gain = contrastStretch(cells);
       const stem = join(out, `walk-${run.tag.replace(/[^A-Za-z0-9]+/g, '_')}`);

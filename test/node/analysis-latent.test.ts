@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { kldPerDim, summarizeKld } from '../../analysis/kld.ts';
 import { COUPLED, couplingOf, mitoticOf, partnersOf, summarizeCoupling, type CellCoupling } from '../../analysis/coupling.ts';
 import { median } from 'simple-statistics';
-import { walkValues } from '../../analysis/walk.ts';
+import { latentWalk, topDims, walkValues } from '../../analysis/walk.ts';
 import type { CellRow } from '../../data/manifest.ts';
 
 // ---- float64 references, written from the spec's formulas
@@ -117,6 +117,36 @@ describe('coupling', () => {
     expect(walkValues(5, 2)).toEqual([-2, -1, 0, 1, 2]);
     expect(walkValues(1, 2)).toEqual([0]);
     expect(() => walkValues(0, 1)).toThrow(/--steps/);
+    // 100000 steps were decoded in one batch, past Wasm's 4 GiB ("use a smaller batch", of a command without one).
+    expect(walkValues(101, 1)).toHaveLength(101);
+    expect(() => walkValues(100000, 1)).toThrow('walk: --steps 100000: expected a whole number from 1 to 101');
+  });
+
+  test('walk dims: the top k by KLD, all of them when k is larger; --dims 0 is an error (it was a TypeError of the PNG grid)', () => {
+    expect(topDims([3, 1, 2, 0], 2)).toEqual([3, 1]);
+    expect(topDims([3, 1, 2, 0], 10)).toEqual([3, 1, 2, 0]);
+    expect(() => topDims([3, 1], 0)).toThrow('walk: --dims 0: expected a positive integer');
+  });
+
+  test('a walk decoded a few values at a time equals the linear decoder in float64 (W z + b, z = value in one dim)', async () => {
+    const { tinyModel } = await import('./tiny-model.ts');
+    const { WasmBackend } = await import('../../runtime/wasm.ts');
+    const { ModelRuntime } = await import('../../session/model.ts');
+    const rt = new ModelRuntime(await WasmBackend.create(), tinyModel());
+    rt.init(3);
+    const p = await rt.readAll();
+    const [W, b] = [p.get('dec.fc.weight')!, p.get('dec.fc.bias')!]; // [96, 4] (out × in), [96]
+    const values = walkValues(5, 2);
+    const tiles = await latentWalk(rt, { latent: 4, dims: [2, 0], values, batch: 2 });
+    expect(tiles.map((t) => [t.dim, t.value])).toEqual([2, 0].flatMap((d) => values.map((v) => [d, v])));
+    for (const t of tiles) {
+      // Channels membrane, dna, each [8, 6]: output o = c·48 + pixel.
+      ['membrane', 'dna'].forEach((c, k) => {
+        const got = t.channels[c]!;
+        for (let i = 0; i < 48; i++) expect(got[i]).toBeCloseTo(b[k * 48 + i] + W[(k * 48 + i) * 4 + t.dim] * t.value, 5);
+      });
+    }
+    rt.destroy();
   });
 });
 

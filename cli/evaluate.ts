@@ -52,6 +52,7 @@ const csv = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s)
 export async function embedCells(r: OpenedRun, ds: ReturnType<typeof openSplit>, batch: number): Promise<{ rows: ReturnType<typeof openSplit>['rows']; mean: Float32Array[] }> {
   const enc = r.model.roles.encode;
   if (!enc) throw r.model.error('SC5001', { need: 'entry', model: r.model.name, role: 'encode', purpose: 'embed cells' }, { notes: ['add `entry encode(<inputs>) -> (mu: [B, L], logvar: [B, L]) { ... }` (or mark an entry `as encode`)'] });
+  if (!(Number.isInteger(batch) && batch >= 1)) throw new Error(`embedding needs a batch of at least 1, got ${batch}`); // 0 would never advance
   const rows: ReturnType<typeof openSplit>['rows'] = [];
   const mean: Float32Array[] = [];
   for (let start = 0; start < ds.length; start += batch) {

@@ -8,6 +8,12 @@ export const int = (v: string) => {
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
   return n;
 };
+/** A count that must be at least 1 (a batch, z samples, epochs, cells): 0 would loop forever, average over nothing or do nothing. */
+export const positiveInt = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+};
 export const list = (v: string) => {
   const s = v.replace(/^\[|\]$/g, '').split(/[,x×]/).map(Number);
   if (s.some((n) => !Number.isInteger(n) || n <= 0)) throw new InvalidArgumentError('expected positive integers, e.g. 64,40');

@@ -4,7 +4,7 @@
 
 import { Command, Option } from 'commander';
 import type { Split } from '../data/split.ts';
-import { backendOption, fitOption, int, list, log, parseSet, precisionOption } from './options.ts';
+import { backendOption, fitOption, int, list, log, parseSet, positiveInt, precisionOption } from './options.ts';
 import { registerAnalyze } from './analyze.ts';
 import { registerSweep } from './sweep.ts';
 import { registerWeb } from './web.ts';
@@ -44,20 +44,20 @@ program
   .requiredOption('--out <dir>', 'run directory')
   .option('--set <name=value>', 'override a model parameter (repeatable), e.g. --set beta=0.3 --set size=[64,40]', parseSet, {})
   .addOption(backendOption())
-  .option('--batch <n>', 'batch size', int, 32)
-  .option('--micro-batch <n>', 'run the batch in micro-batches of n and accumulate gradients (when a batch does not fit the device)', int)
+  .option('--batch <n>', 'batch size', positiveInt, 32)
+  .option('--micro-batch <n>', 'run the batch in micro-batches of n and accumulate gradients (when a batch does not fit the device)', positiveInt)
   .option('--profile', 'before training, print the top kernels of one training step by time (WebGPU: timestamp queries when the adapter has them; Wasm: host clock)')
   .addOption(precisionOption(true))
-  .option('--epochs <n>', 'epochs (one epoch = ceil(n_train / batch) iterations)', int)
-  .option('--iterations <n>', 'total iterations (instead of --epochs)', int)
+  .option('--epochs <n>', 'epochs (one epoch = ceil(n_train / batch) iterations)', positiveInt)
+  .option('--iterations <n>', 'total iterations (instead of --epochs)', positiveInt)
   .option('--seed <n>', 'seed of initialisation and batch sampling', int, 1)
-  .option('--checkpoint-every <n>', 'also checkpoint every n iterations', int)
+  .option('--checkpoint-every <n>', 'also checkpoint every n iterations', positiveInt)
   .option('--keep <n>', 'epoch checkpoints kept besides the best and the latest (older ones are deleted)', int, 5)
   .option('--resume', 'continue from <out>/checkpoints/latest')
   .option('--skip-bad', 'log and skip unreadable manifest rows instead of stopping')
   .addOption(fitOption())
-  .option('--eval-samples <n>', 'z samples per cell for the validation ELBO', int, 10)
-  .option('--log-every <n>', 'without a terminal: a progress line every n steps', int)
+  .option('--eval-samples <n>', 'z samples per cell for the validation ELBO', positiveInt, 10)
+  .option('--log-every <n>', 'without a terminal: a progress line every n steps', positiveInt)
   .addOption(new Option('--step-delay-ms <n>', 'test aid: pause after each step').argParser(int).hideHelp())
   .action(async (o) => {
     const { trainCommand } = await import('./train.ts');
@@ -74,8 +74,8 @@ program
   .option('--checkpoint <name>', 'best, latest or a checkpoint name', 'best')
   .addOption(new Option('--split <split>', 'which cells').choices(['train', 'validate', 'test', 'all']).default('test'))
   .option('--data <manifest>', 'manifest (default: the one the run trained on)')
-  .option('--samples <n>', 'z samples per cell', int, 10)
-  .option('--batch <n>', 'batch size', int)
+  .option('--samples <n>', 'z samples per cell', positiveInt, 10)
+  .option('--batch <n>', 'batch size', positiveInt)
   .option('--skip-bad', 'log and skip unreadable rows')
   .addOption(fitOption(true))
   .addOption(backendOption())
@@ -94,7 +94,7 @@ program
   .option('--checkpoint <name>', 'best, latest or a checkpoint name', 'best')
   .addOption(new Option('--split <split>', 'which cells').choices(['train', 'validate', 'test', 'all']).default('all'))
   .option('--data <manifest>', 'manifest (default: the run\'s)')
-  .option('--batch <n>', 'batch size', int)
+  .option('--batch <n>', 'batch size', positiveInt)
   .option('--skip-bad', 'log and skip unreadable rows')
   .addOption(fitOption(true))
   .addOption(backendOption())
@@ -111,7 +111,7 @@ program
   .option('--reference <dir>', 'run directory of the reference model')
   .option('--target <dir>', 'run directory of the target model')
   .option('--labels <names>', 'structure labels, separated by ";" or ","', 'Mitochondria')
-  .option('--n <n>', 'how many cells', int, 4)
+  .option('--n <n>', 'how many cells', positiveInt, 4)
   .option('--data <manifest>', 'take the membrane and DNA of real cells from this manifest instead of generating them')
   .addOption(new Option('--split <split>', 'split of --data').choices(['train', 'validate', 'test', 'all']).default('test'))
   .option('--format <f>', 'png, ome-tiff (tiff), zarr (OME-Zarr), both (png + ome-tiff) or all', 'png')
@@ -164,7 +164,7 @@ program
   .description("print a model's layers with output shapes and parameter counts, the totals, and the planned memory per entry point")
   .argument('<model>', 'a .vae model file')
   .option('--set <name=value>', 'override a model parameter (repeatable)', parseSet, {})
-  .option('--batch <n>', 'batch size for shapes and planned memory', int, 8)
+  .option('--batch <n>', 'batch size for shapes and planned memory', positiveInt, 8)
   .option('--emit <what>', 'also dump the training step lowered: ir or wgsl')
   .addOption(precisionOption())
   .action(async (file, o) => {
@@ -182,7 +182,7 @@ program
   .option('--weights <file>', 'safetensors with every parameter and state tensor (names as in shared/fixtures; a param/ prefix is accepted)')
   .requiredOption('--entry <name>', 'entry point')
   .option('--input <file>', "safetensors with the entry's inputs by their names (none for an entry without inputs)")
-  .option('--batch <n>', 'items to run when the entry has no inputs (a generator)', int)
+  .option('--batch <n>', 'items to run when the entry has no inputs (a generator)', positiveInt)
   .requiredOption('--out <file>', 'safetensors to write the outputs to, by the entry\'s output names')
   .option('--set <name=value>', 'override a model parameter (repeatable)', parseSet, {})
   .option('--seed <n>', 'random draws of the entry (generate)', int, 0)
@@ -216,11 +216,11 @@ program
   .option('--size <list>', 'image size Y,X', list, [64, 40])
   .option('--runs <dir>', 'run directories', 'runs/demo')
   .option('--report <dir>', 'report folder', 'report')
-  .option('--batch <n>', 'batch size', int, 16)
-  .option('--epochs <n>', 'epochs per model', int, 30)
-  .option('--eval-samples <n>', 'z samples per cell for validation', int, 2)
+  .option('--batch <n>', 'batch size', positiveInt, 16)
+  .option('--epochs <n>', 'epochs per model', positiveInt, 30)
+  .option('--eval-samples <n>', 'z samples per cell for validation', positiveInt, 2)
   .option('--channels <list>', 'encoder widths', list, [16, 32, 64])
-  .option('--latent <n>', 'latent size', int, 32)
+  .option('--latent <n>', 'latent size', positiveInt, 32)
   .option('--resume', 'continue interrupted runs')
   .addOption(backendOption())
   .action(async (o) => {

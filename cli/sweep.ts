@@ -3,7 +3,7 @@
 // The plan lives in sweep/; training is `statcell train`'s own trainCommand.
 
 import { Option, type Command } from 'commander';
-import { backendOption, fitOption, int, log, parseSet } from './options.ts';
+import { backendOption, fitOption, int, log, parseSet, positiveInt } from './options.ts';
 
 const collectList = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -19,13 +19,13 @@ export function registerSweep(program: Command): void {
     .requiredOption('--data <manifest>', 'manifest CSV')
     .requiredOption('--out <dir>', 'sweep directory')
     .addOption(backendOption())
-    .option('--batch <n>', 'batch size', int, 32)
-    .option('--micro-batch <n>', 'micro-batches of n', int)
-    .option('--epochs <n>', 'epochs per index', int)
-    .option('--iterations <n>', 'iterations per index (instead of --epochs)', int)
+    .option('--batch <n>', 'batch size', positiveInt, 32)
+    .option('--micro-batch <n>', 'micro-batches of n', positiveInt)
+    .option('--epochs <n>', 'epochs per index', positiveInt)
+    .option('--iterations <n>', 'iterations per index (instead of --epochs)', positiveInt)
     .option('--seed <n>', 'seed of every index', int, 1)
-    .option('--checkpoint-every <n>', 'also checkpoint every n iterations (a requeue repeats at most n)', int)
-    .option('--eval-samples <n>', 'z samples per cell for the validation ELBO', int, 10)
+    .option('--checkpoint-every <n>', 'also checkpoint every n iterations (a requeue repeats at most n)', positiveInt)
+    .option('--eval-samples <n>', 'z samples per cell for the validation ELBO', positiveInt, 10)
     .addOption(fitOption())
     .option('--gpus <n>', 'GPUs per task (0 for a CPU cluster)', int, 1)
     .option('--statcell <cmd>', 'how a task starts statcell (default: node and this checkout)')
@@ -54,7 +54,7 @@ export function registerSweep(program: Command): void {
     .option('--index <n>', 'the index', int)
     .option('--local', 'run every unfinished index on this machine')
     .option('--parallel <k>', 'with --local: indices at once', int, 1)
-    .option('--log-every <n>', 'a progress line every n steps', int)
+    .option('--log-every <n>', 'a progress line every n steps', positiveInt)
     .addOption(new Option('--step-delay-ms <n>', 'test aid: pause after each step').argParser(int).hideHelp())
     .action(async (dir: string, o) => {
       if (o.local) {
@@ -86,7 +86,7 @@ export function registerSweep(program: Command): void {
     .command('collect')
     .description("test-set evaluation per index (the model's `evaluate` values) → <dir>/results.csv, tradeoff.svg/png (reconstruction and KL against the swept parameter), generated.png (cells per index)")
     .argument('<dir>', 'sweep directory')
-    .option('--samples <n>', 'z samples per cell', int, 10)
+    .option('--samples <n>', 'z samples per cell', positiveInt, 10)
     .option('--checkpoint <name>', 'best, latest or a checkpoint name', 'latest')
     .option('--generated <n>', 'cells generated per index in generated.png (0: none)', int, 8)
     .addOption(backendOption())

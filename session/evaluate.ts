@@ -42,6 +42,8 @@ export async function evaluateCells(rt: ModelRuntime, source: CellSource, opts: 
   const names = evaluationOf(rt.model);
   const B = opts.batch;
   const S = opts.samples ?? 10;
+  // A batch of 0 would never advance, and 0 samples would average over nothing (an ELBO of 0).
+  if (!(Number.isInteger(B) && B >= 1 && Number.isInteger(S) && S >= 1)) throw new Error(`evaluation needs a batch and a number of z samples of at least 1, got batch ${B}, samples ${S}`);
   const n = Math.min(source.length, opts.limit ?? Infinity);
   const perCell: Evaluation['perCell'] = [];
   for (let start = 0, chunk = 0; start < n; start += B, chunk++) {

@@ -1,0 +1,43 @@
+// Defects a demanding user found by trying what no other test did (issue: the CLI as a new user
+// meets it). Each test failed before its fix.
+
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import type { ModelRuntime } from '../../session/model.ts';
+import { evaluateCells, type CellSource } from '../../session/evaluate.ts';
+import { tinyModel } from './tiny-model.ts';
+
+const CLI = join(import.meta.dirname, '../../cli/statcell.js');
+const env = { ...process.env, CI: '1' };
+
+function run(args: string[], timeout = 60_000) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { env, encoding: 'utf8', timeout });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('counts of 0 are refused, not looped on or averaged over nothing', () => {
+  // eval/embed --batch 0 looped forever; --samples 0 / --eval-samples 0 printed an ELBO of 0;
+  // generate --n 0 and run --batch 0 wrote nothing; --micro-batch 0 was ignored.
+  test.each([
+    ['eval', '--run', 'r', '--batch', '0'],
+    ['eval', '--run', 'r', '--samples', '0'],
+    ['embed', '--run', 'r', '--out', 'e.csv', '--batch', '0'],
+    ['train', '--model', 'm.vae', '--data', 'm.csv', '--out', 'o', '--eval-samples', '0'],
+    ['train', '--model', 'm.vae', '--data', 'm.csv', '--out', 'o', '--micro-batch', '0'],
+    ['train', '--model', 'm.vae', '--data', 'm.csv', '--out', 'o', '--epochs', '0'],
+    ['generate', '--reference', 'r', '--out', 'g', '--n', '0'],
+    ['run', 'm.vae', '--entry', 'generate', '--out', 'o.st', '--batch', '0'],
+  ])('statcell %s … 0: a usage error at once', (...args) => {
+    const r = run(args, 20_000);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/argument '0' is invalid\. expected a positive integer/);
+  });
+
+  test('the evaluation loop itself refuses a batch or a sample count of 0', async () => {
+    const rt = { model: tinyModel() } as unknown as ModelRuntime;
+    const source: CellSource = { length: 3, batch: () => Promise.reject(new Error('not reached')) } as unknown as CellSource;
+    await expect(evaluateCells(rt, source, { batch: 0 })).rejects.toThrow(/batch and a number of z samples of at least 1, got batch 0, samples 10/);
+    await expect(evaluateCells(rt, source, { batch: 2, samples: 0 })).rejects.toThrow(/got batch 2, samples 0/);
+  });
+});

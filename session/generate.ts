@@ -28,6 +28,20 @@ function generateRole(model: CompiledModel) {
 }
 
 /**
+ * A generator run on all n cells in one batch (so that a seed gives the same cells whatever n is
+ * split into); a batch past the backend's memory is named as such, with the remedy: fewer cells.
+ */
+async function runGenerator(run: OpenedRun, entry: string, feeds: Record<string, Float32Array>, n: number, iteration: number): Promise<Record<string, Float32Array>> {
+  try {
+    return await run.runtime.run(entry, feeds, n, iteration);
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (!/out of memory/i.test(msg)) throw e;
+    throw new Error(`generate: the ${n} cells are generated in one batch, which does not fit ${run.model.name} on this backend; generate fewer (--n). (${msg.replace(/; use a smaller batch.*$/, '')})`);
+  }
+}
+
+/**
  * n whole generated cells (from the reference run) — or, with `real`, n real cells — each with
  * one generated structure per label from the target run (when given). `iteration` picks the draws.
  */
@@ -52,7 +66,7 @@ export async function generate(o: { reference?: OpenedRun; target?: OpenedRun; n
     if (conditions.length)
       throw m.error('SC5001', { need: 'no conditions', model: m.name, conditions: conditions.map((i) => i.name) }, { at: conditions[0].name, notes: ['give it as --target (structures generated given a cell), with an unconditioned model as --reference'] });
     const image = inputWithRole(m, 'image', 'generation');
-    const out = (await o.reference.runtime.run(g.entry, {}, o.n, it))[g.output];
+    const out = (await runGenerator(o.reference, g.entry, {}, o.n, it))[g.output];
     base = Array.from({ length: o.n }, (_, i) => imageChannels(out, channelsOf(image), i, o.n));
     names = base.map((_, i) => `generated ${i}`);
   }
@@ -64,7 +78,7 @@ export async function generate(o: { reference?: OpenedRun; target?: OpenedRun; n
   const cells: GeneratedCell[] = [];
   for (const [j, label] of o.labels.entries()) {
     const feeds = feedsFrom(t, base, base.map(() => label), o.target.info.labels, ['reference', 'label']);
-    const out = (await o.target.runtime.run(g.entry, feeds, base.length, it + 1 + j))[g.output];
+    const out = (await runGenerator(o.target, g.entry, feeds, base.length, it + 1 + j))[g.output];
     base.forEach((b, i) => cells.push({ channels: { ...b, ...imageChannels(out, channelsOf(image), i, base.length) }, label, source: names[i] }));
   }
   return { size, cells };

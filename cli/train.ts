@@ -6,7 +6,7 @@ import { makeProgress } from '../train/progress.ts';
 import { train, type TrainResult } from '../train/trainer.ts';
 import { resolveCheckpoint } from '../session/checkpoint.ts';
 import { lockRun } from '../session/lock.ts';
-import { assertFreshRunDir, loadModel, modelOfCheckpoint, readRunInfo, writeRunInfo } from '../session/run.ts';
+import { assertFreshRunDir, forgetUnstartedRun, loadModel, modelOfCheckpoint, readRunInfo, writeRunInfo } from '../session/run.ts';
 import { backendFor, log, openSplit } from './common.ts';
 import { batchIndices } from '../data/sampler.ts';
 import { formatProfile, profileUnavailable } from '../runtime/profile.ts';
@@ -76,27 +76,32 @@ export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
     if (!o.resume) assertFreshRunDir(o.out);
     writeRunInfo(o.out, { model: o.model ?? previous!.model, overrides, data: resolve(o.data), batch: o.batch, seed: o.seed, skipBad: o.skipBad, labels: trainSet.classes, fit, precision: precision === 'f32' ? undefined : precision });
     log(`${model.name}: ${trainSet.length} training cells, ${validate.length} validation cells, batch ${o.batch}, run directory ${o.out}`);
-    return await train({
-      model,
-      backend,
-      train: trainSet,
-      validate,
-      out: o.out,
-      batch: o.batch,
-      microBatch: o.microBatch,
-      precision,
-      epochs: o.epochs,
-      iterations: o.iterations,
-      seed: o.seed,
-      checkpointEvery: o.checkpointEvery,
-      keep: o.keep,
-      resume: o.resume,
-      evalSamples: o.evalSamples,
-      handleSignals: true,
-      stepDelayMs: o.stepDelayMs,
-      progress: makeProgress({ every: o.logEvery }),
-      log,
-    });
+    try {
+      return await train({
+        model,
+        backend,
+        train: trainSet,
+        validate,
+        out: o.out,
+        batch: o.batch,
+        microBatch: o.microBatch,
+        precision,
+        epochs: o.epochs,
+        iterations: o.iterations,
+        seed: o.seed,
+        checkpointEvery: o.checkpointEvery,
+        keep: o.keep,
+        resume: o.resume,
+        evalSamples: o.evalSamples,
+        handleSignals: true,
+        stepDelayMs: o.stepDelayMs,
+        progress: makeProgress({ every: o.logEvery }),
+        log,
+      });
+    } catch (e) {
+      if (!o.resume) forgetUnstartedRun(o.out);
+      throw e;
+    }
   } finally {
     unlock();
   }

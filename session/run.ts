@@ -3,7 +3,7 @@
 // checkpoint, so a run opens from any working directory and after being moved or copied. And
 // loading a model file by name. Node only.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileModelFile } from '../compiler/index.ts';
@@ -76,6 +76,15 @@ const validateRunInfo = new Ajv({ allErrors: true }).compile(RUN_SCHEMA);
 export function assertFreshRunDir(dir: string): void {
   const held = ['run.json', 'checkpoints/latest', 'metrics.jsonl'].filter((f) => existsSync(join(dir, f)));
   if (held.length) throw new Error(`${dir} already holds a training run (${held.join(', ')}); continue it with --resume, or give another --out`);
+}
+
+/**
+ * After a fresh run failed before its first step was recorded (a batch larger than the data, a
+ * micro-batch that does not divide it, …), removes the run.json it wrote: there is nothing to
+ * resume, and the corrected command must not be refused as a run directory already in use.
+ */
+export function forgetUnstartedRun(dir: string): void {
+  if (!['checkpoints/latest', 'metrics.jsonl'].some((f) => existsSync(join(dir, f)))) rmSync(join(dir, 'run.json'), { force: true });
 }
 
 export interface OpenedRun {

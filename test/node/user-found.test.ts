@@ -2,14 +2,24 @@
 // meets it). Each test failed before its fix.
 
 import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { synthesize } from '../../data/synth.ts';
 import type { ModelRuntime } from '../../session/model.ts';
 import { evaluateCells, type CellSource } from '../../session/evaluate.ts';
-import { tinyModel } from './tiny-model.ts';
+import { TINY_FILE, tinyModel } from './tiny-model.ts';
 
 const CLI = join(import.meta.dirname, '../../cli/statcell.js');
 const env = { ...process.env, CI: '1' };
+const tmp = () => mkdtempSync(join(tmpdir(), 'statcell-user-'));
+
+let data: string;
+beforeAll(() => {
+  data = tmp();
+  synthesize({ out: data, cells: 24, dims: 2, size: [24, 16], seed: 3 });
+});
 
 function run(args: string[], timeout = 60_000) {
   const r = spawnSync(process.execPath, [CLI, ...args], { env, encoding: 'utf8', timeout });
@@ -39,5 +49,20 @@ describe('counts of 0 are refused, not looped on or averaged over nothing', () =
     const source: CellSource = { length: 3, batch: () => Promise.reject(new Error('not reached')) } as unknown as CellSource;
     await expect(evaluateCells(rt, source, { batch: 0 })).rejects.toThrow(/batch and a number of z samples of at least 1, got batch 0, samples 10/);
     await expect(evaluateCells(rt, source, { batch: 2, samples: 0 })).rejects.toThrow(/got batch 2, samples 0/);
+  });
+});
+
+describe('a fresh train that fails before its first step', () => {
+  const trainArgs = (out: string, ...more: string[]) => ['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--out', out, '--backend', 'wasm', '--iterations', '1', ...more];
+
+  test('leaves no run.json behind, so the corrected command is not refused as a used run directory', () => {
+    const out = join(tmp(), 'run');
+    const r = run(trainArgs(out, '--batch', '100'));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/a batch of 100 distinct cells needs at least 100 training cells/);
+    expect(existsSync(join(out, 'run.json'))).toBe(false);
+    const again = run(trainArgs(out, '--batch', '4'));
+    expect(again.code, again.err).toBe(0);
+    expect(existsSync(join(out, 'run.json'))).toBe(true);
   });
 });

@@ -86,10 +86,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const total = o.iterations ?? (o.epochs ?? 1) * perEpoch;
   if (B > o.train.length) throw new TrainError(`${model.name}: a batch of ${B} distinct cells needs at least ${B} training cells, the training split has ${o.train.length}; lower --batch or add cells`);
 
+  // Checked before any step: a micro-batch that does not divide the batch failed only at the first one.
+  if (o.microBatch !== undefined && B % o.microBatch)
+    throw new TrainError(`${model.name}: --micro-batch ${o.microBatch} does not divide the batch of ${B}; give one of ${Array.from({ length: B }, (_, i) => i + 1).filter((d) => B % d === 0).join(', ')}`);
   // A batch whose training program does not fit the backend runs in micro-batches.
   const microBatch = o.microBatch ?? microBatchFor(model, B, backend.limits, o.precision);
   if (microBatch === undefined) throw new TrainError(`${model.name}: a batch of ${B} does not fit ${backend.kind} (largest buffer ${backend.limits.maxBufferBytes} bytes${backend.limits.totalBytes ? `, ${backend.limits.totalBytes} in all` : ''}) even in micro-batches of 2; use a smaller model or --set size=…`);
-  if (microBatch < B) log(`${model.name}: a batch of ${B} does not fit ${backend.kind} at once: ${B / microBatch} micro-batches of ${microBatch}, gradients accumulated`);
+  if (microBatch < B) log(`${model.name}: a batch of ${B} ${o.microBatch ? 'as asked (--micro-batch)' : `does not fit ${backend.kind} at once`}: ${B / microBatch} micro-batches of ${microBatch}, gradients accumulated`);
   const rt = new ModelRuntime(backend, model, { microBatch: microBatch < B ? microBatch : undefined, precision: o.precision });
   if (o.validate && !model.evaluation) log(`${model.name}: its training step has no \`evaluate\`, so no validation ELBO is computed and no best checkpoint chosen`);
   let start = 0;

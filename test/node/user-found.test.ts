@@ -65,4 +65,13 @@ describe('a fresh train that fails before its first step', () => {
     expect(again.code, again.err).toBe(0);
     expect(existsSync(join(out, 'run.json'))).toBe(true);
   });
+
+  test('a --micro-batch that does not divide the batch is refused before any step, naming the divisors', () => {
+    const out = join(tmp(), 'run');
+    const r = run(trainArgs(out, '--batch', '6', '--micro-batch', '4'));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/--micro-batch 4 does not divide the batch of 6; give one of 1, 2, 3, 6/);
+    expect(r.err).not.toMatch(/micro-batches of 4|0\/1/);
+    expect(existsSync(join(out, 'run.json'))).toBe(false);
+  });
 });

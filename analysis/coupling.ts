@@ -12,6 +12,20 @@ import { evaluateCells, type CellSource } from '../session/evaluate.ts';
 import type { ModelRuntime } from '../session/model.ts';
 import { seededRandom } from '../data/random.ts';
 
+/**
+ * Most partners per channel and z samples per ELBO (the paper: 100 and 10): each cell holds its
+ * 1 + 2·permutations evaluation items in memory (10⁹ partners ran the process out of memory).
+ */
+export const MAX_PERMUTATIONS = 10000;
+export const MAX_SAMPLES = 1000;
+
+/** Refuses counts past the bounds, or under 1, naming the options. */
+export function checkCouplingCounts(permutations: number, samples: number): void {
+  const ok = (v: number, max: number) => Number.isInteger(v) && v >= 1 && v <= max;
+  if (!ok(permutations, MAX_PERMUTATIONS) || !ok(samples, MAX_SAMPLES))
+    throw new Error(`coupling: --permutations ${permutations} and --samples ${samples} must be whole numbers from 1 to ${MAX_PERMUTATIONS} and from 1 to ${MAX_SAMPLES}`);
+}
+
 /** The reference channels that are permuted, in the Batch's reference order. */
 export const PERMUTED = ['membrane', 'dna'] as const;
 export type Permuted = (typeof PERMUTED)[number];

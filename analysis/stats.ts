@@ -22,6 +22,14 @@ export function centroidDistance(a: ArrayLike<number>[], b: ArrayLike<number>[],
   return Math.sqrt(s);
 }
 
+/** Most label shuffles of one test: p is resolved to 1e-6, and each shuffle costs a pass over the cells (10⁹ ran for hours without a word). */
+export const MAX_SHUFFLES = 1_000_000;
+
+/** Refuses a shuffle count under 1 or past MAX_SHUFFLES (before any cell is embedded, when called first). */
+export function checkShuffles(permutations: number): void {
+  if (!Number.isInteger(permutations) || permutations < 1 || permutations > MAX_SHUFFLES) throw new Error(`permutation test: --permutations ${permutations}: expected a whole number from 1 to ${MAX_SHUFFLES}`);
+}
+
 export interface PermutationResult {
   observed: number;
   /** (1 + #{permuted ≥ observed}) / (1 + permutations): never 0, exact-test conservative. */
@@ -37,7 +45,7 @@ export interface PermutationResult {
  */
 export function permutationTest(a: ArrayLike<number>[], b: ArrayLike<number>[], dims: readonly number[], permutations = 10000, seed = 1): PermutationResult {
   checkGroups(a, b, dims, 'permutation test');
-  if (!Number.isInteger(permutations) || permutations < 1) throw new Error(`permutation test: permutations must be a whole number ≥ 1, got ${permutations}`);
+  checkShuffles(permutations);
   // Only the chosen dims matter: pool them once into a flat array, cells × k.
   const k = dims.length;
   const pool = [...a, ...b];

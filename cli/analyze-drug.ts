@@ -15,8 +15,8 @@ import { backendOption, int, log } from './options.ts';
 
 /** The command's code, loaded when it runs, so that `statcell --help` loads nothing but commander (see cli/options.ts). */
 async function load() {
-  const [fs, path, drug, dataset, manifest, feeds, run, plot, common] = await Promise.all([import('node:fs'), import('node:path'), import('../analysis/drug.ts'), import('../data/dataset.ts'), import('../data/manifest.ts'), import('../session/feeds.ts'), import('../session/run.ts'), import('../viz/drug-plot.ts'), import('./common.ts')]);
-  return { ...fs, ...path, ...drug, ...dataset, ...manifest, ...feeds, ...run, ...plot, backendFor: common.backendFor };
+  const [fs, path, drug, stats, dataset, manifest, feeds, run, plot, common] = await Promise.all([import('node:fs'), import('node:path'), import('../analysis/drug.ts'), import('../analysis/stats.ts'), import('../data/dataset.ts'), import('../data/manifest.ts'), import('../session/feeds.ts'), import('../session/run.ts'), import('../viz/drug-plot.ts'), import('./common.ts')]);
+  return { ...fs, ...path, ...drug, checkShuffles: stats.checkShuffles, ...dataset, ...manifest, ...feeds, ...run, ...plot, backendFor: common.backendFor };
 }
 type Loaded = Awaited<ReturnType<typeof load>>;
 
@@ -76,6 +76,7 @@ const fmtP = (p: number) => (p < 1e-3 ? p.toExponential(2) : p.toFixed(4));
 
 export async function drugCommand(o: DrugCommand, backend: Backend, say: (l: string) => void): Promise<DrugTestRow[]> {
   const m = await load();
+  m.checkShuffles(o.permutations);
   const file = m.resolve(o.data);
   const rows = m.readManifest(file);
   const treatedRows = rows.filter((r) => r.columns.drug_label);

@@ -178,8 +178,8 @@ function readCells(file: string): CellCoupling[] {
  * coupling-summary.csv, coupling.svg/png once every cell is done.
  */
 export async function couplingCommand(o: CouplingCommand, backend: Backend) {
-  if (o.permutations < 1 || o.samples < 1) throw new Error(`coupling: --permutations ${o.permutations} and --samples ${o.samples} must both be at least 1`);
-  const { cellKey, couplingOfCells, summarizeCoupling } = await import('../analysis/coupling.ts');
+  const { cellKey, checkCouplingCounts, couplingOfCells, summarizeCoupling } = await import('../analysis/coupling.ts');
+  checkCouplingCounts(o.permutations, o.samples);
   const { couplingPlot } = await import('../viz/analysis-plots.ts');
   if (o.reference) {
     const { readRunInfo } = await import('../session/run.ts');

@@ -87,6 +87,13 @@ describe('drug-shift statistics', () => {
     expect(far.p).toBeLessThan(0.01);
   });
 
+  test('shuffle counts past 10⁶ are refused at once (10⁹ ran for hours without a word)', () => {
+    const t0 = performance.now();
+    expect(() => permutationTest([[0], [1]], [[2], [3]], [0], 1e9)).toThrow('permutation test: --permutations 1000000000: expected a whole number from 1 to 1000000');
+    expect(() => permutationTest([[0], [1]], [[2], [3]], [0], 0)).toThrow(/--permutations 0/);
+    expect(performance.now() - t0).toBeLessThan(100);
+  });
+
   test('Bonferroni multiplies by the number of tests and caps at 1', () => {
     expect(bonferroni([0.01, 0.2, 0.5, 0.0001])).toEqual([0.04, 0.8, 1, 0.0004]);
     expect(() => bonferroni([0.1, Number.NaN])).toThrow(/p-value 1 is NaN/);

@@ -5,7 +5,7 @@
 
 import { describe, expect, test } from 'vitest';
 import { kldPerDim, summarizeKld } from '../../analysis/kld.ts';
-import { COUPLED, couplingOf, mitoticOf, partnersOf, summarizeCoupling, type CellCoupling } from '../../analysis/coupling.ts';
+import { checkCouplingCounts, COUPLED, couplingOf, mitoticOf, partnersOf, summarizeCoupling, type CellCoupling } from '../../analysis/coupling.ts';
 import { median } from 'simple-statistics';
 import { latentWalk, topDims, walkValues } from '../../analysis/walk.ts';
 import type { CellRow } from '../../data/manifest.ts';
@@ -99,6 +99,12 @@ describe('coupling', () => {
     expect(mitoticOf(row({ 'MitoticStateId/Name': 'M0' }))).toBe(false);
     expect(mitoticOf(row({ 'MitoticStateId/Name': 'M4/M5' }))).toBe(true);
     expect(mitoticOf(row({ other: '1' }))).toBeUndefined();
+  });
+
+  test('partner and sample counts are bounded (10⁹ partners per channel ran the process out of memory)', () => {
+    expect(() => checkCouplingCounts(1e9, 1)).toThrow('coupling: --permutations 1000000000 and --samples 1 must be whole numbers from 1 to 10000 and from 1 to 1000');
+    expect(() => checkCouplingCounts(100, 0)).toThrow(/--samples 0/);
+    expect(() => checkCouplingCounts(100, 10)).not.toThrow();
   });
 
   test('partners: seeded, uniform over the test cells, independent of other cells', () => {

@@ -1,7 +1,8 @@
 // `statcell compile` (layer table, parameter counts, planned memory, IR / WGSL dumps) and
 // `statcell run` (one entry point on tensors from a safetensors file).
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { readBoundedSync } from '../data/files.ts';
 import { parameterCount } from '../compiler/index.ts';
 import type { CompiledModel } from '../compiler/model.ts';
 import { parsePrecision } from '../compiler/precision.ts';
@@ -10,7 +11,7 @@ import { printIr, printWgsl } from '../compiler/print.ts';
 import { fmtShape } from '../kernels/types.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { ModelRuntime } from '../session/model.ts';
-import { asFloat64, parseSafetensors, writeSafetensors } from '../runtime/safetensors.ts';
+import { asFloat64, parseSafetensors, writeSafetensors, type SafeTensors } from '../runtime/safetensors.ts';
 
 const n = (x: number) => x.toLocaleString('en-US');
 const mib = (elements: number) => `${((elements * 4) / 2 ** 20).toFixed(1)} MiB`;
@@ -54,12 +55,27 @@ export function compileReport(model: CompiledModel, batch: number, emit?: 'ir' |
   return { text: out.join('\n'), total };
 }
 
+/** What Node reads into one buffer at most (2 GiB); the paper's largest model's weights are 90 MB. */
+const MAX_SAFETENSORS_BYTES = 2 ** 31 - 1;
+
+/**
+ * A safetensors file named on the command line: a regular file only (a FIFO would block, /dev/zero
+ * fill memory), within MAX_SAFETENSORS_BYTES; every error names the file.
+ */
+function readTensorsFile(file: string): SafeTensors {
+  try {
+    return parseSafetensors(readBoundedSync(file, MAX_SAFETENSORS_BYTES));
+  } catch (e) {
+    throw new Error(`${file}: ${(e as Error).message}`);
+  }
+}
+
 /**
  * Runs one entry point. Weights are named as in shared/fixtures/README.md (a `param/` or
  * `state_after_train/` prefix is accepted); inputs by the entry's input names.
  */
 export async function runEntry(model: CompiledModel, backend: Backend, opts: { weights: string; entry: string; input?: string; out: string; iteration?: number; batch?: number }): Promise<string[]> {
-  const w = parseSafetensors(readFileSync(opts.weights));
+  const w = readTensorsFile(opts.weights);
   const tensors = new Map<string, Float32Array>();
   for (const [name, t] of w.tensors) tensors.set(name.replace(/^param\//, ''), Float32Array.from(asFloat64(t, name)));
   const rt = new ModelRuntime(backend, model);
@@ -68,7 +84,7 @@ export async function runEntry(model: CompiledModel, backend: Backend, opts: { w
     const entry = model.entry(opts.entry, 1);
     const takes = entry.inputs.map((i) => `${i.name} ${fmtShape(i.shape)}`).join(', ');
     if (!opts.input && entry.inputs.length) throw new Error(`statcell run: the ${opts.entry} entry takes ${takes} (any batch): give them in --input <file.safetensors>`);
-    const inp = opts.input ? parseSafetensors(readFileSync(opts.input)) : { tensors: new Map() };
+    const inp = opts.input ? readTensorsFile(opts.input) : { tensors: new Map() };
     const first = entry.inputs[0];
     const given = first && inp.tensors.get(first.name);
     if (first && !given) throw new Error(`${opts.input}: no tensor '${first.name}' (the ${opts.entry} entry takes ${takes} with any batch)`);

@@ -2,7 +2,7 @@
 // meets it). Each test failed before its fix.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -73,5 +73,27 @@ describe('a fresh train that fails before its first step', () => {
     expect(r.err).toMatch(/--micro-batch 4 does not divide the batch of 6; give one of 1, 2, 3, 6/);
     expect(r.err).not.toMatch(/micro-batches of 4|0\/1/);
     expect(existsSync(join(out, 'run.json'))).toBe(false);
+  });
+});
+
+describe('statcell run reads --weights and --input as bounded regular files, naming them', () => {
+  // A FIFO blocked forever, /dev/zero read until memory ran out; a corrupt file's error did not say which file.
+  test('a FIFO, /dev/zero, a truncated file and a missing one: refused at once, the file named', () => {
+    const dir = tmp();
+    const fifo = join(dir, 'weights.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const truncated = join(dir, 'torn.safetensors');
+    writeFileSync(truncated, Buffer.from([16, 0, 0, 0, 0, 0, 0, 0, 123]));
+    const cases: [string, RegExp][] = [
+      [fifo, /weights\.fifo: not a regular file: it is a FIFO/],
+      ['/dev/zero', /\/dev\/zero: not a regular file: it is a character device/],
+      [truncated, /torn\.safetensors: safetensors: header says 16 bytes of JSON but the file has only 1/],
+      [join(dir, 'none.safetensors'), /none\.safetensors: no such file/],
+    ];
+    for (const [weights, message] of cases) {
+      const r = run(['run', TINY_FILE, '--backend', 'wasm', '--entry', 'generate', '--batch', '1', '--out', join(dir, 'o.safetensors'), '--weights', weights], 30_000);
+      expect(r.code, `${weights}: ${r.err}`).toBe(1);
+      expect(r.err).toMatch(message);
+    }
   });
 });

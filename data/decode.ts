@@ -245,13 +245,13 @@ async function pageCount(tiff: GeoTIFF): Promise<number> {
   }
 }
 
-/** ImageJ hyperstack metadata ("channels=6", "slices=40"); pages then run channel fastest, then Z. */
-function imagejCounts(desc: string | undefined): { channels?: number; slices?: number } {
+/** ImageJ hyperstack metadata ("channels=6", "slices=40", "frames=1"); pages then run channel fastest, then Z, then time. */
+function imagejCounts(desc: string | undefined): { channels?: number; slices?: number; frames?: number } {
   const get = (k: string) => {
     const m = desc?.match(new RegExp(`(?:^|\\n)${k}=(\\d+)`));
     return m ? Number(m[1]) : undefined;
   };
-  return { channels: get('channels'), slices: get('slices') };
+  return { channels: get('channels'), slices: get('slices'), frames: get('frames') };
 }
 
 export interface TiffOptions {
@@ -301,11 +301,14 @@ export async function decodeTiff(file: string, buf: ArrayBuffer, o: TiffOptions 
       pageOf = (c, z) => omePlaneIndex(ome, c, z);
     } else {
       const ij = imagejCounts(desc);
+      // Time points would otherwise be read as more Z slices.
+      if ((ij.frames ?? 1) !== 1) throw new Error(`ImageJ frames=${ij.frames}: a cell is one time point`);
       const c = ij.channels ?? o.channelsHint;
       if (!c) throw new Error('the channel count is neither in the file metadata nor given');
       C = c;
       if (pages % C !== 0) throw new Error(`expected ${C} channels × Z pages, found ${pages} page(s): wrong dimensionality?`);
       Z = pages / C;
+      if (ij.slices !== undefined && ij.slices !== Z) throw new Error(`ImageJ channels=${C} slices=${ij.slices} declare ${C * ij.slices} pages but the file has ${pages}`);
       pageOf = (c, z) => z * C + c;
     }
     if (dims === 3 && Z < 2) throw new Error(`expected a 3D image of ${C} channels × Z pages, found ${pages} page(s) (${Z} Z slice): wrong dimensionality?`);

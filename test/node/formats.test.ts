@@ -257,6 +257,23 @@ async function refusedQuickly(f: () => Promise<unknown>, re: RegExp): Promise<vo
   expect((process.memoryUsage().rss - rss0) / 1e6).toBeLessThan(200);
 }
 
+describe('ImageJ hyperstacks whose pages are not channels × slices', () => {
+  // 8 pages of 2×2: as channels=2 alone says, Z would be 4; frames=2 (or slices=3) says otherwise.
+  const pages = Array.from({ length: 8 }, (_, p) => new Uint8Array(4).fill(p));
+  const tiffWith = (description: string) => encodeTiff({ width: 2, height: 2, pages, description }).buffer as ArrayBuffer;
+  test('time points (frames=2) are refused, not read as more Z slices', async () => {
+    await expect(decodeTiff('t.tif', tiffWith('ImageJ=1.11a\nimages=8\nchannels=2\nslices=2\nframes=2\n'), { bounds: { size: [2, 2, 4] } })).rejects.toThrow('t.tif: not a readable 3D TIFF: ImageJ frames=2: a cell is one time point');
+  });
+  test('slices that disagree with the pages are refused; channels × slices = pages reads, Z fastest after the channel', async () => {
+    await expect(decodeTiff('s.tif', tiffWith('ImageJ=1.11a\nchannels=2\nslices=3\n'), { bounds: { size: [2, 2, 4] } })).rejects.toThrow('s.tif: not a readable 3D TIFF: ImageJ channels=2 slices=3 declare 6 pages but the file has 8');
+    const img = await decodeTiff('ok.tif', tiffWith(imagejDescription(2, 4)), { bounds: { size: [2, 2, 4] } });
+    // Page p is (z = p >> 1, c = p & 1); C × Y × X × Z with Z fastest.
+    expect([img.channels, ...img.spatial]).toEqual([2, 2, 2, 4]);
+    expect(Array.from(img.data.subarray(0, 4))).toEqual([0, 2, 4, 6]);
+    expect(Array.from(img.data.subarray(16, 20))).toEqual([1, 3, 5, 7]);
+  });
+});
+
 describe('hostile OME-Zarr is refused, naming the file and the field', () => {
   const bounds = { size: [4, 3, 2] };
   test('a huge declared shape, before any chunk is read', async () => {

@@ -14,7 +14,7 @@ import type { CellSource } from '../session/evaluate.ts';
 import { cellChannels, type CellChannels } from '../session/feeds.ts';
 import { encodeCells } from './kld.ts';
 import { seededRandom } from '../data/random.ts';
-import { cellFeatures, FEATURE_NAMES } from './features.ts';
+import { cellFeatures, FEATURE_NAMES, MASK_THRESHOLD } from './features.ts';
 
 export const EXPLAINED_TARGET = 0.9;
 export const MU_THRESHOLD = 0.6;
@@ -167,13 +167,26 @@ export interface CellRecord {
   features: number[];
 }
 
-/** The features of every cell of a source (its membrane and DNA channels). */
+/**
+ * The features of every cell of a source (its membrane and DNA channels). A real cell whose mask
+ * is empty (no pixel at MASK_THRESHOLD) has no shape or intensity: an error naming the cell and its
+ * manifest line (the PCA of every cell would otherwise fail on "cell i").
+ */
 export async function featuresOfCells(source: CellSource, size: readonly number[], batch = 16): Promise<CellRecord[]> {
   const out: CellRecord[] = [];
   for (let start = 0; start < source.length; start += batch) {
     const idx = Array.from({ length: Math.min(batch, source.length - start) }, (_, k) => start + k);
     const b: Batch = await source.batch(idx);
-    idx.forEach((_, c) => out.push({ cellId: String(b.rows[c].cellId), label: b.rows[c].structure, features: cellFeatures(cellChannels(b, c, idx.length), size) }));
+    idx.forEach((_, c) => {
+      const row = b.rows[c];
+      const features = cellFeatures(cellChannels(b, c, idx.length), size);
+      const bad = features.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) {
+        const channel = FEATURE_NAMES[bad].startsWith('cell_') ? 'membrane' : 'DNA';
+        throw new Error(`features: cell ${row.cellId} (${row.structure}, manifest line ${row.line}): its ${channel} has no pixel ≥ ${MASK_THRESHOLD} of full scale, so ${FEATURE_NAMES[bad]} is undefined (an empty mask: a dark image, or an intensity_scale above its values?)`);
+      }
+      out.push({ cellId: String(row.cellId), label: row.structure, features });
+    });
   }
   return out;
 }

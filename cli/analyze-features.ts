@@ -82,6 +82,7 @@ export async function featuresCommand(o: FeaturesCommand, backend: Backend): Pro
   // The real cells' features, and the PCA every model's regression shares (it depends on the data only).
   const first = await openRun(runs[0].dir, backend, o.checkpoint);
   const size = imageSize(first.model);
+  if (size.length !== 2) throw new Error(`${runs[0].dir}: ${first.model.name} takes ${size.join('×')} (3D) cells; the 14 features are of 2D cells (the paper's β sweep is of the 2D reference model)`);
   const cells = openSplit(data, first.model, 'all', { log, fit: first.info.fit });
   first.runtime.destroy();
   const real = await featuresOfCells(cells, size);

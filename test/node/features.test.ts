@@ -5,7 +5,7 @@
 
 import { describe, expect, test } from 'vitest';
 import { CHANNEL_FEATURES, channelFeatures, cellFeatures, contourLength, histogramEntropy, FEATURE_NAMES, MASK_THRESHOLD } from '../../analysis/features.ts';
-import { fitFeaturePca, folds, pcScores, regressPcs, rSquared, selectedDims, weightedR2 } from '../../analysis/feature-regression.ts';
+import { featuresOfCells, fitFeaturePca, folds, pcScores, regressPcs, rSquared, selectedDims, weightedR2 } from '../../analysis/feature-regression.ts';
 import { seededRandom } from '../../data/random.ts';
 
 /**
@@ -189,6 +189,17 @@ describe('PCA and regression on constructed data', () => {
     const rows = [[1, 2], [1, 3], [1, 4]];
     expect(() => fitFeaturePca(rows, 0.9, ['a', 'b'])).toThrow('a is the same (1) in every cell');
     expect(() => fitFeaturePca([[1, 2], [2, NaN], [3, 4]], 0.9, ['a', 'b'])).toThrow('cell 1: b is NaN');
+  });
+
+  test('a real cell with an empty mask is named by CellId and manifest line (the PCA said "cell 1")', async () => {
+    const [Y, X] = [6, 6];
+    const n = Y * X;
+    // Two cells of [membrane, DNA] references: cell 7 bright, cell 9 with a membrane below the mask threshold.
+    const reference = new Float32Array(4 * n).fill(0.5);
+    reference.fill(0.05, 2 * n, 3 * n);
+    const rows = [{ cellId: '7', structure: 'Golgi', line: 2 }, { cellId: '9', structure: 'Golgi', line: 3 }];
+    const source = { length: 2, batch: async () => ({ reference, structure: new Float32Array(2 * n), onehot: new Float32Array(0), classes: [], rows }) } as never;
+    await expect(featuresOfCells(source, [Y, X])).rejects.toThrow('features: cell 9 (Golgi, manifest line 3): its membrane has no pixel ≥ 0.1 of full scale, so cell_roundness is undefined');
   });
 });
 

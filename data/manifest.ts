@@ -65,11 +65,19 @@ export function readManifest(file: string, opts: ManifestOptions = {}): CellRow[
   return parseManifest(text, file, opts);
 }
 
+/** The header's names; a name given twice is an error (the parser would keep only the last column's values). */
+function uniqueColumns(names: string[], file: string): string[] {
+  const twice = names.findIndex((c, i) => names.indexOf(c) !== i);
+  if (twice >= 0) throw new ManifestError(file, 1, `column '${names[twice]}' appears twice in the header (columns ${names.indexOf(names[twice]) + 1} and ${twice + 1}); which one holds the values is ambiguous`);
+  return names;
+}
+
 export function parseManifest(text: string, file: string, opts: ManifestOptions = {}): CellRow[] {
   let records: { record: Record<string, string>; info: { lines: number } }[];
   try {
-    records = parse(text, { columns: true, info: true, skip_empty_lines: true, bom: true, trim: true });
+    records = parse(text, { columns: (names: string[]) => uniqueColumns(names, file), info: true, skip_empty_lines: true, bom: true, trim: true });
   } catch (e) {
+    if (e instanceof ManifestError) throw e;
     const err = e as Error & { lines?: number };
     throw new ManifestError(file, err.lines ?? 0, `not a valid CSV: ${err.message}`);
   }
@@ -99,10 +107,12 @@ export function parseManifest(text: string, file: string, opts: ManifestOptions 
     if (lineOf.has(key)) throw new ManifestError(file, line, `CellId ${cellId} with ${structureColumn} '${structure}' is already on line ${lineOf.get(key)}: each cell once`);
     lineOf.set(key, line);
     let channels: Channels | undefined;
-    if (hasChannels) {
+    // A row whose channel cells are all empty gives none (a 3-channel PNG needs none); Number() would read them as channel 0.
+    if (hasChannels && CHANNEL_COLUMNS.some((c) => record[`ch_${c}`] !== '')) {
       const ch = (c: string) => {
-        const v = Number(record[`ch_${c}`]);
-        if (!Number.isInteger(v) || v < 0) throw new ManifestError(file, line, `ch_${c} must be a channel index (a whole number ≥ 0), got '${record[`ch_${c}`]}'`);
+        // Digits, or pandas' float form of them ('2.0'); not '', '0x2' or '1e0', which Number() reads.
+        const v = /^\d+(\.0+)?$/.test(record[`ch_${c}`]) ? Number(record[`ch_${c}`]) : NaN;
+        if (!Number.isInteger(v)) throw new ManifestError(file, line, `ch_${c} must be a channel index (a whole number ≥ 0), got '${record[`ch_${c}`]}'`);
         return v;
       };
       channels = { dna: ch('dna'), memb: ch('memb'), struct: ch('struct'), seg_cell: ch('seg_cell'), seg_nuc: ch('seg_nuc') };

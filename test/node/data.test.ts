@@ -68,6 +68,16 @@ describe('manifest', () => {
     expect(parseManifest('CellId,StructureDisplayName\n1,Golgi\n1,Control - DNA\n2,Golgi\n', 'm.csv').length).toBe(3);
     expect(() => parseManifest('CellId,StructureDisplayName\n1,Golgi\n1,Control - DNA\n2,Golgi\n1,Golgi\n', 'm.csv')).toThrow("m.csv:5: CellId 1 with StructureDisplayName 'Golgi' is already on line 2: each cell once");
   });
+  test('a channel cell that is empty, hex or an exponent is refused (Number() read them as indices); a header column given twice too', () => {
+    const h = 'CellId,StructureDisplayName,ch_dna,ch_memb,ch_struct,ch_seg_cell,ch_seg_nuc\n';
+    expect(() => parseManifest(`${h}1,Golgi,2,,4,1,0\n`, 'm.csv')).toThrow(/^m\.csv:2: ch_memb must be a channel index \(a whole number ≥ 0\), got ''/);
+    expect(() => parseManifest(`${h}1,Golgi,0x2,3,4,1,0\n`, 'm.csv')).toThrow(/^m\.csv:2: ch_dna .* got '0x2'/);
+    expect(() => parseManifest(`${h}1,Golgi,2,1e0,4,1,0\n`, 'm.csv')).toThrow(/^m\.csv:2: ch_memb .* got '1e0'/);
+    // pandas writes an integer column holding a NaN as floats; a row with no channel cells at all gives none.
+    expect(parseManifest(`${h}1,Golgi,2.0,3,4,1,0\n`, 'm.csv')[0].channels).toEqual({ dna: 2, memb: 3, struct: 4, seg_cell: 1, seg_nuc: 0 });
+    expect(parseManifest(`${h}1,Golgi,,,,,\n`, 'm.csv')[0].channels).toBeUndefined();
+    expect(() => parseManifest('CellId,StructureDisplayName,save_reg_path_flat,CellId\n1,Golgi,a.png,2\n', 'm.csv')).toThrow(/^m\.csv:1: column 'CellId' appears twice in the header \(columns 1 and 4\)/);
+  });
 });
 
 describe('images', () => {

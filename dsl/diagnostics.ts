@@ -124,7 +124,7 @@ export const CODES = {
   /** The parser's own words (dsl/parser.ts `messages`): what it expected, what it found. */
   SC1001: { severity: 'error', title: 'unexpected token', message: ({ detail }: { detail: string }) => detail },
   SC1002: { severity: 'error', title: 'unexpected end of file', message: ({ detail }: { detail: string }) => detail },
-  SC1003: { severity: 'error', title: 'invalid character', message: ({ char }: { char: string }) => `invalid character '${char}'` },
+  SC1003: { severity: 'error', title: 'invalid character', message: ({ char }: { char: string }) => `invalid character ${describeChar(char)}` },
   SC1004: { severity: 'error', title: 'unterminated string', message: (_: NoArgs) => 'string is not closed before the end of the line' },
   SC1005: {
     severity: 'error',
@@ -476,6 +476,26 @@ export function formatHeadline(d: Diagnostic): string {
   return `${formatLocation(d.span)}: ${d.severity}[${d.code}]: ${d.message}`;
 }
 
+/** Characters that look like nothing or like a plain space, named so that the message says what to delete. */
+const INVISIBLE: Record<number, string> = { 0xa0: 'a no-break space', 0xfeff: 'a zero-width no-break space (byte-order mark)', 0x200b: 'a zero-width space', 0x3000: 'an ideographic space' };
+
+/**
+ * The first character of `text` for SC1003: quoted with its code point when it shows, by code
+ * point and kind when it does not (a no-break space pasted from a web page reads as ' ').
+ */
+function describeChar(text: string): string {
+  const ch = String.fromCodePoint(text.codePointAt(0) ?? 0xfffd);
+  const cp = ch.codePointAt(0)!;
+  const code = `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+  if (INVISIBLE[cp]) return `${code} (${INVISIBLE[cp]})`;
+  if (/\p{Cc}/u.test(ch)) return `${code} (a control character)`;
+  if (/[\p{Zs}\p{Zl}\p{Zp}\p{Cf}]/u.test(ch)) return `${code} (an invisible or space character)`;
+  return `'${ch}' (${code})`;
+}
+
+/** A source line as shown: control characters as their Control Pictures (one column each), so none reaches the terminal raw. */
+const visibleLine = (line: string) => line.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (c) => String.fromCharCode(c === '\x7f' ? 0x2421 : 0x2400 + c.charCodeAt(0)));
+
 /** The full text: headline, the source line with a caret under the span, the call chain, notes. */
 export function renderDiagnostic(d: Diagnostic, sources: SourceLookup): string {
   const out = [formatHeadline(d)];
@@ -489,7 +509,7 @@ export function renderDiagnostic(d: Diagnostic, sources: SourceLookup): string {
     const start = d.span.col - 1;
     const end = d.span.endLine === d.span.line ? Math.max(d.span.endCol - 1, start + 1) : Math.max(lineText.length, start + 1);
     const pad = lineText.slice(0, start).replace(/[^\t]/g, ' ');
-    out.push(`${gutter} |`, `${num} | ${lineText}`, `${gutter} | ${pad}${'^'.repeat(end - start)}`);
+    out.push(`${gutter} |`, `${num} | ${visibleLine(lineText)}`, `${gutter} | ${pad}${'^'.repeat(end - start)}`);
   }
   for (const site of d.callStack) out.push(`  in block ${site.block} called at ${formatLocation(site.span)}`);
   for (const note of d.notes) out.push(`  = note: ${note}`);

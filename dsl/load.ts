@@ -67,7 +67,9 @@ export function loadModule(path: string, files?: FileSource): LoadResult {
   const diags = new DiagnosticBag();
   const active: string[] = []; // files being loaded, to report import cycles
 
-  const visit = (file: string, src: string): void => {
+  const visit = (file: string, text: string): void => {
+    // A byte-order mark (editors on Windows write one) is no part of the text: columns count from after it.
+    const src = text.replace(/^\uFEFF/, '');
     sources.set(file, src);
     const r = parse(src, file);
     r.diagnostics.forEach((d) => diags.add(d));

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { compileModel, compileModelFile } from '../../compiler/index.ts';
-import { DiagnosticError, type Diagnostic } from '../../dsl/diagnostics.ts';
+import { DiagnosticError, renderDiagnostic, type Diagnostic } from '../../dsl/diagnostics.ts';
 import { fuzzCase, realModels, runCase } from '../fuzz/fuzz.ts';
 
 /** A small model whose body is `body`, trainable unless `train` is false. */
@@ -46,6 +46,21 @@ function expectError(ds: Diagnostic[], code: string, line?: number): Diagnostic 
 describe('hostile models end in located diagnostics', () => {
   test('the base model compiles (so each case below fails for its own reason)', () => {
     expect(() => compileModel({ 'm.vae': model('') }, 'm.vae')).not.toThrow();
+  });
+
+  test('a byte-order mark is skipped; invisible and control characters are named by code point and shown as symbols, never raw', () => {
+    // A file saved with a BOM was refused as "invalid character '\uFEFF'", a pasted no-break space as "invalid character ' '".
+    expect(() => compileModel({ 'm.vae': '\uFEFF' + model('') }, 'm.vae')).not.toThrow();
+    expect(expectError(diagnosticsOf('\uFEFFconst a = 1 @\n'), 'SC1003', 1).span.col).toBe(13);
+    expect(expectError(diagnosticsOf(model('k =\u00a01')), 'SC1003', 4).message).toBe('invalid character U+00A0 (a no-break space)');
+    expect(expectError(diagnosticsOf(model('k = 1 @')), 'SC1003', 4).message).toBe("invalid character '@' (U+0040)");
+    const text = model('k = 1 \x1b]0;title\x07');
+    const d = expectError(diagnosticsOf(text), 'SC1003', 4);
+    expect(d.message).toBe('invalid character U+001B (a control character)');
+    const shown = renderDiagnostic(d, { 'm.vae': text });
+    expect(shown).not.toMatch(/[\x1b\x07]/);
+    expect(shown).toContain('k = 1 \u241b]0;title\u2407');
+    expect(shown.split('\n')[3].indexOf('^')).toBe(shown.split('\n')[2].indexOf('\u241b'));
   });
 
   test('deep nesting: SC1006 at the token past the limit, no stack overflow', () => {

@@ -198,7 +198,14 @@ const TYPES: Record<string, string> = {
 export function serveFolder(dir: string, port: number, host = '127.0.0.1'): Promise<Server> {
   const root = resolve(dir);
   const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    let path: string;
+    try {
+      path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    } catch {
+      // A malformed escape (/%E0%A4%A) threw out of the handler and ended the server.
+      res.writeHead(400, { 'Content-Type': 'text/plain' }).end('malformed URL');
+      return;
+    }
     let file = normalize(join(root, path));
     if (file !== root && !file.startsWith(root + sep)) {
       res.writeHead(403).end('outside the site');

@@ -272,6 +272,8 @@ export async function decodeOmeZarr(file: string, src: ZarrSource, o: { dims?: 2
       const isMeta = /(^|\/)\.z(array|attrs|group)$/.test(k);
       const b = await src.get(k, isMeta ? MAX_ZARR_METADATA_BYTES : chunkFileMax);
       if (!b && !isMeta) fail(k, `chunk file missing (the array ${path} declares ${shape.join('×')} in chunks of ${chunks.join('×')}); a partial copy?`);
+      // Zarr v2 stores every chunk whole (edge chunks padded); zarrita would read a short raw one as fill values.
+      if (b && !isMeta && comp === null && b.length !== chunkBytes) fail(k, `an uncompressed chunk of ${b.length} bytes; a ${chunks.join('×')} chunk of ${dtype} is ${chunkBytes} (a partial copy?)`);
       return b;
     },
   };

@@ -302,6 +302,19 @@ describe('hostile OME-Zarr is refused, naming the file and the field', () => {
     const out = await hostile((d) => editJson(join(d, '.zattrs'), (j) => { (j.multiscales as { datasets: { path: string }[] }[])[0].datasets[0].path = '../../etc'; }));
     await refusedQuickly(() => readOmeZarr(out, { bounds }), /\.zattrs: multiscales\[0\]\.datasets\[0\]\.path "\.\.\/\.\.\/etc" is not a relative path inside the folder/);
   });
+  test('an uncompressed chunk shorter than its declared size (it was read as zeros past its end)', async () => {
+    const raw = (d: string, c1: number) => {
+      editJson(join(d, '0', '.zarray'), (j) => { j.compressor = null; });
+      for (const c of [0, 1, 2]) writeFileSync(join(d, '0', String(c), '0', '0', '0'), new Uint8Array(c === 1 ? c1 : 96).fill(0x3f));
+    };
+    const cut = await hostile((d) => raw(d, 40));
+    await refusedQuickly(() => readOmeZarr(cut, { bounds }), /h\.ome\.zarr\/0\/1\/0\/0\/0: an uncompressed chunk of 40 bytes; a 1×2×4×3 chunk of float32 is 96 \(a partial copy\?\)/);
+    const empty = await hostile((d) => raw(d, 0));
+    await refusedQuickly(() => readOmeZarr(empty, { bounds }), /0\/1\/0\/0\/0: an uncompressed chunk of 0 bytes/);
+    const whole = await readOmeZarr(await hostile((d) => raw(d, 96)), { bounds });
+    expect(whole.data.every((v) => v === new Float32Array(Uint8Array.of(0x3f, 0x3f, 0x3f, 0x3f).buffer)[0])).toBe(true);
+  });
+
   test('a chunk that inflates past its declared size (a zlib bomb)', async () => {
     const bomb = zlibSync(new Uint8Array(1 << 20), { level: 9 }); // 1 MiB of zeros in ~1 KB, within the file bound of a 96-byte chunk
     expect(bomb.length).toBeLessThan(4096);

@@ -26,11 +26,13 @@ export interface TrainCommand {
   data: string;
   out: string;
   backend: string;
-  batch: number;
+  /** Default 32, or with --resume the run's. */
+  batch?: number;
   microBatch?: number;
   epochs?: number;
   iterations?: number;
-  seed: number;
+  /** Default 1, or with --resume the run's. */
+  seed?: number;
   checkpointEvery?: number;
   /** Epoch checkpoints kept besides the best and the latest. */
   keep?: number;
@@ -49,8 +51,10 @@ export interface TrainCommand {
   openedBackend?: Backend;
 }
 
-export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
-  const previous = o.resume && existsSync(join(o.out, 'run.json')) ? readRunInfo(o.out) : undefined;
+export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
+  const previous = given.resume && existsSync(join(given.out, 'run.json')) ? readRunInfo(given.out) : undefined;
+  // --resume continues with the run's batch and seed unless told otherwise (the checkpoint refuses others).
+  const o = { ...given, batch: given.batch ?? previous?.batch ?? 32, seed: given.seed ?? previous?.seed ?? 1 };
   if (!o.model && !previous) throw new Error(o.resume ? `--resume: ${o.out} holds no run to resume (no run.json); give --model to start one` : 'statcell train: --model <file> is required');
   const overrides = previous && !Object.keys(o.set).length ? previous.overrides : o.set;
   const precision = parsePrecision(o.precision ?? previous?.precision ?? 'f32');
@@ -74,6 +78,7 @@ export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
   try {
     // A fresh run never replaces another's checkpoints and metrics.
     if (!o.resume) assertFreshRunDir(o.out);
+    const continued = previous && resolveCheckpoint(join(o.out, 'checkpoints'), 'latest');
     writeRunInfo(o.out, { model: o.model ?? previous!.model, overrides, data: resolve(o.data), batch: o.batch, seed: o.seed, skipBad: o.skipBad, labels: trainSet.classes, fit, precision: precision === 'f32' ? undefined : precision });
     log(`${model.name}: ${trainSet.length} training cells, ${validate.length} validation cells, batch ${o.batch}, run directory ${o.out}`);
     try {
@@ -99,7 +104,9 @@ export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
         log,
       });
     } catch (e) {
+      // Until a checkpoint is written with the new settings (--data, --batch, …), run.json keeps the run's own.
       if (!o.resume) forgetUnstartedRun(o.out);
+      else if (previous && resolveCheckpoint(join(o.out, 'checkpoints'), 'latest') === continued) writeRunInfo(o.out, previous);
       throw e;
     }
   } finally {
@@ -112,7 +119,7 @@ export async function trainCommand(o: TrainCommand): Promise<TrainResult> {
  * batch, in a runtime of their own (fresh weights, destroyed after), so the run itself is the same
  * with or without it.
  */
-async function profileFirstStep(model: CompiledModel, backend: Backend, trainSet: CellSource, o: TrainCommand, precision: Precision): Promise<void> {
+async function profileFirstStep(model: CompiledModel, backend: Backend, trainSet: CellSource, o: TrainCommand & { batch: number; seed: number }, precision: Precision): Promise<void> {
   const why = profileUnavailable(backend);
   if (why) {
     log(why);

@@ -2,7 +2,7 @@
 // meets it). Each test failed before its fix.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -95,5 +95,27 @@ describe('statcell run reads --weights and --input as bounded regular files, nam
       expect(r.code, `${weights}: ${r.err}`).toBe(1);
       expect(r.err).toMatch(message);
     }
+  });
+});
+
+describe('statcell train --resume', () => {
+  const args = (out: string, manifest: string, ...more: string[]) => ['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--data', manifest, '--out', out, '--backend', 'wasm', '--eval-samples', '1', ...more];
+
+  test("continues with the run's batch and seed when none is given, and a resume that fails keeps the run's run.json", () => {
+    const out = join(tmp(), 'run');
+    const first = run(args(out, join(data, 'manifest.csv'), '--batch', '4', '--seed', '3', '--iterations', '2'));
+    expect(first.code, first.err).toBe(0);
+    // The defaults were 32 and 1 whatever the run had: 'a batch of 32 distinct cells needs at least 32 training cells'.
+    const resumed = run(args(out, join(data, 'manifest.csv'), '--resume', '--iterations', '3'));
+    expect(resumed.code, resumed.err).toBe(0);
+    expect(resumed.err).toMatch(/resuming from .* at iteration 2/);
+    // Data at another size fail at the first batch; run.json had already been rewritten to name them.
+    const other = tmp();
+    synthesize({ out: other, cells: 24, dims: 2, size: [16, 8], seed: 3 });
+    const before = readFileSync(join(out, 'run.json'), 'utf8');
+    const wrong = run(args(out, join(other, 'manifest.csv'), '--resume', '--iterations', '4'));
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).toMatch(/the image is 16×8 but the model takes 24×16/);
+    expect(readFileSync(join(out, 'run.json'), 'utf8')).toBe(before);
   });
 });

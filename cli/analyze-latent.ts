@@ -180,12 +180,18 @@ function readCells(file: string): CellCoupling[] {
 export async function couplingCommand(o: CouplingCommand, backend: Backend) {
   const { cellKey, checkCouplingCounts, couplingOfCells, summarizeCoupling } = await import('../analysis/coupling.ts');
   checkCouplingCounts(o.permutations, o.samples);
+  if (o.limit !== undefined && !(Number.isInteger(o.limit) && o.limit >= 1)) throw new Error(`coupling: --limit ${o.limit}: expected a positive whole number (cells to evaluate now)`);
   const { couplingPlot } = await import('../viz/analysis-plots.ts');
   if (o.reference) {
     const { readRunInfo } = await import('../session/run.ts');
     readRunInfo(o.reference); // the reference run is recorded with the results; it must be one
   }
   const { r, ds } = await runAndCells(o.target, backend, o.data, o.split);
+  // A lone cell's only partner is itself: its "permuted" channels are its own.
+  if (ds.length < 2) {
+    r.runtime.destroy();
+    throw new Error(`coupling: the ${o.split} split of ${o.data ?? r.info.data} has ${ds.length} cell(s); the partners are other cells of it, so it needs at least 2`);
+  }
   const out = o.out ?? join(o.target, 'analysis', 'coupling');
   mkdirSync(out, { recursive: true });
   const partial = join(out, 'cells.jsonl');

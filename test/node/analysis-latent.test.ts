@@ -107,6 +107,29 @@ describe('coupling', () => {
     expect(() => checkCouplingCounts(100, 10)).not.toThrow();
   });
 
+  test('coupling needs two cells of the split (a lone cell is its own partner) and a --limit of at least 1 (0 evaluated one cell)', async () => {
+    const { mkdtempSync, readFileSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { synthesize } = await import('../../data/synth.ts');
+    const { trainCommand } = await import('../../cli/train.ts');
+    const { couplingCommand } = await import('../../cli/analyze-latent.ts');
+    const { WasmBackend } = await import('../../runtime/wasm.ts');
+    const { TINY_FILE, TINY_TARGET } = await import('./tiny-model.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'statcell-coupling-'));
+    synthesize({ out: dir, cells: 24, dims: 2, size: [24, 16], seed: 3 });
+    const manifest = join(dir, 'manifest.csv');
+    const backend = await WasmBackend.create();
+    const target = join(dir, 'target');
+    const r = await trainCommand({ model: TINY_FILE, set: { ...TINY_TARGET, size: [24, 16] }, data: manifest, out: target, backend: 'wasm', batch: 4, iterations: 1, seed: 1, evalSamples: 1, openedBackend: backend });
+    r.runtime.destroy();
+    await expect(couplingCommand({ target, split: 'test', permutations: 2, samples: 1, seed: 1, limit: 0 }, backend)).rejects.toThrow('coupling: --limit 0: expected a positive whole number');
+    const [header, ...lines] = readFileSync(manifest, 'utf8').trim().split('\n');
+    const one = join(dir, 'one.csv');
+    writeFileSync(one, `${header}\n${lines[0]}\n`);
+    await expect(couplingCommand({ target, data: one, split: 'all', permutations: 2, samples: 1, seed: 1, out: join(dir, 'c') }, backend)).rejects.toThrow(`coupling: the all split of ${one} has 1 cell(s); the partners are other cells of it, so it needs at least 2`);
+  }, 60_000);
+
   test('partners: seeded, uniform over the test cells, independent of other cells', () => {
     const a = partnersOf(7, 3, 20, 2000);
     expect(partnersOf(7, 3, 20, 2000)).toEqual(a);

@@ -88,6 +88,8 @@ export async function runEntry(model: CompiledModel, backend: Backend, opts: { w
     const first = entry.inputs[0];
     const given = first && inp.tensors.get(first.name);
     if (first && !given) throw new Error(`${opts.input}: no tensor '${first.name}' (the ${opts.entry} entry takes ${takes} with any batch)`);
+    // Its first size is the batch: a tensor of another rank has none to give.
+    if (given && given.shape.length !== first.shape.length) throw new Error(`${opts.input}: '${first.name}' has shape ${fmtShape(given.shape)}, the ${opts.entry} entry takes ${takes} with any batch`);
     // The batch is the inputs'; an entry without inputs (a generator) runs --batch items.
     const batch = given ? given.shape[0] : (opts.batch ?? 1);
     const feeds: Record<string, Float32Array> = {};

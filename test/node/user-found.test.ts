@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { synthesize } from '../../data/synth.ts';
 import type { ModelRuntime } from '../../session/model.ts';
 import { evaluateCells, type CellSource } from '../../session/evaluate.ts';
+import { writeSafetensors } from '../../runtime/safetensors.ts';
 import { TINY_FILE, tinyModel } from './tiny-model.ts';
 
 const CLI = join(import.meta.dirname, '../../cli/statcell.js');
@@ -95,6 +96,19 @@ describe('statcell run reads --weights and --input as bounded regular files, nam
       expect(r.code, `${weights}: ${r.err}`).toBe(1);
       expect(r.err).toMatch(message);
     }
+  });
+});
+
+describe('statcell run --input', () => {
+  test("a tensor of another rank than the entry's input is named with both shapes (a scalar gave 'size B is undefined' inside the model)", () => {
+    const out = join(tmp(), 'run');
+    const trained = run(['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--out', out, '--backend', 'wasm', '--batch', '4', '--iterations', '1']);
+    expect(trained.code, trained.err).toBe(0);
+    const input = join(tmp(), 'in.safetensors');
+    writeFileSync(input, writeSafetensors({ cells: { shape: [], data: new Float32Array([1]) } }));
+    const r = run(['run', '--run', out, '--backend', 'wasm', '--entry', 'encode', '--input', input, '--out', join(tmp(), 'o.safetensors')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/in\.safetensors: 'cells' has shape \[\], the encode entry takes cells \[1, 2, 24, 16\] with any batch/);
   });
 });
 

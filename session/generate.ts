@@ -27,6 +27,12 @@ function generateRole(model: CompiledModel) {
   return g;
 }
 
+/** A reference and a target run compose only at one image size (the target model takes the reference model's cells). */
+export function checkSameSize(reference: OpenedRun, target: OpenedRun, what: string): void {
+  const [r, t] = [imageSize(reference.model), imageSize(target.model)];
+  if (r.join('×') !== t.join('×')) throw new Error(`${what}: the reference model (${reference.dir}) takes ${r.join('×')} cells but the target model (${target.dir}) takes ${t.join('×')}; give two runs of one image size`);
+}
+
 /**
  * A generator run on all n cells in one batch (so that a seed gives the same cells whatever n is
  * split into); a batch past the backend's memory is named as such, with the remedy: fewer cells.
@@ -49,6 +55,7 @@ export async function generate(o: { reference?: OpenedRun; target?: OpenedRun; n
   const any = o.reference ?? o.target;
   if (!any) throw new Error('generate: give a reference model run (--reference), a target model run (--target), or both');
   const size = imageSize(any.model);
+  if (o.reference && o.target) checkSameSize(o.reference, o.target, 'generate');
   const it = o.iteration ?? 0;
   let base: CellChannels[];
   let names: string[];

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Batch } from '../data/dataset.ts';
 import type { CellSource } from '../session/evaluate.ts';
 import { cellChannels, channelsOf, feedsFrom, imageChannels, imageSize, inputWithRole, type CellChannels } from '../session/feeds.ts';
-import { generate } from '../session/generate.ts';
+import { checkSameSize, generate } from '../session/generate.ts';
 import type { OpenedRun } from '../session/run.ts';
 import { readMetrics } from '../train/metrics.ts';
 import { labelFidelity, labelVersusCellDifference, type LabelFidelity } from '../analysis/fidelity.ts';
@@ -76,6 +76,7 @@ export interface ReportInput {
 }
 
 export async function writeReport(dir: string, o: ReportInput): Promise<string> {
+  if (o.target) checkSameSize(o.reference.run, o.target.run, 'report');
   mkdirSync(dir, { recursive: true });
   const figs: ReportFigure[] = [lossFigure(dir, o.reference.run, o.reference.dir, 'reference')];
   /** What the report could not show, and why. */

@@ -132,6 +132,7 @@ program
       // The real cells give their channels only (their own labels play no part), so any labels will do.
       const ds = openSplit(o.data, run.model, o.split as Split, { log, fit: o.fit ?? run.info.fit });
       real = await ds.batch(Array.from({ length: Math.min(o.n, ds.length) }, (_, i) => i));
+      if (ds.length < o.n) log(`generate: the ${o.split} split of ${o.data} has ${ds.length} cell${ds.length === 1 ? '' : 's'}: ${ds.length} generated, not --n ${o.n} (--split all takes every cell)`);
     }
     const g = await generate({ reference, target, n: real ? real.rows.length : o.n, labels, real, iteration: o.seed });
     const files = await writeGeneratedFiles(g, o.out, o.format, pixelSizeForRun(o.data ?? (target ?? reference)!.info.data));

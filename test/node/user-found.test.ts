@@ -99,16 +99,35 @@ describe('statcell run reads --weights and --input as bounded regular files, nam
   });
 });
 
+/** A tiny run of one iteration, trained once for the tests that only read it. */
+let trainedRun: string | undefined;
+function tinyRun(): string {
+  if (trainedRun) return trainedRun;
+  const out = join(tmp(), 'run');
+  const trained = run(['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--out', out, '--backend', 'wasm', '--batch', '4', '--iterations', '1']);
+  expect(trained.code, trained.err).toBe(0);
+  return (trainedRun = out);
+}
+
 describe('statcell run --input', () => {
   test("a tensor of another rank than the entry's input is named with both shapes (a scalar gave 'size B is undefined' inside the model)", () => {
-    const out = join(tmp(), 'run');
-    const trained = run(['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--out', out, '--backend', 'wasm', '--batch', '4', '--iterations', '1']);
-    expect(trained.code, trained.err).toBe(0);
+    const out = tinyRun();
     const input = join(tmp(), 'in.safetensors');
     writeFileSync(input, writeSafetensors({ cells: { shape: [], data: new Float32Array([1]) } }));
     const r = run(['run', '--run', out, '--backend', 'wasm', '--entry', 'encode', '--input', input, '--out', join(tmp(), 'o.safetensors')]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/in\.safetensors: 'cells' has shape \[\], the encode entry takes cells \[1, 2, 24, 16\] with any batch/);
+  });
+});
+
+describe('statcell generate --data', () => {
+  test('a split with fewer cells than --n says how many it generates (it wrote fewer files silently)', () => {
+    const out = join(tmp(), 'gen');
+    const r = run(['generate', '--reference', tinyRun(), '--data', join(data, 'manifest.csv'), '--n', '100', '--out', out, '--backend', 'wasm']);
+    expect(r.code, r.err).toBe(0);
+    const m = /generate: the test split of .*manifest\.csv has (\d+) cells?: \1 generated, not --n 100/.exec(r.err);
+    expect(m, r.err).not.toBeNull();
+    expect(r.err).toMatch(new RegExp(`wrote ${m![1]} files`));
   });
 });
 

@@ -112,12 +112,17 @@ function checkPngInflation(file: string, b: Uint8Array, h: { width: number; heig
  * dropped, stopping as soon as it passes the limit: memory stays bounded whatever the ratio.
  */
 function inflatesBeyond(pieces: Uint8Array[], limit: number): boolean {
+  return inflatedBytes(pieces, limit) > limit;
+}
+
+/** How many bytes a zlib stream given in pieces inflates to, counted and dropped, stopping once past `limit`. */
+function inflatedBytes(pieces: Uint8Array[], limit: number): number {
   let out = 0;
   const inf = new Unzlib((chunk) => {
     out += chunk.length;
   });
   for (const p of pieces) for (let k = 0; k < p.length && out <= limit; k += 1024) inf.push(p.subarray(k, Math.min(k + 1024, p.length)));
-  return out > limit;
+  return out;
 }
 
 /**
@@ -196,17 +201,17 @@ function packBitsDecodedBytes(b: Uint8Array, limit: number): number {
 const TIFF_COMPRESSIONS: Record<number, string> = { 1: 'none', 5: 'LZW', 8: 'deflate', 32946: 'deflate', 32773: 'PackBits' };
 
 /**
- * Refuses a compressed TIFF page whose strips or tiles decode beyond their declared size (a tile's
- * width × height, a strip's width × RowsPerStrip, × the sample size) before geotiff decodes them
- * whole: deflate inflated with the output counted, LZW and PackBits counted by their codes. Other
- * compressions are refused.
+ * Checks a TIFF page's strips or tiles before geotiff decodes them: each lies inside the file (a
+ * truncated file, which geotiff reports as "Offset is outside the bounds of the DataView"); an
+ * uncompressed one holds its rows whole; a compressed one decodes to no more than its declared size
+ * (a tile's width × height, a strip's width × RowsPerStrip, × the sample size): deflate inflated with
+ * the output counted, LZW and PackBits counted by their codes. Other compressions are refused.
  */
 async function checkTiffInflation(file: string, buf: ArrayBuffer, page: GeoTIFFImage, p: number, bytesPerSample: number): Promise<void> {
   const fd = page.fileDirectory;
   const compression = Number(fd.getValue('Compression') ?? 1);
   const kind = TIFF_COMPRESSIONS[compression];
   if (!kind) throw new ImageError(file, `page ${p}: Compression ${compression}; statcell reads uncompressed, deflate, LZW or PackBits TIFFs`);
-  if (kind === 'none') return;
   const block = page.isTiled ? 'tile' : 'strip';
   // A tile is at most the image rounded up to TIFF's 16-pixel tile grid.
   if (page.getTileWidth() > page.getWidth() + 15 || page.getTileHeight() > page.getHeight() + 15)
@@ -216,14 +221,24 @@ async function checkTiffInflation(file: string, buf: ArrayBuffer, page: GeoTIFFI
   const limit = page.getTileWidth() * page.getTileHeight() * bytesPerSample;
   const bytes = new Uint8Array(buf);
   for (let i = 0; i < offsets.length; i++) {
-    const data = bytes.subarray(offsets[i], offsets[i] + (counts[i] ?? 0));
-    let over: boolean;
+    const [at, n] = [offsets[i], counts[i] ?? 0];
+    if (at + n > bytes.length) throw new ImageError(file, `page ${p}: ${block} ${i} (bytes ${at}–${at + n}) runs past the end of the ${bytes.length}-byte file (a truncated file?)`);
+    // The last strip may hold fewer rows; a tile is always whole.
+    const rows = page.isTiled ? page.getTileHeight() : Math.min(page.getTileHeight(), page.getHeight() - i * page.getTileHeight());
+    const need = rows * page.getTileWidth() * bytesPerSample;
+    if (kind === 'none') {
+      if (n < need) throw new ImageError(file, `page ${p}: uncompressed ${block} ${i} holds ${n} bytes; its ${rows} row(s) need ${need} (a truncated file?)`);
+      continue;
+    }
+    const data = bytes.subarray(at, at + n);
+    let decoded: number;
     try {
-      over = kind === 'deflate' ? inflatesBeyond([data], limit) : (kind === 'LZW' ? lzwDecodedBytes(data, limit) : packBitsDecodedBytes(data, limit)) > limit;
+      decoded = kind === 'deflate' ? inflatedBytes([data], limit) : kind === 'LZW' ? lzwDecodedBytes(data, limit) : packBitsDecodedBytes(data, limit);
     } catch (e) {
       throw new ImageError(file, `page ${p}: not a readable ${kind} ${block}: ${(e as Error).message}`);
     }
-    if (over) throw new ImageError(file, `page ${p}: ${kind === 'LZW' ? 'an' : 'a'} ${kind} ${block} ${kind === 'deflate' ? 'inflates' : 'decodes'} to more than the ${limit} bytes the page declares (a compression bomb); refused before decoding`);
+    if (decoded > limit) throw new ImageError(file, `page ${p}: ${kind === 'LZW' ? 'an' : 'a'} ${kind} ${block} ${kind === 'deflate' ? 'inflates' : 'decodes'} to more than the ${limit} bytes the page declares (a compression bomb); refused before decoding`);
+    if (decoded < need) throw new ImageError(file, `page ${p}: ${kind} ${block} ${i} decodes to ${decoded} bytes; its ${rows} row(s) need ${need} (a truncated or corrupt ${block})`);
   }
 }
 

@@ -234,6 +234,19 @@ describe('TIFF strips that decode beyond their declared size, and IFD chains tha
     await refusedQuickly(() => readImage(f, { dims: 2, channelsHint: 1, bounds: { size: [64, 64] } }), /packbits-bomb\.tiff: page 0: a PackBits strip decodes to more than the 4096 bytes/);
   });
 
+  test('truncated strips are named with what they hold and need (geotiff said "Offset is outside the bounds of the DataView")', async () => {
+    const read = (name: string, t: Uint8Array) => {
+      const f = join(dir, name);
+      writeFileSync(f, t);
+      return readImage(f, { dims: 2, channelsHint: 1, bounds: { size: [64, 64] } });
+    };
+    await expect(read('raw-short.tiff', tiffWithStrip(new Uint8Array(1000), 1))).rejects.toThrow(/raw-short\.tiff: page 0: uncompressed strip 0 holds 1000 bytes; its 64 row\(s\) need 4096 \(a truncated file\?\)/);
+    const cut = tiffWithStrip(new Uint8Array(4096), 1);
+    await expect(read('raw-cut.tiff', cut.subarray(0, cut.length - 3000))).rejects.toThrow(/raw-cut\.tiff: page 0: strip 0 \(bytes \d+–\d+\) runs past the end of the \d+-byte file \(a truncated file\?\)/);
+    await expect(read('deflate-short.tiff', tiffWithStrip(zlibSync(new Uint8Array(1000)), 8))).rejects.toThrow(/deflate-short\.tiff: page 0: deflate strip 0 decodes to 1000 bytes; its 64 row\(s\) need 4096/);
+    expect((await read('raw.tiff', tiffWithStrip(new Uint8Array(4096).fill(9), 1))).data[4095]).toBe(9);
+  });
+
   test('a compression whose output is not bounded (JPEG) is refused, naming it', async () => {
     const f = join(dir, 'jpeg.tiff');
     writeFileSync(f, tiffWithStrip(new Uint8Array(16), 7));

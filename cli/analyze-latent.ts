@@ -117,11 +117,13 @@ export async function walkCommand(o: WalkCommand, backend: Backend): Promise<str
         runs.push({ tag: label, conditions: feedsFrom(r.model, [real], [label], r.info.labels, ['reference', 'label']), real: { membrane: real.membrane, dna: real.dna } });
       }
     } else runs.push({ tag: 'reference' });
-    for (const run of runs) {
+    const { uniqueStems } = await import('../data/labels.ts');
+    const stems = uniqueStems(runs.map((x) => x.tag));
+    for (const [i, run] of runs.entries()) {
       const tiles = await latentWalk(r.runtime, { latent: k.latent, dims, values, conditions: run.conditions, batch: r.info.batch });
       const cells = tiles.map((t) => ({ ...run.real, ...t.channels }));
       const gain = contrastStretch(cells);
-      const stem = join(out, `walk-${run.tag.replace(/[^A-Za-z0-9]+/g, '_')}`);
+      const stem = join(out, `walk-${stems[i]}`);
       writeFileSync(`${stem}.png`, pngOf(scaleUp(grid(cells.map((c) => cellRgb(size, c, gain)), values.length), 3)));
       files.push(`${stem}.png`);
       for (const d of dims) {

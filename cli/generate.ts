@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeOmeZarr } from '../data/images.ts';
+import { labelStem } from '../data/labels.ts';
 import { pixelSizeOf, readManifest } from '../data/manifest.ts';
 import { DEFAULT_PIXEL_SIZE, type PixelSize } from '../data/ome.ts';
 import { fileChannels, omeTiffOf } from '../data/ome-tiff.ts';
@@ -32,7 +33,7 @@ export function pixelSizeForRun(manifest: string | undefined): PixelSize {
   return pixelSizeOf(readManifest(manifest), manifest);
 }
 
-const stemOf = (out: string, i: number, c: GeneratedCell) => join(out, `${String(i).padStart(3, '0')}-${(c.label ?? 'cell').replace(/[^A-Za-z0-9]+/g, '_')}`);
+const stemOf = (out: string, i: number, c: GeneratedCell) => join(out, `${String(i).padStart(3, '0')}-${labelStem(c.label ?? 'cell')}`);
 
 /** A cell's PNG and OME-TIFF files, those of `kinds` asked for. */
 function writeFlat(stem: string, size: number[], c: GeneratedCell, kinds: Set<FileKind>, pixelSize: PixelSize): string[] {

@@ -65,3 +65,22 @@ export function parseLabelList(text: string, vocabulary: readonly string[]): str
   }
   return out;
 }
+
+/** A label as part of a file name: runs of anything but letters and digits (of any script) become '_'. */
+export const labelStem = (label: string): string => label.replace(/[^\p{L}\p{N}]+/gu, '_') || '_';
+
+/**
+ * File-name stems of several labels, each distinct even on a case-insensitive file system: a stem
+ * already taken gets '-2', '-3', … (labels that differ only in punctuation, "a,b" and "a;b", would
+ * otherwise write the same files, the later over the earlier).
+ */
+export function uniqueStems(labels: readonly string[]): string[] {
+  const taken = new Set<string>();
+  return labels.map((label) => {
+    const stem = labelStem(label);
+    let s = stem;
+    for (let k = 2; taken.has(s.toLowerCase()); k++) s = `${stem}-${k}`;
+    taken.add(s.toLowerCase());
+    return s;
+  });
+}

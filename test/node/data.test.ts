@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { readPng2d, readTiff3d } from '../../data/images.ts';
-import { CLASSES, labelIndex, parseLabelList } from '../../data/labels.ts';
+import { CLASSES, labelIndex, labelStem, parseLabelList, uniqueStems } from '../../data/labels.ts';
 import { parseManifest, readManifest } from '../../data/manifest.ts';
 import { centreCopy, preprocess2d } from '../../data/preprocess.ts';
 import { splitFraction, splitOf } from '../../data/split.ts';
@@ -45,6 +45,13 @@ test('labels named on the command line: split on ";" or ",", except inside a lab
   // What is no label stays as written, for the caller to name as unknown.
   expect(parseLabelList('Golgi, Tubulin;Mito', vocabulary)).toEqual(['Golgi', 'Tubulin', 'Mito']);
   expect(parseLabelList('', vocabulary)).toEqual([]);
+});
+
+test('file stems of labels keep letters of any script and are distinct (three Japanese labels all wrote walk-_.png, each over the last)', () => {
+  expect(labelStem('Control - DNA')).toBe('Control_DNA');
+  expect(labelStem('Mitochondrien µ–ß 🧬')).toBe('Mitochondrien_µ_ß_');
+  expect(uniqueStems(['ゴルジ体', 'ミトコンドリア', '小胞体'])).toEqual(['ゴルジ体', 'ミトコンドリア', '小胞体']);
+  expect(uniqueStems(['a,b', 'a;b', 'Golgi', 'golgi', '🧬', '✨'])).toEqual(['a_b', 'a_b-2', 'Golgi', 'golgi-2', '_', '_-2']);
 });
 
 describe('manifest', () => {

@@ -116,7 +116,7 @@ export class CellDataset {
     for (let k = 0; k < n; k++) {
       let cell = cells[k];
       for (let attempt = 0; !cell; attempt++) {
-        if (attempt > this.length) throw new Error('every row of the data set failed to load');
+        if (attempt > this.length) throw new Error(`${this.opts.manifestFile ?? 'manifest'}: every row${this.opts.split ? ` of the ${this.opts.split} split` : ''} failed to load and was skipped (--skip-bad); the lines above say why`);
         cell = await this.load(replace(attempt));
       }
       out.reference.set(cell.reference, k * 2 * v);

@@ -67,6 +67,15 @@ describe('a fresh train that fails before its first step', () => {
     expect(existsSync(join(out, 'run.json'))).toBe(true);
   });
 
+  test('--skip-bad with every row unreadable names the manifest (it said only "every row of the data set failed to load")', () => {
+    const manifest = join(tmp(), 'm.csv');
+    writeFileSync(manifest, readFileSync(join(data, 'manifest.csv'), 'utf8').replaceAll('cells/', 'nowhere/'));
+    const r = run(trainArgs(join(tmp(), 'run'), '--batch', '4', '--skip-bad').map((a) => (a === join(data, 'manifest.csv') ? manifest : a)));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/skipping: .*m\.csv:\d+ \(CellId \d+\): .*nowhere.*no such file/);
+    expect(r.err).toMatch(/m\.csv: every row of the train split failed to load and was skipped \(--skip-bad\); the lines above say why/);
+  });
+
   test('a --micro-batch that does not divide the batch is refused before any step, naming the divisors', () => {
     const out = join(tmp(), 'run');
     const r = run(trainArgs(out, '--batch', '6', '--micro-batch', '4'));

@@ -100,7 +100,7 @@ export interface OpenedRun {
 export function loadModel(spec: string, overrides: Record<string, unknown> = {}): CompiledModel {
   const inPackage = join(fileURLToPath(new URL('..', import.meta.url)), spec);
   if (!existsSync(spec) && existsSync(inPackage)) spec = inPackage;
-  if (!existsSync(spec)) throw new Error(`--model ${spec}: no such file (the paper's models are in models/: reference2d.vae, target2d.vae, reference3d.vae, target3d.vae)`);
+  if (!existsSync(spec)) throw new Error(`${spec}: no such file (the paper's models are in models/: reference2d.vae, target2d.vae, reference3d.vae, target3d.vae)`);
   return compileModelFile(spec, { overrides });
 }
 

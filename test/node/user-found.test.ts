@@ -86,6 +86,12 @@ describe('a fresh train that fails before its first step', () => {
   });
 });
 
+test("a missing model file is named as given, not as '--model' (compile and run take it as an argument)", () => {
+  const r = run(['compile', 'nope.vae'], 20_000);
+  expect(r.code).toBe(1);
+  expect(r.err).toMatch(/^statcell: nope\.vae: no such file \(the paper's models are in models\//m);
+});
+
 describe('statcell run reads --weights and --input as bounded regular files, naming them', () => {
   // A FIFO blocked forever, /dev/zero read until memory ran out; a corrupt file's error did not say which file.
   test('a FIFO, /dev/zero, a truncated file and a missing one: refused at once, the file named', () => {

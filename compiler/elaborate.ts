@@ -192,7 +192,7 @@ export class Elaborator {
   /** Builds one entry point (evaluation mode) for a batch size. */
   buildEntry(name: string, batch: number): EntryGraph {
     const entry = this.entries.get(name);
-    if (!entry) throw this.locate('SC5001', { need: 'entry name', model: this.model.name.name, name, entries: this.entryNames }, { notes: didYouMean(name, this.entryNames) });
+    if (!entry) throw this.locate('SC5001', { need: 'entry name', model: this.name, name, entries: this.entryNames }, { notes: didYouMean(name, this.entryNames) });
     return this.withBuild(batch, false, (b, scope) => {
       const inputs = this.bindParams(entry.params, scope, b);
       let result: Val = null;
@@ -240,7 +240,7 @@ export class Elaborator {
 
   /** The model's `train` step (SC5001 at the model when it has none). */
   private trainStmt(): A.TrainStmt {
-    if (!this.train) throw this.locate('SC5001', { need: 'training step', model: this.model.name.name });
+    if (!this.train) throw this.locate('SC5001', { need: 'training step', model: this.name });
     return this.train;
   }
 

@@ -63,6 +63,13 @@ describe('hostile models end in located diagnostics', () => {
     expect(shown.split('\n')[3].indexOf('^')).toBe(shown.split('\n')[2].indexOf('\u241b'));
   });
 
+  test("a missing entry or training step names the model asked for, not its template ('model StatCell has no entry' for model Small)", () => {
+    const text = `${model('', false)}\nmodel Small = M(n = 3)\n`;
+    const small = compileModel({ 'm.vae': text }, 'm.vae', { model: 'Small' });
+    expect(() => small.entry('nope', 2)).toThrow(/m\.vae:\d+:\d+: error\[SC5001\]: model Small has no entry 'nope' \(entries: encode\)/);
+    expect(() => small.trainStep(2)).toThrow(/error\[SC5001\]: model Small has no training step/);
+  });
+
   test('deep nesting: SC1006 at the token past the limit, no stack overflow', () => {
     for (const [open, close] of [['(', ')'], ['[', ']'], ['-', ''], ['not ', ''], ['if true then ', ' else 0']]) {
       const deep = `${open.repeat(20000)}1${close.repeat(20000)}`;

@@ -57,6 +57,9 @@ export interface Encoded {
 export async function encodeCells(rt: ModelRuntime, source: CellSource, batch: number): Promise<Encoded> {
   const enc = rt.model.roles.encode;
   if (!enc) throw rt.model.error('SC5001', { need: 'entry', model: rt.model.name, role: 'encode', purpose: 'per-dimension KLD' }, { notes: ['add `entry encode(<inputs>) -> (mu: [B, L], logvar: [B, L]) { ... }` (or mark an entry `as encode`)'] });
+  if (!Number.isInteger(batch) || batch < 1) throw new Error(`encode: batch ${batch}: expected a positive whole number`);
+  // A batch past the cells would only repeat the last one.
+  batch = Math.min(batch, source.length);
   const out: Encoded = { rows: [], mu: [], logvar: [] };
   for (let start = 0; start < source.length; start += batch) {
     const idx = Array.from({ length: batch }, (_, k) => Math.min(start + k, source.length - 1));

@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Backend } from '../runtime/backend.ts';
-import { backendOption, int, log } from './options.ts';
+import { backendOption, int, log, positiveInt } from './options.ts';
 
 const csvCell = (s: string | number) => (typeof s === 'number' ? String(s) : /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 const writeCsv = (file: string, header: string[], rows: (string | number)[][]) => writeFileSync(file, [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\n') + '\n');
@@ -164,7 +164,7 @@ export function registerFeatureAnalysis(analyze: Command): void {
     .option('--out <dir>', 'output folder (default: <sweep>/features or <run>/analysis/features)')
     .option('--generated <n>', 'cells generated per model', int, 64)
     .option('--checkpoint <name>', 'best, latest or a checkpoint name', 'latest')
-    .option('--batch <n>', 'encoding batch size', int)
+    .option('--batch <n>', 'encoding batch size', positiveInt)
     .addOption(backendOption())
     .action(async (o) => {
       const { backendFor } = await import('./common.ts');

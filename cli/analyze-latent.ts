@@ -9,7 +9,7 @@ import type { Split } from '../data/split.ts';
 import type { Backend } from '../runtime/backend.ts';
 import type { OpenedRun } from '../session/run.ts';
 import type { CellCoupling } from '../analysis/coupling.ts';
-import { backendOption, int, log } from './options.ts';
+import { backendOption, int, log, positiveInt } from './options.ts';
 
 const csv = (s: string | number) => (typeof s === 'number' ? String(s) : /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 const writeCsv = (file: string, header: string[], rows: (string | number)[][]) => writeFileSync(file, [header, ...rows].map((r) => r.map(csv).join(',')).join('\n') + '\n');
@@ -263,7 +263,7 @@ export function registerLatentAnalyses(analyze: Command): void {
     .addOption(split())
     .option('--data <manifest>', "manifest (default: the run's)")
     .option('--out <dir>', 'output folder (default: <run>/analysis/kld)')
-    .option('--batch <n>', 'batch size', int)
+    .option('--batch <n>', 'batch size', positiveInt)
     .addOption(backendOption())
     .action(async (o) => {
       const s = await kldCommand(o, await opened(o.backend));
@@ -279,8 +279,8 @@ export function registerLatentAnalyses(analyze: Command): void {
     .option('--data <manifest>', "manifest (default: the walked run's)")
     .addOption(split())
     .option('--cell <i>', 'which cell of the split conditions the target walk', int, 0)
-    .option('--dims <k>', 'how many top dims', int, 4)
-    .option('--steps <n>', 'values per dim', int, 7)
+    .option('--dims <k>', 'how many top dims', positiveInt, 4)
+    .option('--steps <n>', 'values per dim', positiveInt, 7)
     .option('--range <s>', 'values from −s to s', num('range'), 3)
     .option('--out <dir>', 'output folder (default: <run>/analysis/walk)')
     .addOption(backendOption())
@@ -295,11 +295,11 @@ export function registerLatentAnalyses(analyze: Command): void {
     .requiredOption('--target <dir>', 'the target run')
     .option('--data <manifest>', "manifest (default: the target run's)")
     .addOption(split())
-    .option('--permutations <n>', 'random partners per channel', int, 100)
-    .option('--samples <n>', 'z samples per ELBO', int, 10)
+    .option('--permutations <n>', 'random partners per channel', positiveInt, 100)
+    .option('--samples <n>', 'z samples per ELBO', positiveInt, 10)
     .option('--seed <n>', 'seed of the partners', int, 1)
-    .option('--batch <n>', 'evaluation batch size', int)
-    .option('--limit <n>', 'evaluate at most n cells now (resume later)', int)
+    .option('--batch <n>', 'evaluation batch size', positiveInt)
+    .option('--limit <n>', 'evaluate at most n cells now (resume later)', positiveInt)
     .option('--out <dir>', 'output folder (default: <target>/analysis/coupling)')
     .addOption(backendOption())
     .action(async (o) => {

@@ -48,6 +48,9 @@ export class DataError extends Error {
   }
 }
 
+/** Cells a batch reads at once. */
+export const CONCURRENT_READS = 64;
+
 export class CellDataset {
   readonly rows: CellRow[];
   readonly classes: readonly string[];
@@ -112,7 +115,15 @@ export class CellDataset {
     const v = this.voxels;
     const K = this.classes.length;
     const out: Batch = { reference: new Float32Array(n * 2 * v), structure: new Float32Array(n * v), onehot: new Float32Array(n * K), classes: this.classes, rows: [] };
-    const cells = await Promise.all(indices.map((i) => this.load(i)));
+    // Each distinct row read once, CONCURRENT_READS at a time: every read holds a file open (an
+    // analysis batch of 100000 repeated indices opened them all at once: EMFILE).
+    const distinct = [...new Set(indices)];
+    const loaded = new Map<number, Cell | null>();
+    for (let s = 0; s < distinct.length; s += CONCURRENT_READS) {
+      const part = distinct.slice(s, s + CONCURRENT_READS);
+      (await Promise.all(part.map((i) => this.load(i)))).forEach((c, k) => loaded.set(part[k], c));
+    }
+    const cells: (Cell | null)[] = indices.map((i) => loaded.get(i) ?? null);
     for (let k = 0; k < n; k++) {
       let cell = cells[k];
       for (let attempt = 0; !cell; attempt++) {

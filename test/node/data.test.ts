@@ -193,6 +193,18 @@ describe('batches', () => {
     expect(() => batchIndices(4, 8, 1, 0)).toThrow(/needs at least 8 cells/);
   });
 
+  test('a batch of 30000 indices repeating two cells reads each file once, a few at a time (it opened 30000 at once: EMFILE)', async () => {
+    const { CellDataset } = await import('../../data/dataset.ts');
+    const file = synthesize({ out: tmp(), cells: 2, dims: 2, size: [32, 24], seed: 2 });
+    const ds = new CellDataset(readManifest(file).slice(0, 2), { dims: 2, size: [32, 24], manifestFile: file });
+    const indices = Array.from({ length: 30000 }, (_, k) => k % 2);
+    const b = await ds.batch(indices);
+    const one = await ds.batch([0, 1]);
+    const v = 2 * 32 * 24;
+    expect(b.rows.length).toBe(30000);
+    expect(b.reference.subarray(29998 * v, 30000 * v)).toEqual(one.reference);
+  }, 60_000);
+
   test('a dataset batch stacks preprocessed cells; bad rows stop the run or are skipped', async () => {
     const { CellDataset } = await import('../../data/dataset.ts');
     const dir = tmp();

@@ -384,10 +384,11 @@ export function decodePng2d(file: string, buf: ArrayBuffer, bounds?: ImageBounds
   return { channels: C, spatial: [Y, X], data, dtype: png.depth === 16 ? 'uint16' : 'uint8' };
 }
 
-/** The kind of image file from its first bytes: 'png', 'tiff', or undefined. */
+/** The kind of image file from its first bytes: 'png', 'tiff' (classic TIFF, 42, or BigTIFF, 43: large OME-TIFFs, `.btf`), or undefined. */
 export function sniff(bytes: Uint8Array): 'png' | 'tiff' | undefined {
   if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'png';
-  if (bytes.length >= 4 && ((bytes[0] === 0x49 && bytes[1] === 0x49 && bytes[2] === 42 && bytes[3] === 0) || (bytes[0] === 0x4d && bytes[1] === 0x4d && bytes[2] === 0 && bytes[3] === 42))) return 'tiff';
+  const magic = (m: number) => (bytes[0] === 0x49 && bytes[1] === 0x49 && bytes[2] === m && bytes[3] === 0) || (bytes[0] === 0x4d && bytes[1] === 0x4d && bytes[2] === 0 && bytes[3] === m);
+  if (bytes.length >= 4 && (magic(42) || magic(43))) return 'tiff';
   return undefined;
 }
 

@@ -257,6 +257,33 @@ async function refusedQuickly(f: () => Promise<unknown>, re: RegExp): Promise<vo
   expect((process.memoryUsage().rss - rss0) / 1e6).toBeLessThan(200);
 }
 
+test('a BigTIFF (magic 43, 64-bit offsets: large OME-TIFFs) is a TIFF by its signature, whatever its name (cell.btf was "neither a PNG nor a TIFF")', async () => {
+  const [W, H] = [8, 6];
+  const pixels = Uint8Array.from({ length: W * H }, (_, i) => (i * 37) % 256);
+  // Header: II, 43, offset size 8, 0, first IFD at 16. Entries of 20 bytes: tag, type, count (u64), value (u64).
+  const tags: [number, number, number][] = [[256, 3, W], [257, 3, H], [258, 3, 8], [259, 3, 1], [262, 3, 1], [273, 16, 0], [277, 3, 1], [278, 3, H], [279, 16, W * H]];
+  const dataAt = 16 + 8 + tags.length * 20 + 8;
+  const b = new Uint8Array(dataAt + W * H);
+  const v = new DataView(b.buffer);
+  b.set([0x49, 0x49]);
+  v.setUint16(2, 43, true);
+  v.setUint16(4, 8, true);
+  v.setBigUint64(8, 16n, true);
+  v.setBigUint64(16, BigInt(tags.length), true);
+  tags.forEach(([tag, type, value], i) => {
+    const e = 24 + i * 20;
+    v.setUint16(e, tag, true);
+    v.setUint16(e + 2, type, true);
+    v.setBigUint64(e + 4, 1n, true);
+    if (type === 3) v.setUint16(e + 12, value, true);
+    else v.setBigUint64(e + 12, BigInt(tag === 273 ? dataAt : value), true);
+  });
+  b.set(pixels, dataAt);
+  const img = await decodeImage('cell.btf', b.buffer, { dims: 2, channelsHint: 1, bounds: { size: [H, W] } });
+  expect([img.channels, ...img.spatial, img.dtype]).toEqual([1, H, W, 'uint8']);
+  expect(Array.from(img.data)).toEqual(Array.from(pixels));
+});
+
 describe('ImageJ hyperstacks whose pages are not channels × slices', () => {
   // 8 pages of 2×2: as channels=2 alone says, Z would be 4; frames=2 (or slices=3) says otherwise.
   const pages = Array.from({ length: 8 }, (_, p) => new Uint8Array(4).fill(p));

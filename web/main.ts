@@ -215,7 +215,7 @@ class Page {
       // A file, or a folder (an OME-Zarr image): its entries are taken now, during the event.
       if (e.dataTransfer) {
         const got = fromDataTransfer(e.dataTransfer);
-        this.run(async () => {
+        this.runDrop(async () => {
           const d = await got;
           if (d) await this.dropped(d);
         });
@@ -223,11 +223,11 @@ class Page {
     });
     $<HTMLInputElement>('file').addEventListener('change', (e) => {
       const f = (e.target as HTMLInputElement).files?.[0];
-      if (f) this.run(() => this.dropped({ kind: 'file', name: f.name, file: f }));
+      if (f) this.runDrop(() => this.dropped({ kind: 'file', name: f.name, file: f }));
     });
     $<HTMLInputElement>('folder').addEventListener('change', (e) => {
       const d = fromFolderPicker((e.target as HTMLInputElement).files!);
-      if (d) this.run(() => this.dropped(d));
+      if (d) this.runDrop(() => this.dropped(d));
     });
   }
 
@@ -244,6 +244,21 @@ class Page {
     Promise.resolve()
       .then(f)
       .catch((e) => fail(e));
+  }
+
+  /**
+   * A drop that cannot be read (a text file, a folder that is no OME-Zarr, a bomb) is refused in the
+   * drop's status line, counted in its data-refused; the page stays ready (the page-wide error stayed
+   * up, and the page in its error state, after the next drop had worked).
+   */
+  runDrop(f: () => Promise<void>): void {
+    Promise.resolve()
+      .then(f)
+      .catch((e) => {
+        const s = $('drop-status');
+        s.textContent = `Refused: ${(e as Error).message ?? e}`;
+        s.dataset.refused = String(Number(s.dataset.refused ?? 0) + 1);
+      });
   }
 
   /** Projects the chosen latent space's means (PCA or UMAP) and draws the scatter. */

@@ -219,6 +219,17 @@ describe('explorer formats and the 3D view (a tiny 3D run)', () => {
     expect(after.dropped.x).toBeCloseTo(same.x, 5);
     expect(after.dropped.y).toBeCloseTo(same.y, 5);
   }, 120_000);
+
+  test('a dropped file that is no image is refused in the drop\'s status line, naming it; the page stays ready', async () => {
+    mkdirSync(join(work, 'drop'), { recursive: true });
+    const txt = join(work, 'drop', 'notes.txt');
+    writeFileSync(txt, 'not a cell\n');
+    const refused = await count(page, '#drop-status', 'refused');
+    await page.setInputFiles('#file', txt);
+    await page.waitForFunction((n) => Number(document.getElementById('drop-status')!.dataset.refused ?? 0) > n, refused, { timeout: 60_000 });
+    const now = await page.evaluate(() => ({ status: document.getElementById('drop-status')!.textContent, state: document.body.dataset.state, errorShown: !document.getElementById('error')!.hidden }));
+    expect(now).toEqual({ status: 'Refused: notes.txt: neither a PNG nor a TIFF (no PNG or TIFF signature in its first bytes)', state: 'ready', errorShown: false });
+  }, 120_000);
 });
 
 describe('web/drop.ts reads as training does (Node)', () => {

@@ -77,7 +77,14 @@ function readTensorsFile(file: string): SafeTensors {
 export async function runEntry(model: CompiledModel, backend: Backend, opts: { weights: string; entry: string; input?: string; out: string; iteration?: number; batch?: number }): Promise<string[]> {
   const w = readTensorsFile(opts.weights);
   const tensors = new Map<string, Float32Array>();
-  for (const [name, t] of w.tensors) tensors.set(name.replace(/^param\//, ''), Float32Array.from(asFloat64(t, name)));
+  const shapes = new Map(model.tensors.map((t) => [t.name, t.shape]));
+  for (const [stored, t] of w.tensors) {
+    const name = stored.replace(/^param\//, '');
+    // The model's shape, not only its number of values (which the runtime checks): a [2, 8] weight is not an [8, 2] one.
+    const want = shapes.get(name);
+    if (want && t.data.length === want.reduce((a, b) => a * b, 1) && want.join() !== t.shape.join()) throw new Error(`${opts.weights}: tensor '${stored}' is ${fmtShape(t.shape)}, the model's is ${fmtShape(want)}`);
+    tensors.set(name, Float32Array.from(asFloat64(t, stored)));
+  }
   const rt = new ModelRuntime(backend, model);
   try {
     rt.writeAll(tensors, opts.weights);

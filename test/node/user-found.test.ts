@@ -9,7 +9,8 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { synthesize } from '../../data/synth.ts';
 import type { ModelRuntime } from '../../session/model.ts';
 import { evaluateCells, type CellSource } from '../../session/evaluate.ts';
-import { writeSafetensors } from '../../runtime/safetensors.ts';
+import { parseSafetensors, writeSafetensors } from '../../runtime/safetensors.ts';
+import { resolveCheckpoint } from '../../session/checkpoint.ts';
 import { TINY_FILE, tinyModel } from './tiny-model.ts';
 
 const CLI = join(import.meta.dirname, '../../cli/statcell.js');
@@ -123,6 +124,21 @@ function tinyRun(): string {
   expect(trained.code, trained.err).toBe(0);
   return (trainedRun = out);
 }
+
+describe('statcell run --weights', () => {
+  test("a tensor with the model's number of values but another shape is refused, naming both (it was taken as the model's)", () => {
+    const ck = join(tinyRun(), 'checkpoints');
+    const w = parseSafetensors(readFileSync(join(ck, `${resolveCheckpoint(ck, 'latest')}.safetensors`)));
+    const { shape, data: values } = w.tensors.get('enc.fc_mu.weight')!;
+    const tensors = new Map([...w.tensors].map(([k, t]) => [k, { shape: k === 'enc.fc_mu.weight' ? [shape[1], shape[0]] : t.shape, data: t.data as Float32Array }]));
+    expect(values.length).toBe(shape[0] * shape[1]);
+    const weights = join(tmp(), 'transposed.safetensors');
+    writeFileSync(weights, writeSafetensors(tensors));
+    const r = run(['run', TINY_FILE, '--set', 'size=[24,16]', '--weights', weights, '--backend', 'wasm', '--entry', 'generate', '--batch', '1', '--out', join(tmp(), 'o.safetensors')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(new RegExp(`transposed\\.safetensors: tensor 'enc\\.fc_mu\\.weight' is \\[${shape[1]}, ${shape[0]}\\], the model's is \\[${shape[0]}, ${shape[1]}\\]`));
+  });
+});
 
 describe('statcell run --input', () => {
   test("a tensor of another rank than the entry's input is named with both shapes (a scalar gave 'size B is undefined' inside the model)", () => {

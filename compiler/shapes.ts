@@ -75,7 +75,8 @@ export function evalShape(h: ShapeHost, t: A.TypeExpr, scope: Scope): number[] {
     const v = d.kind === 'Spread' ? h.evalIn(d.argument, scope) : h.evalIn(d, scope);
     const vs = d.kind === 'Spread' ? (v as Val[]) : [v];
     for (const x of vs) {
-      if (!Number.isInteger(x) || (x as number) < 0) fail('SC3005', d.span, { size: exprText(d.kind === 'Spread' ? d.argument : d), got: typeName(x as Val) });
+      // A number is shown as its value (-4, 8.5): its type alone ('number') says nothing.
+      if (!Number.isInteger(x) || (x as number) < 0) fail('SC3005', d.span, { size: d.kind === 'Spread' ? `...${exprText(d.argument)}` : exprText(d), got: typeof x === 'number' ? String(x) : typeName(x as Val) });
       out.push(x as number);
     }
   }

@@ -268,7 +268,7 @@ export const CODES = {
     message: ({ dividend, divisor, what, size }: { dividend: number; divisor: number; what?: string; size?: string }) =>
       what ? `${what}: ${size} is not a whole size (${dividend} is not divisible by ${divisor})` : `${dividend} is not divisible by ${divisor}`,
   },
-  SC3005: { severity: 'error', title: 'not a size', message: ({ size, got }: { size: string; got: string }) => `size ${size} is ${got} here, not a size` },
+  SC3005: { severity: 'error', title: 'not a size', message: ({ size, got }: { size: string; got: string }) => `size '${size}' is ${got} here, not a size (a whole number ≥ 0)` },
   SC3006: {
     severity: 'error',
     title: 'wrong number of values returned',

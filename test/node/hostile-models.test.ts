@@ -70,6 +70,11 @@ describe('hostile models end in located diagnostics', () => {
     expect(() => small.trainStep(2)).toThrow(/error\[SC5001\]: model Small has no training step/);
   });
 
+  test("a declared size that is not one shows its value ('size size is number here' said neither which nor what)", () => {
+    expect(expectError(diagnosticsOf(model('s = [3, -4]\n  input y: [B, ...s]')), 'SC3005', 5).message).toBe("size '...s' is -4 here, not a size (a whole number ≥ 0)");
+    expect(expectError(diagnosticsOf(model('input y: [B, n - 3]')), 'SC3005', 4).message).toBe("size 'n-3' is -1 here, not a size (a whole number ≥ 0)");
+  });
+
   test('deep nesting: SC1006 at the token past the limit, no stack overflow', () => {
     for (const [open, close] of [['(', ')'], ['[', ']'], ['-', ''], ['not ', ''], ['if true then ', ' else 0']]) {
       const deep = `${open.repeat(20000)}1${close.repeat(20000)}`;

@@ -122,21 +122,10 @@ describe('zlib bombs: image data inflating beyond the declared size', () => {
     writeFileSync(fine, honest);
     const img = await readImage(fine, { dims: 2, channelsHint: 1, bounds: { size: [64, 64] } });
     expect([img.channels, ...img.spatial, img.data[100]]).toEqual([1, 64, 64, 3]);
-    // The same file with its strip replaced by 16 MB of zeros deflated (appended; StripOffsets
-    // and StripByteCounts rewritten to point at it).
+    // A page of the same size whose strip is 16 MB of zeros deflated.
     const bomb = zlibSync(new Uint8Array(16 << 20), { level: 9 });
-    const t = new Uint8Array(honest.length + bomb.length);
-    t.set(honest);
-    t.set(bomb, honest.length);
-    const v = new DataView(t.buffer);
-    const ifd = v.getUint32(4, true);
-    for (let i = 0; i < v.getUint16(ifd, true); i++) {
-      const e = ifd + 2 + i * 12;
-      if (v.getUint16(e, true) === 273) v.setUint32(e + 8, honest.length, true);
-      if (v.getUint16(e, true) === 279) v.setUint32(e + 8, bomb.length, true);
-    }
     const f = join(dir, 'zbomb.tiff');
-    writeFileSync(f, t);
+    writeFileSync(f, tiffWithStrip(bomb, 8));
     await refusedQuickly(() => readImage(f, { dims: 2, channelsHint: 1, bounds: { size: [64, 64] } }), /zbomb\.tiff: page 0: a deflate strip inflates to more than the 4096 bytes the page declares \(a compression bomb\)/);
   });
 
@@ -148,7 +137,7 @@ describe('zlib bombs: image data inflating beyond the declared size', () => {
   });
 });
 
-/** An uncompressed-page TIFF of one 64×64 uint8 page with its strip replaced by `strip` (appended) under `compression`. */
+/** A TIFF of one 64×64 uint8 page with its strip replaced by `strip` (appended) under `compression`. */
 function tiffWithStrip(strip: Uint8Array, compression: number): Uint8Array {
   const honest = encodeTiff({ width: 64, height: 64, pages: [new Uint8Array(64 * 64)] });
   const t = new Uint8Array(honest.length + strip.length);

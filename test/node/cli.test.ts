@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode } from 'fast-png';
@@ -191,6 +191,22 @@ describe('statcell eval, embed, generate, demo', () => {
     expect(inReal.code, inReal.err).toBe(0);
     expect(run(['generate', '--target', target, '--labels', 'Golgi', '--out', tmp(), '--backend', 'wasm']).err).toMatch(/whole cells need the reference model/);
     expect(run(['generate', '--reference', runDir, '--target', target, '--labels', 'Flagellum', '--out', tmp(), '--backend', 'wasm']).err).toMatch(/unknown label 'Flagellum'/);
+  });
+
+  test("--labels takes a run's label that holds ';' or ',' whole, and still splits the others", () => {
+    const renamed = tmp();
+    cpSync(target, renamed, { recursive: true });
+    const info = JSON.parse(readFileSync(join(renamed, 'run.json'), 'utf8'));
+    const golgi = info.labels.indexOf('Golgi');
+    expect(golgi).toBeGreaterThanOrEqual(0);
+    info.labels[golgi] = 'Golgi; cis, trans';
+    writeFileSync(join(renamed, 'run.json'), JSON.stringify(info));
+    const out = tmp();
+    const r = run(['generate', '--reference', runDir, '--target', renamed, '--labels', 'Golgi; cis, trans,Mitochondria', '--n', '1', '--out', out, '--backend', 'wasm']);
+    expect(r.code, r.err).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['000-Golgi_cis_trans.png', '001-Mitochondria.png']);
+    // Outside the run's labels the separators split as before, so a piece of it is an unknown label.
+    expect(run(['generate', '--reference', runDir, '--target', renamed, '--labels', 'Golgi; cis', '--out', tmp(), '--backend', 'wasm']).err).toMatch(/unknown label 'Golgi'/);
   });
 
   test('demo (narrow models) writes the report folder', () => {

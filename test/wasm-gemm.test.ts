@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { onDevice, randn, relErr, type TestDevice } from './harness.ts';
 import { oracle, type OracleTensor } from '../kernels/oracle.ts';
 import { OpError, type Attrs } from '../kernels/types.ts';
-import { convGradWeightWasm, convTransposeWasm, convWasm, setConvTransposeForm } from '../kernels/conv/wasm.ts';
+import { convGradWeightWasm, convTransposeWasm, convWasm, setConvDirect, setConvTransposeForm } from '../kernels/conv/wasm.ts';
 import { GEMM, matmulWasm } from '../kernels/matmul/wasm.ts';
 
 async function check(d: TestDevice, op: string, inputs: OracleTensor[], attrs: Attrs = {}, tol = 2e-6): Promise<void> {
@@ -83,6 +83,46 @@ onDevice('wasm', (d) => {
           }
         });
       }
+    }
+  });
+
+  describe('wasm conv and conv_transpose: B read in place (the direct path) = B packed, bit for bit', () => {
+    // Grids whose rows are whole 8-column panels, with blocks of ≥ 256 columns: the direct path
+    // (directFloats in kernels/conv/wasm.ts). Each case is checked against float64, and the packed
+    // path must give the same bits (same products, same order).
+    const cases: [string, number[], number[], Attrs, boolean][] = [
+      ['conv', [2, 3, 40, 16], [5, 3, 3, 3], { pad: 1 }, true], // Co = 5: a partial row tile
+      ['conv', [1, 30, 70, 24], [9, 30, 3, 3], { pad: 1 }, false], // two blocks of rows (42 + 28), K = 270 > KC
+      ['conv', [1, 4, 64, 32], [6, 4, 4, 4], { stride: 2, pad: 1 }, true], // stride 2: staged rows in two phases
+      ['conv', [1, 3, 40, 10], [4, 3, 3, 3], {}, false], // no padding
+      ['conv', [1, 3, 32, 16], [2, 3, 5, 5], { pad: 2 }, true], // Co = 2, pad 2
+      ['conv', [1, 2, 4, 20, 16], [3, 2, 3, 3, 3], { pad: 1 }, true], // 3D: blocks per slice
+      ['conv', [1, 2, 6, 34, 32], [3, 2, 3, 4, 4], { stride: 2, pad: 1 }, false], // 3D, stride 2
+      ['conv', [1, 3, 33, 32], [4, 3, 4, 5], { stride: [1, 2], pad: [0, 2] }, true], // per-dim stride and pad, K odd along a phase
+      ['conv_transpose', [1, 3, 40, 8], [3, 5, 4, 4], { stride: 2, pad: 1 }, true], // phases of 40×8 grids
+      ['conv_transpose', [2, 6, 24, 16], [6, 4, 3, 3], { pad: 1 }, false], // stride 1: one phase
+      ['conv_transpose', [1, 2, 36, 17], [2, 3, 3, 3], { stride: 2, pad: 2, outputPadding: 1 }, true], // phases with negative padding
+    ];
+    for (const [op, xs, ws, attrs, bias] of cases) {
+      const co = op === 'conv' ? ws[0] : ws[1];
+      const inputs = [randn(xs, 31 + xs.length), randn(ws, 32, 0.3), ...(bias ? [randn([co], 33)] : [])];
+      test(`${op} ${name(inputs, attrs)}`, async () => {
+        const plan = (op === 'conv' ? convWasm : convTransposeWasm)(inputs.map((t) => t.shape), attrs);
+        expect(plan.scratch!.at(-1)).toBeGreaterThan(0); // the direct path's buffer: it is taken
+        await check(d, op, inputs, attrs);
+        const run = async () => {
+          const [out] = d.eager.call(op, inputs.map((t) => d.eager.upload(t.shape, t.data)), attrs);
+          return d.eager.read(out);
+        };
+        const direct = await run();
+        setConvDirect(false);
+        try {
+          expect((op === 'conv' ? convWasm : convTransposeWasm)(inputs.map((t) => t.shape), attrs).scratch!.at(-1)).toBe(0);
+          expect(await run()).toEqual(direct);
+        } finally {
+          setConvDirect(true);
+        }
+      });
     }
   });
 

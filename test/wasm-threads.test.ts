@@ -119,6 +119,7 @@ describe.skipIf(!deviceNames().includes('wasm'))('wasm', () => {
       [[3, 5, 17, 13], [16, 5, 3, 3], { pad: 1 }, true],
       [[4, 8, 16, 10], [16, 8, 4, 4], { stride: 2, pad: 1 }, false],
       [[5, 2, 9, 7, 6], [3, 2, 3, 3, 3], { pad: 1 }, true], // 3D, odd batch
+      [[3, 4, 32, 16], [6, 4, 3, 3], { pad: 1 }, true], // B read in place (rows of whole panels)
     ];
     for (const [xs, ws, attrs, bias] of conv) {
       const inputs = [randn(xs, 1), randn(ws, 2, 0.3), ...(bias ? [randn([ws[0]], 3)] : [])];
@@ -130,6 +131,7 @@ describe.skipIf(!deviceNames().includes('wasm'))('wasm', () => {
     const convT: [number[], number[], Attrs, boolean][] = [
       [[3, 16, 8, 7], [16, 8, 4, 4], { stride: 2, pad: 1 }, true],
       [[5, 32, 6, 5], [32, 4, 4, 4], { stride: 2, pad: 1, outputPadding: 1 }, false],
+      [[3, 8, 40, 8], [8, 4, 4, 4], { stride: 2, pad: 1 }, true], // phases with B read in place
     ];
     for (const form of ['phase', 'col2im'] as const) {
       for (const [xs, ws, attrs, bias] of convT) {

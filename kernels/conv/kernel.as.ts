@@ -12,7 +12,7 @@
 //   conv_transpose:   one stride-1 conv per output phase (residue mod stride), see conv_transpose,
 //                     or col = wᵀ · x[b] then col2im (conv_transpose_col2im) when Co ≤ Ci/4
 
-import { gemm_acc, gemm_macro, gemm_pack_a } from '../matmul/kernel.as';
+import { gemm_acc, gemm_macro, gemm_macro_direct, gemm_pack_a } from '../matmul/kernel.as';
 
 // Must match kernels/matmul/kernel.as.ts (and GEMM in kernels/matmul/wasm.ts).
 const MR: i32 = 4;
@@ -237,57 +237,90 @@ function phase_weight(Ci: i32, Co: i32, w: usize, wp: usize): void {
 /**
  * The implicit GEMM of conv and of each conv_transpose phase: out[b, co, g] = w · im2col(x),
  * w row-major [Co, Ci·kvol] (a transpose phase's from phase_weight). The GEMM's columns are
- * n = b·G + g (the batch folded in, so the deep layers with few grid positions per image still
- * get wide GEMMs); each NC-column block accumulates in `cbuf` [Co × NC] and is then written to
- * y with the bias: at grid position g (conv), or at output R + S·g (a transpose phase).
+ * n = b·G + g; each block of them accumulates in `cbuf` [Co × nc] and is then written to y with
+ * the bias: at grid position g (conv), or at output R + S·g (a transpose phase).
+ *
+ * Two ways to feed B, the same values in the same order (so the same bits):
+ * - direct, where the plan gives rb (the grid's rows are whole panels, GW a multiple of NR, and a
+ *   block of rows is wide enough: directFloats in wasm.ts): a block is a run of grid rows of one image, the image rows it reads are staged
+ *   once with their padding (stage_rows), and the micro-kernel reads each panel row in place,
+ *   8 contiguous floats of a staged row. Packing im2col wrote every input value kvol times
+ *   (and for small Co cost more than the multiply-adds); staging copies it about once.
+ * - packed (pack_im2col), otherwise: blocks of NC columns with the batch folded in, so the deep
+ *   layers with few grid positions per image still get wide GEMMs.
+ * `rb` (rbFloats floats; 0: packed) holds the direct path's offset table, panel bases and rows.
  */
-function implicit_gemm(B: i32, Ci: i32, Co: i32, x: usize, w: usize, transposePhase: bool, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize): void {
+function implicit_gemm(B: i32, Ci: i32, Co: i32, x: usize, w: usize, transposePhase: bool, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, rb: usize, rbFloats: i32): void {
   const G = GD * GH * GW;
-  const K = Ci * KD * KH * KW;
-  const N = B * G;
-  const kcMax = max(1, min(K, KC));
-  const pa = scratch;
-  const pb = ptr(pa, ((min(Co, MC) + MR - 1) / MR) * MR * kcMax);
-  const tile = ptr(pb, kcMax * ((min(N, NC) + NR - 1) / NR) * NR);
-  for (let jc = 0; jc < N; jc += NC) {
-    const nc = min(NC, N - jc);
-    memory.fill(cbuf, 0, <usize>(Co * nc) << 2);
-    for (let pc = 0; pc < K; pc += KC) {
-      const kc = min(KC, K - pc);
-      pack_im2col(kc, pc, nc, jc, Ci, x, pb);
-      for (let ic = 0; ic < Co; ic += MC) {
-        const mc = min(MC, Co - ic);
-        gemm_pack_a(mc, kc, ptr(w, ic * K + pc), K, 1, pa);
-        gemm_macro(mc, nc, kc, pa, pb, ptr(cbuf, ic * nc), nc, tile);
+  if (rb != 0 && KD * KH * KW > 0) {
+    // The plan chose the direct path (directFloats in wasm.ts) and sized rb for it. (A
+    // conv_transpose phase without taps only writes the bias.)
+    const rows = min(NC / GW, GH); // grid rows per block
+    if (GW % NR != 0 || rows == 0 || stagedFloats(Ci, rows) > rbFloats - DIRECT_TABLE_FLOATS) unreachable();
+    for (let b = 0; b < B; b++) {
+      for (let z = 0; z < GD; z++) {
+        for (let y0 = 0; y0 < GH; y0 += rows) {
+          const r = min(rows, GH - y0);
+          stage_rows(Ci, ptr(x, b * Ci * ID * IH * IW), z, y0, r, ptr(rb, DIRECT_TABLE_FLOATS));
+          gemm_block(b * G + (z * GH + y0) * GW, r * GW, Ci, Co, x, w, transposePhase, hasBias, bias, y, scratch, cbuf, rb, r);
+        }
       }
     }
-    // Write the block's columns (runs along the innermost grid dim) into y, adding the bias.
-    for (let co = 0; co < Co; co++) {
-      const bs = hasBias ? load<f32>(ptr(bias, co)) : f32(0);
-      const bv = f32x4.splat(bs);
-      const src = ptr(cbuf, co * nc);
-      let j = 0;
-      while (j < nc) {
-        const n = jc + j;
-        const b = n / G;
-        const g = n - b * G;
-        const s = ptr(src, j);
-        if (!transposePhase) {
-          const run = min(G - g, nc - j);
-          const d = ptr(y, (b * Co + co) * G + g);
-          let t = 0;
-          for (; t + 4 <= run; t += 4) v128.store(ptr(d, t), f32x4.add(v128.load(ptr(s, t)), bv));
-          for (; t < run; t++) store<f32>(ptr(d, t), load<f32>(ptr(s, t)) + bs);
-          j += run;
+  } else {
+    for (let jc = 0; jc < B * G; jc += NC) gemm_block(jc, min(NC, B * G - jc), Ci, Co, x, w, transposePhase, hasBias, bias, y, scratch, cbuf, 0, 0);
+  }
+}
+
+/** The direct path's offset table (KC i32) and panel bases (NC/NR i32) at the start of rb. */
+const DIRECT_TABLE_FLOATS: i32 = KC + NC / NR;
+
+/** Floats of a staged row: SW phases of GW + ⌊(KW−1)/SW⌋ columns (column c at phase c % SW, c / SW). */
+// @ts-ignore: decorator
+@inline function stagedRow(): i32 {
+  return SW * (GW + (KW - 1) / SW);
+}
+
+/** Floats stage_rows writes for `rows` grid rows: Ci · KD · ((rows−1)·SH + KH) staged rows. */
+function stagedFloats(Ci: i32, rows: i32): i32 {
+  return Ci * KD * ((rows - 1) * SH + KH) * stagedRow();
+}
+
+/**
+ * Stages the image rows that grid rows y0 … y0+rows−1 of slice z read, padding included, into
+ * `dst`: staged row ((ci·KD + kd)·ny + iy') holds image row (z·SD + kd − PD, y0·SH + iy' − PH) of
+ * channel ci, its column c (padded: image column c − PW) at phase c % SW, index c / SW. Tap
+ * (kd, kh, kw) of grid position (y, gx) then reads staged row (ci·KD + kd)·ny + (y−y0)·SH + kh at
+ * (kw % SW)·Q + gx + kw / SW: for 8 consecutive gx, 8 consecutive floats.
+ */
+function stage_rows(Ci: i32, xb: usize, z: i32, y0: i32, rows: i32, dst: usize): void {
+  const ny = (rows - 1) * SH + KH;
+  const row = stagedRow();
+  const q = row / SW;
+  for (let ci = 0; ci < Ci; ci++) {
+    for (let kd = 0; kd < KD; kd++) {
+      const iz = z * SD + kd - PD;
+      for (let r = 0; r < ny; r++) {
+        const iy = y0 * SH + r - PH;
+        const d = ptr(dst, ((ci * KD + kd) * ny + r) * row);
+        if (<u32>iz >= <u32>ID || <u32>iy >= <u32>IH) {
+          memory.fill(d, 0, <usize>row << 2);
+          continue;
+        }
+        const src = ptr(xb, ((ci * ID + iz) * IH + iy) * IW);
+        if (SW == 1 && PW >= 0 && PW < row) {
+          // Columns [0, PW) and past the image are padding; the image row sits at PW. (A phase
+          // of conv_transpose may have PW < 0: it skips image columns; the loop below does that.)
+          const n = min(IW, row - PW);
+          memory.fill(d, 0, <usize>PW << 2);
+          memory.copy(ptr(d, PW), src, <usize>n << 2);
+          memory.fill(ptr(d, PW + n), 0, <usize>(row - PW - n) << 2);
         } else {
-          const gx = g % GW;
-          const gy = (g / GW) % GH;
-          const gz = g / (GH * GW);
-          const run = min(GW - gx, nc - j);
-          let d = ptr(y, ((b * Co + co) * OD + RD + WSD * gz) * OH * OW + (RH + WSH * gy) * OW + RW + WSW * gx);
-          const step = <usize>WSW << 2;
-          for (let t = 0; t < run; t++) { store<f32>(d, load<f32>(ptr(s, t)) + bs); d += step; }
-          j += run;
+          for (let p = 0; p < SW; p++) {
+            for (let c = p, i = 0; i < q; c += SW, i++) {
+              const ix = c - PW;
+              store<f32>(ptr(d, p * q + i), <u32>ix < <u32>IW ? load<f32>(ptr(src, ix)) : 0);
+            }
+          }
         }
       }
     }
@@ -295,11 +328,101 @@ function implicit_gemm(B: i32, Ci: i32, Co: i32, x: usize, w: usize, transposePh
 }
 
 /**
- * conv: y[B, Co, G] = w[Co, Ci·kvol] · im2col(x) (+ bias[Co]); hasBias = 0: no bias.
- * Scratch: gemmScratch(Co, B·G, Ci·kvol) floats, then cbuf (Co · min(B·G, NC) floats).
+ * One block of columns [jc, jc+nc) of implicit_gemm. rows = 0: B packed from the image;
+ * else B read in place from the rows stage_rows staged in rb for this block of `rows` grid rows.
  */
-export function conv_fwd(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize): void {
-  implicit_gemm(B, Ci, Co, x, w, false, hasBias, bias, y, scratch, cbuf);
+function gemm_block(jc: i32, nc: i32, Ci: i32, Co: i32, x: usize, w: usize, transposePhase: bool, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, rb: usize, rows: i32): void {
+  const G = GD * GH * GW;
+  const K = Ci * KD * KH * KW;
+  const kcMax = max(1, min(K, KC));
+  const pa = scratch;
+  const pb = ptr(pa, ((min(Co, MC) + MR - 1) / MR) * MR * kcMax);
+  const tile = ptr(pb, kcMax * ((nc + NR - 1) / NR) * NR); // within gemmScratch's: nc ≤ min(B·G, NC)
+  const tab = rb;
+  const bases = ptr(rb, KC);
+  if (rows) {
+    // Panel j's first float: staged row (y − y0)·SH of the block, column gx (tap (0, 0, 0)).
+    const staged = ptr(rb, DIRECT_TABLE_FLOATS);
+    const row = stagedRow();
+    for (let j = 0; j < nc; j += NR) store<i32>(bases + (<usize>(j / NR) << 2), <i32>ptr(staged, ((j / GW) * SH) * row + j % GW));
+  }
+  memory.fill(cbuf, 0, <usize>(Co * nc) << 2);
+  for (let pc = 0; pc < K; pc += KC) {
+    const kc = min(KC, K - pc);
+    if (rows) direct_taps(kc, pc, (rows - 1) * SH + KH, tab);
+    else pack_im2col(kc, pc, nc, jc, Ci, x, pb);
+    for (let ic = 0; ic < Co; ic += MC) {
+      const mc = min(MC, Co - ic);
+      gemm_pack_a(mc, kc, ptr(w, ic * K + pc), K, 1, pa);
+      if (rows) gemm_macro_direct(mc, nc, kc, pa, tab, bases, ptr(cbuf, ic * nc), nc, tile);
+      else gemm_macro(mc, nc, kc, pa, pb, ptr(cbuf, ic * nc), nc, tile);
+    }
+  }
+  // Write the block's columns (runs along the innermost grid dim) into y, adding the bias.
+  for (let co = 0; co < Co; co++) {
+    const bs = hasBias ? load<f32>(ptr(bias, co)) : f32(0);
+    const bv = f32x4.splat(bs);
+    const src = ptr(cbuf, co * nc);
+    let j = 0;
+    while (j < nc) {
+      const n = jc + j;
+      const b = n / G;
+      const g = n - b * G;
+      const s = ptr(src, j);
+      if (!transposePhase) {
+        const run = min(G - g, nc - j);
+        const d = ptr(y, (b * Co + co) * G + g);
+        let t = 0;
+        for (; t + 4 <= run; t += 4) v128.store(ptr(d, t), f32x4.add(v128.load(ptr(s, t)), bv));
+        for (; t < run; t++) store<f32>(ptr(d, t), load<f32>(ptr(s, t)) + bs);
+        j += run;
+      } else {
+        const gx = g % GW;
+        const gy = (g / GW) % GH;
+        const gz = g / (GH * GW);
+        const run = min(GW - gx, nc - j);
+        let d = ptr(y, ((b * Co + co) * OD + RD + WSD * gz) * OH * OW + (RH + WSH * gy) * OW + RW + WSW * gx);
+        const step = <usize>WSW << 2;
+        for (let t = 0; t < run; t++) { store<f32>(d, load<f32>(ptr(s, t)) + bs); d += step; }
+        j += run;
+      }
+    }
+  }
+}
+
+/**
+ * The direct path's offset table for reduction rows [k0, k0+kc) (k = ci·kvol + tap): tab[k − k0]
+ * = byte offset, from a panel's first float, of tap (kd, kh, kw) of channel ci in the staged rows
+ * (stage_rows, `ny` staged rows per (ci, kd)).
+ */
+function direct_taps(kc: i32, k0: i32, ny: i32, tab: usize): void {
+  const kvol = KD * KH * KW;
+  const row = stagedRow();
+  const q = row / SW;
+  let ci = k0 / kvol;
+  const r = k0 - ci * kvol;
+  let kd = r / (KH * KW);
+  let kh = (r / KW) % KH;
+  let kw = r % KW;
+  for (let k = 0; k < kc; k++) {
+    store<i32>(tab + (<usize>k << 2), ((((ci * KD + kd) * ny + kh) * row + (kw % SW) * q + kw / SW) << 2));
+    if (++kw == KW) {
+      kw = 0;
+      if (++kh == KH) {
+        kh = 0;
+        if (++kd == KD) { kd = 0; ci++; }
+      }
+    }
+  }
+}
+
+/**
+ * conv: y[B, Co, G] = w[Co, Ci·kvol] · im2col(x) (+ bias[Co]); hasBias = 0: no bias.
+ * Scratch: gemmScratch(Co, B·G, Ci·kvol) floats, then cbuf (Co · min(B·G, NC) floats), then rb
+ * (rbFloats floats; 0: B always packed), see implicit_gemm.
+ */
+export function conv_fwd(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, rb: usize, rbFloats: i32): void {
+  implicit_gemm(B, Ci, Co, x, w, false, hasBias, bias, y, scratch, cbuf, rb, rbFloats);
 }
 
 /**
@@ -478,9 +601,9 @@ export function conv_grad_weight(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, 
  * x[u + c − v], c = (ρ + p − t0)/s; with the taps flipped (v' = n − 1 − v) that is a correlation
  * of x with an n-tap kernel and pad n − 1 − c. Expects conv_geom(image = y, grid = x, …).
  * Scratch: gemmScratch(Co, B·maxPhaseGrid, Ci·maxPhaseTaps), then cbuf (Co · min(that N, NC)),
- * then wp (Co · Ci · maxPhaseTaps) for the phase's weight.
+ * then wp (Co · Ci · maxPhaseTaps) for the phase's weight, then rb (rbFloats; see implicit_gemm).
  */
-export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, wp: usize): void {
+export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, wp: usize, rb: usize, rbFloats: i32): void {
   OD = ID; OH = IH; OW = IW;
   WKD = KD; WKH = KH; WKW = KW;
   WSD = SD; WSH = SH; WSW = SW;
@@ -504,7 +627,7 @@ export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, has
         PH = ny - 1 - (ry + pH - T0H) / WSH;
         PW = nx - 1 - (rx + pW - T0W) / WSW;
         phase_weight(Ci, Co, w, wp);
-        implicit_gemm(B, Ci, Co, x, wp, true, hasBias, bias, y, scratch, cbuf);
+        implicit_gemm(B, Ci, Co, x, wp, true, hasBias, bias, y, scratch, cbuf, rb, rbFloats);
       }
     }
   }

@@ -36,22 +36,57 @@ function batchSplit(
   };
 }
 
+let directB = true;
+/** Turns the implicit GEMMs' direct path off (tests: both paths must give the same bits). */
+export const setConvDirect = (on: boolean): void => void (directB = on);
+
+/**
+ * Floats of the direct path's buffer (`rb` in kernel.as.ts: its offset table, panel bases and
+ * staged image rows) for a stride-`s` conv of kernel `K` onto `grid`, or 0 for the packed path:
+ * the direct one needs grid rows of whole 8-column panels, and blocks of rows wide enough.
+ * Mirrors implicit_gemm's blocks and stagedFloats, which traps on a buffer too small.
+ */
+function directFloats(Ci: number, grid: Vec3, K: Vec3, s: Vec3): number {
+  const [GD, GH, GW] = grid;
+  const rows = GW <= GEMM.NC ? Math.min(Math.floor(GEMM.NC / GW), GH) : 0;
+  if (!directB || GD * GH * GW === 0 || GW % GEMM.NR !== 0 || rows * GW < DIRECT_MIN_COLS) return 0;
+  const stagedRow = s[2] * (GW + Math.floor((K[2] - 1) / s[2]));
+  return GEMM.KC + GEMM.NC / GEMM.NR + Ci * K[0] * ((rows - 1) * s[1] + K[1]) * stagedRow;
+}
+/** Columns a direct block must have at least: narrower blocks repack A too often. */
+const DIRECT_MIN_COLS = 256;
+
+/**
+ * directFloats of conv_transpose's phases (stride-1 convs, see kernel.as.ts): the largest, or 0
+ * unless every phase takes the direct path (the kernel passes one buffer to them all).
+ */
+function phaseDirectFloats(g: ConvGeom): number {
+  const per = (d: number) => Array.from({ length: Math.min(g.stride[d], g.O[d]) }, (_, r) => {
+    const t0 = (r + g.pad[d]) % g.stride[d];
+    return [Math.ceil((g.O[d] - r) / g.stride[d]), t0 < g.K[d] ? Math.ceil((g.K[d] - t0) / g.stride[d]) : 0];
+  });
+  const floats = per(0).flatMap(([gd, kd]) => per(1).flatMap(([gh, kh]) => per(2).map(([gw, kw]) =>
+    directFloats(g.Ci, [gd, gh, gw], [kd, kh, kw], [1, 1, 1]))));
+  return floats.includes(0) ? 0 : Math.max(0, ...floats);
+}
+
 export const convWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
   const g = convGeom(inShapes, attrs as ConvAttrs);
   const hasBias = inShapes.length === 3;
   const N = g.B * vol(g.O); // the batch folds into the GEMM's columns
+  const rb = directFloats(g.Ci, g.O, g.K, g.stride);
   return {
-    scratch: [gemmScratch(g.Co, N, g.Ci * vol(g.K)), g.Co * Math.min(N, GEMM.NC)],
+    scratch: [gemmScratch(g.Co, N, g.Ci * vol(g.K)), g.Co * Math.min(N, GEMM.NC), rb],
     run: (k, bufs) => {
       const [x, w] = bufs;
-      const [bias, y, scratch, cbuf] = hasBias ? bufs.slice(2) : [0, ...bufs.slice(2)];
+      const [bias, y, scratch, cbuf, rbuf] = hasBias ? bufs.slice(2) : [0, ...bufs.slice(2)];
       setGeom(k, g.S, g.O, g);
-      k.conv_fwd(g.B, g.Ci, g.Co, x, w, hasBias ? 1 : 0, bias, y, scratch, cbuf);
+      k.conv_fwd(g.B, g.Ci, g.Co, x, w, hasBias ? 1 : 0, bias, y, scratch, cbuf, rb ? rbuf : 0, rb);
     },
     split: (threads) => batchSplit(g, threads, N * g.Co * g.Ci * vol(g.K), geomCall(g.S, g.O, g),
-      (b) => [gemmScratch(g.Co, b * vol(g.O), g.Ci * vol(g.K)), g.Co * Math.min(b * vol(g.O), GEMM.NC)],
-      (b0, b, io, [scratch, cbuf]) => ['conv_fwd', b, g.Ci, g.Co, io[0] + 4 * b0 * g.Ci * vol(g.S), io[1],
-        hasBias ? 1 : 0, hasBias ? io[2] : 0, io[hasBias ? 3 : 2] + 4 * b0 * g.Co * vol(g.O), scratch, cbuf]),
+      (b) => [gemmScratch(g.Co, b * vol(g.O), g.Ci * vol(g.K)), g.Co * Math.min(b * vol(g.O), GEMM.NC), rb],
+      (b0, b, io, [scratch, cbuf, rbuf]) => ['conv_fwd', b, g.Ci, g.Co, io[0] + 4 * b0 * g.Ci * vol(g.S), io[1],
+        hasBias ? 1 : 0, hasBias ? io[2] : 0, io[hasBias ? 3 : 2] + 4 * b0 * g.Co * vol(g.O), scratch, cbuf, rb ? rbuf : 0, rb]),
   };
 };
 
@@ -83,19 +118,20 @@ export const convTransposeWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => 
   // One stride-1 conv per output phase; the scratch fits the largest.
   const taps = phaseTaps(g);
   const N = g.B * g.O.reduce((a, o, i) => a * Math.ceil(o / g.stride[i]), 1);
+  const rb = phaseDirectFloats(g);
   return {
-    scratch: [gemmScratch(g.Co, N, g.Ci * taps), g.Co * Math.min(N, GEMM.NC), g.Co * g.Ci * taps],
+    scratch: [gemmScratch(g.Co, N, g.Ci * taps), g.Co * Math.min(N, GEMM.NC), g.Co * g.Ci * taps, rb],
     run: (k, bufs) => {
-      const [bias, y, scratch, cbuf, wp] = biasArgs(bufs);
+      const [bias, y, scratch, cbuf, wp, rbuf] = biasArgs(bufs);
       setGeom(k, g.O, g.S, g);
-      k.conv_transpose(g.B, g.Ci, g.Co, bufs[0], bufs[1], hasBias ? 1 : 0, bias, y, scratch, cbuf, wp);
+      k.conv_transpose(g.B, g.Ci, g.Co, bufs[0], bufs[1], hasBias ? 1 : 0, bias, y, scratch, cbuf, wp, rb ? rbuf : 0, rb);
     },
     split: (threads) => {
       const perImage = N / g.B;
       return batchSplit(g, threads, g.B * vol(g.O) * g.Co * g.Ci * taps, geomCall(g.O, g.S, g),
-        (b) => [gemmScratch(g.Co, b * perImage, g.Ci * taps), g.Co * Math.min(b * perImage, GEMM.NC), g.Co * g.Ci * taps],
-        (b0, b, io, [scratch, cbuf, wp]) => ['conv_transpose', b, g.Ci, g.Co, io[0] + 4 * b0 * g.Ci * vol(g.S), io[1],
-          hasBias ? 1 : 0, hasBias ? io[2] : 0, io[hasBias ? 3 : 2] + 4 * b0 * g.Co * vol(g.O), scratch, cbuf, wp]);
+        (b) => [gemmScratch(g.Co, b * perImage, g.Ci * taps), g.Co * Math.min(b * perImage, GEMM.NC), g.Co * g.Ci * taps, rb],
+        (b0, b, io, [scratch, cbuf, wp, rbuf]) => ['conv_transpose', b, g.Ci, g.Co, io[0] + 4 * b0 * g.Ci * vol(g.S), io[1],
+          hasBias ? 1 : 0, hasBias ? io[2] : 0, io[hasBias ? 3 : 2] + 4 * b0 * g.Co * vol(g.O), scratch, cbuf, wp, rb ? rbuf : 0, rb]);
     },
   };
 };

@@ -63,6 +63,45 @@ const NC: i32 = 1024;
     pa += 16;
     pb += 32;
   }
+  add_tile(c, ldcBytes, c00, c01, c10, c11, c20, c21, c30, c31);
+}
+
+/**
+ * micro with B read in place: row k of the B panel is the 8 floats at base + tab[k] (byte
+ * offsets, i32), not a packed panel (conv's direct path: an 8-position run of a staged image
+ * row). The same multiply-adds in the same order as micro, so the same values give the same bits.
+ */
+@inline function micro_direct(kc: i32, pa: usize, tab: usize, base: usize, c: usize, ldcBytes: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const end = tab + (<usize>kc << 2);
+  for (; tab < end; tab += 4) {
+    const pb = base + <usize>load<i32>(tab);
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let a: v128;
+    a = v128.load32_splat(pa, 0);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    pa += 16;
+  }
+  add_tile(c, ldcBytes, c00, c01, c10, c11, c20, c21, c30, c31);
+}
+
+/** C[MR×NR] (row stride ldcBytes) += the accumulators, row by row. */
+// @ts-ignore: decorator
+@inline function add_tile(c: usize, ldcBytes: usize, c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128): void {
   let p = c;
   v128.store(p, f32x4.add(v128.load(p), c00));
   v128.store(p, f32x4.add(v128.load(p, 16), c01), 16);
@@ -75,7 +114,6 @@ const NC: i32 = 1024;
   p += ldcBytes;
   v128.store(p, f32x4.add(v128.load(p), c30));
   v128.store(p, f32x4.add(v128.load(p, 16), c31), 16);
-  p += ldcBytes;
 }
 
 /**
@@ -98,6 +136,34 @@ export function gemm_macro(mc: i32, nc: i32, kc: i32, pa: usize, pb: usize, c: u
         micro(kc, pai, pbj, tile, <usize>NR << 2);
         for (let r = 0; r < mr; r++) {
           for (let q = 0; q < nr; q++) {
+            const d = ptr(cij, r * ldc + q);
+            store<f32>(d, load<f32>(d) + load<f32>(ptr(tile, r * NR + q)));
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * gemm_macro with B in place (micro_direct): column panel j/NR's rows at bases[j/NR] + tab[k]
+ * (byte addresses and offsets, i32). nc is a multiple of NR.
+ */
+export function gemm_macro_direct(mc: i32, nc: i32, kc: i32, pa: usize, tab: usize, bases: usize, c: usize, ldc: i32, tile: usize): void {
+  const ldcBytes = <usize>ldc << 2;
+  for (let j = 0; j < nc; j += NR) {
+    const base = <usize>load<i32>(bases + (<usize>(j / NR) << 2));
+    for (let i = 0; i < mc; i += MR) {
+      const mr = min(MR, mc - i);
+      const pai = ptr(pa, i * kc);
+      const cij = ptr(c, i * ldc + j);
+      if (mr == MR) {
+        micro_direct(kc, pai, tab, base, cij, ldcBytes);
+      } else {
+        memory.fill(tile, 0, <usize>(MR * NR) << 2);
+        micro_direct(kc, pai, tab, base, tile, <usize>NR << 2);
+        for (let r = 0; r < mr; r++) {
+          for (let q = 0; q < NR; q++) {
             const d = ptr(cij, r * ldc + q);
             store<f32>(d, load<f32>(d) + load<f32>(ptr(tile, r * NR + q)));
           }

@@ -7,7 +7,8 @@ import { describe, expect, test } from 'vitest';
 import { onDevice, randn, relErr, type TestDevice } from './harness.ts';
 import { oracle, type OracleTensor } from '../kernels/oracle.ts';
 import { OpError, type Attrs } from '../kernels/types.ts';
-import { convGradWeightWasm, convTransposeWasm, convWasm, setConvDirect, setConvTransposeForm } from '../kernels/conv/wasm.ts';
+import { convGradWeightWasm, convTransposeWasm, convWasm, gradWeightDirect, setConvDirect, setConvTransposeForm } from '../kernels/conv/wasm.ts';
+import { type ConvGradWeightAttrs, convGradWeightGeom } from '../kernels/conv/geometry.ts';
 import { GEMM, matmulWasm } from '../kernels/matmul/wasm.ts';
 
 async function check(d: TestDevice, op: string, inputs: OracleTensor[], attrs: Attrs = {}, tol = 2e-6): Promise<void> {
@@ -118,6 +119,39 @@ onDevice('wasm', (d) => {
         setConvDirect(false);
         try {
           expect((op === 'conv' ? convWasm : convTransposeWasm)(inputs.map((t) => t.shape), attrs).scratch!.at(-1)).toBe(0);
+          expect(await run()).toEqual(direct);
+        } finally {
+          setConvDirect(true);
+        }
+      });
+    }
+  });
+
+  describe('wasm conv_grad_weight: im2col read in place (the direct path) = packed, bit for bit', () => {
+    // Grid rows of ≥ 8 positions: the direct path (gradWeightDirect in kernels/conv/wasm.ts), whose
+    // KC blocks of positions cross grid rows, images and slices like the packed path's.
+    const cases: [number[], number[], Attrs][] = [
+      [[2, 3, 40, 16], [2, 5, 40, 16], { kernel: 3, pad: 1 }], // blocks across the image boundary
+      [[1, 4, 64, 32], [1, 6, 32, 16], { kernel: 4, stride: 2, pad: 1 }],
+      [[3, 3, 19, 9], [3, 9, 19, 9], { kernel: 3, pad: 1 }], // 3 chunks; Co = 9, Ci·kvol = 27: partial tiles
+      [[1, 3, 33, 32], [1, 4, 30, 16], { kernel: [4, 5], stride: [1, 2], pad: [0, 2] }],
+      [[1, 2, 4, 20, 16], [1, 3, 4, 20, 16], { kernel: 3, pad: 1 }], // 3D
+      [[1, 2, 6, 34, 32], [1, 3, 3, 17, 16], { kernel: [3, 4, 4], stride: 2, pad: 1 }], // 3D, stride 2
+    ];
+    for (const [xs, dys, attrs] of cases) {
+      const inputs = [randn(xs, 41 + xs.length), randn(dys, 42)];
+      test(name(inputs, attrs), async () => {
+        const geom = convGradWeightGeom(inputs.map((t) => t.shape), attrs as ConvGradWeightAttrs);
+        expect(gradWeightDirect(geom, xs[0])[0]).toBeGreaterThan(0); // it is taken
+        await check(d, 'conv_grad_weight', inputs, attrs, 5e-6);
+        const run = async () => {
+          const [out] = d.eager.call('conv_grad_weight', inputs.map((t) => d.eager.upload(t.shape, t.data)), attrs);
+          return d.eager.read(out);
+        };
+        const direct = await run();
+        setConvDirect(false);
+        try {
+          expect(gradWeightDirect(geom, xs[0])[0]).toBe(0);
           expect(await run()).toEqual(direct);
         } finally {
           setConvDirect(true);

@@ -150,6 +150,7 @@ describe.skipIf(!deviceNames().includes('wasm'))('wasm', () => {
     const gw: [number[], number[], Attrs][] = [
       [[3, 5, 17, 13], [3, 16, 17, 13], { kernel: 3, pad: 1 }],
       [[5, 8, 16, 10], [5, 16, 8, 5], { kernel: 4, stride: 2, pad: 1 }],
+      [[3, 4, 32, 16], [3, 6, 32, 16], { kernel: 3, pad: 1 }], // im2col read in place
     ];
     for (const [xs, dys, attrs] of gw) {
       const inputs = [randn(xs, 7), randn(dys, 8)];

@@ -12,7 +12,7 @@
 //   conv_transpose:   one stride-1 conv per output phase (residue mod stride), see conv_transpose,
 //                     or col = wᵀ · x[b] then col2im (conv_transpose_col2im) when Co ≤ Ci/4
 
-import { gemm_acc, gemm_macro, gemm_macro_direct, gemm_pack_a } from '../matmul/kernel.as';
+import { gemm_acc, gemm_macro, gemm_macro_direct, gemm_macro_direct_a, gemm_pack_a } from '../matmul/kernel.as';
 
 // Must match kernels/matmul/kernel.as.ts (and GEMM in kernels/matmul/wasm.ts).
 const MR: i32 = 4;
@@ -295,33 +295,38 @@ function stagedFloats(Ci: i32, rows: i32): i32 {
 function stage_rows(Ci: i32, xb: usize, z: i32, y0: i32, rows: i32, dst: usize): void {
   const ny = (rows - 1) * SH + KH;
   const row = stagedRow();
-  const q = row / SW;
   for (let ci = 0; ci < Ci; ci++) {
     for (let kd = 0; kd < KD; kd++) {
       const iz = z * SD + kd - PD;
       for (let r = 0; r < ny; r++) {
         const iy = y0 * SH + r - PH;
-        const d = ptr(dst, ((ci * KD + kd) * ny + r) * row);
-        if (<u32>iz >= <u32>ID || <u32>iy >= <u32>IH) {
-          memory.fill(d, 0, <usize>row << 2);
-          continue;
-        }
-        const src = ptr(xb, ((ci * ID + iz) * IH + iy) * IW);
-        if (SW == 1 && PW >= 0 && PW < row) {
-          // Columns [0, PW) and past the image are padding; the image row sits at PW. (A phase
-          // of conv_transpose may have PW < 0: it skips image columns; the loop below does that.)
-          const n = min(IW, row - PW);
-          memory.fill(d, 0, <usize>PW << 2);
-          memory.copy(ptr(d, PW), src, <usize>n << 2);
-          memory.fill(ptr(d, PW + n), 0, <usize>(row - PW - n) << 2);
-        } else {
-          for (let p = 0; p < SW; p++) {
-            for (let c = p, i = 0; i < q; c += SW, i++) {
-              const ix = c - PW;
-              store<f32>(ptr(d, p * q + i), <u32>ix < <u32>IW ? load<f32>(ptr(src, ix)) : 0);
-            }
-          }
-        }
+        const inside = <u32>iz < <u32>ID && <u32>iy < <u32>IH;
+        stage_row(ptr(dst, ((ci * KD + kd) * ny + r) * row), inside ? ptr(xb, ((ci * ID + iz) * IH + iy) * IW) : 0, row);
+      }
+    }
+  }
+}
+
+/**
+ * One staged row (stagedRow() floats at d) of image row `src` (0: a row of padding): padded column
+ * c (image column c − PW) at phase c % SW, index c / SW.
+ */
+function stage_row(d: usize, src: usize, row: i32): void {
+  if (!src) {
+    memory.fill(d, 0, <usize>row << 2);
+  } else if (SW == 1 && PW >= 0 && PW < row) {
+    // Columns [0, PW) and past the image are padding; the image row sits at PW. (A phase of
+    // conv_transpose may have PW < 0: it skips image columns; the loop below does that.)
+    const n = min(IW, row - PW);
+    memory.fill(d, 0, <usize>PW << 2);
+    memory.copy(ptr(d, PW), src, <usize>n << 2);
+    memory.fill(ptr(d, PW + n), 0, <usize>(row - PW - n) << 2);
+  } else {
+    const q = row / SW;
+    for (let p = 0; p < SW; p++) {
+      for (let c = p, i = 0; i < q; c += SW, i++) {
+        const ix = c - PW;
+        store<f32>(ptr(d, p * q + i), <u32>ix < <u32>IW ? load<f32>(ptr(src, ix)) : 0);
       }
     }
   }
@@ -569,9 +574,14 @@ function pack_t_scalar(d: usize, t: i32, r0: usize, r1: usize, r2: usize, r3: us
 
 /**
  * conv_grad_weight: dw[Co, Ci·kvol] = Σ_b dy[b] · im2col(x[b])ᵀ. The geometry's grid is dy's
- * spatial size. Scratch: gemmScratch(Co, Ci·kvol, B·G) floats.
+ * spatial size. Scratch: gemmScratch(Co, Ci·kvol, B·G) floats; or, for the direct path, rb
+ * (rbFloats floats, `ny` staged rows per (ci, kd): gradWeightDirect in wasm.ts) and scratch 0.
  */
-export function conv_grad_weight(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, dw: usize, scratch: usize): void {
+export function conv_grad_weight(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, dw: usize, scratch: usize, rb: usize, rbFloats: i32, ny: i32): void {
+  if (rb != 0) {
+    grad_weight_direct(B, Ci, Co, x, dy, dw, rb, rbFloats, ny);
+    return;
+  }
   const G = GD * GH * GW;
   const N = Ci * KD * KH * KW;
   const K = B * G;
@@ -591,6 +601,88 @@ export function conv_grad_weight(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, 
         gemm_macro(mc, nc, kc, pa, pb, ptr(dw, ic * N + jc), N, tile);
       }
     }
+  }
+}
+
+/**
+ * conv_grad_weight transposed, with im2col read in place: dwᵀ[Ci·kvol, Co] = im2col(x) · dyᵀ.
+ * Per KC block of positions (the same blocks as the packed path, so each weight's sum runs in
+ * the same order: the same bits), the image rows its grid rows read are staged once per (ci, kd)
+ * (stage_row): for each run of the block's grid rows within one slice of one image, its
+ * (rows − 1)·SH + KH image rows in order. Row (ci, kd, kh, kw) of im2col at a position is then
+ * staged row (ci, kd)·ny + (its run's first staged row + (y − y_run)·SH) + kh, column kw's phase
+ * and the position's column: a per-position offset (tab) plus a per-row one (rows). Only dyᵀ
+ * (positions × Co) is packed; packing im2col wrote kvol values per input.
+ * rb: tab [KC] i32, rows [Ci·kvol] i32, packed dyᵀ [KC × Co rounded up to NR], a tile,
+ * dwᵀ [Ci·kvol × Co], staged rows [Ci·KD × ny × stagedRow()].
+ */
+function grad_weight_direct(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, dw: usize, rb: usize, rbFloats: i32, ny: i32): void {
+  const G = GD * GH * GW;
+  const kvol = KD * KH * KW;
+  const N = Ci * kvol;
+  const K = B * G;
+  const row = stagedRow();
+  const q = row / SW;
+  const cols = (Co + NR - 1) / NR * NR;
+  const tab = rb;
+  const rows = ptr(tab, KC);
+  const pb = ptr(rows, (N + 3) & ~3);
+  const tile = ptr(pb, KC * cols);
+  const dwT = ptr(tile, MR * NR);
+  const staged = ptr(dwT, N * Co);
+  if (KC + ((N + 3) & ~3) + KC * cols + MR * NR + N * Co + Ci * KD * ny * row > rbFloats) unreachable();
+  let i = 0;
+  for (let ci = 0; ci < Ci; ci++) {
+    for (let kd = 0; kd < KD; kd++) {
+      for (let kh = 0; kh < KH; kh++) {
+        for (let kw = 0; kw < KW; kw++, i++) store<i32>(rows + (<usize>i << 2), ((((ci * KD + kd) * ny + kh) * row + (kw % SW) * q + kw / SW) << 2));
+      }
+    }
+  }
+  memory.fill(dwT, 0, <usize>(N * Co) << 2);
+  const ivol = ID * IH * IW;
+  for (let pc = 0; pc < K; pc += KC) {
+    const kc = min(KC, K - pc);
+    // The block's grid rows R = (b·GD + z)·GH + y, in runs of one (b, z); `at`: staged rows so far.
+    const rEnd = (pc + kc - 1) / GW + 1;
+    let at = 0;
+    for (let R = pc / GW; R < rEnd; ) {
+      const y0 = R % GH;
+      const n = min(GH - y0, rEnd - R);
+      const bz = R / GH;
+      const b = bz / GD;
+      const z = bz % GD;
+      const nyRun = (n - 1) * SH + KH;
+      if (at + nyRun > ny) unreachable();
+      for (let ci = 0; ci < Ci; ci++) {
+        for (let kd = 0; kd < KD; kd++) {
+          const iz = z * SD + kd - PD;
+          for (let r = 0; r < nyRun; r++) {
+            const iy = y0 * SH + r - PH;
+            const inside = <u32>iz < <u32>ID && <u32>iy < <u32>IH;
+            stage_row(ptr(staged, ((ci * KD + kd) * ny + at + r) * row), inside ? ptr(x, (b * Ci + ci) * ivol + (iz * IH + iy) * IW) : 0, row);
+          }
+        }
+      }
+      // Positions of the run: staged row at + (y − y0)·SH, column gx.
+      const k0 = max(R * GW, pc), k1 = min((R + n) * GW, pc + kc);
+      for (let p = k0; p < k1; p++) store<i32>(tab + (<usize>(p - pc) << 2), ((at + (p / GW - R) * SH) * row + p % GW) << 2);
+      at += nyRun;
+      R += n;
+    }
+    // dyᵀ in NR-column panels: panel row k holds dy[b, co, g] of position k for the panel's co.
+    for (let k = 0; k < kc; k++) {
+      const p = pc + k;
+      const b = p / G;
+      const src = ptr(dy, b * Co * G + p - b * G);
+      for (let co = 0; co < cols; co++) store<f32>(ptr(pb, ((co / NR) * kc + k) * NR + co % NR), co < Co ? load<f32>(ptr(src, co * G)) : 0);
+    }
+    for (let ic = 0; ic < N; ic += MC) {
+      gemm_macro_direct_a(min(MC, N - ic), Co, kc, rows + (<usize>ic << 2), staged, tab, pb, ptr(dwT, ic * Co), Co, tile);
+    }
+  }
+  for (let co = 0; co < Co; co++) {
+    for (let j = 0; j < N; j++) store<f32>(ptr(dw, co * N + j), load<f32>(ptr(dwT, j * Co + co)));
   }
 }
 

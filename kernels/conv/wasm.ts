@@ -178,16 +178,40 @@ export function gradWeightChunks(B: number, grid: number): [number, number][] {
   return out;
 }
 
+/**
+ * conv_grad_weight's direct path (grad_weight_direct in kernel.as.ts) for chunks of at most
+ * `images` images: its buffer's floats and the staged rows per (ci, kd) a KC block of positions
+ * can need, or [0, 0] for the packed path. Worth it where the grid rows are long enough that
+ * staging their image rows (about one value per input) beats packing im2col (kvol per input).
+ */
+export function gradWeightDirect(g: ConvGeom, images: number): [number, number] {
+  const [GD, GH, GW] = g.O;
+  if (!directB || GW < GRAD_WEIGHT_DIRECT_MIN_WIDTH || images * vol(g.O) === 0) return [0, 0];
+  // A block spans at most `rows` grid rows, in at most as many runs (one per slice it touches),
+  // each run of n rows staging (n − 1)·SH + KH image rows.
+  const rows = Math.min(Math.floor((GEMM.KC - 1) / GW) + 2, images * GD * GH);
+  const runs = Math.min(rows, Math.floor((rows - 2) / GH) + 2);
+  const ny = Math.max((rows - 1) * g.stride[1] + g.K[1], (rows - runs) * g.stride[1] + runs * g.K[1]);
+  const stagedRow = g.stride[2] * (GW + Math.floor((g.K[2] - 1) / g.stride[2]));
+  const N = g.Ci * vol(g.K);
+  const floats = GEMM.KC + Math.ceil(N / 4) * 4 + GEMM.KC * Math.ceil(g.Co / GEMM.NR) * GEMM.NR + GEMM.MR * GEMM.NR + N * g.Co
+    + g.Ci * g.K[0] * ny * stagedRow;
+  return [floats, ny];
+}
+const GRAD_WEIGHT_DIRECT_MIN_WIDTH = 8;
+
 export const convGradWeightWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
   const g = convGradWeightGeom(inShapes, attrs as ConvGradWeightAttrs);
   const nw = g.Co * g.Ci * vol(g.K);
   const chunks = gradWeightChunks(g.B, vol(g.O));
-  const gemm = gemmScratch(g.Co, g.Ci * vol(g.K), chunks[0][1] * vol(g.O));
+  const [rb, ny] = gradWeightDirect(g, chunks[0][1]);
+  const gemm = rb ? 0 : gemmScratch(g.Co, g.Ci * vol(g.K), chunks[0][1] * vol(g.O));
   // Chunk j's GEMM: into dw for the first chunk, else into `part`.
   const chunkCall = ([b0, b]: [number, number], x: number, dy: number, out: number, scratch: number): WasmCall =>
-    ['conv_grad_weight', b, g.Ci, g.Co, x + 4 * b0 * g.Ci * vol(g.S), dy + 4 * b0 * g.Co * vol(g.O), out, scratch];
+    ['conv_grad_weight', b, g.Ci, g.Co, x + 4 * b0 * g.Ci * vol(g.S), dy + 4 * b0 * g.Co * vol(g.O), out, rb ? 0 : scratch, rb ? scratch : 0, rb, ny];
+  const scratchFloats = rb || gemm;
   return {
-    scratch: chunks.length > 1 ? [gemm, nw] : [gemm],
+    scratch: chunks.length > 1 ? [scratchFloats, nw] : [scratchFloats],
     run: (k, [x, dy, dw, scratch, part]) => {
       setGeom(k, g.S, g.O, g);
       chunks.forEach((c, j) => {
@@ -203,7 +227,7 @@ export const convGradWeightWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan =>
       if (parts < 2 || nw * g.B * vol(g.O) < MIN_SPLIT_MACS) return null;
       const runs = splitEven(chunks.length, parts);
       return {
-        scratch: runs.map(([j0, n]) => [gemm, ...Array.from({ length: n - (j0 === 0 ? 1 : 0) }, () => nw)]),
+        scratch: runs.map(([j0, n]) => [scratchFloats, ...Array.from({ length: n - (j0 === 0 ? 1 : 0) }, () => nw)]),
         calls: (io, scratch) => {
           const [x, dy, dw] = io;
           // Where chunk j's result goes: dw, or its partial in its piece's scratch.

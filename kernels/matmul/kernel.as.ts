@@ -99,6 +99,39 @@ const NC: i32 = 1024;
   add_tile(c, ldcBytes, c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
+/**
+ * micro with A read in place: A(r, k) is the float at a_r + tab[k] (byte offsets, i32) instead of
+ * a packed panel (conv_grad_weight's direct path: a_r is a (channel, tap)'s staged image rows).
+ * The same multiply-adds in the same order as micro.
+ */
+@inline function micro_direct_a(kc: i32, a0: usize, a1: usize, a2: usize, a3: usize, tab: usize, pb: usize, c: usize, ldcBytes: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const end = tab + (<usize>kc << 2);
+  for (; tab < end; tab += 4) {
+    const o = <usize>load<i32>(tab);
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let a: v128;
+    a = v128.load32_splat(a0 + o);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(a1 + o);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(a2 + o);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(a3 + o);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    pb += 32;
+  }
+  add_tile(c, ldcBytes, c00, c01, c10, c11, c20, c21, c30, c31);
+}
+
 /** C[MR×NR] (row stride ldcBytes) += the accumulators, row by row. */
 // @ts-ignore: decorator
 @inline function add_tile(c: usize, ldcBytes: usize, c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128): void {
@@ -164,6 +197,40 @@ export function gemm_macro_direct(mc: i32, nc: i32, kc: i32, pa: usize, tab: usi
         micro_direct(kc, pai, tab, base, tile, <usize>NR << 2);
         for (let r = 0; r < mr; r++) {
           for (let q = 0; q < NR; q++) {
+            const d = ptr(cij, r * ldc + q);
+            store<f32>(d, load<f32>(d) + load<f32>(ptr(tile, r * NR + q)));
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * gemm_macro with A in place (micro_direct_a): row i's element k at base + rows[i] + tab[k] (byte
+ * offsets, i32); B packed.
+ */
+export function gemm_macro_direct_a(mc: i32, nc: i32, kc: i32, rows: usize, base: usize, tab: usize, pb: usize, c: usize, ldc: i32, tile: usize): void {
+  const ldcBytes = <usize>ldc << 2;
+  for (let j = 0; j < nc; j += NR) {
+    const nr = min(NR, nc - j);
+    const pbj = ptr(pb, j * kc);
+    for (let i = 0; i < mc; i += MR) {
+      const mr = min(MR, mc - i);
+      // Rows past mc read row i again; their sums land in the tile and are dropped.
+      const ri = rows + (<usize>i << 2);
+      const a0 = base + <usize>load<i32>(ri);
+      const a1 = mr > 1 ? base + <usize>load<i32>(ri, 4) : a0;
+      const a2 = mr > 2 ? base + <usize>load<i32>(ri, 8) : a0;
+      const a3 = mr > 3 ? base + <usize>load<i32>(ri, 12) : a0;
+      const cij = ptr(c, i * ldc + j);
+      if (mr == MR && nr == NR) {
+        micro_direct_a(kc, a0, a1, a2, a3, tab, pbj, cij, ldcBytes);
+      } else {
+        memory.fill(tile, 0, <usize>(MR * NR) << 2);
+        micro_direct_a(kc, a0, a1, a2, a3, tab, pbj, tile, <usize>NR << 2);
+        for (let r = 0; r < mr; r++) {
+          for (let q = 0; q < nr; q++) {
             const d = ptr(cij, r * ldc + q);
             store<f32>(d, load<f32>(d) + load<f32>(ptr(tile, r * NR + q)));
           }

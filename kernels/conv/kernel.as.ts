@@ -323,6 +323,20 @@ function stage_row(d: usize, src: usize, row: i32): void {
     memory.fill(ptr(d, PW + n), 0, <usize>(row - PW - n) << 2);
   } else {
     const q = row / SW;
+    let i0 = 0;
+    if (SW == 2) {
+      // Where the image holds all 8 columns 2i − PW … 2i − PW + 7: two loads, evens to phase 0 and
+      // odds to phase 1, four indices i at a time. Elsewhere, one value at a time.
+      for (; i0 < q && 2 * i0 - PW < 0; i0++) stage_pair(d, src, q, i0);
+      for (; i0 + 4 <= q && 2 * i0 - PW + 8 <= IW; i0 += 4) {
+        const s = ptr(src, 2 * i0 - PW);
+        const a = v128.load(s), b = v128.load(s, 16);
+        v128.store(ptr(d, i0), v128.shuffle<f32>(a, b, 0, 2, 4, 6));
+        v128.store(ptr(d, q + i0), v128.shuffle<f32>(a, b, 1, 3, 5, 7));
+      }
+      for (; i0 < q; i0++) stage_pair(d, src, q, i0);
+      return;
+    }
     for (let p = 0; p < SW; p++) {
       for (let c = p, i = 0; i < q; c += SW, i++) {
         const ix = c - PW;
@@ -330,6 +344,14 @@ function stage_row(d: usize, src: usize, row: i32): void {
       }
     }
   }
+}
+
+/** Index i of both phases of a stride-2 staged row: image columns 2i − PW and 2i − PW + 1. */
+// @ts-ignore: decorator
+@inline function stage_pair(d: usize, src: usize, q: i32, i: i32): void {
+  const ix = 2 * i - PW;
+  store<f32>(ptr(d, i), <u32>ix < <u32>IW ? load<f32>(ptr(src, ix)) : 0);
+  store<f32>(ptr(d, q + i), <u32>(ix + 1) < <u32>IW ? load<f32>(ptr(src, ix + 1)) : 0);
 }
 
 /**

@@ -1,6 +1,10 @@
-// AssemblyScript kernels of the conv family: implicit GEMMs on the packed SIMD GEMM core of
-// kernels/matmul/kernel.as.ts. Instead of materialising im2col, the B operand is packed
-// straight from the image into the GEMM's panel layout, one KC×NC block at a time.
+// AssemblyScript kernels of the conv family: implicit GEMMs on the SIMD GEMM core of
+// kernels/matmul/kernel.as.ts. im2col is never materialised. Where the grid's rows are long
+// (the plan decides: directFloats and gradWeightDirect in wasm.ts), the image rows a block of
+// the GEMM reads are staged once with their padding (stage_row) and the micro-kernel reads im2col
+// in place from them through per-k offset tables (gemm_macro_direct, gemm_macro_direct_a);
+// elsewhere the operand is packed straight from the image into the GEMM's panel layout, one
+// block at a time. Both give the same products in the same order: the same bits.
 //
 // One geometry covers all three ops. An "image" (the big tensor: conv's x, conv_transpose's y)
 // and a "grid" (conv's y, conv_transpose's x) are related by

@@ -15,8 +15,8 @@ import { backendOption, int, log, positiveInt } from './options.ts';
 
 /** The command's code, loaded when it runs, so that `statcell --help` loads nothing but commander (see cli/options.ts). */
 async function load() {
-  const [fs, path, drug, stats, dataset, manifest, feeds, run, plot, common] = await Promise.all([import('node:fs'), import('node:path'), import('../analysis/drug.ts'), import('../analysis/stats.ts'), import('../data/dataset.ts'), import('../data/manifest.ts'), import('../session/feeds.ts'), import('../session/run.ts'), import('../viz/drug-plot.ts'), import('./common.ts')]);
-  return { ...fs, ...path, ...drug, checkShuffles: stats.checkShuffles, ...dataset, ...manifest, ...feeds, ...run, ...plot, backendFor: common.backendFor };
+  const [fs, path, drug, stats, dataset, manifest, feeds, run, plot, common, files] = await Promise.all([import('node:fs'), import('node:path'), import('../analysis/drug.ts'), import('../analysis/stats.ts'), import('../data/dataset.ts'), import('../data/manifest.ts'), import('../session/feeds.ts'), import('../session/run.ts'), import('../viz/drug-plot.ts'), import('./common.ts'), import('../data/files.ts')]);
+  return { ...fs, ...path, writeAtomic: files.writeAtomic, ...drug, checkShuffles: stats.checkShuffles, ...dataset, ...manifest, ...feeds, ...run, ...plot, backendFor: common.backendFor };
 }
 type Loaded = Awaited<ReturnType<typeof load>>;
 
@@ -120,7 +120,7 @@ export async function drugCommand(o: DrugCommand, backend: Backend, say: (l: str
   m.mkdirSync(o.out, { recursive: true });
   const header = ['model', 'drug', 'structure', 'against', 'n_treated', 'n_untreated', 'dims', 'distance', 'p', 'p_bonferroni'];
   const line = (t: DrugTestRow) => [t.model, t.drug, t.structure, t.against, t.nTreated, t.nUntreated, t.dims.join(' '), t.distance, t.p, t.pCorrected].map((v) => csvField(String(v))).join(',');
-  m.writeFileSync(m.join(o.out, 'drug-shift.csv'), [header.join(','), ...result.map(line)].join('\n') + '\n');
+  m.writeAtomic(m.join(o.out, 'drug-shift.csv'), [header.join(','), ...result.map(line)].join('\n') + '\n');
   const md = [
     `Drug shift: centroid distance of μ in the top ${o.dims} dims (ranked by per-cell KLD spread in the untreated cells), ${o.permutations} label shuffles (seed ${o.seed}), Bonferroni over ${result.length} tests.`,
     '',
@@ -128,10 +128,10 @@ export async function drugCommand(o: DrugCommand, backend: Backend, say: (l: str
     '|---|---|---|---|---:|---:|---:|---:|---:|',
     ...result.map((t) => `| ${t.model} | ${t.drug} | ${t.structure} | ${t.against} | ${t.nTreated} | ${t.nUntreated} | ${t.distance.toFixed(4)} | ${fmtP(t.p)} | ${fmtP(t.pCorrected)}${t.pCorrected < 0.05 ? ' *' : ''} |`),
   ].join('\n');
-  m.writeFileSync(m.join(o.out, 'drug-shift.md'), md + '\n');
+  m.writeAtomic(m.join(o.out, 'drug-shift.md'), md + '\n');
   const fig = m.drugPlot(result, o.permutations);
-  m.writeFileSync(m.join(o.out, 'drug-shift.svg'), fig.svg);
-  m.writeFileSync(m.join(o.out, 'drug-shift.png'), fig.png);
+  m.writeAtomic(m.join(o.out, 'drug-shift.svg'), fig.svg);
+  m.writeAtomic(m.join(o.out, 'drug-shift.png'), fig.png);
   say(`drug test: ${result.length} tests in ${((performance.now() - started) / 1000).toFixed(1)} s → ${o.out}/drug-shift.{csv,md,svg,png}`);
   return result;
 }

@@ -5,14 +5,15 @@
 // PC from its latent dims with mean |μ| > 0.6, R² in sample and 5-fold cross-validated; CSV and
 // figures. Loaded with the command line: heavy imports happen when it runs.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Backend } from '../runtime/backend.ts';
 import { backendOption, int, log, positiveInt } from './options.ts';
+import { writeAtomic } from '../data/files.ts';
 
 const csvCell = (s: string | number) => (typeof s === 'number' ? String(s) : /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-const writeCsv = (file: string, header: string[], rows: (string | number)[][]) => writeFileSync(file, [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\n') + '\n');
+const writeCsv = (file: string, header: string[], rows: (string | number)[][]) => writeAtomic(file, [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\n') + '\n');
 
 export interface FeaturesCommand {
   sweep?: string;
@@ -134,7 +135,7 @@ export async function featuresCommand(o: FeaturesCommand, backend: Backend): Pro
     models.map((m) => [m.index, m.beta ?? '', m.dims.length, m.dims.join(' '), m.weightedFit, m.weightedCv, m.r2Fit[0], m.r2Cv[0], m.generated, m.generatedEmpty]),
   );
   const result: FeaturesResult = { out, kept: K, explained: pca.explained, cells: real.length, models };
-  writeFileSync(
+  writeAtomic(
     join(out, 'summary.json'),
     JSON.stringify({ data, checkpoint: o.checkpoint, maskThreshold: MASK_THRESHOLD, entropyBins: ENTROPY_BINS, explainedTarget: EXPLAINED_TARGET, muThreshold: MU_THRESHOLD, folds: CV_FOLDS, ...result, out: undefined }, null, 1) + '\n',
   );
@@ -144,12 +145,12 @@ export async function featuresCommand(o: FeaturesCommand, backend: Backend): Pro
   const xOf = (m: ModelResult) => (byBeta ? m.beta! : m.index);
   const rows = models.flatMap((m) => [...pcNames.map((p, k) => ({ x: xOf(m), pc: p, r2: m.r2Cv[k] })), { x: xOf(m), pc: 'weighted', r2: m.weightedCv }]);
   const fig = r2Figure(rows, 'Latent space → feature PCs: R² of a linear regression', sub, byBeta ? 'β' : 'index');
-  writeFileSync(join(out, 'r2.svg'), fig.svg);
-  writeFileSync(join(out, 'r2.png'), fig.png);
+  writeAtomic(join(out, 'r2.svg'), fig.svg);
+  writeAtomic(join(out, 'r2.png'), fig.png);
   if (plane.length) {
     const p = pcPlaneFigure(plane, 'Real and generated cells in the feature PCs', `real cells (grey) and ${o.generated} generated cells per model (z ~ N(0, I)) on PC1 × PC2 of the real cells' features`);
-    writeFileSync(join(out, 'pcs.svg'), p.svg);
-    writeFileSync(join(out, 'pcs.png'), p.png);
+    writeAtomic(join(out, 'pcs.svg'), p.svg);
+    writeAtomic(join(out, 'pcs.png'), p.png);
   }
   return result;
 }

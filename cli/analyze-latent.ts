@@ -2,7 +2,7 @@
 // (statistical-cell.md §4). This module is loaded with the command line, so it imports only
 // commander and the option parsers; each command loads its code when it runs.
 
-import { existsSync, mkdirSync, readFileSync, appendFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { Split } from '../data/split.ts';
@@ -10,9 +10,10 @@ import type { Backend } from '../runtime/backend.ts';
 import type { OpenedRun } from '../session/run.ts';
 import type { CellCoupling } from '../analysis/coupling.ts';
 import { backendOption, int, log, positiveInt } from './options.ts';
+import { writeAtomic } from '../data/files.ts';
 
 const csv = (s: string | number) => (typeof s === 'number' ? String(s) : /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-const writeCsv = (file: string, header: string[], rows: (string | number)[][]) => writeFileSync(file, [header, ...rows].map((r) => r.map(csv).join(',')).join('\n') + '\n');
+const writeCsv = (file: string, header: string[], rows: (string | number)[][]) => writeAtomic(file, [header, ...rows].map((r) => r.map(csv).join(',')).join('\n') + '\n');
 const num = (name: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} ${v}: expected a positive number`);
@@ -59,10 +60,10 @@ export async function kldCommand(o: KldCommand, backend: Backend) {
     writeCsv(join(out, 'kld-per-cell.csv'), ['CellId', 'label', ...Array.from({ length: L }, (_, d) => `kld_${d}`)], enc.rows.map((row, i) => [row.cellId, row.structure, ...Array.from(perCell[i])]));
     writeCsv(join(out, 'kld-sorted.csv'), ['rank', 'dim', 'mean', 'std'], s.order.map((d, k) => [k + 1, d, s.mean[d], s.std[d]]));
     const summary = { run: o.run, model: r.model.name, split: o.split, cells: s.cells, latent: L, effective: s.effective, active: s.active, order: s.order };
-    writeFileSync(join(out, 'kld-summary.json'), JSON.stringify(summary, null, 1) + '\n');
+    writeAtomic(join(out, 'kld-summary.json'), JSON.stringify(summary, null, 1) + '\n');
     const fig = kldPlot(s, `Per-dimension KL of ${r.model.name} (${o.split} split)`);
-    writeFileSync(join(out, 'kld.svg'), fig.svg);
-    writeFileSync(join(out, 'kld.png'), fig.png);
+    writeAtomic(join(out, 'kld.svg'), fig.svg);
+    writeAtomic(join(out, 'kld.png'), fig.png);
     return { ...summary, out, summaryOf: s };
   } finally {
     r.runtime.destroy();
@@ -124,17 +125,17 @@ export async function walkCommand(o: WalkCommand, backend: Backend): Promise<str
       const cells = tiles.map((t) => ({ ...run.real, ...t.channels }));
       const gain = contrastStretch(cells);
       const stem = join(out, `walk-${stems[i]}`);
-      writeFileSync(`${stem}.png`, pngOf(scaleUp(grid(cells.map((c) => cellRgb(size, c, gain)), values.length), 3)));
+      writeAtomic(`${stem}.png`, pngOf(scaleUp(grid(cells.map((c) => cellRgb(size, c, gain)), values.length), 3)));
       files.push(`${stem}.png`);
       for (const d of dims) {
         const these = tiles.filter((t) => t.dim === d);
         const chans = these.flatMap((t) => fileChannels({ ...run.real, ...t.channels }, o.target ? run.tag : null, (name) => `${name} z${d}=${t.value.toFixed(2)}`));
-        writeFileSync(`${stem}-dim${d}.ome.tiff`, omeTiffOf(size, chans, pixelSize));
+        writeAtomic(`${stem}-dim${d}.ome.tiff`, omeTiffOf(size, chans, pixelSize));
         await writeOmeZarr(`${stem}-dim${d}.ome.zarr`, { size, channels: chans, pixelSize, name: `walk ${run.tag} z${d}` });
         files.push(`${stem}-dim${d}.ome.tiff`, `${stem}-dim${d}.ome.zarr`);
       }
     }
-    writeFileSync(join(out, 'walk.json'), JSON.stringify({ run: walked, dims, values, labels: runs.map((x) => x.tag), cell: o.target ? o.cell : undefined, layout: 'rows: latent dims by mean KLD (descending); columns: values' }, null, 1) + '\n');
+    writeAtomic(join(out, 'walk.json'), JSON.stringify({ run: walked, dims, values, labels: runs.map((x) => x.tag), cell: o.target ? o.cell : undefined, layout: 'rows: latent dims by mean KLD (descending); columns: values' }, null, 1) + '\n');
     return files;
   } finally {
     r.runtime.destroy();
@@ -203,7 +204,7 @@ export async function couplingCommand(o: CouplingCommand, backend: Backend) {
     const before = readFileSync(cfgFile, 'utf8');
     if (before !== JSON.stringify(config, null, 1) + '\n') throw new Error(`${out}: holds partial results of another configuration (${cfgFile}); give another --out or remove it`);
   }
-  writeFileSync(cfgFile, JSON.stringify(config, null, 1) + '\n');
+  writeAtomic(cfgFile, JSON.stringify(config, null, 1) + '\n');
   try {
     const cells = [];
     for (let i = 0; i < ds.length; i++) cells.push(await ds.batch([i]));
@@ -241,8 +242,8 @@ export async function couplingCommand(o: CouplingCommand, backend: Backend) {
     writeCsv(join(out, 'coupling-summary.csv'), ['structure', 'phase', 'cells', 'median_coupling_memb', 'median_coupling_dna', 'median_differential', 'control'], summary.map((s) => [s.structure, s.phase, s.cells, s.memb, s.dna, s.differential, s.structure.startsWith('Control') ? 1 : 0]));
     if (summary.length) {
       const fig = couplingPlot(summary, `Structure coupling under ${r.model.name}${complete ? '' : ` (partial: ${done.length}/${cells.length} cells)`}`);
-      writeFileSync(join(out, 'coupling.svg'), fig.svg);
-      writeFileSync(join(out, 'coupling.png'), fig.png);
+      writeAtomic(join(out, 'coupling.svg'), fig.svg);
+      writeAtomic(join(out, 'coupling.png'), fig.png);
     }
     return { out, cells: done.length, of: cells.length, complete, evaluated: n, seconds, cellsPerSecond: n / seconds, summary, perCell: done };
   } finally {

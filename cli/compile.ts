@@ -1,8 +1,7 @@
 // `statcell compile` (layer table, parameter counts, planned memory, IR / WGSL dumps) and
 // `statcell run` (one entry point on tensors from a safetensors file).
 
-import { writeFileSync } from 'node:fs';
-import { readBoundedSync } from '../data/files.ts';
+import { readBoundedSync, writeAtomic } from '../data/files.ts';
 import { parameterCount } from '../compiler/index.ts';
 import type { CompiledModel } from '../compiler/model.ts';
 import { parsePrecision } from '../compiler/precision.ts';
@@ -110,7 +109,7 @@ export async function runEntry(model: CompiledModel, backend: Backend, opts: { w
     const shapes = new Map(rt.outputShapes(opts.entry, batch));
     const outT: Record<string, { shape: number[]; data: Float32Array }> = {};
     for (const [k, v] of Object.entries(res)) outT[k] = { shape: [...(shapes.get(k) ?? [v.length])], data: v };
-    writeFileSync(opts.out, writeSafetensors(outT, { model: model.name, entry: opts.entry }));
+    writeAtomic(opts.out, writeSafetensors(outT, { model: model.name, entry: opts.entry }));
     return Object.keys(outT);
   } finally {
     rt.destroy();

@@ -1,13 +1,13 @@
 // `statcell eval` (the model's own evaluation on a split: its ELBO and the parts it names) and
 // `statcell embed` (CSV of the encoder's mean per cell).
 
-import { writeFileSync } from 'node:fs';
 import type { Split } from '../data/split.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { evaluateCells } from '../session/evaluate.ts';
 import { feedsFor } from '../session/feeds.ts';
 import { openRun, type OpenedRun } from '../session/run.ts';
 import { openSplit } from './common.ts';
+import { writeAtomic } from '../data/files.ts';
 
 interface RunData {
   run: string;
@@ -76,7 +76,7 @@ export async function embedCommand(o: EmbedCommand, backend: Backend, log: (l: s
     const name = r.model.roles.encode!.mean;
     const header = ['CellId', 'split', 'label', ...Array.from({ length: mean[0]?.length ?? 0 }, (_, d) => `${name}_${d}`)].join(',');
     const lines = rows.map((row, i) => [row.cellId, row.split, row.structure].map(csv).join(',') + ',' + Array.from(mean[i], String).join(','));
-    writeFileSync(o.out, header + '\n' + lines.join('\n') + '\n');
+    writeAtomic(o.out, header + '\n' + lines.join('\n') + '\n');
     return lines.length;
   } finally {
     r.runtime.destroy();

@@ -1,7 +1,7 @@
 // `statcell generate`'s files: each generated cell as PNG (display order [membrane, structure,
 // DNA]), OME-TIFF and/or OME-Zarr with its channels named and coloured and its pixel size stated.
 
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeOmeZarr } from '../data/images.ts';
 import { labelStem } from '../data/labels.ts';
@@ -10,6 +10,7 @@ import { DEFAULT_PIXEL_SIZE, type PixelSize } from '../data/ome.ts';
 import { fileChannels, omeTiffOf } from '../data/ome-tiff.ts';
 import type { Generated, GeneratedCell } from '../session/generate.ts';
 import { cellRgb, pngOf, scaleUp } from '../viz/images.ts';
+import { writeAtomic } from '../data/files.ts';
 
 /** --format values: one kind of file, 'both' (PNG + OME-TIFF, as before) or 'all' (PNG + OME-TIFF + OME-Zarr). */
 export const GENERATE_FORMATS = ['png', 'ome-tiff', 'tiff', 'zarr', 'both', 'all'] as const;
@@ -39,11 +40,11 @@ const stemOf = (out: string, i: number, c: GeneratedCell) => join(out, `${String
 function writeFlat(stem: string, size: number[], c: GeneratedCell, kinds: Set<FileKind>, pixelSize: PixelSize): string[] {
   const files: string[] = [];
   if (kinds.has('png')) {
-    writeFileSync(`${stem}.png`, pngOf(scaleUp(cellRgb(size, c.channels), 2)));
+    writeAtomic(`${stem}.png`, pngOf(scaleUp(cellRgb(size, c.channels), 2)));
     files.push(`${stem}.png`);
   }
   if (kinds.has('ome-tiff')) {
-    writeFileSync(`${stem}.ome.tiff`, omeTiffOf(size, fileChannels(c.channels, c.label), pixelSize));
+    writeAtomic(`${stem}.ome.tiff`, omeTiffOf(size, fileChannels(c.channels, c.label), pixelSize));
     files.push(`${stem}.ome.tiff`);
   }
   return files;

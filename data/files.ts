@@ -1,8 +1,10 @@
 // Reading an input file safely: only a regular file (a FIFO would block forever, /dev/zero would
 // read until memory runs out), and only up to a byte bound, checked with fstat before any read.
 // The open is non-blocking so that opening a FIFO with no writer returns at once.
+// Writing an output whole: to a temporary name, then renamed (writeAtomic).
 
-import { constants, fstatSync, openSync, readSync, closeSync } from 'node:fs';
+import { constants, fstatSync, fsyncSync, openSync, readSync, renameSync, writeSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
 import { open } from 'node:fs/promises';
 
 export const MiB = 1 << 20;
@@ -84,5 +86,26 @@ export async function readBounded(file: string, maxBytes: number): Promise<Buffe
     throw new FileReadError(file, errnoMessage(e));
   } finally {
     await fh.close();
+  }
+}
+
+/** Writes bytes to `file` atomically: a crash leaves either the old file or the new one, never a torn one. */
+export function writeAtomic(file: string, data: Uint8Array | string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+    for (let off = 0; off < bytes.byteLength; ) off += writeSync(fd, bytes, off, bytes.byteLength - off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  // The rename itself is durable only once the directory entry is flushed.
+  const dfd = openSync(join(file, '..'), 'r');
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
   }
 }

@@ -9,12 +9,13 @@
 // `latest` naming a complete checkpoint with its optimizer state.
 
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import type { CompiledModel } from '../compiler/model.ts';
 import { parseSafetensors, writeSafetensors } from '../runtime/safetensors.ts';
 import { alive } from './lock.ts';
+import { writeAtomic } from '../data/files.ts';
 
 export interface Sidecar {
   format: 'statcell-checkpoint/1';
@@ -51,27 +52,6 @@ export class CheckpointError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'CheckpointError';
-  }
-}
-
-/** Writes bytes to `file` atomically: a crash leaves either the old file or the new one, never a torn one. */
-export function writeAtomic(file: string, data: Uint8Array | string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
-    for (let off = 0; off < bytes.byteLength; ) off += writeSync(fd, bytes, off, bytes.byteLength - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  // The rename itself is durable only once the directory entry is flushed.
-  const dfd = openSync(join(file, '..'), 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
   }
 }
 

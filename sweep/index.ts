@@ -2,8 +2,9 @@
 // trains (S/runs/I), and its state — done (DONE, written atomically once training ends), running (a
 // live lock, session/lock.ts), failed (FAILED, the error of the last attempt) or pending.
 
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeAtomic } from '../data/files.ts';
 import { alive } from '../session/lock.ts';
 import type { SweepPlan } from './plan.ts';
 
@@ -38,13 +39,6 @@ export function indexState(dir: string, index: number): { state: IndexState; det
   }
   if (existsSync(join(run, 'FAILED'))) return { state: 'failed', detail: readFileSync(join(run, 'FAILED'), 'utf8').trim().split('\n')[0] };
   return { state: 'pending' };
-}
-
-/** Written to a temporary name and renamed, so a reader never sees half a DONE. */
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
 }
 
 export function markDone(dir: string, index: number, record: Record<string, unknown>): void {

@@ -4,7 +4,7 @@
 // file reads as one uninterrupted run.
 
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { writeAtomic } from '../session/checkpoint.ts';
+import { writeAtomic } from '../data/files.ts';
 
 export interface MetricRecord {
   kind: 'step' | 'validate' | 'event';

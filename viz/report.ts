@@ -1,7 +1,7 @@
 // The report folder of a training job: loss curves, real vs. reconstructed cells, generated
 // cells and structures as PNG, and an index.html that shows them with their captions.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Batch } from '../data/dataset.ts';
 import type { CellSource } from '../session/evaluate.ts';
@@ -14,6 +14,7 @@ import { cellRgb, contrastStretch, greyOf, PALETTE_NAMES } from './images.ts';
 import { tileFigure, type Tile } from './figure.ts';
 import { linePlot } from './plot.ts';
 import { escapeXml as esc } from '../data/markup.ts';
+import { writeAtomic } from '../data/files.ts';
 
 
 /** One figure of the report: an image (path relative to the report folder) or a table, with its caption. */
@@ -48,7 +49,7 @@ function lossFigure(dir: string, run: OpenedRun, runDir: string, key: string): R
     { title: `${role} model (${run.model.name})`, xLabel: 'iteration', yLabel: 'loss', logY: true },
   );
   const file = `loss-${key}.png`;
-  writeFileSync(join(dir, file), p.png);
+  writeAtomic(join(dir, file), p.png);
   const last = steps.at(-1);
   return {
     file,
@@ -94,7 +95,7 @@ export async function writeReport(dir: string, o: ReportInput): Promise<string> 
   const panels = (c: CellChannels, names: string[], prefix = ''): Tile[] => [{ image: cellRgb(size, c, gain), label: `${prefix}composite` }, ...names.filter((k) => c[k]).map((k) => ({ image: greyOf(size, c[k]!, gain[k] ?? 1), label: prefix + SHORT[k] }))];
   const save = (file: string, rows: Tile[][], labels: { columns?: string[]; rowLabels?: string[] } = {}) => {
     const f = tileFigure({ rows, zoom, ...labels });
-    writeFileSync(join(dir, file), f.png);
+    writeAtomic(join(dir, file), f.png);
   };
 
   // Each model's view of the real cells (the channels of its image and reference inputs), and
@@ -159,7 +160,7 @@ export async function writeReport(dir: string, o: ReportInput): Promise<string> 
 ${figs.map((f) => `<figure><h2>${esc(f.title)}</h2>${f.html ?? `<img src="${f.file}" alt="${esc(f.title)}">`}<figcaption>${f.caption}</figcaption></figure>`).join('\n')}
 </body></html>
 `;
-  writeFileSync(join(dir, 'index.html'), html);
+  writeAtomic(join(dir, 'index.html'), html);
   return join(dir, 'index.html');
 }
 

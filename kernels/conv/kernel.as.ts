@@ -265,7 +265,7 @@ function implicit_gemm(B: i32, Ci: i32, Co: i32, x: usize, w: usize, transposePh
       for (let z = 0; z < GD; z++) {
         for (let y0 = 0; y0 < GH; y0 += rows) {
           const r = min(rows, GH - y0);
-          stage_rows(Ci, ptr(x, b * Ci * ID * IH * IW), z, y0, r, ptr(rb, DIRECT_TABLE_FLOATS));
+          stage_rows(Ci, ptr(x, b * Ci * ID * IH * IW), z, y0, r, ptr(rb, DIRECT_TABLE_FLOATS), (r - 1) * SH + KH, 0);
           gemm_block(b * G + (z * GH + y0) * GW, r * GW, Ci, Co, x, w, transposePhase, hasBias, bias, y, scratch, cbuf, rb, r);
         }
       }
@@ -290,22 +290,23 @@ function stagedFloats(Ci: i32, rows: i32): i32 {
 }
 
 /**
- * Stages the image rows that grid rows y0 … y0+rows−1 of slice z read, padding included, into
- * `dst`: staged row ((ci·KD + kd)·ny + iy') holds image row (z·SD + kd − PD, y0·SH + iy' − PH) of
+ * Stages the (rows − 1)·SH + KH image rows that grid rows y0 … y0+rows−1 of slice z read, padding
+ * included, into `dst`, groups of `ny` staged rows per (ci, kd) from row `at` of each group: staged
+ * row ((ci·KD + kd)·ny + at + iy') holds image row (z·SD + kd − PD, y0·SH + iy' − PH) of
  * channel ci, its column c (padded: image column c − PW) at phase c % SW, index c / SW. Tap
  * (kd, kh, kw) of grid position (y, gx) then reads staged row (ci·KD + kd)·ny + (y−y0)·SH + kh at
  * (kw % SW)·Q + gx + kw / SW: for 8 consecutive gx, 8 consecutive floats.
  */
-function stage_rows(Ci: i32, xb: usize, z: i32, y0: i32, rows: i32, dst: usize): void {
-  const ny = (rows - 1) * SH + KH;
+function stage_rows(Ci: i32, xb: usize, z: i32, y0: i32, rows: i32, dst: usize, ny: i32, at: i32): void {
+  const n = (rows - 1) * SH + KH;
   const row = stagedRow();
   for (let ci = 0; ci < Ci; ci++) {
     for (let kd = 0; kd < KD; kd++) {
       const iz = z * SD + kd - PD;
-      for (let r = 0; r < ny; r++) {
+      for (let r = 0; r < n; r++) {
         const iy = y0 * SH + r - PH;
         const inside = <u32>iz < <u32>ID && <u32>iy < <u32>IH;
-        stage_row(ptr(dst, ((ci * KD + kd) * ny + r) * row), inside ? ptr(xb, ((ci * ID + iz) * IH + iy) * IW) : 0, row);
+        stage_row(ptr(dst, ((ci * KD + kd) * ny + at + r) * row), inside ? ptr(xb, ((ci * ID + iz) * IH + iy) * IW) : 0, row);
       }
     }
   }
@@ -680,16 +681,7 @@ function grad_weight_direct(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, dw: u
       const z = bz % GD;
       const nyRun = (n - 1) * SH + KH;
       if (at + nyRun > ny) unreachable();
-      for (let ci = 0; ci < Ci; ci++) {
-        for (let kd = 0; kd < KD; kd++) {
-          const iz = z * SD + kd - PD;
-          for (let r = 0; r < nyRun; r++) {
-            const iy = y0 * SH + r - PH;
-            const inside = <u32>iz < <u32>ID && <u32>iy < <u32>IH;
-            stage_row(ptr(staged, ((ci * KD + kd) * ny + at + r) * row), inside ? ptr(x, (b * Ci + ci) * ivol + (iz * IH + iy) * IW) : 0, row);
-          }
-        }
-      }
+      stage_rows(Ci, ptr(x, b * Ci * ivol), z, y0, n, staged, ny, at);
       // Positions of the run: staged row at + (y − y0)·SH, column gx.
       const k0 = max(R * GW, pc), k1 = min((R + n) * GW, pc + kc);
       for (let p = k0; p < k1; p++) store<i32>(tab + (<usize>(p - pc) << 2), ((at + (p / GW - R) * SH) * row + p % GW) << 2);

@@ -132,6 +132,16 @@ const NC: i32 = 1024;
   add_tile(c, ldcBytes, c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
+/** The top-left mr×nr of C (row stride ldc) += the MR×NR `tile` (an edge tile's sums). */
+function add_partial_tile(c: usize, ldc: i32, tile: usize, mr: i32, nr: i32): void {
+  for (let r = 0; r < mr; r++) {
+    for (let q = 0; q < nr; q++) {
+      const d = ptr(c, r * ldc + q);
+      store<f32>(d, load<f32>(d) + load<f32>(ptr(tile, r * NR + q)));
+    }
+  }
+}
+
 /** C[MR×NR] (row stride ldcBytes) += the accumulators, row by row. */
 // @ts-ignore: decorator
 @inline function add_tile(c: usize, ldcBytes: usize, c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128): void {
@@ -167,12 +177,7 @@ export function gemm_macro(mc: i32, nc: i32, kc: i32, pa: usize, pb: usize, c: u
       } else {
         memory.fill(tile, 0, <usize>(MR * NR) << 2);
         micro(kc, pai, pbj, tile, <usize>NR << 2);
-        for (let r = 0; r < mr; r++) {
-          for (let q = 0; q < nr; q++) {
-            const d = ptr(cij, r * ldc + q);
-            store<f32>(d, load<f32>(d) + load<f32>(ptr(tile, r * NR + q)));
-          }
-        }
+        add_partial_tile(cij, ldc, tile, mr, nr);
       }
     }
   }
@@ -195,12 +200,7 @@ export function gemm_macro_direct(mc: i32, nc: i32, kc: i32, pa: usize, tab: usi
       } else {
         memory.fill(tile, 0, <usize>(MR * NR) << 2);
         micro_direct(kc, pai, tab, base, tile, <usize>NR << 2);
-        for (let r = 0; r < mr; r++) {
-          for (let q = 0; q < NR; q++) {
-            const d = ptr(cij, r * ldc + q);
-            store<f32>(d, load<f32>(d) + load<f32>(ptr(tile, r * NR + q)));
-          }
-        }
+        add_partial_tile(cij, ldc, tile, mr, NR);
       }
     }
   }
@@ -229,12 +229,7 @@ export function gemm_macro_direct_a(mc: i32, nc: i32, kc: i32, rows: usize, base
       } else {
         memory.fill(tile, 0, <usize>(MR * NR) << 2);
         micro_direct_a(kc, a0, a1, a2, a3, tab, pbj, tile, <usize>NR << 2);
-        for (let r = 0; r < mr; r++) {
-          for (let q = 0; q < nr; q++) {
-            const d = ptr(cij, r * ldc + q);
-            store<f32>(d, load<f32>(d) + load<f32>(ptr(tile, r * NR + q)));
-          }
-        }
+        add_partial_tile(cij, ldc, tile, mr, nr);
       }
     }
   }

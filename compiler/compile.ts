@@ -91,12 +91,14 @@ function compileChecked(files: FileSource, entry: string, opts: CompileOptions):
   const entryGraph = memo((name: string, batch: number) => el.buildEntry(name, batch));
   const trainStep = memo((batch: number, accumulate?: number) => el.buildTrain(batch, accumulate));
   const applyStep = memo(() => el.buildApply());
+  const gradientCheck = memo(() => el.buildGradientCheck());
   const evaluateStep = memo((batch: number) => el.buildEvaluate(batch));
   const graphOf = (name: string, batch: number) => {
     const accumulate = /^accumulate:(\d+)$/.exec(name);
     return name === 'train' ? trainStep(batch)
       : accumulate ? trainStep(batch, Number(accumulate[1]))
       : name === 'apply' ? applyStep()
+      : name === 'gradient-check' ? gradientCheck()
       : name === 'evaluate' ? evaluateStep(batch)
       : entryGraph(name, batch);
   };

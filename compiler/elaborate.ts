@@ -17,7 +17,7 @@ import { Interpreter } from './interpret.ts';
 import type { EntryGraph, EntryRoles, InputRole, ModelInput, TensorSpec, TrainGraph } from './model.ts';
 import { describeInput, entryRoles, inputRole } from './roles.ts';
 import { checkShapes, evalShape } from './shapes.ts';
-import { buildApply, buildEvaluate, buildTrain, type StepContext, type StepRecord } from './train-step.ts';
+import { buildApply, buildEvaluate, buildGradientCheck, buildTrain, type StepContext, type StepRecord } from './train-step.ts';
 import { checkType, setText } from './typecheck.ts';
 import { Env, GraphTensor, Tuple, type Val } from './values.ts';
 
@@ -231,6 +231,12 @@ export class Elaborator {
     this.trainStmt();
     if (!this.step.optimizer) throw new Error('build a training step first');
     return buildApply(this.specs, this.step.optimizer);
+  }
+
+  /** Whether any accumulated gradient overflowed (loss scaling): their sum, finite when none did. */
+  buildGradientCheck(): EntryGraph {
+    this.trainStmt();
+    return buildGradientCheck(this.specs);
   }
 
   /** The training step in evaluation mode, outputting its `evaluate` values per cell. */

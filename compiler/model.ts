@@ -106,7 +106,8 @@ export interface CompiledModel {
   evaluation?: string[];
   /**
    * A graph and its lowered Program, built once and shared: `train`, `accumulate:<k>` (one of k
-   * micro-batches), `apply` (Adam on accumulated gradients), `evaluate`, or an entry's name.
+   * micro-batches), `apply` (Adam on accumulated gradients), `gradient-check` (their sum, for loss
+   * scaling), `evaluate`, or an entry's name.
    * `fused` (default true) runs the elementwise fusion pass first; `precision` 'f16-storage'
    * rounds every activation to binary16 (compiler/precision.ts; default 'f32').
    */

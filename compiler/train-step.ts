@@ -3,6 +3,12 @@
 // each gradient / k added to a `grad.<name>` state tensor that the separate Adam program
 // (`buildApply`) consumes and zeroes. The same body in evaluation mode outputs its `evaluate`
 // values (`buildEvaluate`).
+//
+// Loss scaling (session/loss-scale.ts) rides on the accumulating form: its loss gradient is seeded
+// with the run-time input LOSS_SCALE (S) instead of 1, and each gradient enters its accumulator
+// times the run-time input GRAD_SCALE (1 / (k·S)), so the accumulators hold true gradients and
+// `buildGradientCheck` can tell whether any overflowed before Adam runs. The runtime feeds S = 1
+// without loss scaling, which gives the same bits as before: with S a power of two, scaling is exact.
 
 import type * as A from '../dsl/ast.ts';
 import type { Span } from '../dsl/diagnostics.ts';
@@ -14,6 +20,12 @@ import type { EntryGraph, TensorSpec, TrainGraph } from './model.ts';
 import type { GraphTensor, Val } from './values.ts';
 
 type Optimizer = TrainGraph['optimizer'];
+
+/** The accumulating step's run-time inputs: the loss gradient's seed S, and 1 / (k·S). */
+export const LOSS_SCALE = '$loss_scale';
+export const GRAD_SCALE = '$grad_scale';
+/** The gradient check's output: the sum of every accumulated gradient, not finite when one overflowed. */
+export const GRADIENT_SUM = 'gradient_sum';
 
 /** What the step builders run the body with (compiler/elaborate.ts provides it). */
 export interface StepContext {
@@ -70,11 +82,13 @@ export function buildTrain(cx: StepContext, t: A.TrainStmt, record: StepRecord, 
     const params = [...cx.specs.values()].filter((s) => s.kind === 'param' && b.tensors.has(s.name));
     record.optimizer = optimizer;
     const dataInputs = cx.debug.inputGradients ? [...inputs, ...b.extraInputs] : [];
-    const grads = gradients(b.g, loss.v, [...params, ...dataInputs].map((p) => b.g.inputNamed(p.name)!.value));
+    const seed = accumulate ? b.g.input(LOSS_SCALE, loss.shape) : undefined;
+    const gradScale = accumulate ? b.g.input(GRAD_SCALE, [1]) : undefined;
+    const grads = gradients(b.g, loss.v, [...params, ...dataInputs].map((p) => b.g.inputNamed(p.name)!.value), seed);
     params.forEach((p, i) => {
-      if (accumulate) {
+      if (gradScale) {
         const acc = b.g.input(`grad.${p.name}`, p.shape, 'state');
-        const [part] = b.g.call('scale', [grads[i]], { a: 1 / accumulate, b: 0 });
+        const [part] = b.g.call('mul', [grads[i], gradScale]);
         b.g.updates.set(`grad.${p.name}`, b.g.call('add', [acc, part])[0]);
         return;
       }
@@ -110,6 +124,23 @@ export function buildApply(specs: ReadonlyMap<string, TensorSpec>, optimizer: Op
     g.updates.set(`grad.${p.name}`, g.call('fill', [], { shape: [...p.shape], value: 0 })[0]);
   }
   return { graph: g, inputs: [], outputs: [], hostScalars: [] };
+}
+
+/**
+ * One number that is finite exactly when every accumulated gradient is: the sum of them all (an
+ * Inf or NaN anywhere survives every sum; a finite sum beyond f32's range reads as overflow too).
+ */
+export function buildGradientCheck(specs: ReadonlyMap<string, TensorSpec>): EntryGraph {
+  const g = new Graph();
+  let sum: Value | undefined;
+  for (const p of specs.values()) {
+    if (p.kind !== 'param') continue;
+    const [s] = g.call('reduce_sum', [g.input(`grad.${p.name}`, p.shape, 'state')], { keepdims: false });
+    sum = sum ? g.call('add', [sum, s])[0] : s;
+  }
+  if (!sum) throw new Error('gradient check: the model has no parameters');
+  g.outputs.set(GRADIENT_SUM, sum);
+  return { graph: g, inputs: [], outputs: [GRADIENT_SUM], hostScalars: [] };
 }
 
 /** The training step in evaluation mode, outputting its `evaluate` values per cell. */

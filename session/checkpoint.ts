@@ -15,6 +15,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import type { CompiledModel } from '../compiler/model.ts';
 import { parseSafetensors, writeSafetensors } from '../runtime/safetensors.ts';
 import { alive } from './lock.ts';
+import type { LossScaleState } from './loss-scale.ts';
 import { writeAtomic } from '../data/files.ts';
 
 export interface Sidecar {
@@ -41,6 +42,8 @@ export interface Sidecar {
   /** The model's evaluation on the validation split: `elbo` (its first value) and every named value. */
   validation?: { elbo: number } & Record<string, number>;
   best?: { name: string; elbo: number };
+  /** The dynamic loss scale's state (f16-storage training; session/loss-scale.ts). */
+  lossScale?: LossScaleState;
   /** SHA-256 of the .safetensors file, checked on load. */
   tensorsSha256: string;
   /** SHA-256 of <name>.optimizer.safetensors while this checkpoint keeps its optimizer state (only the latest does). */
@@ -196,6 +199,7 @@ const SIDECAR_SCHEMA = {
     metrics: { type: 'object', additionalProperties: finite },
     validation: { type: 'object', required: ['elbo'], additionalProperties: finite },
     best: { type: 'object', required: ['name', 'elbo'], properties: { name: { type: 'string', pattern: CHECKPOINT_NAME.source }, elbo: finite } },
+    lossScale: { type: 'object', required: ['scale', 'goodSteps', 'skipped'], properties: { scale: { type: 'number', exclusiveMinimum: 0 }, goodSteps: nat, skipped: nat } },
     tensorsSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
     optimizerSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
     written: { type: 'string' },

@@ -4,10 +4,12 @@
 
 import type { CompiledModel, EntryGraph, Init, TensorSpec } from '../compiler/model.ts';
 import type { Precision } from '../compiler/precision.ts';
+import { GRADIENT_SUM, GRAD_SCALE, LOSS_SCALE } from '../compiler/train-step.ts';
 import { oracle } from '../kernels/oracle.ts';
 import { numel } from '../kernels/types.ts';
 import type { Backend, DeviceBuffer } from '../runtime/backend.ts';
 import { Executable } from '../runtime/program.ts';
+import { DynamicLossScale } from './loss-scale.ts';
 
 export const adamMoment = (which: 'm' | 'v', param: string): string => `adam.${which}.${param}`;
 
@@ -44,6 +46,11 @@ export interface RuntimeOptions {
   fuse?: boolean;
   /** 'f16-storage': every activation rounded to binary16 as f16 buffers would hold it (compiler/precision.ts); default 'f32'. */
   precision?: Precision;
+  /**
+   * Dynamic loss scaling (session/loss-scale.ts; for f16-storage training): every step then runs
+   * in the accumulating form, and a step whose gradients overflowed is skipped.
+   */
+  lossScale?: { initial?: number; growthInterval?: number };
 }
 
 /**
@@ -51,10 +58,11 @@ export interface RuntimeOptions {
  * backend's limits, else its largest divisor that does (undefined when none does). Fitting means
  * every buffer of the program within one binding (`maxBufferBytes`) and, where the backend knows
  * its memory (`totalBytes`), the program's own buffers plus the store (parameters, state, Adam's
- * two moments, and gradient accumulators when micro-batching) within 90% of it. WebGPU does not
- * tell an adapter's memory, so there only the binding limit is checked.
+ * two moments, and gradient accumulators when accumulating) within 90% of it. WebGPU does not
+ * tell an adapter's memory, so there only the binding limit is checked. `lossScaled`: the step
+ * always accumulates (RuntimeOptions.lossScale).
  */
-export function microBatchFor(model: CompiledModel, batch: number, limits: Backend['limits'], precision?: Precision): number | undefined {
+export function microBatchFor(model: CompiledModel, batch: number, limits: Backend['limits'], precision?: Precision, lossScaled = false): number | undefined {
   const paramElements = model.tensors.reduce((a, t) => a + (t.kind === 'param' ? numel(t.shape) : 0), 0);
   const storeElements = model.tensors.reduce((a, t) => a + numel(t.shape), 0) + 2 * paramElements;
   const fits = (b: number, accumulate?: number) => {
@@ -65,7 +73,7 @@ export function microBatchFor(model: CompiledModel, batch: number, limits: Backe
     const largest = Math.max(...p.buffers.map((x) => x.elements)) * 4;
     return largest <= limits.maxBufferBytes && (limits.totalBytes === undefined || bytes <= limits.totalBytes * 0.9);
   };
-  if (fits(batch)) return batch;
+  if (fits(batch, lossScaled ? 1 : undefined)) return batch;
   for (let b = batch - 1; b >= 2; b--) if (batch % b === 0 && fits(b, batch / b)) return b;
   return undefined;
 }
@@ -74,13 +82,17 @@ export class ModelRuntime {
   /** Every persistent tensor: parameters, state, Adam moments (and gradient accumulators). */
   readonly store = new Map<string, DeviceBuffer>();
   private programs = new Map<string, { exe: Executable; entry: EntryGraph }>();
+  readonly lossScale?: DynamicLossScale;
+  /** With loss scaling: the scale the last training step ran at, and whether Adam applied it. */
+  lastStep?: { lossScale: number; applied: boolean };
 
   constructor(readonly backend: Backend, readonly model: CompiledModel, readonly opts: RuntimeOptions = {}) {
+    if (opts.lossScale) this.lossScale = new DynamicLossScale(opts.lossScale.growthInterval, opts.lossScale.initial);
     for (const t of model.tensors) this.store.set(t.name, backend.alloc(numel(t.shape)));
     for (const t of model.tensors) {
       if (t.kind !== 'param') continue;
       for (const w of ['m', 'v'] as const) this.store.set(adamMoment(w, t.name), backend.alloc(numel(t.shape)));
-      if (opts.microBatch) {
+      if (opts.microBatch || opts.lossScale) {
         const acc = backend.alloc(numel(t.shape));
         backend.write(acc, new Float32Array(numel(t.shape)));
         this.store.set(`grad.${t.name}`, acc);
@@ -146,10 +158,15 @@ export class ModelRuntime {
     return this.program(name, batch).exe.read(output);
   }
 
-  /** One training step (forward, backward, Adam, state updates); returns the reported metrics. */
+  /**
+   * One training step (forward, backward, Adam, state updates); returns the reported metrics. With
+   * micro-batches or loss scaling it runs the accumulating form: k micro-batches add their
+   * gradients, then (loss scaling: unless one overflowed) Adam applies them.
+   */
   async trainStep(inputs: Record<string, Float32Array>, batch: number, iteration: number): Promise<Record<string, number>> {
-    const micro = this.opts.microBatch;
-    if (!micro || micro >= batch) {
+    const micro = this.opts.microBatch && this.opts.microBatch < batch ? this.opts.microBatch : batch;
+    const scaler = this.lossScale;
+    if (micro === batch && !scaler) {
       const p = this.program('train', batch);
       this.feed(p, inputs, iteration);
       p.exe.run({ iteration });
@@ -159,6 +176,9 @@ export class ModelRuntime {
     if (!this.model.applyStep) throw new Error(`${this.model.name}: this model cannot accumulate gradients over micro-batches`);
     const k = batch / micro;
     const p = this.program(`accumulate:${k}`, micro);
+    const scale = scaler?.state.scale ?? 1;
+    p.exe.write(LOSS_SCALE, Float32Array.of(scale));
+    p.exe.write(GRAD_SCALE, Float32Array.of(1 / (k * scale)));
     const sums: Record<string, number> = {};
     for (let j = 0; j < k; j++) {
       const part: Record<string, Float32Array> = {};
@@ -168,7 +188,17 @@ export class ModelRuntime {
       p.exe.run({ iteration, draw: iteration * k + j });
       for (const [m, v] of Object.entries(await this.metrics(p))) sums[m] = (sums[m] ?? 0) + v / k;
     }
-    this.program('apply', 0).exe.run({ iteration });
+    if (!scaler) {
+      this.program('apply', 0).exe.run({ iteration });
+      return sums;
+    }
+    const check = this.program('gradient-check', 0).exe;
+    check.run();
+    const applied = scaler.update(Number.isFinite((await check.read(GRADIENT_SUM))[0]));
+    this.lastStep = { lossScale: scale, applied };
+    // Adam counts the steps it took (its bias correction), not the skipped ones.
+    if (applied) this.program('apply', 0).exe.run({ iteration: iteration - scaler.state.skipped });
+    else for (const t of this.model.tensors) if (t.kind === 'param') this.backend.write(this.store.get(`grad.${t.name}`)!, new Float32Array(numel(t.shape)));
     return sums;
   }
 

@@ -4,6 +4,8 @@
 // checkpoints every k steps. Every random stream is keyed by the iteration, so resuming from a
 // checkpoint continues bit for bit as if never stopped. NaN/Inf stops with the step named and
 // leaves the last good checkpoint; SIGINT/SIGTERM finish the step, checkpoint and return.
+// f16-storage training scales its loss (session/loss-scale.ts): steps whose gradients overflowed
+// are skipped and logged, and the scaler's state is checkpointed with the rest.
 
 import type { CompiledModel } from '../compiler/model.ts';
 import type { Precision } from '../compiler/precision.ts';
@@ -12,7 +14,8 @@ import { batchIndices } from '../data/sampler.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { evaluateCells, type CellSource } from '../session/evaluate.ts';
 import { feedsFor } from '../session/feeds.ts';
-import { microBatchFor, ModelRuntime } from '../session/model.ts';
+import { microBatchFor, ModelRuntime, type RuntimeOptions } from '../session/model.ts';
+import { LossScaleError } from '../session/loss-scale.ts';
 import { checkpointName, loadCheckpoint, removeCheckpoint, resolveCheckpoint, saveCheckpoint, type Sidecar } from '../session/checkpoint.ts';
 import { MetricsLog } from './metrics.ts';
 import type { Progress } from './progress.ts';
@@ -40,6 +43,8 @@ export interface TrainOptions {
   microBatch?: number;
   /** 'f16-storage': activations rounded to binary16, as f16 buffers would hold them (compiler/precision.ts); default 'f32'. */
   precision?: Precision;
+  /** Dynamic loss scaling's settings (session/loss-scale.ts); f16-storage training always scales, by default from 1, doubling every 2000 good steps. */
+  lossScale?: RuntimeOptions['lossScale'];
   /** Total iterations; default `epochs` × ceil(n_train / batch). */
   iterations?: number;
   epochs?: number;
@@ -90,10 +95,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (o.microBatch !== undefined && B % o.microBatch)
     throw new TrainError(`${model.name}: --micro-batch ${o.microBatch} does not divide the batch of ${B}; give one of ${Array.from({ length: B }, (_, i) => i + 1).filter((d) => B % d === 0).join(', ')}`);
   // A batch whose training program does not fit the backend runs in micro-batches.
-  const microBatch = o.microBatch ?? microBatchFor(model, B, backend.limits, o.precision);
+  // f16-storage stores activation gradients in binary16: the loss is scaled against its overflow.
+  const lossScale = o.precision === 'f16-storage' ? (o.lossScale ?? {}) : undefined;
+  const microBatch = o.microBatch ?? microBatchFor(model, B, backend.limits, o.precision, lossScale !== undefined);
   if (microBatch === undefined) throw new TrainError(`${model.name}: a batch of ${B} does not fit ${backend.kind} (largest buffer ${backend.limits.maxBufferBytes} bytes${backend.limits.totalBytes ? `, ${backend.limits.totalBytes} in all` : ''}) even in micro-batches of 2; use a smaller model or --set size=…`);
   if (microBatch < B) log(`${model.name}: a batch of ${B} ${o.microBatch ? 'as asked (--micro-batch)' : `does not fit ${backend.kind} at once`}: ${B / microBatch} micro-batches of ${microBatch}, gradients accumulated`);
-  const rt = new ModelRuntime(backend, model, { microBatch: microBatch < B ? microBatch : undefined, precision: o.precision });
+  const rt = new ModelRuntime(backend, model, { microBatch: microBatch < B ? microBatch : undefined, precision: o.precision, lossScale });
   if (o.validate && !model.evaluation) log(`${model.name}: its training step has no \`evaluate\`, so no validation ELBO is computed and no best checkpoint chosen`);
   let start = 0;
   let best: Sidecar['best'];
@@ -106,6 +113,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (ck.sidecar.batch !== B) throw new TrainError(`resume: checkpoint ${found} was trained with batch ${ck.sidecar.batch}, this run asks for ${B}; resume with --batch ${ck.sidecar.batch}`);
     if (ck.sidecar.seeds.data !== o.seed) throw new TrainError(`resume: checkpoint ${found} was trained with seed ${ck.sidecar.seeds.data}, this run asks for ${o.seed}; resume with --seed ${ck.sidecar.seeds.data}`);
     rt.writeAll(ck.tensors, `checkpoint ${join(ckDir, found)}`);
+    if (rt.lossScale && ck.sidecar.lossScale) {
+      if (ck.sidecar.lossScale.skipped > ck.sidecar.iteration) throw new TrainError(`checkpoint ${join(ckDir, found)}.json: /lossScale/skipped ${ck.sidecar.lossScale.skipped} exceeds its iteration ${ck.sidecar.iteration}`);
+      try {
+        rt.lossScale.restore(ck.sidecar.lossScale, `checkpoint ${join(ckDir, found)}.json: /lossScale`);
+      } catch (e) {
+        throw new TrainError((e as Error).message);
+      }
+    }
     start = ck.sidecar.iteration;
     best = ck.sidecar.best;
     lastVal = ck.sidecar.validation;
@@ -156,7 +171,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         model: { name: model.name, config: model.config, source: model.source, sourceHash: model.sourceHash, files: model.files, entryFile: model.entryFile },
         backend: backend.kind,
         batch: B,
-        optimizer: { ...opt, step: iteration },
+        optimizer: { ...opt, step: iteration - (rt.lossScale?.state.skipped ?? 0) },
+        lossScale: rt.lossScale && { ...rt.lossScale.state },
         metrics: last,
         validation: lastVal,
         best,
@@ -186,14 +202,27 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       b.catch(() => {});
       return b;
     });
+    // The first of a run of skipped (overflowed) steps, reported once the run ends.
+    let skippedFrom: number | undefined;
     for await (const b of batches) {
-      last = await rt.trainStep(feedsFor(model, b), B, t);
+      try {
+        last = await rt.trainStep(feedsFor(model, b), B, t);
+      } catch (e) {
+        if (!(e instanceof LossScaleError)) throw e;
+        throw new TrainError(`${model.name}: at step ${t}, ${e.message}; stopped. ${latest ? `The last good checkpoint is ${join(ckDir, latest)}` : 'No checkpoint was written yet'}. Lower the learning rate (--set lr=…) or train in f32`);
+      }
       const bad = Object.entries(last).find(([, v]) => !Number.isFinite(v));
       if (bad)
         throw new TrainError(
           `${model.name}: ${bad[0]} became ${bad[1]} at step ${t} (iteration ${t}, epoch ${(t / perEpoch).toFixed(2)}); stopped. ${latest ? `The last good checkpoint is ${join(ckDir, latest)}` : 'No checkpoint was written yet'}. Lower the learning rate (--set lr=…) or check the data of this batch (rows ${b.rows.map((r) => r.cellId).join(', ')})`,
         );
-      metrics.append({ kind: 'step', iteration: t, epoch: t / perEpoch, ...last });
+      const scaled = rt.lastStep;
+      metrics.append({ kind: 'step', iteration: t, epoch: t / perEpoch, ...last, ...(scaled && { loss_scale: scaled.lossScale, ...(!scaled.applied && { skipped: true }) }) });
+      if (scaled && !scaled.applied) skippedFrom ??= t;
+      else if (skippedFrom !== undefined) {
+        o.progress?.log(`${model.name}: ${t === skippedFrom + 1 ? `step ${skippedFrom}` : `steps ${skippedFrom}–${t - 1}`} skipped: gradients overflowed binary16; loss scale now 2^${Math.log2(scaled!.lossScale)}`);
+        skippedFrom = undefined;
+      }
       t++;
       o.progress?.update(t, last);
       await turn();

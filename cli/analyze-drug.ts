@@ -16,7 +16,7 @@ import { backendOption, int, log, positiveInt } from './options.ts';
 /** The command's code, loaded when it runs, so that `statcell --help` loads nothing but commander (see cli/options.ts). */
 async function load() {
   const [fs, path, drug, stats, dataset, manifest, feeds, run, plot, common, files] = await Promise.all([import('node:fs'), import('node:path'), import('../analysis/drug.ts'), import('../analysis/stats.ts'), import('../data/dataset.ts'), import('../data/manifest.ts'), import('../session/feeds.ts'), import('../session/run.ts'), import('../viz/drug-plot.ts'), import('./common.ts'), import('../data/files.ts')]);
-  return { ...fs, ...path, writeAtomic: files.writeAtomic, ...drug, checkShuffles: stats.checkShuffles, ...dataset, ...manifest, ...feeds, ...run, ...plot, backendFor: common.backendFor };
+  return { ...fs, ...path, writeAtomic: files.writeAtomic, makeDirs: files.makeDirs, ...drug, checkShuffles: stats.checkShuffles, ...dataset, ...manifest, ...feeds, ...run, ...plot, backendFor: common.backendFor };
 }
 type Loaded = Awaited<ReturnType<typeof load>>;
 
@@ -117,7 +117,7 @@ export async function drugCommand(o: DrugCommand, backend: Backend, say: (l: str
     }
   }
   const result = m.correctAll(tests);
-  m.mkdirSync(o.out, { recursive: true });
+  m.makeDirs(o.out);
   const header = ['model', 'drug', 'structure', 'against', 'n_treated', 'n_untreated', 'dims', 'distance', 'p', 'p_bonferroni'];
   const line = (t: DrugTestRow) => [t.model, t.drug, t.structure, t.against, t.nTreated, t.nUntreated, t.dims.join(' '), t.distance, t.p, t.pCorrected].map((v) => csvField(String(v))).join(',');
   m.writeAtomic(m.join(o.out, 'drug-shift.csv'), [header.join(','), ...result.map(line)].join('\n') + '\n');

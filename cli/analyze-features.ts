@@ -5,12 +5,11 @@
 // PC from its latent dims with mean |μ| > 0.6, R² in sample and 5-fold cross-validated; CSV and
 // figures. Loaded with the command line: heavy imports happen when it runs.
 
-import { mkdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Backend } from '../runtime/backend.ts';
 import { backendOption, int, log, positiveInt } from './options.ts';
-import { writeAtomic } from '../data/files.ts';
+import { writeAtomic, makeDirs } from '../data/files.ts';
 
 const csvCell = (s: string | number) => (typeof s === 'number' ? String(s) : /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 const writeCsv = (file: string, header: string[], rows: (string | number)[][]) => writeAtomic(file, [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\n') + '\n');
@@ -77,7 +76,7 @@ export async function featuresCommand(o: FeaturesCommand, backend: Backend): Pro
 
   const runs = await runsOf(o);
   const out = o.out ?? (o.sweep ? join(o.sweep, 'features') : join(o.run!, 'analysis', 'features'));
-  mkdirSync(out, { recursive: true });
+  makeDirs(out);
   const data = resolve(o.data ?? runs[0].data);
 
   // The real cells' features, and the PCA every model's regression shares (it depends on the data only).

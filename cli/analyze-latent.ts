@@ -2,7 +2,7 @@
 // (statistical-cell.md §4). This module is loaded with the command line, so it imports only
 // commander and the option parsers; each command loads its code when it runs.
 
-import { existsSync, mkdirSync, readFileSync, appendFileSync } from 'node:fs';
+import { existsSync, readFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { Split } from '../data/split.ts';
@@ -10,7 +10,7 @@ import type { Backend } from '../runtime/backend.ts';
 import type { OpenedRun } from '../session/run.ts';
 import type { CellCoupling } from '../analysis/coupling.ts';
 import { backendOption, int, log, positiveInt } from './options.ts';
-import { writeAtomic } from '../data/files.ts';
+import { writeAtomic, makeDirs } from '../data/files.ts';
 
 const csv = (s: string | number) => (typeof s === 'number' ? String(s) : /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 const writeCsv = (file: string, header: string[], rows: (string | number)[][]) => writeAtomic(file, [header, ...rows].map((r) => r.map(csv).join(',')).join('\n') + '\n');
@@ -55,7 +55,7 @@ export async function kldCommand(o: KldCommand, backend: Backend) {
     const perCell = enc.mu.map((mu, i) => kldPerDim(mu, enc.logvar[i]));
     const s = summarizeKld(perCell);
     const out = o.out ?? join(o.run, 'analysis', 'kld');
-    mkdirSync(out, { recursive: true });
+    makeDirs(out);
     const L = s.mean.length;
     writeCsv(join(out, 'kld-per-cell.csv'), ['CellId', 'label', ...Array.from({ length: L }, (_, d) => `kld_${d}`)], enc.rows.map((row, i) => [row.cellId, row.structure, ...Array.from(perCell[i])]));
     writeCsv(join(out, 'kld-sorted.csv'), ['rank', 'dim', 'mean', 'std'], s.order.map((d, k) => [k + 1, d, s.mean[d], s.std[d]]));
@@ -99,7 +99,7 @@ export async function walkCommand(o: WalkCommand, backend: Backend): Promise<str
   const dims = topDims(k.order, o.dims);
   const { r, ds } = await runAndCells(walked, backend, o.data, o.split);
   const out = o.out ?? join(walked, 'analysis', 'walk');
-  mkdirSync(out, { recursive: true });
+  makeDirs(out);
   const files: string[] = [];
   try {
     const { imageSize } = await import('../session/feeds.ts');
@@ -196,7 +196,7 @@ export async function couplingCommand(o: CouplingCommand, backend: Backend) {
     throw new Error(`coupling: the ${o.split} split of ${o.data ?? r.info.data} has ${ds.length} cell(s); the partners are other cells of it, so it needs at least 2`);
   }
   const out = o.out ?? join(o.target, 'analysis', 'coupling');
-  mkdirSync(out, { recursive: true });
+  makeDirs(out);
   const partial = join(out, 'cells.jsonl');
   const config = { target: o.target, reference: o.reference, data: o.data ?? r.info.data, split: o.split, permutations: o.permutations, samples: o.samples, seed: o.seed, checkpoint: r.checkpoint };
   const cfgFile = join(out, 'config.json');

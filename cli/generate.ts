@@ -1,7 +1,7 @@
 // `statcell generate`'s files: each generated cell as PNG (display order [membrane, structure,
 // DNA]), OME-TIFF and/or OME-Zarr with its channels named and coloured and its pixel size stated.
 
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeOmeZarr } from '../data/images.ts';
 import { labelStem } from '../data/labels.ts';
@@ -10,7 +10,7 @@ import { DEFAULT_PIXEL_SIZE, type PixelSize } from '../data/ome.ts';
 import { fileChannels, omeTiffOf } from '../data/ome-tiff.ts';
 import type { Generated, GeneratedCell } from '../session/generate.ts';
 import { cellRgb, pngOf, scaleUp } from '../viz/images.ts';
-import { writeAtomic } from '../data/files.ts';
+import { writeAtomic, makeDirs } from '../data/files.ts';
 
 /** --format values: one kind of file, 'both' (PNG + OME-TIFF, as before) or 'all' (PNG + OME-TIFF + OME-Zarr). */
 export const GENERATE_FORMATS = ['png', 'ome-tiff', 'tiff', 'zarr', 'both', 'all'] as const;
@@ -53,7 +53,7 @@ function writeFlat(stem: string, size: number[], c: GeneratedCell, kinds: Set<Fi
 /** Writes every generated cell in the kinds of file a --format value asks for; returns the paths written. */
 export async function writeGeneratedFiles(g: Generated, out: string, format: string, pixelSize: PixelSize = DEFAULT_PIXEL_SIZE): Promise<string[]> {
   const kinds = fileKinds(format);
-  mkdirSync(out, { recursive: true });
+  makeDirs(out);
   const files: string[] = [];
   for (const [i, c] of g.cells.entries()) {
     const stem = stemOf(out, i, c);

@@ -4,7 +4,7 @@
 // serves files, with the COOP/COEP headers that make the page cross-origin isolated.
 
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve, sep } from 'node:path';
@@ -17,6 +17,7 @@ import { openRun, type OpenedRun } from '../session/run.ts';
 import { SITE_FORMAT, type ModelRole, type SiteCell, type SiteIndex, type SiteModel } from '../web/site.ts';
 import { openSplit } from './common.ts';
 import { pixelSizeForRun } from './generate.ts';
+import { makeDirs } from '../data/files.ts';
 
 export interface ExportOptions {
   reference?: string;
@@ -89,7 +90,7 @@ export async function exportSiteData(o: ExportOptions, backend: Backend, log: (l
     if (!n) throw new Error(`export-web: ${manifest} has no cells in split ${o.split}`);
     const batch = Math.min(16, n);
     const data = join(o.out, 'data');
-    mkdirSync(data, { recursive: true });
+    makeDirs(data);
     const cells: SiteCell[] = [];
     const images: Float32Array[] = [];
     const embeddings: Record<string, Float32Array[]> = { reference: [], target: [] };
@@ -127,7 +128,7 @@ export async function exportSiteData(o: ExportOptions, backend: Backend, log: (l
     const models: SiteIndex['models'] = {};
     for (const [role, r] of Object.entries(runs) as [ModelRole, OpenedRun][]) {
       const src = join(data, role, 'src');
-      mkdirSync(src, { recursive: true });
+      makeDirs(src);
       const files: Record<string, string> = {};
       Object.entries(r.sidecar.model.files!).forEach(([name, text], k) => {
         writeFileSync(join(src, `${k}.vae`), text);
@@ -175,7 +176,7 @@ export async function exportSiteData(o: ExportOptions, backend: Backend, log: (l
 /** The whole static site: the built page and the runs' data. */
 export async function exportWeb(o: ExportOptions, backend: Backend, log: (l: string) => void): Promise<SiteIndex> {
   const page = await builtPage(log);
-  mkdirSync(o.out, { recursive: true });
+  makeDirs(o.out);
   cpSync(page, o.out, { recursive: true });
   return exportSiteData(o, backend, log);
 }

@@ -1,10 +1,11 @@
 // Reading an input file safely: only a regular file (a FIFO would block forever, /dev/zero would
 // read until memory runs out), and only up to a byte bound, checked with fstat before any read.
 // The open is non-blocking so that opening a FIFO with no writer returns at once.
-// Writing an output whole: to a temporary name, then renamed (writeAtomic).
+// Writing an output whole: to a temporary name, then renamed (writeAtomic). Making an output's
+// folders (makeDirs).
 
-import { constants, fstatSync, fsyncSync, openSync, readSync, renameSync, writeSync, closeSync } from 'node:fs';
-import { join } from 'node:path';
+import { constants, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, statSync, writeSync, closeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { open } from 'node:fs/promises';
 
 export const MiB = 1 << 20;
@@ -107,5 +108,42 @@ export function writeAtomic(file: string, data: Uint8Array | string): void {
     fsyncSync(dfd);
   } finally {
     closeSync(dfd);
+  }
+}
+
+/** A path's stat, or undefined where nothing is there (ENOENT) or a parent is a file (ENOTDIR). */
+function statOrNone(path: string): ReturnType<typeof statSync> | undefined {
+  try {
+    return statSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
+/**
+ * `mkdir -p` that fails instead of spinning: Node's recursive mkdirSync never returns where a
+ * parent cannot be created and mkdir keeps answering ENOENT (under /proc, say). Each missing
+ * folder is made in turn, so the error names the first one that cannot be.
+ */
+export function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const st = statOrNone(d);
+    if (st) {
+      if (!st.isDirectory()) throw new Error(`cannot create the folder ${dir}: ${d} exists and is not a folder`);
+      break;
+    }
+    missing.push(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      mkdirSync(d);
+    } catch (e) {
+      // Made meanwhile by another process: fine.
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && statSync(d).isDirectory()) continue;
+      throw new Error(`cannot create the folder ${dir}: ${(e as Error).message}`);
+    }
   }
 }

@@ -2,10 +2,10 @@
 // then decoding (data/decode.ts and data/ome-zarr.ts, which also work on bytes in a browser); and
 // writing OME-Zarr folders. Every failure names the file.
 
-import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { decodeImage, decodePng2d, decodeTiff3d, ImageError, MAX_IMAGE_FILE_BYTES, type Image, type ImageBounds, type TiffOptions } from './decode.ts';
-import { FileReadError, readBounded } from './files.ts';
+import { FileReadError, readBounded, makeDirs } from './files.ts';
 import { decodeOmeZarr, omeZarrFiles, type OmeZarrCell } from './ome-zarr.ts';
 
 export * from './decode.ts';
@@ -68,7 +68,7 @@ export async function writeOmeZarr(dir: string, cell: OmeZarrCell): Promise<void
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   for (const [key, bytes] of files) {
-    mkdirSync(dirname(join(tmp, key)), { recursive: true });
+    makeDirs(dirname(join(tmp, key)));
     writeFileSync(join(tmp, key), bytes);
   }
   rmSync(dir, { recursive: true, force: true });

@@ -4,12 +4,13 @@
 // controls built as the paper builds them. Ground truth goes into extra manifest columns.
 // Seeded: the same seed writes the same bytes.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encode } from 'fast-png';
 import { CLASSES } from './labels.ts';
 import { seededRandom } from './random.ts';
 import { encodeTiff, imagejDescription } from './tiff.ts';
+import { makeDirs } from './files.ts';
 
 export interface SynthOptions {
   out: string;
@@ -426,7 +427,7 @@ const csvField = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"`
 export function synthesize(opts: SynthOptions): string {
   const { out, cells, dims, size, seed } = opts;
   if (size.length !== dims) throw new Error(`synth: size ${size.join('×')} does not have ${dims} dimensions`);
-  mkdirSync(join(out, 'cells'), { recursive: true });
+  makeDirs(join(out, 'cells'));
   const r = new Rng(seed);
   const header = ['CellId', 'StructureDisplayName', 'save_reg_path', 'save_reg_path_flat', 'ch_seg_nuc', 'ch_seg_cell', 'ch_dna', 'ch_memb', 'ch_struct', 'ch_trans', 'truth_mitotic', 'truth_cell_voxels', 'truth_nucleus_voxels', 'truth_elongation', 'truth_height', 'truth_centre_y', 'truth_centre_x', 'truth_angle', 'truth_control_of'];
   const rows: string[][] = [];

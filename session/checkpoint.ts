@@ -9,14 +9,14 @@
 // `latest` naming a complete checkpoint with its optimizer state.
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import type { CompiledModel } from '../compiler/model.ts';
 import { parseSafetensors, writeSafetensors } from '../runtime/safetensors.ts';
 import { alive } from './lock.ts';
 import type { LossScaleState } from './loss-scale.ts';
-import { writeAtomic } from '../data/files.ts';
+import { writeAtomic, makeDirs } from '../data/files.ts';
 
 export interface Sidecar {
   format: 'statcell-checkpoint/1';
@@ -97,7 +97,7 @@ export function saveCheckpoint(dir: string, model: CompiledModel, tensors: Map<s
     const data = t.kind === 'param' ? tensors.get(t.name) : undefined;
     if (data && !data.every(Number.isFinite)) throw new CheckpointError(`checkpoint ${join(dir, sidecar.name)}: parameter '${t.name}' holds NaN or infinite values (training diverged); not saved`);
   }
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   removeStaleTemps(dir);
   const shapes = shapesOf(model);
   const own = new Set(model.tensors.map((t) => t.name));

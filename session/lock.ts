@@ -2,8 +2,9 @@
 // lock whose process is gone (killed, crashed) is stale and taken over, so a run killed with
 // SIGKILL resumes without manual clean-up. Node only.
 
-import { openSync, closeSync, readFileSync, rmSync, writeSync, mkdirSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirs } from '../data/files.ts';
 
 export class LockError extends Error {
   constructor(message: string) {
@@ -25,7 +26,7 @@ export function alive(pid: number): boolean {
 
 /** Takes `dir/lock` for this process; returns its release. Throws LockError when another live process holds it. */
 export function lockRun(dir: string, what = 'a trainer'): () => void {
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   const file = join(dir, 'lock');
   for (let attempt = 0; attempt < 2; attempt++) {
     try {

@@ -3,7 +3,7 @@
 // checkpoint, so a run opens from any working directory and after being moved or copied. And
 // loading a model file by name. Node only.
 
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileModelFile } from '../compiler/index.ts';
@@ -14,6 +14,7 @@ import type { Backend } from '../runtime/backend.ts';
 import { ModelRuntime } from './model.ts';
 import { Ajv } from 'ajv';
 import { CheckpointError, loadCheckpoint, resolveCheckpoint, schemaErrors, type Sidecar } from './checkpoint.ts';
+import { makeDirs } from '../data/files.ts';
 
 /** What a run directory records so that other commands can rebuild its model and data. */
 export interface RunInfo {
@@ -34,7 +35,7 @@ export interface RunInfo {
 }
 
 export function writeRunInfo(dir: string, info: RunInfo): void {
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   writeFileSync(join(dir, 'run.json'), JSON.stringify(info, null, 1) + '\n');
 }
 

@@ -2,9 +2,9 @@
 // trains (S/runs/I), and its state — done (DONE, written atomically once training ends), running (a
 // live lock, session/lock.ts), failed (FAILED, the error of the last attempt) or pending.
 
-import { existsSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeAtomic } from '../data/files.ts';
+import { writeAtomic, makeDirs } from '../data/files.ts';
 import { alive } from '../session/lock.ts';
 import type { SweepPlan } from './plan.ts';
 
@@ -49,7 +49,7 @@ export function markDone(dir: string, index: number, record: Record<string, unkn
 
 export function markFailed(dir: string, index: number, error: string): void {
   const run = runDir(dir, index);
-  mkdirSync(run, { recursive: true });
+  makeDirs(run);
   writeAtomic(join(run, 'FAILED'), error + '\n');
 }
 

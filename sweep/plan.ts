@@ -2,10 +2,11 @@
 // give the product), written as S/sweep.json — the one file every scheduler's task reads its index
 // from. Validated with ajv when read back, so a hand-edited plan fails with the file and the field.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import { loadModel } from '../session/run.ts';
+import { makeDirs } from '../data/files.ts';
 
 /** Most indices one sweep may have (Slurm's default MaxArraySize is 1001); past it the grid is refused before it is built. */
 export const MAX_SWEEP_INDICES = 10000;
@@ -151,7 +152,7 @@ const validate = new Ajv({ allErrors: true }).compile(SCHEMA);
 export const planFile = (dir: string) => join(dir, 'sweep.json');
 
 export function writePlan(dir: string, plan: SweepPlan): void {
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   writeFileSync(planFile(dir), JSON.stringify(plan, null, 2) + '\n');
 }
 

@@ -3,10 +3,11 @@
 // `statcell sweep run` reads everything else from S/sweep.json, so both files stay small and a
 // requeued or retried task resumes the same index from its checkpoint.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import type { SweepPlan } from './plan.ts';
+import { makeDirs } from '../data/files.ts';
 
 export interface SchedulerOptions {
   /** GPUs per task (0 on a CPU cluster: no --gres / no nvidia.com/gpu). */
@@ -99,7 +100,7 @@ Then \`statcell sweep status ${S}\` and \`statcell sweep collect ${S}\`.
 
 export function writeSchedulerFiles(dir: string, plan: SweepPlan, o: SchedulerOptions): void {
   // Slurm does not create the --output folder: a task whose log folder is missing fails at once.
-  mkdirSync(join(dir, 'logs'), { recursive: true });
+  makeDirs(join(dir, 'logs'));
   writeFileSync(join(dir, 'slurm.sbatch'), sbatchScript(dir, plan, o), { mode: 0o755 });
   writeFileSync(join(dir, 'job.yaml'), stringify(jobManifest(dir, plan, o)));
   writeFileSync(join(dir, 'README.md'), readme(dir, plan, o));

@@ -1,7 +1,6 @@
 // The report folder of a training job: loss curves, real vs. reconstructed cells, generated
 // cells and structures as PNG, and an index.html that shows them with their captions.
 
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Batch } from '../data/dataset.ts';
 import type { CellSource } from '../session/evaluate.ts';
@@ -14,7 +13,7 @@ import { cellRgb, contrastStretch, greyOf, PALETTE_NAMES } from './images.ts';
 import { tileFigure, type Tile } from './figure.ts';
 import { linePlot } from './plot.ts';
 import { escapeXml as esc } from '../data/markup.ts';
-import { writeAtomic } from '../data/files.ts';
+import { writeAtomic, makeDirs } from '../data/files.ts';
 
 
 /** One figure of the report: an image (path relative to the report folder) or a table, with its caption. */
@@ -78,7 +77,7 @@ export interface ReportInput {
 
 export async function writeReport(dir: string, o: ReportInput): Promise<string> {
   if (o.target) checkSameSize(o.reference.run, o.target.run, 'report');
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   const figs: ReportFigure[] = [lossFigure(dir, o.reference.run, o.reference.dir, 'reference')];
   /** What the report could not show, and why. */
   const notes: string[] = [];

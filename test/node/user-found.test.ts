@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
+import { makeDirs } from '../../data/files.ts';
 import { synthesize } from '../../data/synth.ts';
 import type { ModelRuntime } from '../../session/model.ts';
 import { evaluateCells, type CellSource } from '../../session/evaluate.ts';
@@ -91,6 +92,27 @@ test("a missing model file is named as given, not as '--model' (compile and run 
   const r = run(['compile', 'nope.vae'], 20_000);
   expect(r.code).toBe(1);
   expect(r.err).toMatch(/^statcell: nope\.vae: no such file \(the paper's models are in models\//m);
+});
+
+describe('an output folder that cannot be made is refused at once, naming it', () => {
+  // `train --out /proc/x/run` hung: Node's recursive mkdirSync loops where mkdir answers ENOENT.
+  test('under /proc, or with a file in the way', () => {
+    const dir = tmp();
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    const cases: [string, RegExp][] = [
+      ['/proc/statcell-nope/run', /cannot create the folder \/proc\/statcell-nope\/run: ENOENT: no such file or directory, mkdir '\/proc\/statcell-nope'/],
+      [join(file, 'run'), /cannot create the folder .*a-file\/run: .*a-file exists and is not a folder/],
+    ];
+    for (const [out, message] of cases) {
+      const r = run(['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--out', out, '--backend', 'wasm', '--iterations', '1'], 30_000);
+      expect(r.code, `${out}: ${r.err}`).toBe(1);
+      expect(r.err).toMatch(message);
+    }
+    makeDirs(join(dir, 'x', 'y', 'z'));
+    expect(existsSync(join(dir, 'x', 'y', 'z'))).toBe(true);
+    makeDirs(join(dir, 'x', 'y'));
+  });
 });
 
 describe('statcell run reads --weights and --input as bounded regular files, naming them', () => {

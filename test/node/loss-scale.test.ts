@@ -11,17 +11,15 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { compileModelFile } from '../../compiler/index.ts';
 import type { CompiledModel } from '../../compiler/model.ts';
-import type { Batch } from '../../data/dataset.ts';
 import { CLASSES } from '../../data/labels.ts';
 import { DynamicLossScale, LossScaleError, MAX_LOSS_SCALE } from '../../session/loss-scale.ts';
 import { adamMoment, ModelRuntime } from '../../session/model.ts';
 import { readMetrics } from '../../train/metrics.ts';
-import { train, TrainError, type CellSource } from '../../train/trainer.ts';
+import { train, TrainError } from '../../train/trainer.ts';
 import { backendOf, devices, rng } from '../harness.ts';
-import { TINY_FILE, TINY_TARGET } from './tiny-model.ts';
+import { memorySource, TINY_FILE, TINY_SIZE, TINY_TARGET } from './tiny-model.ts';
 
-const SIZE = [6, 4];
-const VOX = SIZE[0] * SIZE[1];
+const SIZE = TINY_SIZE;
 const quiet = () => {};
 const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
@@ -125,25 +123,6 @@ describe('on the backend', () => {
   });
 });
 
-/** In-memory cells for the trainer. */
-function cells(n: number, seed: number): CellSource {
-  const r = rng(seed);
-  const data = Array.from({ length: n }, (_, i) => ({ reference: Float32Array.from({ length: 2 * VOX }, () => r()), structure: Float32Array.from({ length: VOX }, () => r()), label: i % CLASSES.length }));
-  return {
-    length: n,
-    async batch(idx: number[]): Promise<Batch> {
-      const b: Batch = { reference: new Float32Array(idx.length * 2 * VOX), structure: new Float32Array(idx.length * VOX), onehot: new Float32Array(idx.length * CLASSES.length), classes: CLASSES, rows: [] };
-      idx.forEach((i, k) => {
-        b.reference.set(data[i].reference, k * 2 * VOX);
-        b.structure.set(data[i].structure, k * VOX);
-        b.onehot[k * CLASSES.length + data[i].label] = 1;
-        b.rows.push({ line: i + 2, cellId: String(i), structure: CLASSES[data[i].label], split: 'train', columns: {} });
-      });
-      return b;
-    },
-  };
-}
-
 describe('training', () => {
   test('an f16-storage run logs its scale, checkpoints it, and resumed continues bit for bit', async () => {
     const [d] = await devices();
@@ -151,7 +130,7 @@ describe('training', () => {
     const dir = mkdtempSync(join(tmpdir(), 'statcell-loss-scale-'));
     for (const run of ['whole', 'split']) mkdirSync(join(dir, run));
     // From 2^24 the first steps overflow; growth every 2 good steps makes it overflow again later.
-    const common = { model, backend: backendOf(d), train: cells(12, 1), batch: 4, seed: 5, precision: 'f16-storage' as const, lossScale: { initial: 2 ** 24, growthInterval: 2 }, log: quiet };
+    const common = { model, backend: backendOf(d), train: memorySource(12, 1), batch: 4, seed: 5, precision: 'f16-storage' as const, lossScale: { initial: 2 ** 24, growthInterval: 2 }, log: quiet };
     const whole = await train({ ...common, out: join(dir, 'whole'), iterations: 30 });
     const wholeState = await whole.runtime.readAll();
     whole.runtime.destroy();

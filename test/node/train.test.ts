@@ -2,45 +2,19 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import type { Batch } from '../../data/dataset.ts';
-import { CLASSES } from '../../data/labels.ts';
 import { evaluate } from '../../compiler/evaluate.ts';
 import { oracle, type OracleTensor } from '../../kernels/oracle.ts';
 import { ModelRuntime } from '../../session/model.ts';
 import { CheckpointError, loadCheckpoint, resolveCheckpoint, saveCheckpoint } from '../../session/checkpoint.ts';
 import { readMetrics } from '../../train/metrics.ts';
-import { train, TrainError, type CellSource } from '../../train/trainer.ts';
+import { train, TrainError } from '../../train/trainer.ts';
 import { evaluateCells } from '../../session/evaluate.ts';
 import { feedsFor } from '../../session/feeds.ts';
-import { backendOf, devices, forEachDevice, relErr, rng } from '../harness.ts';
-import { TINY_TARGET, tinyModel } from './tiny-model.ts';
+import { backendOf, devices, forEachDevice, relErr } from '../harness.ts';
+import { memorySource, TINY_SIZE, TINY_TARGET, tinyModel } from './tiny-model.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'statcell-train-'));
-const SIZE = [6, 4];
-const VOX = SIZE[0] * SIZE[1];
-
-/** In-memory cells: smooth random images in [0, 1], labels cycling; `poison` puts a NaN into one cell. */
-function memorySource(n: number, seed: number, poison?: number): CellSource {
-  const r = rng(seed);
-  const cells = Array.from({ length: n }, (_, i) => ({
-    reference: Float32Array.from({ length: 2 * VOX }, () => r()),
-    structure: Float32Array.from({ length: VOX }, (_, j) => (i === poison && j === 0 ? NaN : r())),
-    label: i % CLASSES.length,
-  }));
-  return {
-    length: n,
-    async batch(idx: number[]): Promise<Batch> {
-      const b: Batch = { reference: new Float32Array(idx.length * 2 * VOX), structure: new Float32Array(idx.length * VOX), onehot: new Float32Array(idx.length * CLASSES.length), classes: CLASSES, rows: [] };
-      idx.forEach((i, k) => {
-        b.reference.set(cells[i].reference, k * 2 * VOX);
-        b.structure.set(cells[i].structure, k * VOX);
-        b.onehot[k * CLASSES.length + cells[i].label] = 1;
-        b.rows.push({ line: i + 2, cellId: String(1000 + i), structure: CLASSES[cells[i].label], split: 'train', columns: {} });
-      });
-      return b;
-    },
-  };
-}
+const SIZE = TINY_SIZE;
 
 const quiet = () => {};
 

@@ -94,11 +94,40 @@ function preprocessIndexed(img: Image, ch: Channels, opts: PreprocessOptions, so
   return assemble([masked(ch.memb, ch.seg_cell), masked(ch.dna, ch.seg_nuc), masked(ch.struct, ch.seg_cell)], img.spatial, opts, intensityScaleOf(img, opts.intensityScale, source));
 }
 
-/** Three channels in the order membrane, structure, DNA, already masked: a 2D max-projection PNG (R, G, B), or what statcell writes (OME-TIFF, OME-Zarr; 2D or 3D). */
+// A channel's role by name: exact names first (statcell writes 'membrane' and 'DNA'), then one
+// unique hit of the dye names; a structure named like a dye ('plasma membrane', 'nuclear
+// envelope') cannot then be taken for the reference channel.
+const ROLE_NAMES = {
+  memb: { exact: ['membrane', 'memb', 'cell membrane', 'cellmask'], like: /\b(membrane|memb|cellmask)\b/i },
+  dna: { exact: ['dna', 'nucleus', 'hoechst', 'dapi'], like: /\b(dna|hoechst|dapi|draq5)\b/i },
+};
+
+/**
+ * Which of three channels are membrane, structure and DNA: by the file's channel names where
+ * they name one membrane and one DNA channel (an OME file ordered DNA, membrane, structure is read
+ * right), else the order membrane, structure, DNA.
+ */
+export function orderedChannels(names: string[] | undefined): { memb: number; struct: number; dna: number; byName: boolean } {
+  const role = ({ exact, like }: { exact: string[]; like: RegExp }) => {
+    for (const hits of [(n: string) => exact.includes(n.trim().toLowerCase()), (n: string) => like.test(n)]) {
+      const at = (names ?? []).flatMap((n, i) => (hits(n) ? [i] : []));
+      if (at.length === 1) return at[0];
+      if (at.length > 1) return -1;
+    }
+    return -1;
+  };
+  const memb = role(ROLE_NAMES.memb);
+  const dna = role(ROLE_NAMES.dna);
+  if (names?.length === 3 && memb >= 0 && dna >= 0 && memb !== dna) return { memb, dna, struct: 3 - memb - dna, byName: true };
+  return { memb: 0, struct: 1, dna: 2, byName: false };
+}
+
+/** Three channels, already masked: a 2D max-projection PNG (R membrane, G structure, B DNA), or what statcell writes (OME-TIFF, OME-Zarr; 2D or 3D), placed by their names where the file has them. */
 function preprocessOrdered(img: Image, opts: PreprocessOptions, source: string): CellTensors {
   const voxels = img.spatial.reduce((a, b) => a * b, 1);
   const plane = (c: number) => Float32Array.from(img.data.subarray(c * voxels, (c + 1) * voxels));
-  return assemble([plane(0), plane(2), plane(1)], img.spatial, opts, intensityScaleOf(img, opts.intensityScale, source));
+  const { memb, struct, dna } = orderedChannels(img.channelNames);
+  return assemble([plane(memb), plane(dna), plane(struct)], img.spatial, opts, intensityScaleOf(img, opts.intensityScale, source));
 }
 
 /** A 2D max-projection PNG: R membrane, G structure, B DNA, already masked. */
@@ -109,7 +138,7 @@ export function preprocess2d(img: Image, opts: PreprocessOptions, source = 'imag
 
 /**
  * Any cell image, 2D or 3D. A 2D image of 3 channels is membrane, structure, DNA already masked (the
- * PNGs' RGB and the order statcell writes), whatever the channel indices (a manifest's ch_* columns
+ * PNGs' RGB and the order statcell writes; an OME file's channel names place them), whatever the channel indices (a manifest's ch_* columns
  * describe its 3D TIFFs). Otherwise, with channel indices, those channels, masked; without,
  * exactly three channels in that order.
  */

@@ -8,7 +8,7 @@
 
 import { decodeImage, ImageError, MAX_IMAGE_FILE_BYTES, sniff, type Image } from '../data/decode.ts';
 import { decodeOmeZarr, type ZarrSource } from '../data/ome-zarr.ts';
-import { preprocessCell, TYPE_MAX } from '../data/preprocess.ts';
+import { orderedChannels, preprocessCell, TYPE_MAX } from '../data/preprocess.ts';
 import type { CellChannels } from '../session/feeds.ts';
 import type { SiteIndex } from './site.ts';
 
@@ -105,6 +105,12 @@ export async function readDropped(d: Dropped, site: Pick<SiteIndex, 'size' | 'ti
   return {
     cell: { membrane: t.reference.subarray(0, n), dna: t.reference.subarray(n, 2 * n), structure: t.structure },
     image,
-    what: `${kind}, ${image.channels} ${image.dtype ?? 'uint8'} channel(s)${image.channelNames ? ` (${image.channelNames.join(', ')})` : ''}, ${scale}`,
+    what: `${kind}, ${image.channels} ${image.dtype ?? 'uint8'} channel(s)${image.channelNames ? ` (${image.channelNames.join(', ')})` : ''}${image.channels === 3 ? `, ${roles(image.channelNames)}` : ''}, ${scale}`,
   };
+}
+
+/** Which channel was read as what, and why: the drop's line tells a user whose file is ordered otherwise. */
+function roles(names: string[] | undefined): string {
+  const o = orderedChannels(names);
+  return `read as membrane ${o.memb + 1}, structure ${o.struct + 1}, DNA ${o.dna + 1} (${o.byName ? 'by the channel names' : 'in that order'})`;
 }

@@ -60,6 +60,29 @@ describe('OME-Zarr and OME-TIFF written and read', () => {
     });
   }
 
+  test('a 3-channel OME file is read by its channel names, whatever their order; unnamed or ambiguous names keep the order membrane, structure, DNA', async () => {
+    const size = [4, 5];
+    const [memb, golgi, dna] = channels(size, 11);
+    const read = async (cs: NamedChannel[]) => {
+      const bytes = omeTiffOf(size, cs, PS);
+      return decodeCell('c.ome.tiff', bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, { size, intensityScale: 1 });
+    };
+    const expectRoles = (t: { reference: Float32Array; structure: Float32Array }, m: NamedChannel, s: NamedChannel, d: NamedChannel) => {
+      expect(bitsEqual(m.data, t.reference.subarray(0, 20)), 'membrane').toBe(true);
+      expect(bitsEqual(d.data, t.reference.subarray(20)), 'DNA').toBe(true);
+      expect(bitsEqual(s.data, t.structure), 'structure').toBe(true);
+    };
+    expectRoles(await read([dna, memb, golgi]), memb, golgi, dna);
+    expectRoles(await read([{ ...golgi, name: 'Hoechst 33342' }, { ...dna, name: 'Golgi' }, { ...memb, name: 'CellMask Deep Red' }]), { ...memb }, dna, golgi);
+    // A structure named like a dye is not taken for the reference channel: exact names win.
+    const envelope = { ...golgi, name: 'nuclear envelope' };
+    expectRoles(await read([envelope, dna, memb]), memb, envelope, dna);
+    const plasma = { ...golgi, name: 'plasma membrane' };
+    expectRoles(await read([dna, plasma, memb]), memb, plasma, dna);
+    // Names that place nothing: the order stands.
+    expectRoles(await read([{ ...memb, name: 'C0' }, { ...golgi, name: 'C1' }, { ...dna, name: 'C2' }]), memb, golgi, dna);
+  });
+
   test('the OME-Zarr opens with an independent reader: NGFF 0.4 fields, a chunk through node:zlib, zarrita', async () => {
     const size = [6, 5, 4];
     const [Y, X, Z] = size;

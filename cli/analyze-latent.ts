@@ -86,6 +86,16 @@ export interface WalkCommand {
   out?: string;
 }
 
+/** The target run's labels to walk: those asked for, else its structures; read from run.json, so that a walk with none fails before the KLD pass. */
+async function targetLabels(run: string, asked: string[] | undefined): Promise<string[]> {
+  const { readRunInfo } = await import('../session/run.ts');
+  const labels = readRunInfo(run).labels;
+  const walked = asked?.length ? asked : labels.filter((l) => !l.startsWith('Control'));
+  if (!walked.length) throw new Error(`${run}: the target run's labels are all controls (${labels.join(', ')}); name the ones to walk with --labels`);
+  for (const label of walked) if (!labels.includes(label)) throw new Error(`--labels: '${label}' is not one of the target run's labels (${labels.join(', ')})`);
+  return walked;
+}
+
 /** Walks the reference run (or, with --target, the target run in a real cell, per label); writes PNG grids (rows: dims, columns: values) and an OME-TIFF and an OME-Zarr per dimension. */
 export async function walkCommand(o: WalkCommand, backend: Backend): Promise<string[]> {
   const { latentWalk, topDims, walkValues } = await import('../analysis/walk.ts');
@@ -95,6 +105,7 @@ export async function walkCommand(o: WalkCommand, backend: Backend): Promise<str
   const values = walkValues(o.steps, o.range);
   topDims([], o.dims); // a bad --dims fails before the KLD pass
   const walked = o.target ?? o.run;
+  const walkedLabels = o.target ? await targetLabels(o.target, o.labels) : [];
   const k = await kldCommand({ run: walked, split: o.split, data: o.data, out: o.out ? join(o.out, 'kld') : undefined }, backend);
   const dims = topDims(k.order, o.dims);
   const { r, ds } = await runAndCells(walked, backend, o.data, o.split);
@@ -112,11 +123,8 @@ export async function walkCommand(o: WalkCommand, backend: Backend): Promise<str
       if (o.cell >= ds.length) throw new Error(`--cell ${o.cell}: the ${o.split} split has ${ds.length} cells`);
       const b = await ds.batch([o.cell]);
       const real = cellChannels(b, 0, 1);
-      const labels = o.labels?.length ? o.labels : r.info.labels.filter((l) => !l.startsWith('Control'));
-      for (const label of labels) {
-        if (!r.info.labels.includes(label)) throw new Error(`--labels: '${label}' is not one of the target run's labels (${r.info.labels.join(', ')})`);
+      for (const label of walkedLabels)
         runs.push({ tag: label, conditions: feedsFrom(r.model, [real], [label], r.info.labels, ['reference', 'label']), real: { membrane: real.membrane, dna: real.dna } });
-      }
     } else runs.push({ tag: 'reference' });
     const { uniqueStems } = await import('../data/labels.ts');
     const stems = uniqueStems(runs.map((x) => x.tag));

@@ -205,3 +205,15 @@ describe('statcell train --resume', () => {
     expect(readFileSync(join(out, 'run.json'), 'utf8')).toBe(before);
   });
 });
+
+describe('statcell analyze walk --target', () => {
+  test("a target run whose labels are all controls is refused before any pass, naming --labels (it printed '0 files written: undefined …')", () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'run.json'), JSON.stringify({ overrides: {}, data: join(data, 'manifest.csv'), batch: 2, labels: ['Control - DNA', 'Control - Memb'] }));
+    const r = run(['analyze', 'walk', '--run', dir, '--target', dir], 20_000);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("the target run's labels are all controls (Control - DNA, Control - Memb); name the ones to walk with --labels");
+    const unknown = run(['analyze', 'walk', '--run', dir, '--target', dir, '--labels', 'Golgi'], 20_000);
+    expect(unknown.err).toContain("--labels: 'Golgi' is not one of the target run's labels (Control - DNA, Control - Memb)");
+  });
+});

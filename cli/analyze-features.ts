@@ -98,11 +98,12 @@ export async function featuresCommand(o: FeaturesCommand, backend: Backend): Pro
   const models: ModelResult[] = [];
   const generatedRows: (string | number)[][] = [];
   const plane: { model: string; kind: 'real' | 'generated'; pc1: number; pc2: number }[] = [];
-  const beta = (set: Record<string, unknown>) => (typeof set.beta === 'number' ? set.beta : null);
-  const tag = (m: { index: number; set: Record<string, unknown> }) => (beta(m.set) !== null ? `β = ${beta(m.set)}` : o.run ? basename(resolve(o.run)) : `index ${m.index}`);
   for (const run of runs) {
     const r = await openRun(run.dir, backend, o.checkpoint);
     try {
+      // β as the model was compiled (its default unless overridden); a model without one is tagged by its run.
+      const beta = typeof r.model.config.beta === 'number' ? r.model.config.beta : null;
+      const tag = beta !== null ? `β = ${beta}` : o.run ? basename(resolve(o.run)) : `index ${run.index}`;
       const batch = o.batch ?? r.info.batch;
       const reg = regressPcs(pca.explained, await muOfCells(r.runtime, cells, batch), scores);
       let gen = { features: [] as number[][], empty: 0 };
@@ -115,12 +116,12 @@ export async function featuresCommand(o: FeaturesCommand, backend: Backend): Pro
         }
       }
       const gs = pcScores(pca, gen.features);
-      gen.features.forEach((f, i) => generatedRows.push([run.index, beta(run.set) ?? '', i, ...f, ...gs[i]]));
-      const m: ModelResult = { index: run.index, set: run.set, beta: beta(run.set), dims: reg.dims, r2Fit: reg.r2Fit, r2Cv: reg.r2Cv, weightedFit: reg.weightedFit, weightedCv: reg.weightedCv, generated: gen.features.length, generatedEmpty: gen.empty };
+      gen.features.forEach((f, i) => generatedRows.push([run.index, beta ?? '', i, ...f, ...gs[i]]));
+      const m: ModelResult = { index: run.index, set: run.set, beta, dims: reg.dims, r2Fit: reg.r2Fit, r2Cv: reg.r2Cv, weightedFit: reg.weightedFit, weightedCv: reg.weightedCv, generated: gen.features.length, generatedEmpty: gen.empty };
       models.push(m);
-      for (const s of scores) plane.push({ model: tag(run), kind: 'real', pc1: s[0], pc2: s[1] ?? 0 });
-      for (const s of gs) plane.push({ model: tag(run), kind: 'generated', pc1: s[0], pc2: s[1] ?? 0 });
-      log(`${tag(run)}: ${reg.dims.length} latent dims with mean |μ| > ${MU_THRESHOLD}; R² (${CV_FOLDS}-fold cross-validated) ${reg.r2Cv.map((v, k) => `PC${k + 1} ${v.toFixed(3)}`).join(', ')}, weighted ${reg.weightedCv.toFixed(3)}; in sample ${reg.r2Fit.map((v) => v.toFixed(3)).join(', ')}, weighted ${reg.weightedFit.toFixed(3)}`);
+      for (const s of scores) plane.push({ model: tag, kind: 'real', pc1: s[0], pc2: s[1] ?? 0 });
+      for (const s of gs) plane.push({ model: tag, kind: 'generated', pc1: s[0], pc2: s[1] ?? 0 });
+      log(`${tag}: ${reg.dims.length} latent dims with mean |μ| > ${MU_THRESHOLD}; R² (${CV_FOLDS}-fold cross-validated) ${reg.r2Cv.map((v, k) => `PC${k + 1} ${v.toFixed(3)}`).join(', ')}, weighted ${reg.weightedCv.toFixed(3)}; in sample ${reg.r2Fit.map((v) => v.toFixed(3)).join(', ')}, weighted ${reg.weightedFit.toFixed(3)}`);
     } finally {
       r.runtime.destroy();
     }

@@ -249,4 +249,17 @@ describe('on a trained model', async () => {
     expect(m.generated + m.generatedEmpty).toBe(16);
     for (const f of ['features-real.csv', 'features-generated.csv', 'pca.csv', 'r2.csv', 'summary.csv', 'summary.json', 'r2.png', 'pcs.png']) expect(existsSync(join(out, f)), f).toBe(true);
   }, 900_000);
+
+  test("a run at the model's default β gets that β in every table (its beta column was empty: β was read from the overrides only)", async () => {
+    const pair = await trainedPair();
+    expect(JSON.parse(readFileSync(join(pair.reference, 'run.json'), 'utf8')).overrides.beta).toBeUndefined();
+    const out = mkdtempSync(join(tmpdir(), 'statcell-features-'));
+    const s = await featuresCommand({ run: pair.reference, data: pair.data, out, generated: 0, checkpoint: 'best' }, await WasmBackend.create());
+    expect(s.models[0].beta).toBe(0.5); // StatCell's beta default (models/statcell.vae), which reference2d.vae keeps
+    for (const f of ['summary.csv', 'r2.csv']) {
+      const rows = parse(readFileSync(join(out, f), 'utf8'), { columns: true }) as Record<string, string>[];
+      expect(rows.length, f).toBeGreaterThan(0);
+      for (const r of rows) expect(r.beta, f).toBe('0.5');
+    }
+  }, 300_000);
 });

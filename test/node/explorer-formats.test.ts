@@ -212,7 +212,7 @@ describe('explorer formats and the 3D view (a tiny 3D run)', () => {
     });
     expect(after.error).toBe('');
     expect(after.points).toBe(before + 1);
-    expect(after.status).toMatch(/^my-cell\.ome\.zarr: 16×12×8 → 16×12×8 \(OME-Zarr, 3 float32 channel\(s\) \(membrane, structure, DNA\), ÷ 1 \(the float32 maximum\)\), embedded at/);
+    expect(after.status).toMatch(/^my-cell\.ome\.zarr: 16×12×8 → 16×12×8 \(OME-Zarr, 3 float32 channel\(s\) \(membrane, structure, DNA\), read as membrane 1, structure 2, DNA 3 \(by the channel names\), ÷ 1 \(the float32 maximum\)\), embedded at/);
     // The same values as site cell k, so the same μ, so the same place in the scatter.
     const same = after.all.find((q) => q.index === k)!;
     expect(after.dropped.name).toBe('my-cell.ome.zarr');
@@ -269,7 +269,7 @@ describe('web/drop.ts reads as training does (Node)', () => {
     const r = await readDropped(file, index);
     // RGB = membrane, structure, DNA; pixel i of channel c is data[i * 3 + c].
     expect(r.cell.structure![7]).toBeCloseTo((7 * 3 + 1) * 1000 / 65535, 6);
-    expect(r.what).toMatch(/PNG, 3 uint16 channel\(s\), ÷ 65535/);
+    expect(r.what).toMatch(/PNG, 3 uint16 channel\(s\), read as membrane 1, structure 2, DNA 3 \(in that order\), ÷ 65535/);
     const s = await readDropped(file, { ...index, intensityScale: 4095 });
     expect(s.cell.dna![2]).toBeCloseTo((2 * 3 + 2) * 1000 / 4095, 5);
     await expect(readDropped({ kind: 'folder', name: 'photos', files: new Map([['a.txt', new Blob(['x'])]]) }, index)).rejects.toThrow(/photos: a folder without \.zattrs: not an OME-Zarr image/);

@@ -69,51 +69,41 @@ export function conv_tables(base: usize): void {
  * Packs B(k, n) = x[b, ci, image(g, kernel offset)] for k in [k0, k0+kc) (k = ci·kvol + offset)
  * and n = b·G + g in [n0, n0+nc): conv's im2col, one block, the batch folded into the columns
  * (so the deep layers, with few grid positions per image, still get wide GEMMs).
- * Panel by panel (8 grid positions) so the writes stay in one 8·kc-float panel at a time; when
- * the 8 positions lie in one grid row, a row of the panel is two vector loads (stride 1) or a
- * shuffle of four (stride 2), with the lanes that fall in the padding zeroed.
+ * Panel by panel (8 grid positions) so the writes stay in one 8·kc-float panel at a time, each
+ * panel as two halves of 4 lanes: where a half's 4 positions lie in one grid row, its part of a
+ * panel row is one vector load (stride 1) or a shuffle of two (stride 2), with the lanes that fall
+ * in the padding zeroed; a half that wraps a row (the deep layers' grid widths 12, 6, 3) is packed
+ * lane by lane.
  */
 function pack_im2col(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, dst: usize): void {
   const kvol = KD * KH * KW;
   const ivol = ID * IH * IW;
   const G = GD * GH * GW;
-  const memEnd = <usize>memory.size() << 16;
-  // Lane q of a panel row reads image column ix0 + q·SW.
-  const lane0 = i32x4(0, SW, 2 * SW, 3 * SW);
-  const lane1 = i32x4.add(lane0, i32x4.splat(4 * SW));
-  const zero = i32x4.splat(0);
-  const width = i32x4.splat(IW);
   for (let j = 0; j < nc; j += NR) {
     const panel = ptr(dst, j * kc);
-    const n = n0 + j;
-    const bi = n / G;
-    const g = n - bi * G;
-    const gz = g / (GH * GW);
-    const gy = (g / GW) % GH;
-    const gx = g % GW;
-    const xb = ptr(x, bi * Ci * ivol);
-    const oneRow = j + NR <= nc && gx + NR <= GW;
-    if (!oneRow) {
-      // Origin of each of the panel's columns: batch offset, then image index minus kernel offset.
-      for (let q = 0; q < NR; q++) {
-        const o = COLS + (<usize>q << 4);
-        if (j + q < nc) {
-          const nq = n + q;
-          const bq = nq / G;
-          const gq = nq - bq * G;
-          store<i32>(o, bq * Ci * ivol);
-          store<i32>(o, (gq / (GH * GW)) * SD - PD, 4);
-          store<i32>(o, ((gq / GW) % GH) * SH - PH, 8);
-          store<i32>(o, (gq % GW) * SW - PW, 12);
-        } else {
-          // Padding column: an origin outside every image reads as zero.
-          store<i32>(o, 0);
-          store<i32>(o, -0x40000000, 4);
-          store<i32>(o, 0, 8);
-          store<i32>(o, 0, 12);
-        }
+    // Origin of each of the panel's columns: batch offset, then image index minus kernel offset.
+    for (let q = 0; q < NR; q++) {
+      const o = COLS + (<usize>q << 4);
+      if (j + q < nc) {
+        const nq = n0 + j + q;
+        const bq = nq / G;
+        const gq = nq - bq * G;
+        store<i32>(o, bq * Ci * ivol);
+        store<i32>(o, (gq / (GH * GW)) * SD - PD, 4);
+        store<i32>(o, ((gq / GW) % GH) * SH - PH, 8);
+        store<i32>(o, (gq % GW) * SW - PW, 12);
+      } else {
+        // Padding column: an origin outside every image reads as zero.
+        store<i32>(o, 0);
+        store<i32>(o, -0x40000000, 4);
+        store<i32>(o, 0, 8);
+        store<i32>(o, 0, 12);
       }
     }
+    // A half lies in one grid row when its last position is in the block and in its first's row.
+    const g0 = (n0 + j) % G, g1 = (n0 + j + 4) % G;
+    const one0 = j + 4 <= nc && g0 % GW + 4 <= GW;
+    const one1 = j + NR <= nc && g1 % GW + 4 <= GW;
     let ci = k0 / kvol;
     const r = k0 - ci * kvol;
     let kd = r / (KH * KW);
@@ -122,73 +112,74 @@ function pack_im2col(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, dst:
     // One run of taps along kw at a time: within it only the column moves, by one.
     for (let kk = 0; kk < kc; ) {
       const run = min(KW - kw, kc - kk);
-      let d = ptr(panel, kk * NR);
-      if (oneRow) {
-        const iz = gz * SD + kd - PD;
-        const iy = gy * SH + kh - PH;
-        if (iz < 0 || iz >= ID || iy < 0 || iy >= IH) {
-          for (let t = 0; t < run; t++, d += NR << 2) {
-            v128.store(d, f32x4.splat(0));
-            v128.store(d, f32x4.splat(0), 16);
-          }
-        } else {
-          const row = ptr(xb, ci * ivol + (iz * IH + iy) * IW);
-          let ix0 = gx * SW + kw - PW;
-          for (let t = 0; t < run; t++, d += NR << 2, ix0++) {
-            const src = ptr(row, ix0);
-            const inside = ix0 >= 0 && ix0 + (NR - 1) * SW < IW;
-            // At a row's ends (padding) the same vector loads run, reading a few floats beyond
-            // the row but inside memory, and the lanes outside the row are zeroed: the scalar
-            // path's values without its per-element branches. A src below 0 wraps to a u32 above
-            // memEnd − 64, so the bounds test sends it to the scalar path.
-            if ((SW == 1 || SW == 2) && (inside || src <= memEnd - 64)) {
-              let v0: v128, v1: v128;
-              if (SW == 1) {
-                v0 = v128.load(src);
-                v1 = v128.load(src, 16);
-              } else {
-                // Elements 0, 2, …, 14 of src; the last load ends at element 14.
-                const a = v128.load(src), b = v128.load(src, 16), c = v128.load(src, 32), e = v128.load(src, 44);
-                v0 = v128.shuffle<f32>(a, b, 0, 2, 4, 6);
-                v1 = v128.shuffle<f32>(c, e, 0, 2, 5, 7);
-              }
-              if (!inside) {
-                const l0 = i32x4.add(i32x4.splat(ix0), lane0);
-                const l1 = i32x4.add(i32x4.splat(ix0), lane1);
-                v0 = v128.and(v0, v128.and(i32x4.ge_s(l0, zero), i32x4.lt_s(l0, width)));
-                v1 = v128.and(v1, v128.and(i32x4.ge_s(l1, zero), i32x4.lt_s(l1, width)));
-              }
-              v128.store(d, v0);
-              v128.store(d, v1, 16);
-            } else {
-              for (let q = 0; q < NR; q++) {
-                const ix = ix0 + q * SW;
-                store<f32>(ptr(d, q), ix >= 0 && ix < IW ? load<f32>(ptr(row, ix)) : 0);
-              }
-            }
-          }
-        }
-      } else {
-        // Positions that wrap rows or images: per-column origins decoded once per panel.
-        const xc = ptr(x, ci * ivol);
-        for (let t = 0; t < run; t++, d += NR << 2) {
-          for (let q = 0; q < NR; q++) {
-            const o = COLS + (<usize>q << 4);
-            const iz = load<i32>(o, 4) + kd;
-            const iy = load<i32>(o, 8) + kh;
-            const ix = load<i32>(o, 12) + kw + t;
-            // Unsigned compares fold the < 0 tests in.
-            const inside = <u32>iz < <u32>ID && <u32>iy < <u32>IH && <u32>ix < <u32>IW;
-            store<f32>(ptr(d, q), inside ? load<f32>(ptr(xc, load<i32>(o) + (iz * IH + iy) * IW + ix)) : 0);
-          }
-        }
-      }
+      const d = ptr(panel, kk * NR);
+      const xc = ptr(x, ci * ivol);
+      pack_half(one0, 0, d, run, xc, kd, kh, kw);
+      pack_half(one1, 4, d, run, xc, kd, kh, kw);
       // Next row of taps (kh, then kd), then the next input channel.
       kk += run;
       kw = 0;
       if (++kh == KH) {
         kh = 0;
         if (++kd == KD) { kd = 0; ci++; }
+      }
+    }
+  }
+}
+
+/**
+ * Lanes q0 … q0+3 of `run` panel rows from d (taps kw … kw+run−1 of row (kd, kh) of the channel
+ * at xc), the columns' origins in COLS; oneRow: the 4 positions lie in one grid row.
+ */
+// @ts-ignore: decorator
+@inline function pack_half(oneRow: bool, q0: i32, d: usize, run: i32, xc: usize, kd: i32, kh: i32, kw: i32): void {
+  d += <usize>q0 << 2;
+  if (oneRow) {
+    const o = COLS + (<usize>q0 << 4);
+    const iz = load<i32>(o, 4) + kd;
+    const iy = load<i32>(o, 8) + kh;
+    if (<u32>iz >= <u32>ID || <u32>iy >= <u32>IH) {
+      for (let t = 0; t < run; t++, d += NR << 2) v128.store(d, f32x4.splat(0));
+      return;
+    }
+    const row = ptr(xc, load<i32>(o) + (iz * IH + iy) * IW);
+    const memEnd = <usize>memory.size() << 16;
+    // Lane q of the half reads image column ix0 + q·SW.
+    const lanes = i32x4(0, SW, 2 * SW, 3 * SW);
+    let ix0 = load<i32>(o, 12) + kw;
+    for (let t = 0; t < run; t++, d += NR << 2, ix0++) {
+      const src = ptr(row, ix0);
+      const inside = ix0 >= 0 && ix0 + 3 * SW < IW;
+      // At a row's ends (padding) the same vector loads run, reading a few floats beyond the row
+      // but inside memory, and the lanes outside the row are zeroed: the scalar path's values
+      // without its per-element branches. A src below 0 wraps to a u32 above memEnd − 32, so the
+      // bounds test sends it to the scalar path.
+      if ((SW == 1 || SW == 2) && (inside || src <= memEnd - 32)) {
+        // Stride 2: elements 0, 2, 4, 6 of src; the second load ends at element 6.
+        let v = SW == 1 ? v128.load(src) : v128.shuffle<f32>(v128.load(src), v128.load(src, 12), 0, 2, 5, 7);
+        if (!inside) {
+          const l = i32x4.add(i32x4.splat(ix0), lanes);
+          v = v128.and(v, v128.and(i32x4.ge_s(l, i32x4.splat(0)), i32x4.lt_s(l, i32x4.splat(IW))));
+        }
+        v128.store(d, v);
+      } else {
+        for (let q = 0; q < 4; q++) {
+          const ix = ix0 + q * SW;
+          store<f32>(ptr(d, q), <u32>ix < <u32>IW ? load<f32>(ptr(row, ix)) : 0);
+        }
+      }
+    }
+  } else {
+    // Positions that wrap rows or images: each lane from its own origin.
+    for (let t = 0; t < run; t++, d += NR << 2) {
+      for (let q = 0; q < 4; q++) {
+        const o = COLS + (<usize>(q0 + q) << 4);
+        const iz = load<i32>(o, 4) + kd;
+        const iy = load<i32>(o, 8) + kh;
+        const ix = load<i32>(o, 12) + kw + t;
+        // Unsigned compares fold the < 0 tests in.
+        const inside = <u32>iz < <u32>ID && <u32>iy < <u32>IH && <u32>ix < <u32>IW;
+        store<f32>(ptr(d, q), inside ? load<f32>(ptr(xc, load<i32>(o) + (iz * IH + iy) * IW + ix)) : 0);
       }
     }
   }

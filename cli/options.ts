@@ -48,3 +48,10 @@ export function parseSet(value: string, previous: Record<string, unknown> = {}):
 }
 
 export const log = (line: string) => process.stderr.write(line + '\n');
+
+/**
+ * The command line that started this statcell (node, its flags such as tsx's loader, and the
+ * entry script: cli/statcell.js, dist/statcell.mjs or an installed bin), so child processes and
+ * scheduler scripts start the same one, wherever the code that spawns them was bundled.
+ */
+export const selfCommand = (): string[] => [process.execPath, ...process.execArgv, process.argv[1]];

@@ -3,7 +3,7 @@
 // The plan lives in sweep/; training is `statcell train`'s own trainCommand.
 
 import { Option, type Command } from 'commander';
-import { backendOption, fitOption, int, log, parseSet, positiveInt } from './options.ts';
+import { backendOption, fitOption, int, log, parseSet, positiveInt, selfCommand } from './options.ts';
 
 const collectList = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -36,13 +36,12 @@ export function registerSweep(program: Command): void {
     .option('--sbatch <line>', 'an extra #SBATCH line, e.g. --sbatch=--partition=gpu (repeatable)', collectList, [])
     .action(async (o) => {
       const { makePlan, writePlan } = await import('../sweep/plan.ts');
-      const { writeSchedulerFiles } = await import('../sweep/schedulers.ts');
-      const { fileURLToPath } = await import('node:url');
+      const { shellQuote, writeSchedulerFiles } = await import('../sweep/schedulers.ts');
       const options = { backend: o.backend, batch: o.batch, seed: o.seed, evalSamples: o.evalSamples, fit: o.fit, epochs: o.epochs, iterations: o.iterations, checkpointEvery: o.checkpointEvery, microBatch: o.microBatch };
       for (const k of Object.keys(options) as (keyof typeof options)[]) if (options[k] === undefined) delete options[k];
       const plan = makePlan({ model: o.model, data: o.data, set: o.set, sweep: o.sweep, options });
       writePlan(o.out, plan);
-      const statcell = o.statcell ?? `${process.execPath} ${fileURLToPath(new URL('./statcell.js', import.meta.url))}`;
+      const statcell = o.statcell ?? selfCommand().map(shellQuote).join(' ');
       writeSchedulerFiles(o.out, plan, { gpus: o.gpus, statcell, image: o.image, parallelism: o.parallelism, pvc: o.pvc, sbatch: o.sbatch, retries: o.retries });
       log(`${o.out}: ${plan.indices.length} indices; submit with sbatch ${o.out}/slurm.sbatch or kubectl apply -f ${o.out}/job.yaml (see ${o.out}/README.md)`);
     });
@@ -135,16 +134,15 @@ async function runLocal(dir: string, parallel: number, o: { logEvery?: number; s
   const { readPlan } = await import('../sweep/plan.ts');
   const { indexState } = await import('../sweep/index.ts');
   const { spawn } = await import('node:child_process');
-  const { fileURLToPath } = await import('node:url');
   const plan = readPlan(dir);
   const todo = plan.indices.map((x) => x.index).filter((i) => !['done', 'running'].includes(indexState(dir, i).state));
   log(`${todo.length} of ${plan.indices.length} indices to run, ${Math.max(1, parallel)} at a time`);
-  const cli = fileURLToPath(new URL('./statcell.js', import.meta.url));
+  const [node, ...self] = selfCommand();
   let failed = 0;
   const worker = async () => {
     for (let i = todo.shift(); i !== undefined; i = todo.shift()) {
-      const args = [cli, 'sweep', 'run', dir, '--index', String(i), ...(o.logEvery ? ['--log-every', String(o.logEvery)] : []), ...(o.stepDelayMs ? ['--step-delay-ms', String(o.stepDelayMs)] : [])];
-      const code = await new Promise<number | null>((res) => spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] }).on('exit', res));
+      const args = [...self, 'sweep', 'run', dir, '--index', String(i), ...(o.logEvery ? ['--log-every', String(o.logEvery)] : []), ...(o.stepDelayMs ? ['--step-delay-ms', String(o.stepDelayMs)] : [])];
+      const code = await new Promise<number | null>((res) => spawn(node, args, { stdio: ['ignore', 'inherit', 'inherit'] }).on('exit', res));
       if (code !== 0) {
         failed++;
         log(`index ${i}: exit ${code}`);

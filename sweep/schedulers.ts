@@ -12,7 +12,7 @@ import { makeDirs } from '../data/files.ts';
 export interface SchedulerOptions {
   /** GPUs per task (0 on a CPU cluster: no --gres / no nvidia.com/gpu). */
   gpus: number;
-  /** How a task starts statcell (default: this node and this checkout's cli/statcell.js). */
+  /** How a task starts statcell (default: the node and entry script of the statcell that wrote the plan). */
   statcell: string;
   /** Kubernetes: the image holding statcell, the pods that run at once, the claim mounted at the sweep directory. */
   image: string;
@@ -24,7 +24,8 @@ export interface SchedulerOptions {
   retries: number;
 }
 
-const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+/** One word for a POSIX shell. */
+export const shellQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 export function sbatchScript(dir: string, plan: SweepPlan, o: SchedulerOptions): string {
   const S = resolve(dir);
@@ -40,7 +41,7 @@ export function sbatchScript(dir: string, plan: SweepPlan, o: SchedulerOptions):
     `#SBATCH --output=${join(S, 'logs', '%A_%a.out')}`,
     ...o.sbatch.map((l) => `#SBATCH ${l}`),
     'set -euo pipefail',
-    `exec ${o.statcell} sweep run ${quote(S)} --index "$SLURM_ARRAY_TASK_ID"`,
+    `exec ${o.statcell} sweep run ${shellQuote(S)} --index "$SLURM_ARRAY_TASK_ID"`,
     '',
   ].join('\n');
 }

@@ -121,6 +121,23 @@ describe('sweep run', () => {
     expect(st.stdout.split('\n').map((l) => l.split('\t')[1])).toEqual(['pending', 'pending', 'done', undefined]);
   }, 60_000);
 
+  test("from the package's bin, in a folder named with a space and a quote: the Slurm script runs as written and --local starts the same bin", () => {
+    const bin = join(import.meta.dirname, '../../dist/statcell.mjs'); // `npm test` builds it
+    const run = (args: string[], extra: Record<string, string> = {}) => spawnSync(process.execPath, [bin, ...args], { env: { ...env, ...extra }, encoding: 'utf8', timeout: 60_000 });
+    const B = join(tmp(), "it's a sweep");
+    const plan = run(['sweep', 'plan', '--model', TINY_FILE, '--set', 'size=[24,16]', '--sweep', 'beta=0.1,0.9', '--data', manifest, '--out', B, '--backend', 'wasm', '--batch', '4', '--iterations', '4', '--eval-samples', '1', '--gpus', '0']);
+    expect(plan.status, plan.stderr).toBe(0);
+    const script = join(B, 'slurm.sbatch');
+    expect(readFileSync(script, 'utf8')).toContain(`exec ${process.execPath} ${bin} sweep run '${B.replace(/'/g, `'\\''`)}'`);
+    // #SBATCH lines are comments to bash: the script is what a task runs.
+    const task = spawnSync('bash', [script], { env: { ...env, SLURM_ARRAY_TASK_ID: '0' }, encoding: 'utf8', timeout: 60_000 });
+    expect(task.status, task.stderr).toBe(0);
+    expect(existsSync(join(B, 'runs', '0', 'DONE'))).toBe(true);
+    const local = run(['sweep', 'run', B, '--local']);
+    expect(local.status, local.stderr).toBe(0);
+    expect(existsSync(join(B, 'runs', '1', 'DONE'))).toBe(true);
+  }, 60_000);
+
   test('--local runs the rest; collect: test reconstruction error rises and KL falls as β rises', () => {
     const local = cli(['sweep', 'run', S, '--local', '--parallel', '2']);
     expect(local.status, local.stderr).toBe(0);

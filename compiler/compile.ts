@@ -53,7 +53,12 @@ function relocatableNames(load: LoadResult): [string, string][] {
       const target = d.path.startsWith('/') ? normalizePath(d.path) : joinPath(dirnamePath(f), d.path);
       if (d.path.startsWith('/') || absolute.has(f)) absolute.add(target);
     }
-  const name = (f: string) => (absolute.has(f) ? f : relativePath(dir, f));
+  let name = (f: string) => (absolute.has(f) ? f : relativePath(dir, f));
+  // An import that climbs above `/` (`/a/b` importing `../../../x.vae` reaches `/x.vae`) resolves to
+  // another name from a relative one: then every file keeps the name it was loaded by, which
+  // resolved each import once already.
+  const resolves = [...load.programs].every(([f, p]) => p.decls.every((d) => d.kind !== 'Import' || joinPath(dirnamePath(name(f)), d.path) === name(joinPath(dirnamePath(f), d.path))));
+  if (!resolves) name = (f) => f;
   return [load.entry, ...[...load.sources.keys()].filter((f) => f !== load.entry)].map((f) => [name(f), load.sources.get(f)!]);
 }
 

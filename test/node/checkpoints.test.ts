@@ -252,3 +252,19 @@ describe('optimizer state only where a run resumes from', () => {
     for (const [f, b] of before) expect(after.get(f)!.equals(b), f).toBe(true);
   }, 300_000);
 });
+
+describe('the model files a checkpoint keeps compile again to the same model', () => {
+  test('whether the library is imported by a relative path, an absolute one, or one that climbs above / (a run trained with that could not be reopened: SC2003)', async () => {
+    const { compileModel, compileModelFile } = await import('../../compiler/index.ts');
+    const library = join(import.meta.dirname, '../../models/statcell.vae');
+    const dir = tmp();
+    const { relative } = await import('node:path');
+    for (const path of [relative(dir, library), library, '../'.repeat(12) + library.slice(1)]) {
+      const entry = join(dir, 'mine.vae');
+      writeFileSync(entry, `import "${path}"\nmodel Mine = StatCell(dims = 2, size = [32, 24], conditioned = false, channels = [4, 8], latent = 4)\n`);
+      const m = compileModelFile(entry);
+      const again = compileModel(new Map(Object.entries(m.files)), m.entryFile);
+      expect(again.tensors.map((t) => `${t.name}:${t.shape}`), path).toEqual(m.tensors.map((t) => `${t.name}:${t.shape}`));
+    }
+  });
+});

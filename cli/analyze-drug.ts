@@ -77,6 +77,9 @@ const fmtP = (p: number) => (p < 1e-3 ? p.toExponential(2) : p.toFixed(4));
 export async function drugCommand(o: DrugCommand, backend: Backend, say: (l: string) => void): Promise<DrugTestRow[]> {
   const m = await load();
   m.checkShuffles(o.permutations);
+  // The runs' roles before any cell is read: the rows are labelled by them.
+  m.requireUnconditioned(m.runModel(o.reference).model, "be the drug test's reference model", `--reference takes a model of the cell alone; give ${o.reference} as --target`);
+  m.inputWithRole(m.runModel(o.target).model, 'reference', "the drug test's target model (conditioned on the cell)");
   const file = m.resolve(o.data);
   const rows = m.readManifest(file);
   const treatedRows = rows.filter((r) => r.columns.drug_label);

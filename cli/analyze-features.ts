@@ -66,7 +66,7 @@ async function runsOf(o: FeaturesCommand): Promise<{ index: number; dir: string;
 }
 
 export async function featuresCommand(o: FeaturesCommand, backend: Backend): Promise<FeaturesResult> {
-  const { openRun } = await import('../session/run.ts');
+  const { openRun, runModel } = await import('../session/run.ts');
   const { openSplit } = await import('./common.ts');
   const { imageSize } = await import('../session/feeds.ts');
   const { generate } = await import('../session/generate.ts');
@@ -75,6 +75,9 @@ export async function featuresCommand(o: FeaturesCommand, backend: Backend): Pro
   const { r2Figure, pcPlaneFigure } = await import('../viz/feature-plots.ts');
 
   const runs = await runsOf(o);
+  // The features are of the whole cell, regressed on a model of the cell alone (the paper's β sweep).
+  const { requireUnconditioned } = await import('../session/feeds.ts');
+  for (const run of runs) requireUnconditioned(runModel(run.dir, o.checkpoint).model, "have its latent space regressed on the cell's shape features", 'give a reference run (a model of the cell alone), or a sweep of one');
   const out = o.out ?? (o.sweep ? join(o.sweep, 'features') : join(o.run!, 'analysis', 'features'));
   makeDirs(out);
   const data = resolve(o.data ?? runs[0].data);

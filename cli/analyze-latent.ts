@@ -106,6 +106,11 @@ export async function walkCommand(o: WalkCommand, backend: Backend): Promise<str
   topDims([], o.dims); // a bad --dims fails before the KLD pass
   const walked = o.target ?? o.run;
   const walkedLabels = o.target ? await targetLabels(o.target, o.labels) : [];
+  // The runs' roles before the KLD pass: a reference run is walked alone, a target run per label.
+  const { runModel } = await import('../session/run.ts');
+  const { requireUnconditioned, inputWithRole } = await import('../session/feeds.ts');
+  if (o.target) inputWithRole(runModel(o.target).model, 'label', 'a walk per label (--target)');
+  else requireUnconditioned(runModel(o.run).model, 'be walked on its own', `walk it with --target ${o.run} (in a real cell of --data, per label), the reference run as --run`);
   const k = await kldCommand({ run: walked, split: o.split, data: o.data, out: o.out ? join(o.out, 'kld') : undefined }, backend);
   const dims = topDims(k.order, o.dims);
   const { r, ds } = await runAndCells(walked, backend, o.data, o.split);
@@ -189,14 +194,15 @@ function readCells(file: string): CellCoupling[] {
  * coupling-summary.csv, coupling.svg/png once every cell is done.
  */
 export async function couplingCommand(o: CouplingCommand, backend: Backend) {
-  const { cellKey, checkCouplingCounts, couplingOfCells, summarizeCoupling } = await import('../analysis/coupling.ts');
+  const { cellKey, checkCouplingCounts, couplingOfCells, PERMUTED, summarizeCoupling } = await import('../analysis/coupling.ts');
   checkCouplingCounts(o.permutations, o.samples);
   if (o.limit !== undefined && !(Number.isInteger(o.limit) && o.limit >= 1)) throw new Error(`coupling: --limit ${o.limit}: expected a positive whole number (cells to evaluate now)`);
   const { couplingPlot } = await import('../viz/analysis-plots.ts');
-  if (o.reference) {
-    const { readRunInfo } = await import('../session/run.ts');
-    readRunInfo(o.reference); // the reference run is recorded with the results; it must be one
-  }
+  const { readRunInfo, runModel } = await import('../session/run.ts');
+  const { referenceReading } = await import('../session/feeds.ts');
+  if (o.reference) readRunInfo(o.reference); // the reference run is recorded with the results; it must be one
+  // Before any cell is read: a model that does not read both channels would only show z-sampling noise.
+  referenceReading(runModel(o.target).model, PERMUTED, 'structure coupling');
   const { r, ds } = await runAndCells(o.target, backend, o.data, o.split);
   // A lone cell's only partner is itself: its "permuted" channels are its own.
   if (ds.length < 2) {

@@ -69,7 +69,8 @@ export type Need =
   | { need: 'input'; model: string; tool: string; role: string; found: string[] }
   | { need: 'input role'; input: string }
   | { need: 'label input'; model: string }
-  | { need: 'no conditions'; model: string; conditions: string[] };
+  | { need: 'no conditions'; model: string; conditions: string[]; purpose: string }
+  | { need: 'reference channels'; model: string; input: string; channels: string[]; tool: string; want: readonly string[] };
 const need = (a: Need): string => {
   switch (a.need) {
     case 'entry':
@@ -91,7 +92,9 @@ const need = (a: Need): string => {
     case 'label input':
       return `model ${a.model} takes no label, so it cannot generate a structure per label`;
     case 'no conditions':
-      return `model ${a.model} is conditioned on ${a.conditions.join(', ')}, so it cannot generate whole cells on its own`;
+      return `model ${a.model} is conditioned on ${a.conditions.join(', ')}, so it cannot ${a.purpose}`;
+    case 'reference channels':
+      return `${a.tool} swaps the ${a.want.join(' and ')} channels of the model's reference input between cells, and input ${a.input} of model ${a.model} reads ${a.channels.join(', ')}`;
   }
 };
 

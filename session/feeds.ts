@@ -36,6 +36,21 @@ export function inputWithRole(model: CompiledModel, kind: 'image' | 'reference' 
   return found[0];
 }
 
+/** SC5001 unless the model is of the cell alone: no reference or label input (a reference model). */
+export function requireUnconditioned(model: CompiledModel, purpose: string, note: string): void {
+  const conditions = model.inputs.filter((i) => i.role && i.role.kind !== 'image');
+  if (conditions.length) throw model.error('SC5001', { need: 'no conditions', model: model.name, conditions: conditions.map((i) => i.name), purpose }, { at: conditions[0].name, notes: [note] });
+}
+
+/** The model's reference input, which must read every one of `channels` (SC5001 otherwise): a target model, for a tool that changes those channels. */
+export function referenceReading(model: CompiledModel, channels: readonly string[], tool: string): ModelInput {
+  const ref = inputWithRole(model, 'reference', tool);
+  const reads = channelsOf(ref);
+  if (!channels.every((c) => reads.includes(c)))
+    throw model.error('SC5001', { need: 'reference channels', model: model.name, input: ref.name, channels: reads, tool, want: channels }, { at: ref.name, notes: [`a target model reads the cell as \`input ${ref.name}: [B, 2, ...size] as reference("membrane", "dna")\``] });
+  return ref;
+}
+
 /** The model's spatial image size (from its image input). */
 export const imageSize = (model: CompiledModel): number[] => inputWithRole(model, 'image', 'this tool').itemShape.slice(1);
 

@@ -6,7 +6,7 @@
 
 import type { CompiledModel } from '../compiler/model.ts';
 import type { Batch } from '../data/dataset.ts';
-import { cellChannels, channelsOf, feedsFrom, imageChannels, imageSize, inputWithRole, type CellChannels } from './feeds.ts';
+import { cellChannels, channelsOf, feedsFrom, imageChannels, imageSize, inputWithRole, requireUnconditioned, type CellChannels } from './feeds.ts';
 import type { OpenedRun } from './run.ts';
 
 export interface GeneratedCell {
@@ -69,9 +69,7 @@ export async function generate(o: { reference?: OpenedRun; target?: OpenedRun; n
     if (!o.reference) throw new Error('generate: whole cells need the reference model (--reference); for structures in real cells give --data');
     const m = o.reference.model;
     const g = generateRole(m);
-    const conditions = m.inputs.filter((i) => i.role && i.role.kind !== 'image');
-    if (conditions.length)
-      throw m.error('SC5001', { need: 'no conditions', model: m.name, conditions: conditions.map((i) => i.name) }, { at: conditions[0].name, notes: ['give it as --target (structures generated given a cell), with an unconditioned model as --reference'] });
+    requireUnconditioned(m, 'generate whole cells on its own', 'give it as --target (structures generated given a cell), with an unconditioned model as --reference');
     const image = inputWithRole(m, 'image', 'generation');
     const out = (await runGenerator(o.reference, g.entry, {}, o.n, it))[g.output];
     base = Array.from({ length: o.n }, (_, i) => imageChannels(out, channelsOf(image), i, o.n));

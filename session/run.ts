@@ -120,14 +120,20 @@ export function modelOfCheckpoint(ckDir: string, name: string, overrides: Record
   return compileModel(new Map(Object.entries(m.files)), m.entryFile, { overrides, model: m.name });
 }
 
-/** Opens a run at a checkpoint (`best`, `latest` or a name) on a backend. */
-export async function openRun(dir: string, backend: Backend, which = 'best'): Promise<OpenedRun> {
+/** A run's checkpoint (`best`, `latest` or a name) and the model it holds, compiled; no tensors are read. */
+export function runModel(dir: string, which = 'best'): { info: RunInfo; name: string; model: CompiledModel } {
   const info = readRunInfo(dir);
   const ckDir = join(dir, 'checkpoints');
   // `best` exists only once a validation ran; fall back to the latest checkpoint.
   const name = resolveCheckpoint(ckDir, which) ?? (which === 'best' ? resolveCheckpoint(ckDir, 'latest') : null);
   if (!name) throw new Error(`${dir}: no checkpoint '${which}' in ${ckDir}`);
-  const model = modelOfCheckpoint(ckDir, name, info.overrides);
+  return { info, name, model: modelOfCheckpoint(ckDir, name, info.overrides) };
+}
+
+/** Opens a run at a checkpoint (`best`, `latest` or a name) on a backend. */
+export async function openRun(dir: string, backend: Backend, which = 'best'): Promise<OpenedRun> {
+  const { info, name, model } = runModel(dir, which);
+  const ckDir = join(dir, 'checkpoints');
   const { sidecar, tensors } = loadCheckpoint(ckDir, name, model);
   const runtime = new ModelRuntime(backend, model);
   runtime.writeAll(tensors, join(ckDir, name));

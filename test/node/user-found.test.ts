@@ -217,3 +217,51 @@ describe('statcell analyze walk --target', () => {
     expect(unknown.err).toContain("--labels: 'Golgi' is not one of the target run's labels (Control - DNA, Control - Memb)");
   });
 });
+
+/** A tiny target run (the structure given the reference and the label), one iteration. */
+let trainedTarget: string | undefined;
+function tinyTargetRun(): string {
+  if (trainedTarget) return trainedTarget;
+  const out = join(tmp(), 'target');
+  const trained = run(['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--set', 'conditioned=true', '--set', 'image_channels=["structure"]', '--data', join(data, 'manifest.csv'), '--out', out, '--backend', 'wasm', '--batch', '4', '--iterations', '1']);
+  expect(trained.code, trained.err).toBe(0);
+  return (trainedTarget = out);
+}
+
+describe("the analyses refuse runs in the wrong role, before any cell is read (they printed numbers that meant nothing, or rows labelled by the wrong model)", () => {
+  const manifest = () => join(data, 'manifest.csv');
+  test('coupling: a --target without a reference input (its "coupling" was z-sampling noise)', () => {
+    const r = run(['analyze', 'coupling', '--target', tinyRun(), '--permutations', '2', '--samples', '1', '--out', join(tmp(), 'c')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("error[SC5001]: structure coupling needs the model's reference input, and model Tiny has none");
+  });
+  test('coupling: a reference input that does not read both swapped channels', async () => {
+    const { compileModel } = await import('../../compiler/index.ts');
+    const { referenceReading } = await import('../../session/feeds.ts');
+    const source = readFileSync(TINY_FILE, 'utf8').replace('[B, 2, ...size] as reference("membrane", "dna")', '[B, 1, ...size] as reference("dna")');
+    const m = compileModel(new Map([['tiny.vae', source]]), 'tiny.vae', { overrides: { conditioned: true } });
+    expect(() => referenceReading(m, ['membrane', 'dna'], 'structure coupling')).toThrow("structure coupling swaps the membrane and dna channels of the model's reference input between cells, and input ref of model Tiny reads dna");
+  });
+  test('drug: a --target that is not conditioned on the cell, and a --reference that is', () => {
+    const same = run(['analyze', 'drug', '--reference', tinyRun(), '--target', tinyRun(), '--data', manifest(), '--out', join(tmp(), 'd')]);
+    expect(same.code).toBe(1);
+    expect(same.err).toContain("the drug test's target model (conditioned on the cell) needs the model's reference input, and model Tiny has none");
+    const swapped = run(['analyze', 'drug', '--reference', tinyTargetRun(), '--target', tinyRun(), '--data', manifest(), '--out', join(tmp(), 'd')]);
+    expect(swapped.code).toBe(1);
+    expect(swapped.err).toContain("model Tiny is conditioned on ref, cls, so it cannot be the drug test's reference model");
+  });
+  test('walk: a target run as --run (it failed inside with "the ref input is missing"), an unconditioned run as --target (it wrote its walk once per label)', () => {
+    const t = run(['analyze', 'walk', '--run', tinyTargetRun(), '--out', join(tmp(), 'w')]);
+    expect(t.code).toBe(1);
+    expect(t.err).toContain('model Tiny is conditioned on ref, cls, so it cannot be walked on its own');
+    expect(t.err).toContain(`walk it with --target ${tinyTargetRun()}`);
+    const r = run(['analyze', 'walk', '--run', tinyRun(), '--target', tinyRun(), '--out', join(tmp(), 'w')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("a walk per label (--target) needs the model's label input, and model Tiny has none");
+  });
+  test("features: a target run (its latent space was regressed on the cell's shape)", () => {
+    const r = run(['analyze', 'features', '--run', tinyTargetRun(), '--out', join(tmp(), 'f')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("model Tiny is conditioned on ref, cls, so it cannot have its latent space regressed on the cell's shape features");
+  });
+});

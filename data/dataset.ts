@@ -48,6 +48,19 @@ export class DataError extends Error {
   }
 }
 
+/**
+ * Refuses a cell with a NaN or an infinity in what the model would see: one such value makes the
+ * loss NaN at some later step, far from its cause (float TIFFs can hold them; PNGs cannot).
+ */
+function checkFinite(t: { reference: Float32Array; structure: Float32Array }, file: string): void {
+  const channels: [string, Float32Array][] = [['membrane', t.reference.subarray(0, t.reference.length / 2)], ['DNA', t.reference.subarray(t.reference.length / 2)], ['structure', t.structure]];
+  for (const [name, v] of channels) {
+    let bad = 0, first = -1;
+    for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) { bad++; if (first < 0) first = i; }
+    if (bad) throw new Error(`${file}: ${bad} value(s) in the ${name} channel are not finite (NaN or ±Inf), the first at voxel ${first} of ${v.length}`);
+  }
+}
+
 /** Cells a batch reads at once. */
 export const CONCURRENT_READS = 64;
 
@@ -93,6 +106,7 @@ export class CellDataset {
       const hint = row.channels ? Math.max(...Object.values(row.channels).filter((v): v is number => v !== undefined)) + 1 : undefined;
       const img = await readImage(file, { dims: this.opts.dims, channelsHint: hint, bounds: this.opts });
       const t = preprocessCell(img, row.channels, { ...this.opts, intensityScale: row.intensityScale ?? this.opts.intensityScale }, file);
+      checkFinite(t, file);
       const cell: Cell = { ...t, row, label: this.classes.indexOf(row.structure) };
       const bytes = (t.reference.length + t.structure.length) * 4;
       if (this.cachedBytes + bytes <= (this.opts.cacheBytes ?? 1 << 30)) {

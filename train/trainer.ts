@@ -214,7 +214,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const bad = Object.entries(last).find(([, v]) => !Number.isFinite(v));
       if (bad)
         throw new TrainError(
-          `${model.name}: ${bad[0]} became ${bad[1]} at step ${t} (iteration ${t}, epoch ${(t / perEpoch).toFixed(2)}); stopped. ${latest ? `The last good checkpoint is ${join(ckDir, latest)}` : 'No checkpoint was written yet'}. Lower the learning rate (--set lr=…) or check the data of this batch (rows ${b.rows.map((r) => r.cellId).join(', ')})`,
+          `${model.name}: ${bad[0]} became ${bad[1]} at step ${t} (iteration ${t}, epoch ${(t / perEpoch).toFixed(2)}); stopped. ${latest ? `The last good checkpoint is ${join(ckDir, latest)}` : 'No checkpoint was written yet'}. Lower the learning rate (--set lr=…) or check the data of this batch (manifest lines ${b.rows.map((r) => r.line).join(', ')}; CellIds ${b.rows.map((r) => r.cellId).join(', ')})`,
         );
       const scaled = rt.lastStep;
       metrics.append({ kind: 'step', iteration: t, epoch: t / perEpoch, ...last, ...(scaled && { loss_scale: scaled.lossScale, ...(!scaled.applied && { skipped: true }) }) });

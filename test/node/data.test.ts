@@ -205,6 +205,31 @@ describe('batches', () => {
     expect(b.reference.subarray(29998 * v, 30000 * v)).toEqual(one.reference);
   }, 60_000);
 
+  test('a cell with a NaN or an infinity is a bad row, named with its file and channel, and --skip-bad skips it (embed wrote NaN codes; training stopped steps later with a NaN loss)', async () => {
+    const { CellDataset } = await import('../../data/dataset.ts');
+    const { omeTiffOf } = await import('../../data/ome-tiff.ts');
+    const dir = tmp();
+    const file = synthesize({ out: dir, cells: 3, dims: 2, size: [32, 24], seed: 2 });
+    const rows = readManifest(file);
+    const flat = (v: number) => Float32Array.from({ length: 32 * 24 }, () => v);
+    for (const [i, bad] of [[1, NaN], [2, -Infinity]] as const) {
+      const dna = flat(0.5);
+      dna[7] = bad;
+      rows[i] = { ...rows[i], png2d: join(dir, `bad${i}.ome.tiff`) };
+      writeFileSync(rows[i].png2d!, omeTiffOf([32, 24], [{ name: 'membrane', data: flat(0.3), color: [1, 0, 1] }, { name: 'Golgi', data: flat(0.2), color: [0, 1, 0] }, { name: 'DNA', data: dna, color: [0, 0, 1] }]));
+    }
+    const strict = new CellDataset(rows, { dims: 2, size: [32, 24], manifestFile: file });
+    await expect(strict.batch([0])).resolves.toBeDefined();
+    await expect(strict.batch([1])).rejects.toThrow(`manifest.csv:3 (CellId ${rows[1].cellId}): ${join(dir, 'bad1.ome.tiff')}: 1 value(s) in the DNA channel are not finite (NaN or ±Inf), the first at voxel 7 of 768`);
+    await expect(strict.batch([2])).rejects.toThrow(/manifest\.csv:4 .*bad2\.ome\.tiff: 1 value\(s\) in the DNA channel are not finite/);
+    const logs: string[] = [];
+    const lenient = new CellDataset(rows, { dims: 2, size: [32, 24], manifestFile: file, skipBad: true, log: (l) => logs.push(l) });
+    const b = await lenient.batch([0, 1, 2]);
+    expect(b.rows.map((r) => r.cellId)).toEqual([rows[0].cellId, rows[0].cellId, rows[0].cellId]);
+    expect(b.reference.every(Number.isFinite)).toBe(true);
+    expect(logs).toHaveLength(2);
+  });
+
   test('a dataset batch stacks preprocessed cells; bad rows stop the run or are skipped', async () => {
     const { CellDataset } = await import('../../data/dataset.ts');
     const dir = tmp();

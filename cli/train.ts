@@ -23,7 +23,8 @@ export interface TrainCommand {
   /** The model file; with --resume it may be left out (the run's checkpoint has the model). */
   model?: string;
   set: Record<string, unknown>;
-  data: string;
+  /** The manifest; with --resume, default: the run's. */
+  data?: string;
   out: string;
   backend: string;
   /** Default 32, or with --resume the run's. */
@@ -53,8 +54,12 @@ export interface TrainCommand {
 
 export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
   const previous = given.resume && existsSync(join(given.out, 'run.json')) ? readRunInfo(given.out) : undefined;
-  // --resume continues with the run's batch and seed unless told otherwise (the checkpoint refuses others).
-  const o = { ...given, batch: given.batch ?? previous?.batch ?? 32, seed: given.seed ?? previous?.seed ?? 1 };
+  // --resume continues with the run's data, batch, seed and length unless told otherwise (the checkpoint refuses another batch or seed).
+  const length = given.epochs !== undefined || given.iterations !== undefined ? { epochs: given.epochs, iterations: given.iterations } : { epochs: previous?.epochs, iterations: previous?.iterations };
+  const o = { ...given, ...length, data: given.data ?? previous?.data, batch: given.batch ?? previous?.batch ?? 32, seed: given.seed ?? previous?.seed ?? 1 };
+  if (o.epochs !== undefined && o.iterations !== undefined) throw new Error('statcell train: give --epochs or --iterations, not both');
+  if (!o.data) throw new Error(o.resume ? `--resume: ${o.out} holds no run to resume (no run.json); give --data and --model to start one` : 'statcell train: --data <manifest> is required');
+  const data = o.data;
   if (!o.model && !previous) throw new Error(o.resume ? `--resume: ${o.out} holds no run to resume (no run.json); give --model to start one` : 'statcell train: --model <file> is required');
   const overrides = previous && !Object.keys(o.set).length ? previous.overrides : o.set;
   const precision = parsePrecision(o.precision ?? previous?.precision ?? 'f32');
@@ -70,16 +75,16 @@ export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
   if (precision === 'f16-storage') log(f16StorageLine(backend));
   const fit = o.fit ?? previous?.fit;
   // The label vocabulary comes from the training data (kept in run.json for every later use).
-  const trainSet = openSplit(o.data, model, 'train', { skipBad: o.skipBad, log, labels: previous?.labels, fit });
+  const trainSet = openSplit(data, model, 'train', { skipBad: o.skipBad, log, labels: previous?.labels, fit });
   if (o.profile) await profileFirstStep(model, backend, trainSet, o, precision);
-  const validate = openSplit(o.data, model, 'validate', { skipBad: o.skipBad, log, labels: trainSet.classes, fit });
+  const validate = openSplit(data, model, 'validate', { skipBad: o.skipBad, log, labels: trainSet.classes, fit });
   // One trainer per run directory: a second one would interleave metrics and replace checkpoints.
   const unlock = lockRun(o.out);
   try {
     // A fresh run never replaces another's checkpoints and metrics.
     if (!o.resume) assertFreshRunDir(o.out);
     const continued = previous && resolveCheckpoint(join(o.out, 'checkpoints'), 'latest');
-    writeRunInfo(o.out, { model: o.model ?? previous!.model, overrides, data: resolve(o.data), batch: o.batch, seed: o.seed, skipBad: o.skipBad, labels: trainSet.classes, fit, precision: precision === 'f32' ? undefined : precision });
+    writeRunInfo(o.out, { model: o.model ?? previous!.model, overrides, data: resolve(data), batch: o.batch, seed: o.seed, skipBad: o.skipBad, labels: trainSet.classes, fit, precision: precision === 'f32' ? undefined : precision, epochs: o.epochs, iterations: o.iterations });
     log(`${model.name}: ${trainSet.length} training cells, ${validate.length} validation cells, batch ${o.batch}, run directory ${o.out}`);
     try {
       return await train({

@@ -32,6 +32,9 @@ export interface RunInfo {
   fit?: 'exact' | 'crop-pad';
   /** Activations stored as binary16 (`--precision f16-storage`); absent: f32. */
   precision?: Precision;
+  /** How long the run trains (`--epochs` or `--iterations`), so that `--resume` alone finishes it. */
+  epochs?: number;
+  iterations?: number;
 }
 
 export function writeRunInfo(dir: string, info: RunInfo): void {

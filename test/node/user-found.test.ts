@@ -187,6 +187,24 @@ describe('statcell generate --data', () => {
 describe('statcell train --resume', () => {
   const args = (out: string, manifest: string, ...more: string[]) => ['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--data', manifest, '--out', out, '--backend', 'wasm', '--eval-samples', '1', ...more];
 
+  test("--resume alone finishes the run: its length and its data are the run's (it stopped at once after 1 epoch, reporting success, and asked for --data)", async () => {
+    const out = join(tmp(), 'run');
+    const { spawn } = await import('node:child_process');
+    // SIGKILLed once its first checkpoint is written (iteration 2 of 12).
+    const child = spawn(process.execPath, [CLI, ...args(out, join(data, 'manifest.csv'), '--batch', '4', '--iterations', '12', '--checkpoint-every', '2', '--step-delay-ms', '200')], { env, stdio: 'ignore' });
+    const started = Date.now();
+    while (!existsSync(join(out, 'checkpoints', 'latest')) && Date.now() - started < 30_000) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('exit', r));
+    const resumed = run(['train', '--out', out, '--resume', '--backend', 'wasm']);
+    expect(resumed.code, resumed.err).toBe(0);
+    expect(resumed.err).toMatch(/resuming from .* at iteration \d/);
+    const steps = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.kind === 'step');
+    expect(steps.at(-1).iteration).toBe(11);
+    expect(run(['train', '--out', join(tmp(), 'none'), '--resume']).err).toContain('holds no run to resume (no run.json); give --data and --model to start one');
+    expect(run(args(join(tmp(), 'both'), join(data, 'manifest.csv'), '--epochs', '2', '--iterations', '3')).err).toContain('give --epochs or --iterations, not both');
+  }, 60_000);
+
   test("continues with the run's batch and seed when none is given, and a resume that fails keeps the run's run.json", () => {
     const out = join(tmp(), 'run');
     const first = run(args(out, join(data, 'manifest.csv'), '--batch', '4', '--seed', '3', '--iterations', '2'));

@@ -78,6 +78,12 @@ export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
   const trainSet = openSplit(data, model, 'train', { skipBad: o.skipBad, log, labels: previous?.labels, fit });
   if (o.profile) await profileFirstStep(model, backend, trainSet, o, precision);
   const validate = openSplit(data, model, 'validate', { skipBad: o.skipBad, log, labels: trainSet.classes, fit });
+  // Training never reads the test split, but eval, embed and the analyses do: what they will miss, said now.
+  try {
+    openSplit(data, model, 'test', { labels: trainSet.classes, fit });
+  } catch (e) {
+    log(`warning: the test split (read by eval, embed and the analyses, not by training): ${(e as Error).message}`);
+  }
   // One trainer per run directory: a second one would interleave metrics and replace checkpoints.
   const unlock = lockRun(o.out);
   try {

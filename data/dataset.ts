@@ -2,6 +2,7 @@
 // from disk, preprocessed into the model's tensors, with batches prefetched in the background.
 // Memory stays bounded: decoded cells are cached only up to `cacheBytes`.
 
+import { existsSync } from 'node:fs';
 import { readImage } from './images.ts';
 import { labelsOf } from './labels.ts';
 import type { CellRow } from './manifest.ts';
@@ -61,6 +62,9 @@ function checkFinite(t: { reference: Float32Array; structure: Float32Array }, fi
   }
 }
 
+/** The image a row gives a model of `dims` dimensions. */
+const imageOf = (row: CellRow, dims: 2 | 3): string | undefined => (dims === 3 ? row.tiff3d : row.png2d);
+
 /** Cells a batch reads at once. */
 export const CONCURRENT_READS = 64;
 
@@ -86,7 +90,29 @@ export class CellDataset {
         opts.log?.(`skipping: ${err.message}`);
       }
     if (opts.skipBad) this.rows = this.rows.filter((r) => known.has(r.structure));
-    if (!this.rows.length) throw new Error(`${opts.manifestFile ?? 'manifest'}: no usable rows${opts.split ? ` in the ${opts.split} split` : ''}`);
+    this.rows = this.withImages(this.rows);
+    if (!this.rows.length) throw new Error(`${opts.manifestFile ?? 'manifest'}: no usable rows${opts.split ? ` in the ${opts.split} split` : ''}${opts.skipBad && rows.some((r) => !opts.split || r.split === opts.split) ? ': every one was skipped (--skip-bad); the lines above say why' : ''}`);
+  }
+
+  /**
+   * The rows whose image exists, checked before any is read (a missing file in the validation
+   * split stopped training after its first epoch): a row without one is an error, or with
+   * skipBad skipped; a manifest without the image column at all is an error at its header.
+   */
+  private withImages(rows: CellRow[]): CellRow[] {
+    const { dims, manifestFile = 'manifest' } = this.opts;
+    const column = dims === 3 ? 'save_reg_path' : 'save_reg_path_flat';
+    if (rows.length && !(column in rows[0].columns))
+      throw new Error(`${manifestFile}:1: no ${column} column: a ${dims}D model reads each cell's ${dims === 3 ? 'Z-stack (TIFF, OME-TIFF or OME-Zarr)' : 'image (PNG, TIFF, OME-TIFF or OME-Zarr)'} from it (columns: ${Object.keys(rows[0].columns).join(', ')})`);
+    const missing = rows.filter((r) => !imageOf(r, dims) || !existsSync(imageOf(r, dims)!));
+    if (!missing.length) return rows;
+    const why = (r: CellRow) => new DataError(r, imageOf(r, dims), imageOf(r, dims) ? `${imageOf(r, dims)}: no such file or folder` : `no ${column} (${dims === 3 ? '3D TIFF' : '2D PNG'}) in this row`, manifestFile).message;
+    const within = this.opts.split ? ` of the ${this.opts.split} split` : '';
+    if (!this.opts.skipBad) throw new Error(`${why(missing[0])}${missing.length > 1 ? ` (and ${missing.length - 1} more row(s)${within} without their image)` : ''}; fix the paths, or skip such rows with --skip-bad`);
+    for (const r of missing.slice(0, 20)) this.opts.log?.(`skipping: ${why(r)}`);
+    if (missing.length > 20) this.opts.log?.(`skipping ${missing.length - 20} more row(s)${within} without their image`);
+    const gone = new Set(missing);
+    return rows.filter((r) => !gone.has(r));
   }
 
   get length(): number {
@@ -99,9 +125,8 @@ export class CellDataset {
     if (hit) return hit;
     if (this.bad.has(i)) return null;
     const row = this.rows[i];
-    const file = this.opts.dims === 3 ? row.tiff3d : row.png2d;
+    const file = imageOf(row, this.opts.dims)!; // every row has one (withImages)
     try {
-      if (!file) throw new Error(`no ${this.opts.dims === 3 ? 'save_reg_path (3D TIFF)' : 'save_reg_path_flat (2D PNG)'} in this row`);
       // Any of PNG, (OME-)TIFF or OME-Zarr (data/images.ts tells them apart); which channel is which: preprocessCell.
       const hint = row.channels ? Math.max(...Object.values(row.channels).filter((v): v is number => v !== undefined)) + 1 : undefined;
       const img = await readImage(file, { dims: this.opts.dims, channelsHint: hint, bounds: this.opts });

@@ -37,7 +37,8 @@ export interface CellRow {
 
 export class ManifestError extends Error {
   constructor(readonly file: string, readonly line: number, message: string) {
-    super(`${file}:${line}: ${message}`);
+    // Line 0: about the file as a whole (it could not be read).
+    super(`${file}${line ? `:${line}` : ''}: ${message}`);
     this.name = 'ManifestError';
   }
 }

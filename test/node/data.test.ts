@@ -205,6 +205,27 @@ describe('batches', () => {
     expect(b.reference.subarray(29998 * v, 30000 * v)).toEqual(one.reference);
   }, 60_000);
 
+  test('rows without their image are found before any cell is read, each split on its own, and skipped with --skip-bad; a manifest without the image column fails at its header (a missing validation image stopped training after its first epoch)', async () => {
+    const { CellDataset } = await import('../../data/dataset.ts');
+    const dir = tmp();
+    const file = synthesize({ out: dir, cells: 12, dims: 2, size: [32, 24], seed: 2 });
+    const rows = readManifest(file);
+    const v = rows.filter((r) => r.split === 'validate');
+    expect(v.length).toBeGreaterThan(1);
+    const { rmSync } = await import('node:fs');
+    for (const r of v) rmSync(r.png2d!);
+    const open = (split: 'train' | 'validate', skipBad = false, log?: (l: string) => void) => new CellDataset(rows, { dims: 2, size: [32, 24], manifestFile: file, split, skipBad, log });
+    expect(open('train').length).toBe(rows.filter((r) => r.split === 'train' && !r.columns.drug_label).length);
+    expect(() => open('validate')).toThrow(`manifest.csv:${v[0].line} (CellId ${v[0].cellId}): ${v[0].png2d}: no such file or folder (and ${v.length - 1} more row(s) of the validate split without their image); fix the paths, or skip such rows with --skip-bad`);
+    const logs: string[] = [];
+    expect(() => open('validate', true, (l) => logs.push(l))).toThrow('no usable rows in the validate split');
+    expect(logs).toHaveLength(v.length);
+    const csv = (await import('node:fs')).readFileSync(file, 'utf8');
+    const noColumn = join(dir, 'no-column.csv');
+    writeFileSync(noColumn, csv.replace('save_reg_path_flat', 'flat_path'));
+    expect(() => new CellDataset(readManifest(noColumn), { dims: 2, size: [32, 24], manifestFile: noColumn })).toThrow(`${noColumn}:1: no save_reg_path_flat column: a 2D model reads each cell's image`);
+  });
+
   test('a cell with a NaN or an infinity is a bad row, named with its file and channel, and --skip-bad skips it (embed wrote NaN codes; training stopped steps later with a NaN loss)', async () => {
     const { CellDataset } = await import('../../data/dataset.ts');
     const { omeTiffOf } = await import('../../data/ome-tiff.ts');
@@ -257,6 +278,6 @@ describe('batches', () => {
     expect(new CellDataset(unknown, { dims: 2, size: [32, 24], manifestFile: file }).classes).toEqual([...new Set(unknown.map((r) => r.structure))].sort());
     // … and a label outside a trained run's vocabulary is an error naming the row.
     expect(() => new CellDataset(unknown, { dims: 2, size: [32, 24], manifestFile: file, labels: CLASSES })).toThrow(/manifest\.csv:2 .*unknown structure label 'Cilia'/);
-    await expect(new CellDataset(rows, { dims: 3, size: [8, 8, 8], manifestFile: file }).batch([0])).rejects.toThrow(/no save_reg_path \(3D TIFF\)/);
+    expect(() => new CellDataset(rows, { dims: 3, size: [8, 8, 8], manifestFile: file })).toThrow(/manifest\.csv:2 .*no save_reg_path \(3D TIFF\) in this row \(and 5 more row\(s\) without their image\)/);
   });
 });

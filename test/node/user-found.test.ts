@@ -69,13 +69,25 @@ describe('a fresh train that fails before its first step', () => {
     expect(existsSync(join(out, 'run.json'))).toBe(true);
   });
 
+  test('a test-split row without its image is said before training (eval and embed met it only after)', async () => {
+    const { readManifest } = await import('../../data/manifest.ts');
+    const manifest = join(data, 'm.csv'); // beside the images it names
+    const test = readManifest(join(data, 'manifest.csv')).find((r) => r.split === 'test')!;
+    const lines = readFileSync(join(data, 'manifest.csv'), 'utf8').split('\n');
+    lines[test.line - 1] = lines[test.line - 1].replace('cells/', 'nowhere/');
+    writeFileSync(manifest, lines.join('\n'));
+    const r = run(trainArgs(join(tmp(), 'run'), '--batch', '4', '--iterations', '1').map((a) => (a === join(data, 'manifest.csv') ? manifest : a)));
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(new RegExp(`warning: the test split \\(read by eval, embed and the analyses, not by training\\): .*m\\.csv:${test.line} \\(CellId ${test.cellId}\\): .*nowhere.*: no such file or folder`));
+  });
+
   test('--skip-bad with every row unreadable names the manifest (it said only "every row of the data set failed to load")', () => {
     const manifest = join(tmp(), 'm.csv');
     writeFileSync(manifest, readFileSync(join(data, 'manifest.csv'), 'utf8').replaceAll('cells/', 'nowhere/'));
     const r = run(trainArgs(join(tmp(), 'run'), '--batch', '4', '--skip-bad').map((a) => (a === join(data, 'manifest.csv') ? manifest : a)));
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/skipping: .*m\.csv:\d+ \(CellId \d+\): .*nowhere.*no such file/);
-    expect(r.err).toMatch(/m\.csv: every row of the train split failed to load and was skipped \(--skip-bad\); the lines above say why/);
+    expect(r.err).toMatch(/m\.csv: no usable rows in the train split: every one was skipped \(--skip-bad\); the lines above say why/);
   });
 
   test('a --micro-batch that does not divide the batch is refused before any step, naming the divisors', () => {

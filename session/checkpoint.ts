@@ -237,6 +237,12 @@ export function loadCheckpoint(dir: string, name: string, model?: CompiledModel,
   if (!CHECKPOINT_NAME.test(name) || name.includes('..')) throw new CheckpointError(`${stem}: not a checkpoint name`);
   confine(dir, `${stem}.json`);
   confine(dir, `${stem}.safetensors`);
+  // What else the run holds, for the messages: a reading command can take another with --checkpoint.
+  const others = () => {
+    const names = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json') && f.slice(0, -5) !== name).map((f) => f.slice(0, -5)).sort() : [];
+    return names.length ? `the run's other checkpoints: ${names.join(', ')}` : 'the run has no other checkpoint';
+  };
+  if (!existsSync(`${stem}.json`)) throw new CheckpointError(`checkpoint ${stem}: no such checkpoint (${others()})`);
   try {
     raw = JSON.parse(readFileSync(`${stem}.json`, 'utf8'));
     bytes = readFileSync(`${stem}.safetensors`);
@@ -245,7 +251,10 @@ export function loadCheckpoint(dir: string, name: string, model?: CompiledModel,
   }
   sidecar = checkSidecar(`${stem}.json`, raw);
   const sha = createHash('sha256').update(bytes).digest('hex');
-  if (sha !== sidecar.tensorsSha256) throw new CheckpointError(`checkpoint ${stem}.safetensors: its SHA-256 ${sha.slice(0, 12)}… differs from the sidecar's ${sidecar.tensorsSha256.slice(0, 12)}… (a torn or replaced file); resume from another checkpoint`);
+  if (sha !== sidecar.tensorsSha256)
+    throw new CheckpointError(
+      `checkpoint ${stem}.safetensors: its SHA-256 ${sha.slice(0, 12)}… differs from the sidecar's ${sidecar.tensorsSha256.slice(0, 12)}… (a torn or replaced file). Restore it from a copy; eval, embed, generate, analyze and export-web read another with --checkpoint <name> (${others()}); training resumes only from the latest, which alone keeps the optimizer's state`,
+    );
   if (model && (sidecar.model.sourceHash !== model.sourceHash || JSON.stringify(sidecar.model.config) !== JSON.stringify(model.config)))
     throw new CheckpointError(
       `checkpoint ${stem}: written by model ${sidecar.model.name} with source hash ${sidecar.model.sourceHash.slice(0, 12)}…, but the model now compiles to ${model.name} with hash ${model.sourceHash.slice(0, 12)}… (different source or overrides); use the same model and --set options, or start a fresh run in another directory`,

@@ -253,6 +253,19 @@ describe('optimizer state only where a run resumes from', () => {
   }, 300_000);
 });
 
+describe('a damaged or missing checkpoint', () => {
+  test('is named with what can be done: the run\'s other checkpoints, read with --checkpoint; training only from the latest (the advice was "resume from another checkpoint", which train cannot; a missing one gave a raw ENOENT)', () => {
+    const dir = tmp();
+    const { model, tensors, side } = written(dir);
+    saveCheckpoint(dir, model, tensors, { ...side, name: 'epoch-0002', iteration: 6, epoch: 2 }, ['latest']);
+    const file = join(dir, 'epoch-0002.safetensors');
+    writeFileSync(file, readFileSync(file).subarray(0, 100));
+    expect(() => loadCheckpoint(dir, 'epoch-0002', model)).toThrow(`checkpoint ${file}: its SHA-256`);
+    expect(() => loadCheckpoint(dir, 'epoch-0002', model)).toThrow("(a torn or replaced file). Restore it from a copy; eval, embed, generate, analyze and export-web read another with --checkpoint <name> (the run's other checkpoints: epoch-0001); training resumes only from the latest");
+    expect(() => loadCheckpoint(dir, 'epoch-0099', model)).toThrow(`checkpoint ${join(dir, 'epoch-0099')}: no such checkpoint (the run's other checkpoints: epoch-0001, epoch-0002)`);
+  });
+});
+
 describe('the model files a checkpoint keeps compile again to the same model', () => {
   test('whether the library is imported by a relative path, an absolute one, or one that climbs above / (a run trained with that could not be reopened: SC2003)', async () => {
     const { compileModel, compileModelFile } = await import('../../compiler/index.ts');

@@ -92,8 +92,18 @@ export async function readBounded(file: string, maxBytes: number): Promise<Buffe
 
 /** Writes bytes to `file` atomically: a crash leaves either the old file or the new one, never a torn one. */
 export function writeAtomic(file: string, data: Uint8Array | string): void {
+  // Said of the file asked for, not of the temporary one beside it.
+  const st = statOrNone(file);
+  if (st?.isDirectory()) throw new Error(`cannot write ${file}: it is a folder; give a file name`);
+  const folder = statOrNone(dirname(resolve(file)));
+  if (!folder?.isDirectory()) throw new Error(`cannot write ${file}: its folder ${dirname(resolve(file))} ${folder ? 'is not a folder' : 'does not exist'}`);
   const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'w');
+  } catch (e) {
+    throw new Error(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code === 'EACCES' ? 'permission denied' : (e as Error).message}`);
+  }
   try {
     const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
     for (let off = 0; off < bytes.byteLength; ) off += writeSync(fd, bytes, off, bytes.byteLength - off);

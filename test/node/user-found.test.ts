@@ -159,6 +159,19 @@ function tinyRun(): string {
   return (trainedRun = out);
 }
 
+describe('--out that cannot be written', () => {
+  test('is said of the path given (the errors named a temporary file: ENOENT … x.csv.tmp-31037, EISDIR … rename)', () => {
+    const folder = tmp();
+    const missing = run(['embed', '--run', tinyRun(), '--out', join(folder, 'no', 'x.csv'), '--backend', 'wasm']);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain(`cannot write ${join(folder, 'no', 'x.csv')}: its folder ${join(folder, 'no')} does not exist`);
+    const isFolder = run(['embed', '--run', tinyRun(), '--out', folder, '--backend', 'wasm']);
+    expect(isFolder.code).toBe(1);
+    expect(isFolder.err).toContain(`cannot write ${folder}: it is a folder; give a file name`);
+    expect(missing.err + isFolder.err).not.toContain('.tmp-');
+  });
+});
+
 describe('statcell run --weights', () => {
   test("a tensor with the model's number of values but another shape is refused, naming both (it was taken as the model's)", () => {
     const ck = join(tinyRun(), 'checkpoints');

@@ -44,6 +44,8 @@ export function parseSet(value: string, previous: Record<string, unknown> = {}):
   // JSON reads 1e309 as Infinity: no parameter wants that.
   const finite = (x: unknown): boolean => (typeof x === 'number' ? Number.isFinite(x) : Array.isArray(x) ? x.every(finite) : true);
   if (!finite(v)) throw new Error(`--set ${value}: ${Array.isArray(v) ? 'a number in the list' : raw} is beyond ±1.8e308, the largest a 64-bit float holds (it would be Infinity); give a finite number`);
+  // As the model language refuses an override given twice (SC1103): the last would win unseen.
+  if (Object.hasOwn(previous, k)) throw new Error(`--set ${k} is given twice (${JSON.stringify(previous[k])}, then ${raw}); give it once`);
   return { ...previous, [k]: v };
 }
 

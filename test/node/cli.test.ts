@@ -117,6 +117,8 @@ describe('statcell train', () => {
     expect(run(['train', '--model', 'models/nope.vae', '--data', 'x.csv', '--out', tmp()]).err).toMatch(/models\/nope\.vae: no such file/);
     expect(run(['train', '--model', TINY_FILE, '--data', join(data, 'manifest.csv'), '--out', tmp(), '--backend', 'cuda']).err).toMatch(/--backend cuda: expected auto, webgpu or wasm/);
     expect(run(['train', '--model', TINY_FILE, '--set', 'beta', '--data', 'x', '--out', 'y']).err).toMatch(/expected name=value/);
+    // The last of two was taken unseen.
+    expect(run(['train', '--model', TINY_FILE, '--set', 'size=[32,24]', '--set', 'size=[64,40]', '--data', 'x', '--out', 'y']).err).toContain('--set size is given twice ([32,24], then [64,40]); give it once');
   });
 });
 

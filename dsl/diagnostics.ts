@@ -221,7 +221,8 @@ export const CODES = {
   SC2008: {
     severity: 'error',
     title: 'layer or block without an instance name',
-    message: ({ what, name }: { what: 'layer' | 'block'; name: string }) => `${what} ${name} needs an instance name (\`name: ${name}(…)\`): its parameters are named after it`,
+    message: ({ what, name, holds }: { what: 'layer' | 'block'; name: string; holds?: string }) =>
+      `${what} ${name} needs an instance name (\`name: ${name}(…)\`): ${holds ? `the weights of its ${holds} are` : 'its weights are'} named after it`,
   },
   SC2009: { severity: 'error', title: 'unknown role', message: ({ role, of }: { role: string; of: 'input' | 'entry' }) => `'${role}' is not an ${of} role` },
   SC2010: {

@@ -202,7 +202,9 @@ export class Interpreter implements BuildContext, ShapeHost {
           if (el.kind === 'Spread') {
             const v = this.evalIn(el.argument, scope);
             if (!Array.isArray(v)) fail('SC4007', el.span, { got: typeName(v) });
-            out.push(...v);
+            if (out.length + v.length > MAX_LIST) fail('SC4018', el.span, { what: `a list of ${(out.length + v.length).toLocaleString('en-US')} elements`, limit: `${MAX_LIST.toLocaleString('en-US')} elements` });
+            // One by one: `push(...v)` passes v as arguments, over V8's stack for some 10^5 elements.
+            for (const x of v) out.push(x);
           } else out.push(this.evalIn(el, scope));
         }
         return out;

@@ -111,6 +111,15 @@ describe('hostile models end in located diagnostics', () => {
     expectError(diagnosticsOf(model('k = repeat(1, 1000000000)')), 'SC4018', 4);
   });
 
+  test('spreads up to the list limit compile in bounded time (150,000 was SC1006 at 1:1, a stack overflow); past it SC4018 at the spread', () => {
+    const t0 = performance.now();
+    expect(() => compileModel({ 'm.vae': `const L = repeat(1, 1000000)\nconst K = [...L]\n${model('')}` }, 'm.vae')).not.toThrow();
+    expect(() => compileModel({ 'm.vae': `const L = repeat(1, 150000)\nconst K = [...L]\n${model('')}` }, 'm.vae')).not.toThrow();
+    expect(performance.now() - t0).toBeLessThan(5000);
+    const d = expectError(diagnosticsOf(`const L = repeat(1, 600000)\nconst K = [0, ...L, ...L]\n${model('')}`), 'SC4018', 2);
+    expect([d.span.col, d.message]).toEqual([21, "a list of 1,200,001 elements exceeds the compiler's limit of 1,000,000 elements"]);
+  });
+
   test('a spread (pack) of an int: SC4007', () => {
     expectError(diagnosticsOf(model('k = [...3]')), 'SC4007', 4);
   });

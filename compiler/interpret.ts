@@ -179,6 +179,7 @@ export class Interpreter implements BuildContext, ShapeHost {
   evalIn(e: A.Expr, scope: Scope): Val {
     switch (e.kind) {
       case 'Number':
+        if (!Number.isFinite(e.value)) fail('SC4020', e.span, { what: e.raw, value: e.value });
         return e.value;
       case 'String':
         return e.value;

@@ -381,6 +381,14 @@ export const CODES = {
     title: 'recursive model instance or block',
     message: ({ cycle }: { cycle: string[] }) => `${cycle[0]} is defined through itself: ${cycle.join(' → ')}`,
   },
+  SC4020: {
+    severity: 'error',
+    title: 'number not finite',
+    message: (a: { what: string; value: number } | { what: string; byZero: true }) =>
+      'byZero' in a ? `${a.what} divides by zero`
+      : Number.isNaN(a.value) ? `${a.what} is not a number (NaN)`
+      : `${a.what} overflows: it is ${a.value}, beyond ±1.8e308, the largest a 64-bit float holds`,
+  },
   SC2017: {
     severity: 'error',
     title: 'not a model file',

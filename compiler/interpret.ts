@@ -5,7 +5,8 @@
 // of block call sites (`asDiagnostic`).
 
 import type * as A from '../dsl/ast.ts';
-import { diagnostic, DiagnosticError, type CallSite, type Span } from '../dsl/diagnostics.ts';
+import { forEachExpr } from '../dsl/check.ts';
+import { diagnostic, DiagnosticError, formatLocation, type CallSite, type Span } from '../dsl/diagnostics.ts';
 import type { LoadResult } from '../dsl/load.ts';
 import { didYouMean } from '../dsl/suggest.ts';
 import { OpError } from '../kernels/types.ts';
@@ -33,6 +34,8 @@ export class Interpreter implements BuildContext, ShapeHost {
   readonly specs = new Map<string, TensorSpec>();
   /** The model's parameters after defaults and overrides. */
   readonly params = new Map<string, Val>();
+  /** Where a model instance's override or `--set` gave a parameter: a failing assert reading it points there. */
+  readonly givenAt = new Map<string, Span>();
   /** The build in progress. */
   build: Build | null = null;
   /** A label waiting for the layer or block call it names. */
@@ -124,7 +127,11 @@ export class Interpreter implements BuildContext, ShapeHost {
       case 'Assert': {
         if (!this.truthy(this.evalIn(s.test, scope), s.test.span)) {
           const msg = s.message ? this.evalIn(s.message, scope) : null;
-          fail('SC4002', s.test.span, { message: typeof msg === 'string' ? msg : undefined });
+          // The assert is in the template; what to change is the argument that the user gave.
+          const read = new Set<string>();
+          forEachExpr(s.test, (x) => x.kind === 'Name' && this.givenAt.has(x.name) && scope.env.get(x.name) === this.params.get(x.name) && read.add(x.name));
+          const notes = [...read].map((n) => `${n} = ${JSON.stringify(this.params.get(n))} is given ${this.givenAt.get(n)!.line ? `at ${formatLocation(this.givenAt.get(n)!)}` : `by ${this.givenAt.get(n)!.file}`}`);
+          fail('SC4002', s.test.span, { message: typeof msg === 'string' ? msg : undefined }, notes);
         }
         return;
       }

@@ -2,7 +2,7 @@
 // the checkpoints do; spans point at the right characters; broken sources give the right code
 // at the right place; recovery reports every syntax error in one run; the renderer's format.
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { forEachExpr, parse, renderDiagnostic, diagnostic, type BlockDecl, type Expr, type ModelDecl, type ModelInstance, type Program, type Stmt } from '../../dsl/index.ts';
 import { loadModule } from '../../dsl/load.ts';
@@ -182,6 +182,34 @@ describe('expressions', () => {
     expect(value('[B, K, ...repeat(1, len(S)),]')).toMatchObject({ kind: 'List', elements: [{ name: 'B' }, { name: 'K' }, { kind: 'Spread', argument: { kind: 'Call' } }] });
     expect(value('"a\\"b"')).toMatchObject({ kind: 'String', value: 'a"b' });
     expect(value('3e-5')).toMatchObject({ kind: 'Number', value: 3e-5, isInteger: false });
+  });
+});
+
+describe('the examples of docs/*.md', () => {
+  // Every ```vae block is a model file as written, saved in models/ (so its imports find the
+  // paper's files): it loads with no diagnostics, one that declares a model compiles, and one
+  // headed `# models/X.vae` compiles to X's configuration. Nothing compiled them before, so
+  // docs/language.md's Target3D kept parameters StatCell no longer has (n_in, ref_channels).
+  const examples = readdirSync('docs').filter((f) => f.endsWith('.md')).flatMap((f) => {
+    const md = readFileSync(`docs/${f}`, 'utf8');
+    return [...md.matchAll(/^```vae\n([^]*?)^```$/gm)].map((m) => [`docs/${f}:${md.slice(0, m.index).split('\n').length}`, m[1]] as const);
+  });
+
+  test('docs/language.md has its examples tagged vae (the paper model, a variant, an instance)', () => {
+    expect(examples.filter(([at]) => at.startsWith('docs/language.md:')).length).toBeGreaterThanOrEqual(6);
+  });
+
+  test.each(examples)('%s', (_at, text) => {
+    const entry = 'models/doc-example.vae';
+    const files = (f: string) => (f === entry ? text : readFileSync(f, 'utf8'));
+    const r = loadModule(entry, files);
+    expect(r.diagnostics.map((d) => renderDiagnostic(d, r.sources))).toEqual([]);
+    if (!/^model /m.test(text)) return;
+    const m = compileModel(files, entry);
+    const file = /^# (models\/\S+\.vae)$/m.exec(text)?.[1];
+    if (!file) return;
+    const real = compileModel(files, file);
+    expect([m.name, m.config]).toEqual([real.name, real.config]);
   });
 });
 

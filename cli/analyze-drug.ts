@@ -15,8 +15,8 @@ import { backendOption, int, log, positiveInt } from './options.ts';
 
 /** The command's code, loaded when it runs, so that `statcell --help` loads nothing but commander (see cli/options.ts). */
 async function load() {
-  const [fs, path, drug, stats, dataset, manifest, feeds, run, plot, common, files] = await Promise.all([import('node:fs'), import('node:path'), import('../analysis/drug.ts'), import('../analysis/stats.ts'), import('../data/dataset.ts'), import('../data/manifest.ts'), import('../session/feeds.ts'), import('../session/run.ts'), import('../viz/drug-plot.ts'), import('./common.ts'), import('../data/files.ts')]);
-  return { ...fs, ...path, writeAtomic: files.writeAtomic, makeDirs: files.makeDirs, ...drug, checkShuffles: stats.checkShuffles, ...dataset, ...manifest, ...feeds, ...run, ...plot, backendFor: common.backendFor };
+  const [fs, path, drug, stats, dataset, decode, manifest, feeds, run, plot, common, files] = await Promise.all([import('node:fs'), import('node:path'), import('../analysis/drug.ts'), import('../analysis/stats.ts'), import('../data/dataset.ts'), import('../data/decode.ts'), import('../data/manifest.ts'), import('../session/feeds.ts'), import('../session/run.ts'), import('../viz/drug-plot.ts'), import('./common.ts'), import('../data/files.ts')]);
+  return { ...fs, ...path, writeAtomic: files.writeAtomic, makeDirs: files.makeDirs, ...drug, checkShuffles: stats.checkShuffles, ...dataset, imageDims: decode.imageDims, ...manifest, ...feeds, ...run, ...plot, backendFor: common.backendFor };
 }
 type Loaded = Awaited<ReturnType<typeof load>>;
 
@@ -54,7 +54,7 @@ async function embed(m: Loaded, r: OpenedRun, rows: CellRow[], manifestFile: str
   const size = m.imageSize(r.model);
   const takesLabels = r.model.inputs.some((i) => i.role?.kind === 'label');
   // The target model: each cell's label is its own structure, in the run's vocabulary.
-  const ds = new m.CellDataset(rows, { dims: size.length as 2 | 3, size, manifestFile, labels: takesLabels ? r.info.labels : undefined, fit: r.info.fit });
+  const ds = new m.CellDataset(rows, { dims: m.imageDims(size), size, manifestFile, labels: takesLabels ? r.info.labels : undefined, fit: r.info.fit });
   const out: Embedded = { mu: [], logvar: [] };
   const batch = Math.max(1, Math.min(batchSize, ds.length));
   for (let start = 0; start < ds.length; start += batch) {

@@ -4,6 +4,7 @@
 import { resolve } from 'node:path';
 import type { CompiledModel } from '../compiler/model.ts';
 import { CellDataset } from '../data/dataset.ts';
+import { imageDims } from '../data/decode.ts';
 import { readManifest } from '../data/manifest.ts';
 import type { Split } from '../data/split.ts';
 import { openBackend, type BackendChoice } from '../runtime/device.ts';
@@ -27,7 +28,7 @@ export function openSplit(manifest: string, model: CompiledModel, split: Split |
   const rows = readManifest(file, { seed: opts.seed ?? 1 });
   // A run's label vocabulary binds only a model that takes labels: a shape model embeds cells of any structure.
   const takesLabels = model.inputs.some((i) => i.role?.kind === 'label');
-  return new CellDataset(rows, { dims: size.length as 2 | 3, size, split: split === 'all' ? undefined : split, skipBad: opts.skipBad, log: opts.log, manifestFile: file, labels: takesLabels ? opts.labels : undefined, fit: opts.fit });
+  return new CellDataset(rows, { dims: imageDims(size), size, split: split === 'all' ? undefined : split, skipBad: opts.skipBad, log: opts.log, manifestFile: file, labels: takesLabels ? opts.labels : undefined, fit: opts.fit });
 }
 
 // One definition each, in cli/options.ts (which the command line loads before any command).

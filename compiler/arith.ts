@@ -14,24 +14,14 @@ export function arith(cx: BuildContext, op: string, l: Val, r: Val, span: Span):
     return Array.from({ length: n }, (_, i) => arith(cx, op, Array.isArray(l) ? l[i] : l, Array.isArray(r) ? r[i] : r, span));
   }
   if (typeof l === 'number' && typeof r === 'number') {
-    switch (op) {
-      case '+':
-        return l + r;
-      case '-':
-        return l - r;
-      case '*':
-        return l * r;
-      case '/':
-        if (Number.isInteger(l) && Number.isInteger(r)) {
-          if (r === 0 || l % r !== 0) fail('SC3004', span, { dividend: l, divisor: r }, ['sizes divide exactly: choose an image size that every halving divides (e.g. multiples of 32 for five halvings)']);
-          return l / r;
-        }
-        return l / r;
-      case '%':
-        return l % r;
-      case '**':
-        return l ** r;
-    }
+    if ((op === '/' || op === '%') && r === 0) fail('SC4020', span, { what: `${l} ${op} 0`, byZero: true });
+    if (op === '/' && Number.isInteger(l) && Number.isInteger(r) && l % r !== 0)
+      fail('SC3004', span, { dividend: l, divisor: r }, ['sizes divide exactly: choose an image size that every halving divides (e.g. multiples of 32 for five halvings)']);
+    const v = op === '+' ? l + r : op === '-' ? l - r : op === '*' ? l * r : op === '/' ? l / r : op === '%' ? l % r : l ** r;
+    // Infinity or NaN would pass as a float and print as null (JSON) far from here: stop at the operation.
+    const text = (x: number) => (x < 0 ? `(${x})` : String(x));
+    if (!Number.isFinite(v)) fail('SC4020', span, { what: `${text(l)} ${op} ${text(r)}`, value: v });
+    return v;
   }
   const host = (v: Val) => (v instanceof HostScalar ? v : typeof v === 'number' ? new HostScalar(() => v) : null);
   if ((l instanceof HostScalar || r instanceof HostScalar) && host(l) && host(r)) {
@@ -44,6 +34,7 @@ export function arith(cx: BuildContext, op: string, l: Val, r: Val, span: Span):
   const ops: Record<string, string> = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div' };
   if (!ops[op]) fail('SC4012', span, { op, left: typeName(l), right: typeName(r) });
   if (l instanceof GraphTensor && typeof r === 'number') {
+    if (op === '/' && r === 0) fail('SC4020', span, { what: `${typeName(l)} / 0`, byZero: true });
     const attrs = op === '+' ? { a: 1, b: r } : op === '-' ? { a: 1, b: -r } : op === '*' ? { a: r, b: 0 } : { a: 1 / r, b: 0 };
     return new GraphTensor(cx.op('scale', [l.v], attrs, span)[0]);
   }

@@ -107,7 +107,9 @@ export const BUILTINS: Record<string, Builtin> = {
     signature: 'prod(list)',
     call: ({ args: [l], span }) => {
       if (!Array.isArray(l)) fail('SC4010', span, { fn: 'prod', takes: 'a list', got: typeName(l) });
-      return (l as number[]).reduce((a, b) => a * b, 1);
+      const p = (l as number[]).reduce((a, b) => a * b, 1);
+      if (!Number.isFinite(p)) fail('SC4020', span, { what: `prod of ${l.length} numbers`, value: p });
+      return p;
     },
   },
   repeat: {

@@ -54,6 +54,11 @@ export interface Scope {
   /** Instance names used in this block body (SC2006). */
   names: Set<string>;
   block: string;
+  /**
+   * Set inside a block called without an instance name (`Head(f)`): its weights would have no
+   * checkpoint name, so a layer there is SC2008 at this call (with the caller's chain).
+   */
+  unnamed?: { block: string; span: Span; calls: CallSite[] };
 }
 
 /** The state of one graph build: an entry point or the training step, for one batch size. */

@@ -131,10 +131,12 @@ export class Elaborator {
       for (const arg of inst.overrides) {
         if (!names.includes(arg.name!.name)) fail('SC2004', arg.span, { owner: `model ${model.name.name}`, name: arg.name!.name }, unknown(arg.name!.name));
         given.set(arg.name!.name, this.ip.evalConst(arg.value));
+        this.ip.givenAt.set(arg.name!.name, arg.span);
       }
     for (const [k, v] of Object.entries(overrides)) {
       if (!names.includes(k)) fail('SC2004', commandLineSpan(setText(k, v)), { owner: `model ${model.name.name}`, name: k }, unknown(k));
       given.set(k, v as Val);
+      this.ip.givenAt.set(k, commandLineSpan(setText(k, v)));
     }
     const values = new Map<string, Val>();
     for (const p of model.params) {

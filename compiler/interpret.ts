@@ -5,7 +5,8 @@
 // of block call sites (`asDiagnostic`).
 
 import type * as A from '../dsl/ast.ts';
-import { diagnostic, DiagnosticError, type CallSite, type Span } from '../dsl/diagnostics.ts';
+import { forEachExpr } from '../dsl/check.ts';
+import { diagnostic, DiagnosticError, formatLocation, type CallSite, type Span } from '../dsl/diagnostics.ts';
 import type { LoadResult } from '../dsl/load.ts';
 import { didYouMean } from '../dsl/suggest.ts';
 import { OpError } from '../kernels/types.ts';
@@ -20,6 +21,9 @@ import { checkShapes, matchShape, type ShapeHost } from './shapes.ts';
 import { checkType } from './typecheck.ts';
 import { Callee, Configured, Env, HostScalar, GraphTensor, Tuple, typeName, type LayerKind, type Val } from './values.ts';
 
+/** A block without compile-time parameters: its one list is its tensor inputs (`Head(f)`, `f |> Head(ref = r)`). */
+const takesInputsFirst = (c: Callee): boolean => c.target.kind === 'block' && c.target.decl.params.length === 0;
+
 export class Interpreter implements BuildContext, ShapeHost {
   /** Top-level `const`s of every file. */
   readonly globals = new Env();
@@ -30,6 +34,8 @@ export class Interpreter implements BuildContext, ShapeHost {
   readonly specs = new Map<string, TensorSpec>();
   /** The model's parameters after defaults and overrides. */
   readonly params = new Map<string, Val>();
+  /** Where a model instance's override or `--set` gave a parameter: a failing assert reading it points there. */
+  readonly givenAt = new Map<string, Span>();
   /** The build in progress. */
   build: Build | null = null;
   /** A label waiting for the layer or block call it names. */
@@ -121,7 +127,11 @@ export class Interpreter implements BuildContext, ShapeHost {
       case 'Assert': {
         if (!this.truthy(this.evalIn(s.test, scope), s.test.span)) {
           const msg = s.message ? this.evalIn(s.message, scope) : null;
-          fail('SC4002', s.test.span, { message: typeof msg === 'string' ? msg : undefined });
+          // The assert is in the template; what to change is the argument that the user gave.
+          const read = new Set<string>();
+          forEachExpr(s.test, (x) => x.kind === 'Name' && this.givenAt.has(x.name) && scope.env.get(x.name) === this.params.get(x.name) && read.add(x.name));
+          const notes = [...read].map((n) => `${n} = ${JSON.stringify(this.params.get(n))} is given ${this.givenAt.get(n)!.line ? `at ${formatLocation(this.givenAt.get(n)!)}` : `by ${this.givenAt.get(n)!.file}`}`);
+          fail('SC4002', s.test.span, { message: typeof msg === 'string' ? msg : undefined }, notes);
         }
         return;
       }
@@ -176,6 +186,7 @@ export class Interpreter implements BuildContext, ShapeHost {
   evalIn(e: A.Expr, scope: Scope): Val {
     switch (e.kind) {
       case 'Number':
+        if (!Number.isFinite(e.value)) fail('SC4020', e.span, { what: e.raw, value: e.value });
         return e.value;
       case 'String':
         return e.value;
@@ -199,7 +210,9 @@ export class Interpreter implements BuildContext, ShapeHost {
           if (el.kind === 'Spread') {
             const v = this.evalIn(el.argument, scope);
             if (!Array.isArray(v)) fail('SC4007', el.span, { got: typeName(v) });
-            out.push(...v);
+            if (out.length + v.length > MAX_LIST) fail('SC4018', el.span, { what: `a list of ${(out.length + v.length).toLocaleString('en-US')} elements`, limit: `${MAX_LIST.toLocaleString('en-US')} elements` });
+            // One by one: `push(...v)` passes v as arguments, over V8's stack for some 10^5 elements.
+            for (const x of v) out.push(x);
           } else out.push(this.evalIn(el, scope));
         }
         return out;
@@ -282,17 +295,15 @@ export class Interpreter implements BuildContext, ShapeHost {
       label = stage.label;
       stage = stage.expr;
     }
-    let callable: Val;
-    let args: A.Argument[] = [];
-    if (stage.kind === 'Call') {
-      callable = this.evalIn(stage.callee, scope);
-      args = stage.args;
-      // `conv(32, k = 1)` and `Down(32)`: the arguments configure; x is then the input.
-      if (callable instanceof Callee && callable.target.kind !== 'builtin') {
-        callable = this.configure(callable, args, scope, stage.span);
-        args = [];
-      }
-    } else callable = this.evalIn(stage, scope);
+    let callable = this.evalIn(stage.kind === 'Call' ? stage.callee : stage, scope);
+    let args = stage.kind === 'Call' ? stage.args : [];
+    // `conv(32, k = 1)` and `Down(32)`: the arguments configure; x is then the input. A bare
+    // `x |> Head` is `x |> Head()`; a block without parameters takes its arguments as inputs.
+    if (callable instanceof Callee && callable.target.kind !== 'builtin') {
+      const inputs = takesInputsFirst(callable);
+      callable = this.configure(callable, inputs ? [] : args, scope, stage.span);
+      if (!inputs) args = [];
+    }
     if (label && callable instanceof Configured) {
       const idx = label.index ? scope.env.get(label.index.name) : '';
       callable.label = `${label.base}${idx}`;
@@ -302,7 +313,11 @@ export class Interpreter implements BuildContext, ShapeHost {
 
   private call(e: A.CallExpr, scope: Scope): Val {
     const callee = this.evalIn(e.callee, scope);
-    if (callee instanceof Callee && callee.target.kind !== 'builtin') return this.configure(callee, e.args, scope, e.span);
+    if (callee instanceof Callee && callee.target.kind !== 'builtin') {
+      // `Head(f)` is `Head()(f)`: with nothing to configure, the first call takes the inputs.
+      if (takesInputsFirst(callee) && e.args.length) return this.invoke(this.configure(callee, [], scope, e.callee.span), [], e.args, scope, e.span);
+      return this.configure(callee, e.args, scope, e.span);
+    }
     return this.invoke(callee, [], e.args, scope, e.span);
   }
 
@@ -315,8 +330,10 @@ export class Interpreter implements BuildContext, ShapeHost {
     args.forEach((a, i) => {
       const name = a.name?.name ?? names[i];
       if (name === undefined || !names.includes(name)) {
+        const form = t.kind === 'layer' ? `${t.layer}(${names[0]}, …)(x)` : `${t.decl.name.name}(${names.join(', ')})(${t.decl.inputs.map((p) => p.name.name).join(', ')})`;
+        const usage = `write ${form}: the compile-time parameters first, then the tensor inputs`;
         if (a.name) fail('SC2004', a.span, { owner, name: a.name.name }, [...didYouMean(a.name.name, names), `parameters: ${names.join(', ')}`]);
-        fail('SC2016', a.span, { owner, takes: `${names.length} parameter(s)`, argument: i + 1 }, [`parameters: ${names.join(', ')}`]);
+        fail('SC2016', a.span, { owner, takes: `${names.length} parameter(s)`, argument: i + 1 }, [`parameters: ${names.join(', ')}`, usage]);
       }
       if (given.has(name)) fail('SC2011', a.span, { owner, name });
       given.set(name, this.evalIn(a.value, scope));
@@ -344,7 +361,7 @@ export class Interpreter implements BuildContext, ShapeHost {
 
   // ---- layers and blocks -----------------------------------------------------------------
 
-  /** A layer or block instance takes its name in the calling block (SC2008, SC2006). */
+  /** A layer or labelled block instance takes its name in the calling block (SC2008, SC2006). */
   private claimInstance(c: Configured, scope: Scope, what: 'layer' | 'block', name: string): string {
     if (!c.label) fail('SC2008', c.span, { what, name });
     if (scope.names.has(c.label) && !this.isSharedInstance(scope, c)) fail('SC2006', c.span, { name: c.label, block: scope.block });
@@ -361,8 +378,16 @@ export class Interpreter implements BuildContext, ShapeHost {
   private applyLayer(c: Configured, leading: Val[], args: A.Argument[], scope: Scope, span: Span): Val {
     const layer = (c.target as { layer: LayerKind }).layer;
     const label = this.claimInstance(c, scope, 'layer', layer);
-    if (args.length || leading.length !== 1) fail('SC2016', span, { owner: `layer ${layer}`, takes: 'one tensor' });
-    const x = this.tensorOf(leading[0], span, `the input of ${layer}`);
+    if (scope.unnamed) {
+      // The weights' checkpoint names would lack the block's segment: the call must name it.
+      const u = scope.unnamed;
+      const e = new Fail('SC2008', u.span, { what: 'block', name: u.block, holds: `layer ${label}: ${layer}` });
+      this.failCalls.set(e, u.calls);
+      throw e;
+    }
+    // From a pipe (`x |> l: linear(4)`) the tensor leads; from a call (`l: linear(4)(x)`) it is the argument.
+    if (leading.length + args.length !== 1 || args.some((a) => a.name)) fail('SC2016', span, { owner: `layer ${layer}`, takes: 'one tensor' }, [`write ${label}: ${layer}(…)(x) or x |> ${label}: ${layer}(…)`]);
+    const x = this.tensorOf(leading.length ? leading[0] : this.evalIn(args[0].value, scope), span, `the input of ${layer}`);
     const a = layerAttributes(layer, scope.defaults.get(layer), c.args);
     const path = scope.path ? `${scope.path}.${label}` : label;
     return lowerLayer(this, layer, a, x, { path, owner: scope.path || label, span, configSpan: c.span });
@@ -371,7 +396,8 @@ export class Interpreter implements BuildContext, ShapeHost {
   private inlineBlock(c: Configured, leading: Val[], args: A.Argument[], scope: Scope, span: Span): Val {
     const { decl, file } = c.target as { kind: 'block'; decl: A.BlockDecl; file: string };
     const block = `block ${decl.name.name}`;
-    const label = this.claimInstance(c, scope, 'block', decl.name.name);
+    // A block without weights needs no instance name; one with weights is SC2008 at its first layer.
+    const label = c.label ? this.claimInstance(c, scope, 'block', decl.name.name) : undefined;
     const site: CallSite = { block: decl.name.name, span };
     // A block may call itself (with a base case); one that never stops ends here, at its call.
     if (scope.calls.length >= MAX_BLOCK_DEPTH)
@@ -395,7 +421,15 @@ export class Interpreter implements BuildContext, ShapeHost {
       }
       given.set(name, this.evalIn(a.value, scope));
     }
-    const inner: Scope = { env, path: scope.path ? `${scope.path}.${label}` : label, calls: [site, ...scope.calls], defaults: new Map(this.fileDefaults.get(file)), names: new Set(), block: decl.name.name };
+    const inner: Scope = {
+      env,
+      path: label === undefined ? scope.path : scope.path ? `${scope.path}.${label}` : label,
+      calls: [site, ...scope.calls],
+      defaults: new Map(this.fileDefaults.get(file)),
+      names: new Set(),
+      block: decl.name.name,
+      unnamed: label === undefined ? { block: decl.name.name, span: c.span, calls: scope.calls } : scope.unnamed,
+    };
     for (const [k, v] of scope.defaults) if (!inner.defaults.has(k)) inner.defaults.set(k, v);
     // Bind and check the input shapes at the boundary: errors there belong to the call site.
     this.annotate(scope.calls, () => {

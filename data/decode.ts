@@ -269,6 +269,16 @@ function imagejCounts(desc: string | undefined): { channels?: number; slices?: n
   return { channels: get('channels'), slices: get('slices'), frames: get('frames') };
 }
 
+/**
+ * The rank of a model's images (its image input's spatial size) as the readers take it: 2 (Y, X)
+ * or 3 (Y, X, Z). Any other is refused here, before a file is read, so that no reader's message
+ * has to guess what the model takes.
+ */
+export function imageDims(size: readonly number[]): 2 | 3 {
+  if (size.length === 2 || size.length === 3) return size.length;
+  throw new Error(`the model takes ${size.length}D images (${size.join('×') || 'no spatial axes'}), but statcell reads only 2D images (PNG, TIFF, OME-Zarr) and 3D stacks (TIFF, OME-Zarr)`);
+}
+
 export interface TiffOptions {
   /** 3 (default): a Z-stack, C × Y × X × Z; 2: one plane per channel, C × Y × X. */
   dims?: 2 | 3;
@@ -397,7 +407,8 @@ export async function decodeImage(file: string, buf: ArrayBuffer, o: TiffOptions
   // By signature; a broken file falls back on its name, so the error says what it failed to be.
   const kind = sniff(new Uint8Array(buf, 0, Math.min(8, buf.byteLength))) ?? (/\.png$/i.test(file) ? 'png' : /\.tiff?$/i.test(file) ? 'tiff' : undefined);
   if (kind === 'png') {
-    if ((o.dims ?? 2) !== 2) throw new ImageError(file, `a PNG is a 2D image but the model takes 3D input (${o.bounds?.size.join('×') ?? 'Y×X×Z'}); give a TIFF or OME-Zarr Z-stack`);
+    const dims = o.dims ?? 2;
+    if (dims !== 2) throw new ImageError(file, `a PNG is a 2D image but the model takes ${dims}D input${o.bounds ? ` (${o.bounds.size.join('×')})` : ''}${dims === 3 ? '; give a TIFF or OME-Zarr Z-stack' : ''}`);
     return decodePng2d(file, buf, o.bounds);
   }
   if (kind === 'tiff') return decodeTiff(file, buf, o);

@@ -6,7 +6,7 @@
 // camera data stored in 16 bits).
 
 import type { Channels } from './manifest.ts';
-import { decodeImage, type Image } from './decode.ts';
+import { decodeImage, imageDims, type Image } from './decode.ts';
 
 export interface CellTensors {
   /** [2, ...size]: membrane, DNA. */
@@ -171,7 +171,7 @@ function assemble([memb, dna, struct]: Float32Array[], spatial: number[], opts: 
  * channels membrane, structure, DNA) and intensity scale.
  */
 export async function decodeCell(file: string, bytes: ArrayBuffer, opts: PreprocessOptions & { channels?: Channels }): Promise<CellTensors & { image: Image }> {
-  const dims = opts.size.length as 2 | 3;
+  const dims = imageDims(opts.size);
   const hint = opts.channels ? Math.max(...Object.values(opts.channels).filter((v): v is number => v !== undefined)) + 1 : undefined;
   const image = await decodeImage(file, bytes, { dims, channelsHint: hint, bounds: opts });
   return { ...preprocessCell(image, opts.channels, opts, file), image };

@@ -224,7 +224,8 @@ export const CODES = {
   SC2008: {
     severity: 'error',
     title: 'layer or block without an instance name',
-    message: ({ what, name }: { what: 'layer' | 'block'; name: string }) => `${what} ${name} needs an instance name (\`name: ${name}(…)\`): its parameters are named after it`,
+    message: ({ what, name, holds }: { what: 'layer' | 'block'; name: string; holds?: string }) =>
+      `${what} ${name} needs an instance name (\`name: ${name}(…)\`): ${holds ? `the weights of its ${holds} are` : 'its weights are'} named after it`,
   },
   SC2009: { severity: 'error', title: 'unknown role', message: ({ role, of }: { role: string; of: 'input' | 'entry' }) => `'${role}' is not an ${of} role` },
   SC2010: {
@@ -382,6 +383,14 @@ export const CODES = {
     severity: 'error',
     title: 'recursive model instance or block',
     message: ({ cycle }: { cycle: string[] }) => `${cycle[0]} is defined through itself: ${cycle.join(' → ')}`,
+  },
+  SC4020: {
+    severity: 'error',
+    title: 'number not finite',
+    message: (a: { what: string; value: number } | { what: string; byZero: true }) =>
+      'byZero' in a ? `${a.what} divides by zero`
+      : Number.isNaN(a.value) ? `${a.what} is not a number (NaN)`
+      : `${a.what} overflows: it is ${a.value}, beyond ±1.8e308, the largest a 64-bit float holds`,
   },
   SC2017: {
     severity: 'error',

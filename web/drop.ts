@@ -6,7 +6,7 @@
 // A folder arrives as directory entries (a drop: DataTransferItem.webkitGetAsEntry) or as the
 // files of a folder picker (<input webkitdirectory>: each File's webkitRelativePath).
 
-import { decodeImage, ImageError, MAX_IMAGE_FILE_BYTES, sniff, type Image } from '../data/decode.ts';
+import { decodeImage, ImageError, imageDims, MAX_IMAGE_FILE_BYTES, sniff, type Image } from '../data/decode.ts';
 import { decodeOmeZarr, type ZarrSource } from '../data/ome-zarr.ts';
 import { orderedChannels, preprocessCell, TYPE_MAX } from '../data/preprocess.ts';
 import type { CellChannels } from '../session/feeds.ts';
@@ -82,7 +82,7 @@ export interface ReadCell {
  */
 export async function readDropped(d: Dropped, site: Pick<SiteIndex, 'size' | 'tiffChannels' | 'intensityScale'>): Promise<ReadCell> {
   const size = site.size;
-  const dims = size.length as 2 | 3;
+  const dims = imageDims(size);
   const bounds = { size, fit: 'crop-pad' as const };
   let image: Image;
   let kind: string;

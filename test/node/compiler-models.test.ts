@@ -89,7 +89,7 @@ describe('diagnostics for broken model files', () => {
   test('an image size the five halvings do not divide', () => {
     const msg = diag('models/reference2d.vae', { size: [100, 96] });
     expect(msg).toMatch(/^models\/statcell\.vae:25:19: error\[SC3004\]: the output of block Down: S\/2 is not a whole size \(25 is not divisible by 2\)/);
-    expect(msg).toMatch(/in block Down called at models\/statcell\.vae:60:23\n {2}in block Encoder called at models\/statcell\.vae:130:18/);
+    expect(msg).toMatch(/in block Down called at models\/statcell\.vae:60:23\n {2}in block Encoder called at models\/statcell\.vae:131:18/);
     expect(msg).toMatch(/note: the model's size parameter is \[100,96\]/);
   });
   test('a syntax error points at its line and column', () => {

@@ -49,6 +49,16 @@ describe('did you mean', () => {
   });
 });
 
+describe('a failing assert of a model template points at the argument that made it fail', () => {
+  test('StatCell(dims = 1): SC4002 "dims must be 2 … or 3", with a note at the override or --set (a 1D model compiled, and training called it 3D)', () => {
+    const one = variant('one', `import "${relative(VARIANTS, 'models/statcell.vae')}"\nmodel B = StatCell(dims = 1, size = [32], channels = [4, 8], latent = 4)\n`);
+    const msg = diag(one);
+    expect(msg).toMatch(/models\/statcell\.vae:\d+:\d+: error\[SC4002\]: dims must be 2 \(Y, X\) or 3 \(Y, X, Z\)/);
+    expect(msg.endsWith(`= note: dims = 1 is given at ${one}:2:20`)).toBe(true);
+    expect(diag('models/reference2d.vae', { dims: 4, size: [8, 8, 8, 8] })).toMatch(/error\[SC4002\]: dims must be 2[^]*= note: dims = 4 is given by --set dims=4$/);
+  });
+});
+
 describe('--set errors point at the command line', () => {
   test('a string where an int is needed', () => {
     const msg = diag('models/reference2d.vae', parseSet('latent=abc'));

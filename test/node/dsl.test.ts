@@ -2,10 +2,12 @@
 // the checkpoints do; spans point at the right characters; broken sources give the right code
 // at the right place; recovery reports every syntax error in one run; the renderer's format.
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { forEachExpr, parse, renderDiagnostic, diagnostic, type BlockDecl, type Expr, type ModelDecl, type ModelInstance, type Program, type Stmt } from '../../dsl/index.ts';
 import { loadModule } from '../../dsl/load.ts';
+import { compileModel } from '../../compiler/index.ts';
+import { DiagnosticError } from '../../dsl/diagnostics.ts';
 
 const MODELS = ['reference2d', 'target2d', 'reference3d', 'target3d'];
 
@@ -180,6 +182,75 @@ describe('expressions', () => {
     expect(value('[B, K, ...repeat(1, len(S)),]')).toMatchObject({ kind: 'List', elements: [{ name: 'B' }, { name: 'K' }, { kind: 'Spread', argument: { kind: 'Call' } }] });
     expect(value('"a\\"b"')).toMatchObject({ kind: 'String', value: 'a"b' });
     expect(value('3e-5')).toMatchObject({ kind: 'Number', value: 3e-5, isInteger: false });
+  });
+});
+
+describe('the examples of docs/*.md', () => {
+  // Every ```vae block is a model file as written, saved in models/ (so its imports find the
+  // paper's files): it loads with no diagnostics, one that declares a model compiles, and one
+  // headed `# models/X.vae` compiles to X's configuration. Nothing compiled them before, so
+  // docs/language.md's Target3D kept parameters StatCell no longer has (n_in, ref_channels).
+  const examples = readdirSync('docs').filter((f) => f.endsWith('.md')).flatMap((f) => {
+    const md = readFileSync(`docs/${f}`, 'utf8');
+    return [...md.matchAll(/^```vae\n([^]*?)^```$/gm)].map((m) => [`docs/${f}:${md.slice(0, m.index).split('\n').length}`, m[1]] as const);
+  });
+
+  test('docs/language.md has its examples tagged vae (the paper model, a variant, an instance)', () => {
+    expect(examples.filter(([at]) => at.startsWith('docs/language.md:')).length).toBeGreaterThanOrEqual(6);
+  });
+
+  test.each(examples)('%s', (_at, text) => {
+    const entry = 'models/doc-example.vae';
+    const files = (f: string) => (f === entry ? text : readFileSync(f, 'utf8'));
+    const r = loadModule(entry, files);
+    expect(r.diagnostics.map((d) => renderDiagnostic(d, r.sources))).toEqual([]);
+    if (!/^model /m.test(text)) return;
+    const m = compileModel(files, entry);
+    const file = /^# (models\/\S+\.vae)$/m.exec(text)?.[1];
+    if (!file) return;
+    const real = compileModel(files, file);
+    expect([m.name, m.config]).toEqual([real.name, real.config]);
+  });
+});
+
+describe('calls, compiled', () => {
+  // A model whose encoder returns `ret` from f = flatten(x) [B, 128], after the blocks `blocks`.
+  const compile = (blocks: string, ret: string, width = 128) =>
+    compileModel({ 'c.vae': `${blocks}\nmodel M() {\n  input x: [B, 2, 8, 8] as image("membrane", "dna")\n  entry encode(x) -> (a: [B, ${width}], b: [B, ${width}]) {\n    f = flatten(x)\n    return ${ret}\n  }\n}\n` }, 'c.vae');
+  const error = (blocks: string, ret: string, width?: number): string => {
+    try {
+      compile(blocks, ret, width);
+    } catch (e) {
+      if (e instanceof DiagnosticError) return e.message;
+      throw e;
+    }
+    throw new Error('compiled');
+  };
+  const head = 'block Head(x: [B, C]) -> [B, C] { return relu(x) }';
+  const lin = 'block Lin(x: [B, C]) -> [B, 4] { return x |> l: linear(4) }';
+
+  test('a block without parameters or weights: Head(f), Head()(f) and f |> Head, with no instance name (SC2016 "takes 0 parameter(s)", SC2002, SC2008 before)', () => {
+    for (const ret of ['Head(f), Head(f)', 'Head()(f), f |> Head', 'h1: Head()(f), f |> h2: Head'])
+      expect(() => compile(head, ret), ret).not.toThrow();
+    // Its inputs by name too, from a pipe or a call.
+    expect(() => compile('block Add(x: [B, C], y: [B, C]) -> [B, C] { return x + y }', 'f |> Add(y = f), Add(f, f)')).not.toThrow();
+  });
+
+  test('a named layer applied by a call: l1: linear(4)(f) (SC2016 "takes one tensor" when given one)', () => {
+    expect(compile('', 'l1: linear(4)(f), f |> l2: linear(4)', 4).tensors.map((t) => t.name)).toEqual(['l1.weight', 'l1.bias', 'l2.weight', 'l2.bias']);
+    expect(error('', 'l1: linear(4)(f, f), l2: linear(4)(f)', 4)).toMatch(/c\.vae:6:16: error\[SC2016\]: layer linear takes one tensor\n[^]*= note: write l1: linear\(…\)\(x\) or x \|> l1: linear\(…\)/);
+  });
+
+  test('a block with weights needs an instance name, at the call, saying which layer holds them', () => {
+    expect(compile(lin, 'a: Lin(f), f |> b: Lin', 4).tensors.map((t) => t.name)).toEqual(['a.l.weight', 'a.l.bias', 'b.l.weight', 'b.l.bias']);
+    expect(error(lin, 'Lin(f), Lin(f)', 4)).toMatch(/^c\.vae:6:12: error\[SC2008\]: block Lin needs an instance name \(`name: Lin\(…\)`\): the weights of its layer l: linear are named after it\n/);
+    // Through a named block inside an unnamed one: the unnamed one is at fault.
+    expect(error(`${lin}\nblock Outer(x: [B, C]) -> [B, 4] { return x |> o: Lin }`, 'Outer(f), Outer(f)', 4)).toMatch(/^c\.vae:7:12: error\[SC2008\]: block Outer needs/);
+  });
+
+  test('more arguments than parameters: SC2016 says what to write, and no empty list of parameters', () => {
+    const d = 'block D(c: int)(x: [B, C]) -> [B, c] { return x |> l: linear(c) }';
+    expect(error(d, 'a: D(4, f), b: D(4)(f)', 4)).toMatch(/error\[SC2016\]: block D takes 1 parameter\(s\), this is argument 2\n[^]*= note: parameters: c\n {2}= note: write D\(c\)\(x\): the compile-time parameters first, then the tensor inputs/);
   });
 });
 

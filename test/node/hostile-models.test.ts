@@ -111,6 +111,33 @@ describe('hostile models end in located diagnostics', () => {
     expectError(diagnosticsOf(model('k = repeat(1, 1000000000)')), 'SC4018', 4);
   });
 
+  test('spreads up to the list limit compile in bounded time (150,000 was SC1006 at 1:1, a stack overflow); past it SC4018 at the spread', () => {
+    const t0 = performance.now();
+    expect(() => compileModel({ 'm.vae': `const L = repeat(1, 1000000)\nconst K = [...L]\n${model('')}` }, 'm.vae')).not.toThrow();
+    expect(() => compileModel({ 'm.vae': `const L = repeat(1, 150000)\nconst K = [...L]\n${model('')}` }, 'm.vae')).not.toThrow();
+    expect(performance.now() - t0).toBeLessThan(5000);
+    const d = expectError(diagnosticsOf(`const L = repeat(1, 600000)\nconst K = [0, ...L, ...L]\n${model('')}`), 'SC4018', 2);
+    expect([d.span.col, d.message]).toEqual([21, "a list of 1,200,001 elements exceeds the compiler's limit of 1,000,000 elements"]);
+  });
+
+  test("numbers that overflow, divide by zero or are NaN: SC4020 at the operation (2 ** 2000 was \"parameter 'x' got null\" at the parameter)", () => {
+    const at = (expr: string) => {
+      const d = expectError(diagnosticsOf(`const a = ${expr}\n${model('')}`), 'SC4020', 1);
+      return `${d.span.col}-${d.span.endCol}: ${d.message}`;
+    };
+    expect(at('2 ** 2000')).toBe('11-20: 2 ** 2000 overflows: it is Infinity, beyond ±1.8e308, the largest a 64-bit float holds');
+    expect(at('1 + 1e200 * 1e200')).toBe('15-28: 1e+200 * 1e+200 overflows: it is Infinity, beyond ±1.8e308, the largest a 64-bit float holds');
+    expect(at('-1e309')).toBe('12-17: 1e309 overflows: it is Infinity, beyond ±1.8e308, the largest a 64-bit float holds');
+    expect(at('[1, 2] * 1e308 * 10')).toMatch(/^11-25: 2 \* 1e\+308 overflows/);
+    expect(at('prod(repeat(1e300, 3))')).toMatch(/^11-33: prod of 3 numbers overflows/);
+    expect(at('1 / 0')).toBe('11-16: 1 / 0 divides by zero');
+    expect(at('0.5 % 0')).toBe('11-18: 0.5 % 0 divides by zero');
+    expect(at('(-8) ** 0.5')).toBe('12-22: (-8) ** 0.5 is not a number (NaN)');
+    // The reported case: the error is at the expression, not at the parameter it feeds.
+    expect(expectError(diagnosticsOf(`const a = 2 ** 2000\nmodel M(x: int = a) { input x: [B, 2, a, 8] as image("membrane","dna") }`), 'SC4020', 1).span.col).toBe(11);
+    expect(expectError(diagnosticsOf(model('entry g(y: [B, 4]) -> [B, 4] { return y / 0 }')), 'SC4020', 4).message).toBe('tensor [2, 4] / 0 divides by zero');
+  });
+
   test('a spread (pack) of an int: SC4007', () => {
     expectError(diagnosticsOf(model('k = [...3]')), 'SC4007', 4);
   });

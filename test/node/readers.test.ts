@@ -10,6 +10,7 @@ import { encode } from 'fast-png';
 import { Zlib, zlibSync } from 'fflate';
 import { describe, expect, test } from 'vitest';
 import { CellDataset } from '../../data/dataset.ts';
+import { decodeImage, imageDims } from '../../data/decode.ts';
 import { readImage, readPng2d, readTiff3d } from '../../data/images.ts';
 import { parseManifest, readManifest } from '../../data/manifest.ts';
 import { encodeTiff, imagejDescription } from '../../data/tiff.ts';
@@ -283,6 +284,17 @@ describe('image bombs are refused before decoding', () => {
     const rows = parseManifest(`CellId,StructureDisplayName,save_reg_path_flat\n1,Golgi,bomb.png\n`, manifest);
     const ds = new CellDataset(rows, { dims: 2, size: [64, 64], manifestFile: manifest });
     await refusedQuickly(() => ds.load(0), /m\.csv:2 \(CellId 1\): .*bomb\.png: declares 20000×20000/);
+  });
+});
+
+describe("the model's image rank", () => {
+  test('a PNG for a 3D model says 3D; a 1D model is refused by its rank before any file is read (it said "takes 3D input (32)")', async () => {
+    const bytes = encode({ width: 4, height: 4, channels: 3, depth: 8, data: new Uint8Array(48) });
+    const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    await expect(decodeImage('c.png', buf, { dims: imageDims([4, 4, 2]), bounds: { size: [4, 4, 2] } })).rejects.toThrow(/^c\.png: a PNG is a 2D image but the model takes 3D input \(4×4×2\); give a TIFF or OME-Zarr Z-stack$/);
+    expect([imageDims([160, 96]), imageDims([160, 96, 64])]).toEqual([2, 3]);
+    expect(() => imageDims([32])).toThrow(/^the model takes 1D images \(32\), but statcell reads only 2D images \(PNG, TIFF, OME-Zarr\) and 3D stacks \(TIFF, OME-Zarr\)$/);
+    expect(() => imageDims([2, 2, 2, 2])).toThrow(/takes 4D images/);
   });
 });
 

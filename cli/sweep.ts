@@ -36,13 +36,14 @@ export function registerSweep(program: Command): void {
     .option('--sbatch <line>', 'an extra #SBATCH line, e.g. --sbatch=--partition=gpu (repeatable)', collectList, [])
     .action(async (o) => {
       const { makePlan, writePlan } = await import('../sweep/plan.ts');
-      const { shellQuote, writeSchedulerFiles } = await import('../sweep/schedulers.ts');
+      const { outsideSweep, shellQuote, writeSchedulerFiles } = await import('../sweep/schedulers.ts');
       const options = { backend: o.backend, batch: o.batch, seed: o.seed, evalSamples: o.evalSamples, fit: o.fit, epochs: o.epochs, iterations: o.iterations, checkpointEvery: o.checkpointEvery, microBatch: o.microBatch };
       for (const k of Object.keys(options) as (keyof typeof options)[]) if (options[k] === undefined) delete options[k];
       const plan = makePlan({ model: o.model, data: o.data, set: o.set, sweep: o.sweep, options });
       writePlan(o.out, plan);
       const statcell = o.statcell ?? selfCommand().map(shellQuote).join(' ');
       writeSchedulerFiles(o.out, plan, { gpus: o.gpus, statcell, image: o.image, parallelism: o.parallelism, pvc: o.pvc, sbatch: o.sbatch, retries: o.retries });
+      for (const f of outsideSweep(o.out, plan)) log(`warning: ${f} is outside ${o.out}, which is all a Kubernetes pod of job.yaml mounts (see ${o.out}/README.md)`);
       log(`${o.out}: ${plan.indices.length} indices; submit with sbatch ${o.out}/slurm.sbatch or kubectl apply -f ${o.out}/job.yaml (see ${o.out}/README.md)`);
     });
 

@@ -4,7 +4,7 @@
 // requeued or retried task resumes the same index from its checkpoint.
 
 import { writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { stringify } from 'yaml';
 import type { SweepPlan } from './plan.ts';
 import { makeDirs } from '../data/files.ts';
@@ -27,6 +27,18 @@ export interface SchedulerOptions {
 /** One word for a POSIX shell. */
 export const shellQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
+/**
+ * One argument of an `#SBATCH` line: sbatch splits them at whitespace, groups quoted characters,
+ * takes a backslash as an escape and an unquoted `#` as the start of a comment.
+ */
+const sbatchQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `"${s.replace(/[\\"]/g, '\\$&')}"`);
+
+/** The plan's files that a pod, which mounts only the sweep directory, would not find. */
+export function outsideSweep(dir: string, plan: SweepPlan): string[] {
+  const S = resolve(dir) + sep;
+  return [plan.model, plan.data].filter((f) => !resolve(f).startsWith(S));
+}
+
 export function sbatchScript(dir: string, plan: SweepPlan, o: SchedulerOptions): string {
   const S = resolve(dir);
   return [
@@ -38,7 +50,7 @@ export function sbatchScript(dir: string, plan: SweepPlan, o: SchedulerOptions):
     // A requeued task (preemption, node failure, scontrol requeue) reruns its index, which resumes.
     '#SBATCH --requeue',
     '#SBATCH --open-mode=append',
-    `#SBATCH --output=${join(S, 'logs', '%A_%a.out')}`,
+    `#SBATCH --output=${sbatchQuote(join(S, 'logs', '%A_%a.out'))}`,
     ...o.sbatch.map((l) => `#SBATCH ${l}`),
     'set -euo pipefail',
     `exec ${o.statcell} sweep run ${shellQuote(S)} --index "$SLURM_ARRAY_TASK_ID"`,
@@ -92,7 +104,8 @@ rerun, so a requeue or retry repeats nothing; \`runs/<index>/DONE\` marks a fini
 - **Slurm**: \`sbatch ${join(S, 'slurm.sbatch')}\` (a job array 0-${n - 1}${o.gpus ? `, ${o.gpus} GPU per task` : ', no GPUs'}; logs in \`logs/\`).
   The sweep directory and \`${o.statcell}\` must be reachable from the compute nodes.
 - **Kubernetes**: \`kubectl apply -f ${join(S, 'job.yaml')}\` (an Indexed Job, ${n} completions, ${Math.min(o.parallelism, n)} at a time${o.gpus ? `, ${o.gpus} GPU per pod` : ''}).
-  The image \`${o.image}\` must provide \`statcell\`, and the claim \`${o.pvc}\` must hold this directory at ${S}.
+  The image \`${o.image}\` must provide \`statcell\`, and the claim \`${o.pvc}\` must hold this directory at ${S}.${outsideSweep(dir, plan).length ? `
+  The pods mount only that directory: ${outsideSweep(dir, plan).join(' and ')} must be in the image or another volume at the same path${outsideSweep(dir, plan).length > 1 ? 's' : ''} (with the images the manifest names), or be copied into this directory before \`statcell sweep plan\`.` : ''}
 - **This machine**: \`statcell sweep run ${S} --local --parallel 2\`.
 
 Then \`statcell sweep status ${S}\` and \`statcell sweep collect ${S}\`.

@@ -129,6 +129,12 @@ describe('sweep run', () => {
     expect(plan.status, plan.stderr).toBe(0);
     const script = join(B, 'slurm.sbatch');
     expect(readFileSync(script, 'utf8')).toContain(`exec ${process.execPath} ${bin} sweep run '${B.replace(/'/g, `'\\''`)}'`);
+    // sbatch splits #SBATCH arguments at whitespace unless quoted.
+    expect(readFileSync(script, 'utf8')).toContain(`#SBATCH --output="${B}/logs/%A_%a.out"`);
+    // A pod mounts only the sweep directory: the model and the manifest outside it are said.
+    expect(plan.stderr).toContain(`warning: ${TINY_FILE} is outside ${B}, which is all a Kubernetes pod of job.yaml mounts`);
+    expect(plan.stderr).toContain(`warning: ${manifest} is outside ${B}`);
+    expect(readFileSync(join(B, 'README.md'), 'utf8')).toContain(`The pods mount only that directory: ${TINY_FILE} and ${manifest} must be in the image or another volume at the same paths`);
     // #SBATCH lines are comments to bash: the script is what a task runs.
     const task = spawnSync('bash', [script], { env: { ...env, SLURM_ARRAY_TASK_ID: '0' }, encoding: 'utf8', timeout: 60_000 });
     expect(task.status, task.stderr).toBe(0);

@@ -133,7 +133,7 @@ async function runIndex(dir: string, given: number | undefined, o: { logEvery?: 
 /** Every index not DONE, as child processes (`statcell sweep run --index`), k at a time; the number that failed. */
 async function runLocal(dir: string, parallel: number, o: { logEvery?: number; stepDelayMs?: number }): Promise<number> {
   const { readPlan } = await import('../sweep/plan.ts');
-  const { indexState } = await import('../sweep/index.ts');
+  const { indexState, markFailed } = await import('../sweep/index.ts');
   const { spawn } = await import('node:child_process');
   const plan = readPlan(dir);
   const todo = plan.indices.map((x) => x.index).filter((i) => !['done', 'running'].includes(indexState(dir, i).state));
@@ -147,6 +147,9 @@ async function runLocal(dir: string, parallel: number, o: { logEvery?: number; s
       if (code !== 0) {
         failed++;
         log(`index ${i}: exit ${code}`);
+        // A task that died before it could write FAILED (a crash, the OOM killer) is failed, not
+        // pending; one stopped by a signal (130, 143) resumes.
+        if (code !== 130 && code !== 143 && indexState(dir, i).state === 'pending') markFailed(dir, i, `the task exited with ${code ?? 'a signal'} before it could say why; its output is in the log above`);
       }
     }
   };

@@ -144,6 +144,21 @@ describe('sweep run', () => {
     expect(existsSync(join(B, 'runs', '1', 'DONE'))).toBe(true);
   }, 60_000);
 
+  test('--local: an index whose task is killed before it can write FAILED (the OOM killer) is failed, not pending', async () => {
+    const K = tmp();
+    planTiny(K, '0.5');
+    const parent = spawn(process.execPath, [CLI, 'sweep', 'run', K, '--local', '--step-delay-ms', '200'], { env, stdio: 'ignore' });
+    const lock = join(K, 'runs', '0', 'lock');
+    const started = Date.now();
+    while (!existsSync(join(K, 'runs', '0', 'checkpoints', 'latest')) && Date.now() - started < 30_000) await new Promise((r) => setTimeout(r, 50));
+    process.kill(Number(readFileSync(lock, 'utf8').trim()), 'SIGKILL');
+    const code = await new Promise((r) => parent.on('exit', r));
+    expect(code).toBe(1);
+    const st = cli(['sweep', 'status', K]);
+    expect(st.stdout.split('\n')[0].split('\t').slice(0, 2)).toEqual(['0', 'failed']);
+    expect(st.stdout).toContain('the task exited with a signal before it could say why');
+  }, 60_000);
+
   test('--local runs the rest; collect: test reconstruction error rises and KL falls as β rises', () => {
     const local = cli(['sweep', 'run', S, '--local', '--parallel', '2']);
     expect(local.status, local.stderr).toBe(0);

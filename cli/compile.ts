@@ -3,7 +3,8 @@
 
 import { readBoundedSync, writeAtomic } from '../data/files.ts';
 import { parameterCount } from '../compiler/index.ts';
-import type { CompiledModel } from '../compiler/model.ts';
+import type { CompiledModel, TrainGraph } from '../compiler/model.ts';
+import { DiagnosticError } from '../dsl/diagnostics.ts';
 import { parsePrecision } from '../compiler/precision.ts';
 import { lower, memoryStats, trafficStats } from '../compiler/plan.ts';
 import { printIr, printWgsl } from '../compiler/print.ts';
@@ -24,8 +25,10 @@ export interface CompileReport {
 export function compileReport(model: CompiledModel, batch: number, emit?: 'ir' | 'wgsl', precisionName = 'f32'): CompileReport {
   const precision = parsePrecision(precisionName);
   const out: string[] = [`model ${model.name}  (${Object.entries(model.config).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')})`, ''];
-  const train = model.trainStep(Math.max(batch, 2));
-  const layers = train.layers ?? [];
+  // A model without a training step (inference only) is described by its entries.
+  const train = trainStepOf(model, Math.max(batch, 2));
+  const steps = train ? ['train', ...model.entryNames] : model.entryNames;
+  const layers = train ? (train.layers ?? []) : [...new Map(model.entryNames.flatMap((e) => model.program(e, batch).graph.layers ?? []).map((l) => [l.path, l])).values()];
   const w = Math.max(...layers.map((l) => l.path.length), 10);
   out.push(`${'layer'.padEnd(w)}  ${'kind'.padEnd(14)}  ${'output'.padEnd(22)}  params`);
   for (const l of layers) out.push(`${l.path.padEnd(w)}  ${l.layer.padEnd(14)}  ${fmtShape(l.output).padEnd(22)}  ${n(l.params)}`);
@@ -41,7 +44,8 @@ export function compileReport(model: CompiledModel, batch: number, emit?: 'ir' |
   out.push('', `${tops.map((t) => `${t} ${n(parameterCount(model, within(t)))}`).join('  ')}  total ${n(total)} parameters`);
   const rounding = precision === 'f16-storage' ? '; --precision f16-storage: activations rounded to binary16 in float32 buffers, the rounding fused where it can be' : '';
   out.push('', `planned memory at batch ${batch} (float32; peak with buffer reuse vs. every tensor held), launches and bytes read + written (each operand once per launch), fused vs. unfused${rounding}:`);
-  const programs: [string, ReturnType<typeof lower>, ReturnType<typeof lower>][] = ['train', ...model.entryNames].map((e) => {
+  if (!train) out.push(`  (model ${model.name} has no training step: its entries only)`);
+  const programs: [string, ReturnType<typeof lower>, ReturnType<typeof lower>][] = steps.map((e) => {
     const b = e === 'train' ? Math.max(batch, 2) : batch;
     return [e === 'train' ? 'train step' : e, model.program(e, b, true, precision).program, model.program(e, b, false, precision).program];
   });
@@ -52,6 +56,16 @@ export function compileReport(model: CompiledModel, batch: number, emit?: 'ir' |
   }
   if (emit) out.push('', emit === 'ir' ? printIr(programs[0][1]) : printWgsl(programs[0][1]));
   return { text: out.join('\n'), total };
+}
+
+/** The model's training step, or undefined for a model that declares none (SC5001). */
+function trainStepOf(model: CompiledModel, batch: number): TrainGraph | undefined {
+  try {
+    return model.trainStep(batch);
+  } catch (e) {
+    if (e instanceof DiagnosticError && e.diagnostics[0]?.code === 'SC5001') return undefined;
+    throw e;
+  }
 }
 
 /** What Node reads into one buffer at most (2 GiB); the paper's largest model's weights are 90 MB. */

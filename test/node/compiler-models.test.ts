@@ -80,6 +80,17 @@ describe('the paper models', () => {
     expect(text).toMatch(/total 22,325,495 parameters/);
     for (const e of ['train step', 'encode', 'decode', 'generate']) expect(text).toMatch(new RegExp(`${e}\\s+[\\d.]+ MiB planned`));
   });
+
+  test('an inference-only model (no training step) is reported by its entries (it was refused: SC5001)', async () => {
+    const { compileModel } = await import('../../compiler/index.ts');
+    const src = 'model M() {\n  input x: [B, 2, 8, 8] as image("membrane", "dna")\n  entry features(x) -> (a: [B, 4]) { return flatten(x) |> head: linear(4) }\n}\n';
+    const { text, total } = compileReport(compileModel(new Map([['m.vae', src]]), 'm.vae'), 8);
+    expect(total).toBe(2 * 8 * 8 * 4 + 4);
+    expect(text).toMatch(/head\s+linear\s+\[8, 4\]\s+516/);
+    expect(text).toContain('(model M has no training step: its entries only)');
+    expect(text).toMatch(/features\s+[\d.]+ MiB planned/);
+    expect(text).not.toContain('train step');
+  });
 });
 
 describe('diagnostics for broken model files', () => {

@@ -199,31 +199,28 @@ const TYPES: Record<string, string> = {
 export function serveFolder(dir: string, port: number, host = '127.0.0.1'): Promise<Server> {
   const root = resolve(dir);
   const server = createServer((req, res) => {
+    // Every reply, errors included, keeps the page's isolation; only reads are served.
+    const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+    const fail = (status: number, text: string, more: Record<string, string> = {}) => res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', ...isolation, ...more }).end(text);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return fail(405, `${req.method} is not served: the site is read-only`, { Allow: 'GET, HEAD' });
     let path: string;
     try {
       path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     } catch {
       // A malformed escape (/%E0%A4%A) threw out of the handler and ended the server.
-      res.writeHead(400, { 'Content-Type': 'text/plain' }).end('malformed URL');
-      return;
+      return fail(400, 'malformed URL');
     }
     let file = normalize(join(root, path));
     if (file !== root && !file.startsWith(root + sep)) {
-      res.writeHead(403).end('outside the site');
-      return;
+      return fail(403, 'outside the site');
     }
     if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
     if (!existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404, { 'Content-Type': 'text/plain' }).end(`not found: ${path}`);
-      return;
+      return fail(404, `not found: ${path}`);
     }
-    res.writeHead(200, {
-      'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
-      'Cross-Origin-Opener-Policy': 'same-origin',
-      'Cross-Origin-Embedder-Policy': 'require-corp',
-      'Cache-Control': 'no-cache',
-    });
-    res.end(readFileSync(file));
+    const body = readFileSync(file);
+    res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', ...isolation, 'Cache-Control': 'no-cache', 'Content-Length': body.length });
+    res.end(req.method === 'HEAD' ? undefined : body);
   });
   return new Promise((ok, err) => {
     server.once('error', err);

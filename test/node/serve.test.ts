@@ -30,3 +30,37 @@ test('a malformed escape gets 400 (it ended the server), a path out of the site 
     server.close();
   }
 });
+
+test('only GET and HEAD are served (POST and DELETE got the file with 200); every reply, errors too, says its type and keeps the isolation headers', async () => {
+  const site = mkdtempSync(join(tmpdir(), 'statcell-serve-'));
+  writeFileSync(join(site, 'index.json'), '{"a":1}');
+  const server = await serveFolder(site, 0);
+  const port = (server.address() as { port: number }).port;
+  const ask = (method: string, path: string) =>
+    new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((ok, fail) => {
+      const r = request({ host: '127.0.0.1', port, path, method }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c)).on('end', () => ok({ status: res.statusCode!, headers: res.headers, body }));
+      });
+      r.on('error', fail);
+      r.end();
+    });
+  try {
+    for (const m of ['POST', 'DELETE', 'PUT']) {
+      const r = await ask(m, '/index.json');
+      expect(r.status).toBe(405);
+      expect(r.headers.allow).toBe('GET, HEAD');
+      expect(r.body).not.toContain('"a"');
+    }
+    const head = await ask('HEAD', '/index.json');
+    expect([head.status, head.body, head.headers['content-length']]).toEqual([200, '', '7']);
+    for (const path of ['/..%2f..%2fetc%2fpasswd', '/nope.json']) {
+      const r = await ask('GET', path);
+      expect(r.headers['content-type']).toBe('text/plain; charset=utf-8');
+      expect(r.headers['cross-origin-embedder-policy']).toBe('require-corp');
+      expect(r.headers['cross-origin-opener-policy']).toBe('same-origin');
+    }
+  } finally {
+    server.close();
+  }
+});

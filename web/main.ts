@@ -10,7 +10,7 @@ import { contrastStretch, PALETTE } from '../data/palette.ts';
 import type { BackendChoice } from '../runtime/device.ts';
 import type { CellChannels } from '../session/feeds.ts';
 import { klPerDim, siteCell, topDims } from './explorer.ts';
-import { cellLayers, composite, integratedLayers, LABEL_COLOURS, type Layer } from './render.ts';
+import { cellLayers, composite, integratedLayers, labelColours, type Layer } from './render.ts';
 import { ModelWorker, RemoteExplorer, type Opened } from './rpc.ts';
 import { httpFetcher, loadSiteData, type ModelRole, type SiteData } from './site.ts';
 import { escapeXml as escape } from '../data/markup.ts';
@@ -302,7 +302,7 @@ class Page {
 
   labelColour(label: string): string {
     const labels = [...new Set(this.site.index.cells.map((c) => c.label))];
-    return LABEL_COLOURS[Math.max(0, labels.indexOf(label)) % LABEL_COLOURS.length];
+    return labelColours(labels.length)[Math.max(0, labels.indexOf(label))];
   }
 
   drawScatter(): void {

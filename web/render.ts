@@ -49,5 +49,14 @@ export function integratedLayers(base: CellChannels, structures: [string, Float3
   return layers;
 }
 
-/** Scatter colours per label: the Okabe–Ito set (with white for its black on the dark plot), repeating past eight labels. */
-export const LABEL_COLOURS = ['#e69f00', '#56b4e9', '#009e73', '#f0e442', '#0072b2', '#d55e00', '#cc79a7', '#ffffff'];
+/** The Okabe–Ito set (with white for its black on the dark plot): distinguishable under the common colour-vision deficiencies. */
+const OKABE_ITO = ['#e69f00', '#56b4e9', '#009e73', '#f0e442', '#0072b2', '#d55e00', '#cc79a7', '#ffffff'];
+
+/**
+ * Scatter colours for n labels, all distinct: Okabe–Ito up to eight; past that (the Allen data have
+ * 24 structures and 3 controls) hues evenly around the wheel, neighbours alternating in lightness.
+ */
+export function labelColours(n: number): string[] {
+  if (n <= OKABE_ITO.length) return OKABE_ITO.slice(0, n);
+  return Array.from({ length: n }, (_, k) => `hsl(${Math.round((k * 360) / n)} 80% ${k % 2 ? 72 : 52}%)`);
+}

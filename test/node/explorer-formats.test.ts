@@ -275,3 +275,9 @@ describe('web/drop.ts reads as training does (Node)', () => {
     await expect(readDropped({ kind: 'folder', name: 'photos', files: new Map([['a.txt', new Blob(['x'])]]) }, index)).rejects.toThrow(/photos: a folder without \.zattrs: not an OME-Zarr image/);
   });
 });
+
+test('the scatter gives every label its own colour (past eight labels they repeated: Endoplasmic reticulum and Nucleolus (DFC) shared one)', async () => {
+  const { labelColours } = await import('../../web/render.ts');
+  for (const n of [1, 8, 9, 27, 40]) expect(new Set(labelColours(n)).size, String(n)).toBe(n);
+  expect(labelColours(3)).toEqual(['#e69f00', '#56b4e9', '#009e73']);
+});

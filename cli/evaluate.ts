@@ -36,7 +36,7 @@ export async function evalCommand(o: EvalCommand, backend: Backend, log: (l: str
   const { r, ds, batch } = await open(o, backend, log);
   try {
     const res = await evaluateCells(r.runtime, ds, { batch, samples: o.samples, iteration: r.sidecar.iteration });
-    return { model: r.model.name, checkpoint: r.checkpoint, iteration: r.sidecar.iteration, split: o.split, cells: res.cells, samples: o.samples, ...res.mean };
+    return { model: r.model.name, checkpoint: r.checkpoint, iteration: r.sidecar.iteration, split: o.split, cells: res.cells, samples: o.samples, precision: r.info.precision ?? 'f32', ...res.mean };
   } finally {
     r.runtime.destroy();
   }

@@ -146,6 +146,7 @@ export async function exportSiteData(o: ExportOptions, backend: Backend, log: (l
         checkpoint: r.checkpoint,
         iteration: r.sidecar.iteration,
         labels: [...r.info.labels],
+        ...(r.info.precision && { precision: r.info.precision }),
       };
       models[role] = meta;
     }

@@ -133,12 +133,15 @@ export function runModel(dir: string, which = 'best'): { info: RunInfo; name: st
   return { info, name, model: modelOfCheckpoint(ckDir, name, info.overrides) };
 }
 
-/** Opens a run at a checkpoint (`best`, `latest` or a name) on a backend. */
+/**
+ * Opens a run at a checkpoint (`best`, `latest` or a name) on a backend, in the precision it was
+ * trained in: a run trained with f16-storage is evaluated with its activations rounded the same way.
+ */
 export async function openRun(dir: string, backend: Backend, which = 'best'): Promise<OpenedRun> {
   const { info, name, model } = runModel(dir, which);
   const ckDir = join(dir, 'checkpoints');
   const { sidecar, tensors } = loadCheckpoint(ckDir, name, model);
-  const runtime = new ModelRuntime(backend, model);
+  const runtime = new ModelRuntime(backend, model, { precision: info.precision });
   runtime.writeAll(tensors, join(ckDir, name));
   return { dir, info, model, runtime, sidecar, checkpoint: name };
 }

@@ -45,7 +45,7 @@ export class Explorer {
     for (const role of ['reference', 'target'] as const) {
       const m = site.models[role];
       if (!m) continue;
-      const rt = new ModelRuntime(backend, m.model);
+      const rt = new ModelRuntime(backend, m.model, { precision: m.meta.precision });
       rt.writeAll(m.weights, m.meta.weights);
       this.runtimes[role] = rt;
     }

@@ -10,6 +10,7 @@
 
 import { compileModel } from '../compiler/compile.ts';
 import type { CompiledModel } from '../compiler/model.ts';
+import { parsePrecision, type Precision } from '../compiler/precision.ts';
 import type { Channels } from '../data/manifest.ts';
 import type { PixelSize } from '../data/ome.ts';
 import { parseSafetensors } from '../runtime/safetensors.ts';
@@ -31,6 +32,8 @@ export interface SiteModel {
   iteration: number;
   /** The label vocabulary the label input's one-hot rows index. */
   labels: string[];
+  /** Trained with activations rounded to binary16: the page rounds them the same way (absent: f32). */
+  precision?: Precision;
 }
 
 export interface SiteCell {
@@ -128,6 +131,7 @@ async function loadModelData(fetcher: Fetcher, role: ModelRole, meta: SiteModel,
 
 async function loadModel(fetcher: Fetcher, data: SiteModelData): Promise<LoadedModel> {
   const { meta } = data;
+  if (meta.precision !== undefined) parsePrecision(meta.precision, `explorer: index.json: model ${meta.name}'s precision`);
   const files = new Map<string, string>();
   for (const [name, path] of Object.entries(meta.files)) files.set(name, text(await fetcher(path)));
   // The same compiler as Node's: the source files the checkpoint kept, with the run's overrides.

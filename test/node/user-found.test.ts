@@ -308,3 +308,29 @@ describe("the analyses refuse runs in the wrong role, before any cell is read (t
     expect(r.err).toContain("model Tiny is conditioned on ref, cls, so it cannot have its latent space regressed on the cell's shape features");
   });
 });
+
+describe('a run trained with --precision f16-storage', () => {
+  test('is evaluated as it was trained, its activations rounded to binary16 (eval, embed and the explorer ran it in f32)', async () => {
+    const { roundToF16 } = await import('../../kernels/elementwise/pointwise.ts');
+    const out = join(tmp(), 'f16');
+    const trained = run(['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--out', out, '--backend', 'wasm', '--batch', '4', '--iterations', '2', '--precision', 'f16-storage']);
+    expect(trained.code, trained.err).toBe(0);
+    const ev = run(['eval', '--run', out, '--samples', '1', '--backend', 'wasm']);
+    expect(ev.code, ev.err).toBe(0);
+    expect(JSON.parse(ev.out).precision).toBe('f16-storage');
+    const csv = join(tmp(), 'mu.csv');
+    const em = run(['embed', '--run', out, '--out', csv, '--backend', 'wasm']);
+    expect(em.code, em.err).toBe(0);
+    const mu = readFileSync(csv, 'utf8').trim().split('\n').slice(1).flatMap((l) => l.split(',').slice(3).map(Number));
+    expect(mu.length).toBeGreaterThan(8);
+    // Every code a binary16 buffer could hold; in f32 almost none would be.
+    expect(mu.filter((v) => roundToF16(v) !== v)).toEqual([]);
+    expect(JSON.parse(run(['eval', '--run', tinyRun(), '--samples', '1', '--backend', 'wasm']).out).precision).toBe('f32');
+    // The explorer's page is told, and its runtime rounds the same way (web/explorer.ts).
+    const { exportSiteData } = await import('../../cli/web-site.ts');
+    const { WasmBackend } = await import('../../runtime/wasm.ts');
+    const backend = await WasmBackend.create();
+    const index = await exportSiteData({ reference: out, split: 'test', cells: 4, checkpoint: 'best', out: tmp() }, backend, () => {});
+    expect(index.models.reference!.precision).toBe('f16-storage');
+  });
+});

@@ -77,7 +77,8 @@ export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
   // The label vocabulary comes from the training data (kept in run.json for every later use).
   const trainSet = openSplit(data, model, 'train', { skipBad: o.skipBad, log, labels: previous?.labels, fit });
   if (o.profile) await profileFirstStep(model, backend, trainSet, o, precision);
-  const validate = openSplit(data, model, 'validate', { skipBad: o.skipBad, log, labels: trainSet.classes, fit });
+  // The validation ELBO counts each readable cell once (training batches replace unreadable rows as they meet them).
+  const validate = await openSplit(data, model, 'validate', { skipBad: o.skipBad, log, labels: trainSet.classes, fit }).readable();
   // Training never reads the test split, but eval, embed and the analyses do: what they will miss, said now.
   try {
     openSplit(data, model, 'test', { labels: trainSet.classes, fit });

@@ -148,6 +148,26 @@ export class CellDataset {
     }
   }
 
+  /**
+   * This dataset less its unreadable rows (skipBad; else itself), for evaluation: `batch` replaces
+   * an unreadable row by another (right for training batches), which would count that other cell
+   * twice in an ELBO or an embedding. Reads every cell once; the cells read stay cached.
+   */
+  async readable(): Promise<CellDataset> {
+    if (!this.opts.skipBad) return this;
+    for (let s = 0; s < this.length; s += CONCURRENT_READS) await Promise.all(Array.from({ length: Math.min(CONCURRENT_READS, this.length - s) }, (_, k) => this.load(s + k)));
+    if (!this.bad.size) return this;
+    const keep = this.rows.map((_, i) => i).filter((i) => !this.bad.has(i));
+    if (!keep.length) throw new Error(`${this.opts.manifestFile ?? 'manifest'}: every row${this.opts.split ? ` of the ${this.opts.split} split` : ''} failed to load and was skipped (--skip-bad); the lines above say why`);
+    const ds = new CellDataset(keep.map((i) => this.rows[i]), { ...this.opts, split: undefined, labels: this.classes });
+    keep.forEach((i, k) => {
+      const cell = this.cache.get(i);
+      if (cell) ds.cache.set(k, cell);
+    });
+    ds.cachedBytes = this.cachedBytes;
+    return ds;
+  }
+
   /** Assembles a batch from row indices; with skipBad, unreadable rows are replaced by `replace(k)`. */
   async batch(indices: number[], replace: (attempt: number) => number = (k) => (indices[0] + k + 1) % this.length): Promise<Batch> {
     const n = indices.length;

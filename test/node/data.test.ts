@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -224,6 +224,22 @@ describe('batches', () => {
     const noColumn = join(dir, 'no-column.csv');
     writeFileSync(noColumn, csv.replace('save_reg_path_flat', 'flat_path'));
     expect(() => new CellDataset(readManifest(noColumn), { dims: 2, size: [32, 24], manifestFile: noColumn })).toThrow(`${noColumn}:1: no save_reg_path_flat column: a 2D model reads each cell's image`);
+  });
+
+  test('for evaluation, --skip-bad leaves unreadable rows out instead of replacing them (embed and eval counted another cell twice, under its CellId)', async () => {
+    const { CellDataset } = await import('../../data/dataset.ts');
+    const dir = tmp();
+    const file = synthesize({ out: dir, cells: 6, dims: 2, size: [32, 24], seed: 2 });
+    const rows = readManifest(file).slice(0, 6);
+    for (const i of [1, 4]) writeFileSync(rows[i].png2d!, readFileSync(rows[i].png2d!).subarray(0, 60));
+    const logs: string[] = [];
+    const ds = await new CellDataset(rows, { dims: 2, size: [32, 24], manifestFile: file, skipBad: true, log: (l) => logs.push(l) }).readable();
+    expect(ds.length).toBe(4);
+    const b = await ds.batch([0, 1, 2, 3]);
+    expect(b.rows.map((r) => r.line)).toEqual([rows[0], rows[2], rows[3], rows[5]].map((r) => r.line));
+    expect(logs.filter((l) => l.startsWith('skipping'))).toHaveLength(2);
+    const strict = new CellDataset(rows, { dims: 2, size: [32, 24], manifestFile: file });
+    expect(await strict.readable()).toBe(strict);
   });
 
   test('a cell with a NaN or an infinity is a bad row, named with its file and channel, and --skip-bad skips it (embed wrote NaN codes; training stopped steps later with a NaN loss)', async () => {

@@ -6,7 +6,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import { DiagnosticError, report } from '../dsl/diagnostics.ts';
 import { MAX_NESTING } from '../dsl/index.ts';
-import { loadModule, type FileSource, type LoadResult } from '../dsl/load.ts';
+import { LIBRARY, libraryName, loadModule, type FileSource, type LoadResult } from '../dsl/load.ts';
 import { dirnamePath, joinPath, normalizePath, relativePath } from '../dsl/path.ts';
 import { numel } from '../kernels/types.ts';
 import { Elaborator, type DebugOptions } from './elaborate.ts';
@@ -44,21 +44,28 @@ export function modelSource(files: Iterable<readonly [string, string]>): { sourc
  */
 function relocatableNames(load: LoadResult): [string, string][] {
   const dir = dirnamePath(load.entry);
-  const absolute = new Set<string>();
+  // Kept as they are: files named by an absolute import, the library's (LIBRARY/…), and what they import.
+  const absolute = new Set<string>([...load.programs.keys()].filter((f) => f.startsWith(`${LIBRARY}/`)));
   // Programs are in load order, imports before their importers: walk from the entry back.
   const order = [...load.programs.keys()].reverse();
   for (const f of order)
-    for (const d of load.programs.get(f)!.decls) {
-      if (d.kind !== 'Import') continue;
-      const target = d.path.startsWith('/') ? normalizePath(d.path) : joinPath(dirnamePath(f), d.path);
-      if (d.path.startsWith('/') || absolute.has(f)) absolute.add(target);
-    }
+    for (const { path, target } of load.imports.get(f) ?? []) if (path.startsWith('/') || absolute.has(f)) absolute.add(target);
   let name = (f: string) => (absolute.has(f) ? f : relativePath(dir, f));
-  // An import that climbs above `/` (`/a/b` importing `../../../x.vae` reaches `/x.vae`) resolves to
-  // another name from a relative one: then every file keeps the name it was loaded by, which
-  // resolved each import once already.
-  const resolves = [...load.programs].every(([f, p]) => p.decls.every((d) => d.kind !== 'Import' || joinPath(dirnamePath(name(f)), d.path) === name(joinPath(dirnamePath(f), d.path))));
-  if (!resolves) name = (f) => f;
+  // Each import must resolve to its file's name as the loader resolves it among these names:
+  // beside the importer, else (a bare file name) in the library. Where one would not (an import
+  // that climbs above `/`: `/a/b` importing `../../../x.vae` reaches `/x.vae`), every file keeps
+  // the name it was loaded by, under which each import resolved once already.
+  const resolvesAmong = (named: (f: string) => string) => {
+    const names = new Set([...load.programs.keys()].map(named));
+    return [...load.imports].every(([f, list]) =>
+      list.every(({ path, target }) => {
+        const beside = joinPath(dirnamePath(named(f)), path);
+        const lib = libraryName(path);
+        return (names.has(beside) || !lib || !names.has(lib) ? beside : lib) === named(target);
+      }),
+    );
+  };
+  if (!resolvesAmong(name)) name = (f) => f;
   return [load.entry, ...[...load.sources.keys()].filter((f) => f !== load.entry)].map((f) => [name(f), load.sources.get(f)!]);
 }
 

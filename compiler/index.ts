@@ -4,7 +4,7 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ImportRefused, type FileReader } from '../dsl/load.ts';
+import { ImportRefused, LIBRARY as LIBRARY_NAME, type FileReader } from '../dsl/load.ts';
 import { normalizePath } from '../dsl/path.ts';
 import { compileModel, type CompiledModelWithFiles, type CompileOptions } from './compile.ts';
 
@@ -52,6 +52,8 @@ function modelFileReader(entry: string): FileReader {
   const entryName = normalizePath(entry);
   return (f) => {
     if (!f.endsWith('.vae')) throw new ImportRefused('model files end in .vae');
+    // The library's own name for its folder (dsl/load.ts LIBRARY).
+    if (f.startsWith(`${LIBRARY_NAME}/`)) f = LIBRARY + f.slice(LIBRARY_NAME.length + 1);
     let file = f;
     if (normalizePath(f) !== entryName) {
       file = realpathSync(f); // throws when missing: SC2003. The real path is what is read, so a link swapped meanwhile is not followed.

@@ -24,9 +24,22 @@ export type FileReader = (file: string) => string;
 /** Where model files come from: a reader, or file texts keyed by path (normalised on lookup). */
 export type FileSource = FileReader | ReadonlyMap<string, string> | Readonly<Record<string, string>>;
 
+/**
+ * The name statcell's own models/ folder (the paper's models, statcell.vae) goes by: an import by a
+ * bare file name (`import "statcell.vae"`) that is not beside the importing file is looked for
+ * there, so a user's variant anywhere imports the library as the paper's models do. The Node
+ * reader maps the name to the folder; a checkpoint keeps the library's files under it.
+ */
+export const LIBRARY = '@statcell/models';
+
+/** An import that may come from the library: a bare file name. */
+export const libraryName = (importPath: string): string | undefined => (/^[^/]+\.vae$/.test(importPath) ? `${LIBRARY}/${importPath}` : undefined);
+
 export interface LoadResult {
   /** The entry file's name as given (normalised). */
   entry: string;
+  /** Each file's imports, in order, with the file each resolved to. */
+  imports: Map<string, { path: string; target: string }[]>;
   /** Every file reached, in load order (imports before the files importing them). */
   programs: Map<string, Program>;
   /** File texts, for renderDiagnostics; the entry first, then the imports as reached. */
@@ -63,6 +76,7 @@ export function loadModule(path: string, files?: FileSource): LoadResult {
   const read = files === undefined ? nodeReader() : readerOf(files);
   const entry = normalizePath(path);
   const programs = new Map<string, Program>();
+  const imports = new Map<string, { path: string; target: string }[]>();
   const sources = new Map<string, string>();
   const diags = new DiagnosticBag();
   const active: string[] = []; // files being loaded, to report import cycles
@@ -74,27 +88,41 @@ export function loadModule(path: string, files?: FileSource): LoadResult {
     const r = parse(src, file);
     r.diagnostics.forEach((d) => diags.add(d));
     active.push(file);
+    const resolved: { path: string; target: string }[] = [];
+    imports.set(file, resolved);
+    // A file's text, or why there is none: refused, or missing.
+    const attempt = (t: string): { text?: string; refused?: ImportRefused } => {
+      if (programs.has(t) || active.includes(t)) return { text: '' }; // known: not read again
+      try {
+        return { text: read(t) };
+      } catch (e) {
+        return e instanceof ImportRefused ? { refused: e } : {};
+      }
+    };
     for (const d of r.program.decls) {
       if (d.kind !== 'Import') continue;
-      const target = joinPath(dirnamePath(file), d.path);
+      let target = joinPath(dirnamePath(file), d.path);
+      let got = attempt(target);
+      const lib = libraryName(d.path);
+      if (got.text === undefined && !got.refused && lib) {
+        const fromLibrary = attempt(lib);
+        if (fromLibrary.text !== undefined || fromLibrary.refused) [target, got] = [lib, fromLibrary];
+      }
+      resolved.push({ path: d.path, target });
       if (active.includes(target)) {
         diags.report('SC2007', d.pathSpan, { cycle: [...active.slice(active.indexOf(target)), target] }, { notes: ['move the shared blocks into a file that imports neither'] });
         continue;
       }
       if (programs.has(target)) continue;
-      let text: string | undefined;
-      try { text = read(target); } catch (e) {
-        if (e instanceof ImportRefused) {
-          diags.report(e.code, d.pathSpan, { path: d.path, why: e.why });
-          continue;
-        }
-        text = undefined;
-      }
-      if (text === undefined) {
-        diags.report('SC2003', d.pathSpan, { path: d.path, target }, { notes: ['import paths are relative to the importing file'] });
+      if (got.refused) {
+        diags.report(got.refused.code, d.pathSpan, { path: d.path, why: got.refused.why });
         continue;
       }
-      visit(target, text);
+      if (got.text === undefined) {
+        diags.report('SC2003', d.pathSpan, { path: d.path, target }, { notes: [`import paths are relative to the importing file${lib ? `; a bare file name is also looked for in statcell's models/ (${LIBRARY})` : ''}`] });
+        continue;
+      }
+      visit(target, got.text);
     }
     active.pop();
     programs.set(file, r.program);
@@ -108,9 +136,9 @@ export function loadModule(path: string, files?: FileSource): LoadResult {
     // Located at the file as named (line 0: no line of it is shown, since it was not read).
     const span = { file: entry, line: 0, col: 0, endLine: 0, endCol: 0, offset: 0, endOffset: 0 };
     const diagnostics = [report(e.code, span, { path: entry, why: e.why })];
-    return { entry, programs, sources, diagnostics, ok: false };
+    return { entry, imports, programs, sources, diagnostics, ok: false };
   }
   visit(entry, text);
   const diagnostics = diags.sorted();
-  return { entry, programs, sources, diagnostics, ok: !diagnostics.some((d) => d.severity === 'error') };
+  return { entry, imports, programs, sources, diagnostics, ok: !diagnostics.some((d) => d.severity === 'error') };
 }

@@ -266,6 +266,26 @@ describe('a damaged or missing checkpoint', () => {
   });
 });
 
+describe("a model anywhere imports statcell's library by its file name", () => {
+  test('import "reference2d.vae" from a folder outside models/ (as docs/language.md shows; SC2003 for every installed user), compiled again from the files a checkpoint keeps; a file of that name beside the model comes first', async () => {
+    const { compileModel, compileModelFile } = await import('../../compiler/index.ts');
+    const dir = tmp();
+    const entry = join(dir, 'small.vae');
+    writeFileSync(entry, 'import "reference2d.vae"\nmodel Small = Reference2D(channels = [8, 16], latent = 4, size = [32, 16])\n');
+    const m = compileModelFile(entry);
+    expect(m.name).toBe('Small');
+    expect(Object.keys(m.files).sort()).toEqual(['@statcell/models/reference2d.vae', '@statcell/models/statcell.vae', 'small.vae']);
+    const again = compileModel(new Map(Object.entries(m.files)), m.entryFile);
+    expect(again.sourceHash).toBe(m.sourceHash);
+    expect(again.tensors.map((t) => `${t.name}:${t.shape}`)).toEqual(m.tensors.map((t) => `${t.name}:${t.shape}`));
+    // The user's own file of that name wins.
+    writeFileSync(join(dir, 'reference2d.vae'), 'model Reference2D(channels: [int] = [2], latent: int = 2, size: [int] = [8, 8]) {}\n');
+    expect(Object.keys(compileModelFile(entry).files).sort()).toEqual(['reference2d.vae', 'small.vae']);
+    const { loadModule } = await import('../../dsl/load.ts');
+    expect(loadModule('nowhere.vae', new Map([['nowhere.vae', 'import "nope.vae"\n']])).diagnostics[0].notes?.join(' ')).toContain("a bare file name is also looked for in statcell's models/ (@statcell/models)");
+  });
+});
+
 describe('the model files a checkpoint keeps compile again to the same model', () => {
   test('whether the library is imported by a relative path, an absolute one, or one that climbs above / (a run trained with that could not be reopened: SC2003)', async () => {
     const { compileModel, compileModelFile } = await import('../../compiler/index.ts');

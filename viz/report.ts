@@ -182,11 +182,18 @@ async function fidelityFigure(target: OpenedRun, cells: CellSource, hosts: Batch
   const f = labelFidelity(labels, real.map((r) => ({ label: r.label, cell: { dna: r.cell.dna!, structure: r.cell.structure! } })), generated);
   const byLabel = labels.map((_, j) => Array.from({ length: k }, (_, i) => g.cells[j * k + i].channels.structure!));
   const d = labelVersusCellDifference(byLabel);
-  const pass = f.filter((x) => x.error <= FIDELITY_TOLERANCE).length;
-  const row = (x: LabelFidelity) => `<tr${x.error > FIDELITY_TOLERANCE ? ' class="fail"' : ''}><td>${esc(x.label)}</td><td>${x.real.toFixed(3)} (${x.nReal})</td><td>${x.generated.toFixed(3)}</td><td>${x.error.toFixed(3)}</td></tr>`;
+  // A label whose real cells have no structure signal (Control - Blank) has no fraction to match: not measured, not counted.
+  const measured = f.filter((x) => !Number.isNaN(x.error));
+  const pass = measured.filter((x) => x.error <= FIDELITY_TOLERANCE).length;
+  const num = (v: number) => (Number.isNaN(v) ? 'n/a' : v.toFixed(3));
+  const row = (x: LabelFidelity) =>
+    Number.isNaN(x.error)
+      ? `<tr><td>${esc(x.label)}</td><td>${num(x.real)} (${x.nReal})</td><td>${num(x.generated)}</td><td>not measured: no structure signal${Number.isNaN(x.real) ? ' in its real cells' : ' generated'}</td></tr>`
+      : `<tr${x.error > FIDELITY_TOLERANCE ? ' class="fail"' : ''}><td>${esc(x.label)}</td><td>${num(x.real)} (${x.nReal})</td><td>${num(x.generated)}</td><td>${num(x.error)}</td></tr>`;
+  const unmeasured = f.length - measured.length;
   return {
     file: '',
-    title: `Label fidelity of the target model: ${pass} of ${f.length} labels within ${FIDELITY_TOLERANCE}`,
+    title: `Label fidelity of the target model: ${pass} of ${measured.length} labels within ${FIDELITY_TOLERANCE}${unmeasured ? ` (${unmeasured} without structure signal, not measured)` : ''}`,
     html: `<table><tr><th>label</th><th>real: fraction in nucleus (cells)</th><th>generated (in ${k} real cells)</th><th>|difference|</th></tr>${f.map(row).join('')}</table>`,
     caption:
       `For each structure, the fraction of its signal inside the nucleus (DNA above 0.2 × its maximum): the mean over the real test cells of that label, and the mean over the structure generated for that label in each of ${k} real test cells (${hostIds.map(esc).join(', ')}). ` +

@@ -220,6 +220,9 @@ describe('statcell eval, embed, generate, demo', () => {
     const html = readFileSync(join(dir, 'report', 'index.html'), 'utf8');
     for (const f of files.filter((x) => x.endsWith('.png'))) expect(html).toContain(`src="${f}"`);
     expect(html).toMatch(/Label fidelity of the target model: \d+ of \d+ labels within 0\.15/);
+    // Control - Blank has no structure signal: not measured, not counted (its row read NaN).
+    expect(html).not.toContain('NaN');
+    expect(html).toMatch(/<td>Control - Blank<\/td><td>n\/a \(\d+\)<\/td><td>[^<]*<\/td><td>not measured: no structure signal in its real cells<\/td>/);
     expect(html).toContain('99.5th percentile'); // the contrast stretch is stated
     // The paper's analyses, each a section (in so small a data set some can only say why they did not run).
     for (const title of ['Per-dimension KL of', 'Latent walk of', 'coupling', 'Drug test']) expect(html).toContain(title);

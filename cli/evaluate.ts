@@ -28,6 +28,18 @@ async function open(o: RunData, backend: Backend, log: (l: string) => void) {
   return { r, ds, batch: o.batch ?? Math.min(r.info.batch, ds.length) };
 }
 
+/** A progress line at most every 10 s (a long evaluation said nothing until it ended, which looked like a hang). */
+function everyFewSeconds(log: (l: string) => void, what: string): (done: number, of: number) => void {
+  const t0 = performance.now();
+  let last = t0;
+  return (done, of) => {
+    const now = performance.now();
+    if (now - last < 10_000 || done === of) return;
+    last = now;
+    log(`${what}: ${done}/${of} cells, ${((now - t0) / 1000).toFixed(0)} s`);
+  };
+}
+
 export interface EvalCommand extends RunData {
   split: Split | 'all';
   samples: number;
@@ -36,7 +48,7 @@ export interface EvalCommand extends RunData {
 export async function evalCommand(o: EvalCommand, backend: Backend, log: (l: string) => void) {
   const { r, ds, batch } = await open(o, backend, log);
   try {
-    const res = await evaluateCells(r.runtime, ds, { batch, samples: o.samples, iteration: r.sidecar.iteration });
+    const res = await evaluateCells(r.runtime, ds, { batch, samples: o.samples, iteration: r.sidecar.iteration, progress: everyFewSeconds(log, 'eval') });
     return { model: r.model.name, checkpoint: r.checkpoint, iteration: r.sidecar.iteration, split: o.split, cells: res.cells, samples: o.samples, precision: r.info.precision ?? 'f32', ...res.mean };
   } finally {
     r.runtime.destroy();
@@ -50,7 +62,7 @@ export interface EmbedCommand extends RunData {
 const csv = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 
 /** The encoder's mean (μ) of cells in batches, with their rows. */
-export async function embedCells(r: OpenedRun, ds: ReturnType<typeof openSplit>, batch: number): Promise<{ rows: ReturnType<typeof openSplit>['rows']; mean: Float32Array[] }> {
+export async function embedCells(r: OpenedRun, ds: ReturnType<typeof openSplit>, batch: number, progress?: (done: number, of: number) => void): Promise<{ rows: ReturnType<typeof openSplit>['rows']; mean: Float32Array[] }> {
   const enc = r.model.roles.encode;
   if (!enc) throw r.model.error('SC5001', { need: 'entry', model: r.model.name, role: 'encode', purpose: 'embed cells' }, { notes: ['add `entry encode(<inputs>) -> (mu: [B, L], logvar: [B, L]) { ... }` (or mark an entry `as encode`)'] });
   if (!(Number.isInteger(batch) && batch >= 1)) throw new Error(`embedding needs a batch of at least 1, got ${batch}`); // 0 would never advance
@@ -65,6 +77,7 @@ export async function embedCells(r: OpenedRun, ds: ReturnType<typeof openSplit>,
       rows.push(b.rows[c]);
       mean.push(mu.slice(c * L, (c + 1) * L));
     }
+    progress?.(rows.length, ds.length);
   }
   return { rows, mean };
 }
@@ -73,7 +86,7 @@ export async function embedCells(r: OpenedRun, ds: ReturnType<typeof openSplit>,
 export async function embedCommand(o: EmbedCommand, backend: Backend, log: (l: string) => void): Promise<number> {
   const { r, ds, batch } = await open(o, backend, log);
   try {
-    const { rows, mean } = await embedCells(r, ds, batch);
+    const { rows, mean } = await embedCells(r, ds, batch, everyFewSeconds(log, 'embed'));
     const name = r.model.roles.encode!.mean;
     const header = ['CellId', 'split', 'label', ...Array.from({ length: mean[0]?.length ?? 0 }, (_, d) => `${name}_${d}`)].join(',');
     const lines = rows.map((row, i) => [row.cellId, row.split, row.structure].map(csv).join(',') + ',' + Array.from(mean[i], String).join(','));

@@ -178,7 +178,9 @@ async function openOn(found: Adapter, disable: readonly OptionalFeature[] = []):
 export function backendReason(choice: BackendChoice, backend: { kind: BackendKind; description: string; features?: readonly string[]; disabled?: readonly string[] }, adapter: AdapterSummary | null = null): string {
   const head = `backend ${backend.kind} (${backend.description})`;
   const features = backend.features ? `; WebGPU features: ${featureLine(backend.features, backend.disabled)}` : '';
-  if (choice !== 'auto') return `${head}: chosen explicitly${features}`;
+  // Asked for by name, a software adapter is used, but said to be slow: runs that take a second on Wasm take minutes on it.
+  const slow = backend.kind === 'webgpu' && /\(software\)$/.test(backend.description) ? '; a software adapter: expect it to run far slower than --backend wasm on this machine' : '';
+  if (choice !== 'auto') return `${head}: chosen explicitly${slow}${features}`;
   if (backend.kind === 'webgpu') return `${head}: a hardware GPU adapter was found${features}`;
   if (adapter?.software) return `${head}: WebGPU has only a software adapter (${adapter.name}), which is slower than Wasm here; --backend webgpu uses it`;
   return `${head}: no WebGPU adapter was found`;

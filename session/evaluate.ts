@@ -38,7 +38,7 @@ export function evaluationOf(model: CompiledModel): string[] {
  * ignored. `iteration` feeds the step's run-time scalars (a KL warm-up's β_t); draw j of chunk c
  * is random stream c·samples + j, so results do not depend on anything but these arguments.
  */
-export async function evaluateCells(rt: ModelRuntime, source: CellSource, opts: { batch: number; samples?: number; iteration?: number; limit?: number }): Promise<Evaluation> {
+export async function evaluateCells(rt: ModelRuntime, source: CellSource, opts: { batch: number; samples?: number; iteration?: number; limit?: number; progress?: (done: number, of: number) => void }): Promise<Evaluation> {
   const names = evaluationOf(rt.model);
   const B = opts.batch;
   const S = opts.samples ?? 10;
@@ -55,6 +55,7 @@ export async function evaluateCells(rt: ModelRuntime, source: CellSource, opts: 
       names.forEach((name, k) => out[name].forEach((v, c) => (sums[k][c] += v / S)));
     }
     for (let c = 0; c < Math.min(B, n - start); c++) perCell.push(Object.fromEntries(names.map((name, k) => [name, sums[k][c]])));
+    opts.progress?.(perCell.length, n);
   }
   const mean = Object.fromEntries(names.map((name) => [name, perCell.reduce((a, c) => a + c[name], 0) / perCell.length]));
   return { names, mean, perCell, cells: perCell.length };

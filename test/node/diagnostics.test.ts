@@ -121,6 +121,11 @@ describe('the backend line', () => {
     expect(backendReason('auto', wasm, null)).toBe('backend wasm (WebAssembly SIMD, 2 threads): no WebGPU adapter was found');
     expect(backendReason('auto', { kind: 'webgpu', description: 'nvidia hopper' }, { name: 'nvidia hopper', software: false })).toMatch(/: a hardware GPU adapter was found$/);
     expect(backendReason('wasm', wasm)).toMatch(/: chosen explicitly$/);
+    // Asked for by name, a software adapter is said to be slow (a 1 s Wasm eval took 3 minutes on it, silently).
+    expect(backendReason('webgpu', { kind: 'webgpu', description: 'google swiftshader SwiftShader driver 5.0.0 (software)' })).toBe(
+      'backend webgpu (google swiftshader SwiftShader driver 5.0.0 (software)): chosen explicitly; a software adapter: expect it to run far slower than --backend wasm on this machine',
+    );
+    expect(backendReason('webgpu', { kind: 'webgpu', description: 'nvidia hopper' })).toBe('backend webgpu (nvidia hopper): chosen explicitly');
   });
   // Dawn and the Vulkan loader print from native code to fd 2: only a child process shows what reaches the terminal.
   const open = (choice: string, env: Record<string, string> = {}) => {

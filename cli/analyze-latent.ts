@@ -122,7 +122,8 @@ export async function walkCommand(o: WalkCommand, backend: Backend): Promise<str
     const size = imageSize(r.model);
     const { pixelSizeForRun } = await import('./generate.ts');
     const { writeOmeZarr } = await import('../data/images.ts');
-    const pixelSize = pixelSizeForRun(o.data ?? r.info.data);
+    const { imageDims } = await import('../data/decode.ts');
+    const pixelSize = await pixelSizeForRun(o.data ?? r.info.data, imageDims(size));
     const runs: { tag: string; conditions?: Record<string, Float32Array>; real?: Record<string, Float32Array | undefined> }[] = [];
     if (o.target) {
       if (o.cell >= ds.length) throw new Error(`--cell ${o.cell}: the ${o.split} split has ${ds.length} cells`);

@@ -3,7 +3,7 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeOmeZarr } from '../data/images.ts';
+import { readImage, writeOmeZarr } from '../data/images.ts';
 import { labelStem } from '../data/labels.ts';
 import { pixelSizeOf, readManifest } from '../data/manifest.ts';
 import { DEFAULT_PIXEL_SIZE, type PixelSize } from '../data/ome.ts';
@@ -28,10 +28,16 @@ export function fileKinds(format: string): Set<FileKind> {
  * The pixel size of generated cells: that of the manifest they came from (`--data`, else the run's
  * training manifest), or the stated default when the manifest gives none or is no longer there.
  */
-export function pixelSizeForRun(manifest: string | undefined): PixelSize {
+export async function pixelSizeForRun(manifest: string | undefined, dims: 2 | 3): Promise<PixelSize> {
   if (!manifest) return DEFAULT_PIXEL_SIZE;
   if (!existsSync(manifest)) return { ...DEFAULT_PIXEL_SIZE, source: `${DEFAULT_PIXEL_SIZE.source} (the training manifest ${manifest} is not there to say)` };
-  return pixelSizeOf(readManifest(manifest), manifest);
+  const rows = readManifest(manifest);
+  const stated = pixelSizeOf(rows, manifest);
+  if (stated !== DEFAULT_PIXEL_SIZE) return stated;
+  // No PhysicalSize columns: the first cell's own file may say (OME-TIFF's OME-XML, OME-Zarr's scale).
+  const file = rows.map((r) => (dims === 3 ? r.tiff3d : r.png2d)).find((f) => f && existsSync(f));
+  const own = file ? await readImage(file, { dims }).then((img) => img.pixelSize, () => undefined) : undefined;
+  return own ? { ...own, source: `${own.source}, of ${file}: the manifest's first cell (the manifest has no PhysicalSize columns)` } : DEFAULT_PIXEL_SIZE;
 }
 
 const stemOf = (out: string, i: number, c: GeneratedCell) => join(out, `${String(i).padStart(3, '0')}-${labelStem(c.label ?? 'cell')}`);

@@ -120,7 +120,7 @@ program
   .addOption(fitOption(true))
   .addOption(backendOption())
   .action(async (o) => {
-    const [{ openRun }, { openSplit }, { generate }, { writeGeneratedFiles, fileKinds, pixelSizeForRun }, { parseLabelList }] = await Promise.all([import('../session/run.ts'), import('./common.ts'), import('../session/generate.ts'), import('./generate.ts'), import('../data/labels.ts')]);
+    const [{ openRun }, { openSplit }, { generate }, { writeGeneratedFiles, fileKinds, pixelSizeForRun }, { parseLabelList }, { imageDims }] = await Promise.all([import('../session/run.ts'), import('./common.ts'), import('../session/generate.ts'), import('./generate.ts'), import('../data/labels.ts'), import('../data/decode.ts')]);
     fileKinds(o.format); // a bad --format fails before anything is opened
     const backend = await backendFor(o.backend);
     const reference = o.reference ? await openRun(o.reference, backend) : undefined;
@@ -135,7 +135,7 @@ program
       if (ds.length < o.n) log(`generate: the ${o.split} split of ${o.data} has ${ds.length} cell${ds.length === 1 ? '' : 's'}: ${ds.length} generated, not --n ${o.n} (--split all takes every cell)`);
     }
     const g = await generate({ reference, target, n: real ? real.rows.length : o.n, labels, real, iteration: o.seed });
-    const files = await writeGeneratedFiles(g, o.out, o.format, pixelSizeForRun(o.data ?? (target ?? reference)!.info.data));
+    const files = await writeGeneratedFiles(g, o.out, o.format, await pixelSizeForRun(o.data ?? (target ?? reference)!.info.data, imageDims(g.size)));
     log(`wrote ${files.length} files to ${o.out}`);
   });
 

@@ -18,6 +18,7 @@ import { SITE_FORMAT, type ModelRole, type SiteCell, type SiteIndex, type SiteMo
 import { openSplit } from './common.ts';
 import { pixelSizeForRun } from './generate.ts';
 import { makeDirs } from '../data/files.ts';
+import { imageDims } from '../data/decode.ts';
 
 export interface ExportOptions {
   reference?: string;
@@ -162,7 +163,7 @@ export async function exportSiteData(o: ExportOptions, backend: Backend, log: (l
       fit: first.info.fit ?? 'exact',
       models,
       tiffChannels: ds.rows[0]?.channels,
-      pixelSize: pixelSizeForRun(manifest),
+      pixelSize: await pixelSizeForRun(manifest, imageDims(size)),
       ...(intensityScale !== undefined ? { intensityScale } : {}),
       written: new Date().toISOString(),
     };

@@ -435,3 +435,26 @@ describe('a manifest of OME-Zarr cells', () => {
     res.runtime.destroy();
   });
 });
+
+test("without PhysicalSize columns, generated and walked files take the pixel size the data's own files state (they said 'default, assumed (not read from the data)')", async () => {
+  const { pixelSizeForRun } = await import('../../cli/generate.ts');
+  const { synthesize } = await import('../../data/synth.ts');
+  const { readManifest } = await import('../../data/manifest.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'statcell-ps-'));
+  const manifest = synthesize({ out: dir, cells: 3, dims: 2, size: [16, 8], seed: 1 });
+  const first = readManifest(manifest)[0].png2d!;
+  const plane = new Float32Array(16 * 8).fill(0.5);
+  const ch = ['membrane', 'Golgi', 'DNA'].map((name, i) => ({ name, data: plane, color: [i === 0 ? 1 : 0, i === 1 ? 1 : 0, i === 2 ? 1 : 0] as [number, number, number] }));
+  // The first cell's file, rewritten as an OME-TIFF that states 0.2 µm (read by its content, whatever its name).
+  writeFileSync(first, omeTiffOf([16, 8], ch, { x: 0.2, y: 0.25, source: 'test' }));
+  const ps = await pixelSizeForRun(manifest, 2);
+  expect([ps.x, ps.y]).toEqual([0.2, 0.25]);
+  expect(ps.source).toContain(`the OME-XML of the file, of ${first}`);
+  // The manifest's columns, where given, still come first.
+  const csv = readFileSync(manifest, 'utf8').trim().split('\n');
+  const stated = join(dir, 'stated.csv');
+  writeFileSync(stated, [csv[0] + ',PhysicalSizeX,PhysicalSizeY', ...csv.slice(1).map((l) => l + ',0.3,0.3')].join('\n') + '\n');
+  expect((await pixelSizeForRun(stated, 2)).x).toBe(0.3);
+  // Files that say nothing: the stated default.
+  expect(await pixelSizeForRun(synthesize({ out: mkdtempSync(join(tmpdir(), 'statcell-ps-')), cells: 3, dims: 2, size: [16, 8], seed: 1 }), 2)).toBe(DEFAULT_PIXEL_SIZE);
+});

@@ -7,13 +7,14 @@ import { loadavg } from 'node:os';
 import { parse } from 'csv-parse/sync';
 import { join, relative, resolve } from 'node:path';
 import { DRUGS, synthesize } from '../data/synth.ts';
+import { readManifest } from '../data/manifest.ts';
 import { couplingFigure, drugFigure, kldFigure, walkFigure, type DrugRow } from '../viz/analysis-report.ts';
 import { writeReport, type ReportFigure } from '../viz/report.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { couplingCommand, kldCommand, walkCommand } from './analyze-latent.ts';
 import { drugCommand } from './analyze-drug.ts';
 import { backendFor, log, openSplit } from './common.ts';
-import { openRun } from '../session/run.ts';
+import { openRun, readRunInfo } from '../session/run.ts';
 import { trainCommand } from './train.ts';
 import { escapeXml as esc } from '../data/markup.ts';
 
@@ -104,8 +105,11 @@ export async function demoCommand(o: DemoCommand): Promise<string> {
   const timings: Record<string, number> = {};
   const manifest = join(o.data, 'manifest.csv');
   if (!existsSync(manifest)) {
-    log(`synthesizing about ${o.cells} 2D cells of ${o.size.join('×')} (${DEMO_CLASSES.length} classes: ${DEMO_CLASSES.join(', ')}) into ${o.data}`);
+    log(`synthesizing 2D cells of ${o.size.join('×')} (${DEMO_CLASSES.length} classes: ${DEMO_CLASSES.join(', ')}) into ${o.data}`);
     synthesizeDemo(o.data, o.cells, o.size);
+    const rows = readManifest(manifest);
+    const treated = rows.filter((r) => r.columns.drug_label).length;
+    log(`${rows.length} cells: ${rows.length - treated} for training, validation and test, ${treated} drug-treated (evaluation only)`);
   } else log(`using the data set in ${o.data}`);
   timings.data = (performance.now() - t0) / 1000;
   const backend = await backendFor(o.backend, log);
@@ -113,14 +117,22 @@ export async function demoCommand(o: DemoCommand): Promise<string> {
   const common = { data: manifest, backend: o.backend, batch: o.batch, epochs: o.epochs, seed: 1, evalSamples: o.evalSamples, resume: o.resume, openedBackend: backend, set };
   const runs = { reference: join(o.runs, 'reference'), target: join(o.runs, 'target') };
   let t = performance.now();
-  // Runs left by an earlier demo are continued (a finished one stays as it is), never replaced.
-  const again = (dir: string) => o.resume || existsSync(join(dir, 'run.json'));
-  const r = await trainCommand({ ...common, resume: again(runs.reference), model: 'models/reference2d.vae', out: runs.reference });
+  // Runs left by an earlier demo are continued (a finished one stays as it is), never replaced;
+  // one trained with other settings is named as such (not as a --resume the user never gave).
+  const again = (dir: string, overrides: Record<string, unknown>) => {
+    if (!existsSync(join(dir, 'run.json'))) return o.resume;
+    const was = readRunInfo(dir).overrides;
+    if (JSON.stringify(was) !== JSON.stringify(overrides))
+      throw new Error(`${dir} holds a demo run trained with ${JSON.stringify(was)}, and this demo asks for ${JSON.stringify(overrides)}: give --runs <another folder>, or remove ${o.runs}`);
+    return true;
+  };
+  const r = await trainCommand({ ...common, resume: again(runs.reference, set), model: 'models/reference2d.vae', out: runs.reference });
   timings['reference model'] = (performance.now() - t) / 1000;
   if (r.stopped !== 'done') return `stopped by ${r.stopped}; run again with --resume to continue`;
   r.runtime.destroy();
   t = performance.now();
-  const tg = await trainCommand({ ...common, set: { ...set, lr: DEMO_TARGET_LR }, resume: again(runs.target), model: 'models/target2d.vae', out: runs.target });
+  const targetSet = { ...set, lr: DEMO_TARGET_LR };
+  const tg = await trainCommand({ ...common, set: targetSet, resume: again(runs.target, targetSet), model: 'models/target2d.vae', out: runs.target });
   timings['target model'] = (performance.now() - t) / 1000;
   if (tg.stopped !== 'done') return `stopped by ${tg.stopped}; run again with --resume to continue`;
   tg.runtime.destroy();

@@ -228,5 +228,12 @@ describe('statcell eval, embed, generate, demo', () => {
     for (const title of ['Per-dimension KL of', 'Latent walk of', 'coupling', 'Drug test']) expect(html).toContain(title);
     expect(existsSync(join(dir, 'report', 'analysis', 'kld-target', 'kld.png'))).toBe(true);
     expect(existsSync(join(dir, 'ds', 'manifest.csv'))).toBe(true);
+    // The cells synthesized are counted as written (it said "about 30" of a manifest of hundreds).
+    const rows = readFileSync(join(dir, 'ds', 'manifest.csv'), 'utf8').trim().split('\n').length - 1;
+    expect(r.err).toMatch(new RegExp(`${rows} cells: \\d+ for training, validation and test, \\d+ drug-treated \\(evaluation only\\)`));
+    // Over these runs with other settings: named as such, not as a --resume never given.
+    const other = run(['demo', '--cells', '30', '--size', '24,16', '--channels', '4,8', '--latent', '6', '--batch', '4', '--epochs', '1', '--data', join(dir, 'ds'), '--runs', join(dir, 'runs'), '--report', join(dir, 'report'), '--backend', 'wasm']);
+    expect(other.code).toBe(1);
+    expect(other.err).toContain(`${join(dir, 'runs', 'reference')} holds a demo run trained with {"size":[24,16],"channels":[4,8],"latent":4}, and this demo asks for {"size":[24,16],"channels":[4,8],"latent":6}: give --runs <another folder>, or remove ${join(dir, 'runs')}`);
   });
 });

@@ -99,7 +99,10 @@ export function buildTrain(cx: StepContext, t: A.TrainStmt, record: StepRecord, 
     for (const name of cx.debug.expose ?? []) b.g.outputs.set(name, cx.tensorOf(scope.env.get(name) ?? null, t.span, `exposed variable ${name}`).v);
     const metrics: string[] = [];
     for (const r of b.reports) {
-      b.g.outputs.set(r.name, cx.tensorOf(r.value, r.span, `reported value ${r.name}`).v);
+      const v = cx.tensorOf(r.value, r.span, `reported value ${r.name}`);
+      // A metric is one number per step: the trainer logs a tensor's first element, which would pass for it.
+      if (numel(v.shape) !== 1) fail('SC3008', r.span, { shape: v.shape, reported: r.name }, [`report its mean (mean(${r.name})) or sum; per-cell values belong in \`evaluate\``]);
+      b.g.outputs.set(r.name, v.v);
       metrics.push(r.name);
     }
     cx.finishState(b);

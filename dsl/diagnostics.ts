@@ -286,7 +286,11 @@ export const CODES = {
         ? `a label input is [B, classes] (a one-hot row per cell), this one is ${a.label}`
         : `input ${a.input} is ${a.declared} = ${dims(a.shape)} but its ${a.role} role names ${a.channels.length} channel(s) (${a.channels.join(', ')})`,
   },
-  SC3008: { severity: 'error', title: 'loss is not one number', message: ({ shape }: { shape: Shape }) => `the loss must be one number, got shape ${dims(shape)}` },
+  SC3008: {
+    severity: 'error',
+    title: 'loss or reported value is not one number',
+    message: ({ shape, reported }: { shape: Shape; reported?: string }) => `${reported ? `a reported value (${reported})` : 'the loss'} must be one number, got shape ${dims(shape)}`,
+  },
   SC3009: {
     severity: 'error',
     title: 'evaluated value is not one per cell',

@@ -93,6 +93,27 @@ describe('the paper models', () => {
   });
 });
 
+describe('report', () => {
+  test('a reported value must be one number: SC3008 at it (the trainer logged a [B] value\'s first cell, which passed for the metric)', async () => {
+    const { compileModel } = await import('../../compiler/index.ts');
+    const src = [
+      'model Rep(size: [int] = [8, 8]) {',
+      '  input x: [B, 2, ...size] as image("membrane", "dna")',
+      '  train step(x) {',
+      '    f = flatten(x) |> l: linear(2)',
+      '    per_cell = sum(f * f, keep_batch = true)',
+      '    loss = mean(per_cell)',
+      '    minimize loss using adam(lr = 1e-3)',
+      '    report loss, per_cell',
+      '  }',
+      '}',
+    ].join('\n');
+    expect(() => compileModel(new Map([['rep.vae', src]]), 'rep.vae')).toThrow(/^rep\.vae:8:18: error\[SC3008\]: a reported value \(per_cell\) must be one number, got shape \[2\]/);
+    const ok = compileModel(new Map([['rep.vae', src.replace('report loss, per_cell', 'avg = mean(per_cell)\n    report loss, avg')]]), 'rep.vae');
+    expect(ok.trainStep(4).metrics).toEqual(['loss', 'avg']);
+  });
+});
+
 describe('diagnostics for broken model files', () => {
   const small = `import "${process.cwd()}/models/statcell.vae"\n`;
   const block = (body: string) => `block Bad(cout: int)(x: [B, C, ...S]) -> [B, cout, ...S] {\n${body}\n}\nmodel M(n: int = 4) {\n  input x: [B, 2, 8, 8]\n  entry f(x) -> [B, 4, 8, 8] {\n    return x |> b: Bad(n)\n  }\n}\n`;

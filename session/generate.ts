@@ -65,6 +65,11 @@ export async function generate(o: { reference?: OpenedRun; target?: OpenedRun; n
     const generated = o.target ? new Set(channelsOf(inputWithRole(o.target.model, 'image', 'generating structures in real cells'))) : new Set<string>();
     base = Array.from({ length: Math.min(o.n, n) }, (_, i) => Object.fromEntries(Object.entries(cellChannels(o.real!, i, n)).filter(([c]) => !generated.has(c))));
     names = o.real.rows.slice(0, base.length).map((r) => `cell ${r.cellId}`);
+  } else if (!o.reference && o.target && !o.target.model.inputs.some((i) => i.role?.kind === 'reference')) {
+    // A target conditioned on its label only needs no cell: n empty bases, one structure per label each.
+    if (!o.labels.length) throw new Error(`generate: ${o.target.model.name} is conditioned on its label alone; name the labels to generate with --labels`);
+    base = Array.from({ length: o.n }, () => ({}));
+    names = base.map((_, i) => `generated ${i}`);
   } else {
     if (!o.reference) throw new Error('generate: whole cells need the reference model (--reference); for structures in real cells give --data');
     const m = o.reference.model;
@@ -80,6 +85,9 @@ export async function generate(o: { reference?: OpenedRun; target?: OpenedRun; n
   const g = generateRole(t);
   if (!t.inputs.some((i) => i.role?.kind === 'label')) throw t.error('SC5001', { need: 'label input', model: t.name }, { notes: ['a target model has an input `as label`; without --labels, only whole cells of the reference model are generated'] });
   const image = inputWithRole(t, 'image', 'generation');
+  // A cell's channel that the target both reads and generates cannot condition it: the generated one replaces it.
+  const reads = t.inputs.filter((i) => i.role?.kind === 'reference').flatMap((i) => channelsOf(i).filter((c) => channelsOf(image).includes(c)).map((c) => `${i.name} reads ${c}`));
+  if (reads.length) throw new Error(`generate: ${t.name} generates ${channelsOf(image).join(', ')} and its reference input ${reads.join(', ')}, so it cannot be generated given a cell: its reference must not include a channel it generates`);
   const cells: GeneratedCell[] = [];
   for (const [j, label] of o.labels.entries()) {
     const feeds = feedsFrom(t, base, base.map(() => label), o.target.info.labels, ['reference', 'label']);

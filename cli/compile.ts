@@ -119,8 +119,11 @@ export async function runEntry(model: CompiledModel, backend: Backend, opts: { w
       if (t.shape.join() !== i.shape.join()) throw new Error(`${opts.input}: '${i.name}' has shape ${fmtShape(t.shape)}, the entry takes ${fmtShape(i.shape)}`);
       feeds[i.name] = Float32Array.from(asFloat64(t, i.name));
     }
-    const res = await rt.run(opts.entry, feeds, batch, opts.iteration ?? 0);
     const shapes = new Map(rt.outputShapes(opts.entry, batch));
+    // A generator whose outputs do not grow with B (fixed shapes) cannot run --batch items: said, not ignored.
+    if (!given && opts.batch !== undefined && opts.batch !== 1 && [...shapes].every(([k, sh]) => sh.join() === (new Map(rt.outputShapes(opts.entry, 1)).get(k) ?? []).join()))
+      throw new Error(`statcell run: the ${opts.entry} entry's outputs have fixed shapes (${[...shapes].map(([k, sh]) => `${k} ${fmtShape(sh)}`).join(', ')}), not a batch of --batch ${opts.batch}`);
+    const res = await rt.run(opts.entry, feeds, batch, opts.iteration ?? 0);
     const outT: Record<string, { shape: number[]; data: Float32Array }> = {};
     for (const [k, v] of Object.entries(res)) outT[k] = { shape: [...(shapes.get(k) ?? [v.length])], data: v };
     writeAtomic(opts.out, writeSafetensors(outT, { model: model.name, entry: opts.entry }));

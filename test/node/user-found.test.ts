@@ -172,6 +172,20 @@ describe('--out that cannot be written', () => {
   });
 });
 
+describe('statcell run --batch', () => {
+  test('on a generator whose outputs have fixed shapes is refused, not ignored (it wrote [2, …] for --batch 3)', () => {
+    const dir = tmp();
+    const model = join(dir, 'fixed.vae');
+    writeFileSync(model, 'model Fixed(size: [int] = [8, 8]) {\n  input x: [B, 2, ...size] as image("membrane", "dna")\n  entry generate() -> y: [2, 2, ...size] { return randn([2, 2, ...size]) }\n}\n');
+    const weights = join(dir, 'none.safetensors');
+    writeFileSync(weights, writeSafetensors(new Map()));
+    const three = run(['run', model, '--weights', weights, '--entry', 'generate', '--batch', '3', '--out', join(dir, 'o.safetensors'), '--backend', 'wasm']);
+    expect(three.code).toBe(1);
+    expect(three.err).toContain("the generate entry's outputs have fixed shapes (y [2, 2, 8, 8]), not a batch of --batch 3");
+    expect(run(['run', model, '--weights', weights, '--entry', 'generate', '--out', join(dir, 'o.safetensors'), '--backend', 'wasm']).code).toBe(0);
+  });
+});
+
 describe('statcell run --weights', () => {
   test("a tensor with the model's number of values but another shape is refused, naming both (it was taken as the model's)", () => {
     const ck = join(tinyRun(), 'checkpoints');

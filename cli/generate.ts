@@ -3,6 +3,7 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { imageOf } from '../data/dataset.ts';
 import { readImage, writeOmeZarr } from '../data/images.ts';
 import { labelStem } from '../data/labels.ts';
 import { pixelSizeOf, readManifest } from '../data/manifest.ts';
@@ -35,7 +36,7 @@ export async function pixelSizeForRun(manifest: string | undefined, dims: 2 | 3)
   const stated = pixelSizeOf(rows, manifest);
   if (stated !== DEFAULT_PIXEL_SIZE) return stated;
   // No PhysicalSize columns: the first cell's own file may say (OME-TIFF's OME-XML, OME-Zarr's scale).
-  const file = rows.map((r) => (dims === 3 ? r.tiff3d : r.png2d)).find((f) => f && existsSync(f));
+  const file = rows.map((r) => imageOf(r, dims)).find((f) => f && existsSync(f));
   const own = file ? await readImage(file, { dims }).then((img) => img.pixelSize, () => undefined) : undefined;
   return own ? { ...own, source: `${own.source}, of ${file}: the manifest's first cell (the manifest has no PhysicalSize columns)` } : DEFAULT_PIXEL_SIZE;
 }

@@ -63,7 +63,7 @@ function checkFinite(t: { reference: Float32Array; structure: Float32Array }, fi
 }
 
 /** The image a row gives a model of `dims` dimensions. */
-const imageOf = (row: CellRow, dims: 2 | 3): string | undefined => (dims === 3 ? row.tiff3d : row.png2d);
+export const imageOf = (row: CellRow, dims: 2 | 3): string | undefined => (dims === 3 ? row.tiff3d : row.png2d);
 
 /** Cells a batch reads at once. */
 export const CONCURRENT_READS = 64;

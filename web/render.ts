@@ -58,5 +58,5 @@ const OKABE_ITO = ['#e69f00', '#56b4e9', '#009e73', '#f0e442', '#0072b2', '#d55e
  */
 export function labelColours(n: number): string[] {
   if (n <= OKABE_ITO.length) return OKABE_ITO.slice(0, n);
-  return Array.from({ length: n }, (_, k) => `hsl(${Math.round((k * 360) / n)} 80% ${k % 2 ? 72 : 52}%)`);
+  return Array.from({ length: n }, (_, k) => `hsl(${Math.round((k * 360) / n)}, 80%, ${k % 2 ? 72 : 52}%)`);
 }

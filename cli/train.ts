@@ -58,6 +58,10 @@ export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
   const length = given.epochs !== undefined || given.iterations !== undefined ? { epochs: given.epochs, iterations: given.iterations } : { epochs: previous?.epochs, iterations: previous?.iterations };
   const o = { ...given, ...length, data: given.data ?? previous?.data, batch: given.batch ?? previous?.batch ?? 32, seed: given.seed ?? previous?.seed ?? 1 };
   if (o.epochs !== undefined && o.iterations !== undefined) throw new Error('statcell train: give --epochs or --iterations, not both');
+  // A run.json written before runs kept their length cannot say how long to go on: 1 epoch would end it at once.
+  if (previous && o.epochs === undefined && o.iterations === undefined) throw new Error(`--resume: ${given.out}/run.json does not record how long the run trains (it was written before statcell kept that); give --epochs or --iterations`);
+  // The default length, 1 epoch, is recorded like a given one.
+  if (o.epochs === undefined && o.iterations === undefined) o.epochs = 1;
   if (!o.data) throw new Error(o.resume ? `--resume: ${o.out} holds no run to resume (no run.json); give --data and --model to start one` : 'statcell train: --data <manifest> is required');
   const data = o.data;
   if (!o.model && !previous) throw new Error(o.resume ? `--resume: ${o.out} holds no run to resume (no run.json); give --model to start one` : 'statcell train: --model <file> is required');
@@ -77,8 +81,7 @@ export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
   // The label vocabulary comes from the training data (kept in run.json for every later use).
   const trainSet = openSplit(data, model, 'train', { skipBad: o.skipBad, log, labels: previous?.labels, fit });
   if (o.profile) await profileFirstStep(model, backend, trainSet, o, precision);
-  // The validation ELBO counts each readable cell once (training batches replace unreadable rows as they meet them).
-  const validate = await openSplit(data, model, 'validate', { skipBad: o.skipBad, log, labels: trainSet.classes, fit }).readable();
+  const validateSplit = openSplit(data, model, 'validate', { skipBad: o.skipBad, log, labels: trainSet.classes, fit });
   // Training never reads the test split, but eval, embed and the analyses do: what they will miss, said now.
   try {
     openSplit(data, model, 'test', { labels: trainSet.classes, fit });
@@ -90,6 +93,9 @@ export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
   try {
     // A fresh run never replaces another's checkpoints and metrics.
     if (!o.resume) assertFreshRunDir(o.out);
+    // The validation ELBO counts each readable cell once (training batches replace unreadable rows as they meet them);
+    // read once the run directory is known to be this trainer's.
+    const validate = await validateSplit.readable();
     const continued = previous && resolveCheckpoint(join(o.out, 'checkpoints'), 'latest');
     writeRunInfo(o.out, { model: o.model ?? previous!.model, overrides, data: resolve(data), batch: o.batch, seed: o.seed, skipBad: o.skipBad, labels: trainSet.classes, fit, precision: precision === 'f32' ? undefined : precision, epochs: o.epochs, iterations: o.iterations });
     log(`${model.name}: ${trainSet.length} training cells, ${validate.length} validation cells, batch ${o.batch}, run directory ${o.out}`);

@@ -241,6 +241,12 @@ describe('statcell train --resume', () => {
     const steps = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.kind === 'step');
     expect(steps.at(-1).iteration).toBe(11);
     expect(run(['train', '--out', join(tmp(), 'none'), '--resume']).err).toContain('holds no run to resume (no run.json); give --data and --model to start one');
+    // A run.json from before runs kept their length: said, not ended after 1 epoch.
+    const info = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
+    delete info.iterations;
+    delete info.epochs;
+    writeFileSync(join(out, 'run.json'), JSON.stringify(info));
+    expect(run(['train', '--out', out, '--resume', '--backend', 'wasm']).err).toContain(`--resume: ${out}/run.json does not record how long the run trains (it was written before statcell kept that); give --epochs or --iterations`);
     expect(run(args(join(tmp(), 'both'), join(data, 'manifest.csv'), '--epochs', '2', '--iterations', '3')).err).toContain('give --epochs or --iterations, not both');
   }, 60_000);
 

@@ -222,6 +222,17 @@ export interface LoadedCheckpoint {
   tensors: Map<string, Float32Array>;
 }
 
+/** What else a run holds, for the messages: a reading command can take another with --checkpoint. */
+function otherCheckpoints(dir: string, name: string): string {
+  const names = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json') && f.slice(0, -5) !== name).map((f) => f.slice(0, -5)).sort() : [];
+  return names.length ? `the run's other checkpoints: ${names.join(', ')}` : 'the run has no other checkpoint';
+}
+
+/** CheckpointError unless checkpoint `name` (its sidecar) is in `dir`, naming the others. */
+export function requireCheckpoint(dir: string, name: string): void {
+  if (!existsSync(join(dir, `${name}.json`))) throw new CheckpointError(`checkpoint ${join(dir, name)}: no such checkpoint (${otherCheckpoints(dir, name)})`);
+}
+
 /**
  * Loads and verifies a checkpoint (hash of the tensors file, and the model source hash when
  * `model` is given). With `optimizer` (to resume training) it also loads the optimizer state, and
@@ -237,12 +248,7 @@ export function loadCheckpoint(dir: string, name: string, model?: CompiledModel,
   if (!CHECKPOINT_NAME.test(name) || name.includes('..')) throw new CheckpointError(`${stem}: not a checkpoint name`);
   confine(dir, `${stem}.json`);
   confine(dir, `${stem}.safetensors`);
-  // What else the run holds, for the messages: a reading command can take another with --checkpoint.
-  const others = () => {
-    const names = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json') && f.slice(0, -5) !== name).map((f) => f.slice(0, -5)).sort() : [];
-    return names.length ? `the run's other checkpoints: ${names.join(', ')}` : 'the run has no other checkpoint';
-  };
-  if (!existsSync(`${stem}.json`)) throw new CheckpointError(`checkpoint ${stem}: no such checkpoint (${others()})`);
+  requireCheckpoint(dir, name);
   try {
     raw = JSON.parse(readFileSync(`${stem}.json`, 'utf8'));
     bytes = readFileSync(`${stem}.safetensors`);
@@ -253,7 +259,7 @@ export function loadCheckpoint(dir: string, name: string, model?: CompiledModel,
   const sha = createHash('sha256').update(bytes).digest('hex');
   if (sha !== sidecar.tensorsSha256)
     throw new CheckpointError(
-      `checkpoint ${stem}.safetensors: its SHA-256 ${sha.slice(0, 12)}… differs from the sidecar's ${sidecar.tensorsSha256.slice(0, 12)}… (a torn or replaced file). Restore it from a copy; eval, embed, generate, analyze and export-web read another with --checkpoint <name> (${others()}); training resumes only from the latest, which alone keeps the optimizer's state`,
+      `checkpoint ${stem}.safetensors: its SHA-256 ${sha.slice(0, 12)}… differs from the sidecar's ${sidecar.tensorsSha256.slice(0, 12)}… (a torn or replaced file). Restore it from a copy; eval, embed, generate, analyze and export-web read another with --checkpoint <name> (${otherCheckpoints(dir, name)}); training resumes only from the latest, which alone keeps the optimizer's state`,
     );
   if (model && (sidecar.model.sourceHash !== model.sourceHash || JSON.stringify(sidecar.model.config) !== JSON.stringify(model.config)))
     throw new CheckpointError(

@@ -13,7 +13,7 @@ import { PRECISIONS, type Precision } from '../compiler/precision.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { ModelRuntime } from './model.ts';
 import { Ajv } from 'ajv';
-import { CheckpointError, loadCheckpoint, resolveCheckpoint, schemaErrors, type Sidecar } from './checkpoint.ts';
+import { CheckpointError, loadCheckpoint, requireCheckpoint, resolveCheckpoint, schemaErrors, type Sidecar } from './checkpoint.ts';
 import { makeDirs } from '../data/files.ts';
 
 /** What a run directory records so that other commands can rebuild its model and data. */
@@ -110,6 +110,7 @@ export function loadModel(spec: string, overrides: Record<string, unknown> = {})
 
 /** The model a checkpoint was trained with, compiled from the source files it keeps. */
 export function modelOfCheckpoint(ckDir: string, name: string, overrides: Record<string, unknown>): CompiledModel {
+  requireCheckpoint(ckDir, name);
   const file = join(ckDir, `${name}.json`);
   let sidecar: Sidecar;
   try {

@@ -172,6 +172,15 @@ describe('--out that cannot be written', () => {
   });
 });
 
+describe('--checkpoint that the run lacks', () => {
+  test("names the run's checkpoints (it printed a raw ENOENT of the sidecar)", () => {
+    const r = run(['eval', '--run', tinyRun(), '--checkpoint', 'epoch-0099', '--backend', 'wasm']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/checkpoint .*epoch-0099: no such checkpoint \(the run's other checkpoints: .+\)/);
+    expect(r.err).not.toContain('ENOENT');
+  });
+});
+
 describe('statcell run --batch', () => {
   test('on a generator whose outputs have fixed shapes is refused, not ignored (it wrote [2, …] for --batch 3)', () => {
     const dir = tmp();

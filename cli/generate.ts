@@ -38,7 +38,11 @@ export async function pixelSizeForRun(manifest: string | undefined, dims: 2 | 3)
   // No PhysicalSize columns: the first cell's own file may say (OME-TIFF's OME-XML, OME-Zarr's scale).
   const file = rows.map((r) => imageOf(r, dims)).find((f) => f && existsSync(f));
   const own = file ? await readImage(file, { dims }).then((img) => img.pixelSize, () => undefined) : undefined;
-  return own ? { ...own, source: `${own.source}, of ${file}: the manifest's first cell (the manifest has no PhysicalSize columns)` } : DEFAULT_PIXEL_SIZE;
+  if (!own) return DEFAULT_PIXEL_SIZE;
+  const source = `${own.source}, of ${file}: the manifest's first cell (the manifest has no PhysicalSize columns)`;
+  // OME-XML may state X and Y only; a 3D file needs Z: the default's, said to be assumed.
+  if (dims === 3 && own.z === undefined) return { ...own, z: DEFAULT_PIXEL_SIZE.z, source: `${source}; Z not stated there: ${DEFAULT_PIXEL_SIZE.z} µm assumed` };
+  return { ...own, source };
 }
 
 const stemOf = (out: string, i: number, c: GeneratedCell) => join(out, `${String(i).padStart(3, '0')}-${labelStem(c.label ?? 'cell')}`);

@@ -455,6 +455,14 @@ test("without PhysicalSize columns, generated and walked files take the pixel si
   const stated = join(dir, 'stated.csv');
   writeFileSync(stated, [csv[0] + ',PhysicalSizeX,PhysicalSizeY', ...csv.slice(1).map((l) => l + ',0.3,0.3')].join('\n') + '\n');
   expect((await pixelSizeForRun(stated, 2)).x).toBe(0.3);
+  // A 3D file that states X and Y only: Z the default's, said to be assumed (a 3D OME-Zarr needs one).
+  const d3 = mkdtempSync(join(tmpdir(), 'statcell-ps-'));
+  const m3 = synthesize({ out: d3, cells: 3, dims: 3, size: [8, 8, 4], seed: 1 });
+  const vol = new Float32Array(8 * 8 * 4).fill(0.5);
+  writeFileSync(readManifest(m3)[0].tiff3d!, omeTiffOf([8, 8, 4], ['membrane', 'Golgi', 'DNA'].map((name) => ({ name, data: vol, color: [1, 1, 1] as [number, number, number] })), { x: 0.2, y: 0.2, source: 'test' }));
+  const ps3 = await pixelSizeForRun(m3, 3);
+  expect([ps3.x, ps3.y, ps3.z]).toEqual([0.2, 0.2, DEFAULT_PIXEL_SIZE.z]);
+  expect(ps3.source).toContain(`Z not stated there: ${DEFAULT_PIXEL_SIZE.z} µm assumed`);
   // Files that say nothing: the stated default.
   expect(await pixelSizeForRun(synthesize({ out: mkdtempSync(join(tmpdir(), 'statcell-ps-')), cells: 3, dims: 2, size: [16, 8], seed: 1 }), 2)).toBe(DEFAULT_PIXEL_SIZE);
 });

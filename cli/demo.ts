@@ -117,22 +117,23 @@ export async function demoCommand(o: DemoCommand): Promise<string> {
   const common = { data: manifest, backend: o.backend, batch: o.batch, epochs: o.epochs, seed: 1, evalSamples: o.evalSamples, resume: o.resume, openedBackend: backend, set };
   const runs = { reference: join(o.runs, 'reference'), target: join(o.runs, 'target') };
   let t = performance.now();
-  // Runs left by an earlier demo are continued (a finished one stays as it is), never replaced;
-  // one trained with other settings is named as such (not as a --resume the user never gave).
-  const again = (dir: string, overrides: Record<string, unknown>) => {
-    if (!existsSync(join(dir, 'run.json'))) return o.resume;
+  // Runs left by an earlier demo are continued (a finished one stays as it is), never replaced,
+  // with the model their checkpoint keeps (a newer statcell's models/ may differ); one trained
+  // with other settings is named as such (not as a --resume the user never gave).
+  const continued = (dir: string, model: string, overrides: Record<string, unknown>) => {
+    if (!existsSync(join(dir, 'run.json'))) return { resume: o.resume, model };
     const was = readRunInfo(dir).overrides;
     if (JSON.stringify(was) !== JSON.stringify(overrides))
       throw new Error(`${dir} holds a demo run trained with ${JSON.stringify(was)}, and this demo asks for ${JSON.stringify(overrides)}: give --runs <another folder>, or remove ${o.runs}`);
-    return true;
+    return { resume: true, model: undefined };
   };
-  const r = await trainCommand({ ...common, resume: again(runs.reference, set), model: 'models/reference2d.vae', out: runs.reference });
+  const r = await trainCommand({ ...common, ...continued(runs.reference, 'models/reference2d.vae', set), out: runs.reference });
   timings['reference model'] = (performance.now() - t) / 1000;
   if (r.stopped !== 'done') return `stopped by ${r.stopped}; run again with --resume to continue`;
   r.runtime.destroy();
   t = performance.now();
   const targetSet = { ...set, lr: DEMO_TARGET_LR };
-  const tg = await trainCommand({ ...common, set: targetSet, resume: again(runs.target, targetSet), model: 'models/target2d.vae', out: runs.target });
+  const tg = await trainCommand({ ...common, set: targetSet, ...continued(runs.target, 'models/target2d.vae', targetSet), out: runs.target });
   timings['target model'] = (performance.now() - t) / 1000;
   if (tg.stopped !== 'done') return `stopped by ${tg.stopped}; run again with --resume to continue`;
   tg.runtime.destroy();

@@ -211,7 +211,7 @@ describe('statcell eval, embed, generate, demo', () => {
     expect(run(['generate', '--reference', runDir, '--target', renamed, '--labels', 'Golgi; cis', '--out', tmp(), '--backend', 'wasm']).err).toMatch(/unknown label 'Golgi'/);
   });
 
-  test('demo (narrow models) writes the report folder', () => {
+  test('demo (narrow models) writes the report folder', async () => {
     const dir = tmp();
     const r = run(['demo', '--cells', '30', '--size', '24,16', '--channels', '4,8', '--latent', '4', '--batch', '4', '--epochs', '1', '--data', join(dir, 'ds'), '--runs', join(dir, 'runs'), '--report', join(dir, 'report'), '--backend', 'wasm']);
     expect(r.code, r.err).toBe(0);
@@ -235,5 +235,16 @@ describe('statcell eval, embed, generate, demo', () => {
     const other = run(['demo', '--cells', '30', '--size', '24,16', '--channels', '4,8', '--latent', '6', '--batch', '4', '--epochs', '1', '--data', join(dir, 'ds'), '--runs', join(dir, 'runs'), '--report', join(dir, 'report'), '--backend', 'wasm']);
     expect(other.code).toBe(1);
     expect(other.err).toContain(`${join(dir, 'runs', 'reference')} holds a demo run trained with {"size":[24,16],"channels":[4,8],"latent":4}, and this demo asks for {"size":[24,16],"channels":[4,8],"latent":6}: give --runs <another folder>, or remove ${join(dir, 'runs')}`);
+    // Runs made by an older statcell, whose models/ differed, are continued with the model their checkpoint keeps
+    // (the demo passed models/…vae, and the checkpoint was refused as of another source).
+    const { compileModel } = await import('../../compiler/index.ts');
+    const ck = join(dir, 'runs', 'reference', 'checkpoints');
+    const side = join(ck, `${readFileSync(join(ck, 'latest'), 'utf8').trim()}.json`);
+    const sidecar = JSON.parse(readFileSync(side, 'utf8'));
+    sidecar.model.files[sidecar.model.entryFile] += '\n# as an older statcell wrote it\n';
+    sidecar.model.sourceHash = compileModel(new Map(Object.entries(sidecar.model.files)), sidecar.model.entryFile).sourceHash;
+    writeFileSync(side, JSON.stringify(sidecar));
+    const again = run(['demo', '--cells', '30', '--size', '24,16', '--channels', '4,8', '--latent', '4', '--batch', '4', '--epochs', '1', '--data', join(dir, 'ds'), '--runs', join(dir, 'runs'), '--report', join(dir, 'report'), '--backend', 'wasm']);
+    expect(again.code, again.err).toBe(0);
   });
 });

@@ -155,6 +155,7 @@ export class CellDataset {
    */
   async readable(): Promise<CellDataset> {
     if (!this.opts.skipBad) return this;
+    this.opts.log?.(`--skip-bad: reading the ${this.length} cells${this.opts.split ? ` of the ${this.opts.split} split` : ''} once, to leave out the unreadable ones`);
     for (let s = 0; s < this.length; s += CONCURRENT_READS) await Promise.all(Array.from({ length: Math.min(CONCURRENT_READS, this.length - s) }, (_, k) => this.load(s + k)));
     if (!this.bad.size) return this;
     const keep = this.rows.map((_, i) => i).filter((i) => !this.bad.has(i));

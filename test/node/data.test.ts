@@ -238,6 +238,7 @@ describe('batches', () => {
     const b = await ds.batch([0, 1, 2, 3]);
     expect(b.rows.map((r) => r.line)).toEqual([rows[0], rows[2], rows[3], rows[5]].map((r) => r.line));
     expect(logs.filter((l) => l.startsWith('skipping'))).toHaveLength(2);
+    expect(logs[0]).toBe('--skip-bad: reading the 6 cells once, to leave out the unreadable ones');
     const strict = new CellDataset(rows, { dims: 2, size: [32, 24], manifestFile: file });
     expect(await strict.readable()).toBe(strict);
   });

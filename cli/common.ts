@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import type { CompiledModel } from '../compiler/model.ts';
 import { CellDataset } from '../data/dataset.ts';
 import { imageDims } from '../data/decode.ts';
-import { readManifest } from '../data/manifest.ts';
+import { readManifest, type CellRow } from '../data/manifest.ts';
 import type { Split } from '../data/split.ts';
 import { openBackend, type BackendChoice } from '../runtime/device.ts';
 import { imageSize } from '../session/feeds.ts';
@@ -22,10 +22,11 @@ export async function backendFor(choice: string, log: (l: string) => void) {
  * indexed by `labels` (a trained run's vocabulary, for a model with a label input; default: the
  * manifest's own).
  */
-export function openSplit(manifest: string, model: CompiledModel, split: Split | 'all', opts: { skipBad?: boolean; log?: (l: string) => void; seed?: number; labels?: readonly string[]; fit?: 'exact' | 'crop-pad' } = {}): CellDataset {
+export function openSplit(manifest: string, model: CompiledModel, split: Split | 'all', opts: { skipBad?: boolean; log?: (l: string) => void; seed?: number; labels?: readonly string[]; fit?: 'exact' | 'crop-pad'; rows?: CellRow[] } = {}): CellDataset {
   const file = resolve(manifest);
   const size = imageSize(model);
-  const rows = readManifest(file, { seed: opts.seed ?? 1 });
+  // `rows`: the manifest already read, when several splits of it are opened (train opens three).
+  const rows = opts.rows ?? readManifest(file, { seed: opts.seed ?? 1 });
   // A run's label vocabulary binds only a model that takes labels: a shape model embeds cells of any structure.
   const takesLabels = model.inputs.some((i) => i.role?.kind === 'label');
   return new CellDataset(rows, { dims: imageDims(size), size, split: split === 'all' ? undefined : split, skipBad: opts.skipBad, log: opts.log, manifestFile: file, labels: takesLabels ? opts.labels : undefined, fit: opts.fit });

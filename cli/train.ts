@@ -9,6 +9,7 @@ import { lockRun } from '../session/lock.ts';
 import { assertFreshRunDir, forgetUnstartedRun, loadModel, modelOfCheckpoint, readRunInfo, writeRunInfo } from '../session/run.ts';
 import { backendFor, log, openSplit } from './common.ts';
 import { batchIndices } from '../data/sampler.ts';
+import { readManifest } from '../data/manifest.ts';
 import { formatProfile, profileUnavailable } from '../runtime/profile.ts';
 import { feedsFor } from '../session/feeds.ts';
 import { microBatchFor, ModelRuntime } from '../session/model.ts';
@@ -79,12 +80,13 @@ export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
   if (precision === 'f16-storage') log(f16StorageLine(backend));
   const fit = o.fit ?? previous?.fit;
   // The label vocabulary comes from the training data (kept in run.json for every later use).
-  const trainSet = openSplit(data, model, 'train', { skipBad: o.skipBad, log, labels: previous?.labels, fit });
+  const rows = readManifest(resolve(data), { seed: 1 });
+  const trainSet = openSplit(data, model, 'train', { skipBad: o.skipBad, log, labels: previous?.labels, fit, rows });
   if (o.profile) await profileFirstStep(model, backend, trainSet, o, precision);
-  const validateSplit = openSplit(data, model, 'validate', { skipBad: o.skipBad, log, labels: trainSet.classes, fit });
+  const validateSplit = openSplit(data, model, 'validate', { skipBad: o.skipBad, log, labels: trainSet.classes, fit, rows });
   // Training never reads the test split, but eval, embed and the analyses do: what they will miss, said now.
   try {
-    openSplit(data, model, 'test', { labels: trainSet.classes, fit });
+    openSplit(data, model, 'test', { labels: trainSet.classes, fit, rows });
   } catch (e) {
     log(`warning: the test split (read by eval, embed and the analyses, not by training): ${(e as Error).message}`);
   }

@@ -159,7 +159,7 @@ export class CellDataset {
     for (let s = 0; s < this.length; s += CONCURRENT_READS) await Promise.all(Array.from({ length: Math.min(CONCURRENT_READS, this.length - s) }, (_, k) => this.load(s + k)));
     if (!this.bad.size) return this;
     const keep = this.rows.map((_, i) => i).filter((i) => !this.bad.has(i));
-    if (!keep.length) throw new Error(`${this.opts.manifestFile ?? 'manifest'}: every row${this.opts.split ? ` of the ${this.opts.split} split` : ''} failed to load and was skipped (--skip-bad); the lines above say why`);
+    if (!keep.length) throw this.allFailed();
     const ds = new CellDataset(keep.map((i) => this.rows[i]), { ...this.opts, split: undefined, labels: this.classes });
     keep.forEach((i, k) => {
       const cell = this.cache.get(i);
@@ -167,6 +167,11 @@ export class CellDataset {
     });
     ds.cachedBytes = this.cachedBytes;
     return ds;
+  }
+
+  /** With skipBad: no row of this dataset could be read. */
+  private allFailed(): Error {
+    return new Error(`${this.opts.manifestFile ?? 'manifest'}: every row${this.opts.split ? ` of the ${this.opts.split} split` : ''} failed to load and was skipped (--skip-bad); the lines above say why`);
   }
 
   /** Assembles a batch from row indices; with skipBad, unreadable rows are replaced by `replace(k)`. */
@@ -187,7 +192,7 @@ export class CellDataset {
     for (let k = 0; k < n; k++) {
       let cell = cells[k];
       for (let attempt = 0; !cell; attempt++) {
-        if (attempt > this.length) throw new Error(`${this.opts.manifestFile ?? 'manifest'}: every row${this.opts.split ? ` of the ${this.opts.split} split` : ''} failed to load and was skipped (--skip-bad); the lines above say why`);
+        if (attempt > this.length) throw this.allFailed();
         cell = await this.load(replace(attempt));
       }
       out.reference.set(cell.reference, k * 2 * v);

@@ -365,13 +365,19 @@ describe('a run trained with --precision f16-storage', () => {
 });
 
 describe('generate with a target conditioned on its label alone', () => {
-  test('needs no reference run (it asked for one, and then threw its cells away)', () => {
+  /** A tiny target run (the structure, given the label and maybe the cell) of tiny.vae's text edited by `edit`; its folder and run. */
+  function tinyTargetVariant(edit: (source: string) => string): { dir: string; out: string } {
     const dir = tmp();
-    const file = join(dir, 'label-only.vae');
-    writeFileSync(file, readFileSync(TINY_FILE, 'utf8').replace(/input ref: (.*) if conditioned/, 'input ref: $1 if false'));
+    const file = join(dir, 'variant.vae');
+    writeFileSync(file, edit(readFileSync(TINY_FILE, 'utf8')));
     const out = join(dir, 'run');
     const trained = run(['train', '--model', file, '--set', 'size=[24,16]', '--set', 'conditioned=true', '--set', 'image_channels=["structure"]', '--data', join(data, 'manifest.csv'), '--out', out, '--backend', 'wasm', '--batch', '4', '--iterations', '1']);
     expect(trained.code, trained.err).toBe(0);
+    return { dir, out };
+  }
+
+  test('needs no reference run (it asked for one, and then threw its cells away)', () => {
+    const { dir, out } = tinyTargetVariant((s) => s.replace(/input ref: (.*) if conditioned/, 'input ref: $1 if false'));
     const labels = (JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).labels as string[]).filter((l) => !l.startsWith('Control')).slice(0, 2);
     const g = run(['generate', '--target', out, '--labels', labels.join(';'), '--n', '2', '--format', 'ome-tiff', '--out', join(dir, 'gen'), '--backend', 'wasm']);
     expect(g.code, g.err).toBe(0);
@@ -379,12 +385,7 @@ describe('generate with a target conditioned on its label alone', () => {
   });
 
   test('a target whose reference reads a channel it generates is refused as such (it said the data lack the structure channel)', () => {
-    const dir = tmp();
-    const file = join(dir, 'ref3.vae');
-    writeFileSync(file, readFileSync(TINY_FILE, 'utf8').replace('input ref: [B, 2, ...size] as reference("membrane", "dna")', 'input ref: [B, 3, ...size] as reference("membrane", "dna", "structure")'));
-    const out = join(dir, 'run');
-    const trained = run(['train', '--model', file, '--set', 'size=[24,16]', '--set', 'conditioned=true', '--set', 'image_channels=["structure"]', '--data', join(data, 'manifest.csv'), '--out', out, '--backend', 'wasm', '--batch', '4', '--iterations', '1']);
-    expect(trained.code, trained.err).toBe(0);
+    const { dir, out } = tinyTargetVariant((s) => s.replace('input ref: [B, 2, ...size] as reference("membrane", "dna")', 'input ref: [B, 3, ...size] as reference("membrane", "dna", "structure")'));
     const g = run(['generate', '--target', out, '--data', join(data, 'manifest.csv'), '--n', '1', '--out', join(dir, 'gen'), '--backend', 'wasm']);
     expect(g.code).toBe(1);
     expect(g.err).toContain('generate: Tiny generates structure and its reference input ref reads structure, so it cannot be generated given a cell');

@@ -6,8 +6,8 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import { DiagnosticError, report } from '../dsl/diagnostics.ts';
 import { MAX_NESTING } from '../dsl/index.ts';
-import { LIBRARY, libraryName, loadModule, type FileSource, type LoadResult } from '../dsl/load.ts';
-import { dirnamePath, joinPath, normalizePath, relativePath } from '../dsl/path.ts';
+import { LIBRARY, loadModule, resolveImport, type FileSource, type LoadResult } from '../dsl/load.ts';
+import { dirnamePath, normalizePath, relativePath } from '../dsl/path.ts';
 import { numel } from '../kernels/types.ts';
 import { Elaborator, type DebugOptions } from './elaborate.ts';
 import { fuse } from './fuse.ts';
@@ -55,17 +55,9 @@ function relocatableNames(load: LoadResult): [string, string][] {
   // beside the importer, else (a bare file name) in the library. Where one would not (an import
   // that climbs above `/`: `/a/b` importing `../../../x.vae` reaches `/x.vae`), every file keeps
   // the name it was loaded by, under which each import resolved once already.
-  const resolvesAmong = (named: (f: string) => string) => {
-    const names = new Set([...load.programs.keys()].map(named));
-    return [...load.imports].every(([f, list]) =>
-      list.every(({ path, target }) => {
-        const beside = joinPath(dirnamePath(named(f)), path);
-        const lib = libraryName(path);
-        return (names.has(beside) || !lib || !names.has(lib) ? beside : lib) === named(target);
-      }),
-    );
-  };
-  if (!resolvesAmong(name)) name = (f) => f;
+  const names = new Set([...load.programs.keys()].map(name));
+  const resolves = [...load.imports].every(([f, list]) => list.every(({ path, target }) => resolveImport(name(f), path, (n) => names.has(n)) === name(target)));
+  if (!resolves) name = (f) => f;
   return [load.entry, ...[...load.sources.keys()].filter((f) => f !== load.entry)].map((f) => [name(f), load.sources.get(f)!]);
 }
 

@@ -35,6 +35,16 @@ export const LIBRARY = '@statcell/models';
 /** An import that may come from the library: a bare file name. */
 export const libraryName = (importPath: string): string | undefined => (/^[^/]+\.vae$/.test(importPath) ? `${LIBRARY}/${importPath}` : undefined);
 
+/**
+ * The file an import of `importer` names: beside the importer, else (a bare file name) in the
+ * library, as `exists` tells; beside it when neither is there (for the error).
+ */
+export function resolveImport(importer: string, importPath: string, exists: (file: string) => boolean): string {
+  const beside = joinPath(dirnamePath(importer), importPath);
+  const lib = libraryName(importPath);
+  return exists(beside) || !lib || !exists(lib) ? beside : lib;
+}
+
 export interface LoadResult {
   /** The entry file's name as given (normalised). */
   entry: string;
@@ -90,24 +100,28 @@ export function loadModule(path: string, files?: FileSource): LoadResult {
     active.push(file);
     const resolved: { path: string; target: string }[] = [];
     imports.set(file, resolved);
-    // A file's text, or why there is none: refused, or missing.
+    // A file's text, or why there is none: refused, or missing; each file tried once.
+    const tried = new Map<string, { text?: string; refused?: ImportRefused }>();
     const attempt = (t: string): { text?: string; refused?: ImportRefused } => {
       if (programs.has(t) || active.includes(t)) return { text: '' }; // known: not read again
-      try {
-        return { text: read(t) };
-      } catch (e) {
-        return e instanceof ImportRefused ? { refused: e } : {};
+      if (!tried.has(t)) {
+        try {
+          tried.set(t, { text: read(t) });
+        } catch (e) {
+          tried.set(t, e instanceof ImportRefused ? { refused: e } : {});
+        }
       }
+      return tried.get(t)!;
     };
     for (const d of r.program.decls) {
       if (d.kind !== 'Import') continue;
-      let target = joinPath(dirnamePath(file), d.path);
-      let got = attempt(target);
+      // A refused file exists: the refusal is the diagnostic, not a look elsewhere.
+      const target = resolveImport(file, d.path, (t) => {
+        const got = attempt(t);
+        return got.text !== undefined || got.refused !== undefined;
+      });
+      const got = attempt(target);
       const lib = libraryName(d.path);
-      if (got.text === undefined && !got.refused && lib) {
-        const fromLibrary = attempt(lib);
-        if (fromLibrary.text !== undefined || fromLibrary.refused) [target, got] = [lib, fromLibrary];
-      }
       resolved.push({ path: d.path, target });
       if (active.includes(target)) {
         diags.report('SC2007', d.pathSpan, { cycle: [...active.slice(active.indexOf(target)), target] }, { notes: ['move the shared blocks into a file that imports neither'] });

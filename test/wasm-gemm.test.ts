@@ -103,6 +103,8 @@ onDevice('wasm', (d) => {
       ['conv_transpose', [1, 3, 40, 8], [3, 5, 4, 4], { stride: 2, pad: 1 }, true], // phases of 40×8 grids
       ['conv_transpose', [2, 6, 24, 16], [6, 4, 3, 3], { pad: 1 }, false], // stride 1: one phase
       ['conv_transpose', [1, 2, 36, 17], [2, 3, 3, 3], { stride: 2, pad: 2, outputPadding: 1 }, true], // phases with negative padding
+      ['conv_transpose', [1, 3, 64, 16], [3, 5, 1, 1], { stride: 2, outputPadding: 1 }, true], // three phases without taps (bias only) between blocks
+      ['conv_transpose', [1, 2, 2, 16, 16], [2, 3, 4, 4, 4], { stride: 2, pad: 1 }, false], // 3D: 8 phases, x-phases block by block
     ];
     for (const [op, xs, ws, attrs, bias] of cases) {
       const co = op === 'conv' ? ws[0] : ws[1];

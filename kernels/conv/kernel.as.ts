@@ -48,21 +48,25 @@ export function conv_geom(
   return ptr(dst, ((j >> 3) * kc + k) * NR + (j & 7));
 }
 
-/** Tap offsets of a conv_transpose phase (phase_weight); MAX_PHASE_TAPS in wasm.ts. */
+/** conv_transpose's phases: their taps' offsets, concatenated (phase_weights); MAX_PHASE_TAPS in wasm.ts. */
 const MAX_PHASE_TAPS: i32 = 4096;
-// Mutable so each thread's instance of the module (one shared memory) can point both tables at its
+/** conv_transpose's phases with taps: (first tap, taps) i32 pairs; MAX_PHASES in wasm.ts. */
+const MAX_PHASES: i32 = 64;
+// Mutable so each thread's instance of the module (one shared memory) can point the tables at its
 // own region with conv_tables; otherwise threads would race on the static ones.
 let TAPS: usize = memory.data(MAX_PHASE_TAPS * 4, 16);
+let PHASES: usize = memory.data(MAX_PHASES * 8, 16);
 
 /** Per-column origins of a panel in pack_im2col: 8 × (batch offset, z, y, x) i32, static data. */
 let COLS: usize = memory.data(NR * 16, 16);
 
 /** Bytes a thread's own tables take (conv_tables). */
-export const CONV_TABLE_BYTES: i32 = MAX_PHASE_TAPS * 4 + NR * 16;
-/** Points TAPS and COLS at `base` (CONV_TABLE_BYTES, 16-byte aligned): a worker thread's own. */
+export const CONV_TABLE_BYTES: i32 = MAX_PHASE_TAPS * 4 + MAX_PHASES * 8 + NR * 16;
+/** Points TAPS, PHASES and COLS at `base` (CONV_TABLE_BYTES, 16-byte aligned): a worker thread's own. */
 export function conv_tables(base: usize): void {
   TAPS = base;
-  COLS = base + <usize>(MAX_PHASE_TAPS * 4);
+  PHASES = base + <usize>(MAX_PHASE_TAPS * 4);
+  COLS = PHASES + <usize>(MAX_PHASES * 8);
 }
 
 /**
@@ -185,44 +189,88 @@ function pack_im2col(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, dst:
   }
 }
 
-// conv_transpose phase state (see conv_transpose): the original weight's kernel size and
-// stride, the phase's first tap and its output residue per dim.
+// conv_transpose phase state (see conv_transpose): the op's own kernel size, stride, pad, output
+// (y) and input (x) sizes, and the current phase's first tap and output residue per dim.
 let WKD: i32 = 1, WKH: i32 = 1, WKW: i32 = 1;
 let WSD: i32 = 1, WSH: i32 = 1, WSW: i32 = 1;
+let WPD: i32 = 0, WPH: i32 = 0, WPW: i32 = 0;
+let XD: i32 = 1, XH: i32 = 1, XW: i32 = 1;
 let T0D: i32 = 0, T0H: i32 = 0, T0W: i32 = 0;
 let RD: i32 = 0, RH: i32 = 0, RW: i32 = 0;
 let OD: i32 = 1, OH: i32 = 1, OW: i32 = 1;
 
 /**
- * The weight of one conv_transpose phase as conv's row-major A, wp[co, ci·kvol + v] with
- * v over the phase's taps (kernel KD×KH×KW of the current geometry): tap v ↦ weight index
- * t0 + s·(n − 1 − v) (flipped: the phase is a correlation). w is [Ci, Co, WKD, WKH, WKW].
+ * Sets the geometry to output phase (rz, ry, rx) of the conv_transpose whose own geometry
+ * conv_transpose saved (O*, WK*, WS*, WP*, X*): a stride-1 conv with image x, grid the phase's
+ * outputs, kernel its taps. False where the output has no such residue.
  */
-function phase_weight(Ci: i32, Co: i32, w: usize, wp: usize): void {
+function set_phase(rz: i32, ry: i32, rx: i32): bool {
+  if (rz >= OD || ry >= OH || rx >= OW) return false;
+  RD = rz; RH = ry; RW = rx;
+  T0D = (rz + WPD) % WSD; T0H = (ry + WPH) % WSH; T0W = (rx + WPW) % WSW;
+  KD = T0D < WKD ? (WKD - T0D + WSD - 1) / WSD : 0;
+  KH = T0H < WKH ? (WKH - T0H + WSH - 1) / WSH : 0;
+  KW = T0W < WKW ? (WKW - T0W + WSW - 1) / WSW : 0;
+  ID = XD; IH = XH; IW = XW;
+  GD = (OD - rz + WSD - 1) / WSD; GH = (OH - ry + WSH - 1) / WSH; GW = (OW - rx + WSW - 1) / WSW;
+  SD = 1; SH = 1; SW = 1;
+  PD = KD - 1 - (rz + WPD - T0D) / WSD;
+  PH = KH - 1 - (ry + WPH - T0H) / WSH;
+  PW = KW - 1 - (rx + WPW - T0W) / WSW;
+  return true;
+}
+
+/**
+ * The weights of all of conv_transpose's phases, in one pass over w [Ci, Co, WKD, WKH, WKW]:
+ * wp[co, Ci·s + ci·n + v] for the phase whose taps start at s of the concatenated tap list and
+ * number n (kvol in all, so a row of wp has Ci·kvol floats), v over the phase's taps; tap v ↦
+ * weight index t0 + s·(n − 1 − v) per dim (flipped: the phase is a correlation). Phase p's A is
+ * then row-major with row stride Ci·kvol from wp + Ci·s_p (phase_start). One pass because each
+ * w row (one (ci, co)) feeds every phase: phase by phase, w was read once per phase.
+ */
+function phase_weights(Ci: i32, Co: i32, w: usize, wp: usize): void {
   const wvol = WKD * WKH * WKW;
-  const nvol = KD * KH * KW;
-  // Byte offset in a w row of each of the phase's taps, once (at most MAX_PHASE_TAPS: wasm.ts
-  // sends larger phases to the col2im form).
-  let v = 0;
-  for (let vz = 0; vz < KD; vz++) {
-    const tz = T0D + WSD * (KD - 1 - vz);
-    for (let vy = 0; vy < KH; vy++) {
-      const ty = T0H + WSH * (KH - 1 - vy);
-      for (let vx = 0; vx < KW; vx++) {
-        store<i32>(TAPS + (<usize>v << 2), ((tz * WKH + ty) * WKW + T0W + WSW * (KW - 1 - vx)) << 2);
-        v++;
+  let phases = 0, taps = 0;
+  for (let rz = 0; rz < WSD; rz++) {
+    for (let ry = 0; ry < WSH; ry++) {
+      for (let rx = 0; rx < WSW; rx++) {
+        if (!set_phase(rz, ry, rx)) continue;
+        const n = KD * KH * KW;
+        if (n == 0) continue;
+        // wasm.ts sends kernels of more than MAX_PHASE_TAPS taps, or more than MAX_PHASES phases, to col2im.
+        if (phases == MAX_PHASES || taps + n > MAX_PHASE_TAPS) unreachable();
+        store<i32>(PHASES + (<usize>phases << 3), taps);
+        store<i32>(PHASES + (<usize>phases << 3), n, 4);
+        phases++;
+        for (let vz = 0; vz < KD; vz++) {
+          const tz = T0D + WSD * (KD - 1 - vz);
+          for (let vy = 0; vy < KH; vy++) {
+            const ty = T0H + WSH * (KH - 1 - vy);
+            for (let vx = 0; vx < KW; vx++) {
+              store<i32>(TAPS + (<usize>taps << 2), ((tz * WKH + ty) * WKW + T0W + WSW * (KW - 1 - vx)) << 2);
+              taps++;
+            }
+          }
+        }
       }
     }
   }
-  // 16×16 blocks of (co, ci): a transpose, and both w's and wp's rows have power-of-two strides
-  // in the paper's models.
-  for (let co0 = 0; co0 < Co; co0 += 16) {
-    for (let ci0 = 0; ci0 < Ci; ci0 += 16) {
-      for (let co = co0; co < min(co0 + 16, Co); co++) {
-        for (let ci = ci0; ci < min(ci0 + 16, Ci); ci++) {
-          const src = ptr(w, (ci * Co + co) * wvol);
-          const d = ptr(wp, (co * Ci + ci) * nvol);
-          for (let t = 0; t < nvol; t++) store<f32>(ptr(d, t), load<f32>(src + <usize>load<i32>(TAPS + (<usize>t << 2))));
+  // Phase by phase, in 16×16 tiles of (co, ci): a transpose, and both w's and wp's rows have
+  // power-of-two strides in the paper's models. (Every phase at once, so that each w row is read
+  // once, measured slower in every loop order tried: 21–45 ms a reference2d step against 18.)
+  const ld = Ci * taps;
+  for (let p = 0; p < phases; p++) {
+    const s = load<i32>(PHASES + (<usize>p << 3));
+    const n = load<i32>(PHASES + (<usize>p << 3), 4);
+    const tab = TAPS + (<usize>s << 2);
+    for (let co0 = 0; co0 < Co; co0 += 16) {
+      for (let ci0 = 0; ci0 < Ci; ci0 += 16) {
+        for (let co = co0; co < min(co0 + 16, Co); co++) {
+          for (let ci = ci0; ci < min(ci0 + 16, Ci); ci++) {
+            const src = ptr(w, (ci * Co + co) * wvol);
+            const d = ptr(wp, co * ld + Ci * s + ci * n);
+            for (let t = 0; t < n; t++) store<f32>(ptr(d, t), load<f32>(src + <usize>load<i32>(tab + (<usize>t << 2))));
+          }
         }
       }
     }
@@ -231,7 +279,7 @@ function phase_weight(Ci: i32, Co: i32, w: usize, wp: usize): void {
 
 /**
  * The implicit GEMM of conv and of each conv_transpose phase: out[b, co, g] = w · im2col(x),
- * w row-major [Co, Ci·kvol] (a transpose phase's from phase_weight). The GEMM's columns are
+ * w row-major [Co, Ci·kvol] with row stride lda (a transpose phase's in phase_weights' wp). The GEMM's columns are
  * n = b·G + g; each block of them accumulates in `cbuf` [Co × nc] and is then written to y with
  * the bias: at grid position g (conv), or at output R + S·g (a transpose phase).
  *
@@ -245,25 +293,28 @@ function phase_weight(Ci: i32, Co: i32, w: usize, wp: usize): void {
  *   layers with few grid positions per image still get wide GEMMs.
  * `rb` (rbFloats floats; 0: packed) holds the direct path's offset table, panel bases and rows.
  */
-function implicit_gemm(B: i32, Ci: i32, Co: i32, x: usize, w: usize, transposePhase: bool, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, rb: usize, rbFloats: i32): void {
+function implicit_gemm(B: i32, Ci: i32, Co: i32, x: usize, w: usize, lda: i32, transposePhase: bool, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, rb: usize, rbFloats: i32): void {
   const G = GD * GH * GW;
   if (rb != 0 && KD * KH * KW > 0) {
     // The plan chose the direct path (directFloats in wasm.ts) and sized rb for it. (A
     // conv_transpose phase without taps only writes the bias.)
     const rows = min(NC / GW, GH); // grid rows per block
-    if (GW % NR != 0 || rows == 0 || stagedFloats(Ci, rows) > rbFloats - DIRECT_TABLE_FLOATS) unreachable();
+    if (rows == 0) unreachable();
     for (let b = 0; b < B; b++) {
       for (let z = 0; z < GD; z++) {
-        for (let y0 = 0; y0 < GH; y0 += rows) {
-          const r = min(rows, GH - y0);
-          stage_rows(Ci, ptr(x, b * Ci * ID * IH * IW), z, y0, r, ptr(rb, DIRECT_TABLE_FLOATS), (r - 1) * SH + KH, 0);
-          gemm_block(b * G + (z * GH + y0) * GW, r * GW, Ci, Co, x, w, transposePhase, hasBias, bias, y, scratch, cbuf, rb, r);
-        }
+        for (let y0 = 0; y0 < GH; y0 += rows) direct_block(b, z, y0, min(rows, GH - y0), Ci, Co, x, w, lda, transposePhase, hasBias, bias, y, scratch, cbuf, rb, rbFloats);
       }
     }
   } else {
-    for (let jc = 0; jc < B * G; jc += NC) gemm_block(jc, min(NC, B * G - jc), Ci, Co, x, w, transposePhase, hasBias, bias, y, scratch, cbuf, 0, 0);
+    for (let jc = 0; jc < B * G; jc += NC) gemm_block(jc, min(NC, B * G - jc), Ci, Co, x, w, lda, transposePhase, hasBias, bias, y, scratch, cbuf, 0, 0);
   }
+}
+
+/** One block of implicit_gemm's direct path: grid rows y0 … y0+rows−1 of slice z of image b. */
+function direct_block(b: i32, z: i32, y0: i32, rows: i32, Ci: i32, Co: i32, x: usize, w: usize, lda: i32, transposePhase: bool, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, rb: usize, rbFloats: i32): void {
+  if (GW % NR != 0 || rows * GW > NC || stagedFloats(Ci, rows) > rbFloats - DIRECT_TABLE_FLOATS) unreachable();
+  stage_rows(Ci, ptr(x, b * Ci * ID * IH * IW), z, y0, rows, ptr(rb, DIRECT_TABLE_FLOATS), (rows - 1) * SH + KH, 0);
+  gemm_block((b * GD + z) * GH * GW + y0 * GW, rows * GW, Ci, Co, x, w, lda, transposePhase, hasBias, bias, y, scratch, cbuf, rb, rows);
 }
 
 /** The direct path's offset table (KC i32) and panel bases (NC/NR i32) at the start of rb. */
@@ -354,7 +405,7 @@ function stage_row(d: usize, src: usize, row: i32): void {
  * One block of columns [jc, jc+nc) of implicit_gemm. rows = 0: B packed from the image;
  * else B read in place from the rows stage_rows staged in rb for this block of `rows` grid rows.
  */
-function gemm_block(jc: i32, nc: i32, Ci: i32, Co: i32, x: usize, w: usize, transposePhase: bool, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, rb: usize, rows: i32): void {
+function gemm_block(jc: i32, nc: i32, Ci: i32, Co: i32, x: usize, w: usize, lda: i32, transposePhase: bool, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, rb: usize, rows: i32): void {
   const G = GD * GH * GW;
   const K = Ci * KD * KH * KW;
   const kcMax = max(1, min(K, KC));
@@ -376,7 +427,7 @@ function gemm_block(jc: i32, nc: i32, Ci: i32, Co: i32, x: usize, w: usize, tran
     else pack_im2col(kc, pc, nc, jc, Ci, x, pb);
     for (let ic = 0; ic < Co; ic += MC) {
       const mc = min(MC, Co - ic);
-      gemm_pack_a(mc, kc, ptr(w, ic * K + pc), K, 1, pa);
+      gemm_pack_a(mc, kc, ptr(w, ic * lda + pc), lda, 1, pa);
       if (rows) gemm_macro_direct(mc, nc, kc, pa, tab, bases, ptr(cbuf, ic * nc), nc, tile);
       else gemm_macro(mc, nc, kc, pa, pb, ptr(cbuf, ic * nc), nc, tile);
     }
@@ -392,22 +443,25 @@ function gemm_block(jc: i32, nc: i32, Ci: i32, Co: i32, x: usize, w: usize, tran
       const b = n / G;
       const g = n - b * G;
       const s = ptr(src, j);
+      let d: usize, run: i32;
       if (!transposePhase) {
-        const run = min(G - g, nc - j);
-        const d = ptr(y, (b * Co + co) * G + g);
-        let t = 0;
-        for (; t + 4 <= run; t += 4) v128.store(ptr(d, t), f32x4.add(v128.load(ptr(s, t)), bv));
-        for (; t < run; t++) store<f32>(ptr(d, t), load<f32>(ptr(s, t)) + bs);
-        j += run;
+        run = min(G - g, nc - j);
+        d = ptr(y, (b * Co + co) * G + g);
       } else {
         const gx = g % GW;
         const gy = (g / GW) % GH;
         const gz = g / (GH * GW);
-        const run = min(GW - gx, nc - j);
-        let d = ptr(y, ((b * Co + co) * OD + RD + WSD * gz) * OH * OW + (RH + WSH * gy) * OW + RW + WSW * gx);
+        run = min(GW - gx, nc - j);
+        d = ptr(y, ((b * Co + co) * OD + RD + WSD * gz) * OH * OW + (RH + WSH * gy) * OW + RW + WSW * gx);
+      }
+      j += run;
+      if (!transposePhase || WSW == 1) {
+        let t = 0;
+        for (; t + 4 <= run; t += 4) v128.store(ptr(d, t), f32x4.add(v128.load(ptr(s, t)), bv));
+        for (; t < run; t++) store<f32>(ptr(d, t), load<f32>(ptr(s, t)) + bs);
+      } else {
         const step = <usize>WSW << 2;
         for (let t = 0; t < run; t++) { store<f32>(d, load<f32>(ptr(s, t)) + bs); d += step; }
-        j += run;
       }
     }
   }
@@ -445,7 +499,7 @@ function direct_taps(kc: i32, k0: i32, ny: i32, tab: usize): void {
  * (rbFloats floats; 0: B always packed), see implicit_gemm.
  */
 export function conv_fwd(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, rb: usize, rbFloats: i32): void {
-  implicit_gemm(B, Ci, Co, x, w, false, hasBias, bias, y, scratch, cbuf, rb, rbFloats);
+  implicit_gemm(B, Ci, Co, x, w, Ci * KD * KH * KW, false, hasBias, bias, y, scratch, cbuf, rb, rbFloats);
 }
 
 /**
@@ -702,39 +756,54 @@ function grad_weight_direct(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, dw: u
  * x[u + c − v], c = (ρ + p − t0)/s; with the taps flipped (v' = n − 1 − v) that is a correlation
  * of x with an n-tap kernel and pad n − 1 − c. Expects conv_geom(image = y, grid = x, …).
  * Scratch: gemmScratch(Co, B·maxPhaseGrid, Ci·maxPhaseTaps), then cbuf (Co · min(that N, NC)),
- * then wp (Co · Ci · maxPhaseTaps) for the phase's weight, then rb (rbFloats; see implicit_gemm).
+ * then wp (Co · Ci · kvol) for the phases' weights, then rb (rbFloats; see implicit_gemm).
  */
 export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, wp: usize, rb: usize, rbFloats: i32): void {
   OD = ID; OH = IH; OW = IW;
   WKD = KD; WKH = KH; WKW = KW;
   WSD = SD; WSH = SH; WSW = SW;
-  const xD = GD, xH = GH, xW = GW;
-  const pD = PD, pH = PH, pW = PW;
+  WPD = PD; WPH = PH; WPW = PW;
+  XD = GD; XH = GH; XW = GW;
+  phase_weights(Ci, Co, w, wp);
+  const ld = Ci * WKD * WKH * WKW; // wp's row stride: Ci · (the phases' taps, kvol in all)
+  let taps = 0; // taps of the phases so far: phase p's A starts at wp + Ci·taps
   for (let rz = 0; rz < WSD; rz++) {
     for (let ry = 0; ry < WSH; ry++) {
-      for (let rx = 0; rx < WSW; rx++) {
-        if (rz >= OD || ry >= OH || rx >= OW) continue;
-        RD = rz; RH = ry; RW = rx;
-        T0D = (rz + pD) % WSD; T0H = (ry + pH) % WSH; T0W = (rx + pW) % WSW;
-        const nz = T0D < WKD ? (WKD - T0D + WSD - 1) / WSD : 0;
-        const ny = T0H < WKH ? (WKH - T0H + WSH - 1) / WSH : 0;
-        const nx = T0W < WKW ? (WKW - T0W + WSW - 1) / WSW : 0;
-        // The phase as a stride-1 conv: image x, grid the phase's outputs, kernel its taps.
-        ID = xD; IH = xH; IW = xW;
-        GD = (OD - rz + WSD - 1) / WSD; GH = (OH - ry + WSH - 1) / WSH; GW = (OW - rx + WSW - 1) / WSW;
-        KD = nz; KH = ny; KW = nx;
-        SD = 1; SH = 1; SW = 1;
-        PD = nz - 1 - (rz + pD - T0D) / WSD;
-        PH = ny - 1 - (ry + pH - T0H) / WSH;
-        PW = nx - 1 - (rx + pW - T0W) / WSW;
-        phase_weight(Ci, Co, w, wp);
-        implicit_gemm(B, Ci, Co, x, wp, true, hasBias, bias, y, scratch, cbuf, rb, rbFloats);
+      if (rb == 0) {
+        for (let rx = 0; rx < WSW; rx++) {
+          if (!set_phase(rz, ry, rx)) continue;
+          implicit_gemm(B, Ci, Co, x, ptr(wp, Ci * taps), ld, true, hasBias, bias, y, scratch, cbuf, 0, 0);
+          taps += KD * KH * KW;
+        }
+        continue;
+      }
+      // Direct path: block by block, each block's x-phases one after the other, so that the
+      // interleaved columns they write (stride WSW) are still in cache for the next phase; phase
+      // by phase, each output row was fetched from memory WSW times. The blocks are those of
+      // implicit_gemm, sized by the widest phase (rx = 0); a block's size does not change its sums.
+      if (!set_phase(rz, ry, 0)) continue;
+      const rows = min(NC / GW, GH);
+      if (rows == 0) unreachable();
+      const t0 = taps;
+      for (let b = 0; b < B; b++) {
+        for (let z = 0; z < GD; z++) {
+          for (let y0 = 0; y0 < GH; y0 += rows) {
+            taps = t0;
+            for (let rx = 0; rx < WSW; rx++) {
+              if (!set_phase(rz, ry, rx)) continue;
+              const n = KD * KH * KW;
+              if (n > 0) direct_block(b, z, y0, min(rows, GH - y0), Ci, Co, x, ptr(wp, Ci * taps), ld, true, hasBias, bias, y, scratch, cbuf, rb, rbFloats);
+              else gemm_block((b * GD + z) * GH * GW + y0 * GW, min(rows, GH - y0) * GW, Ci, Co, x, 0, 0, true, hasBias, bias, y, scratch, cbuf, 0, 0);
+              taps += n;
+            }
+          }
+        }
       }
     }
   }
   // Leave the geometry as it was set.
-  ID = OD; IH = OH; IW = OW; GD = xD; GH = xH; GW = xW;
-  KD = WKD; KH = WKH; KW = WKW; SD = WSD; SH = WSH; SW = WSW; PD = pD; PH = pH; PW = pW;
+  ID = OD; IH = OH; IW = OW; GD = XD; GH = XH; GW = XW;
+  KD = WKD; KH = WKH; KW = WKW; SD = WSD; SH = WSH; SW = WSW; PD = WPD; PH = WPH; PW = WPW;
 }
 
 /**

@@ -120,7 +120,7 @@ export const convTransposeWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => 
   const N = g.B * g.O.reduce((a, o, i) => a * Math.ceil(o / g.stride[i]), 1);
   const rb = phaseDirectFloats(g);
   return {
-    scratch: [gemmScratch(g.Co, N, g.Ci * taps), g.Co * Math.min(N, GEMM.NC), g.Co * g.Ci * taps, rb],
+    scratch: [gemmScratch(g.Co, N, g.Ci * taps), g.Co * Math.min(N, GEMM.NC), g.Co * g.Ci * vol(g.K), rb],
     run: (k, bufs) => {
       const [bias, y, scratch, cbuf, wp, rbuf] = biasArgs(bufs);
       setGeom(k, g.O, g.S, g);
@@ -129,7 +129,7 @@ export const convTransposeWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => 
     split: (threads) => {
       const perImage = N / g.B;
       return batchSplit(g, threads, g.B * vol(g.O) * g.Co * g.Ci * taps, geomCall(g.O, g.S, g),
-        (b) => [gemmScratch(g.Co, b * perImage, g.Ci * taps), g.Co * Math.min(b * perImage, GEMM.NC), g.Co * g.Ci * taps, rb],
+        (b) => [gemmScratch(g.Co, b * perImage, g.Ci * taps), g.Co * Math.min(b * perImage, GEMM.NC), g.Co * g.Ci * vol(g.K), rb],
         (b0, b, io, [scratch, cbuf, wp, rbuf]) => ['conv_transpose', b, g.Ci, g.Co, io[0] + 4 * b0 * g.Ci * vol(g.S), io[1],
           hasBias ? 1 : 0, hasBias ? io[2] : 0, io[hasBias ? 3 : 2] + 4 * b0 * g.Co * vol(g.O), scratch, cbuf, wp, rb ? rbuf : 0, rb]);
     },
@@ -148,13 +148,14 @@ export const setConvTransposeForm = (f: 'auto' | 'phase' | 'col2im'): void => vo
  * the phases win (12.4 vs 15.6); with stride 2 and Co = Ci the phases win (13.6 vs 19.0).
  */
 export function useCol2im(g: ConvGeom): boolean {
-  // The phase form keeps a table of at most MAX_PHASE_TAPS taps (kernel.as.ts).
-  if (phaseTaps(g) > MAX_PHASE_TAPS) return true;
+  // The phase form keeps tables of at most MAX_PHASE_TAPS taps and MAX_PHASES phases (kernel.as.ts).
+  if (vol(g.K) > MAX_PHASE_TAPS || g.stride.reduce((a, s, i) => a * Math.min(s, g.O[i]), 1) > MAX_PHASES) return true;
   if (convTransposeForm !== 'auto') return convTransposeForm === 'col2im';
   return 4 * g.Co <= g.Ci;
 }
 
 const MAX_PHASE_TAPS = 4096;
+const MAX_PHASES = 64;
 /** Taps of conv_transpose's largest output phase. */
 const phaseTaps = (g: ConvGeom): number => g.K.reduce((a, k, i) => a * Math.ceil(k / g.stride[i]), 1);
 

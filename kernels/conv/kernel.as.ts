@@ -17,6 +17,7 @@
 //                     or col = wᵀ · x[b] then col2im (conv_transpose_col2im) when Co ≤ Ci/4
 
 import { gemm_acc, gemm_macro, gemm_macro_direct, gemm_macro_direct_a, gemm_pack_a } from '../matmul/kernel.as';
+import { transpose4_store } from '../simd.as';
 
 // Must match kernels/matmul/kernel.as.ts (and GEMM in kernels/matmul/wasm.ts).
 const MR: i32 = 4;
@@ -592,13 +593,7 @@ function pack_im2col_t(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, ds
         for (; t + 4 <= hi; t += 4) {
           const v0 = load_run(r0, x0 + t * SW, memEnd), v1 = load_run(r1, x1 + t * SW, memEnd);
           const v2 = load_run(r2, x2 + t * SW, memEnd), v3 = load_run(r3, x3 + t * SW, memEnd);
-          const t0 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
-          const t2 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
-          const p = d + (<usize>t << 5);
-          v128.store(p, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
-          v128.store(p, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 32);
-          v128.store(p, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 64);
-          v128.store(p, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 96);
+          transpose4_store(v0, v1, v2, v3, d + (<usize>t << 5), 32);
         }
       }
       for (; t < run; t++) pack_t_scalar(d, t, r0, r1, r2, r3, x0, x1, x2, x3);
@@ -733,13 +728,7 @@ function grad_weight_direct(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, dw: u
       at += nyRun;
       R += n;
     }
-    // dyᵀ in NR-column panels: panel row k holds dy[b, co, g] of position k for the panel's co.
-    for (let k = 0; k < kc; k++) {
-      const p = pc + k;
-      const b = p / G;
-      const src = ptr(dy, b * Co * G + p - b * G);
-      for (let co = 0; co < cols; co++) store<f32>(ptr(pb, ((co / NR) * kc + k) * NR + co % NR), co < Co ? load<f32>(ptr(src, co * G)) : 0);
-    }
+    pack_dy_t(kc, pc, Co, dy, pb);
     for (let ic = 0; ic < N; ic += MC) {
       gemm_macro_direct_a(min(MC, N - ic), Co, kc, rows + (<usize>ic << 2), staged, tab, pb, ptr(dwT, ic * Co), Co, tile);
     }
@@ -747,6 +736,41 @@ function grad_weight_direct(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, dw: u
   for (let co = 0; co < Co; co++) {
     for (let j = 0; j < N; j++) store<f32>(ptr(dw, co * N + j), load<f32>(ptr(dwT, j * Co + co)));
   }
+}
+
+/**
+ * dyᵀ for positions [pc, pc+kc) in NR-column panels (grad_weight_direct's B): panel row k holds
+ * dy[b, co, g] of position pc + k for the panel's co, zero past Co. Four positions of one image
+ * and four channels at a time: four vector loads along g and a 4×4 transpose.
+ */
+function pack_dy_t(kc: i32, pc: i32, Co: i32, dy: usize, pb: usize): void {
+  const G = GD * GH * GW;
+  const cols = (Co + NR - 1) / NR * NR;
+  const co4 = Co & ~3;
+  for (let k = 0; k < kc; ) {
+    const p = pc + k;
+    const b = p / G;
+    const g = p - b * G;
+    const src = ptr(dy, b * Co * G + g);
+    const run = min(G - g, kc - k); // positions of this image
+    let t = 0;
+    for (; t + 4 <= run; t += 4) {
+      for (let co = 0; co < co4; co += 4) {
+        const s = ptr(src, co * G + t);
+        transpose4_store(v128.load(s), v128.load(ptr(s, G)), v128.load(ptr(s, 2 * G)), v128.load(ptr(s, 3 * G)),
+          ptr(pb, ((co / NR) * kc + k + t) * NR + co % NR), NR << 2);
+      }
+      for (let u = t; u < t + 4; u++) pack_dy_t_tail(co4, cols, Co, G, kc, k + u, ptr(src, u), pb);
+    }
+    for (; t < run; t++) pack_dy_t_tail(0, cols, Co, G, kc, k + t, ptr(src, t), pb);
+    k += run;
+  }
+}
+
+/** Lanes co0 … cols−1 of dyᵀ's panel row k (src: dy at that position, channel 0). */
+// @ts-ignore: decorator
+@inline function pack_dy_t_tail(co0: i32, cols: i32, Co: i32, G: i32, kc: i32, k: i32, src: usize, pb: usize): void {
+  for (let co = co0; co < cols; co++) store<f32>(ptr(pb, ((co / NR) * kc + k) * NR + co % NR), co < Co ? load<f32>(ptr(src, co * G)) : 0);
 }
 
 /**

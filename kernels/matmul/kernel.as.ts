@@ -17,6 +17,8 @@
 // 4×8 all ≈ 22–26, as V8's register allocator starts spilling; with FMA (relaxed SIMD) 5×8 and 6×8
 // ran at 19 and 23 against 44 for 4×8 (2026-12-03). KC×NR×4 = 8 KiB of B stays in L1 while the
 // MC×KC A block (≈120 KiB) streams from L2; the KC×NC B block (≈1 MiB) sits in L2/L3.
+import { transpose4_store } from '../simd.as';
+
 const MR: i32 = 4;
 const NR: i32 = 8;
 const KC: i32 = 256;
@@ -273,17 +275,6 @@ export function gemm_pack_a(mc: i32, kc: i32, a: usize, rs: i32, cs: i32, dst: u
       }
     }
   }
-}
-
-/** Stores the transpose of the 4×4 block with rows v0…v3: its column c at dst + c·stride bytes. */
-// @ts-ignore: decorator
-@inline function transpose4_store(v0: v128, v1: v128, v2: v128, v3: v128, dst: usize, stride: usize): void {
-  const t0 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
-  const t2 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
-  v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
-  v128.store(dst + stride, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
-  v128.store(dst + 2 * stride, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
-  v128.store(dst + 3 * stride, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
 }
 
 /** Packs B[kc×nc] (element (k,j) at b + (k·rs + j·cs)·4) into NR-column panels, zero-padded. */

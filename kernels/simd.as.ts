@@ -1,0 +1,12 @@
+// SIMD helpers shared by the kernel families (imported, not exported from the module).
+
+/** Stores the transpose of the 4×4 block with rows v0…v3: its column c at dst + c·stride bytes. */
+// @ts-ignore: decorator
+@inline export function transpose4_store(v0: v128, v1: v128, v2: v128, v3: v128, dst: usize, stride: usize): void {
+  const t0 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(dst + stride, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+  v128.store(dst + 2 * stride, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+  v128.store(dst + 3 * stride, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+}

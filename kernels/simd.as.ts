@@ -10,3 +10,17 @@
   v128.store(dst + 2 * stride, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
   v128.store(dst + 3 * stride, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
 }
+
+/**
+ * a·b + c. The relaxed-SIMD build (build/kernels-fma.wasm, kernels-mt-fma.wasm) fuses it into one
+ * FMA per lane where the CPU has one: one rounding instead of two, so its bits differ from the
+ * exact build's, and may differ between machines (relaxed SIMD lets the engine choose), never
+ * between runs or thread counts on one machine. runtime/wasm.ts picks that build where the
+ * engine has relaxed SIMD (`fma`).
+ */
+// @ts-ignore: decorator
+@inline export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+

@@ -96,7 +96,7 @@ onDevice('wasm', (d) => {
       ['conv', [1, 30, 70, 24], [9, 30, 3, 3], { pad: 1 }, false], // two blocks of rows (42 + 28), K = 270 > KC
       ['conv', [1, 4, 64, 32], [6, 4, 4, 4], { stride: 2, pad: 1 }, true], // stride 2: staged rows in two phases
       ['conv', [1, 3, 40, 10], [4, 3, 3, 3], {}, false], // no padding
-      ['conv', [1, 3, 32, 16], [2, 3, 5, 5], { pad: 2 }, true], // Co = 2, pad 2
+      ['conv', [1, 3, 32, 16], [3, 3, 5, 5], { pad: 2 }, true], // Co = 3: a partial row tile, pad 2
       ['conv', [1, 2, 4, 20, 16], [3, 2, 3, 3, 3], { pad: 1 }, true], // 3D: blocks per slice
       ['conv', [1, 2, 6, 34, 32], [3, 2, 3, 4, 4], { stride: 2, pad: 1 }, false], // 3D, stride 2
       ['conv', [1, 3, 33, 32], [4, 3, 4, 5], { stride: [1, 2], pad: [0, 2] }, true], // per-dim stride and pad, K odd along a phase
@@ -158,6 +158,47 @@ onDevice('wasm', (d) => {
         } finally {
           setConvDirect(true);
         }
+      });
+    }
+  });
+
+  describe('wasm conv, conv_grad_weight and conv_transpose with few output channels (conv_small_co, conv_grad_weight_small)', () => {
+    // Co ≤ 2 with stride 1 along x: the row kernels, their vector loops (4 positions, taps 3 at a
+    // time along kw) and their one-at-a-time edges. Checked against float64, and 1 thread = 3.
+    const cases: [number[], number[], Attrs][] = [
+      [[2, 5, 9, 13], [2, 5, 3, 3], { pad: 1 }], // the paper's output conv, small
+      [[1, 3, 6, 40], [1, 3, 3, 7], { pad: [1, 3] }], // Co = 1 (one channel computed twice), KW = 7: 3 + 3 + 1 taps
+      [[2, 2, 7, 21], [2, 2, 4, 4], { stride: [2, 1], pad: [1, 2] }], // stride 2 along y, KW = 4
+      [[1, 4, 5, 3], [2, 4, 1, 5], { pad: [0, 2] }], // rows shorter than a vector: all edges
+      [[1, 3, 4, 6, 10], [2, 3, 3, 3, 3], { pad: 1 }], // 3D
+      [[3, 2, 5, 17], [1, 2, 2, 2], {}], // no padding, KW = 2
+    ];
+    for (const [xs, ws, attrs] of cases) {
+      const inputs = [randn(xs, 51 + xs.length), randn(ws, 52, 0.3), randn([ws[0]], 53)];
+      const [y] = oracle.call('conv', inputs, attrs);
+      const dy = randn(y.shape, 54);
+      const gwAttrs = { ...attrs, kernel: ws.slice(2) };
+      test(`conv ${name(inputs, attrs)}`, async () => {
+        expect(convWasm(inputs.map((t) => t.shape), attrs).scratch).toBeUndefined(); // it is taken
+        await check(d, 'conv', inputs, attrs);
+        await check(d, 'conv', inputs.slice(0, 2), attrs);
+      });
+      test(`conv_grad_weight ${name([inputs[0], dy], gwAttrs)}`, async () => {
+        expect(convGradWeightWasm([xs, dy.shape], gwAttrs).scratch![0]).toBe(0); // no GEMM scratch: it is taken
+        await check(d, 'conv_grad_weight', [inputs[0], dy], gwAttrs, 5e-6);
+      });
+    }
+    // conv_transpose of stride 1 with Co ≤ 2: its one phase through conv_small_co.
+    const convT: [number[], number[], Attrs][] = [
+      [[2, 6, 9, 13], [6, 2, 3, 3], { pad: 1 }],
+      [[1, 3, 5, 20], [3, 1, 3, 5], { pad: [1, 2] }],
+      [[1, 3, 4, 6, 10], [3, 2, 3, 3, 3], { pad: 1 }], // 3D
+    ];
+    for (const [xs, ws, attrs] of convT) {
+      const inputs = [randn(xs, 55), randn(ws, 56, 0.3), randn([ws[1]], 57)];
+      test(`conv_transpose ${name(inputs, attrs)}`, async () => {
+        expect(convTransposeWasm(inputs.map((t) => t.shape), attrs).scratch).toEqual([ws[0] * ws[1] * ws.slice(2).reduce((a, b) => a * b)]);
+        await check(d, 'conv_transpose', inputs, attrs);
       });
     }
   });

@@ -120,6 +120,7 @@ describe.skipIf(!deviceNames().includes('wasm'))('wasm', () => {
       [[4, 8, 16, 10], [16, 8, 4, 4], { stride: 2, pad: 1 }, false],
       [[5, 2, 9, 7, 6], [3, 2, 3, 3, 3], { pad: 1 }, true], // 3D, odd batch
       [[3, 4, 32, 16], [6, 4, 3, 3], { pad: 1 }, true], // B read in place (rows of whole panels)
+      [[3, 16, 24, 40], [2, 16, 3, 3], { pad: 1 }, true], // Co = 2: conv_small_co
     ];
     for (const [xs, ws, attrs, bias] of conv) {
       const inputs = [randn(xs, 1), randn(ws, 2, 0.3), ...(bias ? [randn([ws[0]], 3)] : [])];
@@ -132,6 +133,7 @@ describe.skipIf(!deviceNames().includes('wasm'))('wasm', () => {
       [[3, 16, 8, 7], [16, 8, 4, 4], { stride: 2, pad: 1 }, true],
       [[5, 32, 6, 5], [32, 4, 4, 4], { stride: 2, pad: 1, outputPadding: 1 }, false],
       [[3, 8, 40, 8], [8, 4, 4, 4], { stride: 2, pad: 1 }, true], // phases with B read in place
+      [[3, 16, 24, 40], [16, 2, 3, 3], { pad: 1 }, true], // stride 1, Co = 2: conv_transpose_small_co
     ];
     for (const form of ['phase', 'col2im'] as const) {
       for (const [xs, ws, attrs, bias] of convT) {
@@ -151,6 +153,7 @@ describe.skipIf(!deviceNames().includes('wasm'))('wasm', () => {
       [[3, 5, 17, 13], [3, 16, 17, 13], { kernel: 3, pad: 1 }],
       [[5, 8, 16, 10], [5, 16, 8, 5], { kernel: 4, stride: 2, pad: 1 }],
       [[3, 4, 32, 16], [3, 6, 32, 16], { kernel: 3, pad: 1 }], // im2col read in place
+      [[5, 16, 24, 40], [5, 2, 24, 40], { kernel: 3, pad: 1 }], // Co = 2: conv_grad_weight_small
     ];
     for (const [xs, dys, attrs] of gw) {
       const inputs = [randn(xs, 7), randn(dys, 8)];

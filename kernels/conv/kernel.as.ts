@@ -17,7 +17,7 @@
 //                     or col = wᵀ · x[b] then col2im (conv_transpose_col2im) when Co ≤ Ci/4
 
 import { gemm_acc, gemm_macro, gemm_macro_direct, gemm_macro_direct_a, gemm_pack_a } from '../matmul/kernel.as';
-import { transpose4_store } from '../simd.as';
+import { madd, transpose4_store } from '../simd.as';
 
 // Must match kernels/matmul/kernel.as.ts (and GEMM in kernels/matmul/wasm.ts).
 const MR: i32 = 4;
@@ -503,6 +503,172 @@ export function conv_fwd(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: 
   implicit_gemm(B, Ci, Co, x, w, Ci * KD * KH * KW, false, hasBias, bias, y, scratch, cbuf, rb, rbFloats);
 }
 
+// Few output channels (Co ≤ SMALL_CO in wasm.ts; x stride 1): the paper's output conv has Co = 2,
+// where the GEMM's 4-row tiles (conv) or 8-column panels (conv_grad_weight) run mostly empty and
+// im2col is packed or staged for 2 rows of outputs. These kernels take the channels two at a
+// time and run along image rows: 4 grid positions per vector, each of up to 3 taps along kw one
+// unaligned load of the image row. Positions whose taps reach into the padding go one at a time.
+
+/** Grid columns [lo, hi) whose taps kw … kw+n−1 all lie inside the image row (x stride 1). */
+// @ts-ignore: decorator
+@inline function inside_lo(kw: i32): i32 { return max(0, PW - kw); }
+// @ts-ignore: decorator
+@inline function inside_hi(kw: i32, n: i32): i32 { return max(0, min(GW, IW + PW - kw - n + 1)); }
+
+/** x[row, gx + kw − PW], or 0 in the padding. */
+// @ts-ignore: decorator
+@inline function row_or(row: usize, gx: i32, kw: i32): f32 {
+  const ix = gx + kw - PW;
+  return <u32>ix < <u32>IW ? load<f32>(ptr(row, ix)) : 0;
+}
+
+/**
+ * conv for Co ≤ SMALL_CO: y[b, co, g] = bias + Σ w · x, the rows of a pair of channels (c0,
+ * c1 = c0 + 1, or c0 twice when Co is odd: the copy is computed and not stored) accumulated in
+ * place, tap row (ci, kd, kh) by tap row.
+ */
+export function conv_small_co(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize): void {
+  const G = GD * GH * GW;
+  const K = Ci * KD * KH * KW;
+  const ivol = ID * IH * IW;
+  for (let b = 0; b < B; b++) {
+    for (let c0 = 0; c0 < Co; c0 += 2) {
+      const c1 = min(c0 + 1, Co - 1);
+      for (let gz = 0; gz < GD; gz++) {
+        for (let gy = 0; gy < GH; gy++) {
+          const y0 = ptr(y, (b * Co + c0) * G + (gz * GH + gy) * GW);
+          const y1 = ptr(y, (b * Co + c1) * G + (gz * GH + gy) * GW);
+          const s0 = hasBias ? load<f32>(ptr(bias, c0)) : f32(0), s1 = hasBias ? load<f32>(ptr(bias, c1)) : f32(0);
+          for (let gx = 0; gx < GW; gx++) { store<f32>(ptr(y1, gx), s1); store<f32>(ptr(y0, gx), s0); }
+          for (let ci = 0; ci < Ci; ci++) {
+            for (let kd = 0; kd < KD; kd++) {
+              const iz = gz * SD + kd - PD;
+              if (<u32>iz >= <u32>ID) continue;
+              for (let kh = 0; kh < KH; kh++) {
+                const iy = gy * SH + kh - PH;
+                if (<u32>iy >= <u32>IH) continue;
+                const row = ptr(x, (b * Ci + ci) * ivol + (iz * IH + iy) * IW);
+                const t = ((ci * KD + kd) * KH + kh) * KW;
+                conv_small_row(row, ptr(w, c0 * K + t), ptr(w, c1 * K + t), y0, y1, c1 != c0);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Adds one tap row's KW taps (weights at w0, w1) of image row `row` into output rows y0, y1. */
+function conv_small_row(row: usize, w0: usize, w1: usize, y0: usize, y1: usize, two: bool): void {
+  for (let kw = 0; kw < KW; kw += 3) {
+    const n = min(3, KW - kw);
+    // Missing taps (n < 3) get weight 0 and their image values are not loaded.
+    const u0 = load<f32>(ptr(w0, kw)), u1 = n > 1 ? load<f32>(ptr(w0, kw + 1)) : f32(0), u2 = n > 2 ? load<f32>(ptr(w0, kw + 2)) : f32(0);
+    const v0 = load<f32>(ptr(w1, kw)), v1 = n > 1 ? load<f32>(ptr(w1, kw + 1)) : f32(0), v2 = n > 2 ? load<f32>(ptr(w1, kw + 2)) : f32(0);
+    const lo = inside_lo(kw), hi = inside_hi(kw, n);
+    let gx = 0;
+    for (; gx < min(lo, GW); gx++) conv_small_point(row, gx, kw, n, u0, u1, u2, v0, v1, v2, y0, y1, two);
+    const a0 = f32x4.splat(u0), a1 = f32x4.splat(u1), a2 = f32x4.splat(u2);
+    const b0 = f32x4.splat(v0), b1 = f32x4.splat(v1), b2 = f32x4.splat(v2);
+    const zero = f32x4.splat(0);
+    for (; gx + 4 <= hi; gx += 4) {
+      const src = ptr(row, gx + kw - PW);
+      const x0 = v128.load(src), x1 = n > 1 ? v128.load(src, 4) : zero, x2 = n > 2 ? v128.load(src, 8) : zero;
+      const d0 = ptr(y0, gx), d1 = ptr(y1, gx);
+      v128.store(d0, madd(a2, x2, madd(a1, x1, madd(a0, x0, v128.load(d0)))));
+      if (two) v128.store(d1, madd(b2, x2, madd(b1, x1, madd(b0, x0, v128.load(d1)))));
+    }
+    for (; gx < GW; gx++) conv_small_point(row, gx, kw, n, u0, u1, u2, v0, v1, v2, y0, y1, two);
+  }
+}
+
+/** conv_small_row at one grid column, its taps bounds-checked. */
+// @ts-ignore: decorator
+@inline function conv_small_point(row: usize, gx: i32, kw: i32, n: i32, u0: f32, u1: f32, u2: f32, v0: f32, v1: f32, v2: f32, y0: usize, y1: usize, two: bool): void {
+  const x0 = row_or(row, gx, kw), x1 = n > 1 ? row_or(row, gx, kw + 1) : f32(0), x2 = n > 2 ? row_or(row, gx, kw + 2) : f32(0);
+  const d0 = ptr(y0, gx), d1 = ptr(y1, gx);
+  store<f32>(d0, load<f32>(d0) + u0 * x0 + u1 * x1 + u2 * x2);
+  if (two) store<f32>(d1, load<f32>(d1) + v0 * x0 + v1 * x1 + v2 * x2);
+}
+
+/**
+ * conv_grad_weight for Co ≤ SMALL_CO (x stride 1): dw[co, ci, kd, kh, kw] = Σ_b Σ_g dy[b, co, g] ·
+ * x[b, ci, tap of g], each weight's sum over all the call's positions in 4 lanes, then the lanes
+ * added (then the positions near the padding, one at a time). Channels two at a time, taps three
+ * at a time along kw: 6 accumulators.
+ */
+export function conv_grad_weight_small(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, dw: usize): void {
+  const K = Ci * KD * KH * KW;
+  for (let c0 = 0; c0 < Co; c0 += 2) {
+    const c1 = min(c0 + 1, Co - 1);
+    for (let ci = 0; ci < Ci; ci++) {
+      for (let kd = 0; kd < KD; kd++) {
+        for (let kh = 0; kh < KH; kh++) {
+          for (let kw = 0; kw < KW; kw += 3) {
+            grad_weight_small_taps(B, Ci, Co, x, dy, c0, c1, ci, kd, kh, kw, min(3, KW - kw), ptr(dw, c0 * K), ptr(dw, c1 * K), c1 != c0);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** conv_grad_weight_small's sums for taps (kd, kh, kw … kw+n−1) of channel ci, output channels c0, c1. */
+function grad_weight_small_taps(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, c0: i32, c1: i32, ci: i32, kd: i32, kh: i32, kw: i32, n: i32, dw0: usize, dw1: usize, two: bool): void {
+  const G = GD * GH * GW;
+  const ivol = ID * IH * IW;
+  const lo = inside_lo(kw), hi = inside_hi(kw, n);
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0);
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0);
+  let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, t0: f32 = 0, t1: f32 = 0, t2: f32 = 0;
+  for (let b = 0; b < B; b++) {
+    for (let gz = 0; gz < GD; gz++) {
+      const iz = gz * SD + kd - PD;
+      if (<u32>iz >= <u32>ID) continue;
+      for (let gy = 0; gy < GH; gy++) {
+        const iy = gy * SH + kh - PH;
+        if (<u32>iy >= <u32>IH) continue;
+        const row = ptr(x, (b * Ci + ci) * ivol + (iz * IH + iy) * IW);
+        const e0 = ptr(dy, (b * Co + c0) * G + (gz * GH + gy) * GW);
+        const e1 = ptr(dy, (b * Co + c1) * G + (gz * GH + gy) * GW);
+        let gx = lo;
+        const zero = f32x4.splat(0);
+        for (; gx + 4 <= hi; gx += 4) {
+          const src = ptr(row, gx + kw - PW);
+          const x0 = v128.load(src), x1 = n > 1 ? v128.load(src, 4) : zero, x2 = n > 2 ? v128.load(src, 8) : zero;
+          const d0 = v128.load(ptr(e0, gx)), d1 = v128.load(ptr(e1, gx));
+          a0 = madd(d0, x0, a0); a1 = madd(d0, x1, a1); a2 = madd(d0, x2, a2);
+          b0 = madd(d1, x0, b0); b1 = madd(d1, x1, b1); b2 = madd(d1, x2, b2);
+        }
+        // The rest, one at a time: columns [0, lo) and [gx, GW).
+        for (let part = 0; part < 2; part++) {
+          for (let g = part ? gx : 0, end = part ? GW : min(lo, GW); g < end; g++) {
+              const d0 = load<f32>(ptr(e0, g)), d1 = load<f32>(ptr(e1, g));
+            const x0 = row_or(row, g, kw), x1 = n > 1 ? row_or(row, g, kw + 1) : f32(0), x2 = n > 2 ? row_or(row, g, kw + 2) : f32(0);
+            s0 += d0 * x0; s1 += d0 * x1; s2 += d0 * x2;
+            t0 += d1 * x0; t1 += d1 * x1; t2 += d1 * x2;
+          }
+        }
+      }
+    }
+  }
+  const o = ((ci * KD + kd) * KH + kh) * KW + kw;
+  store<f32>(ptr(dw0, o), hsum(a0) + s0);
+  if (n > 1) store<f32>(ptr(dw0, o + 1), hsum(a1) + s1);
+  if (n > 2) store<f32>(ptr(dw0, o + 2), hsum(a2) + s2);
+  if (two) {
+    store<f32>(ptr(dw1, o), hsum(b0) + t0);
+    if (n > 1) store<f32>(ptr(dw1, o + 1), hsum(b1) + t1);
+    if (n > 2) store<f32>(ptr(dw1, o + 2), hsum(b2) + t2);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function hsum(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
 /**
  * Packs A(m, k) = dy[b, m, g] for rows m in [m0, m0+mc) and k = b·G + g in [k0, k0+kc), in
  * MR-row panels (conv_grad_weight's A: the batch folds into the reduction).
@@ -783,11 +949,7 @@ function pack_dy_t(kc: i32, pc: i32, Co: i32, dy: usize, pb: usize): void {
  * then wp (Co · Ci · kvol) for the phases' weights, then rb (rbFloats; see implicit_gemm).
  */
 export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, wp: usize, rb: usize, rbFloats: i32): void {
-  OD = ID; OH = IH; OW = IW;
-  WKD = KD; WKH = KH; WKW = KW;
-  WSD = SD; WSH = SH; WSW = SW;
-  WPD = PD; WPH = PH; WPW = PW;
-  XD = GD; XH = GH; XW = GW;
+  save_transpose_geom();
   phase_weights(Ci, Co, w, wp);
   const ld = Ci * WKD * WKH * WKW; // wp's row stride: Ci · (the phases' taps, kvol in all)
   let taps = 0; // taps of the phases so far: phase p's A starts at wp + Ci·taps
@@ -825,7 +987,33 @@ export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, has
       }
     }
   }
-  // Leave the geometry as it was set.
+  restore_transpose_geom();
+}
+
+/**
+ * conv_transpose of stride 1 for Co ≤ SMALL_CO: its one phase is a stride-1 conv with the
+ * flipped, transposed weight (wp: Co · Ci · kvol floats), run by conv_small_co.
+ */
+export function conv_transpose_small_co(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, wp: usize): void {
+  if (SD != 1 || SH != 1 || SW != 1) unreachable();
+  save_transpose_geom();
+  phase_weights(Ci, Co, w, wp);
+  set_phase(0, 0, 0);
+  conv_small_co(B, Ci, Co, x, wp, hasBias, bias, y);
+  restore_transpose_geom();
+}
+
+/** Keeps the geometry conv_geom set (image = y, grid = x) as conv_transpose's own, for set_phase. */
+function save_transpose_geom(): void {
+  OD = ID; OH = IH; OW = IW;
+  WKD = KD; WKH = KH; WKW = KW;
+  WSD = SD; WSH = SH; WSW = SW;
+  WPD = PD; WPH = PH; WPW = PW;
+  XD = GD; XH = GH; XW = GW;
+}
+
+/** Sets the geometry back to what conv_geom set. */
+function restore_transpose_geom(): void {
   ID = OD; IH = OH; IW = OW; GD = XD; GH = XH; GW = XW;
   KD = WKD; KH = WKH; KW = WKW; SD = WSD; SH = WSH; SW = WSW; PD = WPD; PH = WPH; PW = WPW;
 }

@@ -70,9 +70,37 @@ function phaseDirectFloats(g: ConvGeom): number {
   return floats.includes(0) ? 0 : Math.max(0, ...floats);
 }
 
+/**
+ * Few output channels (the paper's output conv: Co = 2) go to conv_small_co and
+ * conv_grad_weight_small (kernel.as.ts), which run along image rows: the GEMM's tiles would run
+ * mostly empty. They need stride 1 along x. Measured (one thread, batch 8, alternated with the
+ * GEMM path, fastest of 15): dec.up4.conv2's weight gradient 6.6–7.6 ms against 18.1–19.7, its
+ * forward 8.2–9.7 against 10.4–11.6, enc.down0.conv2's input gradient 2.7–3.0 against 3.0–3.6.
+ */
+const SMALL_CO = 2;
+const smallCo = (g: ConvGeom): boolean => g.Co <= SMALL_CO && g.stride[2] === 1;
+
 export const convWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
   const g = convGeom(inShapes, attrs as ConvAttrs);
   const hasBias = inShapes.length === 3;
+  if (smallCo(g)) {
+    const call = (B: number, x: number, w: number, bias: number, y: number): WasmCall =>
+      ['conv_small_co', B, g.Ci, g.Co, x, w, hasBias ? 1 : 0, bias, y];
+    const ioOf = (io: number[]) => (hasBias ? io : [io[0], io[1], 0, io[2]]);
+    return {
+      run: (k, bufs) => {
+        const [x, w, bias, y] = ioOf(bufs);
+        setGeom(k, g.S, g.O, g);
+        const [fn, ...args] = call(g.B, x, w, bias, y);
+        k[fn](...args);
+      },
+      split: (threads) => batchSplit(g, threads, g.B * vol(g.O) * g.Co * g.Ci * vol(g.K), geomCall(g.S, g.O, g), () => [],
+        (b0, b, io) => {
+          const [x, w, bias, y] = ioOf(io);
+          return call(b, x + 4 * b0 * g.Ci * vol(g.S), w, bias, y + 4 * b0 * g.Co * vol(g.O));
+        }),
+    };
+  }
   const N = g.B * vol(g.O); // the batch folds into the GEMM's columns
   const rb = directFloats(g.Ci, g.O, g.K, g.stride);
   return {
@@ -98,6 +126,26 @@ export const convTransposeWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => 
   const g = convTransposeGeom(inShapes, attrs as ConvTransposeAttrs);
   const hasBias = inShapes.length === 3;
   const biasArgs = (bufs: number[]) => (hasBias ? bufs.slice(2) : [0, ...bufs.slice(2)]);
+  if (convTransposeForm === 'auto' && g.stride.every((s) => s === 1) && smallCo(g) && vol(g.K) <= MAX_PHASE_TAPS) {
+    // One phase: a stride-1 conv of few output channels (the input gradient of enc.down0.conv2).
+    const wp = g.Co * g.Ci * vol(g.K);
+    const call = (B: number, x: number, w: number, bias: number, y: number, wpBuf: number): WasmCall =>
+      ['conv_transpose_small_co', B, g.Ci, g.Co, x, w, hasBias ? 1 : 0, bias, y, wpBuf];
+    return {
+      scratch: [wp],
+      run: (k, bufs) => {
+        const [bias, y, wpBuf] = biasArgs(bufs);
+        setGeom(k, g.O, g.S, g);
+        const [fn, ...args] = call(g.B, bufs[0], bufs[1], bias, y, wpBuf);
+        k[fn](...args);
+      },
+      split: (threads) => batchSplit(g, threads, g.B * vol(g.O) * g.Co * g.Ci * vol(g.K), geomCall(g.O, g.S, g), () => [wp],
+        (b0, b, io, [wpBuf]) => {
+          const [bias, y] = biasArgs(io);
+          return call(b, io[0] + 4 * b0 * g.Ci * vol(g.S), io[1], bias, y + 4 * b0 * g.Co * vol(g.O), wpBuf);
+        }),
+    };
+  }
   if (useCol2im(g)) {
     const M = g.Co * vol(g.K);
     const G = vol(g.S);
@@ -205,11 +253,15 @@ export const convGradWeightWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan =>
   const g = convGradWeightGeom(inShapes, attrs as ConvGradWeightAttrs);
   const nw = g.Co * g.Ci * vol(g.K);
   const chunks = gradWeightChunks(g.B, vol(g.O));
-  const [rb, ny] = gradWeightDirect(g, chunks[0][1]);
-  const gemm = rb ? 0 : gemmScratch(g.Co, g.Ci * vol(g.K), chunks[0][1] * vol(g.O));
-  // Chunk j's GEMM: into dw for the first chunk, else into `part`.
-  const chunkCall = ([b0, b]: [number, number], x: number, dy: number, out: number, scratch: number): WasmCall =>
-    ['conv_grad_weight', b, g.Ci, g.Co, x + 4 * b0 * g.Ci * vol(g.S), dy + 4 * b0 * g.Co * vol(g.O), out, rb ? 0 : scratch, rb ? scratch : 0, rb, ny];
+  const small = smallCo(g);
+  const [rb, ny] = small ? [0, 0] : gradWeightDirect(g, chunks[0][1]);
+  const gemm = rb || small ? 0 : gemmScratch(g.Co, g.Ci * vol(g.K), chunks[0][1] * vol(g.O));
+  // Chunk j's sums: into dw for the first chunk, else into `part`.
+  const chunkCall = ([b0, b]: [number, number], x: number, dy: number, out: number, scratch: number): WasmCall => {
+    const xb = x + 4 * b0 * g.Ci * vol(g.S), dyb = dy + 4 * b0 * g.Co * vol(g.O);
+    return small ? ['conv_grad_weight_small', b, g.Ci, g.Co, xb, dyb, out]
+      : ['conv_grad_weight', b, g.Ci, g.Co, xb, dyb, out, rb ? 0 : scratch, rb ? scratch : 0, rb, ny];
+  };
   const scratchFloats = rb || gemm;
   return {
     scratch: chunks.length > 1 ? [scratchFloats, nw] : [scratchFloats],

@@ -17,24 +17,13 @@
 // 4×8 all ≈ 22–26, as V8's register allocator starts spilling; with FMA (relaxed SIMD) 5×8 and 6×8
 // ran at 19 and 23 against 44 for 4×8 (2026-12-03). KC×NR×4 = 8 KiB of B stays in L1 while the
 // MC×KC A block (≈120 KiB) streams from L2; the KC×NC B block (≈1 MiB) sits in L2/L3.
-import { transpose4_store } from '../simd.as';
+import { madd, transpose4_store } from '../simd.as';
 
 const MR: i32 = 4;
 const NR: i32 = 8;
 const KC: i32 = 256;
 const MC: i32 = 120;
 const NC: i32 = 1024;
-
-/**
- * a·b + c. The relaxed-SIMD build (build/kernels-fma.wasm, kernels-mt-fma.wasm) fuses it into one
- * FMA per lane where the CPU has one: one rounding instead of two, so its bits differ from the
- * exact build's, and may differ between machines (relaxed SIMD lets the engine choose). That is
- * why it is opt-in (runtime/wasm.ts, `fma`), never the default.
- */
-@inline function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(c, f32x4.mul(a, b));
-}
 
 @inline function ptr(base: usize, elems: i32): usize {
   return base + (<usize>elems << 2);

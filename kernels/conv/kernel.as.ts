@@ -421,7 +421,9 @@ function gemm_block(jc: i32, nc: i32, Ci: i32, Co: i32, x: usize, w: usize, lda:
     const row = stagedRow();
     for (let j = 0; j < nc; j += NR) store<i32>(bases + (<usize>(j / NR) << 2), <i32>ptr(staged, ((j / GW) * SH) * row + j % GW));
   }
-  memory.fill(cbuf, 0, <usize>(Co * nc) << 2);
+  // The first block of the reduction writes cbuf (init); without one (a phase with no taps) the
+  // outputs are the bias alone.
+  if (K == 0) memory.fill(cbuf, 0, <usize>(Co * nc) << 2);
   for (let pc = 0; pc < K; pc += KC) {
     const kc = min(KC, K - pc);
     if (rows) direct_taps(kc, pc, (rows - 1) * SH + KH, tab);
@@ -429,8 +431,8 @@ function gemm_block(jc: i32, nc: i32, Ci: i32, Co: i32, x: usize, w: usize, lda:
     for (let ic = 0; ic < Co; ic += MC) {
       const mc = min(MC, Co - ic);
       gemm_pack_a(mc, kc, ptr(w, ic * lda + pc), lda, 1, pa);
-      if (rows) gemm_macro_direct(mc, nc, kc, pa, tab, bases, ptr(cbuf, ic * nc), nc, tile);
-      else gemm_macro(mc, nc, kc, pa, pb, ptr(cbuf, ic * nc), nc, tile);
+      if (rows) gemm_macro_direct(mc, nc, kc, pa, tab, bases, ptr(cbuf, ic * nc), nc, tile, pc == 0);
+      else gemm_macro(mc, nc, kc, pa, pb, ptr(cbuf, ic * nc), nc, tile, pc == 0);
     }
   }
   // Write the block's columns (runs along the innermost grid dim) into y, adding the bias.
@@ -818,7 +820,7 @@ export function conv_grad_weight(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, 
   const G = GD * GH * GW;
   const N = Ci * KD * KH * KW;
   const K = B * G;
-  memory.fill(dw, 0, <usize>(Co * N) << 2);
+  if (K == 0) memory.fill(dw, 0, <usize>(Co * N) << 2);
   const kcMax = min(K, KC);
   const pa = scratch;
   const pb = ptr(pa, ((min(Co, MC) + MR - 1) / MR) * MR * kcMax);
@@ -831,7 +833,7 @@ export function conv_grad_weight(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, 
       for (let ic = 0; ic < Co; ic += MC) {
         const mc = min(MC, Co - ic);
         pack_dy(mc, ic, kc, pc, Co, dy, pa);
-        gemm_macro(mc, nc, kc, pa, pb, ptr(dw, ic * N + jc), N, tile);
+        gemm_macro(mc, nc, kc, pa, pb, ptr(dw, ic * N + jc), N, tile, pc == 0);
       }
     }
   }
@@ -872,7 +874,7 @@ function grad_weight_direct(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, dw: u
       }
     }
   }
-  memory.fill(dwT, 0, <usize>(N * Co) << 2);
+  if (K == 0) memory.fill(dwT, 0, <usize>(N * Co) << 2);
   const ivol = ID * IH * IW;
   for (let pc = 0; pc < K; pc += KC) {
     const kc = min(KC, K - pc);
@@ -896,7 +898,7 @@ function grad_weight_direct(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, dw: u
     }
     pack_dy_t(kc, pc, Co, dy, pb);
     for (let ic = 0; ic < N; ic += MC) {
-      gemm_macro_direct_a(min(MC, N - ic), Co, kc, rows + (<usize>ic << 2), staged, tab, pb, ptr(dwT, ic * Co), Co, tile);
+      gemm_macro_direct_a(min(MC, N - ic), Co, kc, rows + (<usize>ic << 2), staged, tab, pb, ptr(dwT, ic * Co), Co, tile, pc == 0);
     }
   }
   for (let co = 0; co < Co; co++) {
@@ -1042,9 +1044,8 @@ export function conv_transpose_col2im(B: i32, Ci: i32, Co: i32, x: usize, w: usi
     const yb = ptr(y, b * Co * I);
     for (let n0 = 0; n0 < G; n0 += chunk) {
       const nc = min(chunk, G - n0);
-      memory.fill(col, 0, <usize>(M * nc) << 2);
       // col[m, n] = Σ_ci w[ci, m] · x[b, ci, n0 + n]
-      gemm_acc(M, nc, Ci, w, 1, M, ptr(x, b * Ci * G + n0), G, 1, col, nc, scratch);
+      gemm_acc(M, nc, Ci, w, 1, M, ptr(x, b * Ci * G + n0), G, 1, col, nc, scratch, true);
       // col2im: scatter-add every (co, offset) row into the image.
       for (let m = 0; m < M; m++) {
         const co = m / kvol;

@@ -30,7 +30,7 @@ const NC: i32 = 1024;
 }
 
 /** C[MR×NR] (row stride ldcBytes) += Apanel[kc×MR]ᵀ · Bpanel[kc×NR]. */
-@inline function micro(kc: i32, pa: usize, pb: usize, c: usize, ldcBytes: usize): void {
+@inline function micro(kc: i32, pa: usize, pb: usize, c: usize, ldcBytes: usize, init: bool): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
@@ -54,7 +54,7 @@ const NC: i32 = 1024;
     pa += 16;
     pb += 32;
   }
-  add_tile(c, ldcBytes, c00, c01, c10, c11, c20, c21, c30, c31);
+  add_tile(c, ldcBytes, init, c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
 /**
@@ -62,7 +62,7 @@ const NC: i32 = 1024;
  * offsets, i32), not a packed panel (conv's direct path: an 8-position run of a staged image
  * row). The same multiply-adds in the same order as micro, so the same values give the same bits.
  */
-@inline function micro_direct(kc: i32, pa: usize, tab: usize, base: usize, c: usize, ldcBytes: usize): void {
+@inline function micro_direct(kc: i32, pa: usize, tab: usize, base: usize, c: usize, ldcBytes: usize, init: bool): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
@@ -87,7 +87,7 @@ const NC: i32 = 1024;
     c31 = madd(a, b1, c31);
     pa += 16;
   }
-  add_tile(c, ldcBytes, c00, c01, c10, c11, c20, c21, c30, c31);
+  add_tile(c, ldcBytes, init, c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
 /**
@@ -95,7 +95,7 @@ const NC: i32 = 1024;
  * a packed panel (conv_grad_weight's direct path: a_r is a (channel, tap)'s staged image rows).
  * The same multiply-adds in the same order as micro.
  */
-@inline function micro_direct_a(kc: i32, a0: usize, a1: usize, a2: usize, a3: usize, tab: usize, pb: usize, c: usize, ldcBytes: usize): void {
+@inline function micro_direct_a(kc: i32, a0: usize, a1: usize, a2: usize, a3: usize, tab: usize, pb: usize, c: usize, ldcBytes: usize, init: bool): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
@@ -120,22 +120,41 @@ const NC: i32 = 1024;
     c31 = madd(a, b1, c31);
     pb += 32;
   }
-  add_tile(c, ldcBytes, c00, c01, c10, c11, c20, c21, c30, c31);
+  add_tile(c, ldcBytes, init, c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
-/** The top-left mr×nr of C (row stride ldc) += the MR×NR `tile` (an edge tile's sums). */
-function add_partial_tile(c: usize, ldc: i32, tile: usize, mr: i32, nr: i32): void {
+/**
+ * The top-left mr×nr of C (row stride ldc) += the MR×NR `tile` (an edge tile's sums); init: C is
+ * not set yet, and gets 0 + the sums (the bits of adding them to zeros).
+ */
+function add_partial_tile(c: usize, ldc: i32, tile: usize, mr: i32, nr: i32, init: bool): void {
   for (let r = 0; r < mr; r++) {
     for (let q = 0; q < nr; q++) {
       const d = ptr(c, r * ldc + q);
-      store<f32>(d, load<f32>(d) + load<f32>(ptr(tile, r * NR + q)));
+      store<f32>(d, (init ? f32(0) : load<f32>(d)) + load<f32>(ptr(tile, r * NR + q)));
     }
   }
 }
 
-/** C[MR×NR] (row stride ldcBytes) += the accumulators, row by row. */
+/** C[MR×NR] (row stride ldcBytes) += the accumulators, row by row; init: C = 0 + them. */
 // @ts-ignore: decorator
-@inline function add_tile(c: usize, ldcBytes: usize, c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128): void {
+@inline function add_tile(c: usize, ldcBytes: usize, init: bool, c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128): void {
+  if (init) {
+    const z = f32x4.splat(0);
+    let p = c;
+    v128.store(p, f32x4.add(z, c00));
+    v128.store(p, f32x4.add(z, c01), 16);
+    p += ldcBytes;
+    v128.store(p, f32x4.add(z, c10));
+    v128.store(p, f32x4.add(z, c11), 16);
+    p += ldcBytes;
+    v128.store(p, f32x4.add(z, c20));
+    v128.store(p, f32x4.add(z, c21), 16);
+    p += ldcBytes;
+    v128.store(p, f32x4.add(z, c30));
+    v128.store(p, f32x4.add(z, c31), 16);
+    return;
+  }
   let p = c;
   v128.store(p, f32x4.add(v128.load(p), c00));
   v128.store(p, f32x4.add(v128.load(p, 16), c01), 16);
@@ -154,7 +173,7 @@ function add_partial_tile(c: usize, ldc: i32, tile: usize, mr: i32, nr: i32): vo
  * C[mc×nc] (row stride ldc elements) += packed A block · packed B block. `tile` is MR×NR floats
  * of scratch for the partial tiles at the right and bottom edges.
  */
-export function gemm_macro(mc: i32, nc: i32, kc: i32, pa: usize, pb: usize, c: usize, ldc: i32, tile: usize): void {
+export function gemm_macro(mc: i32, nc: i32, kc: i32, pa: usize, pb: usize, c: usize, ldc: i32, tile: usize, init: bool): void {
   const ldcBytes = <usize>ldc << 2;
   for (let j = 0; j < nc; j += NR) {
     const nr = min(NR, nc - j);
@@ -164,11 +183,10 @@ export function gemm_macro(mc: i32, nc: i32, kc: i32, pa: usize, pb: usize, c: u
       const pai = ptr(pa, i * kc);
       const cij = ptr(c, i * ldc + j);
       if (mr == MR && nr == NR) {
-        micro(kc, pai, pbj, cij, ldcBytes);
+        micro(kc, pai, pbj, cij, ldcBytes, init);
       } else {
-        memory.fill(tile, 0, <usize>(MR * NR) << 2);
-        micro(kc, pai, pbj, tile, <usize>NR << 2);
-        add_partial_tile(cij, ldc, tile, mr, nr);
+        micro(kc, pai, pbj, tile, <usize>NR << 2, true);
+        add_partial_tile(cij, ldc, tile, mr, nr, init);
       }
     }
   }
@@ -178,7 +196,7 @@ export function gemm_macro(mc: i32, nc: i32, kc: i32, pa: usize, pb: usize, c: u
  * gemm_macro with B in place (micro_direct): column panel j/NR's rows at bases[j/NR] + tab[k]
  * (byte addresses and offsets, i32). nc is a multiple of NR.
  */
-export function gemm_macro_direct(mc: i32, nc: i32, kc: i32, pa: usize, tab: usize, bases: usize, c: usize, ldc: i32, tile: usize): void {
+export function gemm_macro_direct(mc: i32, nc: i32, kc: i32, pa: usize, tab: usize, bases: usize, c: usize, ldc: i32, tile: usize, init: bool): void {
   const ldcBytes = <usize>ldc << 2;
   for (let j = 0; j < nc; j += NR) {
     const base = <usize>load<i32>(bases + (<usize>(j / NR) << 2));
@@ -187,11 +205,10 @@ export function gemm_macro_direct(mc: i32, nc: i32, kc: i32, pa: usize, tab: usi
       const pai = ptr(pa, i * kc);
       const cij = ptr(c, i * ldc + j);
       if (mr == MR) {
-        micro_direct(kc, pai, tab, base, cij, ldcBytes);
+        micro_direct(kc, pai, tab, base, cij, ldcBytes, init);
       } else {
-        memory.fill(tile, 0, <usize>(MR * NR) << 2);
-        micro_direct(kc, pai, tab, base, tile, <usize>NR << 2);
-        add_partial_tile(cij, ldc, tile, mr, NR);
+        micro_direct(kc, pai, tab, base, tile, <usize>NR << 2, true);
+        add_partial_tile(cij, ldc, tile, mr, NR, init);
       }
     }
   }
@@ -201,7 +218,7 @@ export function gemm_macro_direct(mc: i32, nc: i32, kc: i32, pa: usize, tab: usi
  * gemm_macro with A in place (micro_direct_a): row i's element k at base + rows[i] + tab[k] (byte
  * offsets, i32); B packed.
  */
-export function gemm_macro_direct_a(mc: i32, nc: i32, kc: i32, rows: usize, base: usize, tab: usize, pb: usize, c: usize, ldc: i32, tile: usize): void {
+export function gemm_macro_direct_a(mc: i32, nc: i32, kc: i32, rows: usize, base: usize, tab: usize, pb: usize, c: usize, ldc: i32, tile: usize, init: bool): void {
   const ldcBytes = <usize>ldc << 2;
   for (let j = 0; j < nc; j += NR) {
     const nr = min(NR, nc - j);
@@ -216,11 +233,10 @@ export function gemm_macro_direct_a(mc: i32, nc: i32, kc: i32, rows: usize, base
       const a3 = mr > 3 ? base + <usize>load<i32>(ri, 12) : a0;
       const cij = ptr(c, i * ldc + j);
       if (mr == MR && nr == NR) {
-        micro_direct_a(kc, a0, a1, a2, a3, tab, pbj, cij, ldcBytes);
+        micro_direct_a(kc, a0, a1, a2, a3, tab, pbj, cij, ldcBytes, init);
       } else {
-        memory.fill(tile, 0, <usize>(MR * NR) << 2);
-        micro_direct_a(kc, a0, a1, a2, a3, tab, pbj, tile, <usize>NR << 2);
-        add_partial_tile(cij, ldc, tile, mr, nr);
+        micro_direct_a(kc, a0, a1, a2, a3, tab, pbj, tile, <usize>NR << 2, true);
+        add_partial_tile(cij, ldc, tile, mr, nr, init);
       }
     }
   }
@@ -311,11 +327,17 @@ export function gemm_pack_b(kc: i32, nc: i32, b: usize, rs: i32, cs: i32, dst: u
 
 /**
  * C[M×N] (row-major, row stride ldc) += A·B with A(i,k) = a[i·rsA + k·csA] and
- * B(k,j) = b[k·rsB + j·csB] (strides in elements, so transposes are free).
+ * B(k,j) = b[k·rsB + j·csB] (strides in elements, so transposes are free); init: C is not set
+ * yet, C = A·B (the bits of adding it to zeros: the first K block stores 0 + its sums, without
+ * reading C, and a pass that zeroed C is saved).
  * Scratch: packA (min(M,MC) rounded up to MR) × min(K,KC), then packB min(K,KC) × (min(N,NC)
  * rounded up to NR), then an MR×NR tile; see gemmScratch in wasm.ts.
  */
-export function gemm_acc(M: i32, N: i32, K: i32, a: usize, rsA: i32, csA: i32, b: usize, rsB: i32, csB: i32, c: usize, ldc: i32, scratch: usize): void {
+export function gemm_acc(M: i32, N: i32, K: i32, a: usize, rsA: i32, csA: i32, b: usize, rsB: i32, csB: i32, c: usize, ldc: i32, scratch: usize, init: bool): void {
+  if (init && K == 0) {
+    for (let i = 0; i < M; i++) memory.fill(ptr(c, i * ldc), 0, <usize>N << 2);
+    return;
+  }
   const kcMax = min(K, KC);
   const mcMax = min(M, MC);
   const pa = scratch;
@@ -329,7 +351,7 @@ export function gemm_acc(M: i32, N: i32, K: i32, a: usize, rsA: i32, csA: i32, b
       for (let ic = 0; ic < M; ic += MC) {
         const mc = min(MC, M - ic);
         gemm_pack_a(mc, kc, ptr(a, ic * rsA + pc * csA), rsA, csA, pa);
-        gemm_macro(mc, nc, kc, pa, pb, ptr(c, ic * ldc + jc), ldc, tile);
+        gemm_macro(mc, nc, kc, pa, pb, ptr(c, ic * ldc + jc), ldc, tile, init && pc == 0);
       }
     }
   }
@@ -340,12 +362,8 @@ export function gemm_acc(M: i32, N: i32, K: i32, a: usize, rsA: i32, csA: i32, b
  * hasBias = 0: no bias (its pointer is ignored).
  */
 export function matmul(M: i32, N: i32, K: i32, transA: i32, transB: i32, a: usize, b: usize, hasBias: i32, bias: usize, y: usize, scratch: usize): void {
-  for (let i = 0; i < M; i++) {
-    const row = ptr(y, i * N);
-    if (hasBias) memory.copy(row, bias, <usize>N << 2);
-    else memory.fill(row, 0, <usize>N << 2);
-  }
-  gemm_acc(M, N, K, a, transA ? 1 : K, transA ? M : 1, b, transB ? 1 : N, transB ? K : 1, y, N, scratch);
+  if (hasBias) for (let i = 0; i < M; i++) memory.copy(ptr(y, i * N), bias, <usize>N << 2);
+  gemm_acc(M, N, K, a, transA ? 1 : K, transA ? M : 1, b, transB ? 1 : N, transB ? K : 1, y, N, scratch, !hasBias);
 }
 
 /**
@@ -353,13 +371,9 @@ export function matmul(M: i32, N: i32, K: i32, transA: i32, transB: i32, a: usiz
  * the same order as in matmul, so the split result is bitwise identical.
  */
 export function matmul_cols(M: i32, N: i32, K: i32, transA: i32, transB: i32, a: usize, b: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, j0: i32, nj: i32): void {
-  for (let i = 0; i < M; i++) {
-    const row = ptr(y, i * N + j0);
-    if (hasBias) memory.copy(row, ptr(bias, j0), <usize>nj << 2);
-    else memory.fill(row, 0, <usize>nj << 2);
-  }
+  if (hasBias) for (let i = 0; i < M; i++) memory.copy(ptr(y, i * N + j0), ptr(bias, j0), <usize>nj << 2);
   const csB = transB ? K : 1;
-  gemm_acc(M, nj, K, a, transA ? 1 : K, transA ? M : 1, ptr(b, j0 * csB), transB ? 1 : N, csB, ptr(y, j0), N, scratch);
+  gemm_acc(M, nj, K, a, transA ? 1 : K, transA ? M : 1, ptr(b, j0 * csB), transB ? 1 : N, csB, ptr(y, j0), N, scratch, !hasBias);
 }
 
 /** a[0..n) += b[0..n): sums threads' partial results (conv_grad_weight split over the batch). */

@@ -180,7 +180,7 @@ export class Elaborator {
 
   /** Entry points by role (compiler/model.ts EntryRoles), each role's contract checked on its batch-2 build. */
   entryRoles(): EntryRoles {
-    return this.guard(() => entryRoles(this.entries, (name) => this.buildEntry(name, 2)));
+    return this.guard(() => entryRoles(this.entries, this.inputRoles, (name) => this.buildEntry(name, 2)));
   }
 
   /** A diagnostic at a model input's declaration, or at the model. */

@@ -42,8 +42,11 @@ export function describeInput(s: A.InputStmt, shape: number[], role: InputRole |
   return { name: s.name.name, itemShape: shape.slice(1), role };
 }
 
-/** Entry points by role, each role's contract checked on the entry's batch-2 build (`build`). */
-export function entryRoles(entries: ReadonlyMap<string, A.EntryStmt>, build: (name: string) => EntryGraph): EntryRoles {
+/**
+ * Entry points by role, each role's contract checked on the entry's batch-2 build (`build`);
+ * `inputRoles`: the model inputs' roles (a generator must not read the image it generates).
+ */
+export function entryRoles(entries: ReadonlyMap<string, A.EntryStmt>, inputRoles: ReadonlyMap<string, InputRole>, build: (name: string) => EntryGraph): EntryRoles {
   const roles: EntryRoles = {};
   const taken = new Map<string, string>();
   for (const [name, e] of entries) {
@@ -69,6 +72,8 @@ export function entryRoles(entries: ReadonlyMap<string, A.EntryStmt>, build: (na
       roles.decode = { entry: name, latent: latents[0].name, output: g.outputs[0] };
     } else {
       if (latents.length) broken({ problem: 'generator latents', latents: latents.map((l) => l.name) });
+      const images = g.inputs.filter((i) => inputRoles.get(i.name)?.kind === 'image').map((i) => i.name);
+      if (images.length) broken({ problem: 'generator images', images });
       if (g.outputs.length !== 1) broken({ problem: 'generator outputs', count: g.outputs.length });
       roles.generate = { entry: name, output: g.outputs[0] };
     }

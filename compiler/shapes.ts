@@ -32,7 +32,9 @@ export function matchShape(h: ShapeHost, shape: readonly number[], type: A.TypeE
   if (spreads ? shape.length < fixed : shape.length !== fixed) fail('SC3002', span, { what, shape, declared: shapeText(type), wants: spreads ? `at least ${fixed}` : `${fixed}` });
   const packLen = spreads ? (shape.length - fixed) / spreads : 0;
   let k = 0;
-  const mismatch = (size: string, is: string) => fail('SC3001', span, { what, shape, declared: shapeText(type), size, is });
+  // Which axes, what they are, the declared size and its value when it is not a literal.
+  const mismatch = (axes: string, got: string, size: string, want: string) =>
+    fail('SC3001', span, { what, shape, declared: shapeText(type), axes, got, size: size === want ? size : `${size} = ${want}` });
   for (const d of dims) {
     if (d.kind === 'Spread') {
       const part = shape.slice(k, k + packLen);
@@ -40,7 +42,7 @@ export function matchShape(h: ShapeHost, shape: readonly number[], type: A.TypeE
       if (d.argument.kind === 'Name' && !scope.env.has(d.argument.name)) scope.env.set(d.argument.name, [...part]);
       else {
         const want = sizeIn(h, d.argument, scope, what);
-        if (!Array.isArray(want) || want.length !== part.length || want.some((w, i) => w !== part[i])) mismatch(`...${exprText(d.argument)}`, `[${Array.isArray(want) ? want.join(', ') : String(want)}]`);
+        if (!Array.isArray(want) || want.length !== part.length || want.some((w, i) => w !== part[i])) mismatch(part.length === 1 ? `axis ${k - 1} is` : `axes ${k - packLen}–${k - 1} are`, `[${part.join(', ')}]`, `...${exprText(d.argument)}`, `[${Array.isArray(want) ? want.join(', ') : String(want)}]`);
       }
       continue;
     }
@@ -49,7 +51,7 @@ export function matchShape(h: ShapeHost, shape: readonly number[], type: A.TypeE
     if (d.kind === 'Name' && !scope.env.has(d.name)) scope.env.set(d.name, got);
     else {
       const want = sizeIn(h, d, scope, what);
-      if (want !== got) mismatch(exprText(d), String(want));
+      if (want !== got) mismatch(`axis ${k - 1} is`, String(got), exprText(d), String(want));
     }
   }
 }

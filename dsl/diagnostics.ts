@@ -40,6 +40,7 @@ export type RoleContract =
   | { problem: 'decoder latents'; latents: { name: string; shape: Shape }[] }
   | { problem: 'decoder outputs'; count: number }
   | { problem: 'generator latents'; latents: string[] }
+  | { problem: 'generator images'; images: string[] }
   | { problem: 'generator outputs'; count: number };
 const contract = (a: RoleContract): string => {
   switch (a.problem) {
@@ -53,6 +54,8 @@ const contract = (a: RoleContract): string => {
       return `a decoder returns one image, this one returns ${a.count} values`;
     case 'generator latents':
       return `a generator takes only the model's inputs (the conditions); ${a.latents.join(', ')} is not one`;
+    case 'generator images':
+      return `a generator takes only the conditions (reference and label inputs), not the image it generates; ${a.images.join(', ')} is the model's image input`;
     case 'generator outputs':
       return `a generator returns one image, this one returns ${a.count} values`;
   }
@@ -255,8 +258,8 @@ export const CODES = {
   SC3001: {
     severity: 'error',
     title: 'shape mismatch at a block boundary',
-    message: ({ what, shape, declared, size, is }: { what: string; shape: Shape; declared: string; size: string; is: string }) =>
-      `${what} has shape ${dims(shape)}, the declaration says ${declared}: ${size} is ${is}`,
+    message: ({ what, shape, declared, axes, got, size }: { what: string; shape: Shape; declared: string; axes: string; got: string; size: string }) =>
+      `${what} has shape ${dims(shape)}, the declaration says ${declared}: ${axes} ${got} where it declares ${size}`,
   },
   SC3002: {
     severity: 'error',

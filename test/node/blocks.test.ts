@@ -238,7 +238,7 @@ describe('residual blocks of statcell.vae, compiled = PyTorch float64 fixtures',
         `model M() {\n  input x: [B, 3, 8, 6]\n  input ref: [B, 2, 8, 6]\n` +
         `  train step(x, ref) {\n    y = x |> blk: Down(6)(ref = ref)\n    minimize sum(y) using adam(lr = 2e-4)\n  }\n}\n`,
     );
-    expect(() => compileModelFile(file)).toThrow(/bad_ref\.vae:6:19: error\[SC3001\]: input 'ref' of block Down has shape \[2, 2, 8, 6\], the declaration says \[B, R, \.\.\.S\/2\]: \.\.\.S\/2 is \[4, 3\]/);
+    expect(() => compileModelFile(file)).toThrow(/bad_ref\.vae:6:19: error\[SC3001\]: input 'ref' of block Down has shape \[2, 2, 8, 6\], the declaration says \[B, R, \.\.\.S\/2\]: axes 2–3 are \[8, 6\] where it declares \.\.\.S\/2 = \[4, 3\]/);
   });
 
   test('a parameter the fixture lacks is an error naming it', async () => {

@@ -121,7 +121,7 @@ describe('diagnostics for broken model files', () => {
   test('an image size the five halvings do not divide', () => {
     const msg = diag('models/reference2d.vae', { size: [100, 96] });
     expect(msg).toMatch(/^models\/statcell\.vae:25:19: error\[SC3004\]: the output of block Down: S\/2 is not a whole size \(25 is not divisible by 2\)/);
-    expect(msg).toMatch(/in block Down called at models\/statcell\.vae:60:23\n {2}in block Encoder called at models\/statcell\.vae:131:18/);
+    expect(msg).toMatch(/in block Down called at models\/statcell\.vae:60:23\n {2}in block Encoder called at models\/statcell\.vae:132:18/);
     expect(msg).toMatch(/note: the model's size parameter is \[100,96\]/);
   });
   test('a syntax error points at its line and column', () => {
@@ -135,8 +135,12 @@ describe('diagnostics for broken model files', () => {
   });
   test('a shape mismatch inside a block, with the call chain', () => {
     const msg = diag(variant('shape', block('  y = x |> c: conv(cout, k = 3)\n  return y')));
-    expect(msg).toMatch(/shape\.vae:3:3: error\[SC3001\]: the output of block Bad has shape \[2, 4, 6, 6\], the declaration says \[B, cout, \.\.\.S\]: \.\.\.S is \[8, 8\]/);
+    expect(msg).toMatch(/shape\.vae:3:3: error\[SC3001\]: the output of block Bad has shape \[2, 4, 6, 6\], the declaration says \[B, cout, \.\.\.S\]: axes 2–3 are \[6, 6\] where it declares \.\.\.S = \[8, 8\]/);
     expect(msg).toMatch(/in block Bad called at .*shape\.vae:8:20/);
+  });
+  test('a shape mismatch against a literal size names the axis and both sizes', () => {
+    const msg = diag(variant('literal', block('  return x |> c: conv(cout, k = 3, pad = 1)').replace('-> [B, cout, ...S]', '-> [B, 3, ...S]')));
+    expect(msg).toMatch(/literal\.vae:2:3: error\[SC3001\]: the output of block Bad has shape \[2, 4, 8, 8\], the declaration says \[B, 3, \.\.\.S\]: axis 1 is 4 where it declares 3$/m);
   });
   test('a wrong number of block arguments', () => {
     const msg = diag(variant('args', block('  return x |> c: conv(cout, k = 1)').replace('b: Bad(n)', 'b: Bad(n, 3)')));

@@ -93,8 +93,10 @@ export class Interpreter implements BuildContext, ShapeHost {
   exec(s: A.Stmt, scope: Scope): void {
     switch (s.kind) {
       case 'Assign': {
-        const v = this.evalIn(s.value, scope);
+        let v = this.evalIn(s.value, scope);
         if (s.targets.length === 1) {
+          // A block whose parameters all have defaults binds as if configured: `pre = Refine` is `pre = Refine()`.
+          if (v instanceof Callee && v.target.kind === 'block' && v.target.decl.params.every((p) => p.default)) v = new Configured(v.target, new Map(), undefined, s.value.span);
           // Binding an unapplied layer or block names the instance after the variable.
           if (v instanceof Configured && !v.label) v.label = s.targets[0].name;
           scope.env.set(s.targets[0].name, v);

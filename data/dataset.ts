@@ -68,6 +68,14 @@ export const imageOf = (row: CellRow, dims: 2 | 3): string | undefined => (dims 
 /** Cells a batch reads at once. */
 export const CONCURRENT_READS = 64;
 
+/** How a manifest's cells fell into the splits, and how to choose them (the empty-split error). */
+function splitCounts(rows: CellRow[]): string {
+  const cells = rows.filter((r) => !r.columns.drug_label);
+  const n = (s: string) => cells.filter((r) => r.split === s).length;
+  const rule = 'split' in (rows[0]?.columns ?? {}) ? 'its split column' : 'a hash of each CellId (80% train, 10% validate, 10% test; docs/formats.md)';
+  return `of its ${cells.length} cells, ${rule} put ${n('train')} in train, ${n('validate')} in validate and ${n('test')} in test; add cells, or give the manifest a split column (train, validate, test)`;
+}
+
 export class CellDataset {
   readonly rows: CellRow[];
   readonly classes: readonly string[];
@@ -91,7 +99,10 @@ export class CellDataset {
       }
     if (opts.skipBad) this.rows = this.rows.filter((r) => known.has(r.structure));
     this.rows = this.withImages(this.rows);
-    if (!this.rows.length) throw new Error(`${opts.manifestFile ?? 'manifest'}: no usable rows${opts.split ? ` in the ${opts.split} split` : ''}${opts.skipBad && rows.some((r) => !opts.split || r.split === opts.split) ? ': every one was skipped (--skip-bad); the lines above say why' : ''}`);
+    if (!this.rows.length) {
+      const skipped = opts.skipBad && rows.some((r) => !opts.split || r.split === opts.split);
+      throw new Error(`${opts.manifestFile ?? 'manifest'}: no usable rows${opts.split ? ` in the ${opts.split} split` : ''}${skipped ? ': every one was skipped (--skip-bad); the lines above say why' : opts.split ? `: ${splitCounts(rows)}` : ''}`);
+    }
   }
 
   /**

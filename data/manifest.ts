@@ -73,10 +73,19 @@ function uniqueColumns(names: string[], file: string): string[] {
   return names;
 }
 
+/** The `split` column's words for each split (the column is optional; without it, splitOf decides). */
+const SPLIT_WORDS: Record<string, Split> = { train: 'train', validate: 'validate', validation: 'validate', val: 'validate', valid: 'validate', test: 'test' };
+
 export function parseManifest(text: string, file: string, opts: ManifestOptions = {}): CellRow[] {
+  // A manifest written with another separator parses as one column, then fails at the first row
+  // that holds a comma with "Invalid Record Length".
+  const first = text.replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0];
+  const other = [';', '\t'].find((c) => !first.includes(',') && first.includes(c));
+  if (other) throw new ManifestError(file, 1, `statcell reads comma-separated manifests; this header is ${other === ';' ? 'semicolon' : 'tab'}-separated`);
   let records: { record: Record<string, string>; info: { lines: number } }[];
   try {
-    records = parse(text, { columns: (names: string[]) => uniqueColumns(names, file), info: true, skip_empty_lines: true, bom: true, trim: true });
+    // Rows of empty fields only (",,,", as spreadsheets write at the end) are skipped like empty lines.
+    records = parse(text, { columns: (names: string[]) => uniqueColumns(names, file), info: true, skip_empty_lines: true, skip_records_with_empty_values: true, bom: true, trim: true });
   } catch (e) {
     if (e instanceof ManifestError) throw e;
     const err = e as Error & { lines?: number };
@@ -85,7 +94,9 @@ export function parseManifest(text: string, file: string, opts: ManifestOptions 
   if (!records.length) throw new ManifestError(file, 1, 'the manifest has no rows');
   const header = Object.keys(records[0].record);
   const need = (c: string) => {
-    if (!header.includes(c)) throw new ManifestError(file, 1, `missing column '${c}' (columns: ${header.join(', ')})`);
+    if (header.includes(c)) return;
+    const cased = header.find((h) => h.toLowerCase() === c.toLowerCase());
+    throw new ManifestError(file, 1, `missing column '${c}'${cased ? ` (column names are case-sensitive: '${cased}' should be '${c}')` : ''} (columns: ${header.join(', ')})`);
   };
   need('CellId');
   const structureColumn = opts.structureColumn ?? STRUCTURE_COLUMNS.find((c) => header.includes(c));
@@ -128,7 +139,13 @@ export function parseManifest(text: string, file: string, opts: ManifestOptions 
     const [px, py, pz] = PIXEL_SIZE_COLUMNS.map(positive);
     if ((px === undefined) !== (py === undefined)) throw new ManifestError(file, line, 'PhysicalSizeX and PhysicalSizeY (µm) must be given together');
     const pixelSize = px !== undefined ? { x: px, y: py!, ...(pz !== undefined ? { z: pz } : {}) } : undefined;
-    return { line, cellId, structure, pixelSize, intensityScale: positive('intensity_scale'), tiff3d: path(record.save_reg_path), png2d: path(record.save_reg_path_flat), channels, split: splitOf(cellId, opts.seed ?? 1), columns: record };
+    let split = splitOf(cellId, opts.seed ?? 1);
+    if ('split' in record) {
+      const given = SPLIT_WORDS[record.split.toLowerCase()];
+      if (!given) throw new ManifestError(file, line, `split must be train, validate or test, got '${record.split}' (without a split column, a hash of the CellId picks it)`);
+      split = given;
+    }
+    return { line, cellId, structure, pixelSize, intensityScale: positive('intensity_scale'), tiff3d: path(record.save_reg_path), png2d: path(record.save_reg_path_flat), channels, split, columns: record };
   });
 }
 

@@ -241,6 +241,20 @@ describe('residual blocks of statcell.vae, compiled = PyTorch float64 fixtures',
     expect(() => compileModelFile(file)).toThrow(/bad_ref\.vae:6:19: error\[SC3001\]: input 'ref' of block Down has shape \[2, 2, 8, 6\], the declaration says \[B, R, \.\.\.S\/2\]: axes 2–3 are \[8, 6\] where it declares \.\.\.S\/2 = \[4, 3\]/);
   });
 
+  test('a block whose parameters all have defaults binds without parentheses: `pre = Refine` is `pre = Refine()` (SC2008 at its use said it needed an instance name)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'statcell-blocks-'));
+    const src = (bind: string) =>
+      `block Refine(k: int = 3)(x: [B, C, ...S]) -> [B, C, ...S] {\n  return x |> c1: conv(C, k = k, pad = 1)\n}\n` +
+      `model M() {\n  input x: [B, 2, 8, 6]\n  pre = ${bind}\n  entry f(x) -> [B, 2, 8, 6] {\n    return pre(x)\n  }\n}\n`;
+    const names = (bind: string) => {
+      const file = join(dir, `refine${bind.length}.vae`);
+      writeFileSync(file, src(bind));
+      return compileModelFile(file).tensors.map((t) => t.name).sort();
+    };
+    expect(names('Refine')).toEqual(['pre.c1.bias', 'pre.c1.weight']);
+    expect(names('Refine')).toEqual(names('Refine()'));
+  });
+
   test('a parameter the fixture lacks is an error naming it', async () => {
     const { st, model } = await load('block_down2d_plain');
     const [d] = await devices();

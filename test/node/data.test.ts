@@ -87,6 +87,28 @@ describe('manifest', () => {
   });
 });
 
+describe('manifest, as labs write them (tester reports)', () => {
+  test('a split column decides the split (it was ignored), in any case, val and validation for validate; a bad value names its line', () => {
+    const rows = parseManifest('CellId,StructureDisplayName,split\n1,Golgi,test\n2,Golgi,Train\n3,Golgi,val\n4,Golgi,validation\n', 'm.csv');
+    expect(rows.map((r) => r.split)).toEqual(['test', 'train', 'validate', 'validate']);
+    expect(() => parseManifest('CellId,StructureDisplayName,split\n1,Golgi,test\n2,Golgi,holdout\n', 'm.csv')).toThrow(/^m\.csv:3: split must be train, validate or test, got 'holdout'/);
+    expect(() => parseManifest('CellId,StructureDisplayName,split\n1,Golgi,\n', 'm.csv')).toThrow(/^m\.csv:2: split must be/);
+  });
+  test('an empty split says how the cells fell and what to do (it said only "no usable rows")', async () => {
+    const { CellDataset } = await import('../../data/dataset.ts');
+    const rows = parseManifest('CellId,StructureDisplayName,save_reg_path_flat,split\n1,Golgi,a.png,train\n2,Golgi,b.png,test\n', '/d/m.csv');
+    expect(() => new CellDataset(rows, { dims: 2, size: [8, 8], manifestFile: 'm.csv', split: 'validate' })).toThrow("m.csv: no usable rows in the validate split: of its 2 cells, its split column put 1 in train, 0 in validate and 1 in test; add cells, or give the manifest a split column (train, validate, test)");
+    const hashed = parseManifest('CellId,StructureDisplayName,save_reg_path_flat\nx0,Golgi,a.png\n', '/d/m.csv');
+    expect(() => new CellDataset(hashed, { dims: 2, size: [8, 8], manifestFile: 'm.csv', split: hashed[0].split === 'test' ? 'train' : 'test' })).toThrow(/of its 1 cells, a hash of each CellId \(80% train, 10% validate, 10% test; docs\/formats\.md\) put/);
+  });
+  test('rows of empty fields (a spreadsheet\'s trailing ",,,") are skipped; a header in another case or with another separator is named as such', () => {
+    expect(parseManifest('CellId,StructureDisplayName,x\n1,Golgi,a\n,,\n,,\n', 'm.csv')).toHaveLength(1);
+    expect(() => parseManifest('cellid,StructureDisplayName\n1,Golgi\n', 'm.csv')).toThrow("m.csv:1: missing column 'CellId' (column names are case-sensitive: 'cellid' should be 'CellId')");
+    expect(() => parseManifest('CellId;StructureDisplayName\n1;Golgi, Apparatus\n', 'm.csv')).toThrow('m.csv:1: statcell reads comma-separated manifests; this header is semicolon-separated');
+    expect(() => parseManifest('\uFEFFCellId\tStructureDisplayName\n1\tGolgi\n', 'm.csv')).toThrow('this header is tab-separated');
+  });
+});
+
 describe('images', () => {
   test('a multi-page TIFF (pages Z then C) reads back as C × Y × X × Z', async () => {
     const [C, Y, X, Z] = [3, 5, 4, 2];

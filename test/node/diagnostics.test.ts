@@ -62,7 +62,7 @@ describe('a failing assert of a model template points at the argument that made 
 describe('model contracts found by testers', () => {
   test('beta ≥ 1 under the beta_sweep objective is SC4002 (its loss weighs the reconstruction by 1 − β: training drove it up), allowed for the H objective', () => {
     expect(diag('models/reference2d.vae', { beta: 1.5 })).toMatch(/error\[SC4002\]: with the beta_sweep objective beta must lie in \(0, 1\)[^]*= note: beta = 1.5 is given by --set beta=1.5$/);
-    expect(() => compileModelFile('models/reference2d.vae', { beta: 4, objective: 'h', size: [32, 32], channels: [4, 8], latent: 4 })).not.toThrow();
+    expect(() => compileModelFile('models/reference2d.vae', { overrides: { beta: 4, objective: 'h', size: [32, 32], channels: [4, 8], latent: 4 } })).not.toThrow();
   });
   test('a generate entry that reads the image input is SC4005 at the entry (generate failed later with no location)', () => {
     const src = readFileSync('test/models/tiny.vae', 'utf8');

@@ -222,7 +222,7 @@ describe('the drug test on trained models', () => {
   let seconds = 0;
 
   beforeAll(async () => {
-    const manifest = synthesize({ out: join(dir, 'data'), cells: 19 * 60, dims: 2, size, seed: 3, drugs: 48 });
+    const manifest = synthesize({ out: join(dir, 'data'), cells: 19 * 60, dims: 2, size, seed: 3, drugs: 96 });
     const [header, ...lines] = parse(readFileSync(manifest, 'utf8')) as string[][];
     const name = header.indexOf('StructureDisplayName');
     const keep = new Set<string>(DRUG_STRUCTURES);

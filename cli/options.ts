@@ -20,10 +20,9 @@ export const list = (v: string) => {
   return s;
 };
 /** Training fixes how images of another size are treated (default exact); later commands follow the run unless told. */
-export const fitOption = (forRun = false) => {
-  const o = new Option('--fit <how>', `images of another size than the model's: exact (an error) or crop-pad (centre-crop / zero-pad, as the paper does)${forRun ? "; default: as the run was trained" : ''}`).choices(['exact', 'crop-pad']);
-  return forRun ? o : o.default('exact');
-};
+/** `--fit`; no default, so that a command reading a run (or train --resume) can take the run's. */
+export const fitOption = (forRun = false) =>
+  new Option('--fit <how>', `images of another size than the model's: exact (an error) or crop-pad (centre-crop / zero-pad, as the paper does); default: ${forRun ? 'as the run was trained' : 'exact'}`).choices(['exact', 'crop-pad']);
 export const backendOption = () => new Option('--backend <kind>', 'auto (a hardware GPU → webgpu, else wasm), webgpu or wasm').default('auto');
 /** Checked where it is used (compiler/precision.ts parsePrecision), so the message names the values allowed. */
 export const precisionOption = (resumable = false) =>

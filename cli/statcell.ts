@@ -55,7 +55,7 @@ program
   .option('--keep <n>', 'epoch checkpoints kept besides the best and the latest (older ones are deleted)', int, 5)
   .option('--resume', 'continue from <out>/checkpoints/latest')
   .option('--skip-bad', 'log and skip unreadable manifest rows instead of stopping')
-  .addOption(fitOption())
+  .addOption(fitOption(true))
   .option('--eval-samples <n>', 'z samples per cell for the validation ELBO', positiveInt, 10)
   .option('--log-every <n>', 'without a terminal: a progress line every n steps', positiveInt)
   .addOption(new Option('--step-delay-ms <n>', 'test aid: pause after each step').argParser(int).hideHelp())

@@ -17,7 +17,7 @@ import { profileTrainStep } from '../session/profile.ts';
 import type { CompiledModel } from '../compiler/model.ts';
 import { parsePrecision, type Precision } from '../compiler/precision.ts';
 import type { CellSource } from '../session/evaluate.ts';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 export interface TrainCommand {
@@ -53,6 +53,21 @@ export interface TrainCommand {
   openedBackend?: Backend;
 }
 
+/**
+ * --resume with --data: the run's manifest, perhaps moved. Other cells would change the
+ * validation ELBO that picks the best checkpoint mid-run, so a manifest with other contents is
+ * refused while the run's own still exists; a run whose manifest is gone resumes on the one given.
+ */
+function sameManifest(recorded: string, given: string, out: string): void {
+  if (resolve(recorded) === resolve(given)) return;
+  if (!existsSync(recorded)) {
+    log(`warning: ${recorded}, the manifest ${out} trained on, is gone; resuming on --data ${given}`);
+    return;
+  }
+  if (!readFileSync(recorded).equals(readFileSync(given)))
+    throw new Error(`--resume: ${out} trains on ${recorded}; --data ${given} is another manifest (the validation ELBO that picks the best checkpoint would be measured on other cells). Resume without --data, or start a new run with --out`);
+}
+
 export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
   const previous = given.resume && existsSync(join(given.out, 'run.json')) ? readRunInfo(given.out) : undefined;
   // --resume continues with the run's data, batch, seed and length unless told otherwise (the checkpoint refuses another batch or seed).
@@ -65,6 +80,7 @@ export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
   if (o.epochs === undefined && o.iterations === undefined) o.epochs = 1;
   if (!o.data) throw new Error(o.resume ? `--resume: ${o.out} holds no run to resume (no run.json); give --data and --model to start one` : 'statcell train: --data <manifest> is required');
   const data = o.data;
+  if (previous && given.data) sameManifest(previous.data, given.data, o.out);
   if (!o.model && !previous) throw new Error(o.resume ? `--resume: ${o.out} holds no run to resume (no run.json); give --model to start one` : 'statcell train: --model <file> is required');
   const overrides = previous && !Object.keys(o.set).length ? previous.overrides : o.set;
   const precision = parsePrecision(o.precision ?? previous?.precision ?? 'f32');
@@ -78,7 +94,8 @@ export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
   const model = o.model ? loadModel(o.model, overrides) : latest ? modelOfCheckpoint(join(o.out, 'checkpoints'), latest, overrides) : loadModel(previous!.model, overrides);
   const backend = o.openedBackend ?? (await backendFor(o.backend, log));
   if (precision === 'f16-storage') log(f16StorageLine(backend));
-  const fit = o.fit ?? previous?.fit;
+  const fit = o.fit ?? previous?.fit ?? 'exact';
+  if (previous && o.fit && o.fit !== (previous.fit ?? 'exact')) throw new Error(`--resume: ${o.out} was trained with --fit ${previous.fit ?? 'exact'}; resume with the same (or none: the run's is used)`);
   // The label vocabulary comes from the training data (kept in run.json for every later use).
   const rows = readManifest(resolve(data), { seed: 1 });
   const trainSet = openSplit(data, model, 'train', { skipBad: o.skipBad, log, labels: previous?.labels, fit, rows });

@@ -4,7 +4,7 @@
 // serves files, with the COOP/COEP headers that make the page cross-origin isolated.
 
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve, sep } from 'node:path';
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { numel } from '../kernels/types.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { writeSafetensors } from '../runtime/safetensors.ts';
-import { feedsFor } from '../session/feeds.ts';
+import { feedsFor, inputWithRole, requireUnconditioned } from '../session/feeds.ts';
 import { openRun, type OpenedRun } from '../session/run.ts';
 import { SITE_FORMAT, type ModelRole, type SiteCell, type SiteIndex, type SiteModel } from '../web/site.ts';
 import { openSplit } from './common.ts';
@@ -81,6 +81,9 @@ export async function exportSiteData(o: ExportOptions, backend: Backend, log: (l
       const dir = o[role];
       if (dir) runs[role] = await openRun(dir, backend, o.checkpoint);
     }
+    // The page calls them in their roles (given swapped, it failed in the browser).
+    if (runs.reference) requireUnconditioned(runs.reference.model, "be the explorer's reference model", `a reference model is of the cell alone; give ${o.reference} as --target`);
+    if (runs.target) for (const role of ['reference', 'label'] as const) inputWithRole(runs.target.model, role, "the explorer's target model (structures given a cell and a label)");
     // The cells: from the target's vocabulary when there is a target (it takes labels).
     const first = (runs.target ?? runs.reference)!;
     const manifest = o.data ?? first.info.data;
@@ -168,19 +171,43 @@ export async function exportSiteData(o: ExportOptions, backend: Backend, log: (l
       written: new Date().toISOString(),
     };
     writeFileSync(join(o.out, 'index.json'), JSON.stringify(index, null, 1) + '\n');
-    log(`exported ${n} cells and ${Object.keys(models).join(' and ')} model(s) to ${o.out}`);
     return index;
   } finally {
     for (const r of Object.values(runs)) r?.runtime.destroy();
   }
 }
 
-/** The whole static site: the built page and the runs' data. */
+/**
+ * The whole static site: the built page and the runs' data, written into a folder beside --out
+ * and renamed into place, so that a failed export leaves no page that cannot load. --out may be
+ * new, empty or an earlier site (replaced); anything else (a run directory) is refused.
+ */
 export async function exportWeb(o: ExportOptions, backend: Backend, log: (l: string) => void): Promise<SiteIndex> {
-  const page = await builtPage(log);
-  makeDirs(o.out);
-  cpSync(page, o.out, { recursive: true });
-  return exportSiteData(o, backend, log);
+  const out = resolve(o.out);
+  if (existsSync(out) && readdirSync(out).length && !isSite(out)) throw new Error(`export-web: ${o.out} holds other files and no explorer site; give a new or empty folder (an earlier site there is replaced)`);
+  const tmp = `${out}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  try {
+    makeDirs(tmp);
+    // The data first: it checks the runs before the page is built.
+    const index = await exportSiteData({ ...o, out: tmp }, backend, log);
+    cpSync(await builtPage(log), tmp, { recursive: true });
+    rmSync(out, { recursive: true, force: true });
+    renameSync(tmp, out);
+    log(`exported ${index.cells.length} cells and ${Object.keys(index.models).join(' and ')} model(s) to ${o.out}`);
+    return index;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** A folder export-web wrote: its index.json is a site index. */
+function isSite(dir: string): boolean {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')).format === SITE_FORMAT;
+  } catch {
+    return false;
+  }
 }
 
 const TYPES: Record<string, string> = {
@@ -232,9 +259,17 @@ export function serveFolder(dir: string, port: number, host = '127.0.0.1'): Prom
 
 /** Exports to a temporary folder and serves it; resolves with the server and the folder (removed when the server closes). */
 export async function serveWeb(o: Omit<ExportOptions, 'out'> & { port: number }, backend: Backend, log: (l: string) => void): Promise<{ server: Server; dir: string; url: string }> {
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new Error(`--port ${o.port}: expected 0 (any free port) to 65535`);
   const dir = mkdtempSync(join(tmpdir(), 'statcell-serve-'));
-  await exportWeb({ ...o, out: dir }, backend, log);
-  const server = await serveFolder(dir, o.port);
+  let server: Server;
+  try {
+    await exportWeb({ ...o, out: dir }, backend, log);
+    server = await serveFolder(dir, o.port);
+  } catch (e) {
+    // A failed export or a port in use left the temporary site behind.
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   server.on('close', () => rmSync(dir, { recursive: true, force: true }));
   const addr = server.address();
   const url = `http://localhost:${typeof addr === 'object' && addr ? addr.port : o.port}/`;

@@ -6,9 +6,9 @@ import { backendOption, int, log } from './options.ts';
 
 const SPLITS = ['train', 'validate', 'test', 'all'];
 
-function runOptions(c: Command, referenceRequired: boolean): Command {
-  (referenceRequired ? c.requiredOption('--reference <run>', 'reference model run directory') : c.option('--reference <run>', 'reference model run directory'))
-    .option('--target <run>', 'target model run directory')
+function runOptions(c: Command): Command {
+  c.option('--reference <run>', 'reference model run directory')
+    .option('--target <run>', 'target model run directory (either run alone, or both)')
     .option('--data <manifest>', "manifest of the cells shown (default: the run's own)")
     .option('--split <split>', 'cells of this split (train, validate, test or all)', 'test')
     .option('--cells <n>', 'at most this many cells', int, 500)
@@ -17,28 +17,31 @@ function runOptions(c: Command, referenceRequired: boolean): Command {
   return c;
 }
 
-function checkSplit(s: string): 'train' | 'validate' | 'test' | 'all' {
-  if (!SPLITS.includes(s)) throw new Error(`--split ${s}: expected ${SPLITS.join(', ')}`);
-  return s as 'train' | 'validate' | 'test' | 'all';
+/** The options both commands check before anything is read or written. */
+function checked<T extends { split: string; reference?: string; target?: string }>(o: T, command: string): T & { split: 'train' | 'validate' | 'test' | 'all' } {
+  if (!o.reference && !o.target) throw new Error(`${command}: give --reference <run>, --target <run>, or both`);
+  if (!SPLITS.includes(o.split)) throw new Error(`--split ${o.split}: expected ${SPLITS.join(', ')}`);
+  return o as T & { split: 'train' | 'validate' | 'test' | 'all' };
 }
 
 export function registerWeb(program: Command): void {
-  runOptions(program.command('export-web').description('write the browser explorer of trained runs as a static site (page, model sources, weights without optimizer state, embeddings, cells)'), true)
+  runOptions(program.command('export-web').description('write the browser explorer of trained runs as a static site (page, model sources, weights without optimizer state, embeddings, cells)'))
     .requiredOption('--out <dir>', 'site folder')
     .action(async (o) => {
       const { backendFor } = await import('./common.ts');
       const { exportWeb } = await import('./web-site.ts');
-      await exportWeb({ ...o, split: checkSplit(o.split) }, await backendFor(o.backend, log), log);
+      const c = checked(o, 'export-web');
+      await exportWeb(c, await backendFor(o.backend, log), log);
       log(`serve ${o.out} with any static server (python3 -m http.server -d ${o.out}); Wasm threads need the COOP/COEP headers that statcell serve sends`);
     });
 
-  runOptions(program.command('serve').description('serve the browser explorer of trained runs on localhost (COOP/COEP headers; no computation on the server)'), false)
+  runOptions(program.command('serve').description('serve the browser explorer of trained runs on localhost (COOP/COEP headers; no computation on the server)'))
     .option('--port <n>', 'port (0: any free one)', int, 8080)
     .action(async (o) => {
       const { backendFor } = await import('./common.ts');
       const { serveWeb } = await import('./web-site.ts');
-      if (!o.reference && !o.target) throw new Error('serve: give --reference <run>, --target <run>, or both');
-      const { server, url } = await serveWeb({ ...o, split: checkSplit(o.split) }, await backendFor(o.backend, log), log);
+      const c = checked(o, 'serve');
+      const { server, url } = await serveWeb(c, await backendFor(o.backend, log), log);
       log(`explorer at ${url} (Ctrl-C stops)`);
       const stop = () => server.close(() => process.exit(0));
       process.on('SIGINT', stop);

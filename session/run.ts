@@ -69,6 +69,8 @@ const RUN_SCHEMA = {
     labels: { type: 'array', items: { type: 'string' } },
     fit: { enum: ['exact', 'crop-pad'] },
     precision: { enum: [...PRECISIONS] },
+    epochs: { type: 'integer', minimum: 1 },
+    iterations: { type: 'integer', minimum: 1 },
   },
 };
 const validateRunInfo = new Ajv({ allErrors: true }).compile(RUN_SCHEMA);

@@ -32,7 +32,7 @@ const SHORT: Record<string, string> = { membrane: 'memb', structure: 'struct', d
 const ORDER = ['membrane', 'structure', 'dna'];
 
 /** Training loss per step (blue) and −validation ELBO per epoch (red), log scale. */
-function lossFigure(dir: string, run: OpenedRun, runDir: string, key: string): ReportFigure {
+function lossFigure(put: (file: string, bytes: Uint8Array) => void, run: OpenedRun, runDir: string, key: string): ReportFigure {
   const recs = readMetrics(join(runDir, 'metrics.jsonl'));
   const steps = recs.filter((r) => r.kind === 'step');
   const vals = recs.filter((r) => r.kind === 'validate');
@@ -48,7 +48,7 @@ function lossFigure(dir: string, run: OpenedRun, runDir: string, key: string): R
     { title: `${role} model (${run.model.name})`, xLabel: 'iteration', yLabel: 'loss', logY: true },
   );
   const file = `loss-${key}.png`;
-  writeAtomic(join(dir, file), p.png);
+  put(file, p.png);
   const last = steps.at(-1);
   return {
     file,
@@ -77,11 +77,14 @@ export interface ReportInput {
 
 export async function writeReport(dir: string, o: ReportInput): Promise<string> {
   if (o.target) checkSameSize(o.reference.run, o.target.run, 'report');
-  makeDirs(dir);
-  const figs: ReportFigure[] = [lossFigure(dir, o.reference.run, o.reference.dir, 'reference')];
+  // Every figure is made before any file is written: a report that fails half-way (runs given in
+  // the wrong roles, say) leaves no figures without their index.html.
+  const files: [string, Uint8Array][] = [];
+  const put = (file: string, bytes: Uint8Array) => void files.push([file, bytes]);
+  const figs: ReportFigure[] = [lossFigure(put, o.reference.run, o.reference.dir, 'reference')];
   /** What the report could not show, and why. */
   const notes: string[] = [];
-  if (o.target) figs.push(lossFigure(dir, o.target.run, o.target.dir, 'target'));
+  if (o.target) figs.push(lossFigure(put, o.target.run, o.target.dir, 'target'));
   const n = Math.min(o.n ?? 8, o.cells.length);
   const size = imageSize(o.reference.run.model);
   const zoom = size[0] < 100 ? 2 : 1;
@@ -93,8 +96,7 @@ export async function writeReport(dir: string, o: ReportInput): Promise<string> 
   /** The composite and then each channel in grey. */
   const panels = (c: CellChannels, names: string[], prefix = ''): Tile[] => [{ image: cellRgb(size, c, gain), label: `${prefix}composite` }, ...names.filter((k) => c[k]).map((k) => ({ image: greyOf(size, c[k]!, gain[k] ?? 1), label: prefix + SHORT[k] }))];
   const save = (file: string, rows: Tile[][], labels: { columns?: string[]; rowLabels?: string[] } = {}) => {
-    const f = tileFigure({ rows, zoom, ...labels });
-    writeAtomic(join(dir, file), f.png);
+    put(file, tileFigure({ rows, zoom, ...labels }).png);
   };
 
   // Each model's view of the real cells (the channels of its image and reference inputs), and
@@ -159,6 +161,8 @@ export async function writeReport(dir: string, o: ReportInput): Promise<string> 
 ${figs.map((f) => `<figure><h2>${esc(f.title)}</h2>${f.html ?? `<img src="${f.file}" alt="${esc(f.title)}">`}<figcaption>${f.caption}</figcaption></figure>`).join('\n')}
 </body></html>
 `;
+  makeDirs(dir);
+  for (const [file, bytes] of files) writeAtomic(join(dir, file), bytes);
   writeAtomic(join(dir, 'index.html'), html);
   return join(dir, 'index.html');
 }
@@ -198,6 +202,8 @@ async function fidelityFigure(target: OpenedRun, cells: CellSource, hosts: Batch
     caption:
       `For each structure, the fraction of its signal inside the nucleus (DNA above 0.2 × its maximum): the mean over the real test cells of that label, and the mean over the structure generated for that label in each of ${k} real test cells (${hostIds.map(esc).join(', ')}). ` +
       `A model that has learned where each structure sits matches the real column (red: off by more than ${FIDELITY_TOLERANCE}). ` +
-      `Mean absolute pixel difference between two labels generated in the same cell: ${d.betweenLabels.toFixed(4)}; between two cells generated with the same label: ${d.betweenCells.toFixed(4)} (a model that ignores its label has the first near 0).`,
+      (Number.isNaN(d.betweenLabels)
+        ? `With one label there is no second label to compare in the same cell; mean absolute pixel difference between two cells generated with the same label: ${d.betweenCells.toFixed(4)}.`
+        : `Mean absolute pixel difference between two labels generated in the same cell: ${d.betweenLabels.toFixed(4)}; between two cells generated with the same label: ${d.betweenCells.toFixed(4)} (a model that ignores its label has the first near 0).`),
   };
 }

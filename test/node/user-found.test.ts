@@ -391,3 +391,51 @@ describe('generate with a target conditioned on its label alone', () => {
     expect(g.err).toContain('generate: Tiny generates structure and its reference input ref reads structure, so it cannot be generated given a cell');
   });
 });
+
+describe('runs given in the wrong roles, and commands that fail half-way (tester reports)', () => {
+  test('export-web with the runs swapped is SC5001 and writes nothing (it wrote a page that crashed); a target run alone is taken', () => {
+    const out = join(tmp(), 'site');
+    const r = run(['export-web', '--reference', tinyTargetRun(), '--target', tinyRun(), '--out', out, '--backend', 'wasm']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("model Tiny is conditioned on ref, cls, so it cannot be the explorer's reference model");
+    expect(existsSync(out)).toBe(false);
+    const alone = run(['export-web', '--target', tinyRun(), '--out', out, '--backend', 'wasm']);
+    expect(alone.err).not.toContain("required option '--reference <run>'");
+    expect(alone.err).toContain("the explorer's target model (structures given a cell and a label) needs the model's reference input, and model Tiny has none");
+    const foreign = run(['export-web', '--reference', tinyRun(), '--out', tinyRun(), '--backend', 'wasm']);
+    expect(foreign.err).toContain(`export-web: ${tinyRun()} holds other files and no explorer site; give a new or empty folder`);
+  });
+  test('report with the runs swapped fails before writing any figure (it left loss and recon PNGs without index.html)', () => {
+    const out = join(tmp(), 'report');
+    const r = run(['report', '--reference', tinyTargetRun(), '--target', tinyRun(), '--out', out, '--backend', 'wasm']);
+    expect(r.code).toBe(1);
+    expect(existsSync(out)).toBe(false);
+  });
+  test('serve refuses a bad port before exporting, and leaves no temporary site', () => {
+    const r = run(['serve', '--reference', tinyRun(), '--port', '99999', '--backend', 'wasm']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('--port 99999: expected 0 (any free port) to 65535');
+  });
+});
+
+describe('statcell train --resume keeps what the data were (tester reports)', () => {
+  test('--fit crop-pad is kept (the default exact replaced it), another --fit is refused, and another manifest is refused while the run\'s exists', () => {
+    const big = tmp();
+    synthesize({ out: big, cells: 24, dims: 2, size: [28, 20], seed: 3 });
+    const out = join(tmp(), 'fit');
+    const base = ['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--out', out, '--backend', 'wasm', '--batch', '4', '--eval-samples', '1'];
+    const first = run([...base, '--data', join(big, 'manifest.csv'), '--fit', 'crop-pad', '--iterations', '1']);
+    expect(first.code, first.err).toBe(0);
+    const resumed = run(['train', '--out', out, '--resume', '--iterations', '2', '--backend', 'wasm']);
+    expect(resumed.code, resumed.err).toBe(0);
+    expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).fit).toBe('crop-pad');
+    expect(run(['train', '--out', out, '--resume', '--iterations', '3', '--fit', 'exact']).err).toContain(`--resume: ${out} was trained with --fit crop-pad; resume with the same`);
+    const other = run(['train', '--out', out, '--resume', '--iterations', '3', '--data', join(data, 'manifest.csv')]);
+    expect(other.code).toBe(1);
+    expect(other.err).toContain(`--data ${join(data, 'manifest.csv')} is another manifest`);
+    // The same manifest elsewhere (moved, copied) is the run's.
+    const copy = join(tmp(), 'm.csv');
+    writeFileSync(copy, readFileSync(join(big, 'manifest.csv')));
+    expect(run(['train', '--out', out, '--resume', '--iterations', '3', '--data', copy]).err).not.toContain('another manifest');
+  });
+});

@@ -12,6 +12,7 @@ import { fmtShape } from '../kernels/types.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { ModelRuntime } from '../session/model.ts';
 import { asFloat64, parseSafetensors, writeSafetensors, type SafeTensors } from '../runtime/safetensors.ts';
+import { log } from './options.ts';
 
 const n = (x: number) => x.toLocaleString('en-US');
 const mib = (elements: number) => `${((elements * 4) / 2 ** 20).toFixed(1)} MiB`;
@@ -26,7 +27,7 @@ export function compileReport(model: CompiledModel, batch: number, emit?: 'ir' |
   const precision = parsePrecision(precisionName);
   const out: string[] = [`model ${model.name}  (${Object.entries(model.config).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')})`, ''];
   // A model without a training step (inference only) is described by its entries.
-  const train = trainStepOf(model, Math.max(batch, 2));
+  const train = trainStepOf(model, batch);
   const steps = train ? ['train', ...model.entryNames] : model.entryNames;
   const layers = train ? (train.layers ?? []) : [...new Map(model.entryNames.flatMap((e) => model.program(e, batch).graph.layers ?? []).map((l) => [l.path, l])).values()];
   const w = Math.max(...layers.map((l) => l.path.length), 10);
@@ -46,8 +47,7 @@ export function compileReport(model: CompiledModel, batch: number, emit?: 'ir' |
   out.push('', `planned memory at batch ${batch} (float32; peak with buffer reuse vs. every tensor held), launches and bytes read + written (each operand once per launch), fused vs. unfused${rounding}:`);
   if (!train) out.push(`  (model ${model.name} has no training step: its entries only)`);
   const programs: [string, ReturnType<typeof lower>, ReturnType<typeof lower>][] = steps.map((e) => {
-    const b = e === 'train' ? Math.max(batch, 2) : batch;
-    return [e === 'train' ? 'train step' : e, model.program(e, b, true, precision).program, model.program(e, b, false, precision).program];
+    return [e === 'train' ? 'train step' : e, model.program(e, batch, true, precision).program, model.program(e, batch, false, precision).program];
   });
   for (const [name, p, unfused] of programs) {
     const s = memoryStats(p);
@@ -87,6 +87,15 @@ function readTensorsFile(file: string): SafeTensors {
  * Runs one entry point. Weights are named as in shared/fixtures/README.md (a `param/` or
  * `state_after_train/` prefix is accepted); inputs by the entry's input names.
  */
+const FLOAT_DTYPES = ['F64', 'F32', 'F16', 'BF16'];
+
+/** The values, if every one is finite; else an error naming the file, the tensor and the first bad value. */
+function finite(v: Float32Array, file: string, name: string): Float32Array {
+  const i = v.findIndex((x) => !Number.isFinite(x));
+  if (i >= 0) throw new Error(`${file}: tensor '${name}' holds ${v[i]} at element ${i}: every value must be finite`);
+  return v;
+}
+
 export async function runEntry(model: CompiledModel, backend: Backend, opts: { weights: string; entry: string; input?: string; out: string; iteration?: number; batch?: number }): Promise<string[]> {
   const w = readTensorsFile(opts.weights);
   const tensors = new Map<string, Float32Array>();
@@ -96,8 +105,10 @@ export async function runEntry(model: CompiledModel, backend: Backend, opts: { w
     // The model's shape, not only its number of values (which the runtime checks): a [2, 8] weight is not an [8, 2] one.
     const want = shapes.get(name);
     if (want && t.data.length === want.reduce((a, b) => a * b, 1) && want.join() !== t.shape.join()) throw new Error(`${opts.weights}: tensor '${stored}' is ${fmtShape(t.shape)}, the model's is ${fmtShape(want)}`);
-    tensors.set(name, Float32Array.from(asFloat64(t, stored)));
+    tensors.set(name, finite(Float32Array.from(asFloat64(t, stored)), opts.weights, stored));
   }
+  const ignored = [...w.tensors.keys()].filter((k) => !shapes.has(k.replace(/^param\//, '')));
+  if (ignored.length) log(`warning: ${opts.weights}: ${ignored.length} tensor(s) the model does not have, ignored: ${ignored.slice(0, 5).join(', ')}${ignored.length > 5 ? ', …' : ''}`);
   const rt = new ModelRuntime(backend, model);
   try {
     rt.writeAll(tensors, opts.weights);
@@ -117,8 +128,13 @@ export async function runEntry(model: CompiledModel, backend: Backend, opts: { w
       const t = inp.tensors.get(i.name);
       if (!t) throw new Error(`${opts.input}: no tensor '${i.name}' for the ${opts.entry} entry`);
       if (t.shape.join() !== i.shape.join()) throw new Error(`${opts.input}: '${i.name}' has shape ${fmtShape(t.shape)}, the entry takes ${fmtShape(i.shape)}`);
-      feeds[i.name] = Float32Array.from(asFloat64(t, i.name));
+      // Integers would be taken as they are: uint8 pixels as 0–255 where the model was trained on 0–1.
+      if (!FLOAT_DTYPES.includes(t.dtype)) throw new Error(`${opts.input}: '${i.name}' is ${t.dtype}; give inputs as floats (F32, F64, F16 or BF16), images scaled as in training (uint8 ÷ 255, uint16 ÷ 65535)`);
+      feeds[i.name] = finite(Float32Array.from(asFloat64(t, i.name)), opts.input!, i.name);
     }
+    const unused = [...inp.tensors.keys()].filter((k) => !feeds[k]);
+    if (unused.length) log(`warning: ${opts.input}: tensor(s) the ${opts.entry} entry does not take, ignored: ${unused.join(', ')}`);
+    if (given && opts.batch !== undefined && opts.batch !== batch) throw new Error(`statcell run: --batch ${opts.batch}, but the inputs hold a batch of ${batch}; --batch is for an entry without inputs`);
     const shapes = new Map(rt.outputShapes(opts.entry, batch));
     // A generator whose outputs do not grow with B (fixed shapes) cannot run --batch items: said, not ignored.
     if (!given && opts.batch !== undefined && opts.batch !== 1 && [...shapes].every(([k, sh]) => sh.join() === (new Map(rt.outputShapes(opts.entry, 1)).get(k) ?? []).join()))

@@ -110,22 +110,23 @@ program
   .description('generate whole cells (reference model, then target model per label) or structures in real cells (--data)')
   .option('--reference <dir>', 'run directory of the reference model')
   .option('--target <dir>', 'run directory of the target model')
-  .option('--labels <names>', 'structure labels, separated by ";" or "," (a label of the run that holds them is taken whole)', 'Mitochondria')
+  .option('--labels <names>', 'structure labels, separated by ";" or "," (a label of the run that holds them is taken whole); default: every label of the target run')
   .option('--n <n>', 'how many cells', positiveInt, 4)
   .option('--data <manifest>', 'take the membrane and DNA of real cells from this manifest instead of generating them')
   .addOption(new Option('--split <split>', 'split of --data').choices(['train', 'validate', 'test', 'all']).default('test'))
   .option('--format <f>', 'png, ome-tiff (tiff), zarr (OME-Zarr), both (png + ome-tiff) or all', 'png')
   .option('--seed <n>', 'which noise draws', int, 0)
   .requiredOption('--out <dir>', 'output folder')
+  .option('--checkpoint <name>', "best, latest or a checkpoint name, of each run", 'best')
   .addOption(fitOption(true))
   .addOption(backendOption())
   .action(async (o) => {
     const [{ openRun }, { openSplit }, { generate }, { writeGeneratedFiles, fileKinds, pixelSizeForRun }, { parseLabelList }, { imageDims }] = await Promise.all([import('../session/run.ts'), import('./common.ts'), import('../session/generate.ts'), import('./generate.ts'), import('../data/labels.ts'), import('../data/decode.ts')]);
     fileKinds(o.format); // a bad --format fails before anything is opened
     const backend = await backendFor(o.backend);
-    const reference = o.reference ? await openRun(o.reference, backend) : undefined;
-    const target = o.target ? await openRun(o.target, backend) : undefined;
-    const labels = parseLabelList(String(o.labels), (target ?? reference)?.info.labels ?? []);
+    const reference = o.reference ? await openRun(o.reference, backend, o.checkpoint) : undefined;
+    const target = o.target ? await openRun(o.target, backend, o.checkpoint) : undefined;
+    const labels = o.labels === undefined ? [...(target?.info.labels ?? [])] : parseLabelList(String(o.labels), (target ?? reference)?.info.labels ?? []);
     let real;
     if (o.data) {
       const run = (target ?? reference)!;
@@ -147,13 +148,14 @@ program
   .option('--data <manifest>', "cells to reconstruct: this manifest's test split (default: the reference run's)")
   .option('--labels <names>', 'structures to generate in real cells, separated by ";" or "," (a label of the run that holds them is taken whole; default: the first four labels of the target run)')
   .requiredOption('--out <dir>', 'report folder')
+  .option('--checkpoint <name>', "best, latest or a checkpoint name, of each run", 'best')
   .addOption(fitOption(true))
   .addOption(backendOption())
   .action(async (o) => {
     const [{ openRun }, { openSplit }, { writeReport }, { parseLabelList }] = await Promise.all([import('../session/run.ts'), import('./common.ts'), import('../viz/report.ts'), import('../data/labels.ts')]);
     const backend = await backendFor(o.backend);
-    const reference = await openRun(o.reference, backend);
-    const target = o.target ? await openRun(o.target, backend) : undefined;
+    const reference = await openRun(o.reference, backend, o.checkpoint);
+    const target = o.target ? await openRun(o.target, backend, o.checkpoint) : undefined;
     const cells = openSplit(o.data ?? reference.info.data, reference.model, 'test', { log, labels: (target ?? reference).info.labels, fit: o.fit ?? reference.info.fit });
     const labels = o.labels ? parseLabelList(String(o.labels), (target ?? reference).info.labels) : (target?.info.labels ?? []).slice(0, 4);
     const html = await writeReport(o.out, { reference: { run: reference, dir: o.reference }, target: target && { run: target, dir: o.target }, cells, labels, backend: backend.description });

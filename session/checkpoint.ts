@@ -259,12 +259,17 @@ export function loadCheckpoint(dir: string, name: string, model?: CompiledModel,
   const sha = createHash('sha256').update(bytes).digest('hex');
   if (sha !== sidecar.tensorsSha256)
     throw new CheckpointError(
-      `checkpoint ${stem}.safetensors: its SHA-256 ${sha.slice(0, 12)}… differs from the sidecar's ${sidecar.tensorsSha256.slice(0, 12)}… (a torn or replaced file). Restore it from a copy; eval, embed, generate, analyze and export-web read another with --checkpoint <name> (${otherCheckpoints(dir, name)}); training resumes only from the latest, which alone keeps the optimizer's state`,
+      `checkpoint ${stem}.safetensors: its SHA-256 ${sha.slice(0, 12)}… differs from the sidecar's ${sidecar.tensorsSha256.slice(0, 12)}… (a torn or replaced file). Restore it from a copy; eval, embed, generate, report, run, export-web, serve and analyze features read another with --checkpoint <name> (${otherCheckpoints(dir, name)}); training resumes only from the latest, which alone keeps the optimizer's state`,
     );
-  if (model && (sidecar.model.sourceHash !== model.sourceHash || JSON.stringify(sidecar.model.config) !== JSON.stringify(model.config)))
-    throw new CheckpointError(
-      `checkpoint ${stem}: written by model ${sidecar.model.name} with source hash ${sidecar.model.sourceHash.slice(0, 12)}…, but the model now compiles to ${model.name} with hash ${model.sourceHash.slice(0, 12)}… (different source or overrides); use the same model and --set options, or start a fresh run in another directory`,
-    );
+  if (model && (sidecar.model.sourceHash !== model.sourceHash || JSON.stringify(sidecar.model.config) !== JSON.stringify(model.config))) {
+    // Say which differs: the source, or which parameter values (the --set options, or run.json's overrides).
+    const was = sidecar.model.config as Record<string, unknown>, now = model.config;
+    const params = [...new Set([...Object.keys(was), ...Object.keys(now)])].filter((k) => JSON.stringify(was[k]) !== JSON.stringify(now[k]));
+    const what = sidecar.model.sourceHash !== model.sourceHash
+      ? `its source (hash ${sidecar.model.sourceHash.slice(0, 12)}…) differs from the model's now (${model.sourceHash.slice(0, 12)}…)`
+      : `its parameters differ: ${params.map((k) => `${k} was ${JSON.stringify(was[k])}, now ${JSON.stringify(now[k])}`).join('; ')} (from --set, or the run's run.json overrides)`;
+    throw new CheckpointError(`checkpoint ${stem}: written by model ${sidecar.model.name}, but ${what}; use the same model and --set options, or start a fresh run in another directory`);
+  }
   const tensors = new Map<string, Float32Array>();
   const shapes = model ? shapesOf(model) : new Map<string, readonly number[]>();
   const take = (file: string, b: Uint8Array) => {
@@ -284,7 +289,7 @@ export function loadCheckpoint(dir: string, name: string, model?: CompiledModel,
       try {
         ob = readFileSync(file);
       } catch (e) {
-        throw new CheckpointError(`checkpoint ${stem}: cannot read its optimizer state (${(e as Error).message}); it cannot be resumed from`);
+        throw new CheckpointError(`checkpoint ${stem}: cannot read its optimizer state (${(e as Error).message}); it cannot be resumed from. Restore the file from a copy, or start a fresh run with --out another folder (eval, embed, generate and the analyses still read the checkpoint's weights)`);
       }
       const osha = createHash('sha256').update(ob).digest('hex');
       if (osha !== sidecar.optimizerSha256) throw new CheckpointError(`checkpoint ${file}: its SHA-256 ${osha.slice(0, 12)}… differs from the sidecar's ${sidecar.optimizerSha256.slice(0, 12)}… (a torn or replaced file); it cannot be resumed from`);

@@ -3,7 +3,7 @@
 // checkpoint, so a run opens from any working directory and after being moved or copied. And
 // loading a model file by name. Node only.
 
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileModelFile } from '../compiler/index.ts';
@@ -132,7 +132,10 @@ export function runModel(dir: string, which = 'best'): { info: RunInfo; name: st
   const ckDir = join(dir, 'checkpoints');
   // `best` exists only once a validation ran; fall back to the latest checkpoint.
   const name = resolveCheckpoint(ckDir, which) ?? (which === 'best' ? resolveCheckpoint(ckDir, 'latest') : null);
-  if (!name) throw new Error(`${dir}: no checkpoint '${which}' in ${ckDir}`);
+  if (!name) {
+    const none = !existsSync(ckDir) || !readdirSync(ckDir).some((f) => f.endsWith('.json'));
+    throw new Error(`${dir}: no checkpoint '${which}' in ${ckDir}${none ? `: the run has none yet (it stopped before its first checkpoint); train it on with statcell train --out ${dir} --resume` : ''}`);
+  }
   return { info, name, model: modelOfCheckpoint(ckDir, name, info.overrides) };
 }
 

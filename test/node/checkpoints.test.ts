@@ -261,7 +261,7 @@ describe('a damaged or missing checkpoint', () => {
     const file = join(dir, 'epoch-0002.safetensors');
     writeFileSync(file, readFileSync(file).subarray(0, 100));
     expect(() => loadCheckpoint(dir, 'epoch-0002', model)).toThrow(`checkpoint ${file}: its SHA-256`);
-    expect(() => loadCheckpoint(dir, 'epoch-0002', model)).toThrow("(a torn or replaced file). Restore it from a copy; eval, embed, generate, analyze and export-web read another with --checkpoint <name> (the run's other checkpoints: epoch-0001); training resumes only from the latest");
+    expect(() => loadCheckpoint(dir, 'epoch-0002', model)).toThrow("(a torn or replaced file). Restore it from a copy; eval, embed, generate, report, run, export-web, serve and analyze features read another with --checkpoint <name> (the run's other checkpoints: epoch-0001); training resumes only from the latest");
     expect(() => loadCheckpoint(dir, 'epoch-0099', model)).toThrow(`checkpoint ${join(dir, 'epoch-0099')}: no such checkpoint (the run's other checkpoints: epoch-0001, epoch-0002)`);
   });
 });

@@ -31,8 +31,11 @@ describe('checkpoints', () => {
     for (const [k, v] of tensors) expect(back.tensors.get(k)).toEqual(v);
     expect(back.sidecar.iteration).toBe(3);
     expect(back.sidecar.model.source).toBe(model.source);
-    // A different model (other overrides) is refused with both hashes named.
-    expect(() => loadCheckpoint(dir, 'epoch-0001', tinyModel({ size: SIZE, latent: 5 }))).toThrow(/source hash.*different source or overrides/);
+    // A different model (other overrides) is refused naming the parameter and both values (it showed two equal source hashes).
+    const latent = model.config.latent;
+    expect(() => loadCheckpoint(dir, 'epoch-0001', tinyModel({ size: SIZE, latent: 5 }))).toThrow(`its parameters differ: latent was ${latent}, now 5 (from --set, or the run's run.json overrides)`);
+    const edited = { ...model, sourceHash: '0'.repeat(64) };
+    expect(() => loadCheckpoint(dir, 'epoch-0001', edited)).toThrow(`its source (hash ${model.sourceHash.slice(0, 12)}…) differs from the model's now (000000000000…)`);
     // A truncated tensors file is caught by its hash.
     const f = join(dir, 'epoch-0001.safetensors');
     writeFileSync(f, readFileSync(f).subarray(0, 100));

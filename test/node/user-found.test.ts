@@ -219,6 +219,23 @@ describe('statcell run --input', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/in\.safetensors: 'cells' has shape \[\], the encode entry takes cells \[1, 2, 24, 16\] with any batch/);
   });
+  test('a NaN, an integer dtype, and --batch against the inputs are refused; unused tensors are named (NaN codes were written with rc 0, uint8 taken as 0-255)', () => {
+    const out = tinyRun();
+    const cells = (data: Float32Array | Int32Array, extra = false) => {
+      const f = join(tmp(), 'in.safetensors');
+      writeFileSync(f, writeSafetensors({ cells: { shape: [1, 2, 24, 16], data, ...(data instanceof Int32Array ? { dtype: 'I32' as const } : {}) }, ...(extra ? { other: { shape: [1], data: new Float32Array(1) } } : {}) }));
+      return f;
+    };
+    const go = (input: string, ...more: string[]) => run(['run', '--run', out, '--backend', 'wasm', '--entry', 'encode', '--input', input, '--out', join(tmp(), 'o.safetensors'), ...more]);
+    const nan = new Float32Array(768).fill(0.5);
+    nan[7] = NaN;
+    expect(go(cells(nan)).err).toMatch(/in\.safetensors: tensor 'cells' holds NaN at element 7: every value must be finite/);
+    expect(go(cells(new Int32Array(768).fill(128))).err).toMatch(/'cells' is I32; give inputs as floats \(F32, F64, F16 or BF16\), images scaled as in training/);
+    expect(go(cells(new Float32Array(768)), '--batch', '5').err).toContain('--batch 5, but the inputs hold a batch of 1');
+    const extra = go(cells(new Float32Array(768), true));
+    expect(extra.code, extra.err).toBe(0);
+    expect(extra.err).toContain("tensor(s) the encode entry does not take, ignored: other");
+  });
 });
 
 describe('statcell generate --data', () => {
@@ -437,5 +454,20 @@ describe('statcell train --resume keeps what the data were (tester reports)', ()
     const copy = join(tmp(), 'm.csv');
     writeFileSync(copy, readFileSync(join(big, 'manifest.csv')));
     expect(run(['train', '--out', out, '--resume', '--iterations', '3', '--data', copy]).err).not.toContain('another manifest');
+  });
+});
+
+describe('smaller tester reports', () => {
+  test('compile --batch 1 plans the training step at batch 1 (it planned batch 2 and said 1)', async () => {
+    const { compileReport } = await import('../../cli/compile.ts');
+    const text = compileReport(tinyModel(), 1).text;
+    expect(text).toContain('planned memory at batch 1');
+    expect(text).not.toMatch(/\[2, \d+, \d+, \d+\]/);
+  });
+  test('a run without a checkpoint yet says how to go on (it said only "no checkpoint \'best\'")', async () => {
+    const { runModel } = await import('../../session/run.ts');
+    const dir = tmp();
+    writeFileSync(join(dir, 'run.json'), JSON.stringify({ overrides: {}, data: join(data, 'manifest.csv'), batch: 2, labels: ['Golgi'] }));
+    expect(() => runModel(dir)).toThrow(`the run has none yet (it stopped before its first checkpoint); train it on with statcell train --out ${dir} --resume`);
   });
 });

@@ -56,7 +56,7 @@ export interface Encoded {
 /** The encoder's μ and logvar of every cell of a source (eval mode), in batches of `batch`. */
 export async function encodeCells(rt: ModelRuntime, source: CellSource, batch: number): Promise<Encoded> {
   const enc = rt.model.roles.encode;
-  if (!enc) throw rt.model.error('SC5001', { need: 'entry', model: rt.model.name, role: 'encode', purpose: 'per-dimension KLD' }, { notes: ['add `entry encode(<inputs>) -> (mu: [B, L], logvar: [B, L]) { ... }` (or mark an entry `as encode`)'] });
+  if (!enc) throw rt.model.error('SC5001', { need: 'entry', model: rt.model.name, role: 'encode', purpose: 'give its per-dimension KL divergence' }, { notes: ['add `entry encode(<inputs>) -> (mu: [B, L], logvar: [B, L]) { ... }` (or mark an entry `as encode`)'] });
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`encode: batch ${batch}: expected a positive whole number`);
   // A batch past the cells would only repeat the last one.
   batch = Math.min(batch, source.length);

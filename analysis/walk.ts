@@ -35,7 +35,7 @@ export function topDims(order: readonly number[], k: number): number[] {
  */
 export async function latentWalk(rt: ModelRuntime, o: { latent: number; dims: number[]; values: number[]; conditions?: Record<string, Float32Array>; batch?: number }): Promise<WalkTile[]> {
   const dec = rt.model.roles.decode;
-  if (!dec) throw rt.model.error('SC5001', { need: 'entry', model: rt.model.name, role: 'decode', purpose: 'latent walks' }, { notes: ['add `entry decode(z: [B, L], <conditions>) -> xhat: [B, C, ...size] { ... }` (or mark an entry `as decode`)'] });
+  if (!dec) throw rt.model.error('SC5001', { need: 'entry', model: rt.model.name, role: 'decode', purpose: 'walk its latent space' }, { notes: ['add `entry decode(z: [B, L], <conditions>) -> xhat: [B, C, ...size] { ... }` (or mark an entry `as decode`)'] });
   const names = channelsOf(inputWithRole(rt.model, 'image', 'latent walks'));
   const step = Math.max(1, Math.min(o.batch ?? o.values.length, o.values.length));
   const tiles: WalkTile[] = [];

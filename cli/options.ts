@@ -38,7 +38,8 @@ export function parseSet(value: string, previous: Record<string, unknown> = {}):
   try {
     v = JSON.parse(raw);
   } catch {
-    v = raw;
+    // Numbers JSON does not write (.3, 3., +3) are numbers all the same.
+    v = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(raw) ? Number(raw) : raw;
   }
   // JSON reads 1e309 as Infinity: no parameter wants that.
   const finite = (x: unknown): boolean => (typeof x === 'number' ? Number.isFinite(x) : Array.isArray(x) ? x.every(finite) : true);

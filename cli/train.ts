@@ -11,7 +11,7 @@ import { backendFor, log, openSplit } from './common.ts';
 import { batchIndices } from '../data/sampler.ts';
 import { readManifest } from '../data/manifest.ts';
 import { formatProfile, profileUnavailable } from '../runtime/profile.ts';
-import { feedsFor } from '../session/feeds.ts';
+import { feedsFor, oneHot } from '../session/feeds.ts';
 import { microBatchFor, ModelRuntime } from '../session/model.ts';
 import { profileTrainStep } from '../session/profile.ts';
 import type { CompiledModel } from '../compiler/model.ts';
@@ -99,6 +99,9 @@ export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
   // The label vocabulary comes from the training data (kept in run.json for every later use).
   const rows = readManifest(resolve(data), { seed: 1 });
   const trainSet = openSplit(data, model, 'train', { skipBad: o.skipBad, log, labels: previous?.labels, fit, rows });
+  // The label input's width against the data's labels, before step 0 (it failed at the first batch).
+  const label = model.inputs.find((i) => i.role?.kind === 'label');
+  if (label) oneHot(model, label, trainSet.classes, []);
   if (o.profile) await profileFirstStep(model, backend, trainSet, o, precision);
   const validateSplit = openSplit(data, model, 'validate', { skipBad: o.skipBad, log, labels: trainSet.classes, fit, rows });
   // Training never reads the test split, but eval, embed and the analyses do: what they will miss, said now.

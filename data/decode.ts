@@ -329,7 +329,7 @@ export async function decodeTiff(file: string, buf: ArrayBuffer, o: TiffOptions 
       // Time points would otherwise be read as more Z slices.
       if ((ij.frames ?? 1) !== 1) throw new Error(`ImageJ frames=${ij.frames}: a cell is one time point`);
       const c = ij.channels ?? o.channelsHint;
-      if (!c) throw new Error('the channel count is neither in the file metadata nor given');
+      if (!c) throw new Error('the channel count is neither in the file metadata nor given: give the manifest ch_dna, ch_memb, ch_struct, ch_seg_cell and ch_seg_nuc columns (each a page index), or write the file as an OME-TIFF or ImageJ hyperstack (docs/formats.md)');
       C = c;
       if (pages % C !== 0) throw new Error(`expected ${C} channels × Z pages, found ${pages} page(s): wrong dimensionality?`);
       Z = pages / C;

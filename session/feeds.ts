@@ -73,13 +73,21 @@ export function stackChannels(model: CompiledModel, input: ModelInput, cells: Ce
   return out;
 }
 
+/** How to give the model the data's label count: the one int parameter that holds its label width now, if there is one. */
+function labelWidthNote(model: CompiledModel, width: number, labels: number): string {
+  const params = Object.entries(model.config).filter(([, v]) => v === width).map(([k]) => k);
+  return params.length === 1
+    ? `set the model's label width to the data's ${labels} labels: --set ${params[0]}=${labels}`
+    : `set the model's label width (the size of its label input) to the data's ${labels} labels`;
+}
+
 /** One-hot rows over `classes` for a label input; SC5002 when the model's label width is not the vocabulary's size or a label is unknown. */
 export function oneHot(model: CompiledModel, input: ModelInput, classes: readonly string[], labels: readonly string[]): Float32Array {
   const K = (input.role as { classes: number }).classes;
   if (K !== classes.length)
     throw model.error('SC5002', { misfit: 'labels', input: input.name, takes: K, classes }, {
       at: input.name,
-      notes: ['set the label width of the model to the data’s number of labels (for the StatCell template: --set classes=' + classes.length + ')'],
+      notes: [labelWidthNote(model, K, classes.length)],
     });
   const out = new Float32Array(labels.length * K);
   labels.forEach((l, i) => {

@@ -77,6 +77,12 @@ describe('--set errors point at the command line', () => {
     const msg = diag('models/reference2d.vae', parseSet('latent=abc'));
     expect(msg).toMatch(/^--set latent=abc: error\[SC4001\]: parameter 'latent' got "abc" \(string\), but latent is an int\n {2}= note: latent is declared at models\/statcell\.vae:\d+:\d+$/);
   });
+  test('numbers JSON does not write are numbers (--set beta=.3 was refused as a string)', () => {
+    expect(parseSet('beta=.3')).toEqual({ beta: 0.3 });
+    expect(parseSet('lr=2.')).toEqual({ lr: 2 });
+    expect(parseSet('latent=+8')).toEqual({ latent: 8 });
+    expect(parseSet('name=.x')).toEqual({ name: '.x' });
+  });
   test('a list without brackets', () => {
     const msg = diag('models/reference2d.vae', parseSet('size=64,40'));
     expect(msg).toMatch(/^--set size=64,40: error\[SC4001\]: .*size is a list of ints \(\[int\]\); write --set size=\[64,40\]\n {2}= note: size is declared at models\/statcell\.vae:\d+:\d+$/);

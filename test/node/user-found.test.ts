@@ -471,3 +471,22 @@ describe('smaller tester reports', () => {
     expect(() => runModel(dir)).toThrow(`the run has none yet (it stopped before its first checkpoint); train it on with statcell train --out ${dir} --resume`);
   });
 });
+
+describe('the label-width note names the model\'s own parameter', () => {
+  test("a model whose label width is n_labels is told --set n_labels=… (it was told the template's --set classes=…)", async () => {
+    const { compileModel } = await import('../../compiler/index.ts');
+    const { oneHot, inputWithRole } = await import('../../session/feeds.ts');
+    const source = readFileSync(TINY_FILE, 'utf8').replaceAll('classes', 'n_labels');
+    const m = compileModel(new Map([['tiny.vae', source]]), 'tiny.vae', { overrides: { conditioned: true } });
+    expect(() => oneHot(m, inputWithRole(m, 'label', 'test'), ['A', 'B', 'C'], ['A'])).toThrow(/note: set the model's label width to the data's 3 labels: --set n_labels=3/);
+  });
+});
+
+describe('train checks the label width before step 0', () => {
+  test('a target whose label width is not the data\'s label count fails before any step (it printed progress, then SC5002 at the first batch)', () => {
+    const r = run(['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--set', 'conditioned=true', '--set', 'classes=3', '--set', 'image_channels=["structure"]', '--data', join(data, 'manifest.csv'), '--out', join(tmp(), 'w'), '--backend', 'wasm', '--batch', '4', '--iterations', '1']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/error\[SC5002\][^]*--set classes=\d+/);
+    expect(r.err).not.toMatch(/\d+\/\d+/);
+  });
+});

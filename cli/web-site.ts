@@ -232,6 +232,10 @@ export function serveFolder(dir: string, port: number, host = '127.0.0.1'): Prom
     const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
     const fail = (status: number, text: string, more: Record<string, string> = {}) => res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', ...isolation, ...more }).end(text);
     if (req.method !== 'GET' && req.method !== 'HEAD') return fail(405, `${req.method} is not served: the site is read-only`, { Allow: 'GET, HEAD' });
+    // Only pages of this machine's own names: a page elsewhere that rebinds its DNS name to
+    // 127.0.0.1 would otherwise read the weights and the cells.
+    const hostName = (req.headers.host ?? 'localhost').replace(/:\d+$/, '');
+    if (!['localhost', '127.0.0.1', '[::1]'].includes(hostName.toLowerCase())) return fail(403, `not served to host ${hostName}: open it as localhost or 127.0.0.1`);
     let path: string;
     try {
       path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);

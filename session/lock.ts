@@ -3,7 +3,7 @@
 // SIGKILL resumes without manual clean-up. Node only.
 
 import { openSync, closeSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { makeDirs } from '../data/files.ts';
 
 export class LockError extends Error {
@@ -31,11 +31,12 @@ export function lockRun(dir: string, what = 'a trainer'): () => void {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(file, 'wx');
-      writeSync(fd, `${process.pid}\n`);
+      // The folder too: a run copied while its trainer runs carries this file, with a live pid.
+      writeSync(fd, `${process.pid}\n${resolve(dir)}\n`);
       closeSync(fd);
       return () => {
         try {
-          if (Number(readFileSync(file, 'utf8').trim()) === process.pid) rmSync(file, { force: true });
+          if (Number(readFileSync(file, 'utf8').split('\n')[0]) === process.pid) rmSync(file, { force: true });
         } catch {
           // already gone
         }
@@ -44,7 +45,9 @@ export function lockRun(dir: string, what = 'a trainer'): () => void {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       let holder = NaN;
       try {
-        holder = Number(readFileSync(file, 'utf8').slice(0, 32).trim());
+        const [pid, folder] = readFileSync(file, 'utf8').slice(0, 8192).split('\n');
+        // A lock that names another folder came with a copy of the run: not this folder's.
+        if (!folder || folder === resolve(dir)) holder = Number(pid.trim());
       } catch {
         // removed meanwhile: try again
       }

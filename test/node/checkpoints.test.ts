@@ -99,8 +99,19 @@ describe('one writer per run directory', () => {
     expect(existsSync(join(dir, 'lock'))).toBe(false);
     writeFileSync(join(dir, 'lock'), `${deadPid()}\n`);
     const again = lockRun(dir);
-    expect(readFileSync(join(dir, 'lock'), 'utf8').trim()).toBe(String(process.pid));
+    expect(readFileSync(join(dir, 'lock'), 'utf8').split('\n')[0]).toBe(String(process.pid));
     again();
+  });
+
+  test('a run copied while its trainer runs is not locked by the original\'s live pid (it was refused, naming that pid)', () => {
+    const original = tmp();
+    const release = lockRun(original);
+    const copy = tmp();
+    writeFileSync(join(copy, 'lock'), readFileSync(join(original, 'lock')));
+    const mine = lockRun(copy);
+    expect(() => lockRun(original)).toThrow(LockError);
+    mine();
+    release();
   });
 
   test('a second statcell train on the same --out is refused while the first runs', async () => {

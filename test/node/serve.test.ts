@@ -64,3 +64,27 @@ test('only GET and HEAD are served (POST and DELETE got the file with 200); ever
     server.close();
   }
 });
+
+test('a request for another host name is refused (a DNS-rebinding page got 200 and could read the weights)', async () => {
+  const site = mkdtempSync(join(tmpdir(), 'statcell-serve-'));
+  writeFileSync(join(site, 'index.json'), '{"a":1}');
+  const server = await serveFolder(site, 0);
+  const port = (server.address() as { port: number }).port;
+  const ask = (host: string) =>
+    new Promise<number>((ok, fail) => {
+      const r = request({ host: '127.0.0.1', port, path: '/index.json', headers: { host } }, (res) => {
+        res.resume();
+        ok(res.statusCode!);
+      });
+      r.on('error', fail);
+      r.end();
+    });
+  try {
+    expect(await ask('evil.example:80')).toBe(403);
+    expect(await ask(`localhost:${port}`)).toBe(200);
+    expect(await ask(`127.0.0.1:${port}`)).toBe(200);
+    expect(await ask(`[::1]:${port}`)).toBe(200);
+  } finally {
+    server.close();
+  }
+});

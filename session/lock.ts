@@ -1,4 +1,5 @@
-// One writer per run directory: a `lock` file created exclusively, holding the writer's pid. A
+// One writer per run directory: a `lock` file created exclusively, holding the writer's pid and the
+// folder (a copy of a run carries the file, but not the lock). A
 // lock whose process is gone (killed, crashed) is stale and taken over, so a run killed with
 // SIGKILL resumes without manual clean-up. Node only.
 
@@ -24,6 +25,23 @@ export function alive(pid: number): boolean {
   }
 }
 
+/**
+ * The pid in `dir/lock` if a live process holds it for this folder, else undefined (no lock, a
+ * dead holder, or a lock that came with a copy of the run: it names another folder).
+ */
+export function lockHolder(dir: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, 'lock'), 'utf8').slice(0, 8192);
+  } catch {
+    return undefined;
+  }
+  const [pid, folder] = text.split('\n');
+  if (folder && folder !== resolve(dir)) return undefined;
+  const holder = Number(pid.trim());
+  return alive(holder) ? holder : undefined;
+}
+
 /** Takes `dir/lock` for this process; returns its release. Throws LockError when another live process holds it. */
 export function lockRun(dir: string, what = 'a trainer'): () => void {
   makeDirs(dir);
@@ -43,15 +61,8 @@ export function lockRun(dir: string, what = 'a trainer'): () => void {
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let holder = NaN;
-      try {
-        const [pid, folder] = readFileSync(file, 'utf8').slice(0, 8192).split('\n');
-        // A lock that names another folder came with a copy of the run: not this folder's.
-        if (!folder || folder === resolve(dir)) holder = Number(pid.trim());
-      } catch {
-        // removed meanwhile: try again
-      }
-      if (alive(holder)) throw new LockError(`${dir}: ${what} (pid ${holder}) is writing to this run directory; wait for it to end, or give another --out`);
+      const holder = lockHolder(dir);
+      if (holder !== undefined) throw new LockError(`${dir}: ${what} (pid ${holder}) is writing to this run directory; wait for it to end, or give another --out`);
       rmSync(file, { force: true }); // stale: its process is gone
     }
   }

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeAtomic, makeDirs } from '../data/files.ts';
-import { alive } from '../session/lock.ts';
+import { lockHolder } from '../session/lock.ts';
 import type { SweepPlan } from './plan.ts';
 
 /** Slurm array tasks and Kubernetes Indexed Job pods name their index in the environment. */
@@ -31,12 +31,9 @@ export type IndexState = 'done' | 'running' | 'failed' | 'pending';
 export function indexState(dir: string, index: number): { state: IndexState; detail?: string } {
   const run = runDir(dir, index);
   if (existsSync(join(run, 'DONE'))) return { state: 'done' };
-  const lock = join(run, 'lock');
-  if (existsSync(lock)) {
-    const pid = Number(readFileSync(lock, 'utf8').trim());
-    // The pid is only meaningful on this node; a task on another node shows as pending here.
-    if (alive(pid)) return { state: 'running', detail: `pid ${pid}` };
-  }
+  // The pid is only meaningful on this node; a task on another node shows as pending here.
+  const pid = lockHolder(run);
+  if (pid !== undefined) return { state: 'running', detail: `pid ${pid}` };
   if (existsSync(join(run, 'FAILED'))) return { state: 'failed', detail: readFileSync(join(run, 'FAILED'), 'utf8').trim().split('\n')[0] };
   return { state: 'pending' };
 }

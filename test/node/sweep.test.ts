@@ -151,7 +151,7 @@ describe('sweep run', () => {
     const lock = join(K, 'runs', '0', 'lock');
     const started = Date.now();
     while (!existsSync(join(K, 'runs', '0', 'checkpoints', 'latest')) && Date.now() - started < 30_000) await new Promise((r) => setTimeout(r, 50));
-    process.kill(Number(readFileSync(lock, 'utf8').trim()), 'SIGKILL');
+    process.kill(Number(readFileSync(lock, 'utf8').split('\n')[0]), 'SIGKILL');
     const code = await new Promise((r) => parent.on('exit', r));
     expect(code).toBe(1);
     const st = cli(['sweep', 'status', K]);

@@ -276,7 +276,7 @@ describe('statcell train --resume', () => {
     expect(run(args(join(tmp(), 'both'), join(data, 'manifest.csv'), '--epochs', '2', '--iterations', '3')).err).toContain('give --epochs or --iterations, not both');
   }, 60_000);
 
-  test("continues with the run's batch and seed when none is given, and a resume that fails keeps the run's run.json", () => {
+  test("continues with the run's batch and seed when none is given, and a resume that fails keeps the run's run.json", async () => {
     const out = join(tmp(), 'run');
     const first = run(args(out, join(data, 'manifest.csv'), '--batch', '4', '--seed', '3', '--iterations', '2'));
     expect(first.code, first.err).toBe(0);
@@ -284,13 +284,22 @@ describe('statcell train --resume', () => {
     const resumed = run(args(out, join(data, 'manifest.csv'), '--resume', '--iterations', '3'));
     expect(resumed.code, resumed.err).toBe(0);
     expect(resumed.err).toMatch(/resuming from .* at iteration 2/);
-    // Data at another size fail at the first batch; run.json had already been rewritten to name them.
+    // Another manifest is refused while the run's exists; once the run's is gone, data at another size
+    // fail at the first batch, and run.json (it had already been rewritten to name them) stays.
     const other = tmp();
     synthesize({ out: other, cells: 24, dims: 2, size: [16, 8], seed: 3 });
     const before = readFileSync(join(out, 'run.json'), 'utf8');
-    const wrong = run(args(out, join(other, 'manifest.csv'), '--resume', '--iterations', '4'));
-    expect(wrong.code).toBe(1);
-    expect(wrong.err).toMatch(/the image is 16×8 but the model takes 24×16/);
+    expect(run(args(out, join(other, 'manifest.csv'), '--resume', '--iterations', '4')).err).toContain('is another manifest');
+    const { renameSync } = await import('node:fs');
+    renameSync(join(data, 'manifest.csv'), join(data, 'moved.csv'));
+    try {
+      const wrong = run(args(out, join(other, 'manifest.csv'), '--resume', '--iterations', '4'));
+      expect(wrong.code).toBe(1);
+      expect(wrong.err).toContain('the manifest');
+      expect(wrong.err).toMatch(/the image is 16×8 but the model takes 24×16/);
+    } finally {
+      renameSync(join(data, 'moved.csv'), join(data, 'manifest.csv'));
+    }
     expect(readFileSync(join(out, 'run.json'), 'utf8')).toBe(before);
   });
 });

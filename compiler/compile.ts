@@ -84,11 +84,13 @@ function compileChecked(files: FileSource, entry: string, opts: CompileOptions):
   if (!load.ok) throw new DiagnosticError(load.diagnostics, load.sources);
   const el = new Elaborator(load, opts.model, opts.overrides ?? {}, opts.debug);
   const named = relocatableNames(load);
+  // The inputs' roles against their shapes first (SC3007): a wrong channel count breaks the builds
+  // below with a later, less telling error.
+  const inputs = el.describeInputs();
   // Build once at batch 2 (training BatchNorm needs two values per channel) so that every
   // tensor is known and every shape checked up front.
   if (el.hasTrain) el.buildTrain(2);
   for (const e of el.entryNames) el.buildEntry(e, 2);
-  const inputs = el.describeInputs();
   const roles = el.entryRoles();
   // Each graph is elaborated (and the train step differentiated) once per model and batch, and
   // lowered once per (graph, fusion): every caller shares them.

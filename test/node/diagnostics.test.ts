@@ -169,3 +169,13 @@ describe('the backend line', () => {
     if (/only a software adapter \(.*swiftshader/i.test(quiet.stdout) && !process.env.VK_ICD_FILENAMES) expect(loud.stderr).toMatch(/warning|vulkan|vk/i);
   });
 });
+
+describe('an input whose role does not fit its shape', () => {
+  test('is SC3007 at the input, before the errors it causes downstream (an SC3003 in the training step hid it)', () => {
+    const src = readFileSync('test/models/tiny.vae', 'utf8');
+    const m = /input cells: \[B, n, \.\.\.size\] as image\(image_channels\)/;
+    expect(src).toMatch(m);
+    const file = variant('role_shape', src.replace(m, 'input cells: [B, 3, ...size] as image("membrane", "dna")'));
+    expect(diag(file)).toMatch(/role_shape\.vae:\d+:\d+: error\[SC3007\]/);
+  });
+});

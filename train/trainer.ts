@@ -127,6 +127,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     latest = resumedFrom = found;
     metrics.truncateTo(start);
     log(`${model.name}: resuming from ${join(ckDir, found)} at iteration ${start}`);
+    // A length the run has already passed trains nothing: said, not reported as a finished run.
+    if (start >= total) log(`${model.name}: the run is at iteration ${start}, at or past the ${total} asked for (--epochs or --iterations): nothing to train; give a longer length to go on`);
   } else {
     rt.init(o.seed);
     metrics.truncateTo(0);

@@ -473,6 +473,13 @@ describe('smaller tester reports', () => {
     expect(text).toContain('planned memory at batch 1');
     expect(text).not.toMatch(/\[2, \d+, \d+, \d+\]/);
   });
+  test('a resume to a length the run has passed says so (it printed 24/16 and "finished")', () => {
+    const out = join(tmp(), 'short');
+    const args = ['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--out', out, '--backend', 'wasm', '--batch', '4', '--eval-samples', '1'];
+    expect(run([...args, '--iterations', '3']).code).toBe(0);
+    const r = run(['train', '--out', out, '--resume', '--iterations', '2', '--backend', 'wasm']);
+    expect(r.err).toContain('the run is at iteration 3, at or past the 2 asked for (--epochs or --iterations): nothing to train');
+  });
   test('a run without a checkpoint yet says how to go on (it said only "no checkpoint \'best\'")', async () => {
     const { runModel } = await import('../../session/run.ts');
     const dir = tmp();

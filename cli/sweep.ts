@@ -58,8 +58,8 @@ export function registerSweep(program: Command): void {
     .addOption(new Option('--step-delay-ms <n>', 'test aid: pause after each step').argParser(int).hideHelp())
     .action(async (dir: string, o) => {
       if (o.local) {
-        const failed = await runLocal(dir, o.parallel, o);
-        if (failed) process.exitCode = 1;
+        const { failed, stopped } = await runLocal(dir, o.parallel, o);
+        process.exitCode = stopped === 'SIGINT' ? 130 : stopped === 'SIGTERM' ? 143 : failed ? 1 : 0;
         return;
       }
       process.exitCode = await runIndex(dir, o.index, o);
@@ -130,8 +130,13 @@ async function runIndex(dir: string, given: number | undefined, o: { logEvery?: 
   }
 }
 
-/** Every index not DONE, as child processes (`statcell sweep run --index`), k at a time; the number that failed. */
-async function runLocal(dir: string, parallel: number, o: { logEvery?: number; stepDelayMs?: number }): Promise<number> {
+/**
+ * Every index not DONE, as child processes (`statcell sweep run --index`), k at a time; the number
+ * that failed, and the signal that stopped it. SIGINT and SIGTERM (Ctrl-C, Slurm's time limit, a
+ * `timeout`) go on to the running tasks, which checkpoint and stop; none is started after, and
+ * this process waits for them (it used to exit and leave them training, orphaned).
+ */
+async function runLocal(dir: string, parallel: number, o: { logEvery?: number; stepDelayMs?: number }): Promise<{ failed: number; stopped?: NodeJS.Signals }> {
   const { readPlan } = await import('../sweep/plan.ts');
   const { indexState, markFailed } = await import('../sweep/index.ts');
   const { spawn } = await import('node:child_process');
@@ -140,10 +145,25 @@ async function runLocal(dir: string, parallel: number, o: { logEvery?: number; s
   log(`${todo.length} of ${plan.indices.length} indices to run, ${Math.max(1, parallel)} at a time`);
   const [node, ...self] = selfCommand();
   let failed = 0;
+  const children = new Set<import('node:child_process').ChildProcess>();
+  let stopped: NodeJS.Signals | undefined;
+  const forward = (signal: NodeJS.Signals) => () => {
+    stopped = signal;
+    for (const c of children) c.kill(signal);
+  };
+  const handlers = { SIGINT: forward('SIGINT'), SIGTERM: forward('SIGTERM') };
+  for (const [signal, h] of Object.entries(handlers)) process.on(signal, h);
   const worker = async () => {
-    for (let i = todo.shift(); i !== undefined; i = todo.shift()) {
+    for (let i = stopped ? undefined : todo.shift(); i !== undefined; i = stopped ? undefined : todo.shift()) {
       const args = [...self, 'sweep', 'run', dir, '--index', String(i), ...(o.logEvery ? ['--log-every', String(o.logEvery)] : []), ...(o.stepDelayMs ? ['--step-delay-ms', String(o.stepDelayMs)] : [])];
-      const code = await new Promise<number | null>((res) => spawn(node, args, { stdio: ['ignore', 'inherit', 'inherit'] }).on('exit', res));
+      const code = await new Promise<number | null>((res) => {
+        const child = spawn(node, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+        children.add(child);
+        child.on('exit', (c) => {
+          children.delete(child);
+          res(c);
+        });
+      });
       if (code !== 0) {
         failed++;
         log(`index ${i}: exit ${code}`);
@@ -153,8 +173,12 @@ async function runLocal(dir: string, parallel: number, o: { logEvery?: number; s
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, parallel) }, worker));
-  return failed;
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, parallel) }, worker));
+  } finally {
+    for (const [signal, h] of Object.entries(handlers)) process.off(signal, h);
+  }
+  return { failed, stopped };
 }
 
 /** The test split of every DONE index, evaluated as `statcell eval` does; a CSV row per index and plots against the first swept parameter. */

@@ -2,7 +2,7 @@
 // give the product), written as S/sweep.json — the one file every scheduler's task reads its index
 // from. Validated with ajv when read back, so a hand-edited plan fails with the file and the field.
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import { loadModel } from '../session/run.ts';
@@ -151,7 +151,13 @@ const validate = new Ajv({ allErrors: true }).compile(SCHEMA);
 
 export const planFile = (dir: string) => join(dir, 'sweep.json');
 
+/**
+ * Writes the plan into a new sweep folder. One that holds a plan or runs is refused: its DONE
+ * indices would be reported under the new plan's values (index 0 trained at β = 0.05 read as 0.1).
+ */
 export function writePlan(dir: string, plan: SweepPlan): void {
+  const used = [planFile(dir), join(dir, 'runs')].find((f) => existsSync(f));
+  if (used) throw new Error(`sweep plan: ${dir} already holds a sweep (${used}); its finished runs would be read under the new plan's values. Give a new --out, or remove the folder first`);
   makeDirs(dir);
   writeFileSync(planFile(dir), JSON.stringify(plan, null, 2) + '\n');
 }

@@ -159,6 +159,31 @@ describe('sweep run', () => {
     expect(st.stdout).toContain('the task exited with a signal before it could say why');
   }, 60_000);
 
+  test('--local stopped with SIGTERM stops its running task (which checkpoints) and starts no other (it exited and left the task training, orphaned)', async () => {
+    const K = tmp();
+    planTiny(K, '0.5,0.6');
+    const parent = spawn(process.execPath, [CLI, 'sweep', 'run', K, '--local', '--step-delay-ms', '200'], { env, stdio: 'ignore' });
+    const started = Date.now();
+    while (!existsSync(join(K, 'runs', '0', 'checkpoints', 'latest')) && Date.now() - started < 30_000) await new Promise((r) => setTimeout(r, 50));
+    const child = Number(readFileSync(join(K, 'runs', '0', 'lock'), 'utf8').split('\n')[0]);
+    parent.kill('SIGTERM');
+    const code = await new Promise((r) => parent.on('exit', r));
+    expect(code).toBe(143);
+    const { alive } = await import('../../session/lock.ts');
+    expect(alive(child)).toBe(false);
+    expect(existsSync(join(K, 'runs', '1'))).toBe(false);
+    const st = cli(['sweep', 'status', K]);
+    expect(st.stdout.split('\n')[0].split('\t').slice(0, 2)).toEqual(['0', 'pending']);
+  }, 60_000);
+
+  test('plan into a folder that holds a sweep is refused (its DONE runs were reported under the new plan\'s β)', () => {
+    const K = tmp();
+    planTiny(K, '0.5');
+    const again = cli(['sweep', 'plan', '--model', TINY_FILE, '--sweep', 'beta=0.1', '--data', manifest, '--out', K, '--epochs', '1', '--gpus', '0']);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toContain(`sweep plan: ${K} already holds a sweep`);
+  });
+
   test('--local runs the rest; collect: test reconstruction error rises and KL falls as β rises', () => {
     const local = cli(['sweep', 'run', S, '--local', '--parallel', '2']);
     expect(local.status, local.stderr).toBe(0);

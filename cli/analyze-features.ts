@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import type { Backend } from '../runtime/backend.ts';
 import { backendOption, int, log, positiveInt } from './options.ts';
 import { writeAtomic, makeDirs } from '../data/files.ts';
+import { readManifest } from '../data/manifest.ts';
 
 const csvCell = (s: string | number) => (typeof s === 'number' ? String(s) : /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 const writeCsv = (file: string, header: string[], rows: (string | number)[][]) => writeAtomic(file, [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\n') + '\n');
@@ -86,7 +87,10 @@ export async function featuresCommand(o: FeaturesCommand, backend: Backend): Pro
   const first = await openRun(runs[0].dir, backend, o.checkpoint);
   const size = imageSize(first.model);
   if (size.length !== 2) throw new Error(`${runs[0].dir}: ${first.model.name} takes ${size.join('×')} (3D) cells; the 14 features are of 2D cells (the paper's β sweep is of the 2D reference model)`);
-  const cells = openSplit(data, first.model, 'all', { log, fit: first.info.fit });
+  // One row per cell: the controls share their cell's CellId and images, and would count it again.
+  const seen = new Set<string>();
+  const cellRows = readManifest(data).filter((r) => !seen.has(r.cellId) && seen.add(r.cellId));
+  const cells = openSplit(data, first.model, 'all', { log, fit: first.info.fit, rows: cellRows });
   first.runtime.destroy();
   const real = await featuresOfCells(cells, size);
   const pca = fitFeaturePca(real.map((c) => c.features));

@@ -73,7 +73,8 @@ export async function kldCommand(o: KldCommand, backend: Backend) {
 // ---- walk
 
 export interface WalkCommand {
-  run: string;
+  /** The reference run walked alone; not read with `target`. */
+  run?: string;
   target?: string;
   labels?: string[];
   data?: string;
@@ -104,13 +105,15 @@ export async function walkCommand(o: WalkCommand, backend: Backend): Promise<str
   const { feedsFrom, cellChannels } = await import('../session/feeds.ts');
   const values = walkValues(o.steps, o.range);
   topDims([], o.dims); // a bad --dims fails before the KLD pass
-  const walked = o.target ?? o.run;
+  if (!o.run && !o.target) throw new Error('analyze walk: give --run <reference run>, or --target <target run> to walk it per label');
+  if (o.run && o.target) log(`analyze walk: --target ${o.target} is walked (in real cells of --data, per label); --run ${o.run} is not read`);
+  const walked = (o.target ?? o.run)!;
   const walkedLabels = o.target ? await targetLabels(o.target, o.labels) : [];
   // The runs' roles before the KLD pass: a reference run is walked alone, a target run per label.
   const { runModel } = await import('../session/run.ts');
   const { requireUnconditioned, inputWithRole } = await import('../session/feeds.ts');
   if (o.target) inputWithRole(runModel(o.target).model, 'label', 'a walk per label (--target)');
-  else requireUnconditioned(runModel(o.run).model, 'be walked on its own', `walk it with --target ${o.run} (in a real cell of --data, per label), the reference run as --run`);
+  else requireUnconditioned(runModel(walked).model, 'be walked on its own', `walk it with --target ${walked} (in a real cell of --data, per label)`);
   const k = await kldCommand({ run: walked, split: o.split, data: o.data, out: o.out ? join(o.out, 'kld') : undefined }, backend);
   const dims = topDims(k.order, o.dims);
   const { r, ds } = await runAndCells(walked, backend, o.data, o.split);
@@ -289,8 +292,8 @@ export function registerLatentAnalyses(analyze: Command): void {
   analyze
     .command('walk')
     .description('decode along the top latent dims (by mean KLD) with the others at 0: PNG grids, OME-TIFF and OME-Zarr')
-    .requiredOption('--run <dir>', 'the reference run (walked unless --target)')
-    .option('--target <dir>', 'walk this target run instead, in a real cell of --data, per label')
+    .option('--run <dir>', 'the reference run to walk')
+    .option('--target <dir>', 'or a target run, walked in a real cell of --data, per label')
     .option('--labels <names...>', "the target run's labels to walk (default: its structures)")
     .option('--data <manifest>', "manifest (default: the walked run's)")
     .addOption(split())

@@ -26,7 +26,9 @@ export function openSplit(manifest: string, model: CompiledModel, split: Split |
   const file = resolve(manifest);
   const size = imageSize(model);
   // `rows`: the manifest already read, when several splits of it are opened (train opens three).
-  const rows = opts.rows ?? readManifest(file, { seed: opts.seed ?? 1 });
+  // 'all' is the three splits: drug-treated cells (a drug_label) are in none, as for training (the drug test reads them itself).
+  const read = opts.rows ?? readManifest(file, { seed: opts.seed ?? 1 });
+  const rows = split === 'all' ? read.filter((r) => !r.columns.drug_label) : read;
   // A run's label vocabulary binds only a model that takes labels: a shape model embeds cells of any structure.
   const takesLabels = model.inputs.some((i) => i.role?.kind === 'label');
   return new CellDataset(rows, { dims: imageDims(size), size, split: split === 'all' ? undefined : split, skipBad: opts.skipBad, log: opts.log, manifestFile: file, labels: takesLabels ? opts.labels : undefined, fit: opts.fit });

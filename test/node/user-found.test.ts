@@ -506,3 +506,24 @@ describe('train checks the label width before step 0', () => {
     expect(r.err).not.toMatch(/\d+\/\d+/);
   });
 });
+
+describe('tester reports: drug cells, walk --target', () => {
+  test("--split all is the three splits: drug-treated cells (in no split) are not embedded as ordinary cells (29 of 36 were written as 'train')", () => {
+    const drugs = tmp();
+    const manifest = synthesize({ out: drugs, cells: 24, dims: 2, size: [24, 16], seed: 3, drugs: 2 });
+    const rows = readFileSync(manifest, 'utf8').trim().split('\n');
+    const drugColumn = rows[0].split(',').indexOf('drug_label');
+    expect(drugColumn).toBeGreaterThan(0);
+    const untreated = rows.slice(1).filter((l) => !l.split(',')[drugColumn]).length;
+    expect(untreated).toBeLessThan(rows.length - 1);
+    const out = join(tmp(), 'e.csv');
+    const r = run(['embed', '--run', tinyRun(), '--data', manifest, '--out', out, '--backend', 'wasm']);
+    expect(r.code, r.err).toBe(0);
+    expect(readFileSync(out, 'utf8').trim().split('\n').length - 1).toBe(untreated);
+  });
+  test('walk --target needs no --run (it was required, then not read)', () => {
+    const r = run(['analyze', 'walk', '--target', tinyTargetRun(), '--dims', '1', '--steps', '2', '--out', join(tmp(), 'w'), '--backend', 'wasm']);
+    expect(r.err).not.toContain("required option '--run");
+    expect(r.code, r.err).toBe(0);
+  });
+});

@@ -25,14 +25,16 @@ program
   .command('synth')
   .description('write a synthetic data set (manifest + PNG/TIFF) in the Allen Institute format')
   .requiredOption('--out <dir>', 'output folder')
-  .option('--cells <n>', 'cells before controls', int, 200)
-  .option('--dims <n>', '2 or 3', int, 2)
-  .option('--size <list>', 'Y,X(,Z)', list, [160, 96])
+  .option('--cells <n>', 'cells before controls', positiveInt, 200)
+  .addOption(new Option('--dims <n>', '2 or 3').choices(['2', '3']).default('2'))
+  .option('--size <list>', 'Y,X(,Z); default 160,96 (2D) or 160,96,64 (3D), the paper\'s')
   .option('--seed <n>', 'seed', int, 1)
   .option('--drugs <n>', 'drug-treated cells per drug × structure (Brefeldin A, paclitaxel, DMSO × Golgi, Microtubules), evaluation-only; 0: none', int, 0)
   .action(async (o) => {
     const { synthesize } = await import('../data/synth.ts');
-    const m = synthesize({ out: o.out, cells: o.cells, dims: o.dims, size: o.size, seed: o.seed, drugs: o.drugs });
+    const dims = Number(o.dims) as 2 | 3;
+    const size = o.size ? list(o.size) : dims === 3 ? [160, 96, 64] : [160, 96];
+    const m = synthesize({ out: o.out, cells: o.cells, dims, size, seed: o.seed, drugs: o.drugs });
     log(`wrote ${m}`);
   });
 

@@ -467,6 +467,10 @@ describe('statcell train --resume keeps what the data were (tester reports)', ()
 });
 
 describe('smaller tester reports', () => {
+  test('synth refuses --dims 4 and --cells 0 at once (a size error, and a manifest of no cells)', () => {
+    expect(run(['synth', '--out', join(tmp(), 's'), '--dims', '4'], 20_000).err).toContain("option '--dims <n>' argument '4' is invalid. Allowed choices are 2, 3");
+    expect(run(['synth', '--out', join(tmp(), 's'), '--cells', '0'], 20_000).err).toContain("argument '0' is invalid. expected a positive integer");
+  });
   test('compile --batch 1 plans the training step at batch 1 (it planned batch 2 and said 1)', async () => {
     const { compileReport } = await import('../../cli/compile.ts');
     const text = compileReport(tinyModel(), 1).text;

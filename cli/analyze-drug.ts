@@ -96,7 +96,8 @@ export async function drugCommand(o: DrugCommand, backend: Backend, say: (l: str
       if (!treated.length) continue;
       const untreated = drug === VEHICLE ? rows.filter((r) => r.structure === structure && !r.columns.drug_label && r.split !== 'train') : vehicle;
       const against = drug === VEHICLE ? 'untreated (held out)' : VEHICLE;
-      if (untreated.length < 2) throw new Error(`${file}: ${drug} · ${structure}: ${untreated.length} ${against} cells of ${structure}; the test needs at least 2`);
+      if (untreated.length < 2)
+        throw new Error(`${file}: ${drug} · ${structure}: ${untreated.length} ${against} cells of ${structure}; the test needs at least 2${drug === VEHICLE ? ` (untreated ${structure} cells of the validate and test splits, about 20% of them: add cells, e.g. statcell synth --cells 300)` : ''}`);
       groups.push({ drug, structure, treated, untreated, against });
     }
   }

@@ -331,7 +331,10 @@ describe("the analyses refuse runs in the wrong role, before any cell is read (t
   test('coupling: a --target without a reference input (its "coupling" was z-sampling noise)', () => {
     const r = run(['analyze', 'coupling', '--target', tinyRun(), '--permutations', '2', '--samples', '1', '--out', join(tmp(), 'c')]);
     expect(r.code).toBe(1);
-    expect(r.err).toContain("error[SC5001]: structure coupling needs the model's reference input, and model Tiny has none");
+    expect(r.err).toContain(`coupling: ${tinyRun()} holds model Tiny, of the cell alone (a reference model); --target takes the target run (a structure given the cell), --reference this one`);
+    // And a target run as --reference (it was recorded with the results unchecked).
+    const swapped = run(['analyze', 'coupling', '--reference', tinyTargetRun(), '--target', tinyTargetRun(), '--permutations', '2', '--samples', '1', '--out', join(tmp(), 'c')]);
+    expect(swapped.err).toContain("model Tiny is conditioned on ref, cls, so it cannot be coupling's reference model");
   });
   test('coupling: a reference input that does not read both swapped channels', async () => {
     const { compileModel } = await import('../../compiler/index.ts');

@@ -11,3 +11,7 @@ export { generate } from './session/generate.ts';
 export { train } from './train/trainer.ts';
 export { synthesize } from './data/synth.ts';
 export { readManifest } from './data/manifest.ts';
+export { CellDataset } from './data/dataset.ts';
+export { openSplit } from './cli/common.ts';
+export type { CellSource } from './session/evaluate.ts';
+export type { TrainOptions } from './train/trainer.ts';

@@ -27,10 +27,13 @@ npx --no-install statcell demo --cells 24 --size 32,24 --channels 4,8,16 --laten
 [ -s report/index.html ] || { echo "pack: statcell demo wrote no report/index.html" >&2; exit 1; }
 
 cat > use.ts <<'TS'
-import { compileModelFile, parameterCount } from 'statcell';
+import { compileModelFile, parameterCount, openSplit, train, type CellSource, type TrainOptions } from 'statcell';
 const m = compileModelFile('node_modules/statcell/models/reference2d.vae');
 const n: number = parameterCount(m);
 console.log(`library: reference2d has ${n} parameters`);
+// Training from the library: a manifest's split as the trainer's cells (type-checked only).
+export const cellsOf = (manifest: string): CellSource => openSplit(manifest, m, 'train');
+export const start = (o: TrainOptions) => train(o);
 TS
 npx --no-install tsc --noEmit --strict --module nodenext --moduleResolution nodenext --target es2022 --skipLibCheck false --types node,@webgpu/types use.ts
 echo "pack: the library's types check"

@@ -116,6 +116,7 @@ export async function walkCommand(o: WalkCommand, backend: Backend): Promise<str
   else requireUnconditioned(runModel(walked).model, 'be walked on its own', `walk it with --target ${walked} (in a real cell of --data, per label)`);
   const k = await kldCommand({ run: walked, split: o.split, data: o.data, out: o.out ? join(o.out, 'kld') : undefined }, backend);
   const dims = topDims(k.order, o.dims);
+  if (o.dims > dims.length) log(`walk: --dims ${o.dims}, but the latent space has ${dims.length} dims: all ${dims.length} are walked`);
   const { r, ds } = await runAndCells(walked, backend, o.data, o.split);
   const out = o.out ?? join(walked, 'analysis', 'walk');
   makeDirs(out);

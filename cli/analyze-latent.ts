@@ -204,12 +204,12 @@ export async function couplingCommand(o: CouplingCommand, backend: Backend) {
   if (o.limit !== undefined && !(Number.isInteger(o.limit) && o.limit >= 1)) throw new Error(`coupling: --limit ${o.limit}: expected a positive whole number (cells to evaluate now)`);
   const { couplingPlot } = await import('../viz/analysis-plots.ts');
   const { runModel } = await import('../session/run.ts');
-  const { referenceReading, requireUnconditioned } = await import('../session/feeds.ts');
+  const { conditionsOf, referenceReading, requireUnconditioned } = await import('../session/feeds.ts');
   // The reference run is recorded with the results: it must be one, of the cell alone.
   if (o.reference) requireUnconditioned(runModel(o.reference).model, "be coupling's reference model", `a reference model is of the cell alone; give ${o.reference} as --target`);
   // Before any cell is read: a model that does not read both channels would only show z-sampling noise.
   const target = runModel(o.target).model;
-  if (!target.inputs.some((i) => i.role && i.role.kind !== 'image'))
+  if (!conditionsOf(target).length)
     throw new Error(`coupling: ${o.target} holds model ${target.name}, of the cell alone (a reference model); --target takes the target run (a structure given the cell), --reference this one`);
   referenceReading(target, PERMUTED, 'structure coupling');
   const { r, ds } = await runAndCells(o.target, backend, o.data, o.split);

@@ -83,10 +83,6 @@ function readTensorsFile(file: string): SafeTensors {
   }
 }
 
-/**
- * Runs one entry point. Weights are named as in shared/fixtures/README.md (a `param/` or
- * `state_after_train/` prefix is accepted); inputs by the entry's input names.
- */
 const FLOAT_DTYPES = ['F64', 'F32', 'F16', 'BF16'];
 
 /** The values, if every one is finite; else an error naming the file, the tensor and the first bad value. */
@@ -96,6 +92,10 @@ function finite(v: Float32Array, file: string, name: string): Float32Array {
   return v;
 }
 
+/**
+ * Runs one entry point. Weights are named as in shared/fixtures/README.md (a `param/` or
+ * `state_after_train/` prefix is accepted); inputs by the entry's input names.
+ */
 export async function runEntry(model: CompiledModel, backend: Backend, opts: { weights: string; entry: string; input?: string; out: string; iteration?: number; batch?: number }): Promise<string[]> {
   const w = readTensorsFile(opts.weights);
   const tensors = new Map<string, Float32Array>();

@@ -19,8 +19,10 @@ export const list = (v: string) => {
   if (s.some((n) => !Number.isInteger(n) || n <= 0)) throw new InvalidArgumentError('expected positive integers, e.g. 64,40');
   return s;
 };
-/** Training fixes how images of another size are treated (default exact); later commands follow the run unless told. */
-/** `--fit`; no default, so that a command reading a run (or train --resume) can take the run's. */
+/**
+ * `--fit`: training fixes how images of another size are treated (exact unless told); later
+ * commands, and train --resume, follow the run. No default here, so that they can take the run's.
+ */
 export const fitOption = (forRun = false) =>
   new Option('--fit <how>', `images of another size than the model's: exact (an error) or crop-pad (centre-crop / zero-pad, as the paper does); default: ${forRun ? 'as the run was trained' : 'exact'}`).choices(['exact', 'crop-pad']);
 export const backendOption = () => new Option('--backend <kind>', 'auto (a hardware GPU → webgpu, else wasm), webgpu or wasm').default('auto');

@@ -222,9 +222,14 @@ export interface LoadedCheckpoint {
   tensors: Map<string, Float32Array>;
 }
 
+/** The checkpoints in `dir` (their sidecars' names), sorted; none when the folder is missing. */
+export function checkpointNames(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort() : [];
+}
+
 /** What else a run holds, for the messages: a reading command can take another with --checkpoint. */
 function otherCheckpoints(dir: string, name: string): string {
-  const names = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json') && f.slice(0, -5) !== name).map((f) => f.slice(0, -5)).sort() : [];
+  const names = checkpointNames(dir).filter((n) => n !== name);
   return names.length ? `the run's other checkpoints: ${names.join(', ')}` : 'the run has no other checkpoint';
 }
 

@@ -36,9 +36,12 @@ export function inputWithRole(model: CompiledModel, kind: 'image' | 'reference' 
   return found[0];
 }
 
+/** The model's conditions: its inputs with a role other than the image (reference, label). */
+export const conditionsOf = (model: CompiledModel): ModelInput[] => model.inputs.filter((i) => i.role && i.role.kind !== 'image');
+
 /** SC5001 unless the model is of the cell alone: no reference or label input (a reference model). */
 export function requireUnconditioned(model: CompiledModel, purpose: string, note: string): void {
-  const conditions = model.inputs.filter((i) => i.role && i.role.kind !== 'image');
+  const conditions = conditionsOf(model);
   if (conditions.length) throw model.error('SC5001', { need: 'no conditions', model: model.name, conditions: conditions.map((i) => i.name), purpose }, { at: conditions[0].name, notes: [note] });
 }
 

@@ -53,11 +53,7 @@ export function lockRun(dir: string, what = 'a trainer'): () => void {
       writeSync(fd, `${process.pid}\n${resolve(dir)}\n`);
       closeSync(fd);
       return () => {
-        try {
-          if (Number(readFileSync(file, 'utf8').split('\n')[0]) === process.pid) rmSync(file, { force: true });
-        } catch {
-          // already gone
-        }
+        if (lockHolder(dir) === process.pid) rmSync(file, { force: true });
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;

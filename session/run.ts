@@ -3,7 +3,7 @@
 // checkpoint, so a run opens from any working directory and after being moved or copied. And
 // loading a model file by name. Node only.
 
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileModelFile } from '../compiler/index.ts';
@@ -13,7 +13,7 @@ import { PRECISIONS, type Precision } from '../compiler/precision.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { ModelRuntime } from './model.ts';
 import { Ajv } from 'ajv';
-import { CheckpointError, loadCheckpoint, requireCheckpoint, resolveCheckpoint, schemaErrors, type Sidecar } from './checkpoint.ts';
+import { CheckpointError, checkpointNames, loadCheckpoint, requireCheckpoint, resolveCheckpoint, schemaErrors, type Sidecar } from './checkpoint.ts';
 import { makeDirs } from '../data/files.ts';
 
 /** What a run directory records so that other commands can rebuild its model and data. */
@@ -133,8 +133,7 @@ export function runModel(dir: string, which = 'best'): { info: RunInfo; name: st
   // `best` exists only once a validation ran; fall back to the latest checkpoint.
   const name = resolveCheckpoint(ckDir, which) ?? (which === 'best' ? resolveCheckpoint(ckDir, 'latest') : null);
   if (!name) {
-    const none = !existsSync(ckDir) || !readdirSync(ckDir).some((f) => f.endsWith('.json'));
-    throw new Error(`${dir}: no checkpoint '${which}' in ${ckDir}${none ? `: the run has none yet (it stopped before its first checkpoint); train it on with statcell train --out ${dir} --resume` : ''}`);
+    throw new Error(`${dir}: no checkpoint '${which}' in ${ckDir}${!checkpointNames(ckDir).length ? `: the run has none yet (it stopped before its first checkpoint); train it on with statcell train --out ${dir} --resume` : ''}`);
   }
   return { info, name, model: modelOfCheckpoint(ckDir, name, info.overrides) };
 }

@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { onDevice, randn, relErr, type TestDevice } from './harness.ts';
 import { oracle, type OracleTensor } from '../kernels/oracle.ts';
 import { OpError, type Attrs } from '../kernels/types.ts';
-import { convGradWeightWasm, convTransposeWasm, convWasm, gradWeightDirect, setConvDirect, setConvTransposeForm } from '../kernels/conv/wasm.ts';
+import { convGradWeightWasm, convTransposeWasm, convWasm, gradWeightDirect, setConvDirect, setConvPadded, setConvTransposeForm } from '../kernels/conv/wasm.ts';
 import { type ConvGradWeightAttrs, convGradWeightGeom } from '../kernels/conv/geometry.ts';
 import { GEMM, matmulWasm } from '../kernels/matmul/wasm.ts';
 
@@ -111,7 +111,7 @@ onDevice('wasm', (d) => {
       const inputs = [randn(xs, 31 + xs.length), randn(ws, 32, 0.3), ...(bias ? [randn([co], 33)] : [])];
       test(`${op} ${name(inputs, attrs)}`, async () => {
         const plan = (op === 'conv' ? convWasm : convTransposeWasm)(inputs.map((t) => t.shape), attrs);
-        expect(plan.scratch!.at(-1)).toBeGreaterThan(0); // the direct path's buffer: it is taken
+        expect(plan.scratch!.at(-2)).toBeGreaterThan(0); // the direct path's buffer: it is taken
         await check(d, op, inputs, attrs);
         const run = async () => {
           const [out] = d.eager.call(op, inputs.map((t) => d.eager.upload(t.shape, t.data)), attrs);
@@ -120,10 +120,50 @@ onDevice('wasm', (d) => {
         const direct = await run();
         setConvDirect(false);
         try {
-          expect((op === 'conv' ? convWasm : convTransposeWasm)(inputs.map((t) => t.shape), attrs).scratch!.at(-1)).toBe(0);
+          expect((op === 'conv' ? convWasm : convTransposeWasm)(inputs.map((t) => t.shape), attrs).scratch!.at(-2)).toBe(0);
           expect(await run()).toEqual(direct);
         } finally {
           setConvDirect(true);
+        }
+      });
+    }
+  });
+
+  describe('wasm conv and conv_transpose: B packed from a padded copy = packed with bounds tests, bit for bit', () => {
+    // Grids whose rows are not whole panels (the packed path), so that panels' halves wrap grid
+    // rows and images, with taps in the padding on every side: packed from the zero-padded copy
+    // (paddedFloats in kernels/conv/wasm.ts) and from the image with each tap bounds-tested.
+    const cases: [string, number[], number[], Attrs, boolean][] = [
+      ['conv', [3, 5, 10, 6], [7, 5, 3, 3], { pad: 1 }, true], // the deep layers' 10×6 grids, halves wrapping rows
+      ['conv', [2, 40, 5, 3], [9, 40, 3, 3], { pad: 1 }, false], // 5×3 grids: every half wraps; K = 360 > KC
+      ['conv', [2, 3, 20, 12], [5, 3, 4, 4], { stride: 2, pad: 1 }, true], // stride 2 (the shuffle), 10×6 grid
+      ['conv', [1, 3, 9, 11], [4, 3, 5, 3], { stride: [1, 3], pad: [2, 0] }, true], // stride 3: gathers; pad on one dim
+      ['conv', [2, 3, 4, 5, 6], [4, 3, 3, 3, 3], { stride: [1, 2, 1], pad: 1 }, true], // 3D
+      ['conv', [5, 6, 13, 19], [3, 6, 3, 3], { pad: 2 }, true], // B·G = 1275 > NC: two blocks of columns
+      ['conv_transpose', [2, 6, 5, 3], [6, 5, 4, 4], { stride: 2, pad: 1 }, true], // the deep up-convs' phases
+      ['conv_transpose', [2, 4, 10, 6], [4, 3, 3, 3], { pad: 1 }, false], // stride 1: one phase
+      ['conv_transpose', [1, 3, 7, 5], [3, 4, 3, 3], { stride: 2, pad: 2, outputPadding: 1 }, true], // phases with negative padding
+      ['conv_transpose', [1, 2, 3, 4, 5], [2, 3, 3, 2, 3], { stride: [2, 1, 2], pad: [1, 0, 1], outputPadding: [1, 0, 0] }, true], // 3D
+    ];
+    for (const [op, xs, ws, attrs, bias] of cases) {
+      const co = op === 'conv' ? ws[0] : ws[1];
+      const inputs = [randn(xs, 61 + xs.length), randn(ws, 62, 0.3), ...(bias ? [randn([co], 63)] : [])];
+      const planOf = () => (op === 'conv' ? convWasm : convTransposeWasm)(inputs.map((t) => t.shape), attrs);
+      test(`${op} ${name(inputs, attrs)}`, async () => {
+        expect(planOf().scratch!.at(-2)).toBe(0); // the packed path
+        expect(planOf().scratch!.at(-1)).toBeGreaterThan(0); // with the padded copy
+        await check(d, op, inputs, attrs);
+        const run = async () => {
+          const [out] = d.eager.call(op, inputs.map((t) => d.eager.upload(t.shape, t.data)), attrs);
+          return d.eager.read(out);
+        };
+        const padded = await run();
+        setConvPadded(false);
+        try {
+          expect(planOf().scratch!.at(-1)).toBe(0);
+          expect(await run()).toEqual(padded);
+        } finally {
+          setConvPadded(true);
         }
       });
     }

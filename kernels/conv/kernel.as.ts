@@ -60,14 +60,132 @@ let PHASES: usize = memory.data(MAX_PHASES * 8, 16);
 
 /** Per-column origins of a panel in pack_im2col: 8 × (batch offset, z, y, x) i32, static data. */
 let COLS: usize = memory.data(NR * 16, 16);
+/** pack_padded's offset of each reduction row of a block: KC i32. */
+let ROW_TAPS: usize = memory.data(KC * 4, 16);
 
 /** Bytes a thread's own tables take (conv_tables). */
-export const CONV_TABLE_BYTES: i32 = MAX_PHASE_TAPS * 4 + MAX_PHASES * 8 + NR * 16;
-/** Points TAPS, PHASES and COLS at `base` (CONV_TABLE_BYTES, 16-byte aligned): a worker thread's own. */
+export const CONV_TABLE_BYTES: i32 = MAX_PHASE_TAPS * 4 + MAX_PHASES * 8 + NR * 16 + KC * 4;
+/** Points TAPS, PHASES, COLS and ROW_TAPS at `base` (CONV_TABLE_BYTES, 16-byte aligned): a worker thread's own. */
 export function conv_tables(base: usize): void {
   TAPS = base;
   PHASES = base + <usize>(MAX_PHASE_TAPS * 4);
   COLS = PHASES + <usize>(MAX_PHASES * 8);
+  ROW_TAPS = COLS + <usize>(NR * 16);
+}
+
+// The packed path's zero-padded copy of the call's images (stage_padded), where the plan gave one:
+// pack_padded then reads every tap without a bounds test. PADDED = 0: none (pack_im2col).
+let PADDED: usize = 0;
+let QD: i32 = 0, QH: i32 = 0, QW: i32 = 0; // low padding of the copy, per dim
+let RQD: i32 = 0, RQH: i32 = 0, RQW: i32 = 0; // high padding
+let ED: i32 = 1, EH: i32 = 1, EW: i32 = 1; // the copy's spatial size
+
+/** Widens the copy's padding to what the current geometry (a conv, or one transpose phase) reads. */
+function need_padding(): void {
+  QD = max(QD, PD); QH = max(QH, PH); QW = max(QW, PW);
+  RQD = max(RQD, (GD - 1) * SD + KD - PD - ID);
+  RQH = max(RQH, (GH - 1) * SH + KH - PH - IH);
+  RQW = max(RQW, (GW - 1) * SW + KW - PW - IW);
+}
+
+/**
+ * Copies the B images of x (Ci channels, the current image size) into dst with the padding
+ * need_padding gathered, zeros around: `floats` (the plan's paddedFloats in wasm.ts) must hold them.
+ */
+function stage_padded(B: i32, Ci: i32, x: usize, dst: usize, floats: i32): void {
+  ED = ID + QD + RQD; EH = IH + QH + RQH; EW = IW + QW + RQW;
+  if (B * Ci * ED * EH * EW > floats) unreachable();
+  let d = dst;
+  const rowBytes = <usize>EW << 2;
+  for (let c = 0; c < B * Ci; c++) {
+    for (let ez = 0; ez < ED; ez++) {
+      const iz = ez - QD;
+      for (let ey = 0; ey < EH; ey++, d += rowBytes) {
+        const iy = ey - QH;
+        if (<u32>iz >= <u32>ID || <u32>iy >= <u32>IH) {
+          memory.fill(d, 0, rowBytes);
+          continue;
+        }
+        memory.fill(d, 0, <usize>QW << 2);
+        memory.copy(ptr(d, QW), ptr(x, ((c * ID + iz) * IH + iy) * IW), <usize>IW << 2);
+        memory.fill(ptr(d, QW + IW), 0, <usize>RQW << 2);
+      }
+    }
+  }
+  PADDED = dst;
+}
+
+/** Forgets the padded copy (the end of a call that staged one). */
+function drop_padded(): void {
+  PADDED = 0;
+  QD = 0; QH = 0; QW = 0; RQD = 0; RQH = 0; RQW = 0;
+}
+
+/**
+ * pack_im2col from the padded copy: the same panel values (the padding's zeros are copied zeros),
+ * each panel row a vector load (a half's 4 positions in one grid row, stride 1), a shuffle of two
+ * (stride 2) or 4 lane loads, none bounds-tested; the rows' tap offsets are tabled once per block.
+ */
+function pack_padded(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, dst: usize): void {
+  const kvol = KD * KH * KW;
+  const evol = ED * EH * EW;
+  const G = GD * GH * GW;
+  let ci = k0 / kvol;
+  const r = k0 - ci * kvol;
+  let kd = r / (KH * KW);
+  let kh = (r / KW) % KH;
+  let kw = r % KW;
+  for (let k = 0; k < kc; k++) {
+    store<i32>(ROW_TAPS + (<usize>k << 2), (ci * evol + (kd * EH + kh) * EW + kw) << 2);
+    if (++kw == KW) {
+      kw = 0;
+      if (++kh == KH) {
+        kh = 0;
+        if (++kd == KD) { kd = 0; ci++; }
+      }
+    }
+  }
+  const end = ROW_TAPS + (<usize>kc << 2);
+  for (let j = 0; j < nc; j += NR) {
+    for (let h = 0; h < NR; h += 4) {
+      // The half's 4 columns at tap 0 (byte addresses); columns past the block repeat the block's
+      // first, whose products land in the edge tile's dropped columns.
+      const a0 = padded_origin(n0, j + h, nc, G, Ci, evol), a1 = padded_origin(n0, j + h + 1, nc, G, Ci, evol);
+      const a2 = padded_origin(n0, j + h + 2, nc, G, Ci, evol), a3 = padded_origin(n0, j + h + 3, nc, G, Ci, evol);
+      const oneRow = j + h + 4 <= nc && (n0 + j + h) % G % GW + 4 <= GW;
+      let d = ptr(dst, j * kc + h);
+      if (oneRow && SW == 1) {
+        for (let t = ROW_TAPS; t < end; t += 4, d += NR << 2) v128.store(d, v128.load(a0 + <usize>load<i32>(t)));
+      } else if (oneRow && SW == 2) {
+        // Elements 0, 2, 4, 6 of the row from a0: the second load ends at element 6.
+        for (let t = ROW_TAPS; t < end; t += 4, d += NR << 2) {
+          const s = a0 + <usize>load<i32>(t);
+          v128.store(d, v128.shuffle<f32>(v128.load(s), v128.load(s, 12), 0, 2, 5, 7));
+        }
+      } else {
+        for (let t = ROW_TAPS; t < end; t += 4, d += NR << 2) {
+          const o = <usize>load<i32>(t);
+          let v = v128.load32_zero(a0 + o);
+          v = v128.load32_lane(a1 + o, v, 1);
+          v = v128.load32_lane(a2 + o, v, 2);
+          v = v128.load32_lane(a3 + o, v, 3);
+          v128.store(d, v);
+        }
+      }
+    }
+  }
+}
+
+/** Byte address in the padded copy of block column j's tap 0 (column 0's where j ≥ nc). */
+// @ts-ignore: decorator
+@inline function padded_origin(n0: i32, j: i32, nc: i32, G: i32, Ci: i32, evol: i32): usize {
+  const n = n0 + (j < nc ? j : 0);
+  const b = n / G;
+  const g = n - b * G;
+  const z = (g / (GH * GW)) * SD - PD + QD;
+  const y = ((g / GW) % GH) * SH - PH + QH;
+  const x = (g % GW) * SW - PW + QW;
+  return ptr(PADDED, b * Ci * evol + (z * EH + y) * EW + x);
 }
 
 /**
@@ -446,6 +564,7 @@ function gemm_block(jc: i32, nc: i32, Ci: i32, Co: i32, x: usize, w: usize, lda:
   for (let pc = 0; pc < K; pc += KC) {
     const kc = min(KC, K - pc);
     if (rows) direct_taps(kc, pc, (rows - 1) * SH + KH, tab);
+    else if (PADDED) pack_padded(kc, pc, nc, jc, Ci, pb);
     else pack_im2col(kc, pc, nc, jc, Ci, x, pb);
     for (let ic = 0; ic < Co; ic += MC) {
       const mc = min(MC, Co - ic);
@@ -520,8 +639,13 @@ function direct_taps(kc: i32, k0: i32, ny: i32, tab: usize): void {
  * Scratch: gemmScratch(Co, B·G, Ci·kvol) floats, then cbuf (Co · min(B·G, NC) floats), then rb
  * (rbFloats floats; 0: B always packed), see implicit_gemm.
  */
-export function conv_fwd(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, rb: usize, rbFloats: i32): void {
+export function conv_fwd(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, rb: usize, rbFloats: i32, padded: usize, paddedFloats: i32): void {
+  if (padded) {
+    need_padding();
+    stage_padded(B, Ci, x, padded, paddedFloats);
+  }
   implicit_gemm(B, Ci, Co, x, w, Ci * KD * KH * KW, false, hasBias, bias, y, scratch, cbuf, rb, rbFloats);
+  drop_padded();
 }
 
 // Few output channels (Co ≤ SMALL_CO in wasm.ts; x stride 1): the paper's output conv has Co = 2,
@@ -969,9 +1093,16 @@ function pack_dy_t(kc: i32, pc: i32, Co: i32, dy: usize, pb: usize): void {
  * Scratch: gemmScratch(Co, B·maxPhaseGrid, Ci·maxPhaseTaps), then cbuf (Co · min(that N, NC)),
  * then wp (Co · Ci · kvol) for the phases' weights, then rb (rbFloats; see implicit_gemm).
  */
-export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, wp: usize, rb: usize, rbFloats: i32): void {
+export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, wp: usize, rb: usize, rbFloats: i32, padded: usize, paddedFloats: i32): void {
   save_transpose_geom();
   phase_weights(Ci, Co, w, wp);
+  if (padded) {
+    // One padded copy of x serves every phase: the widest padding any of them reads.
+    for (let rz = 0; rz < WSD; rz++)
+      for (let ry = 0; ry < WSH; ry++)
+        for (let rx = 0; rx < WSW; rx++) if (set_phase(rz, ry, rx) && KD * KH * KW > 0) need_padding();
+    stage_padded(B, Ci, x, padded, paddedFloats);
+  }
   const ld = Ci * WKD * WKH * WKW; // wp's row stride: Ci · (the phases' taps, kvol in all)
   let taps = 0; // taps of the phases so far: phase p's A starts at wp + Ci·taps
   for (let rz = 0; rz < WSD; rz++) {
@@ -1008,6 +1139,7 @@ export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, has
       }
     }
   }
+  drop_padded();
   restore_transpose_geom();
 }
 

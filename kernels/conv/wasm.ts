@@ -61,13 +61,40 @@ const DIRECT_MIN_COLS = 256;
  * unless every phase takes the direct path (the kernel passes one buffer to them all).
  */
 function phaseDirectFloats(g: ConvGeom): number {
+  const floats = transposePhases(g).map((c) => directFloats(g.Ci, c.grid, c.K, c.s));
+  return floats.includes(0) ? 0 : Math.max(0, ...floats);
+}
+
+let paddedB = true;
+/** Turns the packed path's padded copy off (tests: with and without it, the same bits). */
+export const setConvPadded = (on: boolean): void => void (paddedB = on);
+
+/**
+ * Floats of the packed path's zero-padded copy of `images` images (stage_padded in kernel.as.ts)
+ * for stride-1-or-more convs of kernel K onto `grid` from image I with pad P, one per entry of
+ * `convs` (a transpose's phases share one copy: the widest padding), or 0 where the copy would
+ * pass PADDED_MAX_FLOATS (then pack_im2col bounds-tests each tap instead). Mirrors need_padding.
+ */
+function paddedFloats(images: number, Ci: number, I: Vec3, convs: { grid: Vec3; K: Vec3; s: Vec3; p: Vec3 }[]): number {
+  if (!paddedB) return 0;
+  const size = I.map((n, d) => n + Math.max(0, ...convs.map((c) => c.p[d]))
+    + Math.max(0, ...convs.map((c) => (c.grid[d] - 1) * c.s[d] + c.K[d] - c.p[d] - n)));
+  const floats = images * Ci * size[0] * size[1] * size[2];
+  return floats <= PADDED_MAX_FLOATS ? floats : 0;
+}
+/** The padded copy's limit per call (per thread): 8 MiB, so that it is not a second input in memory. */
+const PADDED_MAX_FLOATS = 1 << 21;
+
+/** conv_transpose's output phases (taps K may be 0), as the stride-1 convs set_phase in kernel.as.ts makes of them. */
+function transposePhases(g: ConvGeom): { grid: Vec3; K: Vec3; s: Vec3; p: Vec3 }[] {
   const per = (d: number) => Array.from({ length: Math.min(g.stride[d], g.O[d]) }, (_, r) => {
     const t0 = (r + g.pad[d]) % g.stride[d];
-    return [Math.ceil((g.O[d] - r) / g.stride[d]), t0 < g.K[d] ? Math.ceil((g.K[d] - t0) / g.stride[d]) : 0];
+    const k = t0 < g.K[d] ? Math.ceil((g.K[d] - t0) / g.stride[d]) : 0;
+    return { grid: Math.ceil((g.O[d] - r) / g.stride[d]), k, p: k - 1 - Math.floor((r + g.pad[d] - t0) / g.stride[d]) };
   });
-  const floats = per(0).flatMap(([gd, kd]) => per(1).flatMap(([gh, kh]) => per(2).map(([gw, kw]) =>
-    directFloats(g.Ci, [gd, gh, gw], [kd, kh, kw], [1, 1, 1]))));
-  return floats.includes(0) ? 0 : Math.max(0, ...floats);
+  return per(0).flatMap((z) => per(1).flatMap((y) => per(2).map((x) => ({
+    grid: [z.grid, y.grid, x.grid] as Vec3, K: [z.k, y.k, x.k] as Vec3, s: [1, 1, 1] as Vec3, p: [z.p, y.p, x.p] as Vec3,
+  }))));
 }
 
 /**
@@ -103,18 +130,21 @@ export const convWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
   }
   const N = g.B * vol(g.O); // the batch folds into the GEMM's columns
   const rb = directFloats(g.Ci, g.O, g.K, g.stride);
+  const padded = (b: number) => (rb ? 0 : paddedFloats(b, g.Ci, g.S, [{ grid: g.O, K: g.K, s: g.stride, p: g.pad }]));
+  const pf = padded(g.B);
   return {
-    scratch: [gemmScratch(g.Co, N, g.Ci * vol(g.K)), g.Co * Math.min(N, GEMM.NC), rb],
+    scratch: [gemmScratch(g.Co, N, g.Ci * vol(g.K)), g.Co * Math.min(N, GEMM.NC), rb, pf],
     run: (k, bufs) => {
       const [x, w] = bufs;
-      const [bias, y, scratch, cbuf, rbuf] = hasBias ? bufs.slice(2) : [0, ...bufs.slice(2)];
+      const [bias, y, scratch, cbuf, rbuf, pbuf] = hasBias ? bufs.slice(2) : [0, ...bufs.slice(2)];
       setGeom(k, g.S, g.O, g);
-      k.conv_fwd(g.B, g.Ci, g.Co, x, w, hasBias ? 1 : 0, bias, y, scratch, cbuf, rb ? rbuf : 0, rb);
+      k.conv_fwd(g.B, g.Ci, g.Co, x, w, hasBias ? 1 : 0, bias, y, scratch, cbuf, rb ? rbuf : 0, rb, pf ? pbuf : 0, pf);
     },
     split: (threads) => batchSplit(g, threads, N * g.Co * g.Ci * vol(g.K), geomCall(g.S, g.O, g),
-      (b) => [gemmScratch(g.Co, b * vol(g.O), g.Ci * vol(g.K)), g.Co * Math.min(b * vol(g.O), GEMM.NC), rb],
-      (b0, b, io, [scratch, cbuf, rbuf]) => ['conv_fwd', b, g.Ci, g.Co, io[0] + 4 * b0 * g.Ci * vol(g.S), io[1],
-        hasBias ? 1 : 0, hasBias ? io[2] : 0, io[hasBias ? 3 : 2] + 4 * b0 * g.Co * vol(g.O), scratch, cbuf, rb ? rbuf : 0, rb]),
+      (b) => [gemmScratch(g.Co, b * vol(g.O), g.Ci * vol(g.K)), g.Co * Math.min(b * vol(g.O), GEMM.NC), rb, padded(b)],
+      (b0, b, io, [scratch, cbuf, rbuf, pbuf]) => ['conv_fwd', b, g.Ci, g.Co, io[0] + 4 * b0 * g.Ci * vol(g.S), io[1],
+        hasBias ? 1 : 0, hasBias ? io[2] : 0, io[hasBias ? 3 : 2] + 4 * b0 * g.Co * vol(g.O), scratch, cbuf, rb ? rbuf : 0, rb,
+        padded(b) ? pbuf : 0, padded(b)]),
   };
 };
 
@@ -167,19 +197,23 @@ export const convTransposeWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => 
   const taps = phaseTaps(g);
   const N = g.B * g.O.reduce((a, o, i) => a * Math.ceil(o / g.stride[i]), 1);
   const rb = phaseDirectFloats(g);
+  const withTaps = transposePhases(g).filter((c) => vol(c.K) > 0);
+  const padded = (b: number) => (rb ? 0 : paddedFloats(b, g.Ci, g.S, withTaps));
+  const pf = padded(g.B);
   return {
-    scratch: [gemmScratch(g.Co, N, g.Ci * taps), g.Co * Math.min(N, GEMM.NC), g.Co * g.Ci * vol(g.K), rb],
+    scratch: [gemmScratch(g.Co, N, g.Ci * taps), g.Co * Math.min(N, GEMM.NC), g.Co * g.Ci * vol(g.K), rb, pf],
     run: (k, bufs) => {
-      const [bias, y, scratch, cbuf, wp, rbuf] = biasArgs(bufs);
+      const [bias, y, scratch, cbuf, wp, rbuf, pbuf] = biasArgs(bufs);
       setGeom(k, g.O, g.S, g);
-      k.conv_transpose(g.B, g.Ci, g.Co, bufs[0], bufs[1], hasBias ? 1 : 0, bias, y, scratch, cbuf, wp, rb ? rbuf : 0, rb);
+      k.conv_transpose(g.B, g.Ci, g.Co, bufs[0], bufs[1], hasBias ? 1 : 0, bias, y, scratch, cbuf, wp, rb ? rbuf : 0, rb, pf ? pbuf : 0, pf);
     },
     split: (threads) => {
       const perImage = N / g.B;
       return batchSplit(g, threads, g.B * vol(g.O) * g.Co * g.Ci * taps, geomCall(g.O, g.S, g),
-        (b) => [gemmScratch(g.Co, b * perImage, g.Ci * taps), g.Co * Math.min(b * perImage, GEMM.NC), g.Co * g.Ci * vol(g.K), rb],
-        (b0, b, io, [scratch, cbuf, wp, rbuf]) => ['conv_transpose', b, g.Ci, g.Co, io[0] + 4 * b0 * g.Ci * vol(g.S), io[1],
-          hasBias ? 1 : 0, hasBias ? io[2] : 0, io[hasBias ? 3 : 2] + 4 * b0 * g.Co * vol(g.O), scratch, cbuf, wp, rb ? rbuf : 0, rb]);
+        (b) => [gemmScratch(g.Co, b * perImage, g.Ci * taps), g.Co * Math.min(b * perImage, GEMM.NC), g.Co * g.Ci * vol(g.K), rb, padded(b)],
+        (b0, b, io, [scratch, cbuf, wp, rbuf, pbuf]) => ['conv_transpose', b, g.Ci, g.Co, io[0] + 4 * b0 * g.Ci * vol(g.S), io[1],
+          hasBias ? 1 : 0, hasBias ? io[2] : 0, io[hasBias ? 3 : 2] + 4 * b0 * g.Co * vol(g.O), scratch, cbuf, wp, rb ? rbuf : 0, rb,
+          padded(b) ? pbuf : 0, padded(b)]);
     },
   };
 };

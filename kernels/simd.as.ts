@@ -24,3 +24,24 @@
   return f32x4.add(c, f32x4.mul(a, b));
 }
 
+
+// Short rows (the conv kernels' staged image rows, a few to a few hundred floats) copied and
+// zeroed with vector stores: memory.copy and memory.fill leave Wasm for the engine's runtime on
+// every call, which costs more than such a row.
+
+/** n floats from src to dst (not overlapping). */
+// @ts-ignore: decorator
+@inline export function copy_floats(dst: usize, src: usize, n: i32): void {
+  const end = dst + (<usize>n << 2);
+  for (; dst + 16 <= end; dst += 16, src += 16) v128.store(dst, v128.load(src));
+  for (; dst < end; dst += 4, src += 4) store<f32>(dst, load<f32>(src));
+}
+
+/** n zeros at dst. */
+// @ts-ignore: decorator
+@inline export function zero_floats(dst: usize, n: i32): void {
+  const end = dst + (<usize>n << 2);
+  const z = f32x4.splat(0);
+  for (; dst + 16 <= end; dst += 16) v128.store(dst, z);
+  for (; dst < end; dst += 4) store<f32>(dst, 0);
+}

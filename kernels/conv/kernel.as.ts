@@ -17,7 +17,7 @@
 //                     or col = wᵀ · x[b] then col2im (conv_transpose_col2im) when Co ≤ Ci/4
 
 import { gemm_acc, gemm_macro, gemm_macro_direct, gemm_macro_direct_a, gemm_pack_a } from '../matmul/kernel.as';
-import { madd, transpose4_store } from '../simd.as';
+import { copy_floats, madd, transpose4_store, zero_floats } from '../simd.as';
 
 // Must match kernels/matmul/kernel.as.ts (and GEMM in kernels/matmul/wasm.ts).
 const MR: i32 = 4;
@@ -90,25 +90,29 @@ function need_padding(): void {
 
 /**
  * Copies the B images of x (Ci channels, the current image size) into dst with the padding
- * need_padding gathered, zeros around: `floats` (the plan's paddedFloats in wasm.ts) must hold them.
+ * need_padding gathered, zeros around: `floats` (the plan's paddedFloats in wasm.ts) must hold
+ * them. Without padding the copy is x itself, and dst is not used.
  */
 function stage_padded(B: i32, Ci: i32, x: usize, dst: usize, floats: i32): void {
   ED = ID + QD + RQD; EH = IH + QH + RQH; EW = IW + QW + RQW;
+  if (ED * EH * EW == ID * IH * IW) {
+    PADDED = x;
+    return;
+  }
   if (B * Ci * ED * EH * EW > floats) unreachable();
   let d = dst;
-  const rowBytes = <usize>EW << 2;
   for (let c = 0; c < B * Ci; c++) {
     for (let ez = 0; ez < ED; ez++) {
       const iz = ez - QD;
-      for (let ey = 0; ey < EH; ey++, d += rowBytes) {
+      for (let ey = 0; ey < EH; ey++, d = ptr(d, EW)) {
         const iy = ey - QH;
         if (<u32>iz >= <u32>ID || <u32>iy >= <u32>IH) {
-          memory.fill(d, 0, rowBytes);
+          zero_floats(d, EW);
           continue;
         }
-        memory.fill(d, 0, <usize>QW << 2);
-        memory.copy(ptr(d, QW), ptr(x, ((c * ID + iz) * IH + iy) * IW), <usize>IW << 2);
-        memory.fill(ptr(d, QW + IW), 0, <usize>RQW << 2);
+        zero_floats(d, QW);
+        copy_floats(ptr(d, QW), ptr(x, ((c * ID + iz) * IH + iy) * IW), IW);
+        zero_floats(ptr(d, QW + IW), RQW);
       }
     }
   }
@@ -498,14 +502,14 @@ function stage_rows(Ci: i32, xb: usize, z: i32, y0: i32, rows: i32, dst: usize, 
  */
 function stage_row(d: usize, src: usize, row: i32): void {
   if (!src) {
-    memory.fill(d, 0, <usize>row << 2);
+    zero_floats(d, row);
   } else if (SW == 1 && PW >= 0 && PW < row) {
     // Columns [0, PW) and past the image are padding; the image row sits at PW. (A phase of
     // conv_transpose may have PW < 0: it skips image columns; the loop below does that.)
     const n = min(IW, row - PW);
-    memory.fill(d, 0, <usize>PW << 2);
-    memory.copy(ptr(d, PW), src, <usize>n << 2);
-    memory.fill(ptr(d, PW + n), 0, <usize>(row - PW - n) << 2);
+    zero_floats(d, PW);
+    copy_floats(ptr(d, PW), src, n);
+    zero_floats(ptr(d, PW + n), row - PW - n);
   } else {
     const q = row / SW;
     let i0 = 0;
@@ -640,7 +644,7 @@ function direct_taps(kc: i32, k0: i32, ny: i32, tab: usize): void {
  * (rbFloats floats; 0: B always packed), see implicit_gemm.
  */
 export function conv_fwd(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, rb: usize, rbFloats: i32, padded: usize, paddedFloats: i32): void {
-  if (padded) {
+  if (paddedFloats >= 0) {
     need_padding();
     stage_padded(B, Ci, x, padded, paddedFloats);
   }
@@ -1096,7 +1100,7 @@ function pack_dy_t(kc: i32, pc: i32, Co: i32, dy: usize, pb: usize): void {
 export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, wp: usize, rb: usize, rbFloats: i32, padded: usize, paddedFloats: i32): void {
   save_transpose_geom();
   phase_weights(Ci, Co, w, wp);
-  if (padded) {
+  if (paddedFloats >= 0) {
     // One padded copy of x serves every phase: the widest padding any of them reads.
     for (let rz = 0; rz < WSD; rz++)
       for (let ry = 0; ry < WSH; ry++)

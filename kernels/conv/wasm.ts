@@ -72,15 +72,17 @@ export const setConvPadded = (on: boolean): void => void (paddedB = on);
 /**
  * Floats of the packed path's zero-padded copy of `images` images (stage_padded in kernel.as.ts)
  * for stride-1-or-more convs of kernel K onto `grid` from image I with pad P, one per entry of
- * `convs` (a transpose's phases share one copy: the widest padding), or 0 where the copy would
- * pass PADDED_MAX_FLOATS (then pack_im2col bounds-tests each tap instead). Mirrors need_padding.
+ * `convs` (a transpose's phases share one copy: the widest padding): 0 where none is read (the
+ * copy is x itself), −1 where it would pass PADDED_MAX_FLOATS (then pack_im2col bounds-tests each
+ * tap instead). Mirrors need_padding.
  */
 function paddedFloats(images: number, Ci: number, I: Vec3, convs: { grid: Vec3; K: Vec3; s: Vec3; p: Vec3 }[]): number {
-  if (!paddedB) return 0;
+  if (!paddedB) return -1;
   const size = I.map((n, d) => n + Math.max(0, ...convs.map((c) => c.p[d]))
     + Math.max(0, ...convs.map((c) => (c.grid[d] - 1) * c.s[d] + c.K[d] - c.p[d] - n)));
-  const floats = images * Ci * size[0] * size[1] * size[2];
-  return floats <= PADDED_MAX_FLOATS ? floats : 0;
+  if (vol(size as Vec3) === vol(I)) return 0;
+  const floats = images * Ci * vol(size as Vec3);
+  return floats <= PADDED_MAX_FLOATS ? floats : -1;
 }
 /** The padded copy's limit per call (per thread): 8 MiB, so that it is not a second input in memory. */
 const PADDED_MAX_FLOATS = 1 << 21;
@@ -130,21 +132,21 @@ export const convWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
   }
   const N = g.B * vol(g.O); // the batch folds into the GEMM's columns
   const rb = directFloats(g.Ci, g.O, g.K, g.stride);
-  const padded = (b: number) => (rb ? 0 : paddedFloats(b, g.Ci, g.S, [{ grid: g.O, K: g.K, s: g.stride, p: g.pad }]));
+  const padded = (b: number) => (rb ? -1 : paddedFloats(b, g.Ci, g.S, [{ grid: g.O, K: g.K, s: g.stride, p: g.pad }]));
   const pf = padded(g.B);
   return {
-    scratch: [gemmScratch(g.Co, N, g.Ci * vol(g.K)), g.Co * Math.min(N, GEMM.NC), rb, pf],
+    scratch: [gemmScratch(g.Co, N, g.Ci * vol(g.K)), g.Co * Math.min(N, GEMM.NC), rb, Math.max(0, pf)],
     run: (k, bufs) => {
       const [x, w] = bufs;
       const [bias, y, scratch, cbuf, rbuf, pbuf] = hasBias ? bufs.slice(2) : [0, ...bufs.slice(2)];
       setGeom(k, g.S, g.O, g);
-      k.conv_fwd(g.B, g.Ci, g.Co, x, w, hasBias ? 1 : 0, bias, y, scratch, cbuf, rb ? rbuf : 0, rb, pf ? pbuf : 0, pf);
+      k.conv_fwd(g.B, g.Ci, g.Co, x, w, hasBias ? 1 : 0, bias, y, scratch, cbuf, rb ? rbuf : 0, rb, pf > 0 ? pbuf : 0, pf);
     },
     split: (threads) => batchSplit(g, threads, N * g.Co * g.Ci * vol(g.K), geomCall(g.S, g.O, g),
-      (b) => [gemmScratch(g.Co, b * vol(g.O), g.Ci * vol(g.K)), g.Co * Math.min(b * vol(g.O), GEMM.NC), rb, padded(b)],
+      (b) => [gemmScratch(g.Co, b * vol(g.O), g.Ci * vol(g.K)), g.Co * Math.min(b * vol(g.O), GEMM.NC), rb, Math.max(0, padded(b))],
       (b0, b, io, [scratch, cbuf, rbuf, pbuf]) => ['conv_fwd', b, g.Ci, g.Co, io[0] + 4 * b0 * g.Ci * vol(g.S), io[1],
         hasBias ? 1 : 0, hasBias ? io[2] : 0, io[hasBias ? 3 : 2] + 4 * b0 * g.Co * vol(g.O), scratch, cbuf, rb ? rbuf : 0, rb,
-        padded(b) ? pbuf : 0, padded(b)]),
+        padded(b) > 0 ? pbuf : 0, padded(b)]),
   };
 };
 
@@ -198,22 +200,22 @@ export const convTransposeWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => 
   const N = g.B * g.O.reduce((a, o, i) => a * Math.ceil(o / g.stride[i]), 1);
   const rb = phaseDirectFloats(g);
   const withTaps = transposePhases(g).filter((c) => vol(c.K) > 0);
-  const padded = (b: number) => (rb ? 0 : paddedFloats(b, g.Ci, g.S, withTaps));
+  const padded = (b: number) => (rb ? -1 : paddedFloats(b, g.Ci, g.S, withTaps));
   const pf = padded(g.B);
   return {
-    scratch: [gemmScratch(g.Co, N, g.Ci * taps), g.Co * Math.min(N, GEMM.NC), g.Co * g.Ci * vol(g.K), rb, pf],
+    scratch: [gemmScratch(g.Co, N, g.Ci * taps), g.Co * Math.min(N, GEMM.NC), g.Co * g.Ci * vol(g.K), rb, Math.max(0, pf)],
     run: (k, bufs) => {
       const [bias, y, scratch, cbuf, wp, rbuf, pbuf] = biasArgs(bufs);
       setGeom(k, g.O, g.S, g);
-      k.conv_transpose(g.B, g.Ci, g.Co, bufs[0], bufs[1], hasBias ? 1 : 0, bias, y, scratch, cbuf, wp, rb ? rbuf : 0, rb, pf ? pbuf : 0, pf);
+      k.conv_transpose(g.B, g.Ci, g.Co, bufs[0], bufs[1], hasBias ? 1 : 0, bias, y, scratch, cbuf, wp, rb ? rbuf : 0, rb, pf > 0 ? pbuf : 0, pf);
     },
     split: (threads) => {
       const perImage = N / g.B;
       return batchSplit(g, threads, g.B * vol(g.O) * g.Co * g.Ci * taps, geomCall(g.O, g.S, g),
-        (b) => [gemmScratch(g.Co, b * perImage, g.Ci * taps), g.Co * Math.min(b * perImage, GEMM.NC), g.Co * g.Ci * vol(g.K), rb, padded(b)],
+        (b) => [gemmScratch(g.Co, b * perImage, g.Ci * taps), g.Co * Math.min(b * perImage, GEMM.NC), g.Co * g.Ci * vol(g.K), rb, Math.max(0, padded(b))],
         (b0, b, io, [scratch, cbuf, wp, rbuf, pbuf]) => ['conv_transpose', b, g.Ci, g.Co, io[0] + 4 * b0 * g.Ci * vol(g.S), io[1],
           hasBias ? 1 : 0, hasBias ? io[2] : 0, io[hasBias ? 3 : 2] + 4 * b0 * g.Co * vol(g.O), scratch, cbuf, wp, rb ? rbuf : 0, rb,
-          padded(b) ? pbuf : 0, padded(b)]);
+          padded(b) > 0 ? pbuf : 0, padded(b)]);
     },
   };
 };

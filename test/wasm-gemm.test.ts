@@ -154,7 +154,7 @@ onDevice('wasm', (d) => {
       const planOf = () => (op === 'conv' ? convWasm : convTransposeWasm)(inputs.map((t) => t.shape), attrs);
       test(`${op} ${name(inputs, attrs)}`, async () => {
         expect(planOf().scratch!.at(-2)).toBe(0); // the packed path
-        expect(planOf().scratch!.at(-1) > 0).toBe(copy); // the padded copy's buffer
+        expect((planOf().scratch!.at(-1) ?? 0) > 0).toBe(copy); // the padded copy's buffer
         await check(d, op, inputs, attrs);
         const run = async () => {
           const [out] = d.eager.call(op, inputs.map((t) => d.eager.upload(t.shape, t.data)), attrs);
@@ -164,6 +164,41 @@ onDevice('wasm', (d) => {
         setConvPadded(false);
         try {
           expect(planOf().scratch!.at(-1)).toBe(0);
+          expect(await run()).toEqual(padded);
+        } finally {
+          setConvPadded(true);
+        }
+      });
+    }
+  });
+
+  describe('wasm conv_grad_weight: im2col packed from a padded copy = packed with bounds tests, bit for bit', () => {
+    // Grid rows shorter than 8 positions (the packed path): runs of positions wrap grid rows and
+    // images inside a KC block, with taps in the padding on every side.
+    const cases: [number[], number[], Attrs][] = [
+      [[3, 5, 10, 6], [3, 7, 10, 6], { kernel: 3, pad: 1 }], // the deep layers' 10×6 grids
+      [[2, 40, 5, 3], [2, 9, 5, 3], { kernel: 3, pad: 1 }], // 5×3 grids, Ci·kvol = 360
+      [[2, 3, 20, 12], [2, 5, 10, 6], { kernel: 4, stride: 2, pad: 1 }], // stride 2 (the shuffle)
+      [[1, 3, 9, 14], [1, 4, 9, 4], { kernel: [5, 3], stride: [1, 3], pad: [2, 0] }], // stride 3: gathers
+      [[2, 3, 4, 5, 6], [2, 4, 4, 3, 6], { kernel: 3, stride: [1, 2, 1], pad: 1 }], // 3D
+      [[9, 3, 7, 5], [9, 4, 7, 5], { kernel: 3, pad: 1 }], // chunks of 2 images and a last of 1
+    ];
+    for (const [xs, dys, attrs] of cases) {
+      const inputs = [randn(xs, 71 + xs.length), randn(dys, 72)];
+      const planOf = () => convGradWeightWasm(inputs.map((t) => t.shape), attrs);
+      test(name(inputs, attrs), async () => {
+        const geom = convGradWeightGeom(inputs.map((t) => t.shape), attrs as ConvGradWeightAttrs);
+        expect(gradWeightDirect(geom, xs[0])[0]).toBe(0); // the packed path
+        expect(planOf().scratch![1]).toBeGreaterThan(0); // with the padded copy
+        await check(d, 'conv_grad_weight', inputs, attrs, 5e-6);
+        const run = async () => {
+          const [out] = d.eager.call('conv_grad_weight', inputs.map((t) => d.eager.upload(t.shape, t.data)), attrs);
+          return d.eager.read(out);
+        };
+        const padded = await run();
+        setConvPadded(false);
+        try {
+          expect(planOf().scratch![1]).toBe(0);
           expect(await run()).toEqual(padded);
         } finally {
           setConvPadded(true);

@@ -940,6 +940,84 @@ function pack_im2col_t(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, ds
   return f32x4(load<f32>(p), load<f32>(p, 8), load<f32>(p, 16), load<f32>(p, 24));
 }
 
+/**
+ * pack_im2col_t from the padded copy (stage_padded): the same panel values, none bounds-tested.
+ * Four columns (their tap offsets in registers) and four positions of a grid row at a time: four
+ * vector loads (stride 1), shuffles of two (stride 2) or gathers, and a 4×4 transpose; the rest
+ * of a row one position at a time.
+ */
+function pack_padded_t(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, dst: usize): void {
+  const G = GD * GH * GW;
+  const kvol = KD * KH * KW;
+  const evol = ED * EH * EW;
+  const b0 = k0 / G;
+  const g0 = k0 - b0 * G;
+  const step = <usize>SW << 2; // bytes between a row's positions
+  for (let j = 0; j < nc; j += 4) {
+    const cols = min(4, nc - j);
+    // Columns past nc repeat the last; they are zeroed below.
+    const t0 = padded_tap(n0 + j, kvol, evol), t1 = padded_tap(n0 + j + min(1, cols - 1), kvol, evol);
+    const t2 = padded_tap(n0 + j + min(2, cols - 1), kvol, evol), t3 = padded_tap(n0 + j + min(3, cols - 1), kvol, evol);
+    const col = ptr(dst, (j >> 3) * kc * NR + (j & 7));
+    let b = b0;
+    let gz = g0 / (GH * GW);
+    let gy = (g0 / GW) % GH;
+    let gx = g0 % GW;
+    let k = 0;
+    while (k < kc) {
+      const run = min(GW - gx, kc - k);
+      // The run's first position at tap 0 (byte address), then SW floats a position.
+      const p = ptr(PADDED, b * Ci * evol + ((gz * SD - PD + QD) * EH + gy * SH - PH + QH) * EW + gx * SW - PW + QW);
+      const d = ptr(col, k * NR);
+      let t = 0;
+      for (; t + 4 <= run; t += 4) {
+        const q = p + <usize>t * step;
+        transpose4_store(load4(q + t0), load4(q + t1), load4(q + t2), load4(q + t3), d + (<usize>t << 5), 32);
+      }
+      for (; t < run; t++) {
+        const q = p + <usize>t * step;
+        const o = d + (<usize>t << 5);
+        store<f32>(o, load<f32>(q + t0));
+        store<f32>(o, load<f32>(q + t1), 4);
+        store<f32>(o, load<f32>(q + t2), 8);
+        store<f32>(o, load<f32>(q + t3), 12);
+      }
+      k += run;
+      gx = 0;
+      if (++gy == GH) {
+        gy = 0;
+        if (++gz == GD) { gz = 0; b++; }
+      }
+    }
+    for (let c = cols; c < 4; c++) {
+      for (let k = 0; k < kc; k++) store<f32>(ptr(col, k * NR + c), 0);
+    }
+  }
+  for (let j = (nc + 3) & ~3; j < ((nc + NR - 1) & ~(NR - 1)); j++) {
+    for (let k = 0; k < kc; k++) store<f32>(packedB(dst, kc, k, j), 0);
+  }
+}
+
+/** Byte offset in a padded image of reduction column n = ci·kvol + tap (pack_padded_t). */
+// @ts-ignore: decorator
+@inline function padded_tap(n: i32, kvol: i32, evol: i32): usize {
+  const ci = n / kvol;
+  const r = n - ci * kvol;
+  return <usize>(ci * evol + ((r / (KH * KW)) * EH + (r / KW) % KH) * EW + r % KW) << 2;
+}
+
+/** Four positions of a padded row from q, SW floats apart (for stride 2 the second load ends at the fourth). */
+// @ts-ignore: decorator
+@inline function load4(q: usize): v128 {
+  if (SW == 1) return v128.load(q);
+  if (SW == 2) return v128.shuffle<f32>(v128.load(q), v128.load(q, 12), 0, 2, 5, 7);
+  const step = <usize>SW << 2;
+  let v = v128.load32_zero(q);
+  v = v128.load32_lane(q + step, v, 1);
+  v = v128.load32_lane(q + 2 * step, v, 2);
+  return v128.load32_lane(q + 3 * step, v, 3);
+}
+
 /** Position t of a run for the four columns, one value each (zero in the padding). */
 function pack_t_scalar(d: usize, t: i32, r0: usize, r1: usize, r2: usize, r3: usize, x0: i32, x1: i32, x2: i32, x3: i32): void {
   const p = d + (<usize>t << 5);
@@ -959,10 +1037,14 @@ function pack_t_scalar(d: usize, t: i32, r0: usize, r1: usize, r2: usize, r3: us
  * spatial size. Scratch: gemmScratch(Co, Ci·kvol, B·G) floats; or, for the direct path, rb
  * (rbFloats floats, `ny` staged rows per (ci, kd): gradWeightDirect in wasm.ts) and scratch 0.
  */
-export function conv_grad_weight(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, dw: usize, scratch: usize, rb: usize, rbFloats: i32, ny: i32): void {
+export function conv_grad_weight(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, dw: usize, scratch: usize, rb: usize, rbFloats: i32, ny: i32, padded: usize, paddedFloats: i32): void {
   if (rb != 0) {
     grad_weight_direct(B, Ci, Co, x, dy, dw, rb, rbFloats, ny);
     return;
+  }
+  if (paddedFloats >= 0) {
+    need_padding();
+    stage_padded(B, Ci, x, padded, paddedFloats);
   }
   const G = GD * GH * GW;
   const N = Ci * KD * KH * KW;
@@ -976,7 +1058,8 @@ export function conv_grad_weight(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, 
     const nc = min(NC, N - jc);
     for (let pc = 0; pc < K; pc += KC) {
       const kc = min(KC, K - pc);
-      pack_im2col_t(kc, pc, nc, jc, Ci, x, pb);
+      if (PADDED) pack_padded_t(kc, pc, nc, jc, Ci, pb);
+      else pack_im2col_t(kc, pc, nc, jc, Ci, x, pb);
       for (let ic = 0; ic < Co; ic += MC) {
         const mc = min(MC, Co - ic);
         pack_dy(mc, ic, kc, pc, Co, dy, pa);
@@ -984,6 +1067,7 @@ export function conv_grad_weight(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, 
       }
     }
   }
+  drop_padded();
 }
 
 /**

@@ -292,19 +292,23 @@ export const convGradWeightWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan =>
   const small = smallCo(g);
   const [rb, ny] = small ? [0, 0] : gradWeightDirect(g, chunks[0][1]);
   const gemm = rb || small ? 0 : gemmScratch(g.Co, g.Ci * vol(g.K), chunks[0][1] * vol(g.O));
+  // The packed path's padded copy, one chunk's images at a time.
+  const padded = (b: number) => (gemm ? paddedFloats(b, g.Ci, g.S, [{ grid: g.O, K: g.K, s: g.stride, p: g.pad }]) : -1);
+  const pf = padded(chunks[0][1]);
+  const chunkPadded = (b: number) => (pf < 0 ? -1 : padded(b)); // a last, smaller chunk stays on the first's path
   // Chunk j's sums: into dw for the first chunk, else into `part`.
-  const chunkCall = ([b0, b]: [number, number], x: number, dy: number, out: number, scratch: number): WasmCall => {
+  const chunkCall = ([b0, b]: [number, number], x: number, dy: number, out: number, scratch: number, pbuf: number): WasmCall => {
     const xb = x + 4 * b0 * g.Ci * vol(g.S), dyb = dy + 4 * b0 * g.Co * vol(g.O);
     return small ? ['conv_grad_weight_small', b, g.Ci, g.Co, xb, dyb, out]
-      : ['conv_grad_weight', b, g.Ci, g.Co, xb, dyb, out, rb ? 0 : scratch, rb ? scratch : 0, rb, ny];
+      : ['conv_grad_weight', b, g.Ci, g.Co, xb, dyb, out, rb ? 0 : scratch, rb ? scratch : 0, rb, ny, chunkPadded(b) > 0 ? pbuf : 0, chunkPadded(b)];
   };
   const scratchFloats = rb || gemm;
   return {
-    scratch: chunks.length > 1 ? [scratchFloats, nw] : [scratchFloats],
-    run: (k, [x, dy, dw, scratch, part]) => {
+    scratch: chunks.length > 1 ? [scratchFloats, Math.max(0, pf), nw] : [scratchFloats, Math.max(0, pf)],
+    run: (k, [x, dy, dw, scratch, pbuf, part]) => {
       setGeom(k, g.S, g.O, g);
       chunks.forEach((c, j) => {
-        const [fn, ...args] = chunkCall(c, x, dy, j === 0 ? dw : part, scratch);
+        const [fn, ...args] = chunkCall(c, x, dy, j === 0 ? dw : part, scratch, pbuf);
         k[fn](...args);
         if (j > 0) k.vec_add(dw, part, nw);
       });
@@ -316,17 +320,17 @@ export const convGradWeightWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan =>
       if (parts < 2 || nw * g.B * vol(g.O) < MIN_SPLIT_MACS) return null;
       const runs = splitEven(chunks.length, parts);
       return {
-        scratch: runs.map(([j0, n]) => [scratchFloats, ...Array.from({ length: n - (j0 === 0 ? 1 : 0) }, () => nw)]),
+        scratch: runs.map(([j0, n]) => [scratchFloats, Math.max(0, pf), ...Array.from({ length: n - (j0 === 0 ? 1 : 0) }, () => nw)]),
         calls: (io, scratch) => {
           const [x, dy, dw] = io;
           // Where chunk j's result goes: dw, or its partial in its piece's scratch.
           const outOf = (j: number): number => {
             const t = runs.findIndex(([j0, n]) => j >= j0 && j < j0 + n);
             const [j0] = runs[t];
-            return j === 0 ? dw : scratch[t][1 + j - j0 - (j0 === 0 ? 1 : 0)];
+            return j === 0 ? dw : scratch[t][2 + j - j0 - (j0 === 0 ? 1 : 0)];
           };
           return {
-            pieces: runs.map(([j0, n], t): WasmCall[] => [geomCall(g.S, g.O, g), ...chunks.slice(j0, j0 + n).map((c, i) => chunkCall(c, x, dy, outOf(j0 + i), scratch[t][0]))]),
+            pieces: runs.map(([j0, n], t): WasmCall[] => [geomCall(g.S, g.O, g), ...chunks.slice(j0, j0 + n).map((c, i) => chunkCall(c, x, dy, outOf(j0 + i), scratch[t][0], scratch[t][1]))]),
             after: chunks.slice(1).map((_, i): WasmCall => ['vec_add', dw, outOf(i + 1), nw]),
           };
         },

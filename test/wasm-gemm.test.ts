@@ -34,12 +34,32 @@ onDevice('wasm', (d) => {
       [13, GEMM.NC + 13, 33, false, true, false], // 2 N blocks, transB
       [GEMM.MC + 1, 23, GEMM.KC * 2 + 1, true, false, true], // transA, 3 K blocks
       [31, 29, 300, true, true, false],
+      // M ≤ 16 with a row-major B: B read in place (gemm_acc_direct_b), a last narrow panel packed
+      [9, GEMM.NC + 20, GEMM.KC + 7, false, false, true], // 2 N blocks, 2 K blocks
+      [5, 30, 300, true, false, false], // transA
+      [16, 64, 40, false, false, false],
     ];
     for (const [M, N, K, transA, transB, bias] of cases) {
       const inputs = [randn(transA ? [K, M] : [M, K], M + N), randn(transB ? [N, K] : [K, N], K), ...(bias ? [randn([N], 3)] : [])];
       const attrs = { transA, transB };
       test(name(inputs, attrs), () => check(d, 'matmul', inputs, attrs));
     }
+  });
+
+  test('wasm matmul: B read in place (M ≤ 16) = B packed (M = 17), bit for bit', async () => {
+    // The first 16 rows of a 17-row product take the packed path and must equal the 16-row
+    // product, which reads B in place: the same multiply-adds in the same order.
+    const [K, N] = [GEMM.KC + 9, 2 * GEMM.NR + 5];
+    const a17 = randn([17, K], 81);
+    const b = randn([K, N], 82);
+    const a16 = { shape: [16, K], data: a17.data.slice(0, 16 * K) };
+    const run = async (a: OracleTensor) => {
+      const [out] = d.eager.call('matmul', [d.eager.upload(a.shape, a.data), d.eager.upload(b.shape, b.data)], {});
+      return d.eager.read(out);
+    };
+    const got16 = await run(a16);
+    expect(Array.from(got16)).toEqual(Array.from((await run(a17)).slice(0, 16 * N)));
+    await check(d, 'matmul', [a16, b]);
   });
 
   describe('wasm conv across block edges', () => {

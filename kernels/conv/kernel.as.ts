@@ -3,14 +3,16 @@
 // (the plan decides: directFloats and gradWeightDirect in wasm.ts), the image rows a block of
 // the GEMM reads are staged once with their padding (stage_row) and the micro-kernel reads im2col
 // in place from them through per-k offset tables (gemm_macro_direct, gemm_macro_direct_a);
-// elsewhere the operand is packed straight from the image into the GEMM's panel layout, one
-// block at a time. Both give the same products in the same order: the same bits.
+// elsewhere the operand is packed into the GEMM's panel layout one block at a time, from a
+// zero-padded copy of the call's images where the plan gave one (stage_padded; pack_padded,
+// pack_padded_t), else straight from the image with each tap bounds-tested (pack_im2col,
+// pack_im2col_t). All give the same products in the same order: the same bits.
 //
 // One geometry covers all three ops. An "image" (the big tensor: conv's x, conv_transpose's y)
 // and a "grid" (conv's y, conv_transpose's x) are related by
 //   image index = grid index · stride + kernel offset − pad      (per spatial dim, 3 dims)
 // conv_geom() stores it in module globals before each conv call. Nothing allocates: besides the
-// plan's scratch, two small static tables (memory.data, ≈17 KiB) hold per-panel and per-tap offsets.
+// plan's scratch, small static tables (memory.data, ≈18 KiB) hold per-panel and per-tap offsets.
 //   conv:             y (Co×B·G) = w (Co×Ci·kvol) · im2col(x) (Ci·kvol×B·G), the batch in the columns
 //   conv_grad_weight: dw (Co×Ci·kvol) = dy (Co×B·G) · im2col(x)ᵀ (B·G×Ci·kvol), the batch in K
 //   conv_transpose:   one stride-1 conv per output phase (residue mod stride), see conv_transpose,
@@ -641,7 +643,8 @@ function direct_taps(kc: i32, k0: i32, ny: i32, tab: usize): void {
 /**
  * conv: y[B, Co, G] = w[Co, Ci·kvol] · im2col(x) (+ bias[Co]); hasBias = 0: no bias.
  * Scratch: gemmScratch(Co, B·G, Ci·kvol) floats, then cbuf (Co · min(B·G, NC) floats), then rb
- * (rbFloats floats; 0: B always packed), see implicit_gemm.
+ * (rbFloats floats; 0: B always packed), see implicit_gemm; then, for the packed path, `padded`
+ * (paddedFloats floats: stage_padded; −1: no copy, taps bounds-tested).
  */
 export function conv_fwd(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, rb: usize, rbFloats: i32, padded: usize, paddedFloats: i32): void {
   if (paddedFloats >= 0) {
@@ -1034,8 +1037,9 @@ function pack_t_scalar(d: usize, t: i32, r0: usize, r1: usize, r2: usize, r3: us
 
 /**
  * conv_grad_weight: dw[Co, Ci·kvol] = Σ_b dy[b] · im2col(x[b])ᵀ. The geometry's grid is dy's
- * spatial size. Scratch: gemmScratch(Co, Ci·kvol, B·G) floats; or, for the direct path, rb
- * (rbFloats floats, `ny` staged rows per (ci, kd): gradWeightDirect in wasm.ts) and scratch 0.
+ * spatial size. Scratch: gemmScratch(Co, Ci·kvol, B·G) floats and `padded` (paddedFloats, as for
+ * conv_fwd); or, for the direct path, rb (rbFloats floats, `ny` staged rows per (ci, kd):
+ * gradWeightDirect in wasm.ts) and scratch 0.
  */
 export function conv_grad_weight(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, dw: usize, scratch: usize, rb: usize, rbFloats: i32, ny: i32, padded: usize, paddedFloats: i32): void {
   if (rb != 0) {
@@ -1179,7 +1183,8 @@ function pack_dy_t(kc: i32, pc: i32, Co: i32, dy: usize, pb: usize): void {
  * x[u + c − v], c = (ρ + p − t0)/s; with the taps flipped (v' = n − 1 − v) that is a correlation
  * of x with an n-tap kernel and pad n − 1 − c. Expects conv_geom(image = y, grid = x, …).
  * Scratch: gemmScratch(Co, B·maxPhaseGrid, Ci·maxPhaseTaps), then cbuf (Co · min(that N, NC)),
- * then wp (Co · Ci · kvol) for the phases' weights, then rb (rbFloats; see implicit_gemm).
+ * then wp (Co · Ci · kvol) for the phases' weights, then rb (rbFloats; see implicit_gemm), then
+ * `padded` (paddedFloats, as for conv_fwd; one copy for all phases).
  */
 export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, wp: usize, rb: usize, rbFloats: i32, padded: usize, paddedFloats: i32): void {
   save_transpose_geom();

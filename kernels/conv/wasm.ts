@@ -70,11 +70,11 @@ let paddedB = true;
 export const setConvPadded = (on: boolean): void => void (paddedB = on);
 
 /**
- * Floats of the packed path's zero-padded copy of `images` images (stage_padded in kernel.as.ts)
- * for stride-1-or-more convs of kernel K onto `grid` from image I with pad P, one per entry of
- * `convs` (a transpose's phases share one copy: the widest padding): 0 where none is read (the
- * copy is x itself), −1 where it would pass PADDED_MAX_FLOATS (then pack_im2col bounds-tests each
- * tap instead). Mirrors need_padding.
+ * Floats of the packed path's zero-padded copy of `images` images of size I (stage_padded in
+ * kernel.as.ts) for `convs`, each a kernel K onto `grid` with stride s and pad p (a transpose's
+ * phases share one copy: the widest padding any reads): 0 where none is read (the copy is x
+ * itself), −1 where it would pass PADDED_MAX_FLOATS (then each tap is bounds-tested instead).
+ * Mirrors need_padding.
  */
 function paddedFloats(images: number, Ci: number, I: Vec3, convs: { grid: Vec3; K: Vec3; s: Vec3; p: Vec3 }[]): number {
   if (!paddedB) return -1;
@@ -84,7 +84,7 @@ function paddedFloats(images: number, Ci: number, I: Vec3, convs: { grid: Vec3; 
   const floats = images * Ci * vol(size as Vec3);
   return floats <= PADDED_MAX_FLOATS ? floats : -1;
 }
-/** The padded copy's limit per call (per thread): 8 MiB, so that it is not a second input in memory. */
+/** The padded copy's limit per call (per thread's piece): 8 MiB, so that large inputs are not held twice. */
 const PADDED_MAX_FLOATS = 1 << 21;
 
 /** conv_transpose's output phases (taps K may be 0), as the stride-1 convs set_phase in kernel.as.ts makes of them. */

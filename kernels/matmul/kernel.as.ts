@@ -331,7 +331,8 @@ export function gemm_pack_b(kc: i32, nc: i32, b: usize, rs: i32, cs: i32, dst: u
  * yet, C = A·B (the bits of adding it to zeros: the first K block stores 0 + its sums, without
  * reading C, and a pass that zeroed C is saved).
  * Scratch: packA (min(M,MC) rounded up to MR) × min(K,KC), then packB min(K,KC) × (min(N,NC)
- * rounded up to NR), then an MR×NR tile; see gemmScratch in wasm.ts.
+ * rounded up to NR), then an MR×NR tile, then KC + NC/NR i32 for gemm_acc_direct_b; see
+ * gemmScratch in wasm.ts.
  */
 export function gemm_acc(M: i32, N: i32, K: i32, a: usize, rsA: i32, csA: i32, b: usize, rsB: i32, csB: i32, c: usize, ldc: i32, scratch: usize, init: bool): void {
   if (init && K == 0) {
@@ -343,6 +344,10 @@ export function gemm_acc(M: i32, N: i32, K: i32, a: usize, rsA: i32, csA: i32, b
   const pa = scratch;
   const pb = ptr(pa, ((mcMax + MR - 1) / MR) * MR * kcMax);
   const tile = ptr(pb, kcMax * ((min(N, NC) + NR - 1) / NR) * NR);
+  if (csB == 1 && M <= DIRECT_B_MAX_M && rsB < DIRECT_B_MAX_ROW) {
+    gemm_acc_direct_b(M, N, K, a, rsA, csA, b, rsB, c, ldc, pa, pb, tile, init);
+    return;
+  }
   for (let jc = 0; jc < N; jc += NC) {
     const nc = min(NC, N - jc);
     for (let pc = 0; pc < K; pc += KC) {
@@ -352,6 +357,42 @@ export function gemm_acc(M: i32, N: i32, K: i32, a: usize, rsA: i32, csA: i32, b
         const mc = min(MC, M - ic);
         gemm_pack_a(mc, kc, ptr(a, ic * rsA + pc * csA), rsA, csA, pa);
         gemm_macro(mc, nc, kc, pa, pb, ptr(c, ic * ldc + jc), ldc, tile, init && pc == 0);
+      }
+    }
+  }
+}
+
+/**
+ * Up to this many rows of A, a row-major B is read in place (gemm_acc_direct_b): packing it
+ * would cost about as much as the multiply-adds it feeds (each packed value serves M of them).
+ */
+const DIRECT_B_MAX_M: i32 = 16;
+/** B's row stride (floats) must keep KC rows' byte offsets within an i32. */
+const DIRECT_B_MAX_ROW: i32 = (1 << 29) / KC;
+
+/**
+ * gemm_acc for few rows and a row-major B (csB = 1): the micro-kernel reads each panel row of B
+ * in place, 8 contiguous floats of a row of B (micro_direct), and only a last panel narrower than
+ * NR is packed. The same blocks and the same multiply-adds in the same order as gemm_acc: the
+ * same bits. Its offset table (KC i32) and panel bases (NC/NR i32) follow the tile in the scratch.
+ */
+function gemm_acc_direct_b(M: i32, N: i32, K: i32, a: usize, rsA: i32, csA: i32, b: usize, rsB: i32, c: usize, ldc: i32, pa: usize, pb: usize, tile: usize, init: bool): void {
+  const tab = ptr(tile, MR * NR);
+  const bases = ptr(tab, KC);
+  for (let jc = 0; jc < N; jc += NC) {
+    const nc = min(NC, N - jc);
+    const full = nc & ~(NR - 1);
+    for (let pc = 0; pc < K; pc += KC) {
+      const kc = min(KC, K - pc);
+      for (let k = 0; k < kc; k++) store<i32>(tab + (<usize>k << 2), (k * rsB) << 2);
+      for (let j = 0; j < full; j += NR) store<i32>(bases + (<usize>(j / NR) << 2), <i32>ptr(b, pc * rsB + jc + j));
+      if (full < nc) gemm_pack_b(kc, nc - full, ptr(b, pc * rsB + jc + full), rsB, 1, pb);
+      for (let ic = 0; ic < M; ic += MC) {
+        const mc = min(MC, M - ic);
+        gemm_pack_a(mc, kc, ptr(a, ic * rsA + pc * csA), rsA, csA, pa);
+        const cij = ptr(c, ic * ldc + jc);
+        if (full > 0) gemm_macro_direct(mc, full, kc, pa, tab, bases, cij, ldc, tile, init && pc == 0);
+        if (full < nc) gemm_macro(mc, nc - full, kc, pa, pb, ptr(cij, full), ldc, tile, init && pc == 0);
       }
     }
   }

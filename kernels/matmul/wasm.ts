@@ -8,12 +8,15 @@ export const GEMM = { MR: 4, NR: 8, KC: 256, MC: 120, NC: 1024 } as const;
 
 const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
 
-/** Scratch floats `gemm_acc` needs for an M×N×K product: packed A, packed B and one edge tile. */
+/**
+ * Scratch floats `gemm_acc` needs for an M×N×K product: packed A, packed B, one edge tile, and
+ * the offset table and panel bases of its in-place path for few rows (gemm_acc_direct_b).
+ */
 export function gemmScratch(M: number, N: number, K: number): number {
   const kc = Math.max(1, Math.min(K, GEMM.KC));
   const packA = roundUp(Math.max(1, Math.min(M, GEMM.MC)), GEMM.MR) * kc;
   const packB = kc * roundUp(Math.max(1, Math.min(N, GEMM.NC)), GEMM.NR);
-  return packA + packB + GEMM.MR * GEMM.NR;
+  return packA + packB + GEMM.MR * GEMM.NR + GEMM.KC + GEMM.NC / GEMM.NR;
 }
 
 export const matmulWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {

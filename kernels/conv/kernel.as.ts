@@ -922,12 +922,13 @@ function pack_im2col_t(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, x: usize, ds
         if (++gz == GD) { gz = 0; b++; }
       }
     }
-    // Columns past nc (the last panel's padding) read as zero.
-    for (let c = cols; c < 4; c++) {
-      for (let k = 0; k < kc; k++) store<f32>(ptr(col, k * NR + c), 0);
-    }
   }
-  for (let j = (nc + 3) & ~3; j < ((nc + NR - 1) & ~(NR - 1)); j++) {
+  zero_past(kc, nc, dst);
+}
+
+/** Columns nc … of the last panel of a packed B block (the panel's padding) read as zero. */
+function zero_past(kc: i32, nc: i32, dst: usize): void {
+  for (let j = nc; j < ((nc + NR - 1) & ~(NR - 1)); j++) {
     for (let k = 0; k < kc; k++) store<f32>(packedB(dst, kc, k, j), 0);
   }
 }
@@ -958,7 +959,7 @@ function pack_padded_t(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, dst: usize):
   const step = <usize>SW << 2; // bytes between a row's positions
   for (let j = 0; j < nc; j += 4) {
     const cols = min(4, nc - j);
-    // Columns past nc repeat the last; they are zeroed below.
+    // Columns past nc repeat the last; zero_past zeroes them.
     const t0 = padded_tap(n0 + j, kvol, evol), t1 = padded_tap(n0 + j + min(1, cols - 1), kvol, evol);
     const t2 = padded_tap(n0 + j + min(2, cols - 1), kvol, evol), t3 = padded_tap(n0 + j + min(3, cols - 1), kvol, evol);
     const col = ptr(dst, (j >> 3) * kc * NR + (j & 7));
@@ -992,13 +993,8 @@ function pack_padded_t(kc: i32, k0: i32, nc: i32, n0: i32, Ci: i32, dst: usize):
         if (++gz == GD) { gz = 0; b++; }
       }
     }
-    for (let c = cols; c < 4; c++) {
-      for (let k = 0; k < kc; k++) store<f32>(ptr(col, k * NR + c), 0);
-    }
   }
-  for (let j = (nc + 3) & ~3; j < ((nc + NR - 1) & ~(NR - 1)); j++) {
-    for (let k = 0; k < kc; k++) store<f32>(packedB(dst, kc, k, j), 0);
-  }
+  zero_past(kc, nc, dst);
 }
 
 /** Byte offset in a padded image of reduction column n = ci·kvol + tap (pack_padded_t). */

@@ -160,11 +160,12 @@ onDevice('wasm', (d) => {
       ['conv', [2, 3, 20, 12], [5, 3, 4, 4], { stride: 2, pad: 1 }, true, true], // stride 2 (the shuffle), 10×6 grid
       ['conv', [1, 3, 9, 11], [4, 3, 5, 3], { stride: [1, 3], pad: [2, 0] }, true, true], // stride 3: gathers; pad on one dim
       ['conv', [2, 3, 4, 5, 6], [4, 3, 3, 3, 3], { stride: [1, 2, 1], pad: 1 }, true, true], // 3D
-      ['conv', [5, 6, 13, 19], [3, 6, 3, 3], { pad: 2 }, true, true], // B·G = 1275 > NC: two blocks of columns
+      ['conv', [5, 6, 13, 19], [3, 6, 3, 3], { pad: 2 }, true, true], // B·G = 1575 > NC: two blocks of columns
       ['conv', [3, 10, 5, 3], [11, 10, 1, 1], {}, true, false], // 1×1: no padding read, packed from x itself
       ['conv_transpose', [2, 6, 5, 3], [6, 5, 4, 4], { stride: 2, pad: 1 }, true, true], // the deep up-convs' phases
       ['conv_transpose', [2, 4, 10, 6], [4, 3, 3, 3], { pad: 1 }, false, true], // stride 1: one phase
       ['conv_transpose', [1, 3, 7, 5], [3, 4, 3, 3], { stride: 2, pad: 2, outputPadding: 1 }, true, false], // phases with negative padding: none is read
+      ['conv_transpose', [1, 3, 7, 6], [3, 4, 1, 4], { stride: 2, pad: [0, 1], outputPadding: [1, 0] }, true, true], // odd rows: phases without taps (bias only) beside a copy
       ['conv_transpose', [2, 3, 7, 5], [3, 4, 3, 4], { stride: 2, pad: [2, 1], outputPadding: [1, 0] }, true, true], // negative padding along y, padding along x
       ['conv_transpose', [1, 2, 3, 4, 5], [2, 3, 3, 2, 3], { stride: [2, 1, 2], pad: [1, 0, 1], outputPadding: [1, 0, 0] }, true, true], // 3D
     ];
@@ -202,6 +203,7 @@ onDevice('wasm', (d) => {
       [[1, 3, 9, 14], [1, 4, 9, 4], { kernel: [5, 3], stride: [1, 3], pad: [2, 0] }], // stride 3: gathers
       [[2, 3, 4, 5, 6], [2, 4, 4, 3, 6], { kernel: 3, stride: [1, 2, 1], pad: 1 }], // 3D
       [[9, 3, 7, 5], [9, 4, 7, 5], { kernel: 3, pad: 1 }], // chunks of 2 images and a last of 1
+      [[2, 3, 60, 6], [2, 4, 60, 6], { kernel: 3, pad: 1 }], // 360 positions a chunk > KC: a block starts mid-row
     ];
     for (const [xs, dys, attrs] of cases) {
       const inputs = [randn(xs, 71 + xs.length), randn(dys, 72)];

@@ -103,6 +103,7 @@ describe.skipIf(!deviceNames().includes('wasm'))('wasm', () => {
       [33, 257, 41, true, false, false],
       [130, 67, 301, false, true, true], // 2 M blocks, 2 K blocks
       [5, 1100, 60, true, true, false], // N > NC
+      [8, 1300, 300, false, false, true], // M ≤ 16, row-major B: B read in place; N > NC, K > KC, a narrow last panel per piece
     ];
     for (const [M, N, K, transA, transB, bias] of cases) {
       const inputs = [randn(transA ? [K, M] : [M, K], M), randn(transB ? [N, K] : [K, N], N), ...(bias ? [randn([N], 3)] : [])];

@@ -82,7 +82,7 @@ let QD: i32 = 0, QH: i32 = 0, QW: i32 = 0; // low padding of the copy, per dim
 let RQD: i32 = 0, RQH: i32 = 0, RQW: i32 = 0; // high padding
 let ED: i32 = 1, EH: i32 = 1, EW: i32 = 1; // the copy's spatial size
 
-/** Widens the copy's padding to what the current geometry (a conv, or one transpose phase) reads. */
+/** Widens the copy's padding (none after drop_padded) to what the current geometry (a conv, or one transpose phase) reads. */
 function need_padding(): void {
   QD = max(QD, PD); QH = max(QH, PH); QW = max(QW, PW);
   RQD = max(RQD, (GD - 1) * SD + KD - PD - ID);
@@ -121,7 +121,7 @@ function stage_padded(B: i32, Ci: i32, x: usize, dst: usize, floats: i32): void 
   PADDED = dst;
 }
 
-/** Forgets the padded copy (the end of a call that staged one). */
+/** Forgets any padded copy: the first thing of every call that may stage one (a call that trapped may have left one). */
 function drop_padded(): void {
   PADDED = 0;
   QD = 0; QH = 0; QW = 0; RQD = 0; RQH = 0; RQW = 0;
@@ -647,12 +647,12 @@ function direct_taps(kc: i32, k0: i32, ny: i32, tab: usize): void {
  * (paddedFloats floats: stage_padded; −1: no copy, taps bounds-tested).
  */
 export function conv_fwd(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, rb: usize, rbFloats: i32, padded: usize, paddedFloats: i32): void {
+  drop_padded();
   if (paddedFloats >= 0) {
     need_padding();
     stage_padded(B, Ci, x, padded, paddedFloats);
   }
   implicit_gemm(B, Ci, Co, x, w, Ci * KD * KH * KW, false, hasBias, bias, y, scratch, cbuf, rb, rbFloats);
-  drop_padded();
 }
 
 // Few output channels (Co ≤ SMALL_CO in wasm.ts; x stride 1): the paper's output conv has Co = 2,
@@ -1042,6 +1042,7 @@ export function conv_grad_weight(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, 
     grad_weight_direct(B, Ci, Co, x, dy, dw, rb, rbFloats, ny);
     return;
   }
+  drop_padded();
   if (paddedFloats >= 0) {
     need_padding();
     stage_padded(B, Ci, x, padded, paddedFloats);
@@ -1067,7 +1068,6 @@ export function conv_grad_weight(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, 
       }
     }
   }
-  drop_padded();
 }
 
 /**
@@ -1185,6 +1185,7 @@ function pack_dy_t(kc: i32, pc: i32, Co: i32, dy: usize, pb: usize): void {
 export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, wp: usize, rb: usize, rbFloats: i32, padded: usize, paddedFloats: i32): void {
   save_transpose_geom();
   phase_weights(Ci, Co, w, wp);
+  drop_padded();
   if (paddedFloats >= 0) {
     // One padded copy of x serves every phase: the widest padding any of them reads.
     for (let rz = 0; rz < WSD; rz++)
@@ -1228,7 +1229,6 @@ export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, has
       }
     }
   }
-  drop_padded();
   restore_transpose_geom();
 }
 

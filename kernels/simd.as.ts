@@ -24,12 +24,11 @@
   return f32x4.add(c, f32x4.mul(a, b));
 }
 
+// Short runs (the conv kernels' staged image rows, the fused interpreter's chunks: a few to a
+// thousand floats) copied and filled with vector stores: memory.copy and memory.fill leave Wasm
+// for the engine's runtime on every call, which costs more than such a run.
 
-// Short rows (the conv kernels' staged image rows, a few to a few hundred floats) copied and
-// zeroed with vector stores: memory.copy and memory.fill leave Wasm for the engine's runtime on
-// every call, which costs more than such a row.
-
-/** n floats from src to dst (not overlapping). */
+/** n floats from src to dst, in ascending order (dst may equal src, not overlap it otherwise). */
 // @ts-ignore: decorator
 @inline export function copy_floats(dst: usize, src: usize, n: i32): void {
   const end = dst + (<usize>n << 2);
@@ -37,11 +36,11 @@
   for (; dst < end; dst += 4, src += 4) store<f32>(dst, load<f32>(src));
 }
 
-/** n zeros at dst. */
+/** n copies of x at dst. */
 // @ts-ignore: decorator
-@inline export function zero_floats(dst: usize, n: i32): void {
+@inline export function fill_floats(dst: usize, x: f32, n: i32): void {
   const end = dst + (<usize>n << 2);
-  const z = f32x4.splat(0);
-  for (; dst + 16 <= end; dst += 16) v128.store(dst, z);
-  for (; dst < end; dst += 4) store<f32>(dst, 0);
+  const v = f32x4.splat(x);
+  for (; dst + 16 <= end; dst += 16) v128.store(dst, v);
+  for (; dst < end; dst += 4) store<f32>(dst, x);
 }

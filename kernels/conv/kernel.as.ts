@@ -19,7 +19,7 @@
 //                     or col = wᵀ · x[b] then col2im (conv_transpose_col2im) when Co ≤ Ci/4
 
 import { gemm_acc, gemm_macro, gemm_macro_direct, gemm_macro_direct_a, gemm_pack_a } from '../matmul/kernel.as';
-import { copy_floats, madd, transpose4_store, zero_floats } from '../simd.as';
+import { copy_floats, fill_floats, madd, transpose4_store } from '../simd.as';
 
 // Must match kernels/matmul/kernel.as.ts (and GEMM in kernels/matmul/wasm.ts).
 const MR: i32 = 4;
@@ -109,12 +109,12 @@ function stage_padded(B: i32, Ci: i32, x: usize, dst: usize, floats: i32): void 
       for (let ey = 0; ey < EH; ey++, d = ptr(d, EW)) {
         const iy = ey - QH;
         if (<u32>iz >= <u32>ID || <u32>iy >= <u32>IH) {
-          zero_floats(d, EW);
+          fill_floats(d, 0, EW);
           continue;
         }
-        zero_floats(d, QW);
+        fill_floats(d, 0, QW);
         copy_floats(ptr(d, QW), ptr(x, ((c * ID + iz) * IH + iy) * IW), IW);
-        zero_floats(ptr(d, QW + IW), RQW);
+        fill_floats(ptr(d, QW + IW), 0, RQW);
       }
     }
   }
@@ -504,14 +504,14 @@ function stage_rows(Ci: i32, xb: usize, z: i32, y0: i32, rows: i32, dst: usize, 
  */
 function stage_row(d: usize, src: usize, row: i32): void {
   if (!src) {
-    zero_floats(d, row);
+    fill_floats(d, 0, row);
   } else if (SW == 1 && PW >= 0 && PW < row) {
     // Columns [0, PW) and past the image are padding; the image row sits at PW. (A phase of
     // conv_transpose may have PW < 0: it skips image columns; the loop below does that.)
     const n = min(IW, row - PW);
-    zero_floats(d, PW);
+    fill_floats(d, 0, PW);
     copy_floats(ptr(d, PW), src, n);
-    zero_floats(ptr(d, PW + n), row - PW - n);
+    fill_floats(ptr(d, PW + n), 0, row - PW - n);
   } else {
     const q = row / SW;
     let i0 = 0;

@@ -76,7 +76,7 @@ export const setConvPadded = (on: boolean): void => void (paddedB = on);
  * itself), −1 where it would pass PADDED_MAX_FLOATS (then each tap is bounds-tested instead).
  * Mirrors need_padding.
  */
-function paddedFloats(images: number, Ci: number, I: Vec3, convs: { grid: Vec3; K: Vec3; s: Vec3; p: Vec3 }[]): number {
+function paddedFloats(images: number, Ci: number, I: Vec3, convs: GridConv[]): number {
   if (!paddedB) return -1;
   const size = I.map((n, d) => n + Math.max(0, ...convs.map((c) => c.p[d]))
     + Math.max(0, ...convs.map((c) => (c.grid[d] - 1) * c.s[d] + c.K[d] - c.p[d] - n)));
@@ -87,8 +87,15 @@ function paddedFloats(images: number, Ci: number, I: Vec3, convs: { grid: Vec3; 
 /** The padded copy's limit per call (per thread's piece): 8 MiB, so that large inputs are not held twice. */
 const PADDED_MAX_FLOATS = 1 << 21;
 
+/** A kernel K onto `grid` with stride s and pad p: a conv's own geometry, or a transpose phase's. */
+interface GridConv { grid: Vec3; K: Vec3; s: Vec3; p: Vec3 }
+const gridConv = (g: ConvGeom): GridConv => ({ grid: g.O, K: g.K, s: g.stride, p: g.pad });
+
+/** The kernel's last two arguments for a padded copy of `floats` (paddedFloats) in buffer `buf`. */
+const paddedArgs = (floats: number, buf: number): [number, number] => [floats > 0 ? buf : 0, floats];
+
 /** conv_transpose's output phases (taps K may be 0), as the stride-1 convs set_phase in kernel.as.ts makes of them. */
-function transposePhases(g: ConvGeom): { grid: Vec3; K: Vec3; s: Vec3; p: Vec3 }[] {
+function transposePhases(g: ConvGeom): GridConv[] {
   const per = (d: number) => Array.from({ length: Math.min(g.stride[d], g.O[d]) }, (_, r) => {
     const t0 = (r + g.pad[d]) % g.stride[d];
     const k = t0 < g.K[d] ? Math.ceil((g.K[d] - t0) / g.stride[d]) : 0;
@@ -132,7 +139,7 @@ export const convWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
   }
   const N = g.B * vol(g.O); // the batch folds into the GEMM's columns
   const rb = directFloats(g.Ci, g.O, g.K, g.stride);
-  const padded = (b: number) => (rb ? -1 : paddedFloats(b, g.Ci, g.S, [{ grid: g.O, K: g.K, s: g.stride, p: g.pad }]));
+  const padded = (b: number) => (rb ? -1 : paddedFloats(b, g.Ci, g.S, [gridConv(g)]));
   const pf = padded(g.B);
   return {
     scratch: [gemmScratch(g.Co, N, g.Ci * vol(g.K)), g.Co * Math.min(N, GEMM.NC), rb, Math.max(0, pf)],
@@ -140,13 +147,13 @@ export const convWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => {
       const [x, w] = bufs;
       const [bias, y, scratch, cbuf, rbuf, pbuf] = hasBias ? bufs.slice(2) : [0, ...bufs.slice(2)];
       setGeom(k, g.S, g.O, g);
-      k.conv_fwd(g.B, g.Ci, g.Co, x, w, hasBias ? 1 : 0, bias, y, scratch, cbuf, rb ? rbuf : 0, rb, pf > 0 ? pbuf : 0, pf);
+      k.conv_fwd(g.B, g.Ci, g.Co, x, w, hasBias ? 1 : 0, bias, y, scratch, cbuf, rb ? rbuf : 0, rb, ...paddedArgs(pf, pbuf));
     },
     split: (threads) => batchSplit(g, threads, N * g.Co * g.Ci * vol(g.K), geomCall(g.S, g.O, g),
       (b) => [gemmScratch(g.Co, b * vol(g.O), g.Ci * vol(g.K)), g.Co * Math.min(b * vol(g.O), GEMM.NC), rb, Math.max(0, padded(b))],
       (b0, b, io, [scratch, cbuf, rbuf, pbuf]) => ['conv_fwd', b, g.Ci, g.Co, io[0] + 4 * b0 * g.Ci * vol(g.S), io[1],
         hasBias ? 1 : 0, hasBias ? io[2] : 0, io[hasBias ? 3 : 2] + 4 * b0 * g.Co * vol(g.O), scratch, cbuf, rb ? rbuf : 0, rb,
-        padded(b) > 0 ? pbuf : 0, padded(b)]),
+        ...paddedArgs(padded(b), pbuf)]),
   };
 };
 
@@ -207,7 +214,7 @@ export const convTransposeWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => 
     run: (k, bufs) => {
       const [bias, y, scratch, cbuf, wp, rbuf, pbuf] = biasArgs(bufs);
       setGeom(k, g.O, g.S, g);
-      k.conv_transpose(g.B, g.Ci, g.Co, bufs[0], bufs[1], hasBias ? 1 : 0, bias, y, scratch, cbuf, wp, rb ? rbuf : 0, rb, pf > 0 ? pbuf : 0, pf);
+      k.conv_transpose(g.B, g.Ci, g.Co, bufs[0], bufs[1], hasBias ? 1 : 0, bias, y, scratch, cbuf, wp, rb ? rbuf : 0, rb, ...paddedArgs(pf, pbuf));
     },
     split: (threads) => {
       const perImage = N / g.B;
@@ -215,7 +222,7 @@ export const convTransposeWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => 
         (b) => [gemmScratch(g.Co, b * perImage, g.Ci * taps), g.Co * Math.min(b * perImage, GEMM.NC), g.Co * g.Ci * vol(g.K), rb, Math.max(0, padded(b))],
         (b0, b, io, [scratch, cbuf, wp, rbuf, pbuf]) => ['conv_transpose', b, g.Ci, g.Co, io[0] + 4 * b0 * g.Ci * vol(g.S), io[1],
           hasBias ? 1 : 0, hasBias ? io[2] : 0, io[hasBias ? 3 : 2] + 4 * b0 * g.Co * vol(g.O), scratch, cbuf, wp, rb ? rbuf : 0, rb,
-          padded(b) > 0 ? pbuf : 0, padded(b)]);
+          ...paddedArgs(padded(b), pbuf)]);
     },
   };
 };
@@ -293,14 +300,14 @@ export const convGradWeightWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan =>
   const [rb, ny] = small ? [0, 0] : gradWeightDirect(g, chunks[0][1]);
   const gemm = rb || small ? 0 : gemmScratch(g.Co, g.Ci * vol(g.K), chunks[0][1] * vol(g.O));
   // The packed path's padded copy, one chunk's images at a time.
-  const padded = (b: number) => (gemm ? paddedFloats(b, g.Ci, g.S, [{ grid: g.O, K: g.K, s: g.stride, p: g.pad }]) : -1);
+  const padded = (b: number) => (gemm ? paddedFloats(b, g.Ci, g.S, [gridConv(g)]) : -1);
   const pf = padded(chunks[0][1]);
   const chunkPadded = (b: number) => (pf < 0 ? -1 : padded(b)); // a last, smaller chunk stays on the first's path
   // Chunk j's sums: into dw for the first chunk, else into `part`.
   const chunkCall = ([b0, b]: [number, number], x: number, dy: number, out: number, scratch: number, pbuf: number): WasmCall => {
     const xb = x + 4 * b0 * g.Ci * vol(g.S), dyb = dy + 4 * b0 * g.Co * vol(g.O);
     return small ? ['conv_grad_weight_small', b, g.Ci, g.Co, xb, dyb, out]
-      : ['conv_grad_weight', b, g.Ci, g.Co, xb, dyb, out, rb ? 0 : scratch, rb ? scratch : 0, rb, ny, chunkPadded(b) > 0 ? pbuf : 0, chunkPadded(b)];
+      : ['conv_grad_weight', b, g.Ci, g.Co, xb, dyb, out, rb ? 0 : scratch, rb ? scratch : 0, rb, ny, ...paddedArgs(chunkPadded(b), pbuf)];
   };
   const scratchFloats = rb || gemm;
   return {

@@ -11,6 +11,7 @@
 
 import { OPCODE_input, OPCODE_const, OPCODE_store } from '../elementwise/opcodes.as';
 import { pointwise } from '../elementwise/pointwise.as';
+import { copy_floats, fill_floats } from '../simd.as';
 
 const CHUNK: i32 = 1024;
 const REG_BYTES: usize = <usize>CHUNK << 2;
@@ -23,21 +24,6 @@ export function fused_poke(ptr: usize, v: i32): void {
   store<i32>(ptr, v);
 }
 
-// @ts-ignore: decorator
-@inline function copyRun(dst: usize, src: usize, n: i32): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), v128.load(src + (<usize>i << 2)));
-  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + (<usize>i << 2)));
-}
-
-// @ts-ignore: decorator
-@inline function fillRun(dst: usize, x: f32, n: i32): void {
-  const v = f32x4.splat(x);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), v);
-  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), x);
-}
-
 /**
  * Loads elements [start, start+len) of the iteration space of input `inp` (descriptor entry:
  * ptr, contiguous flag, 6 strides) into register `dst`. Contiguous inputs are one copy; others
@@ -47,7 +33,7 @@ export function fused_poke(ptr: usize, v: i32): void {
 function gather(d: usize, inp: usize, start: i32, len: i32, dst: usize): void {
   const base = <usize>load<i32>(inp);
   if (load<i32>(inp, 4)) {
-    copyRun(dst, base + (<usize>start << 2), len);
+    copy_floats(dst, base + (<usize>start << 2), len);
     return;
   }
   const st = inp + 8;
@@ -70,8 +56,8 @@ function gather(d: usize, inp: usize, start: i32, len: i32, dst: usize): void {
     const off = i0 * s0 + i1 * s1 + i2 * s2 + i3 * s3 + i4 * s4 + i5 * s5;
     const run = min(d5 - i5, len - k);
     const src = base + (<usize>off << 2);
-    if (s5 == 0) fillRun(dst + (<usize>k << 2), load<f32>(src), run);
-    else copyRun(dst + (<usize>k << 2), src, run);
+    if (s5 == 0) fill_floats(dst + (<usize>k << 2), load<f32>(src), run);
+    else copy_floats(dst + (<usize>k << 2), src, run);
     k += run;
     // Next row: carry through the outer axes.
     i5 = 0;
@@ -112,7 +98,7 @@ export function fused_run(d: usize): void {
       const a = load<i32>(w, 8);
       if (op == OPCODE_store) {
         // output (word 1) ← value in register a (an input passed through, or a second copy)
-        copyRun(<usize>load<i32>(outs + (reg << 2)) + (<usize>start << 2), load<usize>(ptrs + (<usize>a << 2)), len);
+        copy_floats(<usize>load<i32>(outs + (reg << 2)) + (<usize>start << 2), load<usize>(ptrs + (<usize>a << 2)), len);
         continue;
       }
       const out = load<i32>(w, 24);
@@ -128,7 +114,7 @@ export function fused_run(d: usize): void {
       } else if (op == OPCODE_const) {
         // bits in a
         store<usize>(ptrs + (reg << 2), dst);
-        fillRun(dst, reinterpret<f32>(a), len);
+        fill_floats(dst, reinterpret<f32>(a), len);
       } else {
         // A pointwise op on registers a and b (a unary op names its operand twice), parameters
         // as f32 bits in words 4 and 5. Operands first: the destination may reuse their register.

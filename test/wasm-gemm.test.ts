@@ -11,6 +11,12 @@ import { convGradWeightWasm, convTransposeWasm, convWasm, gradWeightDirect, setC
 import { type ConvGradWeightAttrs, convGradWeightGeom } from '../kernels/conv/geometry.ts';
 import { GEMM, matmulWasm } from '../kernels/matmul/wasm.ts';
 
+/** The op's first output on the device. */
+async function runOn(d: TestDevice, op: string, inputs: OracleTensor[], attrs: Attrs = {}): Promise<Float32Array> {
+  const [out] = d.eager.call(op, inputs.map((t) => d.eager.upload(t.shape, t.data)), attrs);
+  return d.eager.read(out);
+}
+
 async function check(d: TestDevice, op: string, inputs: OracleTensor[], attrs: Attrs = {}, tol = 2e-6): Promise<void> {
   const eager = d.eager;
   const [want] = oracle.call(op, inputs, attrs);
@@ -53,10 +59,7 @@ onDevice('wasm', (d) => {
     const a17 = randn([17, K], 81);
     const b = randn([K, N], 82);
     const a16 = { shape: [16, K], data: a17.data.slice(0, 16 * K) };
-    const run = async (a: OracleTensor) => {
-      const [out] = d.eager.call('matmul', [d.eager.upload(a.shape, a.data), d.eager.upload(b.shape, b.data)], {});
-      return d.eager.read(out);
-    };
+    const run = (a: OracleTensor) => runOn(d, 'matmul', [a, b]);
     const got16 = await run(a16);
     expect(Array.from(got16)).toEqual(Array.from((await run(a17)).slice(0, 16 * N)));
     await check(d, 'matmul', [a16, b]);
@@ -133,10 +136,7 @@ onDevice('wasm', (d) => {
         const plan = (op === 'conv' ? convWasm : convTransposeWasm)(inputs.map((t) => t.shape), attrs);
         expect(plan.scratch!.at(-2)).toBeGreaterThan(0); // the direct path's buffer: it is taken
         await check(d, op, inputs, attrs);
-        const run = async () => {
-          const [out] = d.eager.call(op, inputs.map((t) => d.eager.upload(t.shape, t.data)), attrs);
-          return d.eager.read(out);
-        };
+        const run = () => runOn(d, op, inputs, attrs);
         const direct = await run();
         setConvDirect(false);
         try {
@@ -177,10 +177,7 @@ onDevice('wasm', (d) => {
         expect(planOf().scratch!.at(-2)).toBe(0); // the packed path
         expect((planOf().scratch!.at(-1) ?? 0) > 0).toBe(copy); // the padded copy's buffer
         await check(d, op, inputs, attrs);
-        const run = async () => {
-          const [out] = d.eager.call(op, inputs.map((t) => d.eager.upload(t.shape, t.data)), attrs);
-          return d.eager.read(out);
-        };
+        const run = () => runOn(d, op, inputs, attrs);
         const padded = await run();
         setConvPadded(false);
         try {
@@ -213,10 +210,7 @@ onDevice('wasm', (d) => {
         expect(gradWeightDirect(geom, xs[0])[0]).toBe(0); // the packed path
         expect(planOf().scratch![1]).toBeGreaterThan(0); // with the padded copy
         await check(d, 'conv_grad_weight', inputs, attrs, 5e-6);
-        const run = async () => {
-          const [out] = d.eager.call('conv_grad_weight', inputs.map((t) => d.eager.upload(t.shape, t.data)), attrs);
-          return d.eager.read(out);
-        };
+        const run = () => runOn(d, 'conv_grad_weight', inputs, attrs);
         const padded = await run();
         setConvPadded(false);
         try {
@@ -246,10 +240,7 @@ onDevice('wasm', (d) => {
         const geom = convGradWeightGeom(inputs.map((t) => t.shape), attrs as ConvGradWeightAttrs);
         expect(gradWeightDirect(geom, xs[0])[0]).toBeGreaterThan(0); // it is taken
         await check(d, 'conv_grad_weight', inputs, attrs, 5e-6);
-        const run = async () => {
-          const [out] = d.eager.call('conv_grad_weight', inputs.map((t) => d.eager.upload(t.shape, t.data)), attrs);
-          return d.eager.read(out);
-        };
+        const run = () => runOn(d, 'conv_grad_weight', inputs, attrs);
         const direct = await run();
         setConvDirect(false);
         try {

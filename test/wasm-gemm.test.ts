@@ -91,6 +91,7 @@ onDevice('wasm', (d) => {
       [[1, 3, 6, 5], [3, 5, 3, 3], { stride: 2, pad: 2 }, true], // K not a multiple of s, pad > taps
       [[2, 3, 30, 20], [3, 6, 4, 4], { stride: 2, pad: 1 }, true], // phase columns B·G = 1200 > NC
       [[1, 70, 3, 2], [70, 9, 4, 4], { stride: 2, pad: 1 }, false], // phase K = 280 > KC
+      [[1, 30, 5, 4], [30, 6, 3, 3], { pad: 1 }, true], // 3×3 taps, K = 270: a channel's taps across two blocks
       [[1, 2, 4, 4, 3], [2, 3, 3, 4, 2], { stride: [2, 3, 2], pad: [1, 1, 0], outputPadding: [1, 2, 1] }, true],
       [[1, 2, 3, 4, 5], [2, 3, 3, 2, 3], { stride: [2, 1, 2], pad: [1, 0, 1], outputPadding: [1, 0, 0] }, true],
       [[1, 2, 3], [2, 1, 4100], { pad: 2 }, true], // more taps than the phase form's table: col2im

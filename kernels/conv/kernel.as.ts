@@ -346,15 +346,11 @@ function set_phase(rz: i32, ry: i32, rx: i32): bool {
 }
 
 /**
- * The weights of all of conv_transpose's phases, in one pass over w [Ci, Co, WKD, WKH, WKW]:
- * wp[co, Ci·s + ci·n + v] for the phase whose taps start at s of the concatenated tap list and
- * number n (kvol in all, so a row of wp has Ci·kvol floats), v over the phase's taps; tap v ↦
- * weight index t0 + s·(n − 1 − v) per dim (flipped: the phase is a correlation). Phase p's A is
- * then row-major with row stride Ci·kvol from wp + Ci·s_p (phase_start). One pass because each
- * w row (one (ci, co)) feeds every phase: phase by phase, w was read once per phase.
+ * The tap tables of conv_transpose's phases (PHASES: first tap and taps of each phase with taps;
+ * TAPS: the byte offset of each of its taps in a w row, flipped: tap v ↦ weight index
+ * t0 + s·(n − 1 − v) per dim, as the phase is a correlation). Returns the number of phases.
  */
-function phase_weights(Ci: i32, Co: i32, w: usize, wp: usize): void {
-  const wvol = WKD * WKH * WKW;
+function phase_taps(): i32 {
   let phases = 0, taps = 0;
   for (let rz = 0; rz < WSD; rz++) {
     for (let ry = 0; ry < WSH; ry++) {
@@ -380,50 +376,107 @@ function phase_weights(Ci: i32, Co: i32, w: usize, wp: usize): void {
       }
     }
   }
-  // Phase by phase, in 16×16 tiles of (co, ci): a transpose, and both w's and wp's rows have
-  // power-of-two strides in the paper's models. (Every phase at once, so that each w row is read
-  // once, measured slower in every loop order tried: 21–45 ms a reference2d step against 18.
-  // Four-tap phases with their offsets in registers: 19.6 → 12.3 ms; nine taps the same way
-  // saved 0.7 ms more, not kept.)
-  const ld = Ci * taps;
+  return phases;
+}
+
+/**
+ * The one phase of a stride-1 conv_transpose as a conv's weights, row-major: wp[co, ci·kvol + v]
+ * = w[ci, co, tap v] (conv_transpose_small_co).
+ */
+function phase_weights(Ci: i32, Co: i32, w: usize, wp: usize): void {
+  if (phase_taps() != 1) unreachable();
+  const wvol = WKD * WKH * WKW;
+  for (let co = 0; co < Co; co++) {
+    for (let ci = 0; ci < Ci; ci++) {
+      const src = ptr(w, (ci * Co + co) * wvol);
+      const d = ptr(wp, (co * Ci + ci) * wvol);
+      for (let t = 0; t < wvol; t++) store<f32>(ptr(d, t), load<f32>(src + <usize>load<i32>(TAPS + (<usize>t << 2))));
+    }
+  }
+}
+
+/** Co rounded up to whole MR-row panels. */
+// @ts-ignore: decorator
+@inline function panelRows(Co: i32): i32 {
+  return (Co + MR - 1) / MR * MR;
+}
+
+/**
+ * The weights of conv_transpose's phases, packed as gemm_pack_a packs a GEMM's A, so that the
+ * phases' GEMMs read them in place, whatever their number of blocks: phase p's A [Co, Ci·n]
+ * (element (co, ci·n + v) = w[ci, co, tap v]) starts at wp + panelRows(Co)·Ci·s (s its first
+ * tap); its reduction block pc (KC rows, kc in the last) at + panelRows(Co)·pc; the panel of rows
+ * i … i+MR−1 at + i·kc, element (k, r) at + k·MR + r; rows past Co are zero. (Packing in
+ * gemm_block instead read a row-major copy of these values once per column block.)
+ */
+function phase_panels(Ci: i32, Co: i32, w: usize, wp: usize): void {
+  const phases = phase_taps();
+  const wvol = WKD * WKH * WKW;
+  const rowsP = panelRows(Co);
+  const r1 = <usize>wvol << 2, r2 = r1 * 2, r3 = r1 * 3; // bytes from w[ci, co] to w[ci, co + 1 … 3]
+  const wrow = <usize>(Co * wvol) << 2; // bytes from w[ci, co] to w[ci + 1, co]
   for (let p = 0; p < phases; p++) {
     const s = load<i32>(PHASES + (<usize>p << 3));
     const n = load<i32>(PHASES + (<usize>p << 3), 4);
     const tab = TAPS + (<usize>s << 2);
-    for (let co0 = 0; co0 < Co; co0 += 16) {
-      for (let ci0 = 0; ci0 < Ci; ci0 += 16) {
-        for (let co = co0; co < min(co0 + 16, Co); co++) {
-          const src0 = ptr(w, co * wvol);
-          const d0 = ptr(wp, co * ld + Ci * s);
-          const ci1 = min(ci0 + 16, Ci);
-          if (n == 4) {
-            // The 2×2 taps of a 2D stride-2 phase (the paper's up and down convs): offsets in
-            // registers, four lane loads and one store.
-            const o0 = <usize>load<i32>(tab), o1 = <usize>load<i32>(tab, 4), o2 = <usize>load<i32>(tab, 8), o3 = <usize>load<i32>(tab, 12);
-            for (let ci = ci0; ci < ci1; ci++) {
-              const src = src0 + (<usize>(ci * Co * wvol) << 2);
-              let v = v128.load32_zero(src + o0);
-              v = v128.load32_lane(src + o1, v, 1);
-              v = v128.load32_lane(src + o2, v, 2);
-              v = v128.load32_lane(src + o3, v, 3);
-              v128.store(ptr(d0, ci * 4), v);
+    const K = Ci * n;
+    const base = ptr(wp, rowsP * Ci * s);
+    for (let pc = 0; pc < K; pc += KC) {
+      const kc = min(KC, K - pc);
+      for (let i = 0; i < Co; i += MR) {
+        const panel = ptr(base, rowsP * pc + i * kc);
+        const mr = min(MR, Co - i);
+        const ci = pc / n;
+        let v = pc - ci * n;
+        let src = ptr(w, (ci * Co + i) * wvol);
+        let k = 0;
+        while (k < kc) {
+          if (v == 0 && k + n <= kc && mr == MR) {
+            // A whole channel: four taps of the four rows at a time (lane loads along one w row,
+            // one cache line), a 4×4 transpose into four panel rows; the last n % 4 taps by row.
+            let t = 0;
+            for (; t + 4 <= n; t += 4) {
+              const tt = tab + (<usize>t << 2);
+              const o0 = <usize>load<i32>(tt), o1 = <usize>load<i32>(tt, 4), o2 = <usize>load<i32>(tt, 8), o3 = <usize>load<i32>(tt, 12);
+              transpose4_store(taps4(src, o0, o1, o2, o3), taps4(src + r1, o0, o1, o2, o3), taps4(src + r2, o0, o1, o2, o3),
+                taps4(src + r3, o0, o1, o2, o3), ptr(panel, (k + t) * MR), 16);
             }
-          } else {
-            for (let ci = ci0; ci < ci1; ci++) {
-              const src = src0 + (<usize>(ci * Co * wvol) << 2);
-              const d = ptr(d0, ci * n);
-              for (let t = 0; t < n; t++) store<f32>(ptr(d, t), load<f32>(src + <usize>load<i32>(tab + (<usize>t << 2))));
-            }
+            for (; t < n; t++) v128.store(ptr(panel, (k + t) * MR), tap_rows(src + <usize>load<i32>(tab + (<usize>t << 2)), r1, mr));
+            k += n;
+            src += wrow;
+            continue;
           }
+          // Panel row k alone (a channel across two blocks, or an edge panel): tap v, one lane a row.
+          v128.store(ptr(panel, k * MR), tap_rows(src + <usize>load<i32>(tab + (<usize>v << 2)), r1, mr));
+          k++;
+          if (++v == n) { v = 0; src += wrow; }
         }
       }
     }
   }
 }
 
+/** The floats at q, q + r1, … of mr rows (≤ MR), zeros past them. */
+function tap_rows(q: usize, r1: usize, mr: i32): v128 {
+  let a = v128.load32_zero(q);
+  if (mr > 1) a = v128.load32_lane(q + r1, a, 1);
+  if (mr > 2) a = v128.load32_lane(q + r1 * 2, a, 2);
+  if (mr > 3) a = v128.load32_lane(q + r1 * 3, a, 3);
+  return a;
+}
+
+/** The four floats at row + o0 … row + o3. */
+// @ts-ignore: decorator
+@inline function taps4(row: usize, o0: usize, o1: usize, o2: usize, o3: usize): v128 {
+  let v = v128.load32_zero(row + o0);
+  v = v128.load32_lane(row + o1, v, 1);
+  v = v128.load32_lane(row + o2, v, 2);
+  return v128.load32_lane(row + o3, v, 3);
+}
+
 /**
  * The implicit GEMM of conv and of each conv_transpose phase: out[b, co, g] = w · im2col(x),
- * w row-major [Co, Ci·kvol] with row stride lda (a transpose phase's in phase_weights' wp). The GEMM's columns are
+ * w row-major [Co, Ci·kvol] with row stride lda (a transpose phase's: its panels, phase_panels). The GEMM's columns are
  * n = b·G + g; each block of them accumulates in `cbuf` [Co × nc] and is then written to y with
  * the bias: at grid position g (conv), or at output R + S·g (a transpose phase).
  *
@@ -574,9 +627,11 @@ function gemm_block(jc: i32, nc: i32, Ci: i32, Co: i32, x: usize, w: usize, lda:
     else pack_im2col(kc, pc, nc, jc, Ci, x, pb);
     for (let ic = 0; ic < Co; ic += MC) {
       const mc = min(MC, Co - ic);
-      gemm_pack_a(mc, kc, ptr(w, ic * lda + pc), lda, 1, pa);
-      if (rows) gemm_macro_direct(mc, nc, kc, pa, tab, bases, ptr(cbuf, ic * nc), nc, tile, pc == 0);
-      else gemm_macro(mc, nc, kc, pa, pb, ptr(cbuf, ic * nc), nc, tile, pc == 0);
+      let a = pa;
+      if (transposePhase) a = ptr(w, panelRows(Co) * pc + ic * kc);
+      else gemm_pack_a(mc, kc, ptr(w, ic * lda + pc), lda, 1, pa);
+      if (rows) gemm_macro_direct(mc, nc, kc, a, tab, bases, ptr(cbuf, ic * nc), nc, tile, pc == 0);
+      else gemm_macro(mc, nc, kc, a, pb, ptr(cbuf, ic * nc), nc, tile, pc == 0);
     }
   }
   // Write the block's columns (runs along the innermost grid dim) into y, adding the bias.
@@ -1179,12 +1234,12 @@ function pack_dy_t(kc: i32, pc: i32, Co: i32, dy: usize, pb: usize): void {
  * x[u + c − v], c = (ρ + p − t0)/s; with the taps flipped (v' = n − 1 − v) that is a correlation
  * of x with an n-tap kernel and pad n − 1 − c. Expects conv_geom(image = y, grid = x, …).
  * Scratch: gemmScratch(Co, B·maxPhaseGrid, Ci·maxPhaseTaps), then cbuf (Co · min(that N, NC)),
- * then wp (Co · Ci · kvol) for the phases' weights, then rb (rbFloats; see implicit_gemm), then
+ * then wp (panelRows(Co) · Ci · kvol) for the phases' weights (phase_panels), then rb (rbFloats; see implicit_gemm), then
  * `padded` (paddedFloats, as for conv_fwd; one copy for all phases).
  */
 export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize, scratch: usize, cbuf: usize, wp: usize, rb: usize, rbFloats: i32, padded: usize, paddedFloats: i32): void {
   save_transpose_geom();
-  phase_weights(Ci, Co, w, wp);
+  phase_panels(Ci, Co, w, wp);
   drop_padded();
   if (paddedFloats >= 0) {
     // One padded copy of x serves every phase: the widest padding any of them reads.
@@ -1193,14 +1248,14 @@ export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, has
         for (let rx = 0; rx < WSW; rx++) if (set_phase(rz, ry, rx) && KD * KH * KW > 0) need_padding();
     stage_padded(B, Ci, x, padded, paddedFloats);
   }
-  const ld = Ci * WKD * WKH * WKW; // wp's row stride: Ci · (the phases' taps, kvol in all)
-  let taps = 0; // taps of the phases so far: phase p's A starts at wp + Ci·taps
+  const rowsP = panelRows(Co);
+  let taps = 0; // taps of the phases so far: phase p's panels start at wp + panelRows(Co)·Ci·taps
   for (let rz = 0; rz < WSD; rz++) {
     for (let ry = 0; ry < WSH; ry++) {
       if (rb == 0) {
         for (let rx = 0; rx < WSW; rx++) {
           if (!set_phase(rz, ry, rx)) continue;
-          implicit_gemm(B, Ci, Co, x, ptr(wp, Ci * taps), ld, true, hasBias, bias, y, scratch, cbuf, 0, 0);
+          implicit_gemm(B, Ci, Co, x, ptr(wp, rowsP * Ci * taps), 0, true, hasBias, bias, y, scratch, cbuf, 0, 0);
           taps += KD * KH * KW;
         }
         continue;
@@ -1220,7 +1275,7 @@ export function conv_transpose(B: i32, Ci: i32, Co: i32, x: usize, w: usize, has
             for (let rx = 0; rx < WSW; rx++) {
               if (!set_phase(rz, ry, rx)) continue;
               const n = KD * KH * KW;
-              if (n > 0) direct_block(b, z, y0, min(rows, GH - y0), Ci, Co, x, ptr(wp, Ci * taps), ld, true, hasBias, bias, y, scratch, cbuf, rb, rbFloats);
+              if (n > 0) direct_block(b, z, y0, min(rows, GH - y0), Ci, Co, x, ptr(wp, rowsP * Ci * taps), 0, true, hasBias, bias, y, scratch, cbuf, rb, rbFloats);
               else gemm_block((b * GD + z) * GH * GW + y0 * GW, min(rows, GH - y0) * GW, Ci, Co, x, 0, 0, true, hasBias, bias, y, scratch, cbuf, 0, 0);
               taps += n;
             }

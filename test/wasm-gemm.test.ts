@@ -118,6 +118,7 @@ onDevice('wasm', (d) => {
     const cases: [string, number[], number[], Attrs, boolean][] = [
       ['conv', [2, 3, 40, 16], [5, 3, 3, 3], { pad: 1 }, true], // Co = 5: a partial row tile
       ['conv', [1, 30, 70, 24], [9, 30, 3, 3], { pad: 1 }, false], // two blocks of rows (42 + 28), K = 270 > KC
+      ['conv', [1, 30, 40, 16], [6, 30, 3, 3], { pad: 1 }, true], // K = 270 > KC: the bias in the last block's epilogue, Co = 6
       ['conv', [1, 4, 64, 32], [6, 4, 4, 4], { stride: 2, pad: 1 }, true], // stride 2: staged rows in two phases
       ['conv', [1, 3, 40, 10], [4, 3, 3, 3], {}, false], // no padding
       ['conv', [1, 3, 32, 16], [3, 3, 5, 5], { pad: 2 }, true], // Co = 3: a partial row tile, pad 2
@@ -126,6 +127,7 @@ onDevice('wasm', (d) => {
       ['conv', [1, 3, 33, 32], [4, 3, 4, 5], { stride: [1, 2], pad: [0, 2] }, true], // per-dim stride and pad, K odd along a phase
       ['conv_transpose', [1, 3, 40, 8], [3, 5, 4, 4], { stride: 2, pad: 1 }, true], // phases of 40×8 grids
       ['conv_transpose', [2, 6, 24, 16], [6, 4, 3, 3], { pad: 1 }, false], // stride 1: one phase
+      ['conv_transpose', [1, 30, 24, 16], [30, 30, 3, 3], { pad: 1 }, true], // stride 1, written in place: K = 270, Co = 30, a bias
       ['conv_transpose', [1, 2, 36, 17], [2, 3, 3, 3], { stride: 2, pad: 2, outputPadding: 1 }, true], // phases with negative padding
       ['conv_transpose', [1, 3, 64, 16], [3, 5, 1, 1], { stride: 2, outputPadding: 1 }, true], // three phases without taps (bias only) between blocks
       ['conv_transpose', [1, 2, 2, 16, 16], [2, 3, 4, 4, 4], { stride: 2, pad: 1 }, false], // 3D: 8 phases, x-phases block by block

@@ -620,6 +620,13 @@ function gemm_block(jc: i32, nc: i32, Ci: i32, Co: i32, x: usize, w: usize, lda:
   // The first block of the reduction writes cbuf (init); without one (a phase with no taps) the
   // outputs are the bias alone.
   if (K == 0) memory.fill(cbuf, 0, <usize>(Co * nc) << 2);
+  // Where the block's columns are a run of y's rows (the direct path, unless the outputs are
+  // strided: a transpose phase of stride > 1), the micro-kernels write y itself, and add the bias
+  // in the last block's epilogue: no cbuf and no copy out of it.
+  const inPlace = rows != 0 && (!transposePhase || WSD * WSH * WSW == 1);
+  const b0 = jc / G;
+  const c = inPlace ? ptr(y, b0 * Co * G + jc - b0 * G) : cbuf;
+  const ldc = inPlace ? G : nc;
   for (let pc = 0; pc < K; pc += KC) {
     const kc = min(KC, K - pc);
     if (rows) direct_taps(kc, pc, (rows - 1) * SH + KH, tab);
@@ -630,10 +637,12 @@ function gemm_block(jc: i32, nc: i32, Ci: i32, Co: i32, x: usize, w: usize, lda:
       let a = pa;
       if (transposePhase) a = ptr(w, panelRows(Co) * pc + ic * kc);
       else gemm_pack_a(mc, kc, ptr(w, ic * lda + pc), lda, 1, pa);
-      if (rows) gemm_macro_direct(mc, nc, kc, a, tab, bases, ptr(cbuf, ic * nc), nc, tile, pc == 0);
+      const last = pc + KC >= K;
+      if (rows) gemm_macro_direct(mc, nc, kc, a, tab, bases, ptr(c, ic * ldc), ldc, tile, pc == 0, inPlace && last && hasBias ? ptr(bias, ic) : 0);
       else gemm_macro(mc, nc, kc, a, pb, ptr(cbuf, ic * nc), nc, tile, pc == 0);
     }
   }
+  if (inPlace) return;
   // Write the block's columns (runs along the innermost grid dim) into y, adding the bias.
   for (let co = 0; co < Co; co++) {
     const bs = hasBias ? load<f32>(ptr(bias, co)) : f32(0);

@@ -54,7 +54,7 @@ const NC: i32 = 1024;
     pa += 16;
     pb += 32;
   }
-  add_tile(c, ldcBytes, init, c00, c01, c10, c11, c20, c21, c30, c31);
+  add_tile(c, ldcBytes, init, 0, c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
 /**
@@ -62,7 +62,7 @@ const NC: i32 = 1024;
  * offsets, i32), not a packed panel (conv's direct path: an 8-position run of a staged image
  * row). The same multiply-adds in the same order as micro, so the same values give the same bits.
  */
-@inline function micro_direct(kc: i32, pa: usize, tab: usize, base: usize, c: usize, ldcBytes: usize, init: bool): void {
+@inline function micro_direct(kc: i32, pa: usize, tab: usize, base: usize, c: usize, ldcBytes: usize, init: bool, bias: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
@@ -87,7 +87,7 @@ const NC: i32 = 1024;
     c31 = madd(a, b1, c31);
     pa += 16;
   }
-  add_tile(c, ldcBytes, init, c00, c01, c10, c11, c20, c21, c30, c31);
+  add_tile(c, ldcBytes, init, bias, c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
 /**
@@ -120,25 +120,52 @@ const NC: i32 = 1024;
     c31 = madd(a, b1, c31);
     pb += 32;
   }
-  add_tile(c, ldcBytes, init, c00, c01, c10, c11, c20, c21, c30, c31);
+  add_tile(c, ldcBytes, init, 0, c00, c01, c10, c11, c20, c21, c30, c31);
 }
 
 /**
  * The top-left mr×nr of C (row stride ldc) += the MR×NR `tile` (an edge tile's sums); init: C is
- * not set yet, and gets 0 + the sums (the bits of adding them to zeros).
+ * not set yet, and gets 0 + the sums (the bits of adding them to zeros); bias (0: none): then
+ * row r gets bias[r] added, as add_tile.
  */
-function add_partial_tile(c: usize, ldc: i32, tile: usize, mr: i32, nr: i32, init: bool): void {
+function add_partial_tile(c: usize, ldc: i32, tile: usize, mr: i32, nr: i32, init: bool, bias: usize): void {
   for (let r = 0; r < mr; r++) {
+    const bs = bias ? load<f32>(ptr(bias, r)) : f32(0);
     for (let q = 0; q < nr; q++) {
       const d = ptr(c, r * ldc + q);
-      store<f32>(d, (init ? f32(0) : load<f32>(d)) + load<f32>(ptr(tile, r * NR + q)));
+      const sum = (init ? f32(0) : load<f32>(d)) + load<f32>(ptr(tile, r * NR + q));
+      store<f32>(d, bias ? sum + bs : sum);
     }
   }
 }
 
-/** C[MR×NR] (row stride ldcBytes) += the accumulators, row by row; init: C = 0 + them. */
+/**
+ * C[MR×NR] (row stride ldcBytes) += the accumulators, row by row; init: C = 0 + them. bias (0:
+ * none): the block is the reduction's last, and row r then gets bias[r] added to its sums (a
+ * conv's epilogue, the bits of adding it to them afterwards).
+ */
 // @ts-ignore: decorator
-@inline function add_tile(c: usize, ldcBytes: usize, init: bool, c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128): void {
+@inline function add_tile(c: usize, ldcBytes: usize, init: bool, bias: usize, c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128): void {
+  if (bias) {
+    let p = c;
+    const z = f32x4.splat(0);
+    let b = v128.load32_splat(bias);
+    v128.store(p, f32x4.add(f32x4.add(init ? z : v128.load(p), c00), b));
+    v128.store(p, f32x4.add(f32x4.add(init ? z : v128.load(p, 16), c01), b), 16);
+    p += ldcBytes;
+    b = v128.load32_splat(bias, 4);
+    v128.store(p, f32x4.add(f32x4.add(init ? z : v128.load(p), c10), b));
+    v128.store(p, f32x4.add(f32x4.add(init ? z : v128.load(p, 16), c11), b), 16);
+    p += ldcBytes;
+    b = v128.load32_splat(bias, 8);
+    v128.store(p, f32x4.add(f32x4.add(init ? z : v128.load(p), c20), b));
+    v128.store(p, f32x4.add(f32x4.add(init ? z : v128.load(p, 16), c21), b), 16);
+    p += ldcBytes;
+    b = v128.load32_splat(bias, 12);
+    v128.store(p, f32x4.add(f32x4.add(init ? z : v128.load(p), c30), b));
+    v128.store(p, f32x4.add(f32x4.add(init ? z : v128.load(p, 16), c31), b), 16);
+    return;
+  }
   if (init) {
     const z = f32x4.splat(0);
     let p = c;
@@ -186,7 +213,7 @@ export function gemm_macro(mc: i32, nc: i32, kc: i32, pa: usize, pb: usize, c: u
         micro(kc, pai, pbj, cij, ldcBytes, init);
       } else {
         micro(kc, pai, pbj, tile, <usize>NR << 2, true);
-        add_partial_tile(cij, ldc, tile, mr, nr, init);
+        add_partial_tile(cij, ldc, tile, mr, nr, init, 0);
       }
     }
   }
@@ -194,9 +221,10 @@ export function gemm_macro(mc: i32, nc: i32, kc: i32, pa: usize, pb: usize, c: u
 
 /**
  * gemm_macro with B in place (micro_direct): column panel j/NR's rows at bases[j/NR] + tab[k]
- * (byte addresses and offsets, i32). nc is a multiple of NR.
+ * (byte addresses and offsets, i32). nc is a multiple of NR. bias (0: none): this is the
+ * reduction's last block, and row i of C then gets bias[i] added (add_tile).
  */
-export function gemm_macro_direct(mc: i32, nc: i32, kc: i32, pa: usize, tab: usize, bases: usize, c: usize, ldc: i32, tile: usize, init: bool): void {
+export function gemm_macro_direct(mc: i32, nc: i32, kc: i32, pa: usize, tab: usize, bases: usize, c: usize, ldc: i32, tile: usize, init: bool, bias: usize): void {
   const ldcBytes = <usize>ldc << 2;
   for (let j = 0; j < nc; j += NR) {
     const base = <usize>load<i32>(bases + (<usize>(j / NR) << 2));
@@ -204,11 +232,12 @@ export function gemm_macro_direct(mc: i32, nc: i32, kc: i32, pa: usize, tab: usi
       const mr = min(MR, mc - i);
       const pai = ptr(pa, i * kc);
       const cij = ptr(c, i * ldc + j);
+      const bi = bias ? ptr(bias, i) : 0;
       if (mr == MR) {
-        micro_direct(kc, pai, tab, base, cij, ldcBytes, init);
+        micro_direct(kc, pai, tab, base, cij, ldcBytes, init, bi);
       } else {
-        micro_direct(kc, pai, tab, base, tile, <usize>NR << 2, true);
-        add_partial_tile(cij, ldc, tile, mr, NR, init);
+        micro_direct(kc, pai, tab, base, tile, <usize>NR << 2, true, 0);
+        add_partial_tile(cij, ldc, tile, mr, NR, init, bi);
       }
     }
   }
@@ -236,7 +265,7 @@ export function gemm_macro_direct_a(mc: i32, nc: i32, kc: i32, rows: usize, base
         micro_direct_a(kc, a0, a1, a2, a3, tab, pbj, cij, ldcBytes, init);
       } else {
         micro_direct_a(kc, a0, a1, a2, a3, tab, pbj, tile, <usize>NR << 2, true);
-        add_partial_tile(cij, ldc, tile, mr, nr, init);
+        add_partial_tile(cij, ldc, tile, mr, nr, init, 0);
       }
     }
   }
@@ -391,7 +420,7 @@ function gemm_acc_direct_b(M: i32, N: i32, K: i32, a: usize, rsA: i32, csA: i32,
         const mc = min(MC, M - ic);
         gemm_pack_a(mc, kc, ptr(a, ic * rsA + pc * csA), rsA, csA, pa);
         const cij = ptr(c, ic * ldc + jc);
-        if (full > 0) gemm_macro_direct(mc, full, kc, pa, tab, bases, cij, ldc, tile, init && pc == 0);
+        if (full > 0) gemm_macro_direct(mc, full, kc, pa, tab, bases, cij, ldc, tile, init && pc == 0, 0);
         if (full < nc) gemm_macro(mc, nc - full, kc, pa, pb, ptr(cij, full), ldc, tile, init && pc == 0);
       }
     }

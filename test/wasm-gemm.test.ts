@@ -261,7 +261,10 @@ onDevice('wasm', (d) => {
     // time along kw) and their one-at-a-time edges. Checked against float64, and 1 thread = 3.
     const cases: [number[], number[], Attrs][] = [
       [[2, 5, 9, 13], [2, 5, 3, 3], { pad: 1 }], // the paper's output conv, small
-      [[1, 3, 6, 40], [1, 3, 3, 7], { pad: [1, 3] }], // Co = 1 (one channel computed twice), KW = 7: 3 + 3 + 1 taps
+      [[1, 3, 6, 40], [1, 3, 3, 7], { pad: [1, 3] }], // Co = 1 (two grid rows at a time), KW = 7: 3 + 3 + 1 taps
+      [[1, 2, 9, 12], [1, 2, 3, 3], { stride: [2, 1], pad: 1 }], // Co = 1, stride 2 along y, 5 grid rows: the last alone
+      [[1, 2, 11, 9], [1, 2, 1, 3], { stride: [3, 1], pad: [0, 1] }], // Co = 1, stride 3 > KH: image rows between a row pair's taps
+      [[1, 2, 3, 5, 9], [1, 2, 3, 3, 3], { pad: 1 }], // 3D, Co = 1
       [[2, 2, 7, 21], [2, 2, 4, 4], { stride: [2, 1], pad: [1, 2] }], // stride 2 along y, KW = 4
       [[1, 4, 5, 3], [2, 4, 1, 5], { pad: [0, 2] }], // rows shorter than a vector: all edges
       [[1, 3, 4, 6, 10], [2, 3, 3, 3, 3], { pad: 1 }], // 3D

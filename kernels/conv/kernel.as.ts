@@ -750,6 +750,10 @@ export function conv_small_co(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasB
   for (let b = 0; b < B; b++) {
     for (let c0 = 0; c0 < Co; c0 += 2) {
       const c1 = min(c0 + 1, Co - 1);
+      if (c1 == c0) {
+        conv_small_single(b, Ci, Co, c0, x, w, hasBias, bias, y);
+        continue;
+      }
       for (let gz = 0; gz < GD; gz++) {
         for (let gy = 0; gy < GH; gy++) {
           const y0 = ptr(y, (b * Co + c0) * G + (gz * GH + gy) * GW);
@@ -768,6 +772,45 @@ export function conv_small_co(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasB
                 conv_small_row(row, ptr(w, c0 * K + t), ptr(w, c1 * K + t), y0, y1, c1 != c0);
               }
             }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * conv_small_co's odd channel c of image b, two output rows at a time: an image row feeds grid row
+ * gy through tap kh and gy + 1 through kh − SH, so one pass over it serves both (as a channel
+ * pair shares it), where one row at a time left half the multiply-adds per load. Each row gets
+ * its tap rows in the same order as one at a time (ci, kd, then kh up), so the same bits.
+ */
+function conv_small_single(b: i32, Ci: i32, Co: i32, c: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize): void {
+  const G = GD * GH * GW;
+  const K = Ci * KD * KH * KW;
+  const ivol = ID * IH * IW;
+  const s = hasBias ? load<f32>(ptr(bias, c)) : f32(0);
+  for (let gz = 0; gz < GD; gz++) {
+    for (let gy = 0; gy < GH; gy += 2) {
+      const two = gy + 1 < GH;
+      const y0 = ptr(y, (b * Co + c) * G + (gz * GH + gy) * GW);
+      const y1 = two ? ptr(y0, GW) : y0;
+      for (let gx = 0; gx < GW; gx++) { store<f32>(ptr(y0, gx), s); store<f32>(ptr(y1, gx), s); }
+      for (let ci = 0; ci < Ci; ci++) {
+        for (let kd = 0; kd < KD; kd++) {
+          const iz = gz * SD + kd - PD;
+          if (<u32>iz >= <u32>ID) continue;
+          const iy0 = gy * SH - PH;
+          for (let iy = max(iy0, 0); iy < min(iy0 + (two ? SH : 0) + KH, IH); iy++) {
+            const kh0 = iy - iy0, kh1 = kh0 - SH; // the taps for grid rows gy and gy + 1
+            const in0 = kh0 < KH, in1 = two && kh1 >= 0;
+            if (!in0 && !in1) continue; // stride > kernel: a row between the two rows' taps
+            const row = ptr(x, (b * Ci + ci) * ivol + (iz * IH + iy) * IW);
+            const t0 = ptr(w, c * K + ((ci * KD + kd) * KH + kh0) * KW);
+            const t1 = ptr(w, c * K + ((ci * KD + kd) * KH + kh1) * KW);
+            if (in0 && in1) conv_small_row(row, t0, t1, y0, y1, true);
+            else if (in0) conv_small_row(row, t0, t0, y0, y0, false);
+            else conv_small_row(row, t1, t1, y1, y1, false);
           }
         }
       }

@@ -854,18 +854,25 @@ function conv_small_row(row: usize, w0: usize, w1: usize, y0: usize, y1: usize, 
 /**
  * conv_grad_weight for Co ≤ SMALL_CO (x stride 1): dw[co, ci, kd, kh, kw] = Σ_b Σ_g dy[b, co, g] ·
  * x[b, ci, tap of g], each weight's sum over all the call's positions in 4 lanes, then the lanes
- * added (then the positions near the padding, one at a time). Channels two at a time, taps three
- * at a time along kw: 6 accumulators.
+ * added (then the positions near the padding, one at a time). Output channels two at a time (an
+ * odd last one with input channels two at a time), taps three at a time along kw: 6 accumulators.
  */
 export function conv_grad_weight_small(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, dw: usize): void {
   const K = Ci * KD * KH * KW;
   for (let c0 = 0; c0 < Co; c0 += 2) {
     const c1 = min(c0 + 1, Co - 1);
-    for (let ci = 0; ci < Ci; ci++) {
+    // An odd last channel takes the input channels two at a time instead (ci, ci + 1 share its
+    // dy): six accumulator chains either way, where three left the multiply-adds waiting on
+    // their latency.
+    const single = c1 == c0;
+    for (let ci = 0; ci < Ci; ci += single ? 2 : 1) {
+      const cj = single ? min(ci + 1, Ci - 1) : ci;
       for (let kd = 0; kd < KD; kd++) {
         for (let kh = 0; kh < KH; kh++) {
           for (let kw = 0; kw < KW; kw += 3) {
-            grad_weight_small_taps(B, Ci, Co, x, dy, c0, c1, ci, kd, kh, kw, min(3, KW - kw), ptr(dw, c0 * K), ptr(dw, c1 * K), c1 != c0);
+            const n = min(3, KW - kw);
+            if (single) grad_weight_small_taps(B, Ci, Co, x, dy, c0, c0, ci, cj, kd, kh, kw, n, ptr(dw, c0 * K), ptr(dw, c0 * K), cj != ci);
+            else grad_weight_small_taps(B, Ci, Co, x, dy, c0, c1, ci, ci, kd, kh, kw, n, ptr(dw, c0 * K), ptr(dw, c1 * K), true);
           }
         }
       }
@@ -873,8 +880,12 @@ export function conv_grad_weight_small(B: i32, Ci: i32, Co: i32, x: usize, dy: u
   }
 }
 
-/** conv_grad_weight_small's sums for taps (kd, kh, kw … kw+n−1) of channel ci, output channels c0, c1. */
-function grad_weight_small_taps(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, c0: i32, c1: i32, ci: i32, kd: i32, kh: i32, kw: i32, n: i32, dw0: usize, dw1: usize, two: bool): void {
+/**
+ * conv_grad_weight_small's sums for taps (kd, kh, kw … kw+n−1): of (input channel ci, output c0)
+ * into dw0 and, if `two`, of (cj, c1) into dw1, where cj = ci (a pair of output channels) or
+ * c1 = c0 (a pair of input channels).
+ */
+function grad_weight_small_taps(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, c0: i32, c1: i32, ci: i32, cj: i32, kd: i32, kh: i32, kw: i32, n: i32, dw0: usize, dw1: usize, two: bool): void {
   const G = GD * GH * GW;
   const ivol = ID * IH * IW;
   const lo = inside_lo(kw), hi = inside_hi(kw, n);
@@ -889,24 +900,37 @@ function grad_weight_small_taps(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, c
         const iy = gy * SH + kh - PH;
         if (<u32>iy >= <u32>IH) continue;
         const row = ptr(x, (b * Ci + ci) * ivol + (iz * IH + iy) * IW);
+        const rowj = ptr(x, (b * Ci + cj) * ivol + (iz * IH + iy) * IW);
         const e0 = ptr(dy, (b * Co + c0) * G + (gz * GH + gy) * GW);
         const e1 = ptr(dy, (b * Co + c1) * G + (gz * GH + gy) * GW);
         let gx = lo;
         const zero = f32x4.splat(0);
-        for (; gx + 4 <= hi; gx += 4) {
-          const src = ptr(row, gx + kw - PW);
-          const x0 = v128.load(src), x1 = n > 1 ? v128.load(src, 4) : zero, x2 = n > 2 ? v128.load(src, 8) : zero;
-          const d0 = v128.load(ptr(e0, gx)), d1 = v128.load(ptr(e1, gx));
-          a0 = madd(d0, x0, a0); a1 = madd(d0, x1, a1); a2 = madd(d0, x2, a2);
-          b0 = madd(d1, x0, b0); b1 = madd(d1, x1, b1); b2 = madd(d1, x2, b2);
+        if (cj == ci) {
+          for (; gx + 4 <= hi; gx += 4) {
+            const src = ptr(row, gx + kw - PW);
+            const x0 = v128.load(src), x1 = n > 1 ? v128.load(src, 4) : zero, x2 = n > 2 ? v128.load(src, 8) : zero;
+            const d0 = v128.load(ptr(e0, gx)), d1 = v128.load(ptr(e1, gx));
+            a0 = madd(d0, x0, a0); a1 = madd(d0, x1, a1); a2 = madd(d0, x2, a2);
+            b0 = madd(d1, x0, b0); b1 = madd(d1, x1, b1); b2 = madd(d1, x2, b2);
+          }
+        } else {
+          for (; gx + 4 <= hi; gx += 4) {
+            const src = ptr(row, gx + kw - PW), srcj = ptr(rowj, gx + kw - PW);
+            const x0 = v128.load(src), x1 = n > 1 ? v128.load(src, 4) : zero, x2 = n > 2 ? v128.load(src, 8) : zero;
+            const u0 = v128.load(srcj), u1 = n > 1 ? v128.load(srcj, 4) : zero, u2 = n > 2 ? v128.load(srcj, 8) : zero;
+            const d0 = v128.load(ptr(e0, gx));
+            a0 = madd(d0, x0, a0); a1 = madd(d0, x1, a1); a2 = madd(d0, x2, a2);
+            b0 = madd(d0, u0, b0); b1 = madd(d0, u1, b1); b2 = madd(d0, u2, b2);
+          }
         }
         // The rest, one at a time: columns [0, lo) and [gx, GW).
         for (let part = 0; part < 2; part++) {
           for (let g = part ? gx : 0, end = part ? GW : min(lo, GW); g < end; g++) {
-              const d0 = load<f32>(ptr(e0, g)), d1 = load<f32>(ptr(e1, g));
+            const d0 = load<f32>(ptr(e0, g)), d1 = load<f32>(ptr(e1, g));
             const x0 = row_or(row, g, kw), x1 = n > 1 ? row_or(row, g, kw + 1) : f32(0), x2 = n > 2 ? row_or(row, g, kw + 2) : f32(0);
+            const u0 = row_or(rowj, g, kw), u1 = n > 1 ? row_or(rowj, g, kw + 1) : f32(0), u2 = n > 2 ? row_or(rowj, g, kw + 2) : f32(0);
             s0 += d0 * x0; s1 += d0 * x1; s2 += d0 * x2;
-            t0 += d1 * x0; t1 += d1 * x1; t2 += d1 * x2;
+            t0 += d1 * u0; t1 += d1 * u1; t2 += d1 * u2;
           }
         }
       }
@@ -917,9 +941,10 @@ function grad_weight_small_taps(B: i32, Ci: i32, Co: i32, x: usize, dy: usize, c
   if (n > 1) store<f32>(ptr(dw0, o + 1), hsum(a1) + s1);
   if (n > 2) store<f32>(ptr(dw0, o + 2), hsum(a2) + s2);
   if (two) {
-    store<f32>(ptr(dw1, o), hsum(b0) + t0);
-    if (n > 1) store<f32>(ptr(dw1, o + 1), hsum(b1) + t1);
-    if (n > 2) store<f32>(ptr(dw1, o + 2), hsum(b2) + t2);
+    const oj = ((cj * KD + kd) * KH + kh) * KW + kw;
+    store<f32>(ptr(dw1, oj), hsum(b0) + t0);
+    if (n > 1) store<f32>(ptr(dw1, oj + 1), hsum(b1) + t1);
+    if (n > 2) store<f32>(ptr(dw1, oj + 2), hsum(b2) + t2);
   }
 }
 

@@ -740,8 +740,8 @@ export function conv_fwd(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: 
 
 /**
  * conv for Co ≤ SMALL_CO: y[b, co, g] = bias + Σ w · x, the rows of a pair of channels (c0,
- * c1 = c0 + 1, or c0 twice when Co is odd: the copy is computed and not stored) accumulated in
- * place, tap row (ci, kd, kh) by tap row.
+ * c1 = c0 + 1; an odd last channel by pairs of rows, conv_small_single) accumulated in place,
+ * tap row (ci, kd, kh) by tap row.
  */
 export function conv_small_co(B: i32, Ci: i32, Co: i32, x: usize, w: usize, hasBias: i32, bias: usize, y: usize): void {
   const G = GD * GH * GW;

@@ -147,23 +147,10 @@ function add_partial_tile(c: usize, ldc: i32, tile: usize, mr: i32, nr: i32, ini
 // @ts-ignore: decorator
 @inline function add_tile(c: usize, ldcBytes: usize, init: bool, bias: usize, c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128): void {
   if (bias) {
-    let p = c;
-    const z = f32x4.splat(0);
-    let b = v128.load32_splat(bias);
-    v128.store(p, f32x4.add(f32x4.add(init ? z : v128.load(p), c00), b));
-    v128.store(p, f32x4.add(f32x4.add(init ? z : v128.load(p, 16), c01), b), 16);
-    p += ldcBytes;
-    b = v128.load32_splat(bias, 4);
-    v128.store(p, f32x4.add(f32x4.add(init ? z : v128.load(p), c10), b));
-    v128.store(p, f32x4.add(f32x4.add(init ? z : v128.load(p, 16), c11), b), 16);
-    p += ldcBytes;
-    b = v128.load32_splat(bias, 8);
-    v128.store(p, f32x4.add(f32x4.add(init ? z : v128.load(p), c20), b));
-    v128.store(p, f32x4.add(f32x4.add(init ? z : v128.load(p, 16), c21), b), 16);
-    p += ldcBytes;
-    b = v128.load32_splat(bias, 12);
-    v128.store(p, f32x4.add(f32x4.add(init ? z : v128.load(p), c30), b));
-    v128.store(p, f32x4.add(f32x4.add(init ? z : v128.load(p, 16), c31), b), 16);
+    add_bias_row(c, init, bias, c00, c01);
+    add_bias_row(c + ldcBytes, init, bias + 4, c10, c11);
+    add_bias_row(c + 2 * ldcBytes, init, bias + 8, c20, c21);
+    add_bias_row(c + 3 * ldcBytes, init, bias + 12, c30, c31);
     return;
   }
   if (init) {
@@ -194,6 +181,15 @@ function add_partial_tile(c: usize, ldc: i32, tile: usize, mr: i32, nr: i32, ini
   p += ldcBytes;
   v128.store(p, f32x4.add(v128.load(p), c30));
   v128.store(p, f32x4.add(v128.load(p, 16), c31), 16);
+}
+
+/** add_tile's row at p with its bias: (C or 0) + its two vectors of sums, then + the float at bias. */
+// @ts-ignore: decorator
+@inline function add_bias_row(p: usize, init: bool, bias: usize, lo: v128, hi: v128): void {
+  const z = f32x4.splat(0);
+  const b = v128.load32_splat(bias);
+  v128.store(p, f32x4.add(f32x4.add(init ? z : v128.load(p), lo), b));
+  v128.store(p, f32x4.add(f32x4.add(init ? z : v128.load(p, 16), hi), b), 16);
 }
 
 /**

@@ -44,8 +44,8 @@ fi
 echo "device.sh: $NODE $("$NODE" --version) on $(uname -srm); $(nproc) CPUs"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || true
 
-# The bundle when it is there and newer than the sources is what ran on SwiftShader with
-# `--quick`; else tsx from node_modules.
+# The kit's bundle when there is one (bench/device-kit.sh bundles the sources as they are then:
+# pack it again after changing them, and try it here with `--quick`); else tsx from node_modules.
 if [ -f .devkit/device.mjs ]; then
   dawn=.devkit/node_modules/webgpu/dist/linux-x64/dawn.node
   [ -f "$dawn" ] || xz -dc "$dawn.xz" >"$dawn"

@@ -149,6 +149,7 @@ const fmtStep = (r: StepRow): string =>
 export async function main(argv = process.argv.slice(2)): Promise<void> {
   const a = parseArgs(argv);
   const started = performance.now();
+  const out = a.out ?? join('bench', 'results', `${new Date().toISOString().slice(0, 10)}-device${a.quick ? '-quick' : ''}.json`);
   const result: Record<string, unknown> = { date: new Date().toISOString(), argv, node: process.version, host: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30) } };
 
   // 1. The adapter.
@@ -162,6 +163,20 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const adapter = { description: backend.description, vendor: info?.vendor, architecture: info?.architecture, device: info?.device, features, limits };
   result.adapter = adapter;
   log(`adapter   ${reason}`);
+  // The JSON is written again after each part, so that a run stopped by its time limit keeps
+  // what it measured.
+  const save = () => {
+    result.seconds = +((performance.now() - started) / 1000).toFixed(1);
+    result.loadavg = load();
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, JSON.stringify(result, null, 1));
+  };
+  if (!a.quick && /\(software\)$/.test(backend.description)) {
+    // The full shapes take hours on a software rasterizer: stop before spending the lent machine's minutes.
+    save();
+    log(`device.sh: ${backend.description} is a software adapter, not the GPU: Dawn found no hardware adapter (Vulkan loader and ICD: VK_DRIVER_FILES=${process.env.VK_DRIVER_FILES ?? ''} VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES ?? ''}). Stopped; --quick runs the small shapes on it. Wrote ${out}`);
+    process.exit(2);
+  }
   log(`features  ${features.join(' ') || '(none)'}`);
   log(`          timestamp-query: ${features.includes('timestamp-query') ? 'yes' : 'no'}; shader-f16: ${features.includes('shader-f16') ? 'yes' : 'no'}; subgroups: ${features.includes('subgroups') ? 'yes' : 'no'}`);
   log(`limits    maxBufferSize ${limits.maxBufferSize}, maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}, maxComputeWorkgroupStorageSize ${limits.maxComputeWorkgroupStorageSize}, maxComputeInvocationsPerWorkgroup ${limits.maxComputeInvocationsPerWorkgroup}, maxComputeWorkgroupsPerDimension ${limits.maxComputeWorkgroupsPerDimension}`);
@@ -187,6 +202,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     }
     await engine.close?.();
     result.kernels = { peakTflops: peak, rows };
+    save();
   }
 
   // 3. conv_transpose: executed FLOPs from the launch plans against the dense count, 2D and 3D.
@@ -195,16 +211,19 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     for (const c of CONVT_CASES) rows.push(await runConvT(backend, c, a.quick ? 0 : 5)); // --quick: FLOPs only (SwiftShader)
     log(`\n${formatConvT(rows)}`);
     result.convTranspose = rows;
+    save();
   }
 
   // 4. Training steps.
   const steps: StepRow[] = [];
+  result.trainSteps = steps; // filled below, saved after each step
   const reps = a.quick ? 1 : 5;
   if (!a.skip.includes('train2d')) {
     log('\ntraining steps (forward, loss, backward, Adam, reading the metrics)');
     for (const model of ['reference2d', 'target2d']) {
       const r = await trainStep(backend, model, a.quick ? QUICK_2D : undefined, a.quick ? 2 : 32, reps, true);
       steps.push(r);
+      save();
       log(fmtStep(r));
       if (r.profile) log(r.profile);
     }
@@ -215,21 +234,17 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     for (const batch of a.quick ? [2] : [32, 16, 8, 4, 2]) {
       const r = await trainStep(backend, 'target3d', a.quick ? QUICK_3D : undefined, batch, a.quick ? 1 : 3);
       steps.push(r);
+      save();
       log(fmtStep(r));
       if (r.ok) break;
     }
   }
-  result.trainSteps = steps;
   const ok = steps.filter((s) => s.ok);
   result.peakPlannedMiB = ok.length ? Math.max(...ok.map((s) => s.plannedMiB!)) : null;
   log(`\npeak memory: ${result.peakPlannedMiB ?? '-'} MiB planned by the largest program that ran (compiler/plan.ts memoryStats; WebGPU reports no device memory use)`);
 
   backend.destroy();
-  result.seconds = +((performance.now() - started) / 1000).toFixed(1);
-  result.loadavg = load();
-  const out = a.out ?? join('bench', 'results', `${new Date().toISOString().slice(0, 10)}-device${a.quick ? '-quick' : ''}.json`);
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify(result, null, 1));
+  save();
   log(`took ${result.seconds} s; wrote ${out}`);
 }
 

@@ -80,7 +80,8 @@ export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
   if (o.epochs === undefined && o.iterations === undefined) o.epochs = 1;
   if (!o.data) throw new Error(o.resume ? `--resume: ${o.out} holds no run to resume (no run.json); give --data and --model to start one` : 'statcell train: --data <manifest> is required');
   const data = o.data;
-  if (previous && given.data) sameManifest(previous.data, given.data, o.out);
+  // Before its first checkpoint a run has no validation ELBO to keep comparable: any manifest may continue it.
+  if (previous && given.data && resolveCheckpoint(join(given.out, 'checkpoints'), 'latest')) sameManifest(previous.data, given.data, o.out);
   if (!o.model && !previous) throw new Error(o.resume ? `--resume: ${o.out} holds no run to resume (no run.json); give --model to start one` : 'statcell train: --model <file> is required');
   const overrides = previous && !Object.keys(o.set).length ? previous.overrides : o.set;
   const precision = parsePrecision(o.precision ?? previous?.precision ?? 'f32');
@@ -114,7 +115,10 @@ export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
   const unlock = lockRun(o.out);
   try {
     // A fresh run never replaces another's checkpoints and metrics.
-    if (!o.resume) assertFreshRunDir(o.out);
+    if (!o.resume) {
+      const restarted = assertFreshRunDir(o.out);
+      if (restarted) log(restarted);
+    }
     // The validation ELBO counts each readable cell once (training batches replace unreadable rows as they meet them);
     // read once the run directory is known to be this trainer's.
     const validate = await validateSplit.readable();

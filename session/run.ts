@@ -77,11 +77,18 @@ const validateRunInfo = new Ajv({ allErrors: true }).compile(RUN_SCHEMA);
 
 /**
  * Refuses a fresh (not --resume) training run into a directory that already holds one, so that
- * its checkpoints and metrics are never overwritten or mixed with another run's.
+ * its checkpoints and metrics are never overwritten or mixed with another run's. A run that
+ * stopped before its first checkpoint (a bad image met at step 3, a kill) has nothing to resume:
+ * its run.json and metrics.jsonl are removed and the fresh run starts in their place; returns the
+ * line that says so (undefined when the directory was free). The caller holds the run's lock.
  */
-export function assertFreshRunDir(dir: string): void {
+export function assertFreshRunDir(dir: string): string | undefined {
   const held = ['run.json', 'checkpoints/latest', 'metrics.jsonl'].filter((f) => existsSync(join(dir, f)));
-  if (held.length) throw new Error(`${dir} already holds a training run (${held.join(', ')}); continue it with --resume, or give another --out`);
+  if (!held.length) return undefined;
+  if (existsSync(join(dir, 'checkpoints/latest')) || checkpointNames(join(dir, 'checkpoints')).length)
+    throw new Error(`${dir} already holds a training run (${held.join(', ')}); continue it with --resume, or give another --out`);
+  for (const f of held) rmSync(join(dir, f), { force: true });
+  return `${dir}: its run stopped before its first checkpoint, so there is nothing to resume; starting afresh (${held.join(' and ')} replaced)`;
 }
 
 /**

@@ -5,7 +5,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -172,7 +172,15 @@ describe('confinement, divergence, run.json', () => {
     assertFreshRunDir(dir);
     writeRunInfo(dir, { model: 'm.vae', overrides: {}, data: '/d/m.csv', batch: 4, seed: 1, labels: ['a'] });
     expect(readRunInfo(dir).batch).toBe(4);
+    // Without a checkpoint there is nothing to resume: a fresh run takes its place, and says so.
+    expect(assertFreshRunDir(dir)).toMatch(/its run stopped before its first checkpoint, so there is nothing to resume; starting afresh \(run\.json replaced\)/);
+    expect(existsSync(join(dir, 'run.json'))).toBe(false);
+    writeRunInfo(dir, { model: 'm.vae', overrides: {}, data: '/d/m.csv', batch: 4, seed: 1, labels: ['a'] });
+    // A checkpoint's sidecar, even without the latest pointer: refused.
+    mkdirSync(join(dir, 'checkpoints'));
+    writeFileSync(join(dir, 'checkpoints', 'epoch-0001.json'), '{}');
     expect(() => assertFreshRunDir(dir)).toThrow(/already holds a training run \(run\.json\); continue it with --resume, or give another --out/);
+    expect(existsSync(join(dir, 'run.json'))).toBe(true);
     const good = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8'));
     writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...good, batch: '4', labels: [1], fit: 'stretch' }));
     expect(() => readRunInfo(dir)).toThrow(/run\.json: \/batch must be integer; \/labels\/0 must be string; \/fit must be equal to one of the allowed values/);

@@ -153,6 +153,30 @@ describe('statcell eval, embed, generate, demo', () => {
     expect(after).toEqual(before);
   });
 
+  test('a run killed before its first checkpoint: a fresh train starts afresh in its place, and --resume may take another --data', async () => {
+    const dir = tmp();
+    // Checkpoints only at the end of the 24 iterations; killed at step 2, the run leaves run.json and metrics.jsonl alone.
+    const args = trainArgs(dir, 'wasm').filter((a, i, all) => a !== '--checkpoint-every' && all[i - 1] !== '--checkpoint-every');
+    const k = await runAndSignal([...args, '--step-delay-ms', '200'], 2, 'SIGKILL');
+    expect(k.sig).toBe('SIGKILL');
+    expect(existsSync(join(dir, 'run.json')) && existsSync(join(dir, 'metrics.jsonl'))).toBe(true);
+    expect(existsSync(join(dir, 'checkpoints', 'latest'))).toBe(false);
+    // Resuming on another manifest (its last cell dropped) is not refused: there is no validation ELBO to keep comparable yet.
+    const other = join(tmp(), 'manifest.csv');
+    writeFileSync(other, readFileSync(join(data, 'manifest.csv'), 'utf8').trimEnd().split('\n').slice(0, -1).join('\n') + '\n');
+    for (const f of readdirSync(data)) if (f !== 'manifest.csv') cpSync(join(data, f), join(other, '..', f), { recursive: true });
+    const k2 = await runAndSignal([...args.map((a) => (a === join(data, 'manifest.csv') ? other : a)), '--resume', '--step-delay-ms', '200'], 2, 'SIGKILL');
+    expect(k2.err).not.toMatch(/another manifest/);
+    expect(k2.sig).toBe('SIGKILL');
+    const r = run(args);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/its run stopped before its first checkpoint, so there is nothing to resume; starting afresh \(run\.json and metrics\.jsonl replaced\)/);
+    expect(readFileSync(join(dir, 'run.json'), 'utf8')).toContain(join(data, 'manifest.csv'));
+    // Its metrics are this run's alone: each step once.
+    const steps = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.kind === 'step').map((m) => m.iteration);
+    expect(steps).toEqual([...steps.keys()]);
+  });
+
   test("eval prints the model's own evaluation of a split: its ELBO and the parts it names", () => {
     const r = run(['eval', '--run', runDir, '--split', 'train', '--backend', 'wasm', '--samples', '3']);
     expect(r.code, r.err).toBe(0);

@@ -3,7 +3,7 @@
 // Memory stays bounded: decoded cells are cached only up to `cacheBytes`.
 
 import { existsSync } from 'node:fs';
-import { readImage } from './images.ts';
+import { readImage, readImageHeader, type ImageHeader } from './images.ts';
 import { labelsOf } from './labels.ts';
 import type { CellRow } from './manifest.ts';
 import { preprocessCell, type CellTensors, type PreprocessOptions } from './preprocess.ts';
@@ -40,7 +40,12 @@ export interface DatasetOptions extends PreprocessOptions {
   manifestFile?: string;
   /** The label vocabulary (a trained run's); default: labelsOf(every row's label). */
   labels?: readonly string[];
+  /** Time allowed for checking every image's header (checkImages) before the rest is left to the reads; default HEADER_CHECK_MS. */
+  headerCheckMs?: number;
 }
+
+/** The up-front header check's time bound: ~40 000 PNG headers take a few seconds, 3D TIFFs (an IFD a page) longer. */
+export const HEADER_CHECK_MS = 300_000;
 
 export class DataError extends Error {
   constructor(readonly row: CellRow, readonly file: string | undefined, message: string, manifestFile = 'manifest') {
@@ -64,6 +69,21 @@ function checkFinite(t: { reference: Float32Array; structure: Float32Array }, fi
 
 /** The image a row gives a model of `dims` dimensions. */
 export const imageOf = (row: CellRow, dims: 2 | 3): string | undefined => (dims === 3 ? row.tiff3d : row.png2d);
+
+/** A plain TIFF's channel count from the row's ch_* indices: the largest + 1. */
+const channelsHint = (row: CellRow): number | undefined => (row.channels ? Math.max(...Object.values(row.channels).filter((v): v is number => v !== undefined)) + 1 : undefined);
+
+/**
+ * Each of a row's ch_* indices against its image's channel count. The indices pick the channels
+ * of every image but a 2D image of exactly 3 channels, which is membrane, structure, DNA (the PNGs'
+ * RGB, statcell's files; docs/formats.md): there they do not apply, as they describe the row's 3D
+ * image (the Allen manifests and `statcell synth` give 7-channel TIFF indices beside RGB PNGs).
+ */
+function checkChannels(row: CellRow, img: Pick<ImageHeader, 'channels' | 'spatial'>, file: string): void {
+  if (!row.channels || (img.spatial.length === 2 && img.channels === 3)) return;
+  for (const [name, c] of Object.entries(row.channels))
+    if (c !== undefined && c >= img.channels) throw new Error(`column ch_${name} = ${c}, but ${file} has ${img.channels} channel(s) (indices 0…${img.channels - 1})`);
+}
 
 /** Cells a batch reads at once. */
 export const CONCURRENT_READS = 64;
@@ -126,6 +146,53 @@ export class CellDataset {
     return rows.filter((r) => !gone.has(r));
   }
 
+  private checking?: Promise<void>;
+
+  /**
+   * Checks every row's image from its header alone (readImageHeader: the size against the model's,
+   * the channels, the pages; no pixel decoded), and each of the row's ch_* indices against the
+   * image's channel count, before the first cell is read: a bad row would otherwise stop a run
+   * when first read, hours in. Runs once (the first load runs it; training may call it earlier),
+   * CONCURRENT_READS files at a time, within `headerCheckMs` (the rows left are checked as read).
+   * A bad row is an error naming the manifest, the row and the reason (with the count of the
+   * others), or with skipBad logged and left out of every batch.
+   */
+  checkImages(): Promise<void> {
+    this.checking ??= this.checkAll();
+    return this.checking;
+  }
+
+  private async checkAll(): Promise<void> {
+    const { dims, manifestFile = 'manifest' } = this.opts;
+    const deadline = Date.now() + (this.opts.headerCheckMs ?? HEADER_CHECK_MS);
+    const bad: [number, DataError][] = [];
+    let checked = 0;
+    for (let s = 0; s < this.rows.length && Date.now() < deadline; s += CONCURRENT_READS) {
+      const part = this.rows.slice(s, s + CONCURRENT_READS);
+      await Promise.all(part.map(async (row, k) => {
+        const file = imageOf(row, dims)!;
+        try {
+          const h = await readImageHeader(file, { dims, channelsHint: channelsHint(row), bounds: this.opts });
+          checkChannels(row, h, file);
+        } catch (e) {
+          bad.push([s + k, new DataError(row, file, (e as Error).message, manifestFile)]);
+        }
+      }));
+      checked += part.length;
+    }
+    if (checked < this.rows.length) this.opts.log?.(`${manifestFile}: checked the headers of ${checked} of ${this.rows.length} images within ${Math.round((this.opts.headerCheckMs ?? HEADER_CHECK_MS) / 1000)} s; the others are checked as they are read`);
+    if (!bad.length) return;
+    bad.sort((a, b) => a[0] - b[0]);
+    const within = this.opts.split ? ` of the ${this.opts.split} split` : '';
+    if (!this.opts.skipBad) throw new Error(`${bad[0][1].message}${bad.length > 1 ? ` (and ${bad.length - 1} more row(s)${within} whose image header is bad)` : ''}; fix these rows, or skip them with --skip-bad`);
+    for (const [i, err] of bad) {
+      this.bad.add(i);
+      if (this.bad.size <= 20) this.opts.log?.(`skipping: ${err.message}`);
+    }
+    if (bad.length > 20) this.opts.log?.(`skipping ${bad.length - 20} more row(s)${within} whose image header is bad`);
+    if (bad.length === this.rows.length) throw this.allFailed();
+  }
+
   get length(): number {
     return this.rows.length;
   }
@@ -134,13 +201,14 @@ export class CellDataset {
   async load(i: number): Promise<Cell | null> {
     const hit = this.cache.get(i);
     if (hit) return hit;
+    await this.checkImages();
     if (this.bad.has(i)) return null;
     const row = this.rows[i];
     const file = imageOf(row, this.opts.dims)!; // every row has one (withImages)
     try {
       // Any of PNG, (OME-)TIFF or OME-Zarr (data/images.ts tells them apart); which channel is which: preprocessCell.
-      const hint = row.channels ? Math.max(...Object.values(row.channels).filter((v): v is number => v !== undefined)) + 1 : undefined;
-      const img = await readImage(file, { dims: this.opts.dims, channelsHint: hint, bounds: this.opts });
+      const img = await readImage(file, { dims: this.opts.dims, channelsHint: channelsHint(row), bounds: this.opts });
+      checkChannels(row, img, file);
       const t = preprocessCell(img, row.channels, { ...this.opts, intensityScale: row.intensityScale ?? this.opts.intensityScale }, file);
       checkFinite(t, file);
       const cell: Cell = { ...t, row, label: this.classes.indexOf(row.structure) };
@@ -177,6 +245,7 @@ export class CellDataset {
       if (cell) ds.cache.set(k, cell);
     });
     ds.cachedBytes = this.cachedBytes;
+    ds.checking = Promise.resolve(); // its rows' headers were checked here
     return ds;
   }
 

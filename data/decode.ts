@@ -7,7 +7,7 @@
 
 import { decode } from 'fast-png';
 import { Unzlib } from 'fflate';
-import { fromArrayBuffer, type GeoTIFF, type GeoTIFFImage } from 'geotiff';
+import { fromArrayBuffer, GeoTIFF, type GeoTIFFImage } from 'geotiff';
 import { omePlaneIndex, parseOmeXml, type PixelSize } from './ome.ts';
 
 const MiB = 1 << 20;
@@ -67,6 +67,44 @@ export function checkDeclared(file: string, spatial: number[], channels: number,
     throw new ImageError(file, `is ${shape}, more than ${CROP_PAD_FACTOR}× the model's ${size.join('×')} in some dimension, too large to crop-pad; refused before decoding`);
 }
 
+/**
+ * The whole of a decoder's error: its message and its causes' (fast-png throws "Error while
+ * decompressing the data:" with the reason only in `cause`), and the error's kind where a
+ * message is empty, so that no error ends in a bare colon.
+ */
+export function errorText(e: unknown): string {
+  const parts: string[] = [];
+  for (let x: unknown = e, depth = 0; x !== undefined && x !== null && depth < 5; x = (x as { cause?: unknown }).cause, depth++) {
+    const m = x instanceof Error ? x.message.trim().replace(/:$/, '') : String(x).trim();
+    parts.push(m || (x instanceof Error ? (x.name === 'Error' ? 'an error without a message' : x.name) : 'an error without a message'));
+    if (!(x instanceof Error)) break;
+  }
+  return parts.join(': ') || 'an error without a message';
+}
+
+/** Most chunks a PNG's chunk list is walked over (a cell PNG has a handful; fast-png writes one IDAT). */
+const MAX_PNG_CHUNKS = 1 << 16;
+
+/**
+ * Walks a PNG's chunk list by its length fields (reading 8 bytes a chunk, nothing else), from the
+ * IHDR to the IEND: a file cut short (a chunk that runs past the end, no IEND) is refused as
+ * truncated, naming where, before the decoder reads it. `readAt` gives up to `n` bytes at `at`.
+ */
+export function checkPngChunks(file: string, size: number, readAt: (at: number, n: number) => Uint8Array): void {
+  let at = 8;
+  for (let k = 0; k < MAX_PNG_CHUNKS; k++) {
+    if (at + 12 > size) throw new ImageError(file, `not a readable PNG: truncated: the file ends at byte ${size} with no IEND chunk (a partial copy?)`);
+    const h = readAt(at, 8);
+    const len = ((h[0] << 24) | (h[1] << 16) | (h[2] << 8) | h[3]) >>> 0;
+    const type = String.fromCharCode(...h.subarray(4, 8));
+    if (!/^[A-Za-z]{4}$/.test(type)) throw new ImageError(file, `not a readable PNG: corrupt: no chunk type at byte ${at} (bytes ${[...h.subarray(4, 8)].join(',')})`);
+    if (at + 12 + len > size) throw new ImageError(file, `not a readable PNG: truncated: the ${type} chunk at byte ${at} declares ${len} bytes but the file ends at byte ${size} (a partial copy?)`);
+    if (type === 'IEND') return;
+    at += 12 + len;
+  }
+  throw new ImageError(file, `not a readable PNG: more than ${MAX_PNG_CHUNKS} chunks`);
+}
+
 /** Width, height, bit depth and sample count from a PNG's IHDR chunk (the first, at byte 8). */
 function pngHeader(file: string, b: Uint8Array): { width: number; height: number; depth: number; samples: number } {
   const sig = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -97,22 +135,37 @@ function checkPngInflation(file: string, b: Uint8Array, h: { width: number; heig
     if (type === 'IEND') break;
     at += 12 + len;
   }
-  let over: boolean;
+  let count: { out: number; end?: string };
   try {
-    over = inflatesBeyond(idat, limit);
+    count = inflatedCount(idat, limit);
   } catch (e) {
-    throw new ImageError(file, `not a readable PNG: ${(e as Error).message}`);
+    throw new ImageError(file, `not a readable PNG: corrupt image data: the zlib stream does not inflate (${errorText(e)})`);
   }
-  if (over) throw new ImageError(file, `its image data inflate to more than the ${limit} bytes its ${h.width}×${h.height} header declares (a compression bomb); refused before decoding`);
+  if (count.out > limit) throw new ImageError(file, `its image data inflate to more than the ${limit} bytes its ${h.width}×${h.height} header declares (a compression bomb); refused before decoding`);
+  // Not interlaced, the data are exactly `limit` bytes; interlaced, the stream's own end says it.
+  const short = b[28] !== 1 && count.out < limit;
+  if (short || count.end)
+    throw new ImageError(file, `not a readable PNG: truncated: the zlib stream ends early (its image data inflate to ${count.out} bytes${short ? ` of the ${limit} its ${h.width}×${h.height} header declares` : ''}${count.end ? `; ${count.end}` : ''})`);
 }
 
 /**
- * Whether a zlib stream (RFC 1950: PNG's IDAT, TIFF's deflate strips), given in pieces, inflates
- * to more than `limit` bytes. Inflated 1 KiB of input at a time with the output counted and
- * dropped, stopping as soon as it passes the limit: memory stays bounded whatever the ratio.
+ * How many bytes a zlib stream given in pieces inflates to (counted and dropped, stopping once
+ * past `limit`), and, when it stays within, why it does not end where the pieces do (a stream
+ * cut short, a bad checksum): undefined when it ends properly.
  */
-function inflatesBeyond(pieces: Uint8Array[], limit: number): boolean {
-  return inflatedBytes(pieces, limit) > limit;
+function inflatedCount(pieces: Uint8Array[], limit: number): { out: number; end?: string } {
+  let out = 0;
+  const inf = new Unzlib((chunk) => {
+    out += chunk.length;
+  });
+  for (const p of pieces) for (let k = 0; k < p.length && out <= limit; k += 1024) inf.push(p.subarray(k, Math.min(k + 1024, p.length)));
+  if (out > limit) return { out };
+  try {
+    inf.push(new Uint8Array(0), true);
+  } catch (e) {
+    return { out, end: `at its end: ${errorText(e)}` };
+  }
+  return { out };
 }
 
 /** How many bytes a zlib stream given in pieces inflates to, counted and dropped, stopping once past `limit`. */
@@ -310,47 +363,9 @@ export async function decodeTiff(file: string, buf: ArrayBuffer, o: TiffOptions 
   const dims = o.dims ?? 3;
   try {
     const tiff = await fromArrayBuffer(buf);
-    const pages = await pageCount(tiff);
-    const first = await tiff.getImage(0);
-    const d = await first.fileDirectory.loadValue('ImageDescription');
-    const desc = typeof d === 'string' ? d : undefined;
-    const ome = parseOmeXml(desc);
-    let C: number;
-    let Z: number;
-    let pageOf: (c: number, z: number) => number;
-    if (ome) {
-      if (ome.sizeT !== 1) throw new Error(`OME-XML SizeT="${ome.sizeT}": a cell is one time point`);
-      C = ome.sizeC;
-      Z = ome.sizeZ;
-      if (C * Z > pages) throw new Error(`OME-XML declares SizeC="${C}" × SizeZ="${Z}" planes but the file has ${pages} page(s)`);
-      pageOf = (c, z) => omePlaneIndex(ome, c, z);
-    } else {
-      const ij = imagejCounts(desc);
-      // Time points would otherwise be read as more Z slices.
-      if ((ij.frames ?? 1) !== 1) throw new Error(`ImageJ frames=${ij.frames}: a cell is one time point`);
-      const c = ij.channels ?? o.channelsHint;
-      if (!c) throw new Error('the channel count is neither in the file metadata nor given: give the manifest ch_dna, ch_memb, ch_struct, ch_seg_cell and ch_seg_nuc columns (each a page index), or write the file as an OME-TIFF or ImageJ hyperstack (docs/formats.md)');
-      C = c;
-      if (pages % C !== 0) throw new Error(`expected ${C} channels × Z pages, found ${pages} page(s): wrong dimensionality?`);
-      Z = pages / C;
-      if (ij.slices !== undefined && ij.slices !== Z) throw new Error(`ImageJ channels=${C} slices=${ij.slices} declare ${C * ij.slices} pages but the file has ${pages}`);
-      pageOf = (c, z) => z * C + c;
-    }
-    if (dims === 3 && Z < 2) throw new Error(`expected a 3D image of ${C} channels × Z pages, found ${pages} page(s) (${Z} Z slice): wrong dimensionality?`);
-    if (dims === 2 && Z !== 1) throw new Error(`expected a 2D image (one plane per channel), found ${Z} Z slices of ${C} channel(s): a 3D image for a 2D model?`);
-    const Y = first.getHeight();
-    const X = first.getWidth();
-    if (ome && (ome.sizeX !== X || ome.sizeY !== Y)) throw new Error(`OME-XML declares SizeX="${ome.sizeX}" SizeY="${ome.sizeY}" but page 0 is ${X}×${Y}`);
-    const dtype = pageType(first.getBitsPerSample(), first.fileDirectory.getValue('SampleFormat')?.[0], 'page 0');
-    // Every page's declared size and type (its IFD only, nothing decoded) before the first raster is read.
-    for (let p = 0; p < pages; p++) {
-      const page = p === 0 ? first : await tiff.getImage(p);
-      if (page.getWidth() !== X || page.getHeight() !== Y) throw new Error(`page ${p} is ${page.getWidth()}×${page.getHeight()}, page 0 is ${X}×${Y}`);
-      if (page.getSamplesPerPixel() !== 1) throw new Error(`page ${p}: ${page.getSamplesPerPixel()} samples per pixel; expected one plane per channel`);
-      if (pageType(page.getBitsPerSample(), page.fileDirectory.getValue('SampleFormat')?.[0], `page ${p}`) !== dtype) throw new Error(`page ${p} is not ${dtype} like page 0`);
-    }
-    const spatial = dims === 3 ? [Y, X, Z] : [Y, X];
-    checkDeclared(file, spatial, C, o.bounds, BYTES[dtype]);
+    const { channels: C, spatial, dtype, pages, pageOf, channelNames, pixelSize } = await tiffLayout(file, tiff, o);
+    const [Y, X] = spatial;
+    const Z = spatial[2] ?? 1;
     for (let p = 0; p < pages; p++) await checkTiffInflation(file, buf, await tiff.getImage(p), p, BYTES[dtype]);
     const data = new ARRAYS[dtype](C * Y * X * Z);
     for (let c = 0; c < C; c++)
@@ -358,11 +373,109 @@ export async function decodeTiff(file: string, buf: ArrayBuffer, o: TiffOptions 
         const [plane] = (await (await tiff.getImage(pageOf(c, z))).readRasters()) as unknown as Plane[];
         for (let i = 0; i < Y * X; i++) data[(c * Y * X + i) * Z + z] = plane[i];
       }
-    return { channels: C, spatial, data, dtype, channelNames: ome?.channels.length === C ? ome.channels : undefined, pixelSize: ome?.pixelSize };
+    return { channels: C, spatial, data, dtype, channelNames, pixelSize };
   } catch (e) {
     if (e instanceof ImageError) throw e;
-    throw new ImageError(file, `not a readable ${dims}D TIFF: ${(e as Error).message}`);
+    throw new ImageError(file, `not a readable ${dims}D TIFF: ${errorText(e)}`);
   }
+}
+
+/** What an image's header declares, read without decoding a pixel (data/images.ts readImageHeader). */
+export interface ImageHeader {
+  channels: number;
+  /** [Y, X] or [Y, X, Z]. */
+  spatial: number[];
+  dtype: Dtype;
+  channelNames?: string[];
+}
+
+/** Bytes of a file by offset (fewer at its end): what the header readers read through. */
+export type ReadAt = (at: number, n: number) => Promise<Uint8Array>;
+
+/**
+ * A TIFF's layout from its IFDs only (the pages' sizes, types, the OME-XML or ImageJ metadata;
+ * no strip decoded), with the same checks as decodeTiff makes before decoding; `size` is the
+ * file's length, and every page's strips or tiles must lie inside it (a truncated file).
+ */
+export async function tiffHeader(file: string, readAt: ReadAt, size: number, o: TiffOptions = {}): Promise<ImageHeader> {
+  const dims = o.dims ?? 3;
+  try {
+    const source = {
+      async fetch(slices: { offset: number; length: number }[]) {
+        return Promise.all(slices.map(async ({ offset, length }) => {
+          const b = await readAt(offset, Math.max(0, Math.min(length, size - offset)));
+          return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+        }));
+      },
+      async close() {},
+    };
+    const tiff = await GeoTIFF.fromSource(source as never);
+    const { channels, spatial, dtype, pages, channelNames } = await tiffLayout(file, tiff, o);
+    for (let p = 0; p < pages; p++) {
+      const page = await tiff.getImage(p);
+      const offsets = (await page.fileDirectory.loadValue(page.isTiled ? 'TileOffsets' : 'StripOffsets')) as ArrayLike<number>;
+      const counts = (await page.fileDirectory.loadValue(page.isTiled ? 'TileByteCounts' : 'StripByteCounts')) as ArrayLike<number>;
+      for (let i = 0; i < offsets.length; i++)
+        if (offsets[i] + (counts[i] ?? 0) > size) throw new ImageError(file, `page ${p}: ${page.isTiled ? 'tile' : 'strip'} ${i} (bytes ${offsets[i]}–${offsets[i] + (counts[i] ?? 0)}) runs past the end of the ${size}-byte file (a truncated file?)`);
+    }
+    return { channels, spatial, dtype, channelNames };
+  } catch (e) {
+    if (e instanceof ImageError) throw e;
+    throw new ImageError(file, `not a readable ${dims}D TIFF: ${errorText(e)}`);
+  }
+}
+
+/**
+ * The channels, Z slices and page order of a TIFF from its IFDs (OME-XML, ImageJ metadata, or
+ * plain pages of `channelsHint` channels), every page's size and type checked, and the declared
+ * size against the bounds: everything decodeTiff checks before reading a strip.
+ */
+async function tiffLayout(file: string, tiff: GeoTIFF, o: TiffOptions) {
+  const dims = o.dims ?? 3;
+  const pages = await pageCount(tiff);
+  const first = await tiff.getImage(0);
+  const d = await first.fileDirectory.loadValue('ImageDescription');
+  const desc = typeof d === 'string' ? d : undefined;
+  const ome = parseOmeXml(desc);
+  let C: number;
+  let Z: number;
+  let pageOf: (c: number, z: number) => number;
+  if (ome) {
+    if (ome.sizeT !== 1) throw new Error(`OME-XML SizeT="${ome.sizeT}": a cell is one time point`);
+    C = ome.sizeC;
+    Z = ome.sizeZ;
+    if (C * Z > pages) throw new Error(`OME-XML declares SizeC="${C}" × SizeZ="${Z}" planes but the file has ${pages} page(s)`);
+    pageOf = (c, z) => omePlaneIndex(ome, c, z);
+  } else {
+    const ij = imagejCounts(desc);
+    // Time points would otherwise be read as more Z slices.
+    if ((ij.frames ?? 1) !== 1) throw new Error(`ImageJ frames=${ij.frames}: a cell is one time point`);
+    const c = ij.channels ?? o.channelsHint;
+    if (!c) throw new Error('the channel count is neither in the file metadata nor given: give the manifest ch_dna, ch_memb, ch_struct, ch_seg_cell and ch_seg_nuc columns (each a page index), or write the file as an OME-TIFF or ImageJ hyperstack (docs/formats.md)');
+    C = c;
+    const from = ij.channels !== undefined ? `ImageJ channels=${C}` : `the manifest's ch_* columns index channels 0…${C - 1}`;
+    if (dims === 2 && pages !== C) throw new Error(`a 2D model reads one page per channel: expected ${C} page(s) (${from}), found ${pages} page(s)${pages > C && pages % C === 0 ? ` (${pages / C} Z slices of ${C} channels: a 3D stack for a 2D model?)` : ''}`);
+    if (pages % C !== 0) throw new Error(`a 3D model reads ${C} channels × Z pages (${from}; pages channel fastest, then Z): expected a multiple of ${C} pages, found ${pages} page(s): wrong dimensionality?`);
+    Z = pages / C;
+    if (ij.slices !== undefined && ij.slices !== Z) throw new Error(`ImageJ channels=${C} slices=${ij.slices} declare ${C * ij.slices} pages but the file has ${pages}`);
+    pageOf = (c, z) => z * C + c;
+  }
+  if (dims === 3 && Z < 2) throw new Error(`expected a 3D image of ${C} channels × Z pages, found ${pages} page(s) (${Z} Z slice): wrong dimensionality?`);
+  if (dims === 2 && Z !== 1) throw new Error(`expected a 2D image (one plane per channel), found ${Z} Z slices of ${C} channel(s): a 3D image for a 2D model?`);
+  const Y = first.getHeight();
+  const X = first.getWidth();
+  if (ome && (ome.sizeX !== X || ome.sizeY !== Y)) throw new Error(`OME-XML declares SizeX="${ome.sizeX}" SizeY="${ome.sizeY}" but page 0 is ${X}×${Y}`);
+  const dtype = pageType(first.getBitsPerSample(), first.fileDirectory.getValue('SampleFormat')?.[0], 'page 0');
+  // Every page's declared size and type (its IFD only, nothing decoded) before the first raster is read.
+  for (let p = 0; p < pages; p++) {
+    const page = p === 0 ? first : await tiff.getImage(p);
+    if (page.getWidth() !== X || page.getHeight() !== Y) throw new Error(`page ${p} is ${page.getWidth()}×${page.getHeight()}, page 0 is ${X}×${Y}`);
+    if (page.getSamplesPerPixel() !== 1) throw new Error(`page ${p}: ${page.getSamplesPerPixel()} samples per pixel; expected one plane per channel`);
+    if (pageType(page.getBitsPerSample(), page.fileDirectory.getValue('SampleFormat')?.[0], `page ${p}`) !== dtype) throw new Error(`page ${p} is not ${dtype} like page 0`);
+  }
+  const spatial = dims === 3 ? [Y, X, Z] : [Y, X];
+  checkDeclared(file, spatial, C, o.bounds, BYTES[dtype]);
+  return { channels: C, spatial, dtype, pages, pageOf, channelNames: ome?.channels.length === C ? ome.channels : undefined, pixelSize: ome?.pixelSize };
 }
 
 /**
@@ -379,12 +492,14 @@ export function decodePng2d(file: string, buf: ArrayBuffer, bounds?: ImageBounds
   if (head.depth !== 8 && head.depth !== 16) throw new ImageError(file, `a ${head.depth}-bit PNG; expected 8 or 16 bits per sample`);
   const C = head.samples === 2 || head.samples === 4 ? head.samples - 1 : head.samples;
   checkDeclared(file, [head.height, head.width], head.samples, bounds, head.depth / 8);
-  checkPngInflation(file, new Uint8Array(buf), head);
+  const bytes = new Uint8Array(buf);
+  checkPngChunks(file, bytes.length, (at, n) => bytes.subarray(at, at + n));
+  checkPngInflation(file, bytes, head);
   let png: ReturnType<typeof decode>;
   try {
     png = decode(new Uint8Array(buf));
   } catch (e) {
-    throw new ImageError(file, `not a readable PNG: ${(e as Error).message}`);
+    throw new ImageError(file, `not a readable PNG: ${errorText(e)}`);
   }
   if (png.palette) throw new ImageError(file, 'a palette PNG; expected grey or RGB samples');
   const { width: X, height: Y, channels: S } = png;
@@ -392,6 +507,21 @@ export function decodePng2d(file: string, buf: ArrayBuffer, bounds?: ImageBounds
   const data = png.depth === 16 ? new Uint16Array(C * Y * X) : new Uint8Array(C * Y * X);
   for (let c = 0; c < C; c++) for (let i = 0; i < Y * X; i++) data[c * Y * X + i] = src[i * S + c];
   return { channels: C, spatial: [Y, X], data, dtype: png.depth === 16 ? 'uint16' : 'uint8' };
+}
+
+/**
+ * A PNG's header as decodePng2d checks it (signature, IHDR, bit depth, no palette, the declared
+ * size against the bounds) and its chunk list walked to the IEND (a truncated file), reading
+ * only the chunks' 8-byte headers through `readAt`: nothing is inflated.
+ */
+export function pngHeaderOf(file: string, size: number, readAt: (at: number, n: number) => Uint8Array, bounds?: ImageBounds): ImageHeader {
+  const head = pngHeader(file, readAt(0, 33));
+  if (head.depth !== 8 && head.depth !== 16) throw new ImageError(file, `a ${head.depth}-bit PNG; expected 8 or 16 bits per sample`);
+  if (readAt(25, 1)[0] === 3) throw new ImageError(file, 'a palette PNG; expected grey or RGB samples');
+  checkDeclared(file, [head.height, head.width], head.samples, bounds, head.depth / 8);
+  checkPngChunks(file, size, readAt);
+  const C = head.samples === 2 || head.samples === 4 ? head.samples - 1 : head.samples;
+  return { channels: C, spatial: [head.height, head.width], dtype: head.depth === 16 ? 'uint16' : 'uint8' };
 }
 
 /** The kind of image file from its first bytes: 'png', 'tiff' (classic TIFF, 42, or BigTIFF, 43: large OME-TIFFs, `.btf`), or undefined. */

@@ -90,6 +90,35 @@ export async function readBounded(file: string, maxBytes: number): Promise<Buffe
   }
 }
 
+/**
+ * Runs `use` on a regular file of at most `maxBytes` opened for reading (checked with fstat as
+ * readBounded does), with `readAt(at, n)`: up to n bytes from offset `at` (fewer at the end), so
+ * that a header is read without the rest of the file. The file is closed afterwards.
+ */
+export async function withBoundedFile<T>(file: string, maxBytes: number, use: (readAt: (at: number, n: number) => Promise<Uint8Array>, size: number, fd: number) => Promise<T> | T): Promise<T> {
+  let fh;
+  try {
+    fh = await open(file, FLAGS);
+  } catch (e) {
+    throw new FileReadError(file, errnoMessage(e));
+  }
+  try {
+    const st = await fh.stat();
+    const why = refuse(st.mode, st.size, maxBytes);
+    if (why) throw new FileReadError(file, why);
+    const h = fh;
+    const readAt = async (at: number, n: number) => {
+      const buf = Buffer.allocUnsafe(Math.max(0, n));
+      let got = 0;
+      for (let r; got < buf.length && (r = (await h.read(buf, got, buf.length - got, at + got)).bytesRead) > 0; ) got += r;
+      return buf.subarray(0, got);
+    };
+    return await use(readAt, st.size, fh.fd);
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Writes bytes to `file` atomically: a crash leaves either the old file or the new one, never a torn one. */
 export function writeAtomic(file: string, data: Uint8Array | string): void {
   // Said of the file asked for, not of the temporary one beside it.

@@ -2,11 +2,11 @@
 // then decoding (data/decode.ts and data/ome-zarr.ts, which also work on bytes in a browser); and
 // writing OME-Zarr folders. Every failure names the file.
 
-import { renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { decodeImage, decodePng2d, decodeTiff3d, ImageError, MAX_IMAGE_FILE_BYTES, type Image, type ImageBounds, type TiffOptions } from './decode.ts';
-import { FileReadError, readBounded, makeDirs } from './files.ts';
-import { decodeOmeZarr, omeZarrFiles, type OmeZarrCell } from './ome-zarr.ts';
+import { decodeImage, decodePng2d, decodeTiff3d, ImageError, MAX_IMAGE_FILE_BYTES, pngHeaderOf, sniff, tiffHeader, type Image, type ImageBounds, type ImageHeader, type TiffOptions } from './decode.ts';
+import { FileReadError, readBounded, makeDirs, withBoundedFile } from './files.ts';
+import { decodeOmeZarr, omeZarrFiles, omeZarrHeader, type OmeZarrCell, type ZarrSource } from './ome-zarr.ts';
 
 export * from './decode.ts';
 
@@ -42,9 +42,9 @@ export function isZarr(path: string): boolean {
   }
 }
 
-/** Reads an OME-Zarr 0.4 folder's first level: every file within its bound, regular files only (data/ome-zarr.ts checks the fields before the chunks). */
-export function readOmeZarr(dir: string, o: { dims?: 2 | 3; bounds?: ImageBounds } = {}): Promise<Image> {
-  return decodeOmeZarr(dir, {
+/** An OME-Zarr folder's files by key, each within its bound, regular files only. */
+function zarrFolder(dir: string): ZarrSource {
+  return {
     async get(key, maxBytes) {
       try {
         return new Uint8Array(await readBounded(join(dir, key), maxBytes));
@@ -53,7 +53,46 @@ export function readOmeZarr(dir: string, o: { dims?: 2 | 3; bounds?: ImageBounds
         throw new ImageError(join(dir, key), `cannot read: ${e instanceof FileReadError ? e.reason : (e as Error).message}`);
       }
     },
-  }, o);
+  };
+}
+
+/** Reads an OME-Zarr 0.4 folder's first level: every file within its bound, regular files only (data/ome-zarr.ts checks the fields before the chunks). */
+export function readOmeZarr(dir: string, o: { dims?: 2 | 3; bounds?: ImageBounds } = {}): Promise<Image> {
+  return decodeOmeZarr(dir, zarrFolder(dir), o);
+}
+
+/**
+ * What any cell image a manifest may name declares, from its header alone, with every check
+ * readImage makes before decoding (the bounds, the page layout, the types): a PNG's IHDR and its
+ * chunk headers (a file cut short), a TIFF's IFDs (and that each strip lies inside the file), an
+ * OME-Zarr's .zattrs and .zarray (a Zarr v3 zarr.json is refused as readImage refuses it). No
+ * pixel is decoded; a PNG reads ~8 bytes a chunk, a TIFF ~1 KiB an IFD.
+ */
+export async function readImageHeader(file: string, o: TiffOptions = {}): Promise<ImageHeader> {
+  if (isZarr(file)) return omeZarrHeader(file, zarrFolder(file), o);
+  try {
+    return await withBoundedFile(file, MAX_IMAGE_FILE_BYTES, async (readAt, size, fd) => {
+      const first = await readAt(0, 16);
+      const kind = sniff(first) ?? (/\.png$/i.test(file) ? 'png' : /\.tiff?$/i.test(file) ? 'tiff' : undefined);
+      if (kind === 'png') {
+        const dims = o.dims ?? 2;
+        if (dims !== 2) throw new ImageError(file, `a PNG is a 2D image but the model takes ${dims}D input${o.bounds ? ` (${o.bounds.size.join('×')})` : ''}${dims === 3 ? '; give a TIFF or OME-Zarr Z-stack' : ''}`);
+        // Synchronous 8-byte reads of the chunk headers: the walk is a few reads a file.
+        const readSyncAt = (at: number, n: number) => {
+          const b = Buffer.alloc(Math.max(0, Math.min(n, size - at)));
+          let got = 0;
+          for (let r; got < b.length && (r = readSync(fd, b, got, b.length - got, at + got)) > 0; ) got += r;
+          return b.subarray(0, got);
+        };
+        return pngHeaderOf(file, size, readSyncAt, o.bounds);
+      }
+      if (kind === 'tiff') return tiffHeader(file, readAt, size, o);
+      throw new ImageError(file, 'neither a PNG nor a TIFF (no PNG or TIFF signature in its first bytes)');
+    });
+  } catch (e) {
+    if (e instanceof FileReadError) throw new ImageError(file, `cannot read: ${e.reason}`);
+    throw e;
+  }
 }
 
 /** Any cell image a manifest may name: an OME-Zarr folder, or a PNG or (OME-)TIFF file, told apart by content. */

@@ -53,8 +53,12 @@ export interface ManifestOptions {
   structureColumn?: string;
 }
 
-/** The Allen manifest (~40 000 cells) is ~30 MB of CSV; far beyond that it is not a manifest (and V8 strings stop at ~512 MB). */
-export const MAX_MANIFEST_BYTES = 256 * MiB;
+/**
+ * The Allen manifest (~40 000 cells) is ~30 MB of CSV. Parsed, a manifest takes ~20× its size in
+ * memory (a string per field, an object per row; measured: 24 MB of CSV → 571 MB peak RSS), so
+ * past 64 MiB (~800 000 rows of the Allen columns) it would need gigabytes.
+ */
+export const MAX_MANIFEST_BYTES = 64 * MiB;
 
 export function readManifest(file: string, opts: ManifestOptions = {}): CellRow[] {
   let text: string;

@@ -13,7 +13,7 @@
 
 import { Gunzip, Unzlib, zlibSync } from 'fflate';
 import * as zarr from 'zarrita';
-import { BYTES, checkDeclared, ImageError, MAX_DECODED_BYTES, type Image, type ImageBounds } from './decode.ts';
+import { BYTES, checkDeclared, ImageError, MAX_DECODED_BYTES, type Image, type ImageBounds, type ImageHeader } from './decode.ts';
 import { hexColor, type NamedChannel, type PixelSize } from './ome.ts';
 
 const MiB = 1 << 20;
@@ -180,11 +180,16 @@ const TO_UM: Record<string, number> = { micrometer: 1, nanometer: 1e-3, millimet
 const SAFE_PATH = /^(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
 
 /**
- * Reads the first multiscale level of an OME-Zarr 0.4 cell image as C × Y × X(× Z). `file` names
- * the folder in errors; every field is checked before the chunks are read, against `bounds` (the
- * model's size and fit) like any image.
+ * An OME-Zarr image's header from its metadata only (.zattrs and the first level's .zarray, every
+ * field checked as decodeOmeZarr checks it, against the bounds); no chunk is read.
  */
-export async function decodeOmeZarr(file: string, src: ZarrSource, o: { dims?: 2 | 3; bounds?: ImageBounds } = {}): Promise<Image> {
+export async function omeZarrHeader(file: string, src: ZarrSource, o: { dims?: 2 | 3; bounds?: ImageBounds } = {}): Promise<ImageHeader> {
+  const { C, spatial, dtype, channelNames } = await zarrMetadata(file, src, o);
+  return { channels: C, spatial, dtype, channelNames };
+}
+
+/** The metadata of decodeOmeZarr, checked field by field before a chunk is read. */
+async function zarrMetadata(file: string, src: ZarrSource, o: { dims?: 2 | 3; bounds?: ImageBounds }) {
   registerBoundedCodecs();
   const fail = (key: string, msg: string): never => {
     throw new ImageError(`${file}/${key}`, msg);
@@ -265,6 +270,16 @@ export async function decodeOmeZarr(file: string, src: ZarrSource, o: { dims?: 2
   const omero = (attrs!.omero as { channels?: { label?: string }[] } | undefined)?.channels;
   const channelNames = omero?.length === C ? omero.map((c, i) => (typeof c?.label === 'string' ? c.label : `channel ${i}`)) : undefined;
 
+  return { fail, path, shape, chunks, comp, dtype: dtype!, chunkBytes, chunkFileMax, names, C, Y, X, Z, spatial, channelNames, pixelSize };
+}
+
+/**
+ * Reads the first multiscale level of an OME-Zarr 0.4 cell image as C × Y × X(× Z). `file` names
+ * the folder in errors; every field is checked before the chunks are read, against `bounds` (the
+ * model's size and fit) like any image.
+ */
+export async function decodeOmeZarr(file: string, src: ZarrSource, o: { dims?: 2 | 3; bounds?: ImageBounds } = {}): Promise<Image> {
+  const { fail, path, shape, chunks, comp, dtype, chunkBytes, chunkFileMax, names, C, Y, X, Z, spatial, channelNames, pixelSize } = await zarrMetadata(file, src, o);
   // The chunks, through zarrita, from a store that reads each key within its bound and refuses a missing chunk.
   const store = {
     async get(key: string) {

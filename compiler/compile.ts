@@ -9,7 +9,9 @@ import { MAX_NESTING } from '../dsl/index.ts';
 import { LIBRARY, loadModule, resolveImport, type FileSource, type LoadResult } from '../dsl/load.ts';
 import { dirnamePath, normalizePath, relativePath } from '../dsl/path.ts';
 import { numel } from '../kernels/types.ts';
+import { BUILTINS } from './builtins.ts';
 import { Elaborator, type DebugOptions } from './elaborate.ts';
+import { LAYER_NAMES } from './layers.ts';
 import { fuse } from './fuse.ts';
 import { lower } from './plan.ts';
 import { storeActivationsInF16, type Precision } from './precision.ts';
@@ -61,6 +63,9 @@ function relocatableNames(load: LoadResult): [string, string][] {
   return [load.entry, ...[...load.sources.keys()].filter((f) => f !== load.entry)].map((f) => [name(f), load.sources.get(f)!]);
 }
 
+/** The names every model file sees: the layers and the builtin functions. */
+export const PRELUDE: readonly string[] = [...LAYER_NAMES, ...Object.keys(BUILTINS)];
+
 /**
  * Compiles the model of `entry` (a path that `files` knows; imports resolve relative to the
  * importing file). Diagnostics name files as `files` does; `files`, `source` and `sourceHash`
@@ -80,7 +85,9 @@ export function compileModel(files: FileSource, entry: string, opts: CompileOpti
 }
 
 function compileChecked(files: FileSource, entry: string, opts: CompileOptions): CompiledModelWithFiles {
-  const load = loadModule(entry, files);
+  // Every name of every file resolved before anything runs: an unknown one in code these
+  // parameters never reach (a branch, a block not called) is still an error (dsl/resolve.ts).
+  const load = loadModule(entry, files, { prelude: PRELUDE });
   if (!load.ok) throw new DiagnosticError(load.diagnostics, load.sources);
   const el = new Elaborator(load, opts.model, opts.overrides ?? {}, opts.debug);
   const named = relocatableNames(load);

@@ -9,7 +9,7 @@
 
 import { checkElements } from './limits.ts';
 import type * as A from '../dsl/ast.ts';
-import { commandLineSpan, DiagnosticError, report, type DiagnosticCode, type MessageArgs } from '../dsl/diagnostics.ts';
+import { commandLineSpan, DiagnosticError, report, type DiagnosticCode, type MessageArgs, type Span } from '../dsl/diagnostics.ts';
 import type { LoadResult } from '../dsl/load.ts';
 import { didYouMean } from '../dsl/suggest.ts';
 import { fail, Return, type Build, type DebugOptions, type Scope } from './context.ts';
@@ -124,6 +124,8 @@ export class Elaborator {
     const model = cur.decl;
     const env = new Env(this.ip.globals);
     const given = new Map<string, Val>();
+    /** Where an instance's override wrote each value (a wrong type is the user's argument's error). */
+    const valueAt = new Map<string, Span>();
     const names = model.params.map((p) => p.name.name);
     const unknown = (k: string): string[] => [...didYouMean(k, names), `parameters: ${names.join(', ')}`];
     // The closest instance wins: apply the template's defaults, then instances outermost-last.
@@ -132,17 +134,19 @@ export class Elaborator {
         if (!names.includes(arg.name!.name)) fail('SC2004', arg.span, { owner: `model ${model.name.name}`, name: arg.name!.name }, unknown(arg.name!.name));
         given.set(arg.name!.name, this.ip.evalConst(arg.value));
         this.ip.givenAt.set(arg.name!.name, arg.span);
+        valueAt.set(arg.name!.name, arg.value.span);
       }
     for (const [k, v] of Object.entries(overrides)) {
       if (!names.includes(k)) fail('SC2004', commandLineSpan(setText(k, v)), { owner: `model ${model.name.name}`, name: k }, unknown(k));
       given.set(k, v as Val);
       this.ip.givenAt.set(k, commandLineSpan(setText(k, v)));
+      valueAt.delete(k);
     }
     const values = new Map<string, Val>();
     for (const p of model.params) {
       const v = given.has(p.name.name) ? given.get(p.name.name)! : p.default ? this.ip.evalIn(p.default, { ...this.ip.scopeOf(env), block: model.name.name }) : undefined;
       if (v === undefined) fail('SC2005', p.span, { modelParameter: p.name.name });
-      checkType(v, p.type, p.name.name, p.span, Object.hasOwn(overrides, p.name.name));
+      checkType(v, p.type, p.name.name, p.span, Object.hasOwn(overrides, p.name.name), valueAt.get(p.name.name));
       values.set(p.name.name, v);
       env.set(p.name.name, v);
     }

@@ -8,8 +8,12 @@ import { fail } from './context.ts';
 import { typeText } from './text.ts';
 import { typeName, type Val } from './values.ts';
 
-/** `fromSet`: v came from `--set` (overrides): the error is the command line's, `span` (the declaration) a note. */
-export function checkType(v: Val, t: A.TypeExpr, name: string, span: Span, fromSet = false): void {
+/**
+ * `span`: the parameter's declaration. `fromSet`: v came from `--set` (overrides): the error is
+ * the command line's, the declaration a note. `givenAt`: v was written there (a model instance's
+ * override, `StatCell(dims = "two")`): the error is at that value, the declaration a note.
+ */
+export function checkType(v: Val, t: A.TypeExpr, name: string, span: Span, fromSet = false, givenAt?: Span): void {
   const ok = (v: Val, t: A.TypeExpr): boolean => {
     switch (t.kind) {
       case 'NamedType':
@@ -30,6 +34,7 @@ export function checkType(v: Val, t: A.TypeExpr, name: string, span: Span, fromS
     const fix = items && ok(items, t) ? setText(name, items).replace(/^--set (.*".*)$/, "--set '$1'") : undefined;
     fail('SC4001', commandLineSpan(setText(name, v)), { name, value: JSON.stringify(v), type: typeName(v), words: typeWords(t), fix }, [`${name} is declared at ${formatLocation(span)}`]);
   }
+  if (!ok(v, t) && givenAt) fail('SC4001', givenAt, { name, value: JSON.stringify(v), type: typeName(v), declared: typeText(t) }, [`${name} is declared at ${formatLocation(span)}`]);
   if (!ok(v, t)) fail('SC4001', span, { name, value: JSON.stringify(v), type: typeName(v), declared: typeText(t) });
 }
 

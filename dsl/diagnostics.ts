@@ -140,7 +140,8 @@ export const CODES = {
   SC1006: {
     severity: 'error',
     title: 'nesting too deep',
-    message: ({ limit }: { limit: number }) => `expressions nest deeper than the compiler allows (limit: ${limit} levels)`,
+    message: ({ limit, operators }: { limit: number; operators?: boolean }) =>
+      operators ? `an expression chains more operators than the compiler allows (limit: ${limit.toLocaleString('en-US')} in one expression)` : `expressions nest deeper than the compiler allows (limit: ${limit} levels)`,
   },
   // ---- Structure, checked while building the AST (dsl/build.ts, dsl/check.ts) and by the compiler ----
   SC1101: {
@@ -467,7 +468,7 @@ export class DiagnosticBag {
 /** Thrown by APIs that cannot return partial results; carries every diagnostic. */
 export class DiagnosticError extends Error {
   constructor(readonly diagnostics: Diagnostic[], sources?: SourceLookup) {
-    super(sources ? renderDiagnostics(diagnostics, sources) : diagnostics.map(formatHeadline).join('\n'));
+    super(sources ? renderDiagnostics(diagnostics, sources) : renderDiagnostics(diagnostics, {}).replace(/\n\n/g, '\n'));
     this.name = 'DiagnosticError';
   }
 }
@@ -512,31 +513,101 @@ function describeChar(text: string): string {
   return `'${ch}' (${code})`;
 }
 
-/** A source line as shown: control characters as their Control Pictures (one column each), so none reaches the terminal raw. */
-const visibleLine = (line: string) => line.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (c) => String.fromCharCode(c === '\x7f' ? 0x2421 : 0x2400 + c.charCodeAt(0)));
+// ---- Bounds on what is printed: a file of random bytes, or one line of 100,000 brackets, must
+// not print megabytes. One place for the numbers. ----
+/** Diagnostics rendered in full; past them one line says how many more there are. */
+export const MAX_RENDERED_DIAGNOSTICS = 20;
+/** Columns of a quoted source line shown around the caret; a longer line is clipped, with … marks. */
+export const MAX_QUOTED_COLUMNS = 120;
+/** Characters of a message shown (a message quoting a huge token); the rest is cut, with a … mark. */
+export const MAX_MESSAGE_CHARS = 400;
+
+/**
+ * Text as shown on a terminal: C0 control characters as their Control Pictures, and C1 controls,
+ * format characters (bidirectional overrides, zero-width characters), lone surrogates and
+ * private-use or unassigned code points as U+FFFD, each one column, so that nothing reaches the
+ * terminal raw and the caret still lines up.
+ */
+export const visibleText = (text: string): string =>
+  text
+    .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (c) => String.fromCharCode(c === '\x7f' ? 0x2421 : 0x2400 + c.charCodeAt(0)))
+    .replace(/[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\u2028\u2029]/gu, (c) => (c === '\t' || c === '\n' ? c : '\uFFFD'));
+
+/** `text` cut to `max` characters (whole code points) with a … mark when longer. */
+export function clipText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max - 1;
+  if (/[\uD800-\uDBFF]/.test(text[end - 1] ?? '')) end--;
+  return `${text.slice(0, end)}…`;
+}
+
+/**
+ * The part of `line` shown under a diagnostic: at most MAX_QUOTED_COLUMNS characters around
+ * [start, end) (0-based), with … where it is cut; `caret` is where the span starts in the text
+ * shown and `carets` how many of its characters the shown part holds (at least 1).
+ */
+export function quoteWindow(line: string, start: number, end: number): { text: string; caret: string; carets: number } {
+  let from = 0;
+  let to = line.length;
+  if (line.length > MAX_QUOTED_COLUMNS) {
+    // A third of the window before the caret: the reader sees what leads up to the error.
+    from = Math.max(0, Math.min(start - Math.floor(MAX_QUOTED_COLUMNS / 3), line.length - MAX_QUOTED_COLUMNS));
+    to = Math.min(line.length, from + MAX_QUOTED_COLUMNS);
+    // Never cut a surrogate pair in two.
+    if (from > 0 && /[\uDC00-\uDFFF]/.test(line[from])) from++;
+    if (to < line.length && /[\uDC00-\uDFFF]/.test(line[to])) to--;
+  }
+  const head = from > 0 ? '…' : '';
+  const tail = to < line.length ? '…' : '';
+  const before = visibleText(line.slice(from, Math.max(from, Math.min(start, to))));
+  // One column per code point; tabs kept so the caret lines up under tab-indented code.
+  const caret = (head + before).replace(/[^\t]/gu, ' ');
+  const shownEnd = Math.min(end, to);
+  const carets = Math.max(1, [...line.slice(Math.max(start, from), Math.max(shownEnd, from))].length);
+  return { text: head + visibleText(line.slice(from, to)) + tail, caret, carets };
+}
+
+/** Line `n` (1-based) of `text`, found without splitting the whole file; undefined past its end. */
+function lineOf(text: string, n: number): string | undefined {
+  let at = 0;
+  for (let i = 1; i < n; i++) {
+    const nl = text.indexOf('\n', at);
+    if (nl < 0) return undefined;
+    at = nl + 1;
+  }
+  const nl = text.indexOf('\n', at);
+  const line = nl < 0 ? text.slice(at) : text.slice(at, nl);
+  return line.endsWith('\r') ? line.slice(0, -1) : line;
+}
 
 /** The full text: headline, the source line with a caret under the span, the call chain, notes. */
 export function renderDiagnostic(d: Diagnostic, sources: SourceLookup): string {
-  const out = [formatHeadline(d)];
+  const out = [visibleText(clipText(formatHeadline(d), MAX_MESSAGE_CHARS))];
   const text = lookup(sources, d.span.file);
-  const lineText = text?.split(/\r?\n/)[d.span.line - 1];
+  const lineText = text !== undefined && d.span.line > 0 ? lineOf(text, d.span.line) : undefined;
   if (lineText !== undefined) {
     const num = String(d.span.line);
     const gutter = ' '.repeat(num.length);
-    // Underline to the end of the span on its first line (at least one caret; tabs kept so the
-    // caret lines up under tab-indented code).
+    // Underline to the end of the span on its first line (at least one caret).
     const start = d.span.col - 1;
     const end = d.span.endLine === d.span.line ? Math.max(d.span.endCol - 1, start + 1) : Math.max(lineText.length, start + 1);
-    const pad = lineText.slice(0, start).replace(/[^\t]/g, ' ');
-    out.push(`${gutter} |`, `${num} | ${visibleLine(lineText)}`, `${gutter} | ${pad}${'^'.repeat(end - start)}`);
+    const q = quoteWindow(lineText, start, end);
+    out.push(`${gutter} |`, `${num} | ${q.text}`, `${gutter} | ${q.caret}${'^'.repeat(q.carets)}`);
   }
   for (const site of d.callStack) out.push(`  in block ${site.block} called at ${formatLocation(site.span)}`);
-  for (const note of d.notes) out.push(`  = note: ${note}`);
+  for (const note of d.notes) out.push(`  = note: ${visibleText(clipText(note, MAX_MESSAGE_CHARS))}`);
   return out.join('\n');
 }
 
+/** The first MAX_RENDERED_DIAGNOSTICS diagnostics in full, then one line for the rest. */
 export function renderDiagnostics(ds: readonly Diagnostic[], sources: SourceLookup): string {
-  return ds.map((d) => renderDiagnostic(d, sources)).join('\n\n');
+  const shown = ds.slice(0, MAX_RENDERED_DIAGNOSTICS).map((d) => renderDiagnostic(d, sources));
+  const rest = ds.slice(MAX_RENDERED_DIAGNOSTICS);
+  if (rest.length) {
+    const what = rest.every((d) => d.severity === 'error') ? (rest.length === 1 ? 'error' : 'errors') : rest.length === 1 ? 'diagnostic' : 'diagnostics';
+    shown.push(`… and ${rest.length} more ${what}`);
+  }
+  return shown.join('\n\n');
 }
 
 /** A span covering `a` through `b` (same file). */

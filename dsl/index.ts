@@ -34,10 +34,12 @@ export function parse(source: string, file = '<input>'): ParseResult {
   }
 
   // The parser and the passes after it recurse once per level of nesting: a file nested deeper
-  // than any model needs is refused here, located, before it can overflow the stack.
+  // (or chaining more operators) than any model needs is refused here, located, before it can
+  // overflow the stack or fill memory with parse trees.
   const deep = tooDeep(lexed.tokens);
   if (deep) {
-    diags.report('SC1006', tokenSpan(file, deep), { limit: MAX_NESTING });
+    if (deep.chain) diags.report('SC1006', tokenSpan(file, deep.token), { limit: MAX_CHAIN, operators: true }, { notes: ['split it into steps: name a part (a = …) and use the name'] });
+    else diags.report('SC1006', tokenSpan(file, deep.token), { limit: MAX_NESTING });
     return { program: { kind: 'Program', file, decls: [], span: pointSpan(file, source, 0, 1) }, diagnostics: diags.sorted(), ok: false };
   }
   const parser = getParser();
@@ -70,22 +72,50 @@ export function parse(source: string, file = '<input>'): ParseResult {
 
 /** Levels of brackets, conditionals, and prefix operators in a row, that a model may nest. */
 export const MAX_NESTING = 100;
+/**
+ * Binary operators one expression may chain (`1 + 1 + …`, `x |> f |> …`), counted over the
+ * brackets open around it: each nests the tree one level deeper, for the parser and every pass
+ * after it. The paper's longest chains have a handful; 200,000 took the parser to 775 MB.
+ */
+export const MAX_CHAIN = 1000;
 /** Tokens that open a nested expression without a bracket. */
 const PREFIX = new Set(['-', '+', 'not', '|>']);
+/** Binary operators: each one in a chain is a level of the tree. */
+const BINARY = new Set(['+', '-', '*', '/', '%', '**', '==', '!=', '<', '<=', '>', '>=', 'and', 'or', '|>', '..']);
+/** Tokens after which a new expression starts at the same bracket depth (statements, arguments, list elements). */
+const EXPRESSION_START = new Set(['=', ',', 'return', 'for', 'assert', 'input', 'entry', 'train', 'minimize', 'report', 'evaluate', 'const', 'defaults', 'block', 'model', 'import']);
 
-/** The first token nested past MAX_NESTING (brackets or `if … then`s open, or prefix operators in a row), if any. */
-function tooDeep(tokens: IToken[]): IToken | undefined {
+/**
+ * The first token nested past MAX_NESTING (brackets or `if … then`s open, or prefix operators in
+ * a row), or chaining operators past MAX_CHAIN, if any.
+ */
+function tooDeep(tokens: IToken[]): { token: IToken; chain: boolean } | undefined {
   let depth = 0;
   let ifs = 0;
   let run = 0;
+  // Operators chained at each open bracket depth, and their sum: the depth of the tree here.
+  const chains: number[] = [0];
+  let chained = 0;
   for (const t of tokens) {
     const s = t.image;
-    if (s === '(' || s === '[' || s === '{') depth++;
-    else if (s === ')' || s === ']' || s === '}') depth = Math.max(0, depth - 1);
-    else if (s === 'then') ifs++; // a conditional expression, closed by its else
+    if (s === '(' || s === '[' || s === '{') {
+      depth++;
+      chains.push(0);
+    } else if (s === ')' || s === ']' || s === '}') {
+      depth = Math.max(0, depth - 1);
+      if (chains.length > 1) chained -= chains.pop()!;
+    } else if (s === 'then') ifs++; // a conditional expression, closed by its else
     else if (s === 'else') ifs = Math.max(0, ifs - 1);
+    if (EXPRESSION_START.has(s)) {
+      chained -= chains[chains.length - 1];
+      chains[chains.length - 1] = 0;
+    } else if (BINARY.has(s)) {
+      chains[chains.length - 1]++;
+      chained++;
+    }
     run = PREFIX.has(s) ? run + 1 : s === '(' || s === '[' ? run : 0;
-    if (depth > MAX_NESTING || ifs > MAX_NESTING || run > MAX_NESTING) return t;
+    if (depth > MAX_NESTING || ifs > MAX_NESTING || run > MAX_NESTING) return { token: t, chain: false };
+    if (chained > MAX_CHAIN) return { token: t, chain: true };
   }
   return undefined;
 }

@@ -6,6 +6,7 @@ import type { Program } from './ast.ts';
 import { DiagnosticBag, report, type Diagnostic } from './diagnostics.ts';
 import { parse } from './index.ts';
 import { dirnamePath, joinPath, normalizePath } from './path.ts';
+import { resolveNames } from './resolve.ts';
 
 /**
  * Thrown by a reader for a file that exists but may not be read: not a model file (SC2017), or
@@ -81,8 +82,17 @@ function nodeReader(): FileReader {
   return (f) => fs.readFileSync(f, 'utf8');
 }
 
+export interface LoadOptions {
+  /**
+   * The names every file sees besides its own (the compiler's layers and builtin functions).
+   * Given, every name of every loaded file is resolved once all are loaded (dsl/resolve.ts):
+   * an unknown one is SC2001 whether or not a compile would run the code it is in.
+   */
+  prelude?: Iterable<string>;
+}
+
 /** Loads `path` and its imports from `files` (default, in Node only: the file system). */
-export function loadModule(path: string, files?: FileSource): LoadResult {
+export function loadModule(path: string, files?: FileSource, opts: LoadOptions = {}): LoadResult {
   const read = files === undefined ? nodeReader() : readerOf(files);
   const entry = normalizePath(path);
   const programs = new Map<string, Program>();
@@ -153,6 +163,9 @@ export function loadModule(path: string, files?: FileSource): LoadResult {
     return { entry, imports, programs, sources, diagnostics, ok: false };
   }
   visit(entry, text);
+  // Names resolve across all the files (blocks and consts of each are seen by all); with a file
+  // missing or a tree with holes, every name of theirs would be reported again.
+  if (opts.prelude && !diags.hasErrors) resolveNames(programs.values(), opts.prelude, diags);
   const diagnostics = diags.sorted();
   return { entry, imports, programs, sources, diagnostics, ok: !diagnostics.some((d) => d.severity === 'error') };
 }

@@ -17,8 +17,13 @@
 import { CstParser, EOF, type CstNode, type IParserErrorMessageProvider, type IToken, type TokenType } from 'chevrotain';
 import * as T from './tokens.ts';
 
+/** Characters of a token quoted in a message ("but found '…'"): a 100 kB string literal is cut. */
+const MAX_QUOTED_TOKEN = 40;
+
 function describe(tok: IToken): string {
-  return tok.tokenType === EOF ? 'end of file' : `'${tok.image}'`;
+  if (tok.tokenType === EOF) return 'end of file';
+  const image = tok.image.length > MAX_QUOTED_TOKEN ? `${tok.image.slice(0, MAX_QUOTED_TOKEN - 1)}…` : tok.image;
+  return `'${image}'`;
 }
 
 function tokenLabel(t: TokenType): string {

@@ -131,7 +131,8 @@ describe('diagnostics for broken model files', () => {
   test('an unknown name', () => {
     const msg = diag(variant('unknown', block('  return x |> c: conv(cout, k = 3, pad = 1) |> rleu')));
     expect(msg).toMatch(/unknown\.vae:2:48: error\[SC2001\]: unknown name 'rleu'/);
-    expect(msg).toMatch(/in block Bad called at .*unknown\.vae:7:20/);
+    // Found when the file is loaded (dsl/resolve.ts), not when a call runs the block: no call chain.
+    expect(msg).not.toMatch(/in block Bad called at/);
   });
   test('a shape mismatch inside a block, with the call chain', () => {
     const msg = diag(variant('shape', block('  y = x |> c: conv(cout, k = 3)\n  return y')));

@@ -6,8 +6,9 @@ import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parseSet } from '../../cli/options.ts';
-import { compileModelFile } from '../../compiler/index.ts';
-import { CODES, DiagnosticError, formatMessage } from '../../dsl/diagnostics.ts';
+import { compileModel, compileModelFile } from '../../compiler/index.ts';
+import { CODES, diagnostic, DiagnosticError, formatMessage, MAX_QUOTED_COLUMNS, MAX_RENDERED_DIAGNOSTICS, renderDiagnostic, renderDiagnostics } from '../../dsl/diagnostics.ts';
+import { MAX_CHAIN } from '../../dsl/index.ts';
 import { closestName, didYouMean, editDistance } from '../../dsl/suggest.ts';
 import { backendReason } from '../../runtime/device.ts';
 import { diag, variant, VARIANTS } from './model-files.ts';
@@ -69,6 +70,80 @@ describe('model contracts found by testers', () => {
     expect(src).toMatch(/entry generate\(ref, cls\)/);
     const file = variant('gen_image', src.replace('entry generate(ref, cls)', 'entry generate(cells, ref, cls)'));
     expect(diag(file)).toMatch(/gen_image\.vae:\d+:\d+: error\[SC4005\]: .*a generator takes only the conditions \(reference and label inputs\), not the image it generates; cells is the model's image input/);
+  });
+});
+
+describe("a model instance's override of the wrong type points at the user's argument", () => {
+  test('StatCell(dims = "two"): SC4001 at "two" in the user\'s file, the declaration a note (it was at statcell.vae alone)', () => {
+    const file = variant('wrongtype', `import "${relative(VARIANTS, 'models/statcell.vae')}"\nmodel X = StatCell(dims = "two")\n`);
+    const msg = diag(file);
+    expect(msg).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:2:27: error\\[SC4001\\]: parameter 'dims' got "two" \\(string\\), which is not of type int\n`));
+    expect(msg).toMatch(/\n2 \| model X = StatCell\(dims = "two"\)\n {2}\| {27}\^{5}\n/);
+    expect(msg).toMatch(/= note: dims is declared at \S*models\/statcell\.vae:\d+:3$/);
+  });
+});
+
+describe('diagnostics are bounded', () => {
+  const at = (line: number, col: number, len = 1) => ({ file: 'f.vae', line, col, endLine: line, endCol: col + len, offset: 0, endOffset: 0 });
+  test(`a long line is quoted as at most ${MAX_QUOTED_COLUMNS} columns around the caret, with … marks, the caret under its character`, () => {
+    const line = `${'a'.repeat(5000)}XYZ${'b'.repeat(5000)}`;
+    const shown = renderDiagnostic(diagnostic('SC2001', at(1, 5001, 3), "unknown name 'XYZ'"), { 'f.vae': line }).split('\n');
+    expect(shown[2].length).toBeLessThanOrEqual(MAX_QUOTED_COLUMNS + 6);
+    expect(shown[2]).toMatch(/^1 \| …a+XYZb+…$/);
+    expect(shown[3].indexOf('^')).toBe(shown[2].indexOf('XYZ'));
+    expect(shown[3]).toMatch(/\^{3}$/);
+    // Near the start or the end of the line, only the side that is cut has a mark.
+    expect(renderDiagnostic(diagnostic('SC2001', at(1, 2), 'x'), { 'f.vae': line }).split('\n')[2]).toMatch(/^1 \| a+…$/);
+    const end = renderDiagnostic(diagnostic('SC2001', at(1, line.length), 'x'), { 'f.vae': line }).split('\n');
+    expect(end[2]).toMatch(/^1 \| …b+$/);
+    expect(end[3].indexOf('^')).toBe(end[2].length - 1);
+  });
+  test('bidirectional overrides, zero-width and C1 control characters are shown as U+FFFD, control characters as symbols', () => {
+    const shown = renderDiagnostic(diagnostic('SC2001', at(1, 11), 'x'), { 'f.vae': 'a\u202eb\u200bc\u0085d\x1be x' }).split('\n');
+    expect(shown[2]).toBe('1 | a\ufffdb\ufffdc\ufffdd\u241be x');
+    expect(shown[3].indexOf('^')).toBe(shown[2].indexOf('x'));
+  });
+  test(`after ${MAX_RENDERED_DIAGNOSTICS} diagnostics one line says how many more`, () => {
+    const ds = Array.from({ length: 49 }, (_, i) => diagnostic('SC1001', at(1, 1), `error ${i}`));
+    const text = renderDiagnostics(ds, { 'f.vae': 'x' });
+    expect(text.match(/error\[SC1001\]/g)).toHaveLength(MAX_RENDERED_DIAGNOSTICS);
+    expect(text.endsWith(`\n\n… and ${49 - MAX_RENDERED_DIAGNOSTICS} more errors`)).toBe(true);
+    expect(new DiagnosticError(ds).message.split('\n')).toHaveLength(MAX_RENDERED_DIAGNOSTICS + 1);
+  });
+  test('4,000 random bytes compile to a few kilobytes of diagnostics (it printed 468 KB)', () => {
+    let seed = 7;
+    const bytes = Buffer.from(Array.from({ length: 4000 }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff));
+    const text = bytes.toString('utf8');
+    let msg = '';
+    try {
+      compileModel({ 'g.vae': text }, 'g.vae');
+    } catch (e) {
+      msg = (e as DiagnosticError).message;
+    }
+    expect(msg).toMatch(/error\[SC1/);
+    expect(msg.length).toBeLessThan(20000);
+    expect(msg).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]/);
+  });
+  test(`100,000 brackets, and a 200,000-term sum: one SC1006 each, at the token past the limit (the sum was 400 KB and 775 MB)`, () => {
+    const one = (text: string) => {
+      try {
+        compileModel({ 'm.vae': text }, 'm.vae');
+      } catch (e) {
+        return e as DiagnosticError;
+      }
+      throw new Error('compiled');
+    };
+    const br = one(`model M() {\n  y = ${'('.repeat(100000)}\n}\n`);
+    expect(br.diagnostics.map((d) => d.code)).toEqual(['SC1006']);
+    expect(br.message.length).toBeLessThan(1000);
+    const t0 = performance.now();
+    const sum = one(`model M() {\n  y = ${Array(200000).fill('1').join('+')}\n}\n`);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(sum.diagnostics.map((d) => [d.code, d.span.line, d.span.col])).toEqual([['SC1006', 2, 8 + 2 * MAX_CHAIN]]);
+    expect(sum.message).toMatch(/an expression chains more operators than the compiler allows \(limit: 1,000 in one expression\)/);
+    expect(sum.message.length).toBeLessThan(1000);
+    // At the limit it is an expression like any other.
+    expect(() => compileModel({ 'm.vae': `const k = ${Array(MAX_CHAIN + 1).fill('1').join('+')}\nmodel M() {\n  input x: [B, 4] as label\n  entry f(x) -> [B, 4] { return x * k }\n}\n` }, 'm.vae')).not.toThrow();
   });
 });
 

@@ -93,7 +93,7 @@ function finite(v: Float32Array, file: string, name: string): Float32Array {
 }
 
 /**
- * Runs one entry point. Weights are named as in shared/fixtures/README.md (a `param/` or
+ * Runs one entry point. Weights are named as in test/golden/README.md (a `param/` or
  * `state_after_train/` prefix is accepted); inputs by the entry's input names.
  */
 export async function runEntry(model: CompiledModel, backend: Backend, opts: { weights: string; entry: string; input?: string; out: string; iteration?: number; batch?: number }): Promise<string[]> {

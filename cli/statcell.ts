@@ -184,7 +184,7 @@ program
   .argument('[model]', 'a .vae model file (or --run)')
   .option('--run <dir>', "a training run: its model with the run's overrides, and (without --weights) its checkpoint")
   .option('--checkpoint <name>', 'with --run: best, latest or a checkpoint name', 'best')
-  .option('--weights <file>', 'safetensors with every parameter and state tensor (names as in shared/fixtures; a param/ prefix is accepted)')
+  .option('--weights <file>', 'safetensors with every parameter and state tensor (names as in test/golden/README.md; a param/ prefix is accepted)')
   .requiredOption('--entry <name>', 'entry point')
   .option('--input <file>', "safetensors with the entry's inputs by their names (none for an entry without inputs)")
   .option('--batch <n>', 'items to run when the entry has no inputs (a generator)', positiveInt)

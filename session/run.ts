@@ -7,7 +7,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileModelFile } from '../compiler/index.ts';
-import { compileModel } from '../compiler/compile.ts';
+import { compileModel, modelSource } from '../compiler/compile.ts';
 import type { CompiledModel } from '../compiler/model.ts';
 import { PRECISIONS, type Precision } from '../compiler/precision.ts';
 import type { Backend } from '../runtime/backend.ts';
@@ -130,6 +130,10 @@ export function modelOfCheckpoint(ckDir: string, name: string, overrides: Record
   const m = sidecar.model;
   if (!m || typeof m.files !== 'object' || m.files === null || typeof m.entryFile !== 'string' || typeof m.files[m.entryFile] !== 'string')
     throw new CheckpointError(`checkpoint ${file}: field 'model.files' / 'model.entryFile' is missing or malformed (a checkpoint keeps its model's source files)`);
+  // The files must be those the run trained: a sidecar edited or torn would build another model.
+  const { sourceHash } = modelSource(Object.entries(m.files));
+  if (sourceHash !== m.sourceHash)
+    throw new CheckpointError(`checkpoint ${file}: field 'model.files' hashes to ${sourceHash.slice(0, 12)}…, not to its 'model.sourceHash' ${String(m.sourceHash).slice(0, 12)}… (the sidecar was edited or torn); restore it from a copy, or read another checkpoint with --checkpoint <name>`);
   return compileModel(new Map(Object.entries(m.files)), m.entryFile, { overrides, model: m.name });
 }
 

@@ -85,10 +85,14 @@ export async function writeReport(dir: string, o: ReportInput): Promise<string> 
   /** What the report could not show, and why. */
   const notes: string[] = [];
   if (o.target) figs.push(lossFigure(put, o.target.run, o.target.dir, 'target'));
-  const n = Math.min(o.n ?? 8, o.cells.length);
+  // Distinct cells: a control is a copy of its cell under the same CellId, and would show it twice.
+  const pool = await o.cells.batch(Array.from({ length: Math.min(4 * (o.n ?? 8), o.cells.length) }, (_, i) => i));
+  const ids = new Set<string>();
+  const shown = pool.rows.flatMap((r, i) => (ids.has(r.cellId) ? [] : (ids.add(r.cellId), [i]))).slice(0, o.n ?? 8);
+  const n = shown.length;
   const size = imageSize(o.reference.run.model);
   const zoom = size[0] < 100 ? 2 : 1;
-  const real = await o.cells.batch(Array.from({ length: n }, (_, i) => i));
+  const real = await o.cells.batch(shown);
   const realCells = Array.from({ length: n }, (_, i) => cellChannels(real, i, n));
   // One contrast stretch per report, from the real cells, so that real, reconstructed and generated tiles compare.
   const gain = contrastStretch(realCells);

@@ -13,7 +13,7 @@ import { synthesize } from '../../data/synth.ts';
 import { parseSafetensors, writeSafetensors } from '../../runtime/safetensors.ts';
 import { CheckpointError, loadCheckpoint, resolveCheckpoint, saveCheckpoint } from '../../session/checkpoint.ts';
 import { LockError, lockRun } from '../../session/lock.ts';
-import { assertFreshRunDir, readRunInfo, writeRunInfo } from '../../session/run.ts';
+import { assertFreshRunDir, modelOfCheckpoint, readRunInfo, writeRunInfo } from '../../session/run.ts';
 import { TINY_FILE, tinyModel } from './tiny-model.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'statcell-ck-'));
@@ -43,6 +43,17 @@ describe('checkpoint files', () => {
       expect(() => resolveCheckpoint(dir, 'latest')).toThrow(/latest: the pointer must hold the name of a checkpoint/);
     }
     expect(() => resolveCheckpoint(dir, '../epoch-0001')).toThrow(/--checkpoint \.\.\/epoch-0001: give best, latest or the name/);
+  });
+
+  test("a sidecar whose model files were edited: the run's model is not rebuilt from them; the error names the field", () => {
+    const dir = tmp();
+    const { model } = written(dir);
+    const file = join(dir, 'epoch-0001.json');
+    expect(modelOfCheckpoint(dir, 'epoch-0001', {}).sourceHash).toBe(model.sourceHash);
+    const sidecar = JSON.parse(readFileSync(file, 'utf8'));
+    sidecar.model.files[sidecar.model.entryFile] += '\n# edited\n';
+    writeFileSync(file, JSON.stringify(sidecar));
+    expect(() => modelOfCheckpoint(dir, 'epoch-0001', {})).toThrow(/epoch-0001\.json: field 'model\.files' hashes to [0-9a-f]{12}…, not to its 'model\.sourceHash' [0-9a-f]{12}… \(the sidecar was edited or torn\)/);
   });
 
   test('a malformed sidecar is refused naming the file and the field', () => {

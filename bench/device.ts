@@ -172,9 +172,9 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     writeFileSync(out, JSON.stringify(result, null, 1));
   };
   if (!a.quick && /\(software\)$/.test(backend.description)) {
-    // The full shapes take hours on a software rasterizer: stop before spending the lent machine's minutes.
-    save();
-    log(`device.sh: ${backend.description} is a software adapter, not the GPU: Dawn found no hardware adapter (Vulkan loader and ICD: VK_DRIVER_FILES=${process.env.VK_DRIVER_FILES ?? ''} VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES ?? ''}). Stopped; --quick runs the small shapes on it. Wrote ${out}`);
+    // The full shapes take hours on a software rasterizer: stop before spending the lent machine's
+    // minutes, and leave any earlier result of the day in place (nothing was measured).
+    log(`bench/device: ${backend.description} is a software adapter, not the GPU: Dawn found no hardware adapter (Vulkan loader and ICD: VK_DRIVER_FILES=${process.env.VK_DRIVER_FILES ?? ''} VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES ?? ''}). Stopped, nothing written; --quick runs the small shapes on it`);
     process.exit(2);
   }
   log(`features  ${features.join(' ') || '(none)'}`);

@@ -6,7 +6,7 @@ import { makeProgress } from '../train/progress.ts';
 import { train, type TrainResult } from '../train/trainer.ts';
 import { resolveCheckpoint } from '../session/checkpoint.ts';
 import { lockRun } from '../session/lock.ts';
-import { assertFreshRunDir, forgetUnstartedRun, loadModel, modelOfCheckpoint, readRunInfo, writeRunInfo } from '../session/run.ts';
+import { assertFreshRunDir, forgetUnstartedRun, hasCheckpoint, loadModel, modelOfCheckpoint, readRunInfo, writeRunInfo } from '../session/run.ts';
 import { backendFor, log, openSplit } from './common.ts';
 import { batchIndices } from '../data/sampler.ts';
 import { readManifest } from '../data/manifest.ts';
@@ -80,8 +80,9 @@ export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
   if (o.epochs === undefined && o.iterations === undefined) o.epochs = 1;
   if (!o.data) throw new Error(o.resume ? `--resume: ${o.out} holds no run to resume (no run.json); give --data and --model to start one` : 'statcell train: --data <manifest> is required');
   const data = o.data;
-  // Before its first checkpoint a run has no validation ELBO to keep comparable: any manifest may continue it.
-  if (previous && given.data && resolveCheckpoint(join(given.out, 'checkpoints'), 'latest')) sameManifest(previous.data, given.data, o.out);
+  // Before its first checkpoint a run has no validation ELBO or label vocabulary to keep: any manifest may continue it.
+  const trained = previous !== undefined && hasCheckpoint(given.out);
+  if (trained && given.data) sameManifest(previous.data, given.data, o.out);
   if (!o.model && !previous) throw new Error(o.resume ? `--resume: ${o.out} holds no run to resume (no run.json); give --model to start one` : 'statcell train: --model <file> is required');
   const overrides = previous && !Object.keys(o.set).length ? previous.overrides : o.set;
   const precision = parsePrecision(o.precision ?? previous?.precision ?? 'f32');
@@ -99,7 +100,7 @@ export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
   if (previous && o.fit && o.fit !== (previous.fit ?? 'exact')) throw new Error(`--resume: ${o.out} was trained with --fit ${previous.fit ?? 'exact'}; resume with the same (or none: the run's is used)`);
   // The label vocabulary comes from the training data (kept in run.json for every later use).
   const rows = readManifest(resolve(data), { seed: 1 });
-  const trainSet = openSplit(data, model, 'train', { skipBad: o.skipBad, log, labels: previous?.labels, fit, rows });
+  const trainSet = openSplit(data, model, 'train', { skipBad: o.skipBad, log, labels: trained ? previous.labels : undefined, fit, rows });
   // The label input's width against the data's labels, before step 0 (it failed at the first batch).
   const label = model.inputs.find((i) => i.role?.kind === 'label');
   if (label) oneHot(model, label, trainSet.classes, []);

@@ -56,7 +56,7 @@ export interface ManifestOptions {
 /**
  * The Allen manifest (~40 000 cells) is ~30 MB of CSV. Parsed, a manifest takes ~20× its size in
  * memory (a string per field, an object per row; measured: 24 MB of CSV → 571 MB peak RSS), so
- * past 64 MiB (~800 000 rows of the Allen columns) it would need gigabytes.
+ * past 64 MiB (~90 000 rows of the Allen columns, ~750 bytes each) it would need gigabytes.
  */
 export const MAX_MANIFEST_BYTES = 64 * MiB;
 

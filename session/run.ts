@@ -75,6 +75,11 @@ const RUN_SCHEMA = {
 };
 const validateRunInfo = new Ajv({ allErrors: true }).compile(RUN_SCHEMA);
 
+/** Whether a run directory holds a checkpoint: the latest pointer, or any checkpoint's sidecar (a crash may leave one without the pointer). */
+export function hasCheckpoint(dir: string): boolean {
+  return existsSync(join(dir, 'checkpoints', 'latest')) || checkpointNames(join(dir, 'checkpoints')).length > 0;
+}
+
 /**
  * Refuses a fresh (not --resume) training run into a directory that already holds one, so that
  * its checkpoints and metrics are never overwritten or mixed with another run's. A run that
@@ -84,9 +89,9 @@ const validateRunInfo = new Ajv({ allErrors: true }).compile(RUN_SCHEMA);
  */
 export function assertFreshRunDir(dir: string): string | undefined {
   const held = ['run.json', 'checkpoints/latest', 'metrics.jsonl'].filter((f) => existsSync(join(dir, f)));
+  if (hasCheckpoint(dir))
+    throw new Error(`${dir} already holds a training run (${(held.length ? held : ['checkpoints']).join(', ')}); continue it with --resume, or give another --out`);
   if (!held.length) return undefined;
-  if (existsSync(join(dir, 'checkpoints/latest')) || checkpointNames(join(dir, 'checkpoints')).length)
-    throw new Error(`${dir} already holds a training run (${held.join(', ')}); continue it with --resume, or give another --out`);
   for (const f of held) rmSync(join(dir, f), { force: true });
   return `${dir}: its run stopped before its first checkpoint, so there is nothing to resume; starting afresh (${held.join(' and ')} replaced)`;
 }

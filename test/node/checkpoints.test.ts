@@ -5,7 +5,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, readdirSync, readFileSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -195,6 +195,9 @@ describe('confinement, divergence, run.json', () => {
     const good = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8'));
     writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...good, batch: '4', labels: [1], fit: 'stretch' }));
     expect(() => readRunInfo(dir)).toThrow(/run\.json: \/batch must be integer; \/labels\/0 must be string; \/fit must be equal to one of the allowed values/);
+    // Sidecars alone (run.json and the pointer gone): still a run with checkpoints.
+    rmSync(join(dir, 'run.json'));
+    expect(() => assertFreshRunDir(dir)).toThrow(/already holds a training run \(checkpoints\)/);
   });
 });
 

@@ -67,35 +67,19 @@ export function readBoundedSync(file: string, maxBytes: number): Buffer {
 
 /** The async twin of readBoundedSync. */
 export async function readBounded(file: string, maxBytes: number): Promise<Buffer> {
-  let fh;
-  try {
-    fh = await open(file, FLAGS);
-  } catch (e) {
-    throw new FileReadError(file, errnoMessage(e));
-  }
-  try {
-    const st = await fh.stat();
-    const why = refuse(st.mode, st.size, maxBytes);
-    if (why) throw new FileReadError(file, why);
-    const buf = Buffer.allocUnsafe(st.size + 1);
-    let n = 0;
-    for (let r; n < buf.length && (r = (await fh.read(buf, n, buf.length - n, n)).bytesRead) > 0; ) n += r;
-    if (n > st.size) throw new FileReadError(file, 'the file grew while being read');
-    return buf.subarray(0, n);
-  } catch (e) {
-    if (e instanceof FileReadError) throw e;
-    throw new FileReadError(file, errnoMessage(e));
-  } finally {
-    await fh.close();
-  }
+  return withBoundedFile(file, maxBytes, async (readAt, size) => {
+    const buf = await readAt(0, size + 1);
+    if (buf.length > size) throw new FileReadError(file, 'the file grew while being read');
+    return buf;
+  });
 }
 
 /**
- * Runs `use` on a regular file of at most `maxBytes` opened for reading (checked with fstat as
- * readBounded does), with `readAt(at, n)`: up to n bytes from offset `at` (fewer at the end), so
- * that a header is read without the rest of the file. The file is closed afterwards.
+ * Runs `use` on a regular file of at most `maxBytes` opened for reading (checked with fstat),
+ * with `readAt(at, n)`: up to n bytes from offset `at` (fewer at the end), so that a header is
+ * read without the rest of the file. I/O errors name the file; the file is closed afterwards.
  */
-export async function withBoundedFile<T>(file: string, maxBytes: number, use: (readAt: (at: number, n: number) => Promise<Uint8Array>, size: number, fd: number) => Promise<T> | T): Promise<T> {
+export async function withBoundedFile<T>(file: string, maxBytes: number, use: (readAt: (at: number, n: number) => Promise<Buffer>, size: number, fd: number) => Promise<T> | T): Promise<T> {
   let fh;
   try {
     fh = await open(file, FLAGS);
@@ -103,17 +87,25 @@ export async function withBoundedFile<T>(file: string, maxBytes: number, use: (r
     throw new FileReadError(file, errnoMessage(e));
   }
   try {
-    const st = await fh.stat();
+    const h = fh;
+    const io = async <R>(f: () => Promise<R>): Promise<R> => {
+      try {
+        return await f();
+      } catch (e) {
+        throw e instanceof FileReadError ? e : new FileReadError(file, errnoMessage(e));
+      }
+    };
+    const st = await io(() => h.stat());
     const why = refuse(st.mode, st.size, maxBytes);
     if (why) throw new FileReadError(file, why);
-    const h = fh;
-    const readAt = async (at: number, n: number) => {
-      const buf = Buffer.allocUnsafe(Math.max(0, n));
-      let got = 0;
-      for (let r; got < buf.length && (r = (await h.read(buf, got, buf.length - got, at + got)).bytesRead) > 0; ) got += r;
-      return buf.subarray(0, got);
-    };
-    return await use(readAt, st.size, fh.fd);
+    const readAt = (at: number, n: number) =>
+      io(async () => {
+        const buf = Buffer.allocUnsafe(Math.max(0, n));
+        let got = 0;
+        for (let r; got < buf.length && (r = (await h.read(buf, got, buf.length - got, at + got)).bytesRead) > 0; ) got += r;
+        return buf.subarray(0, got);
+      });
+    return await use(readAt, st.size, h.fd);
   } finally {
     await fh.close();
   }

@@ -38,7 +38,10 @@ export class Elaborator {
   private modelScope!: Scope;
   private entries = new Map<string, A.EntryStmt>();
   private train?: A.TrainStmt;
+  /** The inputs whose guards hold. */
   private inputs = new Map<string, A.InputStmt>();
+  /** Every input the model declares, whatever its guard: what a bare entry parameter may name. */
+  private declaredInputs = new Set<string>();
   private inputRoles = new Map<string, InputRole>();
   /** The `evaluate` names and optimiser of the last training step built. */
   private step: StepRecord = {};
@@ -164,6 +167,7 @@ export class Elaborator {
             if (s.role) this.inputRoles.set(s.name.name, inputRole(s, (e) => this.ip.evalIn(e, scope)));
           }
           scope.env.set(s.name.name, null);
+          this.declaredInputs.add(s.name.name);
           break;
         case 'Entry':
           this.entries.set(s.name.name, s);
@@ -277,7 +281,7 @@ export class Elaborator {
       if (!shapeExpr) {
         const inp = this.inputs.get(p.name.name);
         if (!inp) {
-          if (!this.modelScope.env.has(p.name.name)) fail('SC2014', p.name.span, { name: p.name.name, model: this.model.name.name });
+          if (!this.declaredInputs.has(p.name.name)) fail('SC2014', p.name.span, { name: p.name.name, model: this.model.name.name });
           scope.env.set(p.name.name, null); // an input whose guard is false
           continue;
         }

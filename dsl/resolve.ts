@@ -18,7 +18,7 @@
 // name assigned in one branch of an `if` read after it): order is the compiler's business.
 
 import type * as A from './ast.ts';
-import type { DiagnosticBag } from './diagnostics.ts';
+import { MAX_RENDERED_DIAGNOSTICS, report, type Diagnostic, type DiagnosticBag, type DiagnosticCode, type MessageArgs, type Span } from './diagnostics.ts';
 import { didYouMean } from './suggest.ts';
 
 /** Names that a build binds in every entry point and training step. */
@@ -59,7 +59,7 @@ export function resolveNames(programs: Iterable<A.Program>, prelude: Iterable<st
   const top = new Scope(global);
   for (const n of [...blocks, ...preludeNames]) top.add(n);
   // "Did you mean": what is in scope first, then blocks, layers and functions, as the compiler offers them.
-  const r = new Resolver(diags, (scope) => {
+  const r = new Resolver((scope) => {
     const seen = new Set<string>();
     for (let s: Scope | undefined = scope; s; s = s.parent) if (s !== top) for (const n of s.names) seen.add(n);
     return [...seen, ...blocks, ...preludeNames];
@@ -76,13 +76,40 @@ export function resolveNames(programs: Iterable<A.Program>, prelude: Iterable<st
         default: break;
       }
     }
+  r.flush(diags);
+}
+
+/** A model's name and the names of its inputs (every `input`, whatever its guard). */
+interface ModelInputs {
+  name: string;
+  inputs: string[];
+}
+
+/** An unknown name found; its notes ("did you mean") are computed only if it is rendered. */
+interface Finding {
+  diagnostic: Diagnostic;
+  notes: () => string[];
 }
 
 class Resolver {
-  constructor(
-    readonly diags: DiagnosticBag,
-    readonly candidates: (scope: Scope) => string[],
-  ) {}
+  private readonly findings: Finding[] = [];
+  constructor(readonly candidates: (scope: Scope) => string[]) {}
+
+  private find<C extends DiagnosticCode>(code: C, span: Span, args: MessageArgs<C>, notes: () => string[]): void {
+    this.findings.push({ diagnostic: report(code, span, args), notes });
+  }
+
+  /**
+   * Reports the findings in source order. "Did you mean" compares a name with every name in
+   * scope, so it is computed only for the findings that are rendered (the first by position): a
+   * generated file with thousands of unknown names among thousands of bound ones would otherwise
+   * take quadratic time.
+   */
+  flush(diags: DiagnosticBag): void {
+    const at = (f: Finding) => f.diagnostic.span;
+    const sorted = [...this.findings].sort((a, b) => at(a).file.localeCompare(at(b).file) || at(a).offset - at(b).offset);
+    sorted.forEach((f, i) => diags.add(i < MAX_RENDERED_DIAGNOSTICS ? { ...f.diagnostic, notes: f.notes() } : f.diagnostic));
+  }
 
   defaults(d: A.DefaultsDecl, scope: Scope): void {
     for (const l of d.layers) for (const a of l.args) this.expr(a.value, scope);
@@ -109,13 +136,14 @@ class Resolver {
     // Input shapes are evaluated in builds, where the batch size B is bound.
     const build = new Scope(scope);
     for (const n of BUILD_NAMES) build.add(n);
-    this.body(d.body, scope, build, d.name.name);
+    const inputs = d.body.flatMap((st) => (st.kind === 'Input' ? [st.name.name] : []));
+    this.body(d.body, scope, build, { name: d.name.name, inputs });
   }
 
   instance(d: A.ModelInstance, scope: Scope, models: Map<string, A.ModelDecl | A.ModelInstance>): void {
     for (const a of d.overrides) this.expr(a.value, scope);
     if (!models.has(d.template.name)) {
-      this.diags.report('SC2012', d.template.span, { name: d.template.name }, { notes: didYouMean(d.template.name, models.keys()) });
+      this.find('SC2012', d.template.span, { name: d.template.name }, () => didYouMean(d.template.name, models.keys()));
       return;
     }
     // The template the chain of instances ends in (a cycle is SC4019, the compiler's).
@@ -129,12 +157,12 @@ class Resolver {
     const names = t.params.map((p) => p.name.name);
     for (const a of d.overrides) {
       if (a.name && !names.includes(a.name.name))
-        this.diags.report('SC2004', a.span, { owner: `model ${t.name.name}`, name: a.name.name }, { notes: [...didYouMean(a.name.name, names), `parameters: ${names.join(', ')}`] });
+        this.find('SC2004', a.span, { owner: `model ${t.name.name}`, name: a.name.name }, () => [...didYouMean(a.name!.name, names), `parameters: ${names.join(', ')}`]);
     }
   }
 
-  /** A body's statements; `build`: the scope of a model's input shapes (with B bound). */
-  body(body: A.Stmt[], scope: Scope, build?: Scope, model = ''): void {
+  /** A body's statements; `build`: the scope of a model's input shapes (with B bound); `model`: the model they are in. */
+  body(body: A.Stmt[], scope: Scope, build?: Scope, model?: ModelInputs): void {
     for (const s of body) {
       switch (s.kind) {
         case 'Assign': case 'Const': this.expr(s.value, scope); break;
@@ -145,22 +173,23 @@ class Resolver {
         case 'Defaults': this.defaults(s, scope); break;
         case 'Minimize':
           this.expr(s.loss, scope);
-          // `using adam(…)`: adam names the optimiser, not a function in scope.
-          if (s.optimizer?.kind === 'Call' && s.optimizer.callee.kind === 'Name' && s.optimizer.callee.name === 'adam') for (const a of s.optimizer.args) this.expr(a.value, scope);
-          else if (s.optimizer) this.expr(s.optimizer, scope);
+          // `using adam(…)`: the callee names the optimiser, not a function in scope (another name is
+          // the compiler's SC4014, which says what is allowed).
+          if (s.optimizer?.kind === 'Call' && s.optimizer.callee.kind === 'Name') for (const a of s.optimizer.args) this.expr(a.value, scope);
+          else if (s.optimizer && s.optimizer.kind !== 'Name') this.expr(s.optimizer, scope);
           break;
         case 'Input':
           this.shape(s.shape, build ?? scope, false);
           if (s.role) for (const a of s.role.args) this.expr(a.value, scope);
           if (s.guard) this.expr(s.guard, scope);
           break;
-        case 'Entry': case 'Train': this.step(s, scope, model); break;
+        case 'Entry': case 'Train': if (model) this.step(s, scope, model); break;
       }
     }
   }
 
   /** An entry point or the training step, in a build below the model's scope. */
-  step(s: A.EntryStmt | A.TrainStmt, model: Scope, modelName: string): void {
+  step(s: A.EntryStmt | A.TrainStmt, model: Scope, inputs: ModelInputs): void {
     const scope = new Scope(model);
     for (const n of BUILD_NAMES) scope.add(n);
     for (const p of s.params) scope.add(p.name.name);
@@ -169,8 +198,8 @@ class Resolver {
     bindBody(s.body, scope, true);
     for (const p of s.params) {
       if (p.shape) this.shape(p.shape, scope, false);
-      // A bare name is the model's input (or another name of the model) of that name.
-      else if (!model.has(p.name.name)) this.diags.report('SC2014', p.name.span, { name: p.name.name, model: modelName }, { notes: didYouMean(p.name.name, this.candidates(model)) });
+      // A bare name is the model's input of that name (whatever its guard says).
+      else if (!inputs.inputs.includes(p.name.name)) this.find('SC2014', p.name.span, { name: p.name.name, model: inputs.name }, () => didYouMean(p.name.name, inputs.inputs));
     }
     if (output) this.shape(output, scope, true);
     this.body(s.body, scope);
@@ -200,7 +229,7 @@ class Resolver {
       const e = stack.pop()!;
       switch (e.kind) {
         case 'Name':
-          if (e.name !== '_' && !scope.has(e.name)) this.diags.report('SC2001', e.span, { name: e.name }, { notes: didYouMean(e.name, this.candidates(scope)) });
+          if (e.name !== '_' && !scope.has(e.name)) this.find('SC2001', e.span, { name: e.name }, () => didYouMean(e.name, this.candidates(scope)));
           break;
         case 'Spread': stack.push(e.argument); break;
         case 'List': for (let i = e.elements.length - 1; i >= 0; i--) stack.push(e.elements[i]); break;

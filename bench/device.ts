@@ -10,13 +10,15 @@
 //   --quick            small shapes (matmul 256³, one layer at batch 1, the models at the fixtures' small
 //                      widths, 32×32 at batch 2 and 64×64×32 at batch 2): runs on SwiftShader
 //   --peak-tflops x    the f32 peak to compare against (default: 67 for an H100/H200, else none)
-//   --out file         JSON path (default bench/results/<date>-device[-quick].json)
+//   --out file         JSON path (default bench/results/<date>T<hh-mm-ss>-device[-quick].json: one per run,
+//                      so that a rerun cut short never replaces a complete result)
 //   --skip a,b         parts to skip: kernels, convt, train2d, train3d
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { compileModelFile } from '../compiler/index.ts';
+import { writeAtomic } from '../data/files.ts';
 import { fuse } from '../compiler/fuse.ts';
 import { lower, memoryStats } from '../compiler/plan.ts';
 import { openBackend } from '../runtime/device.ts';
@@ -149,8 +151,10 @@ const fmtStep = (r: StepRow): string =>
 export async function main(argv = process.argv.slice(2)): Promise<void> {
   const a = parseArgs(argv);
   const started = performance.now();
-  const out = a.out ?? join('bench', 'results', `${new Date().toISOString().slice(0, 10)}-device${a.quick ? '-quick' : ''}.json`);
-  const result: Record<string, unknown> = { date: new Date().toISOString(), argv, node: process.version, host: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30) } };
+  const date = new Date().toISOString();
+  const out = a.out ?? join('bench', 'results', `${date.slice(0, 19).replace(/:/g, '-')}-device${a.quick ? '-quick' : ''}.json`);
+  // `complete` stays false until every part has run: a file cut off by the time limit says so.
+  const result: Record<string, unknown> = { date, complete: false, argv, node: process.version, host: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30) } };
 
   // 1. The adapter.
   const { backend: b, reason } = await openBackend('webgpu');
@@ -164,12 +168,12 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   result.adapter = adapter;
   log(`adapter   ${reason}`);
   // The JSON is written again after each part, so that a run stopped by its time limit keeps
-  // what it measured.
+  // what it measured; each time whole (a temporary file renamed over it), never half written.
   const save = () => {
     result.seconds = +((performance.now() - started) / 1000).toFixed(1);
     result.loadavg = load();
     mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, JSON.stringify(result, null, 1));
+    writeAtomic(out, JSON.stringify(result, null, 1));
   };
   if (!a.quick && /\(software\)$/.test(backend.description)) {
     // The full shapes take hours on a software rasterizer: stop before spending the lent machine's
@@ -244,6 +248,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   log(`\npeak memory: ${result.peakPlannedMiB ?? '-'} MiB planned by the largest program that ran (compiler/plan.ts memoryStats; WebGPU reports no device memory use)`);
 
   backend.destroy();
+  result.complete = true;
   save();
   log(`took ${result.seconds} s; wrote ${out}`);
 }

@@ -606,8 +606,9 @@ function gemm_block(jc: i32, nc: i32, Ci: i32, Co: i32, x: usize, w: usize, lda:
   const G = GD * GH * GW;
   const K = Ci * KD * KH * KW;
   const kcMax = max(1, min(K, KC));
+  // A transpose phase reads its weights packed once per call (phase_panels): no pack-A region.
   const pa = scratch;
-  const pb = ptr(pa, ((min(Co, MC) + MR - 1) / MR) * MR * kcMax);
+  const pb = transposePhase ? pa : ptr(pa, ((min(Co, MC) + MR - 1) / MR) * MR * kcMax);
   const tile = ptr(pb, kcMax * ((nc + NR - 1) / NR) * NR); // within gemmScratch's: nc ≤ min(B·G, NC)
   const tab = rb;
   const bases = ptr(rb, KC);

@@ -210,7 +210,7 @@ export const convTransposeWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => 
   const padded = (b: number) => (rb ? -1 : paddedFloats(b, g.Ci, g.S, withTaps));
   const pf = padded(g.B);
   return {
-    scratch: [gemmScratch(g.Co, N, g.Ci * taps), g.Co * Math.min(N, GEMM.NC), phasePanels(g), rb, Math.max(0, pf)],
+    scratch: [gemmScratch(g.Co, N, g.Ci * taps, false), g.Co * Math.min(N, GEMM.NC), phasePanels(g), rb, Math.max(0, pf)],
     run: (k, bufs) => {
       const [bias, y, scratch, cbuf, wp, rbuf, pbuf] = biasArgs(bufs);
       setGeom(k, g.O, g.S, g);
@@ -219,7 +219,7 @@ export const convTransposeWasm = (inShapes: Shape[], attrs: Attrs): WasmPlan => 
     split: (threads) => {
       const perImage = N / g.B;
       return batchSplit(g, threads, g.B * vol(g.O) * g.Co * g.Ci * taps, geomCall(g.O, g.S, g),
-        (b) => [gemmScratch(g.Co, b * perImage, g.Ci * taps), g.Co * Math.min(b * perImage, GEMM.NC), phasePanels(g), rb, Math.max(0, padded(b))],
+        (b) => [gemmScratch(g.Co, b * perImage, g.Ci * taps, false), g.Co * Math.min(b * perImage, GEMM.NC), phasePanels(g), rb, Math.max(0, padded(b))],
         (b0, b, io, [scratch, cbuf, wp, rbuf, pbuf]) => ['conv_transpose', b, g.Ci, g.Co, io[0] + 4 * b0 * g.Ci * vol(g.S), io[1],
           hasBias ? 1 : 0, hasBias ? io[2] : 0, io[hasBias ? 3 : 2] + 4 * b0 * g.Co * vol(g.O), scratch, cbuf, wp, rb ? rbuf : 0, rb,
           ...paddedArgs(padded(b), pbuf)]);

@@ -11,10 +11,11 @@ const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
 /**
  * Scratch floats `gemm_acc` needs for an M×N×K product: packed A, packed B, one edge tile, and
  * the offset table and panel bases of its in-place path for few rows (gemm_acc_direct_b).
+ * `packsA` false: A comes packed already (conv_transpose's phase panels), no region for it.
  */
-export function gemmScratch(M: number, N: number, K: number): number {
+export function gemmScratch(M: number, N: number, K: number, packsA = true): number {
   const kc = Math.max(1, Math.min(K, GEMM.KC));
-  const packA = roundUp(Math.max(1, Math.min(M, GEMM.MC)), GEMM.MR) * kc;
+  const packA = packsA ? roundUp(Math.max(1, Math.min(M, GEMM.MC)), GEMM.MR) * kc : 0;
   const packB = kc * roundUp(Math.max(1, Math.min(N, GEMM.NC)), GEMM.NR);
   return packA + packB + GEMM.MR * GEMM.NR + GEMM.KC + GEMM.NC / GEMM.NR;
 }

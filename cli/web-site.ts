@@ -13,6 +13,7 @@ import { numel } from '../kernels/types.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { writeSafetensors } from '../runtime/safetensors.ts';
 import { feedsFor, inputWithRole, requireUnconditioned } from '../session/feeds.ts';
+import { checkComposes, checkSameSize } from '../session/generate.ts';
 import { openRun, type OpenedRun } from '../session/run.ts';
 import { SITE_FORMAT, type ModelRole, type SiteCell, type SiteIndex, type SiteModel } from '../web/site.ts';
 import { openSplit } from './common.ts';
@@ -71,6 +72,9 @@ function weightsOf(r: OpenedRun, tensors: Map<string, Float32Array>): Uint8Array
   return writeSafetensors(keep, { format: 'statcell', model: r.model.name, checkpoint: r.checkpoint, iteration: String(r.sidecar.iteration) });
 }
 
+/** The roles the page calls each model through, and what for. */
+const EXPLORER_ROLES = [['encode', 'embed cells'], ['decode', 'reconstruct cells and walk the latent space'], ['generate', 'generate cells']] as const;
+
 /** Writes the site's data (index.json, data/) into `out` for the runs; returns the index. */
 export async function exportSiteData(o: ExportOptions, backend: Backend, log: (l: string) => void): Promise<SiteIndex> {
   if (!o.reference && !o.target) throw new Error('export-web: give --reference <run>, --target <run>, or both');
@@ -84,11 +88,17 @@ export async function exportSiteData(o: ExportOptions, backend: Backend, log: (l
     // The page calls them in their roles (given swapped, it failed in the browser).
     if (runs.reference) requireUnconditioned(runs.reference.model, "be the explorer's reference model", `a reference model is of the cell alone; give ${o.reference} as --target`);
     if (runs.target) for (const role of ['reference', 'label'] as const) inputWithRole(runs.target.model, role, "the explorer's target model (structures given a cell and a label)");
+    // The page calls every model through these roles; a model without one exported, and the page failed there.
+    for (const r of Object.values(runs))
+      for (const [role, purpose] of EXPLORER_ROLES)
+        if (!r!.model.roles[role]) throw r!.model.error('SC5001', { need: 'entry', model: r!.model.name, role, purpose: `${purpose} in the explorer (export-web ${r!.dir})` });
+    if (runs.reference && runs.target) {
+      checkSameSize(runs.reference, runs.target, 'export-web');
+      checkComposes(runs.reference, runs.target, 'export-web'); // the page generates structures in generated cells
+    }
     // The cells: from the target's vocabulary when there is a target (it takes labels).
     const first = (runs.target ?? runs.reference)!;
     const manifest = o.data ?? first.info.data;
-    const sizes = Object.values(runs).map((r) => r!.model.inputs.find((i) => i.role?.kind === 'image')!.itemShape.slice(1).join('×'));
-    if (new Set(sizes).size > 1) throw new Error(`export-web: the reference and target models take different image sizes (${sizes.join(' and ')})`);
     const ds = openSplit(manifest, first.model, o.split, { labels: first.info.labels, fit: first.info.fit, log });
     const n = Math.min(o.cells, ds.length);
     if (!n) throw new Error(`export-web: ${manifest} has no cells in split ${o.split}`);

@@ -34,6 +34,18 @@ export function checkSameSize(reference: OpenedRun, target: OpenedRun, what: str
 }
 
 /**
+ * Whole generated cells feed the target model: each channel its reference input reads must be one
+ * the reference model generates (a membrane-only reference cannot condition a target that reads
+ * DNA). Checked before anything runs, naming both runs.
+ */
+export function checkComposes(reference: OpenedRun, target: OpenedRun, what: string): void {
+  const made = channelsOf(inputWithRole(reference.model, 'image', what));
+  const missing = target.model.inputs.filter((i) => i.role?.kind === 'reference').flatMap((i) => channelsOf(i).filter((c) => !made.includes(c)).map((c) => `${i.name} reads ${c}`));
+  if (missing.length)
+    throw new Error(`${what}: the target model (${target.dir}) cannot be given the reference model's cells (${reference.dir}): its reference input ${missing.join(', ')}, which ${reference.model.name} does not generate (it generates ${made.join(', ')}); give a reference run whose image has those channels`);
+}
+
+/**
  * A generator run on all n cells in one batch (so that a seed gives the same cells whatever n is
  * split into); a batch past the backend's memory is named as such, with the remedy: fewer cells.
  */
@@ -72,6 +84,7 @@ export async function generate(o: { reference?: OpenedRun; target?: OpenedRun; n
     names = base.map((_, i) => `generated ${i}`);
   } else {
     if (!o.reference) throw new Error('generate: whole cells need the reference model (--reference); for structures in real cells give --data');
+    if (o.target && o.labels.length) checkComposes(o.reference, o.target, 'generate');
     const m = o.reference.model;
     const g = generateRole(m);
     requireUnconditioned(m, 'generate whole cells on its own', 'give it as --target (structures generated given a cell), with an unconditioned model as --reference');

@@ -421,6 +421,40 @@ describe('generate with a target conditioned on its label alone', () => {
   });
 });
 
+describe('export-web and generate refuse runs the page or the pair cannot use (tester: it exported a 0-byte embedding, and a pair that failed in the page)', () => {
+  test('a model without an encode entry is SC5001 at export-web, naming the role and what the explorer calls it for; nothing written', () => {
+    const dir = tmp();
+    const file = join(dir, 'noenc.vae');
+    writeFileSync(file, readFileSync(TINY_FILE, 'utf8').replace('entry encode(', 'entry features('));
+    const out = join(dir, 'run');
+    const trained = run(['train', '--model', file, '--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--out', out, '--backend', 'wasm', '--batch', '4', '--iterations', '1']);
+    expect(trained.code, trained.err).toBe(0);
+    const site = join(dir, 'site');
+    const r = run(['export-web', '--reference', out, '--out', site, '--backend', 'wasm']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/SC5001/);
+    expect(r.err).toContain('encode');
+    expect(r.err).toContain('embed cells in the explorer');
+    expect(existsSync(site)).toBe(false);
+  });
+
+  test('a reference that generates only membrane with a target that reads membrane and DNA: export-web and generate say which channel is missing, before running', () => {
+    const ref = join(tmp(), 'memb-only');
+    const trained = run(['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--set', 'image_channels=["membrane"]', '--data', join(data, 'manifest.csv'), '--out', ref, '--backend', 'wasm', '--batch', '4', '--iterations', '1']);
+    expect(trained.code, trained.err).toBe(0);
+    const site = join(tmp(), 'site');
+    const e = run(['export-web', '--reference', ref, '--target', tinyTargetRun(), '--out', site, '--backend', 'wasm']);
+    expect(e.code).toBe(1);
+    expect(e.err).toContain("its reference input ref reads dna, which Tiny does not generate (it generates membrane)");
+    expect(existsSync(site)).toBe(false);
+    const label = (JSON.parse(readFileSync(join(tinyTargetRun(), 'run.json'), 'utf8')).labels as string[])[0];
+    const g = run(['generate', '--reference', ref, '--target', tinyTargetRun(), '--labels', label, '--n', '1', '--out', join(tmp(), 'gen'), '--backend', 'wasm']);
+    expect(g.code).toBe(1);
+    expect(g.err).toContain('generate: the target model');
+    expect(g.err).toContain('reads dna, which Tiny does not generate');
+  });
+});
+
 describe('runs given in the wrong roles, and commands that fail half-way (tester reports)', () => {
   test('export-web with the runs swapped is SC5001 and writes nothing (it wrote a page that crashed); a target run alone is taken', () => {
     const out = join(tmp(), 'site');

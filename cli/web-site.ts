@@ -271,20 +271,30 @@ export function serveFolder(dir: string, port: number, host = '127.0.0.1'): Prom
   });
 }
 
-/** Exports to a temporary folder and serves it; resolves with the server and the folder (removed when the server closes). */
+/**
+ * Serves a temporary folder and exports into it; resolves with the server and the folder. The port
+ * is taken first, so that one in use is said before the export's minutes. The folder goes when
+ * the server closes or the process exits (the command line exits on SIGINT, SIGTERM and SIGHUP),
+ * also during the export.
+ */
 export async function serveWeb(o: Omit<ExportOptions, 'out'> & { port: number }, backend: Backend, log: (l: string) => void): Promise<{ server: Server; dir: string; url: string }> {
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new Error(`--port ${o.port}: expected 0 (any free port) to 65535`);
   const dir = mkdtempSync(join(tmpdir(), 'statcell-serve-'));
-  let server: Server;
-  try {
-    await exportWeb({ ...o, out: dir }, backend, log);
-    server = await serveFolder(dir, o.port);
-  } catch (e) {
-    // A failed export or a port in use left the temporary site behind.
+  const remove = () => {
     rmSync(dir, { recursive: true, force: true });
+    process.off('exit', remove);
+  };
+  process.on('exit', remove);
+  let server: Server | undefined;
+  try {
+    server = await serveFolder(dir, o.port);
+    await exportWeb({ ...o, out: dir }, backend, log);
+  } catch (e) {
+    server?.close();
+    remove();
     throw e;
   }
-  server.on('close', () => rmSync(dir, { recursive: true, force: true }));
+  server.on('close', remove);
   const addr = server.address();
   const url = `http://localhost:${typeof addr === 'object' && addr ? addr.port : o.port}/`;
   return { server, dir, url };

@@ -41,10 +41,10 @@ export function registerWeb(program: Command): void {
       const { backendFor } = await import('./common.ts');
       const { serveWeb } = await import('./web-site.ts');
       const c = checked(o, 'serve');
-      const { server, url } = await serveWeb(c, await backendFor(o.backend, log), log);
+      // Exit on these (a closed terminal sends SIGHUP) whether exporting or serving: the exit
+      // removes the temporary site, and open browser connections do not hold the process.
+      for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => process.exit(0));
+      const { url } = await serveWeb(c, await backendFor(o.backend, log), log);
       log(`explorer at ${url} (Ctrl-C stops)`);
-      const stop = () => server.close(() => process.exit(0));
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
     });
 }

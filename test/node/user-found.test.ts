@@ -474,6 +474,31 @@ describe('runs given in the wrong roles, and commands that fail half-way (tester
     expect(r.code).toBe(1);
     expect(existsSync(out)).toBe(false);
   });
+  test('serve: a port in use is said before exporting; SIGHUP (a closed terminal) removes the temporary site as SIGINT does (it stayed, cells and all)', async () => {
+    const { spawn } = await import('node:child_process');
+    const { createServer } = await import('node:net');
+    const scratch = tmp(); // the child's TMPDIR: its statcell-serve-* folder is made here
+    const childEnv = { ...env, TMPDIR: scratch };
+    const busy = createServer();
+    await new Promise<void>((ok) => busy.listen(0, '127.0.0.1', ok));
+    const port = (busy.address() as { port: number }).port;
+    const inUse = spawnSync(process.execPath, [CLI, 'serve', '--reference', tinyRun(), '--port', String(port), '--backend', 'wasm'], { env: childEnv, encoding: 'utf8', timeout: 60_000 });
+    busy.close();
+    expect(inUse.status).toBe(1);
+    expect(inUse.stderr).toMatch(/EADDRINUSE|in use/);
+    expect(inUse.stderr).not.toMatch(/exported/);
+    const child = spawn(process.execPath, [CLI, 'serve', '--reference', tinyRun(), '--port', '0', '--backend', 'wasm'], { env: childEnv });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const exited = new Promise<number | null>((ok) => child.on('exit', ok));
+    for (let t = 0; !/explorer at/.test(err) && t < 600; t++) await new Promise((r) => setTimeout(r, 100));
+    expect(err).toMatch(/explorer at/);
+    const { readdirSync } = await import('node:fs');
+    expect(readdirSync(scratch).filter((f) => f.startsWith('statcell-serve-'))).toHaveLength(1);
+    child.kill('SIGHUP');
+    expect(await exited).toBe(0);
+    expect(readdirSync(scratch).filter((f) => f.startsWith('statcell-serve-'))).toEqual([]);
+  }, 120_000);
   test('serve refuses a bad port before exporting, and leaves no temporary site', () => {
     const r = run(['serve', '--reference', tinyRun(), '--port', '99999', '--backend', 'wasm']);
     expect(r.code).toBe(1);

@@ -11,6 +11,7 @@ export function arith(cx: BuildContext, op: string, l: Val, r: Val, span: Span):
   if (Array.isArray(l) || Array.isArray(r)) {
     const n = Array.isArray(l) ? l.length : (r as Val[]).length;
     if (Array.isArray(l) && Array.isArray(r) && l.length !== r.length) fail('SC4011', span, { left: l.length, right: r.length });
+    cx.spend(n, span);
     return Array.from({ length: n }, (_, i) => arith(cx, op, Array.isArray(l) ? l[i] : l, Array.isArray(r) ? r[i] : r, span));
   }
   if (typeof l === 'number' && typeof r === 'number') {

@@ -3,7 +3,7 @@
 // that it resolves, but it is only the optimiser of `minimize … using adam(…)`.
 
 import type { Span } from '../dsl/diagnostics.ts';
-import { MAX_LIST } from './limits.ts';
+import { checkList, MAX_LIST } from './limits.ts';
 import { fail, type BuildContext } from './context.ts';
 import { HostScalar, GraphTensor, typeName, type Val } from './values.ts';
 
@@ -118,7 +118,10 @@ export const BUILTINS: Record<string, Builtin> = {
       const n = c.n(1);
       if (!Number.isInteger(n) || n < 0) fail('SC4003', c.span, { what: 'repeat', wants: 'needs a count n that is a whole number ≥ 0', got: String(n) });
       if (n > MAX_LIST) fail('SC4018', c.span, { what: `repeat(…, ${n})`, limit: `${MAX_LIST.toLocaleString('en-US')} elements` });
-      return Array(n).fill(c.args[0]);
+      const list = Array(n).fill(c.args[0]);
+      checkList(list, c.span);
+      c.cx.spend(n, c.span);
+      return list;
     },
   },
   given: { signature: 'given(x)', call: ({ args: [x] }) => x !== null && x !== undefined },

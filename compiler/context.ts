@@ -100,4 +100,6 @@ export interface BuildContext {
   tensorOf(v: Val, span: Span, what: string): GraphTensor;
   /** A run-time scalar as a [1] graph input the runtime fills each step. */
   hostInput(h: HostScalar): Value;
+  /** Counts `n` steps of compile-time work (list elements made), SC4018 at `span` past the build's budget. */
+  spend(n: number, span: Span): void;
 }

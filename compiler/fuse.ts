@@ -21,6 +21,15 @@ import { splitBatchnorm } from './fuse-bn.ts';
 import { Graph, liveNodes, type Node, type Value } from './ir.ts';
 
 export const MAX_BINDINGS = 8;
+/**
+ * Bounds that keep fusion near-linear on graphs far larger than a real model's (a compile-time
+ * loop of 10^4 ops took minutes here): members of one group (the paper's models make groups of at
+ * most 9), and groups visited by the cycle checks of one pass (their training steps visit up to
+ * 1.9·10^5; 10^6 take about a second). Past either, a merge is not made: the graph runs as it
+ * is, in more launches.
+ */
+export const MAX_GROUP = 64;
+export const MAX_CYCLE_VISITS = 1_000_000;
 
 export interface FuseStats {
   /** Fused nodes made, and the elementwise nodes they replace. */
@@ -34,7 +43,11 @@ export function fuse(source: Graph, stats?: FuseStats): Graph {
   const nodes = g.nodes.filter((n) => live.has(n.id));
   const pos = new Map(nodes.map((n, i) => [n.id, i]));
   const consumers = new Map<number, Node[]>();
-  for (const n of nodes) for (const v of n.inputs) consumers.set(v.id, [...(consumers.get(v.id) ?? []), n]);
+  for (const n of nodes)
+    for (const v of n.inputs) {
+      if (!consumers.has(v.id)) consumers.set(v.id, []);
+      consumers.get(v.id)!.push(n);
+    }
   const pinned = new Set([...g.outputs.values(), ...g.updates.values()].map((v) => v.id));
   const fusible = (n: Node) => FUSIBLE_OPS.has(n.op) && !n.dynamic;
 
@@ -69,20 +82,27 @@ export function fuse(source: Graph, stats?: FuseStats): Graph {
   /**
    * Would merging make a cycle: a path from the group through outside nodes back into it? The
    * walk is over groups, not nodes: entering another group reaches all of its members, since
-   * that group becomes one launch too.
+   * that group becomes one launch too. Past the pass's budget of visits it answers yes.
    */
+  let visits = 0;
   const cyclic = (group: Node[]): boolean => {
     const inside = new Set(group.map((n) => n.id));
     const seen = new Set<number>();
-    const stack: Node[] = [];
-    for (const n of group) for (const o of n.outputs) for (const c of consumers.get(o.id) ?? []) if (!inside.has(c.id)) stack.push(c);
+    const stack: number[] = []; // groups reached, to walk on from
+    /** Reaches node c: true when it is inside again. */
+    const reach = (c: Node): boolean => {
+      if (inside.has(c.id)) return true;
+      const r = find(c.id);
+      if (!seen.has(r)) {
+        seen.add(r);
+        stack.push(r);
+      }
+      return false;
+    };
+    for (const n of group) for (const o of n.outputs) for (const c of consumers.get(o.id) ?? []) if (!inside.has(c.id)) reach(c);
     while (stack.length) {
-      const n = stack.pop()!;
-      if (inside.has(n.id)) return true;
-      const r = find(n.id);
-      if (seen.has(r)) continue;
-      seen.add(r);
-      for (const m of members.get(r)!) for (const o of m.outputs) stack.push(...(consumers.get(o.id) ?? []));
+      if (++visits > MAX_CYCLE_VISITS) return true;
+      for (const m of members.get(stack.pop()!)!) for (const o of m.outputs) for (const c of consumers.get(o.id) ?? []) if (reach(c)) return true;
     }
     return false;
   };
@@ -90,7 +110,7 @@ export function fuse(source: Graph, stats?: FuseStats): Graph {
   const tryMerge = (a: number, b: number): void => {
     const ra = find(a);
     const rb = find(b);
-    if (ra === rb) return;
+    if (ra === rb || members.get(ra)!.length + members.get(rb)!.length > MAX_GROUP) return;
     let shape: number[];
     try {
       shape = broadcastShapes('fuse', shapeOf.get(ra)!, shapeOf.get(rb)!);

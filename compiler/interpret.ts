@@ -12,7 +12,7 @@ import { didYouMean } from '../dsl/suggest.ts';
 import { OpError } from '../kernels/types.ts';
 import { arith } from './arith.ts';
 import { BUILTINS, callBuiltin, isBuiltin } from './builtins.ts';
-import { checkElements, MAX_BLOCK_DEPTH, MAX_ITERATIONS, MAX_LIST } from './limits.ts';
+import { checkElements, checkList, MAX_BLOCK_DEPTH, MAX_ITERATIONS, MAX_LIST, MAX_NODES, MAX_STEPS } from './limits.ts';
 import { Fail, fail, Return, type Build, type BuildContext, type DebugOptions, type Scope } from './context.ts';
 import { Graph, type Value } from './ir.ts';
 import { isLayer, LAYER_NAMES, LAYERS, layerAttributes, lowerLayer } from './layers.ts';
@@ -64,14 +64,24 @@ export class Interpreter implements BuildContext, ShapeHost {
     }
   }
 
-  /** Runs `f` on a fresh build of `batch` below `base` (the model's scope), where `B` and `iteration` are bound. */
   /** Loop iterations run in the current build (MAX_ITERATIONS). */
   private iterations = 0;
+  /** Work done in the current build (MAX_STEPS): expressions evaluated, list elements made. */
+  private steps = 0;
 
+  /** Counts `n` steps of work, SC4018 at `span` past MAX_STEPS. */
+  spend(n: number, span: Span): void {
+    this.steps += n;
+    if (this.steps > MAX_STEPS)
+      fail('SC4018', span, { what: 'the compile-time work of one build (expressions evaluated and list elements made)', limit: `${MAX_STEPS.toLocaleString('en-US')} steps` });
+  }
+
+  /** Runs `f` on a fresh build of `batch` below `base` (the model's scope), where `B` and `iteration` are bound. */
   withBuild<R>(batch: number, training: boolean, base: Scope, f: (b: Build, scope: Scope) => R): R {
     const b: Build = { g: new Graph(), training, batch, tensors: new Map(), hostScalars: [], randomDraws: 0, log: [], reports: [], evaluations: [], extraInputs: [] };
     this.build = b;
     this.iterations = 0;
+    this.steps = 0;
     const env = new Env(base.env);
     env.set('B', batch);
     env.set('iteration', new HostScalar((it) => it));
@@ -186,6 +196,7 @@ export class Interpreter implements BuildContext, ShapeHost {
   // ---- expressions -----------------------------------------------------------------------
 
   evalIn(e: A.Expr, scope: Scope): Val {
+    this.spend(1, e.span);
     switch (e.kind) {
       case 'Number':
         if (!Number.isFinite(e.value)) fail('SC4020', e.span, { what: e.raw, value: e.value });
@@ -217,6 +228,8 @@ export class Interpreter implements BuildContext, ShapeHost {
             for (const x of v) out.push(x);
           } else out.push(this.evalIn(el, scope));
         }
+        this.spend(out.length, e.span);
+        checkList(out, e.span);
         return out;
       }
       case 'Range': {
@@ -224,7 +237,9 @@ export class Interpreter implements BuildContext, ShapeHost {
         const b = this.evalIn(e.end, scope);
         if (!Number.isInteger(a) || !Number.isInteger(b)) fail('SC4003', e.span, { what: 'a range', wants: 'needs compile-time integers' });
         if ((b as number) - (a as number) > MAX_LIST) fail('SC4018', e.span, { what: `the range ${a}..${b}`, limit: `${MAX_LIST.toLocaleString('en-US')} elements` });
-        return Array.from({ length: Math.max(0, (b as number) - (a as number)) }, (_, i) => (a as number) + i);
+        const n = Math.max(0, (b as number) - (a as number));
+        this.spend(n, e.span);
+        return Array.from({ length: n }, (_, i) => (a as number) + i);
       }
       case 'Conditional':
         return this.truthy(this.evalIn(e.test, scope), e.test.span) ? this.evalIn(e.then, scope) : this.evalIn(e.else, scope);
@@ -275,9 +290,12 @@ export class Interpreter implements BuildContext, ShapeHost {
     const r = this.evalIn(e.right, scope);
     switch (e.op) {
       case '==':
-        return JSON.stringify(l) === JSON.stringify(r);
-      case '!=':
-        return JSON.stringify(l) !== JSON.stringify(r);
+      case '!=': {
+        // Compile-time values compare by value; a tensor printed as JSON compared equal to any other of its shape.
+        const plain = (v: Val): boolean => v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean' || (Array.isArray(v) && v.every(plain));
+        if (l !== null && r !== null && (!plain(l) || !plain(r))) fail('SC4003', e.span, { what: 'comparison', wants: 'needs compile-time values', got: `${typeName(l)} and ${typeName(r)}` });
+        return (JSON.stringify(l) === JSON.stringify(r)) === (e.op === '==');
+      }
       case '<':
       case '<=':
       case '>':
@@ -392,6 +410,7 @@ export class Interpreter implements BuildContext, ShapeHost {
     const x = this.tensorOf(leading.length ? leading[0] : this.evalIn(args[0].value, scope), span, `the input of ${layer}`);
     const a = layerAttributes(layer, scope.defaults.get(layer), c.args);
     const path = scope.path ? `${scope.path}.${label}` : label;
+    this.checkNodes(span);
     return lowerLayer(this, layer, a, x, { path, owner: scope.path || label, span, configSpan: c.span });
   }
 
@@ -467,6 +486,7 @@ export class Interpreter implements BuildContext, ShapeHost {
   // ---- the graph -------------------------------------------------------------------------
 
   op(name: string, inputs: Value[], attrs: Record<string, unknown>, span: Span, dynamic?: Parameters<Graph['call']>[3]): Value[] {
+    this.checkNodes(span);
     try {
       const outs = this.build!.g.call(name, inputs, attrs, dynamic);
       for (const o of outs) checkElements(o.shape, span);
@@ -475,6 +495,11 @@ export class Interpreter implements BuildContext, ShapeHost {
       if (e instanceof OpError) fail(name === 'add' || name === 'sub' || name === 'mul' || name === 'div' ? 'SC3003' : 'SC3011', span, { reason: e.message });
       throw e;
     }
+  }
+
+  /** SC4018 at `span` when the build's graph has reached MAX_NODES (layers add theirs directly, a few per call). */
+  private checkNodes(span: Span): void {
+    if (this.build!.g.nodes.length >= MAX_NODES) fail('SC4018', span, { what: 'the graph of one build', limit: `${MAX_NODES.toLocaleString('en-US')} ops` });
   }
 
   param(name: string, shape: number[], kind: 'param' | 'state', init: Init, owner: string, span: Span): Value {

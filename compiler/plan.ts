@@ -33,7 +33,8 @@ export function trafficStats(p: Program): { launches: number; bytes: number } {
 }
 
 export function lower(g: Graph): Program {
-  const order = g.nodes.filter((n) => liveNodes(g).has(n.id));
+  const live = liveNodes(g);
+  const order = g.nodes.filter((n) => live.has(n.id));
   const end = order.length;
   // Launch index after which each value is dead (graph outputs and updates live to the end).
   const death = new Map<number, number>();
@@ -56,20 +57,60 @@ export function lower(g: Graph): Program {
   const launches: Launch[] = [];
   const lifetimes: Lifetime[] = [];
   const alive = new Map<number, { v: Value; from: number; view?: boolean }>();
-  const pool: number[] = [];
-
+  // Indexes that keep each launch's work independent of the graph's size (a scan of every live
+  // value per launch, and of every free buffer per allocation, made lowering quadratic: minutes
+  // for a graph of 10^5 ops): the live values on each buffer, those dying at each launch (in the
+  // order they were bound), and the free temp buffers by size (sizes sorted, each size's
+  // buffers in the order they were freed).
+  const onBuffer = new Map<number, Set<Value>>();
+  const dying = new Map<number, Value[]>();
+  const sizes: number[] = [];
+  const freeOf = new Map<number, { bs: number[]; head: number }>();
+  /** The index of the first size ≥ `elements`. */
+  const sizeIndex = (elements: number): number => {
+    let lo = 0;
+    let hi = sizes.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (sizes[mid] < elements) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  // The smallest free buffer that fits, the first freed of equal ones.
   const take = (elements: number): number => {
-    let best = -1;
-    for (const [i, b] of pool.entries()) if (buffers[b].elements >= elements && (best < 0 || buffers[b].elements < buffers[pool[best]].elements)) best = i;
-    return best >= 0 ? pool.splice(best, 1)[0] : buffers.push({ elements, kind: 'temp' }) - 1;
+    const i = sizeIndex(elements);
+    if (i === sizes.length) return buffers.push({ elements, kind: 'temp' }) - 1;
+    const q = freeOf.get(sizes[i])!;
+    const b = q.bs[q.head++];
+    if (q.head === q.bs.length) {
+      freeOf.delete(sizes[i]);
+      sizes.splice(i, 1);
+    }
+    return b;
+  };
+  const free = (b: number) => {
+    const elements = buffers[b].elements;
+    if (!freeOf.has(elements)) {
+      freeOf.set(elements, { bs: [], head: 0 });
+      sizes.splice(sizeIndex(elements), 0, elements);
+    }
+    freeOf.get(elements)!.bs.push(b);
   };
   const bind = (v: Value, b: number, at: number, view = false) => {
     bufOf.set(v.id, b);
     alive.set(v.id, { v, from: at, ...(view ? { view } : {}) });
+    if (!onBuffer.has(b)) onBuffer.set(b, new Set());
+    onBuffer.get(b)!.add(v);
+    const d = death.get(v.id)!;
+    if (d < end) {
+      if (!dying.has(d)) dying.set(d, []);
+      dying.get(d)!.push(v);
+    }
   };
   /** Does a value other than `except` still need buffer `b` after launch `at`? */
   const neededAfter = (b: number, at: number, except: Value): boolean => {
-    for (const { v } of alive.values()) if (v.id !== except.id && bufOf.get(v.id) === b && death.get(v.id)! > at) return true;
+    for (const v of onBuffer.get(b) ?? []) if (v.id !== except.id && death.get(v.id)! > at) return true;
     return death.get(except.id)! > at;
   };
 
@@ -96,12 +137,14 @@ export function lower(g: Graph): Program {
       launches.push({ op: n.op, attrs: n.attrs, inShapes: n.inputs.map((v) => v.shape), inputs: ins, outputs: outs, ...(n.dynamic ? { dynamic: n.dynamic } : {}) });
     }
     // Retire what died here; a temp buffer returns to the pool when its last value is gone.
-    for (const [id, { v, from, view }] of alive) {
-      if (death.get(id)! > at) continue;
+    for (const { id } of dying.get(at) ?? []) {
+      const { v, from, view } = alive.get(id)!;
       alive.delete(id);
       const b = bufOf.get(id)!;
+      const users = onBuffer.get(b)!;
+      users.delete(v);
       lifetimes.push({ value: id, buffer: b, from, to: at, elements: numel(v.shape), ...(view ? { view } : {}) });
-      if (buffers[b].kind === 'temp' && ![...alive.values()].some((a) => bufOf.get(a.v.id) === b)) pool.push(b);
+      if (buffers[b].kind === 'temp' && users.size === 0) free(b);
     }
   });
   for (const [id, { v, from, view }] of alive) lifetimes.push({ value: id, buffer: bufOf.get(id)!, from, to: end, elements: numel(v.shape), ...(view ? { view } : {}) });

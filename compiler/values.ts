@@ -61,5 +61,28 @@ export class Env {
   }
 }
 
+/**
+ * A list's elements counted with those of the lists inside it, each time one appears, and its
+ * depth: what comparing, adding, type-checking or printing it walks. A list shared by another
+ * (`b = [a, a]`) is stored once, so doubling in a loop made lists of 2^30 elements in a few
+ * bytes, and the first walk over one ran for a minute and ended in "Invalid string length".
+ * Lists are never changed once made, so each is measured once.
+ */
+export function listSize(v: readonly Val[]): { elements: number; depth: number } {
+  let m = measured.get(v);
+  if (!m) {
+    m = { elements: v.length, depth: 1 };
+    for (const x of v)
+      if (Array.isArray(x)) {
+        const inner = listSize(x);
+        m.elements += inner.elements;
+        m.depth = Math.max(m.depth, inner.depth + 1);
+      }
+    measured.set(v, m);
+  }
+  return m;
+}
+const measured = new WeakMap<readonly Val[], { elements: number; depth: number }>();
+
 export const typeName = (v: Val): string =>
   v === null ? 'none' : Array.isArray(v) ? 'list' : v instanceof GraphTensor ? `tensor [${v.shape.join(', ')}]` : v instanceof Tuple ? 'tuple' : v instanceof HostScalar ? 'run-time scalar' : v instanceof Configured ? 'layer or block instance' : v instanceof Callee ? 'block, layer or function' : typeof v;

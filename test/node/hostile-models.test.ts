@@ -138,6 +138,55 @@ describe('hostile models end in located diagnostics', () => {
     expect(expectError(diagnosticsOf(model('entry g(y: [B, 4]) -> [B, 4] { return y / 0 }')), 'SC4020', 4).message).toBe('tensor [2, 4] / 0 divides by zero');
   });
 
+  test('lists that share lists (b = [a, a], 30 times: 2^30 elements in a few bytes; was 48 s, 1.4 GB and "Invalid string length") or nest 101 deep: SC4018 at the literal', () => {
+    const t0 = performance.now();
+    const doubling = ['a0 = [1]', ...Array.from({ length: 30 }, (_, i) => `a${i + 1} = [a${i}, a${i}]`), 'k = a30 == a30'].join('\n  ');
+    const d = expectError(diagnosticsOf(model(doubling)), 'SC4018', 4 + 19); // a19 = [a18, a18]: 3·2^19 − 2
+    expect(d.message).toBe("a list of 1,572,862 elements (counting those of the lists inside it) exceeds the compiler's limit of 1,000,000 elements");
+    expect(expectError(diagnosticsOf(model('a = []\n  for i in 0..1000 { a = [a] }\n  k = a == a')), 'SC4018', 5).message).toMatch(/a list nested 101 deep .* 100 levels/);
+    expectError(diagnosticsOf(model('k = repeat(repeat(1, 1000), 1000)')), 'SC4018', 4);
+    expect(performance.now() - t0).toBeLessThan(5000);
+  });
+
+  test('compile-time work past 10^7 steps (10^6 loop turns over a 999-operator sum was 29 s; adding lists of 10^6 in a loop over a minute): SC4018 at once', () => {
+    const t0 = performance.now();
+    const sum = Array(999).fill('1').join(' + ');
+    expect(expectError(diagnosticsOf(model(`for i in 0..1000000 { k = ${sum} }`)), 'SC4018', 4).message).toMatch(/compile-time work of one build .* 10,000,000 steps/);
+    expectError(diagnosticsOf(model('L = repeat(1, 1000000)\n  for i in 0..1000 { k = L + L }')), 'SC4018', 5);
+    expect(performance.now() - t0).toBeLessThan(10000);
+  });
+
+  test('a graph past 10,000 ops in one build (a loop of 2·10^5 adds was over a minute and 1.2 GB; blocks each calling the next twice, 2^30): SC4018 at the op', () => {
+    const t0 = performance.now();
+    const adds = model('entry g(y: [B, 4]) -> [B, 4] {\n    h = y\n    for i in 0..200000 { h = h + y }\n    return h }');
+    expect(expectError(diagnosticsOf(adds), 'SC4018', 6).message).toBe("the graph of one build exceeds the compiler's limit of 10,000 ops");
+    expectError(diagnosticsOf(model('entry g(y: [B, 4]) -> [B, 4] {\n    h = y\n    for i in 0..20000 { h = h |> l{i}: linear(4) }\n    return h }')), 'SC4018', 6);
+    const fan = Array.from({ length: 30 }, (_, i) => `block F${i}()(x: [B, 4]) -> [B, 4] { return F${i + 1}(x) + F${i + 1}(x) }`).join('\n');
+    const blocks = `${model('entry g(y: [B, 4]) -> [B, 4] { return F0(y) }')}\n${fan}\nblock F30()(x: [B, 4]) -> [B, 4] { return x * 2 }\n`;
+    expectError(diagnosticsOf(blocks), 'SC4018');
+    expect(performance.now() - t0).toBeLessThan(5000);
+  });
+
+  test('a training step just under the limit is differentiated, fused and planned in bounded time (9,000 ops: fusion and planning were quadratic, over a minute)', () => {
+    const t0 = performance.now();
+    const chain = model('').replace('minimize mean(m * m)', 'h = m\n    for i in 0..9000 { h = h * m }\n    minimize mean(h)');
+    const m = compileModel({ 'm.vae': chain }, 'm.vae');
+    expect(m.program('train', 8).program.launches.length).toBeGreaterThan(9000);
+    expect(performance.now() - t0).toBeLessThan(15000);
+  }, 60_000);
+
+  test('9,990 layers compile in bounded time (the graph searched its inputs per input: 4.4 s, 0.6 s now)', () => {
+    const t0 = performance.now();
+    const layers = compileModel({ 'm.vae': model('entry g(y: [B, 4]) -> [B, 4] {\n    h = y\n    for i in 0..9990 { h = h |> l{i}: linear(4) }\n    return h }') }, 'm.vae');
+    expect(layers.program('g', 8).program.launches.length).toBe(9990);
+    expect(performance.now() - t0).toBeLessThan(2500);
+  }, 60_000);
+
+  test('== between tensors: SC4003 (it was true for any two tensors of one shape, compared as JSON); == none stays a test of absence', () => {
+    expect(expectError(diagnosticsOf(model('entry g(y: [B, 4], z: [B, 4]) -> [B, 4] {\n    assert y != z\n    return y }')), 'SC4003', 5).message).toBe('comparison needs compile-time values, got tensor [2, 4] and tensor [2, 4]');
+    expect(() => compileModel({ 'm.vae': model('entry g(y: [B, 4]) -> [B, 4] {\n    assert y != none\n    return y }') }, 'm.vae')).not.toThrow();
+  });
+
   test('a spread (pack) of an int: SC4007', () => {
     expectError(diagnosticsOf(model('k = [...3]')), 'SC4007', 4);
   });

@@ -76,12 +76,26 @@ export function compileModel(files: FileSource, entry: string, opts: CompileOpti
   try {
     return compileChecked(files, entry, opts);
   } catch (e) {
+    if (e instanceof DiagnosticError) throw withOverrides(e, opts.overrides ?? {});
     // The last guard against deep input: a stack overflow in a pass that recurses (blocks
     // calling blocks, long operator chains) is SC1006 at the entry file rather than a crash.
     if (!(e instanceof RangeError) || !/call stack/.test(e.message)) throw e;
     const span = { file: normalizePath(entry), line: 1, col: 1, endLine: 1, endCol: 2, offset: 0, endOffset: 1 };
     throw new DiagnosticError([report('SC1006', span, { limit: MAX_NESTING }, { notes: ['the program recursed too deep for the compiler (blocks calling blocks, or a very long expression)'] })]);
   }
+}
+
+/**
+ * An error of building the model (not of reading its files) names the overrides it was built
+ * with: `--set channels=[]` failed inside the library's Decoder, which said nothing of them.
+ */
+function withOverrides(e: DiagnosticError, overrides: Record<string, unknown>): DiagnosticError {
+  const given = Object.entries(overrides);
+  const first = e.diagnostics.findIndex((d) => d.severity === 'error');
+  if (!given.length || first < 0 || /^SC[12]/.test(e.diagnostics[first].code)) return e;
+  const note = `built with the overrides ${given.map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(', ')} (--set, or the run's run.json)`;
+  const diagnostics = e.diagnostics.map((d, i) => (i === first ? { ...d, notes: [...d.notes, note] } : d));
+  return new DiagnosticError(diagnostics, e.sources);
 }
 
 function compileChecked(files: FileSource, entry: string, opts: CompileOptions): CompiledModelWithFiles {

@@ -467,7 +467,7 @@ export class DiagnosticBag {
 
 /** Thrown by APIs that cannot return partial results; carries every diagnostic. */
 export class DiagnosticError extends Error {
-  constructor(readonly diagnostics: Diagnostic[], sources?: SourceLookup) {
+  constructor(readonly diagnostics: Diagnostic[], readonly sources?: SourceLookup) {
     super(sources ? renderDiagnostics(diagnostics, sources) : renderDiagnostics(diagnostics, {}).replace(/\n\n/g, '\n'));
     this.name = 'DiagnosticError';
   }

@@ -325,3 +325,13 @@ test('the fuzzer: a fixed-seed slice of 300 inputs raises no uncaught exception'
   }
   expect(failures).toEqual([]);
 }, 180_000);
+
+describe('an error of a build names the overrides it was built with (tester: --set channels=[] failed inside the library, saying nothing of them)', () => {
+  const text = 'model M(widths: [int] = [4]) {\n  input x: [B, 4] as label\n  w = widths[len(widths) - 1]\n  entry f(x) -> [B, 4] { return x }\n}\n';
+  test('a build error gets one note with every override; without overrides, or for a file that does not parse, none', () => {
+    const d = expectError(diagnosticsOf(text, { overrides: { widths: [] } }), 'SC4009', 3);
+    expect(d.notes).toContain("built with the overrides widths = [] (--set, or the run's run.json)");
+    expect(diagnosticsOf(text.replace('= [4]', '= []'))[0].notes.join(' ')).not.toMatch(/overrides/);
+    expect(diagnosticsOf(text.replace('{\n  input', '{\n  input input'), { overrides: { widths: [] } })[0].notes.join(' ')).not.toMatch(/overrides/);
+  });
+});

@@ -90,9 +90,11 @@ export function compileModel(files: FileSource, entry: string, opts: CompileOpti
  * with: `--set channels=[]` failed inside the library's Decoder, which said nothing of them.
  */
 function withOverrides(e: DiagnosticError, overrides: Record<string, unknown>): DiagnosticError {
-  const given = Object.entries(overrides);
   const first = e.diagnostics.findIndex((d) => d.severity === 'error');
-  if (!given.length || first < 0 || /^SC[12]/.test(e.diagnostics[first].code)) return e;
+  if (first < 0 || /^SC[12]/.test(e.diagnostics[first].code) || e.diagnostics[first].span.line === 0) return e; // not a build's, or at --set itself
+  // Those a note names already (an assert's "dims = 1 is given by --set dims=1") are not repeated.
+  const given = Object.entries(overrides).filter(([k]) => !e.diagnostics[first].notes.some((n) => n.startsWith(`${k} = `)));
+  if (!given.length) return e;
   const note = `built with the overrides ${given.map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(', ')} (--set, or the run's run.json)`;
   const diagnostics = e.diagnostics.map((d, i) => (i === first ? { ...d, notes: [...d.notes, note] } : d));
   return new DiagnosticError(diagnostics, e.sources);

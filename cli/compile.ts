@@ -11,7 +11,7 @@ import { printIr, printWgsl } from '../compiler/print.ts';
 import { fmtShape } from '../kernels/types.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { ModelRuntime } from '../session/model.ts';
-import { asFloat64, parseSafetensors, writeSafetensors, type SafeTensors } from '../runtime/safetensors.ts';
+import { asFloat64, MAX_SAFETENSORS_BYTES, parseSafetensors, writeSafetensors, type SafeTensors } from '../runtime/safetensors.ts';
 import { log } from './options.ts';
 
 const n = (x: number) => x.toLocaleString('en-US');
@@ -67,9 +67,6 @@ function trainStepOf(model: CompiledModel, batch: number): TrainGraph | undefine
     throw e;
   }
 }
-
-/** What Node reads into one buffer at most (2 GiB); the paper's largest model's weights are 90 MB. */
-const MAX_SAFETENSORS_BYTES = 2 ** 31 - 1;
 
 /**
  * A safetensors file named on the command line: a regular file only (a FIFO would block, /dev/zero

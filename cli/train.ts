@@ -9,7 +9,8 @@ import { lockRun } from '../session/lock.ts';
 import { assertFreshRunDir, forgetUnstartedRun, hasCheckpoint, loadModel, modelOfCheckpoint, readRunInfo, writeRunInfo } from '../session/run.ts';
 import { backendFor, log, openSplit } from './common.ts';
 import { batchIndices } from '../data/sampler.ts';
-import { readManifest } from '../data/manifest.ts';
+import { ManifestError, MAX_MANIFEST_BYTES, readManifest } from '../data/manifest.ts';
+import { FileReadError, readBoundedSync } from '../data/files.ts';
 import { formatProfile, profileUnavailable } from '../runtime/profile.ts';
 import { feedsFor, oneHot } from '../session/feeds.ts';
 import { microBatchFor, ModelRuntime } from '../session/model.ts';
@@ -17,7 +18,7 @@ import { profileTrainStep } from '../session/profile.ts';
 import type { CompiledModel } from '../compiler/model.ts';
 import { parsePrecision, type Precision } from '../compiler/precision.ts';
 import type { CellSource } from '../session/evaluate.ts';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 export interface TrainCommand {
@@ -64,7 +65,15 @@ function sameManifest(recorded: string, given: string, out: string): void {
     log(`warning: ${recorded}, the manifest ${out} trained on, is gone; resuming on --data ${given}`);
     return;
   }
-  if (!readFileSync(recorded).equals(readFileSync(given)))
+  // Bounded regular-file reads, as readManifest's: a FIFO given as --data blocked the resume here.
+  const bytes = (file: string) => {
+    try {
+      return readBoundedSync(file, MAX_MANIFEST_BYTES);
+    } catch (e) {
+      throw new ManifestError(file, 0, `cannot read the manifest: ${e instanceof FileReadError ? e.reason : (e as Error).message}`);
+    }
+  };
+  if (!bytes(recorded).equals(bytes(given)))
     throw new Error(`--resume: ${out} trains on ${recorded}; --data ${given} is another manifest (the validation ELBO that picks the best checkpoint would be measured on other cells). Resume without --data, or start a new run with --out`);
 }
 
@@ -104,7 +113,6 @@ export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
   // The label input's width against the data's labels, before step 0 (it failed at the first batch).
   const label = model.inputs.find((i) => i.role?.kind === 'label');
   if (label) oneHot(model, label, trainSet.classes, []);
-  if (o.profile) await profileFirstStep(model, backend, trainSet, o, precision);
   const validateSplit = openSplit(data, model, 'validate', { skipBad: o.skipBad, log, labels: trainSet.classes, fit, rows });
   // Training never reads the test split, but eval, embed and the analyses do: what they will miss, said now.
   try {
@@ -120,6 +128,11 @@ export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
       const restarted = assertFreshRunDir(o.out);
       if (restarted) log(restarted);
     }
+    // Every image's header before step 0 (and before --profile reads a batch): a bad row would
+    // otherwise stop the run when first read, hours in (a validation row after the first epoch).
+    await trainSet.checkImages();
+    await validateSplit.checkImages();
+    if (o.profile) await profileFirstStep(model, backend, trainSet, o, precision);
     // The validation ELBO counts each readable cell once (training batches replace unreadable rows as they meet them);
     // read once the run directory is known to be this trainer's.
     const validate = await validateSplit.readable();

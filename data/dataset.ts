@@ -2,11 +2,11 @@
 // from disk, preprocessed into the model's tensors, with batches prefetched in the background.
 // Memory stays bounded: decoded cells are cached only up to `cacheBytes`.
 
-import { existsSync } from 'node:fs';
-import { readImage, readImageHeader, type ImageHeader } from './images.ts';
+import { statSync } from 'node:fs';
+import { readImage, readImageHeader } from './images.ts';
 import { labelsOf } from './labels.ts';
-import type { CellRow } from './manifest.ts';
-import { preprocessCell, type CellTensors, type PreprocessOptions } from './preprocess.ts';
+import { namesList, type CellRow } from './manifest.ts';
+import { channelsHint, checkChannels, preprocessCell, type CellTensors, type PreprocessOptions } from './preprocess.ts';
 import type { Split } from './split.ts';
 
 export interface Cell extends CellTensors {
@@ -67,23 +67,19 @@ function checkFinite(t: { reference: Float32Array; structure: Float32Array }, fi
   }
 }
 
+/** Why an image path cannot be reached, or undefined: a loop of symbolic links or a folder without access is said as such (both read as "no such file"). */
+function unreachable(path: string): string | undefined {
+  try {
+    statSync(path);
+    return undefined;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return `${path}: ${code === 'ENOENT' || code === 'ENOTDIR' ? 'no such file or folder' : code === 'ELOOP' ? 'a loop of symbolic links' : code === 'EACCES' ? 'permission denied' : (e as Error).message}`;
+  }
+}
+
 /** The image a row gives a model of `dims` dimensions. */
 export const imageOf = (row: CellRow, dims: 2 | 3): string | undefined => (dims === 3 ? row.tiff3d : row.png2d);
-
-/** A plain TIFF's channel count from the row's ch_* indices: the largest + 1. */
-const channelsHint = (row: CellRow): number | undefined => (row.channels ? Math.max(...Object.values(row.channels).filter((v): v is number => v !== undefined)) + 1 : undefined);
-
-/**
- * Each of a row's ch_* indices against its image's channel count. The indices pick the channels
- * of every image but a 2D image of exactly 3 channels, which is membrane, structure, DNA (the PNGs'
- * RGB, statcell's files; docs/formats.md): there they do not apply, as they describe the row's 3D
- * image (the Allen manifests and `statcell synth` give 7-channel TIFF indices beside RGB PNGs).
- */
-function checkChannels(row: CellRow, img: Pick<ImageHeader, 'channels' | 'spatial'>, file: string): void {
-  if (!row.channels || (img.spatial.length === 2 && img.channels === 3)) return;
-  for (const [name, c] of Object.entries(row.channels))
-    if (c !== undefined && c >= img.channels) throw new Error(`column ch_${name} = ${c}, but ${file} has ${img.channels} channel(s) (indices 0…${img.channels - 1})`);
-}
 
 /** Cells a batch reads at once. */
 export const CONCURRENT_READS = 64;
@@ -113,7 +109,7 @@ export class CellDataset {
     const known = new Set<string>(this.classes);
     for (const r of this.rows)
       if (!known.has(r.structure)) {
-        const err = new DataError(r, undefined, `unknown structure label '${r.structure}' (the model was trained on ${this.classes.length}: ${this.classes.join(', ')})`, opts.manifestFile);
+        const err = new DataError(r, undefined, `unknown structure label '${r.structure}' (the model was trained on ${this.classes.length}: ${namesList(this.classes)})`, opts.manifestFile);
         if (!opts.skipBad) throw err;
         opts.log?.(`skipping: ${err.message}`);
       }
@@ -134,10 +130,11 @@ export class CellDataset {
     const { dims, manifestFile = 'manifest' } = this.opts;
     const column = dims === 3 ? 'save_reg_path' : 'save_reg_path_flat';
     if (rows.length && !(column in rows[0].columns))
-      throw new Error(`${manifestFile}:1: no ${column} column: a ${dims}D model reads each cell's ${dims === 3 ? 'Z-stack (TIFF, OME-TIFF or OME-Zarr)' : 'image (PNG, TIFF, OME-TIFF or OME-Zarr)'} from it (columns: ${Object.keys(rows[0].columns).join(', ')})`);
-    const missing = rows.filter((r) => !imageOf(r, dims) || !existsSync(imageOf(r, dims)!));
+      throw new Error(`${manifestFile}:1: no ${column} column: a ${dims}D model reads each cell's ${dims === 3 ? 'Z-stack (TIFF, OME-TIFF or OME-Zarr)' : 'image (PNG, TIFF, OME-TIFF or OME-Zarr)'} from it (columns: ${namesList(Object.keys(rows[0].columns))})`);
+    const reasons = new Map(rows.map((r) => [r, imageOf(r, dims) ? unreachable(imageOf(r, dims)!) : `no ${column} (${dims === 3 ? '3D TIFF' : '2D PNG'}) in this row`]));
+    const missing = rows.filter((r) => reasons.get(r));
     if (!missing.length) return rows;
-    const why = (r: CellRow) => new DataError(r, imageOf(r, dims), imageOf(r, dims) ? `${imageOf(r, dims)}: no such file or folder` : `no ${column} (${dims === 3 ? '3D TIFF' : '2D PNG'}) in this row`, manifestFile).message;
+    const why = (r: CellRow) => new DataError(r, imageOf(r, dims), reasons.get(r)!, manifestFile).message;
     const within = this.opts.split ? ` of the ${this.opts.split} split` : '';
     if (!this.opts.skipBad) throw new Error(`${why(missing[0])}${missing.length > 1 ? ` (and ${missing.length - 1} more row(s)${within} without their image)` : ''}; fix the paths, or skip such rows with --skip-bad`);
     for (const r of missing.slice(0, 20)) this.opts.log?.(`skipping: ${why(r)}`);
@@ -152,8 +149,9 @@ export class CellDataset {
    * Checks every row's image from its header alone (readImageHeader: the size against the model's,
    * the channels, the pages; no pixel decoded), and each of the row's ch_* indices against the
    * image's channel count, before the first cell is read: a bad row would otherwise stop a run
-   * when first read, hours in. Runs once (the first load runs it; training may call it earlier),
-   * CONCURRENT_READS files at a time, within `headerCheckMs` (the rows left are checked as read).
+   * when first read, hours in. Training calls it (cli/train.ts) on its train and validation splits
+   * before step 0; the commands that read a split once (eval, embed, report …) do not, as each
+   * read makes the same checks of its file. Runs once, CONCURRENT_READS files at a time, within `headerCheckMs` (the rows left are checked as read).
    * A bad row is an error naming the manifest, the row and the reason (with the count of the
    * others), or with skipBad logged and left out of every batch.
    */
@@ -172,8 +170,8 @@ export class CellDataset {
       await Promise.all(part.map(async (row, k) => {
         const file = imageOf(row, dims)!;
         try {
-          const h = await readImageHeader(file, { dims, channelsHint: channelsHint(row), bounds: this.opts });
-          checkChannels(row, h, file);
+          const h = await readImageHeader(file, { dims, channelsHint: channelsHint(row.channels), bounds: this.opts });
+          checkChannels(row.channels, h, file);
         } catch (e) {
           bad.push([s + k, new DataError(row, file, (e as Error).message, manifestFile)]);
         }
@@ -201,14 +199,13 @@ export class CellDataset {
   async load(i: number): Promise<Cell | null> {
     const hit = this.cache.get(i);
     if (hit) return hit;
-    await this.checkImages();
+    // No header check here (training runs checkImages before step 0): the read below makes the same checks of this one file.
     if (this.bad.has(i)) return null;
     const row = this.rows[i];
     const file = imageOf(row, this.opts.dims)!; // every row has one (withImages)
     try {
       // Any of PNG, (OME-)TIFF or OME-Zarr (data/images.ts tells them apart); which channel is which: preprocessCell.
-      const img = await readImage(file, { dims: this.opts.dims, channelsHint: channelsHint(row), bounds: this.opts });
-      checkChannels(row, img, file);
+      const img = await readImage(file, { dims: this.opts.dims, channelsHint: channelsHint(row.channels), bounds: this.opts });
       const t = preprocessCell(img, row.channels, { ...this.opts, intensityScale: row.intensityScale ?? this.opts.intensityScale }, file);
       checkFinite(t, file);
       const cell: Cell = { ...t, row, label: this.classes.indexOf(row.structure) };
@@ -245,7 +242,7 @@ export class CellDataset {
       if (cell) ds.cache.set(k, cell);
     });
     ds.cachedBytes = this.cachedBytes;
-    ds.checking = Promise.resolve(); // its rows' headers were checked here
+    ds.checking = Promise.resolve(); // its rows were each read here, which checks more than their headers
     return ds;
   }
 

@@ -168,16 +168,6 @@ function inflatedCount(pieces: Uint8Array[], limit: number): { out: number; end?
   return { out };
 }
 
-/** How many bytes a zlib stream given in pieces inflates to, counted and dropped, stopping once past `limit`. */
-function inflatedBytes(pieces: Uint8Array[], limit: number): number {
-  let out = 0;
-  const inf = new Unzlib((chunk) => {
-    out += chunk.length;
-  });
-  for (const p of pieces) for (let k = 0; k < p.length && out <= limit; k += 1024) inf.push(p.subarray(k, Math.min(k + 1024, p.length)));
-  return out;
-}
-
 /**
  * How many bytes a TIFF LZW strip (Compression 5) decodes to, counted without decoding, stopping
  * once past `limit`. It follows geotiff's decoder code for code (MSB-first codes of 9 to 12 bits,
@@ -269,8 +259,7 @@ async function checkTiffInflation(file: string, buf: ArrayBuffer, page: GeoTIFFI
   // A tile is at most the image rounded up to TIFF's 16-pixel tile grid.
   if (page.getTileWidth() > page.getWidth() + 15 || page.getTileHeight() > page.getHeight() + 15)
     throw new ImageError(file, `page ${p}: ${page.getTileWidth()}×${page.getTileHeight()} tiles for a ${page.getWidth()}×${page.getHeight()} page; refused before decoding`);
-  const offsets = (await fd.loadValue(page.isTiled ? 'TileOffsets' : 'StripOffsets')) as ArrayLike<number>;
-  const counts = (await fd.loadValue(page.isTiled ? 'TileByteCounts' : 'StripByteCounts')) as ArrayLike<number>;
+  const { offsets, counts } = await tiffBlocks(file, page, p);
   const limit = page.getTileWidth() * page.getTileHeight() * bytesPerSample;
   const bytes = new Uint8Array(buf);
   for (let i = 0; i < offsets.length; i++) {
@@ -286,13 +275,29 @@ async function checkTiffInflation(file: string, buf: ArrayBuffer, page: GeoTIFFI
     const data = bytes.subarray(at, at + n);
     let decoded: number;
     try {
-      decoded = kind === 'deflate' ? inflatedBytes([data], limit) : kind === 'LZW' ? lzwDecodedBytes(data, limit) : packBitsDecodedBytes(data, limit);
+      decoded = kind === 'deflate' ? inflatedCount([data], limit).out : kind === 'LZW' ? lzwDecodedBytes(data, limit) : packBitsDecodedBytes(data, limit);
     } catch (e) {
       throw new ImageError(file, `page ${p}: not a readable ${kind} ${block}: ${(e as Error).message}`);
     }
     if (decoded > limit) throw new ImageError(file, `page ${p}: ${kind === 'LZW' ? 'an' : 'a'} ${kind} ${block} ${kind === 'deflate' ? 'inflates' : 'decodes'} to more than the ${limit} bytes the page declares (a compression bomb); refused before decoding`);
     if (decoded < need) throw new ImageError(file, `page ${p}: ${kind} ${block} ${i} decodes to ${decoded} bytes; its ${rows} row(s) need ${need} (a truncated or corrupt ${block})`);
   }
+}
+
+/**
+ * A page's strip or tile offsets and byte counts, as many as its size calls for (TIFF 6.0: one
+ * per strip of RowsPerStrip rows, or per tile): a list of a million entries (8 MB of IFD) pointing
+ * at one strip had that strip checked a million times, ~2 minutes a file.
+ */
+async function tiffBlocks(file: string, page: GeoTIFFImage, p: number): Promise<{ offsets: ArrayLike<number>; counts: ArrayLike<number> }> {
+  const block = page.isTiled ? 'tile' : 'strip';
+  const offsets = (await page.fileDirectory.loadValue(page.isTiled ? 'TileOffsets' : 'StripOffsets')) as ArrayLike<number>;
+  const counts = (await page.fileDirectory.loadValue(page.isTiled ? 'TileByteCounts' : 'StripByteCounts')) as ArrayLike<number>;
+  const [w, h, tw, th] = [page.getWidth(), page.getHeight(), page.getTileWidth(), page.getTileHeight()];
+  const want = Math.ceil(w / tw) * Math.ceil(h / th);
+  if (offsets?.length !== want || counts?.length !== want)
+    throw new ImageError(file, `page ${p}: ${offsets?.length ?? 0} ${block} offsets and ${counts?.length ?? 0} byte counts, but a ${w}×${h} page in ${tw}×${th} ${block}s has ${want}`);
+  return { offsets, counts };
 }
 
 /** Most pages (IFDs) a TIFF may have: a cell is channels × Z planes (an Allen 3D cell, 7 × ~70). */
@@ -413,8 +418,7 @@ export async function tiffHeader(file: string, readAt: ReadAt, size: number, o: 
     const { channels, spatial, dtype, pages, channelNames } = await tiffLayout(file, tiff, o);
     for (let p = 0; p < pages; p++) {
       const page = await tiff.getImage(p);
-      const offsets = (await page.fileDirectory.loadValue(page.isTiled ? 'TileOffsets' : 'StripOffsets')) as ArrayLike<number>;
-      const counts = (await page.fileDirectory.loadValue(page.isTiled ? 'TileByteCounts' : 'StripByteCounts')) as ArrayLike<number>;
+      const { offsets, counts } = await tiffBlocks(file, page, p);
       for (let i = 0; i < offsets.length; i++)
         if (offsets[i] + (counts[i] ?? 0) > size) throw new ImageError(file, `page ${p}: ${page.isTiled ? 'tile' : 'strip'} ${i} (bytes ${offsets[i]}–${offsets[i] + (counts[i] ?? 0)}) runs past the end of the ${size}-byte file (a truncated file?)`);
     }
@@ -451,7 +455,7 @@ async function tiffLayout(file: string, tiff: GeoTIFF, o: TiffOptions) {
     // Time points would otherwise be read as more Z slices.
     if ((ij.frames ?? 1) !== 1) throw new Error(`ImageJ frames=${ij.frames}: a cell is one time point`);
     const c = ij.channels ?? o.channelsHint;
-    if (!c) throw new Error('the channel count is neither in the file metadata nor given: give the manifest ch_dna, ch_memb, ch_struct, ch_seg_cell and ch_seg_nuc columns (each a page index), or write the file as an OME-TIFF or ImageJ hyperstack (docs/formats.md)');
+    if (!c) throw new Error('the channel count is neither in the file metadata nor given: give the manifest ch_dna, ch_memb and ch_struct columns (ch_seg_cell, ch_seg_nuc optional; each a page index), or write the file as an OME-TIFF or ImageJ hyperstack (docs/formats.md)');
     C = c;
     const from = ij.channels !== undefined ? `ImageJ channels=${C}` : `the manifest's ch_* columns index channels 0…${C - 1}`;
     if (dims === 2 && pages !== C) throw new Error(`a 2D model reads one page per channel: expected ${C} page(s) (${from}), found ${pages} page(s)${pages > C && pages % C === 0 ? ` (${pages / C} Z slices of ${C} channels: a 3D stack for a 2D model?)` : ''}`);
@@ -532,15 +536,20 @@ export function sniff(bytes: Uint8Array): 'png' | 'tiff' | undefined {
   return undefined;
 }
 
+/**
+ * Which reader a file's first bytes call for (decodeImage, and readImageHeader in data/images.ts):
+ * by signature; a broken file falls back on its name, so that the error says what it failed to be.
+ * A PNG for a model that does not take 2D images, and a file that is neither, are refused here.
+ */
+export function imageKind(file: string, first: Uint8Array, o: TiffOptions = {}): 'png' | 'tiff' {
+  const kind = sniff(first) ?? (/\.png$/i.test(file) ? 'png' : /\.tiff?$/i.test(file) ? 'tiff' : undefined);
+  if (!kind) throw new ImageError(file, 'neither a PNG nor a TIFF (no PNG or TIFF signature in its first bytes)');
+  const dims = o.dims ?? 2;
+  if (kind === 'png' && dims !== 2) throw new ImageError(file, `a PNG is a 2D image but the model takes ${dims}D input${o.bounds ? ` (${o.bounds.size.join('×')})` : ''}${dims === 3 ? '; give a TIFF or OME-Zarr Z-stack' : ''}`);
+  return kind;
+}
+
 /** Decodes a PNG or TIFF from its bytes, whichever it is (by its signature, else its name): for a file dropped in the page and for the manifest's files. */
 export async function decodeImage(file: string, buf: ArrayBuffer, o: TiffOptions = {}): Promise<Image> {
-  // By signature; a broken file falls back on its name, so the error says what it failed to be.
-  const kind = sniff(new Uint8Array(buf, 0, Math.min(8, buf.byteLength))) ?? (/\.png$/i.test(file) ? 'png' : /\.tiff?$/i.test(file) ? 'tiff' : undefined);
-  if (kind === 'png') {
-    const dims = o.dims ?? 2;
-    if (dims !== 2) throw new ImageError(file, `a PNG is a 2D image but the model takes ${dims}D input${o.bounds ? ` (${o.bounds.size.join('×')})` : ''}${dims === 3 ? '; give a TIFF or OME-Zarr Z-stack' : ''}`);
-    return decodePng2d(file, buf, o.bounds);
-  }
-  if (kind === 'tiff') return decodeTiff(file, buf, o);
-  throw new ImageError(file, 'neither a PNG nor a TIFF (no PNG or TIFF signature in its first bytes)');
+  return imageKind(file, new Uint8Array(buf, 0, Math.min(8, buf.byteLength)), o) === 'png' ? decodePng2d(file, buf, o.bounds) : decodeTiff(file, buf, o);
 }

@@ -4,7 +4,7 @@
 
 import { readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { decodeImage, decodePng2d, decodeTiff3d, ImageError, MAX_IMAGE_FILE_BYTES, pngHeaderOf, sniff, tiffHeader, type Image, type ImageBounds, type ImageHeader, type TiffOptions } from './decode.ts';
+import { decodeImage, decodePng2d, decodeTiff3d, ImageError, imageKind, MAX_IMAGE_FILE_BYTES, pngHeaderOf, tiffHeader, type Image, type ImageBounds, type ImageHeader, type TiffOptions } from './decode.ts';
 import { FileReadError, readBounded, makeDirs, withBoundedFile } from './files.ts';
 import { decodeOmeZarr, omeZarrFiles, omeZarrHeader, type OmeZarrCell, type ZarrSource } from './ome-zarr.ts';
 
@@ -72,11 +72,7 @@ export async function readImageHeader(file: string, o: TiffOptions = {}): Promis
   if (isZarr(file)) return omeZarrHeader(file, zarrFolder(file), o);
   try {
     return await withBoundedFile(file, MAX_IMAGE_FILE_BYTES, async (readAt, size, fd) => {
-      const first = await readAt(0, 16);
-      const kind = sniff(first) ?? (/\.png$/i.test(file) ? 'png' : /\.tiff?$/i.test(file) ? 'tiff' : undefined);
-      if (kind === 'png') {
-        const dims = o.dims ?? 2;
-        if (dims !== 2) throw new ImageError(file, `a PNG is a 2D image but the model takes ${dims}D input${o.bounds ? ` (${o.bounds.size.join('×')})` : ''}${dims === 3 ? '; give a TIFF or OME-Zarr Z-stack' : ''}`);
+      if (imageKind(file, await readAt(0, 8), o) === 'png') {
         // Synchronous 8-byte reads of the chunk headers: the walk is a few reads a file.
         const readSyncAt = (at: number, n: number) => {
           const b = Buffer.alloc(Math.max(0, Math.min(n, size - at)));
@@ -86,8 +82,7 @@ export async function readImageHeader(file: string, o: TiffOptions = {}): Promis
         };
         return pngHeaderOf(file, size, readSyncAt, o.bounds);
       }
-      if (kind === 'tiff') return tiffHeader(file, readAt, size, o);
-      throw new ImageError(file, 'neither a PNG nor a TIFF (no PNG or TIFF signature in its first bytes)');
+      return tiffHeader(file, readAt, size, o);
     });
   } catch (e) {
     if (e instanceof FileReadError) throw new ImageError(file, `cannot read: ${e.reason}`);

@@ -8,12 +8,13 @@ import { MiB, readBoundedSync } from './files.ts';
 import { DEFAULT_PIXEL_SIZE, PIXEL_SIZE_COLUMNS, type PixelSize } from './ome.ts';
 import { splitOf, type Split } from './split.ts';
 
+/** Channel indices: DNA, membrane and structure; the segmentations (masks) when given. */
 export interface Channels {
   dna: number;
   memb: number;
   struct: number;
-  seg_cell: number;
-  seg_nuc: number;
+  seg_cell?: number;
+  seg_nuc?: number;
   trans?: number;
 }
 
@@ -44,7 +45,9 @@ export class ManifestError extends Error {
 }
 
 export const STRUCTURE_COLUMNS = ['StructureDisplayName', 'StructureId/Name', 'structure_name', 'Structure'];
-const CHANNEL_COLUMNS = ['dna', 'memb', 'struct', 'seg_cell', 'seg_nuc'] as const;
+/** The channel columns an indexed image needs, and those it may have (the masks, the bright field). */
+const CHANNEL_COLUMNS = ['dna', 'memb', 'struct'] as const;
+const OPTIONAL_CHANNEL_COLUMNS = ['seg_cell', 'seg_nuc', 'trans'] as const;
 
 export interface ManifestOptions {
   /** Split seed (the paper's is 1). */
@@ -77,6 +80,47 @@ function uniqueColumns(names: string[], file: string): string[] {
   return names;
 }
 
+/** A list of names for a message: the first 20, then how many more (a header may have thousands). */
+export const namesList = (names: readonly string[]): string => names.slice(0, 20).map((n) => (n.length > 80 ? `${n.slice(0, 80)}…` : n)).join(', ') + (names.length > 20 ? ` … and ${names.length - 20} more` : '');
+
+/** Most columns a manifest may have (the Allen manifests have ~100): each row is an object of them. */
+export const MAX_COLUMNS = 10_000;
+/** Longest row, in characters (an Allen row is ~750; a path at most 4096). */
+export const MAX_ROW_CHARS = 1 << 20;
+
+/**
+ * Refuses, before the CSV parser sees them, a header of more than MAX_COLUMNS columns, a row of
+ * more fields than the header and a row longer than MAX_ROW_CHARS, naming the line: the parser
+ * took ~30 s over one 50 MB field, and a header of a million columns held the check of its names
+ * (and each row's object of a million fields) for hours. One pass over the characters, reading
+ * quoted fields as csv-parse does (a quote opens a field only at its start; "" inside is one quote).
+ */
+function checkShape(text: string, file: string): void {
+  const bom = text.charCodeAt(0) === 0xfeff ? 1 : 0; // a byte-order mark is not part of the first field
+  let line = 1, start = bom, fields = 1, header = 0, quoted = false, fieldStart = true;
+  for (let i = bom; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10) line++;
+    if (i - start > MAX_ROW_CHARS) throw new ManifestError(file, line, `a row longer than ${MAX_ROW_CHARS} characters (a manifest row is a cell's id, label, paths and columns; a quote left open?)`);
+    if (quoted) {
+      if (c === 34) {
+        if (text.charCodeAt(i + 1) === 34) i++;
+        else quoted = false;
+      }
+    } else if (c === 34 && fieldStart) {
+      quoted = true;
+      fieldStart = false;
+    } else if (c === 44) {
+      fieldStart = true;
+      if (++fields > (header || MAX_COLUMNS))
+        throw new ManifestError(file, line, header ? `more fields than the header's ${header} columns` : `more than ${MAX_COLUMNS} columns in the header`);
+    } else if (c === 10 || c === 13) {
+      if (!header && i > start) header = fields;
+      [start, fields, fieldStart] = [i + 1, 1, true];
+    } else if (c !== 32 && c !== 9) fieldStart = false;
+  }
+}
+
 /** The `split` column's words for each split (the column is optional; without it, splitOf decides). */
 const SPLIT_WORDS: Record<string, Split> = { train: 'train', validate: 'validate', validation: 'validate', val: 'validate', valid: 'validate', test: 'test' };
 
@@ -86,6 +130,7 @@ export function parseManifest(text: string, file: string, opts: ManifestOptions 
   const first = text.replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0];
   const other = [';', '\t'].find((c) => !first.includes(',') && first.includes(c));
   if (other) throw new ManifestError(file, 1, `statcell reads comma-separated manifests; this header is ${other === ';' ? 'semicolon' : 'tab'}-separated`);
+  checkShape(text, file);
   let records: { record: Record<string, string>; info: { lines: number } }[];
   try {
     // Rows of empty fields only (",,,", as spreadsheets write at the end) are skipped like empty lines.
@@ -100,13 +145,19 @@ export function parseManifest(text: string, file: string, opts: ManifestOptions 
   const need = (c: string) => {
     if (header.includes(c)) return;
     const cased = header.find((h) => h.toLowerCase() === c.toLowerCase());
-    throw new ManifestError(file, 1, `missing column '${c}'${cased ? ` (column names are case-sensitive: '${cased}' should be '${c}')` : ''} (columns: ${header.join(', ')})`);
+    throw new ManifestError(file, 1, `missing column '${c}'${cased ? ` (column names are case-sensitive: '${cased}' should be '${c}')` : ''} (columns: ${namesList(header)})`);
   };
   need('CellId');
   const structureColumn = opts.structureColumn ?? STRUCTURE_COLUMNS.find((c) => header.includes(c));
   if (!structureColumn) throw new ManifestError(file, 1, `no structure-name column: expected one of ${STRUCTURE_COLUMNS.join(', ')}`);
   need(structureColumn);
-  const hasChannels = CHANNEL_COLUMNS.every((c) => header.includes(`ch_${c}`));
+  // The three channel columns together or none: with one missing, every column was ignored and
+  // the image read as if it had no indices (its channels in another order).
+  const given = CHANNEL_COLUMNS.filter((c) => header.includes(`ch_${c}`));
+  if (given.length && given.length < CHANNEL_COLUMNS.length)
+    throw new ManifestError(file, 1, `channel columns ${given.map((c) => `ch_${c}`).join(', ')} without ${CHANNEL_COLUMNS.filter((c) => !given.includes(c)).map((c) => `ch_${c}`).join(', ')}: give ch_dna, ch_memb and ch_struct together (ch_seg_cell, ch_seg_nuc optional), or none`);
+  const hasChannels = given.length > 0;
+  const optional = OPTIONAL_CHANNEL_COLUMNS.filter((c) => header.includes(`ch_${c}`));
   const base = dirname(resolve(file));
   const path = (p: string | undefined) => (p ? (isAbsolute(p) ? p : resolve(base, p)) : undefined);
 
@@ -124,15 +175,16 @@ export function parseManifest(text: string, file: string, opts: ManifestOptions 
     lineOf.set(key, line);
     let channels: Channels | undefined;
     // A row whose channel cells are all empty gives none (a 3-channel PNG needs none); Number() would read them as channel 0.
-    if (hasChannels && CHANNEL_COLUMNS.some((c) => record[`ch_${c}`] !== '')) {
+    if (hasChannels && [...CHANNEL_COLUMNS, ...optional].some((c) => record[`ch_${c}`] !== '')) {
       const ch = (c: string) => {
         // Digits, or pandas' float form of them ('2.0'); not '', '0x2' or '1e0', which Number() reads.
         const v = /^\d+(\.0+)?$/.test(record[`ch_${c}`]) ? Number(record[`ch_${c}`]) : NaN;
         if (!Number.isInteger(v)) throw new ManifestError(file, line, `ch_${c} must be a channel index (a whole number ≥ 0), got '${record[`ch_${c}`]}'`);
         return v;
       };
-      channels = { dna: ch('dna'), memb: ch('memb'), struct: ch('struct'), seg_cell: ch('seg_cell'), seg_nuc: ch('seg_nuc') };
-      if (record.ch_trans) channels.trans = ch('trans');
+      channels = { dna: ch('dna'), memb: ch('memb'), struct: ch('struct') };
+      // An empty optional cell: that row has no such channel (no mask applied).
+      for (const c of optional) if (record[`ch_${c}`] !== '') channels[c] = ch(c);
     }
     const positive = (c: string) => {
       if (!record[c]) return undefined;

@@ -234,6 +234,8 @@ async function zarrMetadata(file: string, src: ZarrSource, o: { dims?: 2 | 3; bo
   const comp = m.compressor as { id?: string } | null;
   if (comp !== null && !COMPRESSORS.includes(comp?.id as string)) field('compressor', `${JSON.stringify(comp?.id)}; expected null, ${COMPRESSORS.join(', ')}`);
   if (m.order !== 'C' && m.order !== 'F') field('order', `${JSON.stringify(m.order)}, expected "C" or "F"`);
+  // zarrita joins a chunk's indices with it into the chunk's key: "/../../x/" would read files outside the folder.
+  if (m.dimension_separator !== undefined && m.dimension_separator !== '.' && m.dimension_separator !== '/') field('dimension_separator', `${JSON.stringify(m.dimension_separator).slice(0, 40)}, expected "." or "/"`);
   const size = (a: string) => (names.includes(a) ? shape[names.indexOf(a)] : 1);
   if (size('t') !== 1) field('shape', `${size('t')} time points; a cell is one`);
   const C = size('c');

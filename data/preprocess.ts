@@ -73,18 +73,35 @@ export function intensityScaleOf(img: Image, declared: number | undefined, sourc
   return declared;
 }
 
-/** A registered multi-channel image (C × Y × X × Z, or C × Y × X) with the manifest's channel indices: DNA masked by seg_nuc, membrane and structure by seg_cell. */
+/** A registered multi-channel image (C × Y × X × Z, or C × Y × X) with the manifest's channel indices: DNA masked by seg_nuc, membrane and structure by seg_cell (each mask when given). */
 export function preprocess3d(img: Image, ch: Channels, opts: PreprocessOptions, source = 'image'): CellTensors {
   if (img.spatial.length !== 3) throw new Error(`${source}: expected a 3D image, got ${img.spatial.length}D`);
   return preprocessIndexed(img, ch, opts, source);
 }
 
+/** A plain TIFF's channel count from the ch_* indices (it has no metadata that gives one): the largest + 1. */
+export const channelsHint = (ch: Channels | undefined): number | undefined => (ch ? Math.max(...Object.values(ch).filter((v): v is number => v !== undefined)) + 1 : undefined);
+
+/**
+ * Each ch_* index against an image's channel count (its header's will do: the data set checks
+ * every row's before training). The indices pick the channels of every image but a 2D image of
+ * exactly 3 channels, which is membrane, structure, DNA (the PNGs' RGB, statcell's files;
+ * docs/formats.md): there they do not apply, as they describe the row's 3D image (the Allen
+ * manifests and `statcell synth` give 7-channel TIFF indices beside RGB PNGs).
+ */
+export function checkChannels(ch: Channels | undefined, img: { channels: number; spatial: number[] }, file: string): void {
+  if (!ch || (img.spatial.length === 2 && img.channels === 3)) return;
+  for (const [name, c] of Object.entries(ch))
+    if (c !== undefined && c >= img.channels) throw new Error(`column ch_${name} = ${c}, but ${file} has ${img.channels} channel(s) (indices 0…${img.channels - 1})`);
+}
+
 function preprocessIndexed(img: Image, ch: Channels, opts: PreprocessOptions, source: string): CellTensors {
   const voxels = img.spatial.reduce((a, b) => a * b, 1);
-  for (const [name, c] of Object.entries(ch))
-    if (c !== undefined && c >= img.channels) throw new Error(`${source}: channel index ch_${name} = ${c} but the image has ${img.channels} channels (0…${img.channels - 1})`);
+  checkChannels(ch, img, source);
   const plane = (c: number) => img.data.subarray(c * voxels, (c + 1) * voxels);
-  const masked = (c: number, mask: number) => {
+  // Without a segmentation index the channel is taken whole.
+  const masked = (c: number, mask: number | undefined) => {
+    if (mask === undefined) return Float32Array.from(plane(c));
     const p = plane(c);
     const m = plane(mask);
     const out = new Float32Array(voxels);
@@ -145,7 +162,7 @@ export function preprocess2d(img: Image, opts: PreprocessOptions, source = 'imag
 export function preprocessCell(img: Image, ch: Channels | undefined, opts: PreprocessOptions, source = 'image'): CellTensors {
   if (ch && !(img.spatial.length === 2 && img.channels === 3)) return preprocessIndexed(img, ch, opts, source);
   if (img.channels !== 3)
-    throw new Error(`${source}: ${img.channels} channel(s) and no channel indices: give the manifest ch_memb, ch_struct, ch_dna, ch_seg_cell, ch_seg_nuc columns, or a 3-channel image ordered membrane, structure, DNA`);
+    throw new Error(`${source}: ${img.channels} channel(s) and no channel indices: give the manifest ch_dna, ch_memb and ch_struct columns (ch_seg_cell, ch_seg_nuc optional), or a 3-channel image ordered membrane, structure, DNA`);
   return preprocessOrdered(img, opts, source);
 }
 
@@ -172,7 +189,6 @@ function assemble([memb, dna, struct]: Float32Array[], spatial: number[], opts: 
  */
 export async function decodeCell(file: string, bytes: ArrayBuffer, opts: PreprocessOptions & { channels?: Channels }): Promise<CellTensors & { image: Image }> {
   const dims = imageDims(opts.size);
-  const hint = opts.channels ? Math.max(...Object.values(opts.channels).filter((v): v is number => v !== undefined)) + 1 : undefined;
-  const image = await decodeImage(file, bytes, { dims, channelsHint: hint, bounds: opts });
+  const image = await decodeImage(file, bytes, { dims, channelsHint: channelsHint(opts.channels), bounds: opts });
   return { ...preprocessCell(image, opts.channels, opts, file), image };
 }

@@ -33,6 +33,18 @@ export class SafetensorsError extends Error {
   }
 }
 
+/** The largest safetensors file read (what Node reads into one buffer, 2 GiB); the paper's largest model's weights are 90 MB. */
+export const MAX_SAFETENSORS_BYTES = 2 ** 31 - 1;
+
+/** Most dimensions a tensor may have (the models' tensors have at most 5). */
+const MAX_RANK = 32;
+
+/** A header value for a message, cut at 100 characters. */
+const clipped = (v: unknown): string => {
+  const t = JSON.stringify(v) ?? String(v);
+  return t.length > 100 ? `${t.slice(0, 100)}… (${t.length} characters)` : t;
+};
+
 /** A header larger than this is certainly corrupt (the reference implementation uses 100 MB). */
 const MAX_HEADER = 100_000_000;
 
@@ -131,10 +143,12 @@ export function parseSafetensors(src: ArrayBuffer | ArrayBufferView): SafeTensor
     if (typeof e !== 'object' || e === null) throw new SafetensorsError(`tensor '${name}': entry must be an object with dtype, shape, data_offsets`);
     const dtype = e.dtype as Dtype;
     if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) throw new SafetensorsError(`tensor '${name}': unsupported dtype ${JSON.stringify(e.dtype)} (supported: ${Object.keys(DTYPE_BYTES).join(', ')})`);
-    if (!Array.isArray(e.shape) || e.shape.some((d) => !Number.isInteger(d) || d < 0)) throw new SafetensorsError(`tensor '${name}': shape ${JSON.stringify(e.shape)} must be a list of non-negative integers`);
+    // At most MAX_RANK dimensions, so that no message repeats a million of them.
+    if (!Array.isArray(e.shape) || e.shape.length > MAX_RANK || e.shape.some((d) => !Number.isInteger(d) || d < 0))
+      throw new SafetensorsError(`tensor '${name}': shape ${clipped(e.shape)} must be a list of at most ${MAX_RANK} non-negative integers`);
     const off = e.data_offsets;
     if (!Array.isArray(off) || off.length !== 2 || off.some((d) => !Number.isInteger(d) || d < 0) || off[1] < off[0])
-      throw new SafetensorsError(`tensor '${name}': data_offsets ${JSON.stringify(off)} must be [begin, end] with 0 <= begin <= end`);
+      throw new SafetensorsError(`tensor '${name}': data_offsets ${clipped(off)} must be [begin, end] with 0 <= begin <= end`);
     const shape = e.shape as number[];
     const [b, end] = off as [number, number];
     const want = numel(shape) * DTYPE_BYTES[dtype];

@@ -9,14 +9,14 @@
 // `latest` naming a complete checkpoint with its optimizer state.
 
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import type { CompiledModel } from '../compiler/model.ts';
-import { parseSafetensors, writeSafetensors } from '../runtime/safetensors.ts';
+import { MAX_SAFETENSORS_BYTES, parseSafetensors, writeSafetensors } from '../runtime/safetensors.ts';
 import { alive } from './lock.ts';
 import type { LossScaleState } from './loss-scale.ts';
-import { writeAtomic, makeDirs } from '../data/files.ts';
+import { FileReadError, MiB, readBoundedSync, writeAtomic, makeDirs } from '../data/files.ts';
 
 export interface Sidecar {
   format: 'statcell-checkpoint/1';
@@ -129,9 +129,9 @@ function dropOptimizerState(dir: string, latest: string): void {
     const side = join(dir, `${name}.json`);
     let v: Partial<Sidecar> | undefined;
     try {
-      v = JSON.parse(readFileSync(side, 'utf8'));
+      v = JSON.parse(readBoundedSync(side, MAX_SIDECAR_BYTES).toString('utf8'));
     } catch {
-      v = undefined; // no sidecar, or not one that loads anyway: nothing names the file
+      v = undefined; // no sidecar, or not one that loads anyway (not JSON, not a regular file): nothing names the file
     }
     if (v && typeof v === 'object' && v.optimizerSha256 !== undefined) {
       delete v.optimizerSha256;
@@ -166,9 +166,14 @@ export function resolveCheckpoint(dir: string, which = 'latest'): string | null 
     const p = join(dir, which);
     if (!existsSync(p)) return null;
     confine(dir, p);
-    const size = statSync(p).size;
-    const name = size <= 200 ? readFileSync(p, 'utf8').trim() : '';
-    if (!CHECKPOINT_NAME.test(name) || name.includes('..')) throw new CheckpointError(`${p}: the pointer must hold the name of a checkpoint in ${dir} (like epoch-0003), it holds ${size > 200 ? `${size} bytes` : JSON.stringify(name)}`);
+    const must = `${p}: the pointer must hold the name of a checkpoint in ${dir} (like epoch-0003)`;
+    let name: string;
+    try {
+      name = readBoundedSync(p, 200).toString('utf8').trim(); // a regular file only: a FIFO blocked every command of the run
+    } catch (e) {
+      throw e instanceof FileReadError ? new CheckpointError(`${must}; ${e.reason}`) : e;
+    }
+    if (!CHECKPOINT_NAME.test(name) || name.includes('..')) throw new CheckpointError(`${must}, it holds ${JSON.stringify(name)}`);
     return name;
   }
   const name = which.replace(/\.(safetensors|json)$/, '');
@@ -211,8 +216,32 @@ const validateSidecar = new Ajv({ allErrors: true }).compile(SIDECAR_SCHEMA);
 export const schemaErrors = (file: string, errors: ErrorObject[] | null | undefined): string =>
   `${file}: ${(errors ?? []).map((e) => `${e.instancePath || '(top level)'} ${e.message}`).join('; ')}`;
 
-/** Checks a sidecar against its schema, naming the file and the field that is wrong. */
-function checkSidecar(file: string, v: unknown): Sidecar {
+/** Largest sidecar read: it keeps the model's source files (the paper's are ~20 KB). */
+export const MAX_SIDECAR_BYTES = 64 * MiB;
+
+/**
+ * A checkpoint's file: a regular file within `maxBytes` (a FIFO blocked the command for good, a
+ * huge file filled memory), any failure named with the file.
+ */
+function readCheckpointFile(file: string, maxBytes: number, what: string): Buffer {
+  try {
+    return readBoundedSync(file, maxBytes);
+  } catch (e) {
+    throw new CheckpointError(`checkpoint ${file}: cannot read ${what} (${e instanceof FileReadError ? e.reason : (e as Error).message})`);
+  }
+}
+
+/** Checkpoint `name`'s sidecar, read within its bound and checked against its schema, naming the file and the field that is wrong. */
+export function readSidecar(dir: string, name: string): Sidecar {
+  const file = join(dir, `${name}.json`);
+  confine(dir, file);
+  requireCheckpoint(dir, name);
+  let v: unknown;
+  try {
+    v = JSON.parse(readCheckpointFile(file, MAX_SIDECAR_BYTES, 'its sidecar').toString('utf8'));
+  } catch (e) {
+    throw e instanceof CheckpointError ? e : new CheckpointError(`checkpoint ${file}: not valid JSON (${(e as Error).message})`);
+  }
   if (!validateSidecar(v)) throw new CheckpointError(schemaErrors(file, validateSidecar.errors));
   return v as unknown as Sidecar;
 }
@@ -247,20 +276,10 @@ export function requireCheckpoint(dir: string, name: string): void {
  */
 export function loadCheckpoint(dir: string, name: string, model?: CompiledModel, opts: { optimizer?: boolean } = {}): LoadedCheckpoint {
   const stem = join(dir, name);
-  let sidecar: Sidecar;
-  let bytes: Buffer;
-  let raw: unknown;
   if (!CHECKPOINT_NAME.test(name) || name.includes('..')) throw new CheckpointError(`${stem}: not a checkpoint name`);
-  confine(dir, `${stem}.json`);
+  const sidecar = readSidecar(dir, name);
   confine(dir, `${stem}.safetensors`);
-  requireCheckpoint(dir, name);
-  try {
-    raw = JSON.parse(readFileSync(`${stem}.json`, 'utf8'));
-    bytes = readFileSync(`${stem}.safetensors`);
-  } catch (e) {
-    throw new CheckpointError(`checkpoint ${stem}: cannot read it (${(e as Error).message})`);
-  }
-  sidecar = checkSidecar(`${stem}.json`, raw);
+  const bytes = readCheckpointFile(`${stem}.safetensors`, MAX_SAFETENSORS_BYTES, 'its tensors');
   const sha = createHash('sha256').update(bytes).digest('hex');
   if (sha !== sidecar.tensorsSha256)
     throw new CheckpointError(
@@ -277,12 +296,25 @@ export function loadCheckpoint(dir: string, name: string, model?: CompiledModel,
   }
   const tensors = new Map<string, Float32Array>();
   const shapes = model ? shapesOf(model) : new Map<string, readonly number[]>();
+  const params = new Set(model?.tensors.filter((t) => t.kind === 'param').map((t) => t.name));
   const take = (file: string, b: Uint8Array) => {
-    for (const [n, t] of parseSafetensors(b).tensors) {
+    let parsed;
+    try {
+      parsed = parseSafetensors(b);
+    } catch (e) {
+      throw new CheckpointError(`checkpoint ${file}: ${(e as Error).message}`);
+    }
+    for (const [n, t] of parsed.tensors) {
+      // Float values only: an integer tensor is no weight (an I64 one failed as "Cannot convert a BigInt value to a number").
+      if (!['F32', 'F64', 'F16', 'BF16'].includes(t.dtype)) throw new CheckpointError(`checkpoint ${file}: tensor '${n}' is ${t.dtype}; a checkpoint holds float tensors (F32)`);
       const want = shapes.get(n);
       // A tensor must have the model's shape, not only its number of values ([2, 8] is not [8, 2]).
-      if (want && want.join() !== t.shape.join()) throw new CheckpointError(`checkpoint ${file}: tensor '${n}' is [${t.shape.join(', ')}], the model's is [${want.join(', ')}]`);
-      tensors.set(n, t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>));
+      if (want && want.join() !== t.shape.join()) throw new CheckpointError(`checkpoint ${file}: tensor '${n}' is [${t.shape.length > 8 ? `${t.shape.slice(0, 8).join(', ')}, … (${t.shape.length} dims)` : t.shape.join(', ')}], the model's is [${want.join(', ')}]`);
+      const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
+      // As saveCheckpoint refuses to write them: NaN weights made eval print a null ELBO and generate write NaN images.
+      const bad = params.has(n) ? data.findIndex((v) => !Number.isFinite(v)) : -1;
+      if (bad >= 0) throw new CheckpointError(`checkpoint ${file}: parameter '${n}' holds ${data[bad]} at index ${bad}; a checkpoint's weights are finite`);
+      tensors.set(n, data);
     }
   };
   take(`${stem}.safetensors`, bytes);
@@ -292,9 +324,9 @@ export function loadCheckpoint(dir: string, name: string, model?: CompiledModel,
       confine(dir, file);
       let ob: Buffer;
       try {
-        ob = readFileSync(file);
+        ob = readBoundedSync(file, MAX_SAFETENSORS_BYTES);
       } catch (e) {
-        throw new CheckpointError(`checkpoint ${stem}: cannot read its optimizer state (${(e as Error).message}); it cannot be resumed from. Restore the file from a copy, or start a fresh run with --out another folder (eval, embed, generate and the analyses still read the checkpoint's weights)`);
+        throw new CheckpointError(`checkpoint ${stem}: cannot read its optimizer state (${e instanceof FileReadError ? `${e.reason}: ${file}` : (e as Error).message}); it cannot be resumed from. Restore the file from a copy, or start a fresh run with --out another folder (eval, embed, generate and the analyses still read the checkpoint's weights)`);
       }
       const osha = createHash('sha256').update(ob).digest('hex');
       if (osha !== sidecar.optimizerSha256) throw new CheckpointError(`checkpoint ${file}: its SHA-256 ${osha.slice(0, 12)}… differs from the sidecar's ${sidecar.optimizerSha256.slice(0, 12)}… (a torn or replaced file); it cannot be resumed from`);

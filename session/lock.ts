@@ -3,9 +3,9 @@
 // lock whose process is gone (killed, crashed) is stale and taken over, so a run killed with
 // SIGKILL resumes without manual clean-up. Node only.
 
-import { openSync, closeSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { openSync, closeSync, rmSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { makeDirs } from '../data/files.ts';
+import { makeDirs, readBoundedSync } from '../data/files.ts';
 
 export class LockError extends Error {
   constructor(message: string) {
@@ -32,7 +32,8 @@ export function alive(pid: number): boolean {
 export function lockHolder(dir: string): number | undefined {
   let text: string;
   try {
-    text = readFileSync(join(dir, 'lock'), 'utf8').slice(0, 8192);
+    // Bounded, regular files only: a FIFO named lock blocked the trainer here; such a file holds no live lock.
+    text = readBoundedSync(join(dir, 'lock'), 8192).toString('utf8');
   } catch {
     return undefined;
   }

@@ -8,7 +8,7 @@
 
 import { decodeImage, ImageError, imageDims, MAX_IMAGE_FILE_BYTES, sniff, type Image } from '../data/decode.ts';
 import { decodeOmeZarr, type ZarrSource } from '../data/ome-zarr.ts';
-import { orderedChannels, preprocessCell, TYPE_MAX } from '../data/preprocess.ts';
+import { channelsHint, orderedChannels, preprocessCell, TYPE_MAX } from '../data/preprocess.ts';
 import type { CellChannels } from '../session/feeds.ts';
 import type { SiteIndex } from './site.ts';
 
@@ -94,9 +94,7 @@ export async function readDropped(d: Dropped, site: Pick<SiteIndex, 'size' | 'ti
   } else {
     if (d.file.size > MAX_IMAGE_FILE_BYTES) throw new ImageError(d.name, `${d.file.size} bytes, more than the ${MAX_IMAGE_FILE_BYTES} allowed`);
     const bytes = await d.file.arrayBuffer();
-    const ch = site.tiffChannels;
-    const hint = ch ? Math.max(...Object.values(ch).filter((v): v is number => v !== undefined)) + 1 : undefined;
-    image = await decodeImage(d.name, bytes, { dims, channelsHint: hint, bounds });
+    image = await decodeImage(d.name, bytes, { dims, channelsHint: channelsHint(site.tiffChannels), bounds });
     kind = sniff(new Uint8Array(bytes, 0, Math.min(8, bytes.byteLength))) === 'png' ? 'PNG' : image.channelNames || image.pixelSize ? 'OME-TIFF' : 'TIFF';
   }
   const t = preprocessCell(image, image.channels === 3 ? undefined : site.tiffChannels, { size, fit: 'crop-pad', intensityScale: site.intensityScale }, d.name);

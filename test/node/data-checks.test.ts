@@ -1,15 +1,18 @@
 // User-reported data-layer defects: a truncated PNG's reason, ch_* indices checked against the
-// image, every image's header checked before the first cell is read, and the manifest size cap.
-import { mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
+// image, every image's header checked before training's first step, and the manifest size cap.
+import { existsSync, mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode } from 'fast-png';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
+import { trainCommand } from '../../cli/train.ts';
 import { CellDataset } from '../../data/dataset.ts';
 import { decodePng2d, decodeTiff, errorText } from '../../data/decode.ts';
 import { readImageHeader } from '../../data/images.ts';
 import { MAX_MANIFEST_BYTES, readManifest } from '../../data/manifest.ts';
 import { encodeTiff } from '../../data/tiff.ts';
+import { WasmBackend } from '../../runtime/wasm.ts';
+import { TINY_FILE } from './tiny-model.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'statcell-checks-'));
 const png = (w: number, h: number, channels: 1 | 3) => {
@@ -45,13 +48,13 @@ describe('decoder messages', () => {
   });
 });
 
-/** A manifest of PNG rows in a fresh folder; `cells` give each row's image bytes and ch_* cells. */
-function manifest(cells: { image: Uint8Array; ch?: string }[]): string {
+/** A manifest of PNG rows in a fresh folder; `cells` give each row's image bytes, ch_* cells and split (default train). */
+function manifest(cells: { image: Uint8Array; ch?: string; split?: string }[]): string {
   const dir = tmp();
-  const lines = ['CellId,StructureDisplayName,save_reg_path_flat,ch_dna,ch_memb,ch_struct,ch_seg_cell,ch_seg_nuc'];
+  const lines = ['CellId,StructureDisplayName,save_reg_path_flat,ch_dna,ch_memb,ch_struct,ch_seg_cell,ch_seg_nuc,split'];
   cells.forEach((c, i) => {
     writeFileSync(join(dir, `c${i}.png`), c.image);
-    lines.push(`${i + 1},Golgi,c${i}.png,${c.ch ?? ',,,,'}`);
+    lines.push(`${i + 1},Golgi,c${i}.png,${c.ch ?? ',,,,'},${c.split ?? 'train'}`);
   });
   writeFileSync(join(dir, 'm.csv'), lines.join('\n') + '\n');
   return join(dir, 'm.csv');
@@ -73,18 +76,26 @@ describe('the up-front header check', () => {
     expect(logs).toEqual([]);
   });
 
-  test('a row of the wrong size or a truncated file stops the data set at its first read, whichever row is asked for; --skip-bad leaves it out', async () => {
+  test('checkImages finds a row of the wrong size and a truncated file, whichever row is read; --skip-bad leaves them out', async () => {
     const good = png(32, 24, 3);
     const file = manifest([{ image: good }, { image: good }, { image: png(40, 24, 3) }, { image: good.subarray(0, Math.floor(good.length / 2)) }]);
     const rows = readManifest(file);
     const strict = new CellDataset(rows, { dims: 2, size: [24, 32], manifestFile: file });
-    // Row 0 is fine: the error is the header check's, not row 0's read.
-    await expect(strict.batch([0])).rejects.toThrow(new RegExp(`m\\.csv:4 \\(CellId 3\\): .*c2\\.png: the image is 24×40 but the model takes 24×32.* \\(and 1 more row\\(s\\) whose image header is bad\\)`));
+    await expect(strict.checkImages()).rejects.toThrow(new RegExp(`m\\.csv:4 \\(CellId 3\\): .*c2\\.png: the image is 24×40 but the model takes 24×32.* \\(and 1 more row\\(s\\) whose image header is bad\\)`));
     const logs: string[] = [];
     const lenient = new CellDataset(rows, { dims: 2, size: [24, 32], manifestFile: file, skipBad: true, log: (l) => logs.push(l) });
-    const ds = await lenient.readable();
-    expect(ds.rows.map((r) => r.line)).toEqual([2, 3]);
-    expect(logs.filter((l) => l.startsWith('skipping'))).toEqual([expect.stringMatching(/m\.csv:4 .*24×40/), expect.stringMatching(/m\.csv:5 .*c3\.png: not a readable PNG: truncated/)]);
+    await lenient.checkImages();
+    expect(logs).toEqual([expect.stringMatching(/^skipping: .*m\.csv:4 .*24×40/), expect.stringMatching(/^skipping: .*m\.csv:5 .*c3\.png: not a readable PNG: truncated/)]);
+    expect((await lenient.readable()).rows.map((r) => r.line)).toEqual([2, 3]);
+    expect(logs).toHaveLength(3); // and the line saying the cells are read once: no row is logged twice
+  });
+
+  test('without the check (eval, embed, report read a split once), a good row reads and a bad one is named by manifest row and file when read', async () => {
+    const good = png(32, 24, 3);
+    const file = manifest([{ image: good }, { image: png(40, 24, 3) }]);
+    const ds = new CellDataset(readManifest(file), { dims: 2, size: [24, 32], manifestFile: file });
+    expect((await ds.batch([0])).rows.map((r) => r.line)).toEqual([2]);
+    await expect(ds.batch([1])).rejects.toThrow(new RegExp(`^${file.replace(/[.\\/]/g, '\\$&')}:3 \\(CellId 2\\): .*c1\\.png: the image is 24×40 but the model takes 24×32`));
   });
 
   test('headers only: a PNG whose pixels are garbage passes, a 2-page 2D TIFF is refused, with no pixel decoded', async () => {
@@ -99,6 +110,39 @@ describe('the up-front header check', () => {
     await expect(readImageHeader(join(dir, 't.tiff'), { dims: 2, channelsHint: 2, bounds: { size: [8, 8] } })).resolves.toEqual({ channels: 2, spatial: [8, 8], dtype: 'uint8' });
   });
 });
+
+describe('statcell train checks every header of its train and validation splits before step 0', () => {
+  const good = png(32, 24, 3);
+  const run = async (file: string) => {
+    const dir = join(file, '..', 'run');
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      const r = await trainCommand({ model: TINY_FILE, set: { size: [24, 32] }, data: file, out: dir, backend: 'wasm', batch: 2, iterations: 1, seed: 1, evalSamples: 1, openedBackend: await backend() });
+      r.runtime.destroy();
+      return { dir, error: '' };
+    } catch (e) {
+      return { dir, error: (e as Error).message };
+    } finally {
+      spy.mockRestore();
+    }
+  };
+  // A read meets a bad row too, but only when it comes to it (step 0's batch, the validation after it), with the row alone named.
+  for (const split of ['train', 'validate']) {
+    test(`a bad row of the ${split} split: refused as the header check refuses it, no step taken`, async () => {
+      const cells = [...Array(6)].map((_, i) => ({ image: good, split: i < 4 ? 'train' : 'validate' }));
+      const bad = split === 'train' ? 3 : 5;
+      cells[bad] = { image: good.subarray(0, 100), split };
+      const file = manifest(cells);
+      const { dir, error } = await run(file);
+      expect(error).toMatch(new RegExp(`m\\.csv:${bad + 2} \\(CellId ${bad + 1}\\): .*c${bad}\\.png: not a readable PNG: truncated: .*; fix these rows, or skip them with --skip-bad$`));
+      expect(existsSync(join(dir, 'metrics.jsonl'))).toBe(false);
+      expect(existsSync(join(dir, 'run.json'))).toBe(false);
+    });
+  }
+});
+
+let opened: WasmBackend | undefined;
+const backend = async () => (opened ??= await WasmBackend.create());
 
 test('a manifest over the cap (a parse would take ~20× its size) is refused at once, by its size, before it is read', () => {
   const file = join(mkdtempSync(join(tmpdir(), 'statcell-cap-')), 'big.csv');

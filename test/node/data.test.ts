@@ -320,3 +320,24 @@ describe('batches', () => {
     expect(() => new CellDataset(rows, { dims: 3, size: [8, 8, 8], manifestFile: file })).toThrow(/manifest\.csv:2 .*no save_reg_path \(3D TIFF\) in this row \(and 5 more row\(s\) without their image\)/);
   });
 });
+
+describe('channel columns without the segmentations (tester: ch_dna, ch_memb, ch_struct alone were ignored, and the stack read in another order)', () => {
+  test('the three indices pick the channels, unmasked; one of them missing is refused at the header, naming it', async () => {
+    const { CellDataset } = await import('../../data/dataset.ts');
+    const { omeTiffOf } = await import('../../data/ome-tiff.ts');
+    const dir = tmp();
+    const size = [8, 6, 4];
+    const flat = (v: number) => Float32Array.from({ length: 8 * 6 * 4 }, () => v);
+    // Page order: structure, DNA, membrane, told only by the manifest's indices.
+    writeFileSync(join(dir, 'c.ome.tiff'), omeTiffOf(size, [{ name: 'c0', data: flat(0.25) }, { name: 'c1', data: flat(0.5) }, { name: 'c2', data: flat(0.75) }]));
+    const file = join(dir, 'm.csv');
+    writeFileSync(file, 'CellId,StructureDisplayName,save_reg_path,ch_dna,ch_memb,ch_struct\n1,Golgi,c.ome.tiff,1,2,0\n');
+    const rows = readManifest(file);
+    expect(rows[0].channels).toEqual({ dna: 1, memb: 2, struct: 0 });
+    const b = await new CellDataset(rows, { dims: 3, size, manifestFile: file, intensityScale: 1 }).batch([0]);
+    const vox = 8 * 6 * 4;
+    expect([b.reference[0], b.reference[vox], b.structure[0]]).toEqual([0.75, 0.5, 0.25]); // membrane, DNA, structure
+    writeFileSync(file, 'CellId,StructureDisplayName,save_reg_path,ch_dna,ch_memb\n1,Golgi,c.ome.tiff,1,2\n');
+    expect(() => readManifest(file)).toThrow(`${file}:1: channel columns ch_dna, ch_memb without ch_struct: give ch_dna, ch_memb and ch_struct together (ch_seg_cell, ch_seg_nuc optional), or none`);
+  });
+});

@@ -142,7 +142,7 @@ describe('OME-Zarr and OME-TIFF written and read', () => {
     const size = [6, 5];
     const [m, g, d] = channels(size, 2).map((c) => c.data);
     const out = tmp();
-    const files = await writeGeneratedFiles({ size, cells: [{ channels: { dna: d, structure: g, membrane: m }, label: 'Golgi', source: 'test' }] }, out, 'all', PS);
+    const files = await writeGeneratedFiles({ size, cells: [{ channels: { dna: d, structure: g, membrane: m }, label: 'Golgi', source: 'test', cell: 0 }] }, out, 'all', PS);
     expect(files.map((f) => f.slice(out.length + 1))).toEqual(['000-Golgi.png', '000-Golgi.ome.tiff', '000-Golgi.ome.zarr']);
     const z = await readOmeZarr(files[2]);
     expect(z.channelNames).toEqual(['membrane', 'Golgi', 'DNA']);
@@ -351,6 +351,10 @@ describe('hostile OME-Zarr is refused, naming the file and the field', () => {
     await refusedQuickly(() => readOmeZarr(v5, { bounds }), /h\.ome\.zarr\/\.zattrs: multiscales\[0\]\.version is "0\.5"/);
     const out = await hostile((d) => editJson(join(d, '.zattrs'), (j) => { (j.multiscales as { datasets: { path: string }[] }[])[0].datasets[0].path = '../../etc'; }));
     await refusedQuickly(() => readOmeZarr(out, { bounds }), /\.zattrs: multiscales\[0\]\.datasets\[0\]\.path "\.\.\/\.\.\/etc" is not a relative path inside the folder/);
+  });
+  test('a dimension_separator that climbs out of the folder (zarrita joins the chunk indices with it: the chunks were read from outside)', async () => {
+    const outside = await hostile((d) => editJson(join(d, '0', '.zarray'), (j) => { j.dimension_separator = '/../../../../'; }));
+    await refusedQuickly(() => readOmeZarr(outside, { bounds }), /h\.ome\.zarr\/0\/\.zarray: dimension_separator: "\/\.\.\/\.\.\/\.\.\/\.\.\/", expected "\." or "\/"/);
   });
   test('an uncompressed chunk shorter than its declared size (it was read as zeros past its end)', async () => {
     const raw = (d: string, c1: number) => {

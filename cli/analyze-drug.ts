@@ -103,7 +103,7 @@ export async function drugCommand(o: DrugCommand, backend: Backend, say: (l: str
   }
   const tests: Omit<DrugTestRow, 'pCorrected'>[] = [];
   for (const [model, dir] of [['reference', o.reference], ['target', o.target]] as const) {
-    const r = await m.openRun(dir, backend);
+    const r = await m.openRun(dir, backend, 'best', log);
     try {
       // Each cell embedded once, whichever groups it belongs to.
       const need = [...new Set(groups.flatMap((g) => [...g.treated, ...g.untreated]))];
@@ -125,8 +125,10 @@ export async function drugCommand(o: DrugCommand, backend: Backend, say: (l: str
   const header = ['model', 'drug', 'structure', 'against', 'n_treated', 'n_untreated', 'dims', 'distance', 'p', 'p_bonferroni'];
   const line = (t: DrugTestRow) => [t.model, t.drug, t.structure, t.against, t.nTreated, t.nUntreated, t.dims.join(' '), t.distance, t.p, t.pCorrected].map((v) => csvField(String(v))).join(',');
   m.writeAtomic(m.join(o.out, 'drug-shift.csv'), [header.join(','), ...result.map(line)].join('\n') + '\n');
+  // A latent space smaller than --dims is used whole: said per model.
+  const fewer = [...new Map(result.filter((t) => t.dims.length < o.dims).map((t) => [t.model, t.dims.length])).entries()];
   const md = [
-    `Drug shift: centroid distance of μ in the top ${o.dims} dims (ranked by per-cell KLD spread in the untreated cells), ${o.permutations} label shuffles (seed ${o.seed}), Bonferroni over ${result.length} tests.`,
+    `Drug shift: centroid distance of μ in the top ${o.dims} dims${fewer.map(([model, n]) => ` (the ${model} model has ${n}: all of them)`).join('')} (ranked by per-cell KLD spread in the untreated cells), ${o.permutations} label shuffles (seed ${o.seed}), Bonferroni over ${result.length} tests.`,
     '',
     '| model | drug | structure | against | treated | untreated | distance | p | corrected p |',
     '|---|---|---|---|---:|---:|---:|---:|---:|',

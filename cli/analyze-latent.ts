@@ -29,7 +29,7 @@ async function opened(backendChoice: string) {
 async function runAndCells(dir: string, backend: Backend, data: string | undefined, split: Split | 'all', labels?: readonly string[]) {
   const { openRun } = await import('../session/run.ts');
   const { openSplit } = await import('./common.ts');
-  const r = await openRun(dir, backend, 'best');
+  const r = await openRun(dir, backend, 'best', log);
   const ds = openSplit(data ?? r.info.data, r.model, split, { log, labels: labels ?? r.info.labels, fit: r.info.fit });
   if (!ds.length) throw new Error(`${data ?? r.info.data}: no cells in the ${split} split`);
   return { r, ds };
@@ -76,7 +76,8 @@ export interface WalkCommand {
   /** The reference run walked alone; not read with `target`. */
   run?: string;
   target?: string;
-  labels?: string[];
+  /** Labels separated by ";" or "," (data/labels.ts parseLabelList). */
+  labels?: string;
   data?: string;
   split: Split | 'all';
   dims: number;
@@ -88,10 +89,11 @@ export interface WalkCommand {
 }
 
 /** The target run's labels to walk: those asked for, else its structures; read from run.json, so that a walk with none fails before the KLD pass. */
-async function targetLabels(run: string, asked: string[] | undefined): Promise<string[]> {
-  const { readRunInfo } = await import('../session/run.ts');
+async function targetLabels(run: string, asked: string | undefined): Promise<string[]> {
+  const [{ readRunInfo }, { parseLabelList }] = await Promise.all([import('../session/run.ts'), import('../data/labels.ts')]);
   const labels = readRunInfo(run).labels;
-  const walked = asked?.length ? asked : labels.filter((l) => !l.startsWith('Control'));
+  const list = asked === undefined ? [] : parseLabelList(asked, labels);
+  const walked = list.length ? list : labels.filter((l) => !l.startsWith('Control'));
   if (!walked.length) throw new Error(`${run}: the target run's labels are all controls (${labels.join(', ')}); name the ones to walk with --labels`);
   for (const label of walked) if (!labels.includes(label)) throw new Error(`--labels: '${label}' is not one of the target run's labels (${labels.join(', ')})`);
   return walked;
@@ -225,7 +227,17 @@ export async function couplingCommand(o: CouplingCommand, backend: Backend) {
   const cfgFile = join(out, 'config.json');
   if (existsSync(cfgFile) && existsSync(partial)) {
     const before = readFileSync(cfgFile, 'utf8');
-    if (before !== JSON.stringify(config, null, 1) + '\n') throw new Error(`${out}: holds partial results of another configuration (${cfgFile}); give another --out or remove it`);
+    if (before !== JSON.stringify(config, null, 1) + '\n') {
+      // Say what differs: complete results of another --permutations are not "partial".
+      let was: Record<string, unknown> = {};
+      try {
+        was = JSON.parse(before);
+      } catch {
+        // not JSON: every field differs
+      }
+      const differ = Object.entries(config).filter(([k, v]) => JSON.stringify(was[k]) !== JSON.stringify(v)).map(([k, v]) => `${k} ${JSON.stringify(was[k] ?? null)} there, ${JSON.stringify(v)} now`);
+      throw new Error(`${out}: holds coupling results of another configuration (${cfgFile}: ${differ.join('; ')}); give another --out or remove it`);
+    }
   }
   writeAtomic(cfgFile, JSON.stringify(config, null, 1) + '\n');
   try {
@@ -299,7 +311,7 @@ export function registerLatentAnalyses(analyze: Command): void {
     .description('decode along the top latent dims (by mean KLD) with the others at 0: PNG grids, OME-TIFF and OME-Zarr')
     .option('--run <dir>', 'the reference run to walk')
     .option('--target <dir>', 'or a target run, walked in a real cell of --data, per label')
-    .option('--labels <names...>', "the target run's labels to walk (default: its structures)")
+    .option('--labels <names>', 'the target run\'s labels to walk, separated by ";" or "," as generate and report take them (a label of the run that holds them is taken whole; default: its structures)')
     .option('--data <manifest>', "manifest (default: the walked run's)")
     .addOption(split())
     .option('--cell <i>', 'which cell of the split conditions the target walk', int, 0)

@@ -22,7 +22,7 @@ interface RunData {
 
 /** The run at its checkpoint and its data split (the run's manifest and label vocabulary unless --data). */
 async function open(o: RunData, backend: Backend, log: (l: string) => void) {
-  const r = await openRun(o.run, backend, o.checkpoint);
+  const r = await openRun(o.run, backend, o.checkpoint, log);
   // Unreadable rows left out, not replaced: each cell counts once.
   const ds = await openSplit(o.data ?? r.info.data, r.model, o.split, { skipBad: o.skipBad ?? r.info.skipBad, log, labels: r.info.labels, fit: o.fit ?? r.info.fit }).readable();
   return { r, ds, batch: o.batch ?? Math.min(r.info.batch, ds.length) };

@@ -45,7 +45,8 @@ export async function pixelSizeForRun(manifest: string | undefined, dims: 2 | 3)
   return { ...own, source };
 }
 
-const stemOf = (out: string, i: number, c: GeneratedCell) => join(out, `${String(i).padStart(3, '0')}-${labelStem(c.label ?? 'cell')}`);
+/** `003-Golgi`: the cell's number, then its label (one cell's structures share its number). */
+const stemOf = (out: string, c: GeneratedCell) => join(out, `${String(c.cell).padStart(3, '0')}-${labelStem(c.label ?? 'cell')}`);
 
 /** A cell's PNG and OME-TIFF files, those of `kinds` asked for. */
 function writeFlat(stem: string, size: number[], c: GeneratedCell, kinds: Set<FileKind>, pixelSize: PixelSize): string[] {
@@ -66,8 +67,8 @@ export async function writeGeneratedFiles(g: Generated, out: string, format: str
   const kinds = fileKinds(format);
   makeDirs(out);
   const files: string[] = [];
-  for (const [i, c] of g.cells.entries()) {
-    const stem = stemOf(out, i, c);
+  for (const c of g.cells) {
+    const stem = stemOf(out, c);
     files.push(...writeFlat(stem, g.size, c, kinds, pixelSize));
     if (kinds.has('zarr')) {
       await writeOmeZarr(`${stem}.ome.zarr`, { size: g.size, channels: fileChannels(c.channels, c.label), pixelSize, name: c.label ?? 'cell' });

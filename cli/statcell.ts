@@ -113,7 +113,7 @@ program
   .option('--reference <dir>', 'run directory of the reference model')
   .option('--target <dir>', 'run directory of the target model')
   .option('--labels <names>', 'structure labels, separated by ";" or "," (a label of the run that holds them is taken whole); default: every label of the target run')
-  .option('--n <n>', 'how many cells', positiveInt, 4)
+  .option('--n <n>', 'how many cells; each gets one structure per label, written as <cell>-<label> (003-Golgi)', positiveInt, 4)
   .option('--data <manifest>', 'take the membrane and DNA of real cells from this manifest instead of generating them')
   .addOption(new Option('--split <split>', 'split of --data').choices(['train', 'validate', 'test', 'all']).default('test'))
   .option('--format <f>', 'png, ome-tiff (tiff), zarr (OME-Zarr), both (png + ome-tiff) or all', 'png')
@@ -126,9 +126,10 @@ program
     const [{ openRun }, { openSplit }, { generate }, { writeGeneratedFiles, fileKinds, pixelSizeForRun }, { parseLabelList }, { imageDims }] = await Promise.all([import('../session/run.ts'), import('./common.ts'), import('../session/generate.ts'), import('./generate.ts'), import('../data/labels.ts'), import('../data/decode.ts')]);
     fileKinds(o.format); // a bad --format fails before anything is opened
     const backend = await backendFor(o.backend);
-    const reference = o.reference ? await openRun(o.reference, backend, o.checkpoint) : undefined;
-    const target = o.target ? await openRun(o.target, backend, o.checkpoint) : undefined;
-    const labels = o.labels === undefined ? [...(target?.info.labels ?? [])] : parseLabelList(String(o.labels), (target ?? reference)?.info.labels ?? []);
+    const reference = o.reference ? await openRun(o.reference, backend, o.checkpoint, log) : undefined;
+    const target = o.target ? await openRun(o.target, backend, o.checkpoint, log) : undefined;
+    // A label named twice would write its files twice over.
+    const labels = [...new Set(o.labels === undefined ? (target?.info.labels ?? []) : parseLabelList(String(o.labels), (target ?? reference)?.info.labels ?? []))];
     let real;
     if (o.data) {
       const run = (target ?? reference)!;
@@ -156,8 +157,8 @@ program
   .action(async (o) => {
     const [{ openRun }, { openSplit }, { writeReport }, { parseLabelList }] = await Promise.all([import('../session/run.ts'), import('./common.ts'), import('../viz/report.ts'), import('../data/labels.ts')]);
     const backend = await backendFor(o.backend);
-    const reference = await openRun(o.reference, backend, o.checkpoint);
-    const target = o.target ? await openRun(o.target, backend, o.checkpoint) : undefined;
+    const reference = await openRun(o.reference, backend, o.checkpoint, log);
+    const target = o.target ? await openRun(o.target, backend, o.checkpoint, log) : undefined;
     const cells = openSplit(o.data ?? reference.info.data, reference.model, 'test', { log, labels: (target ?? reference).info.labels, fit: o.fit ?? reference.info.fit });
     const labels = o.labels ? parseLabelList(String(o.labels), (target ?? reference).info.labels) : (target?.info.labels ?? []).slice(0, 4);
     const html = await writeReport(o.out, { reference: { run: reference, dir: o.reference }, target: target && { run: target, dir: o.target }, cells, labels, backend: backend.description });

@@ -83,7 +83,7 @@ export async function exportSiteData(o: ExportOptions, backend: Backend, log: (l
   try {
     for (const role of ['reference', 'target'] as const) {
       const dir = o[role];
-      if (dir) runs[role] = await openRun(dir, backend, o.checkpoint);
+      if (dir) runs[role] = await openRun(dir, backend, o.checkpoint, log);
     }
     // The page calls them in their roles (given swapped, it failed in the browser).
     if (runs.reference) requireUnconditioned(runs.reference.model, "be the explorer's reference model", `a reference model is of the cell alone; give ${o.reference} as --target`);

@@ -13,6 +13,8 @@ export interface GeneratedCell {
   channels: CellChannels;
   label: string | null;
   source: string;
+  /** Which of the n cells it is: the structures generated for each label in one cell share it. */
+  cell: number;
 }
 
 export interface Generated {
@@ -93,7 +95,7 @@ export async function generate(o: { reference?: OpenedRun; target?: OpenedRun; n
     base = Array.from({ length: o.n }, (_, i) => imageChannels(out, channelsOf(image), i, o.n));
     names = base.map((_, i) => `generated ${i}`);
   }
-  if (!o.target || !o.labels.length) return { size, cells: base.map((channels, i) => ({ channels, label: null, source: names[i] })) };
+  if (!o.target || !o.labels.length) return { size, cells: base.map((channels, i) => ({ channels, label: null, source: names[i], cell: i })) };
   const t = o.target.model;
   const g = generateRole(t);
   if (!t.inputs.some((i) => i.role?.kind === 'label')) throw t.error('SC5001', { need: 'label input', model: t.name }, { notes: ['a target model has an input `as label`; without --labels, only whole cells of the reference model are generated'] });
@@ -105,7 +107,7 @@ export async function generate(o: { reference?: OpenedRun; target?: OpenedRun; n
   for (const [j, label] of o.labels.entries()) {
     const feeds = feedsFrom(t, base, base.map(() => label), o.target.info.labels, ['reference', 'label']);
     const out = (await runGenerator(o.target, g.entry, feeds, base.length, it + 1 + j))[g.output];
-    base.forEach((b, i) => cells.push({ channels: { ...b, ...imageChannels(out, channelsOf(image), i, base.length) }, label, source: names[i] }));
+    base.forEach((b, i) => cells.push({ channels: { ...b, ...imageChannels(out, channelsOf(image), i, base.length) }, label, source: names[i], cell: i }));
   }
   return { size, cells };
 }

@@ -3,7 +3,7 @@
 // checkpoint, so a run opens from any working directory and after being moved or copied. And
 // loading a model file by name. Node only.
 
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileModelFile } from '../compiler/index.ts';
@@ -13,8 +13,9 @@ import { PRECISIONS, type Precision } from '../compiler/precision.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { ModelRuntime } from './model.ts';
 import { Ajv } from 'ajv';
-import { CheckpointError, checkpointNames, loadCheckpoint, requireCheckpoint, resolveCheckpoint, schemaErrors, type Sidecar } from './checkpoint.ts';
-import { makeDirs } from '../data/files.ts';
+import { CheckpointError, checkpointNames, loadCheckpoint, readSidecar, resolveCheckpoint, schemaErrors, type Sidecar } from './checkpoint.ts';
+import { FileReadError, makeDirs, readBoundedSync } from '../data/files.ts';
+import { MAX_MANIFEST_BYTES } from '../data/manifest.ts';
 
 /** What a run directory records so that other commands can rebuild its model and data. */
 export interface RunInfo {
@@ -42,12 +43,22 @@ export function writeRunInfo(dir: string, info: RunInfo): void {
   writeFileSync(join(dir, 'run.json'), JSON.stringify(info, null, 1) + '\n');
 }
 
+/** Largest run.json read: its label vocabulary comes from a manifest, itself at most MAX_MANIFEST_BYTES. */
+export const MAX_RUN_JSON_BYTES = MAX_MANIFEST_BYTES;
+
 export function readRunInfo(dir: string): RunInfo {
   const f = join(dir, 'run.json');
   if (!existsSync(f)) throw new Error(`${dir}: not a training run directory (no run.json); give the --out directory of a 'statcell train' run`);
+  let text: string;
+  try {
+    // A regular file within its bound: a FIFO blocked every command of the run, a 1.5 GB file took 2 GB.
+    text = readBoundedSync(f, MAX_RUN_JSON_BYTES).toString('utf8');
+  } catch (e) {
+    throw new Error(`${f}: cannot read it (${e instanceof FileReadError ? e.reason : (e as Error).message})`);
+  }
   let info: unknown;
   try {
-    info = JSON.parse(readFileSync(f, 'utf8'));
+    info = JSON.parse(text);
   } catch (e) {
     throw new Error(`${f}: not valid JSON (${(e as Error).message})`);
   }
@@ -124,15 +135,8 @@ export function loadModel(spec: string, overrides: Record<string, unknown> = {})
 
 /** The model a checkpoint was trained with, compiled from the source files it keeps. */
 export function modelOfCheckpoint(ckDir: string, name: string, overrides: Record<string, unknown>): CompiledModel {
-  requireCheckpoint(ckDir, name);
   const file = join(ckDir, `${name}.json`);
-  let sidecar: Sidecar;
-  try {
-    sidecar = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new CheckpointError(`checkpoint ${file}: cannot read it (${(e as Error).message})`);
-  }
-  const m = sidecar.model;
+  const m = readSidecar(ckDir, name).model;
   if (!m || typeof m.files !== 'object' || m.files === null || typeof m.entryFile !== 'string' || typeof m.files[m.entryFile] !== 'string')
     throw new CheckpointError(`checkpoint ${file}: field 'model.files' / 'model.entryFile' is missing or malformed (a checkpoint keeps its model's source files)`);
   // The files must be those the run trained: a sidecar edited or torn would build another model.
@@ -142,24 +146,32 @@ export function modelOfCheckpoint(ckDir: string, name: string, overrides: Record
   return compileModel(new Map(Object.entries(m.files)), m.entryFile, { overrides, model: m.name });
 }
 
-/** A run's checkpoint (`best`, `latest` or a name) and the model it holds, compiled; no tensors are read. */
-export function runModel(dir: string, which = 'best'): { info: RunInfo; name: string; model: CompiledModel } {
+/**
+ * A run's checkpoint (`best`, `latest` or a name) and the model it holds, compiled; no tensors are
+ * read. `log` is told which checkpoint was taken, and why when `best` fell back to the latest.
+ */
+export function runModel(dir: string, which = 'best', log?: (line: string) => void): { info: RunInfo; name: string; model: CompiledModel } {
   const info = readRunInfo(dir);
   const ckDir = join(dir, 'checkpoints');
   // `best` exists only once a validation ran; fall back to the latest checkpoint.
-  const name = resolveCheckpoint(ckDir, which) ?? (which === 'best' ? resolveCheckpoint(ckDir, 'latest') : null);
+  const best = which === 'best' ? resolveCheckpoint(ckDir, 'best') : undefined;
+  const name = best ?? resolveCheckpoint(ckDir, which === 'best' ? 'latest' : which);
   if (!name) {
     throw new Error(`${dir}: no checkpoint '${which}' in ${ckDir}${!checkpointNames(ckDir).length ? `: the run has none yet (it stopped before its first checkpoint); train it on with statcell train --out ${dir} --resume` : ''}`);
   }
-  return { info, name, model: modelOfCheckpoint(ckDir, name, info.overrides) };
+  const model = modelOfCheckpoint(ckDir, name, info.overrides);
+  const fellBack = `the latest: no best, as ${model.evaluation ? 'no validation has run' : `${model.name} has no \`evaluate\` to pick one by`}`;
+  const why = best ? 'best' : which === 'best' ? fellBack : which === 'latest' ? 'latest' : undefined;
+  log?.(`${dir}: checkpoint ${name}${why ? ` (${why})` : ''}`);
+  return { info, name, model };
 }
 
 /**
  * Opens a run at a checkpoint (`best`, `latest` or a name) on a backend, in the precision it was
  * trained in: a run trained with f16-storage is evaluated with its activations rounded the same way.
  */
-export async function openRun(dir: string, backend: Backend, which = 'best'): Promise<OpenedRun> {
-  const { info, name, model } = runModel(dir, which);
+export async function openRun(dir: string, backend: Backend, which = 'best', log?: (line: string) => void): Promise<OpenedRun> {
+  const { info, name, model } = runModel(dir, which, log);
   const ckDir = join(dir, 'checkpoints');
   const { sidecar, tensors } = loadCheckpoint(ckDir, name, model);
   const runtime = new ModelRuntime(backend, model, { precision: info.precision });

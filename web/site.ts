@@ -51,7 +51,7 @@ export interface SiteIndex {
   /** How images of another size were fitted in training (dropped files are fitted the same way, or crop-padded). */
   fit: 'exact' | 'crop-pad';
   models: Partial<Record<ModelRole, SiteModel>>;
-  /** 3D runs: which channel of the training data's TIFFs is which (its manifest's ch_* columns), for dropped TIFFs. */
+  /** Which channel of the training data's images is which (its manifest's ch_* columns), for dropped images other than 3-channel ones. */
   tiffChannels?: Channels;
   /** The data's physical pixel size (the manifest's PhysicalSize columns, else the stated default): written into the page's OME-TIFFs, shown by the 3D view. */
   pixelSize?: PixelSize;

@@ -255,12 +255,21 @@ describe('the drug test on trained models', () => {
     for (const t of result) expect(t.pCorrected).toBe(Math.min(1, t.p * result.length));
   });
 
+  test('--dims past a latent space uses all of it, and the table says so (it said "the top 40 dims" of a latent space of 16)', async () => {
+    const backend = await WasmBackend.create();
+    const out = join(dir, 'drug-all-dims');
+    const rows = await drugCommand({ reference: join(dir, 'reference'), target: join(dir, 'target'), data: join(dir, 'data', 'manifest.csv'), permutations: 10, dims: 40, seed: 1, out }, backend, () => {});
+    expect(rows.every((t) => t.dims.length === 16)).toBe(true);
+    expect(readFileSync(join(out, 'drug-shift.md'), 'utf8')).toMatch(/^Drug shift: centroid distance of μ in the top 40 dims \(the reference model has 16: all of them\) \(the target model has 16: all of them\)/);
+  }, 120_000);
+
   test('the table and the plot are written', () => {
     const csv = readFileSync(join(dir, 'drug', 'drug-shift.csv'), 'utf8').trim().split('\n');
     expect(csv[0]).toBe('model,drug,structure,against,n_treated,n_untreated,dims,distance,p,p_bonferroni');
     expect(csv.length).toBe(1 + result.length);
     expect(readFileSync(join(dir, 'drug', 'drug-shift.md'), 'utf8')).toMatch(/\| target \| Brefeldin A \| Golgi \| DMSO \| \d+ \| \d+ \|/);
     expect(readFileSync(join(dir, 'drug', 'drug-shift.svg'), 'utf8')).toMatch(/^<svg xmlns/);
+    expect(readFileSync(join(dir, 'drug', 'drug-shift.md'), 'utf8')).toMatch(/^Drug shift: centroid distance of μ in the top 8 dims \(ranked/);
     expect([...readFileSync(join(dir, 'drug', 'drug-shift.png')).subarray(1, 4)].map((c) => String.fromCharCode(c)).join('')).toBe('PNG');
   });
 });

@@ -260,6 +260,9 @@ describe('on trained models', async () => {
     const again = await couplingCommand({ reference: pair.reference, target: pair.target, split: 'test', permutations: 10, samples: 2, seed: 1, out: join(out, 'coupling') }, await WasmBackend.create());
     expect(again.evaluated).toBe(0);
     expect(again.summary).toEqual(all.summary);
+    // Another configuration into the same folder is refused, saying what differs (it called complete results "partial").
+    await expect(couplingCommand({ reference: pair.reference, target: pair.target, split: 'test', permutations: 20, samples: 2, seed: 1, out: join(out, 'coupling') }, await WasmBackend.create()))
+      .rejects.toThrow(/holds coupling results of another configuration \(.*config\.json: permutations 10 there, 20 now\); give another --out or remove it/);
   }, 300_000);
 
   test('a larger β gives fewer effective dimensions', async () => {

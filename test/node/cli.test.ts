@@ -207,12 +207,19 @@ describe('statcell eval, embed, generate, demo', () => {
     expect(files).toContain('000-Golgi.ome.tiff');
     const png = decode(readFileSync(join(out, '000-Golgi.png')));
     expect([png.width, png.height, png.channels]).toEqual([32, 48, 3]);
-    const buf = readFileSync(join(out, '004-Mitochondria.ome.tiff'));
-    const tiff = await fromArrayBuffer(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+    const openTiff = (f: string) => {
+      const buf = readFileSync(join(out, f));
+      return fromArrayBuffer(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+    };
+    const tiff = await openTiff('001-Mitochondria.ome.tiff');
     expect(await tiff.getImageCount()).toBe(3); // membrane, structure, DNA
     const img = await tiff.getImage(0);
     expect([img.getWidth(), img.getHeight()]).toEqual([16, 24]);
     expect(String(await img.fileDirectory.loadValue('ImageDescription'))).toMatch(/SizeC="3".*Name="Mitochondria"/s);
+    // A file's number is its cell: 001-Golgi and 001-Mitochondria share the membrane, 000 and 001 do not.
+    const membrane = async (f: string) => Array.from((await (await (await openTiff(f)).getImage(0)).readRasters())[0] as ArrayLike<number>);
+    expect(await membrane('001-Golgi.ome.tiff')).toEqual(await membrane('001-Mitochondria.ome.tiff'));
+    expect(await membrane('000-Golgi.ome.tiff')).not.toEqual(await membrane('001-Golgi.ome.tiff'));
     const inReal = run(['generate', '--target', target, '--data', join(data, 'manifest.csv'), '--labels', 'Golgi', '--n', '2', '--out', tmp(), '--backend', 'wasm']);
     expect(inReal.code, inReal.err).toBe(0);
     expect(run(['generate', '--target', target, '--labels', 'Golgi', '--out', tmp(), '--backend', 'wasm']).err).toMatch(/whole cells need the reference model/);
@@ -230,7 +237,8 @@ describe('statcell eval, embed, generate, demo', () => {
     const out = tmp();
     const r = run(['generate', '--reference', runDir, '--target', renamed, '--labels', 'Golgi; cis, trans,Mitochondria', '--n', '1', '--out', out, '--backend', 'wasm']);
     expect(r.code, r.err).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['000-Golgi_cis_trans.png', '001-Mitochondria.png']);
+    // One cell (--n 1) with two structures: both files carry its number.
+    expect(readdirSync(out).sort()).toEqual(['000-Golgi_cis_trans.png', '000-Mitochondria.png']);
     // Outside the run's labels the separators split as before, so a piece of it is an unknown label.
     expect(run(['generate', '--reference', runDir, '--target', renamed, '--labels', 'Golgi; cis', '--out', tmp(), '--backend', 'wasm']).err).toMatch(/unknown label 'Golgi'/);
   });

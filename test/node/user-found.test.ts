@@ -313,6 +313,9 @@ describe('statcell analyze walk --target', () => {
     expect(r.err).toContain("the target run's labels are all controls (Control - DNA, Control - Memb); name the ones to walk with --labels");
     const unknown = run(['analyze', 'walk', '--run', dir, '--target', dir, '--labels', 'Golgi'], 20_000);
     expect(unknown.err).toContain("--labels: 'Golgi' is not one of the target run's labels (Control - DNA, Control - Memb)");
+    // Separated as generate and report take them (it read "Control - DNA;Control - Memb" as one unknown label).
+    const two = run(['analyze', 'walk', '--target', dir, '--labels', 'Control - DNA;Control - Memb;Golgi'], 20_000);
+    expect(two.err).toContain("--labels: 'Golgi' is not one of the target run's labels");
   });
 });
 
@@ -452,6 +455,45 @@ describe('export-web and generate refuse runs the page or the pair cannot use (t
     expect(g.code).toBe(1);
     expect(g.err).toContain('generate: the target model');
     expect(g.err).toContain('reads dna, which Tiny does not generate');
+  });
+});
+
+describe('which checkpoint a command read (tester: --checkpoint best fell back to the latest silently)', () => {
+  test('embed names the checkpoint it read, and why the latest when the model has no evaluate to pick a best by', () => {
+    const dir = tmp();
+    const file = join(dir, 'noeval.vae');
+    const source = readFileSync(TINY_FILE, 'utf8');
+    expect(source).toMatch(/\n\s*evaluate [^\n]*\n/);
+    writeFileSync(file, source.replace(/\n\s*evaluate [^\n]*\n/, '\n'));
+    const out = join(dir, 'run');
+    const trained = run(['train', '--model', file, '--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--out', out, '--backend', 'wasm', '--batch', '4', '--iterations', '1']);
+    expect(trained.code, trained.err).toBe(0);
+    const latest = readFileSync(join(out, 'checkpoints', 'latest'), 'utf8').trim();
+    const e = run(['embed', '--run', out, '--out', join(dir, 'mu.csv'), '--backend', 'wasm']);
+    expect(e.code, e.err).toBe(0);
+    expect(e.err).toContain(`${out}: checkpoint ${latest} (the latest: no best, as Tiny has no \`evaluate\` to pick one by)`);
+    // One iteration, no validation yet: no best either, for another reason.
+    const tinyLatest = readFileSync(join(tinyRun(), 'checkpoints', 'latest'), 'utf8').trim();
+    expect(run(['embed', '--run', tinyRun(), '--out', join(dir, 'mu2.csv'), '--backend', 'wasm']).err).toContain(`${tinyRun()}: checkpoint ${tinyLatest} (the latest: no best, as no validation has run)`);
+  });
+});
+
+describe('report of a model without evaluate or generate (tester: it was refused whole, and its caption spoke of a validation ELBO)', () => {
+  test('writes the rest, says what is left out and why, and draws no validation curve', () => {
+    const dir = tmp();
+    const file = join(dir, 'bare.vae');
+    writeFileSync(file, readFileSync(TINY_FILE, 'utf8').replace(/\n\s*evaluate [^\n]*\n/, '\n').replace('entry generate(', 'entry sample('));
+    const out = join(dir, 'run');
+    const trained = run(['train', '--model', file, '--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--out', out, '--backend', 'wasm', '--batch', '4', '--iterations', '2']);
+    expect(trained.code, trained.err).toBe(0);
+    const r = run(['report', '--reference', out, '--out', join(dir, 'report'), '--backend', 'wasm']);
+    expect(r.code, r.err).toBe(0);
+    const html = readFileSync(join(dir, 'report', 'index.html'), 'utf8');
+    expect(html).toContain('Model Tiny has no generate entry, so the figures it would generate are not shown.');
+    expect(html).toContain('no validation curve: Tiny has no <code>evaluate</code>');
+    expect(html).not.toContain('−ELBO (the model');
+    expect(html).toContain('recon-reference.png');
+    expect(existsSync(join(dir, 'report', 'generated.png'))).toBe(false);
   });
 });
 

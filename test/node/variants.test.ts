@@ -89,7 +89,7 @@ describe('user variants through the CLI', () => {
     const g = run(['generate', '--reference', copyS, '--target', copyT, '--labels', 'Golgi;Mitochondria', '--n', '2', '--format', 'both', '--out', out, '--backend', 'wasm'], cwd);
     expect(g.code, g.err).toBe(0);
     expect(readdirSync(out).filter((f) => f.endsWith('.png')).length).toBe(4);
-    const buf = readFileSync(join(out, '002-Mitochondria.ome.tiff'));
+    const buf = readFileSync(join(out, '001-Mitochondria.ome.tiff'));
     const tiff = await fromArrayBuffer(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
     const img = await tiff.getImage(0);
     expect(String(await img.fileDirectory.loadValue('ImageDescription'))).toMatch(/SizeC="3".*Name="membrane".*Name="Mitochondria".*Name="DNA"/s);

@@ -3,8 +3,11 @@
 // everything up to its last step; a resumed run first drops the lines past its checkpoint so the
 // file reads as one uninterrupted run.
 
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { writeAtomic } from '../data/files.ts';
+import { appendFileSync, existsSync } from 'node:fs';
+import { FileReadError, MiB, readBoundedSync, writeAtomic } from '../data/files.ts';
+
+/** Largest metrics file read: ~200 bytes a step, so about 2.5 million steps (the paper's 3D run is ~10^5). */
+export const MAX_METRICS_BYTES = 512 * MiB;
 
 export interface MetricRecord {
   kind: 'step' | 'validate' | 'event';
@@ -27,10 +30,16 @@ export class MetricsLog {
   }
 }
 
-/** Reads a metrics file, ignoring a torn last line (a kill mid-write). */
+/** Reads a metrics file, ignoring a torn last line (a kill mid-write); a regular file within MAX_METRICS_BYTES (a FIFO blocked --resume and report). */
 export function readMetrics(file: string): MetricRecord[] {
+  let text: string;
+  try {
+    text = readBoundedSync(file, MAX_METRICS_BYTES).toString('utf8');
+  } catch (e) {
+    throw new Error(`${file}: cannot read the run's metrics (${e instanceof FileReadError ? e.reason : (e as Error).message})`);
+  }
   const out: MetricRecord[] = [];
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
+  for (const line of text.split('\n')) {
     if (!line.trim()) continue;
     try {
       out.push(JSON.parse(line));

@@ -237,6 +237,15 @@ describe('a FIFO in a run directory or as --resume --data is refused at once (ea
     const r = cli(['train', '--model', TINY_FILE, '--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--out', out, '--backend', 'wasm', '--batch', '4', '--iterations', '1']);
     expect(r.code, r.err).toBe(0);
   });
+  test('metrics.jsonl, for --resume and report', () => {
+    const dir = fifoAt('metrics.jsonl');
+    const resumed = cli(['train', '--out', dir, '--resume', '--iterations', '2', '--backend', 'wasm']);
+    expect(resumed.code, resumed.err).toBe(1);
+    expect(resumed.err).toMatch(/metrics\.jsonl: cannot read the run's metrics \(not a regular file: it is a FIFO/);
+    const report = cli(['report', '--reference', dir, '--out', join(tmp(), 'report'), '--backend', 'wasm']);
+    expect(report.code, report.err).toBe(1);
+    expect(report.err).toMatch(/metrics\.jsonl: cannot read the run's metrics \(not a regular file: it is a FIFO/);
+  });
   test('--data of a resume', () => {
     const fifo = join(tmp(), 'm.csv');
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);

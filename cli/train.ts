@@ -173,8 +173,8 @@ export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
 }
 
 /**
- * --profile: a warm-up step (profiled, its times dropped) and one profiled step on the run's first
- * batch, in a runtime of their own (fresh weights, destroyed after), so the run itself is the same
+ * --profile: a warm-up step (profiled, its times dropped) and 1 to 5 profiled steps (what fits 3 s)
+ * on the run's first batch, in a runtime of their own (fresh weights, destroyed after), so the run itself is the same
  * with or without it.
  */
 async function profileFirstStep(model: CompiledModel, backend: Backend, trainSet: CellSource, o: TrainCommand & { batch: number; seed: number }, precision: Precision): Promise<void> {
@@ -190,7 +190,7 @@ async function profileFirstStep(model: CompiledModel, backend: Backend, trainSet
   try {
     rt.init(o.seed);
     const batch = await trainSet.batch(batchIndices(trainSet.length, o.batch, o.seed, 0));
-    log(formatProfile(await profileTrainStep(rt, feedsFor(model, batch), o.batch)));
+    log(formatProfile(await profileTrainStep(rt, feedsFor(model, batch), o.batch, { budgetMs: 3000 })));
   } finally {
     rt.destroy();
   }

@@ -56,6 +56,27 @@ forEachDevice((d) => {
   });
 });
 
+onDevice('wasm', (d) => {
+  test('budgetMs: as many profiled steps as fit it by the dropped step\'s time, 1 to 5, and every launch counted once per step', async () => {
+    const m = model(16);
+    const B = 2;
+    const rand = rng(3);
+    const inputs = Object.fromEntries(m.trainStep(B).inputs.map(({ name, shape }) => [name, Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, rand)]));
+    const rt = new ModelRuntime(backendOf(d), m);
+    rt.init(1);
+    try {
+      const launches = m.program('train', B).program.launches.length;
+      for (const [budgetMs, steps] of [[0, 1], [1e9, 5]] as const) {
+        const p = await profileTrainStep(rt, inputs, B, { budgetMs });
+        expect(p.steps).toBe(steps);
+        expect(p.rows.reduce((a, r) => a + r.launches, 0)).toBe(launches);
+      }
+    } finally {
+      rt.destroy();
+    }
+  });
+});
+
 onDevice('webgpu', (d) => {
   test('a program of more launches than one query set holds (4096 timestamps) is timed launch by launch', async () => {
     const backend = backendOf(d);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileModelFile } from '../compiler/index.ts';
 import { compileModel, modelSource } from '../compiler/compile.ts';
+import { DiagnosticError } from '../dsl/diagnostics.ts';
 import type { CompiledModel } from '../compiler/model.ts';
 import { PRECISIONS, type Precision } from '../compiler/precision.ts';
 import type { Backend } from '../runtime/backend.ts';
@@ -159,7 +160,15 @@ export function runModel(dir: string, which = 'best', log?: (line: string) => vo
   if (!name) {
     throw new Error(`${dir}: no checkpoint '${which}' in ${ckDir}${!checkpointNames(ckDir).length ? `: the run has none yet (it stopped before its first checkpoint); train it on with statcell train --out ${dir} --resume` : ''}`);
   }
-  const model = modelOfCheckpoint(ckDir, name, info.overrides);
+  let model: CompiledModel;
+  try {
+    model = modelOfCheckpoint(ckDir, name, info.overrides);
+  } catch (e) {
+    // The overrides here are run.json's, though the compiler words their errors as of --set.
+    if (e instanceof DiagnosticError && e.diagnostics.some((d) => d.span.line === 0))
+      throw new Error(`${join(dir, 'run.json')}: field 'overrides' does not fit the model of checkpoint ${name}:\n${e.message}`);
+    throw e;
+  }
   const fellBack = `the latest: no best, as ${model.evaluation ? 'no validation has run' : `${model.name} has no \`evaluate\` to pick one by`}`;
   const why = best ? 'best' : which === 'best' ? fellBack : which === 'latest' ? 'latest' : undefined;
   log?.(`${dir}: checkpoint ${name}${why ? ` (${why})` : ''}`);

@@ -458,6 +458,21 @@ describe('export-web and generate refuse runs the page or the pair cannot use (t
   });
 });
 
+describe("a run.json whose overrides do not fit its model (the data helper: the error read as of --set)", () => {
+  test('is named as the file and field', async () => {
+    const { cpSync } = await import('node:fs');
+    const dir = join(tmp(), 'run');
+    cpSync(tinyRun(), dir, { recursive: true });
+    const info = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8'));
+    info.overrides.size = 'abc';
+    writeFileSync(join(dir, 'run.json'), JSON.stringify(info));
+    const r = run(['embed', '--run', dir, '--out', join(tmp(), 'mu.csv'), '--backend', 'wasm']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${join(dir, 'run.json')}: field 'overrides' does not fit the model of checkpoint`);
+    expect(r.err).toMatch(/parameter 'size' got "abc"/);
+  });
+});
+
 describe('which checkpoint a command read (tester: --checkpoint best fell back to the latest silently)', () => {
   test('embed names the checkpoint it read, and why the latest when the model has no evaluate to pick a best by', () => {
     const dir = tmp();

@@ -11,7 +11,7 @@ import type { Embedded } from '../analysis/drug.ts';
 import type { CellRow } from '../data/manifest.ts';
 import type { Backend } from '../runtime/backend.ts';
 import type { OpenedRun } from '../session/run.ts';
-import { backendOption, int, log, positiveInt } from './options.ts';
+import { backendOption, checkpointOption, int, log, positiveInt } from './options.ts';
 
 /** The command's code, loaded when it runs, so that `statcell --help` loads nothing but commander (see cli/options.ts). */
 async function load() {
@@ -31,6 +31,8 @@ export interface DrugCommand {
   seed: number;
   out: string;
   batch?: number;
+  /** best (default), latest or a checkpoint name, of each run. */
+  checkpoint?: string;
 }
 
 export interface DrugTestRow {
@@ -78,8 +80,8 @@ export async function drugCommand(o: DrugCommand, backend: Backend, say: (l: str
   const m = await load();
   m.checkShuffles(o.permutations);
   // The runs' roles before any cell is read: the rows are labelled by them.
-  m.requireUnconditioned(m.runModel(o.reference).model, "be the drug test's reference model", `--reference takes a model of the cell alone; give ${o.reference} as --target`);
-  m.inputWithRole(m.runModel(o.target).model, 'reference', "the drug test's target model (conditioned on the cell)");
+  m.requireUnconditioned(m.runModel(o.reference, o.checkpoint).model, "be the drug test's reference model", `--reference takes a model of the cell alone; give ${o.reference} as --target`);
+  m.inputWithRole(m.runModel(o.target, o.checkpoint).model, 'reference', "the drug test's target model (conditioned on the cell)");
   const file = m.resolve(o.data);
   const rows = m.readManifest(file);
   const treatedRows = rows.filter((r) => r.columns.drug_label);
@@ -103,7 +105,7 @@ export async function drugCommand(o: DrugCommand, backend: Backend, say: (l: str
   }
   const tests: Omit<DrugTestRow, 'pCorrected'>[] = [];
   for (const [model, dir] of [['reference', o.reference], ['target', o.target]] as const) {
-    const r = await m.openRun(dir, backend, 'best', log);
+    const r = await m.openRun(dir, backend, o.checkpoint, log);
     try {
       // Each cell embedded once, whichever groups it belongs to.
       const need = [...new Set(groups.flatMap((g) => [...g.treated, ...g.untreated]))];
@@ -154,6 +156,7 @@ export function registerDrugAnalysis(analyze: Command): void {
     .option('--seed <n>', 'permutation seed', int, 1)
     .option('--batch <n>', 'cells per encoder batch (default: the run’s)', positiveInt)
     .option('--out <dir>', 'where the table and the plot go', 'drug-shift')
+    .addOption(checkpointOption())
     .addOption(backendOption())
     .action(async (o: DrugCommand & { backend: string }) => {
       const backend = await (await load()).backendFor(o.backend, log);

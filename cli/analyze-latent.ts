@@ -9,7 +9,7 @@ import type { Split } from '../data/split.ts';
 import type { Backend } from '../runtime/backend.ts';
 import type { OpenedRun } from '../session/run.ts';
 import type { CellCoupling } from '../analysis/coupling.ts';
-import { backendOption, int, log, positiveInt } from './options.ts';
+import { backendOption, checkpointOption, int, log, positiveInt } from './options.ts';
 import { writeAtomic, makeDirs } from '../data/files.ts';
 
 const csv = (s: string | number) => (typeof s === 'number' ? String(s) : /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
@@ -26,11 +26,11 @@ async function opened(backendChoice: string) {
 }
 
 /** A run and one split of a manifest (default: the run's), all cells in memory as batches of one. */
-async function runAndCells(dir: string, backend: Backend, data: string | undefined, split: Split | 'all', labels?: readonly string[]) {
+async function runAndCells(dir: string, backend: Backend, data: string | undefined, split: Split | 'all', checkpoint = 'best') {
   const { openRun } = await import('../session/run.ts');
   const { openSplit } = await import('./common.ts');
-  const r = await openRun(dir, backend, 'best', log);
-  const ds = openSplit(data ?? r.info.data, r.model, split, { log, labels: labels ?? r.info.labels, fit: r.info.fit });
+  const r = await openRun(dir, backend, checkpoint, log);
+  const ds = openSplit(data ?? r.info.data, r.model, split, { log, labels: r.info.labels, fit: r.info.fit });
   if (!ds.length) throw new Error(`${data ?? r.info.data}: no cells in the ${split} split`);
   return { r, ds };
 }
@@ -40,6 +40,8 @@ async function runAndCells(dir: string, backend: Backend, data: string | undefin
 export interface KldCommand {
   run: string;
   split: Split | 'all';
+  /** best (default), latest or a checkpoint name. */
+  checkpoint?: string;
   data?: string;
   out?: string;
   batch?: number;
@@ -49,7 +51,7 @@ export interface KldCommand {
 export async function kldCommand(o: KldCommand, backend: Backend) {
   const { encodeCells, kldPerDim, summarizeKld } = await import('../analysis/kld.ts');
   const { kldPlot } = await import('../viz/analysis-plots.ts');
-  const { r, ds } = await runAndCells(o.run, backend, o.data, o.split);
+  const { r, ds } = await runAndCells(o.run, backend, o.data, o.split, o.checkpoint);
   try {
     const enc = await encodeCells(r.runtime, ds, o.batch ?? Math.min(r.info.batch, ds.length));
     const perCell = enc.mu.map((mu, i) => kldPerDim(mu, enc.logvar[i]));
@@ -75,6 +77,8 @@ export async function kldCommand(o: KldCommand, backend: Backend) {
 export interface WalkCommand {
   /** The reference run walked alone; not read with `target`. */
   run?: string;
+  /** best (default), latest or a checkpoint name. */
+  checkpoint?: string;
   target?: string;
   /** Labels separated by ";" or "," (data/labels.ts parseLabelList). */
   labels?: string;
@@ -114,12 +118,12 @@ export async function walkCommand(o: WalkCommand, backend: Backend): Promise<str
   // The runs' roles before the KLD pass: a reference run is walked alone, a target run per label.
   const { runModel } = await import('../session/run.ts');
   const { requireUnconditioned, inputWithRole } = await import('../session/feeds.ts');
-  if (o.target) inputWithRole(runModel(o.target).model, 'label', 'a walk per label (--target)');
-  else requireUnconditioned(runModel(walked).model, 'be walked on its own', `walk it with --target ${walked} (in a real cell of --data, per label)`);
-  const k = await kldCommand({ run: walked, split: o.split, data: o.data, out: o.out ? join(o.out, 'kld') : undefined }, backend);
+  if (o.target) inputWithRole(runModel(o.target, o.checkpoint).model, 'label', 'a walk per label (--target)');
+  else requireUnconditioned(runModel(walked, o.checkpoint).model, 'be walked on its own', `walk it with --target ${walked} (in a real cell of --data, per label)`);
+  const k = await kldCommand({ run: walked, split: o.split, data: o.data, checkpoint: o.checkpoint, out: o.out ? join(o.out, 'kld') : undefined }, backend);
   const dims = topDims(k.order, o.dims);
   if (o.dims > dims.length) log(`walk: --dims ${o.dims}, but the latent space has ${dims.length} dims: all ${dims.length} are walked`);
-  const { r, ds } = await runAndCells(walked, backend, o.data, o.split);
+  const { r, ds } = await runAndCells(walked, backend, o.data, o.split, o.checkpoint);
   const out = o.out ?? join(walked, 'analysis', 'walk');
   makeDirs(out);
   const files: string[] = [];
@@ -176,6 +180,8 @@ export interface CouplingCommand {
   out?: string;
   /** Evaluate at most this many cells now (the rest on a later call: resume). */
   limit?: number;
+  /** best (default), latest or a checkpoint name, of each run. */
+  checkpoint?: string;
 }
 
 const CELL_HEADER = ['CellId', 'structure', 'mitotic', 'elbo', 'coupling_memb', 'coupling_dna', 'differential'];
@@ -208,13 +214,13 @@ export async function couplingCommand(o: CouplingCommand, backend: Backend) {
   const { runModel } = await import('../session/run.ts');
   const { conditionsOf, referenceReading, requireUnconditioned } = await import('../session/feeds.ts');
   // The reference run is recorded with the results: it must be one, of the cell alone.
-  if (o.reference) requireUnconditioned(runModel(o.reference).model, "be coupling's reference model", `a reference model is of the cell alone; give ${o.reference} as --target`);
+  if (o.reference) requireUnconditioned(runModel(o.reference, o.checkpoint).model, "be coupling's reference model", `a reference model is of the cell alone; give ${o.reference} as --target`);
   // Before any cell is read: a model that does not read both channels would only show z-sampling noise.
-  const target = runModel(o.target).model;
+  const target = runModel(o.target, o.checkpoint).model;
   if (!conditionsOf(target).length)
     throw new Error(`coupling: ${o.target} holds model ${target.name}, of the cell alone (a reference model); --target takes the target run (a structure given the cell), --reference this one`);
   referenceReading(target, PERMUTED, 'structure coupling');
-  const { r, ds } = await runAndCells(o.target, backend, o.data, o.split);
+  const { r, ds } = await runAndCells(o.target, backend, o.data, o.split, o.checkpoint);
   // A lone cell's only partner is itself: its "permuted" channels are its own.
   if (ds.length < 2) {
     r.runtime.destroy();
@@ -300,6 +306,7 @@ export function registerLatentAnalyses(analyze: Command): void {
     .option('--data <manifest>', "manifest (default: the run's)")
     .option('--out <dir>', 'output folder (default: <run>/analysis/kld)')
     .option('--batch <n>', 'batch size', positiveInt)
+    .addOption(checkpointOption())
     .addOption(backendOption())
     .action(async (o) => {
       const s = await kldCommand(o, await opened(o.backend));
@@ -319,6 +326,7 @@ export function registerLatentAnalyses(analyze: Command): void {
     .option('--steps <n>', 'values per dim', positiveInt, 7)
     .option('--range <s>', 'values from −s to s', num('range'), 3)
     .option('--out <dir>', 'output folder (default: <run>/analysis/walk)')
+    .addOption(checkpointOption())
     .addOption(backendOption())
     .action(async (o) => {
       const files = await walkCommand(o, await opened(o.backend));
@@ -337,6 +345,7 @@ export function registerLatentAnalyses(analyze: Command): void {
     .option('--batch <n>', 'evaluation batch size', positiveInt)
     .option('--limit <n>', 'evaluate at most n cells now (resume later)', positiveInt)
     .option('--out <dir>', 'output folder (default: <target>/analysis/coupling)')
+    .addOption(checkpointOption())
     .addOption(backendOption())
     .action(async (o) => {
       const s = await couplingCommand(o, await opened(o.backend));

@@ -474,6 +474,15 @@ describe("a run.json whose overrides do not fit its model (the data helper: the 
 });
 
 describe('which checkpoint a command read (tester: --checkpoint best fell back to the latest silently)', () => {
+  test('the analyses take --checkpoint like the other commands (kld and walk had none)', () => {
+    const latest = readFileSync(join(tinyRun(), 'checkpoints', 'latest'), 'utf8').trim();
+    const k = run(['analyze', 'kld', '--run', tinyRun(), '--checkpoint', 'latest', '--out', join(tmp(), 'k'), '--backend', 'wasm']);
+    expect(k.code, k.err).toBe(0);
+    expect(k.err).toContain(`${tinyRun()}: checkpoint ${latest} (latest)`);
+    const w = run(['analyze', 'walk', '--run', tinyRun(), '--checkpoint', 'epoch-0042', '--out', join(tmp(), 'w'), '--backend', 'wasm']);
+    expect(w.code).toBe(1);
+    expect(w.err).toMatch(/epoch-0042/);
+  });
   test('embed names the checkpoint it read, and why the latest when the model has no evaluate to pick a best by', () => {
     const dir = tmp();
     const file = join(dir, 'noeval.vae');

@@ -8,7 +8,7 @@
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Backend } from '../runtime/backend.ts';
-import { backendOption, int, log, positiveInt } from './options.ts';
+import { backendOption, checkpointOption, int, log, positiveInt } from './options.ts';
 import { writeAtomic, makeDirs } from '../data/files.ts';
 import { readManifest } from '../data/manifest.ts';
 
@@ -106,7 +106,7 @@ export async function featuresCommand(o: FeaturesCommand, backend: Backend): Pro
   const generatedRows: (string | number)[][] = [];
   const plane: { model: string; kind: 'real' | 'generated'; pc1: number; pc2: number }[] = [];
   for (const run of runs) {
-    const r = await openRun(run.dir, backend, o.checkpoint);
+    const r = await openRun(run.dir, backend, o.checkpoint, log);
     try {
       // β as the model was compiled (its default unless overridden); a model without one is tagged by its run.
       const beta = typeof r.model.config.beta === 'number' ? r.model.config.beta : null;
@@ -171,7 +171,7 @@ export function registerFeatureAnalysis(analyze: Command): void {
     .option('--data <manifest>', "manifest (default: the sweep's or run's); every cell of it")
     .option('--out <dir>', 'output folder (default: <sweep>/features or <run>/analysis/features)')
     .option('--generated <n>', 'cells generated per model', int, 64)
-    .option('--checkpoint <name>', 'best, latest or a checkpoint name', 'latest')
+    .addOption(checkpointOption('latest', 'of each run (the end of its training)'))
     .option('--batch <n>', 'encoding batch size', positiveInt)
     .addOption(backendOption())
     .action(async (o) => {

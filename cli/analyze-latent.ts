@@ -49,27 +49,32 @@ export interface KldCommand {
 
 /** Writes kld-per-cell.csv, kld-sorted.csv, kld-summary.json, kld.svg/png; returns the summary. */
 export async function kldCommand(o: KldCommand, backend: Backend) {
-  const { encodeCells, kldPerDim, summarizeKld } = await import('../analysis/kld.ts');
-  const { kldPlot } = await import('../viz/analysis-plots.ts');
   const { r, ds } = await runAndCells(o.run, backend, o.data, o.split, o.checkpoint);
   try {
-    const enc = await encodeCells(r.runtime, ds, o.batch ?? Math.min(r.info.batch, ds.length));
-    const perCell = enc.mu.map((mu, i) => kldPerDim(mu, enc.logvar[i]));
-    const s = summarizeKld(perCell);
-    const out = o.out ?? join(o.run, 'analysis', 'kld');
-    makeDirs(out);
-    const L = s.mean.length;
-    writeCsv(join(out, 'kld-per-cell.csv'), ['CellId', 'label', ...Array.from({ length: L }, (_, d) => `kld_${d}`)], enc.rows.map((row, i) => [row.cellId, row.structure, ...Array.from(perCell[i])]));
-    writeCsv(join(out, 'kld-sorted.csv'), ['rank', 'dim', 'mean', 'std'], s.order.map((d, k) => [k + 1, d, s.mean[d], s.std[d]]));
-    const summary = { run: o.run, model: r.model.name, split: o.split, cells: s.cells, latent: L, effective: s.effective, active: s.active, order: s.order };
-    writeAtomic(join(out, 'kld-summary.json'), JSON.stringify(summary, null, 1) + '\n');
-    const fig = kldPlot(s, `Per-dimension KL of ${r.model.name} (${o.split} split)`);
-    writeAtomic(join(out, 'kld.svg'), fig.svg);
-    writeAtomic(join(out, 'kld.png'), fig.png);
-    return { ...summary, out, summaryOf: s };
+    return await kldOf(r, ds, o);
   } finally {
     r.runtime.destroy();
   }
+}
+
+/** kldCommand on a run already opened (walk's, which goes on to decode with it). */
+async function kldOf(r: OpenedRun, ds: Awaited<ReturnType<typeof runAndCells>>['ds'], o: KldCommand) {
+  const { encodeCells, kldPerDim, summarizeKld } = await import('../analysis/kld.ts');
+  const { kldPlot } = await import('../viz/analysis-plots.ts');
+  const enc = await encodeCells(r.runtime, ds, o.batch ?? Math.min(r.info.batch, ds.length));
+  const perCell = enc.mu.map((mu, i) => kldPerDim(mu, enc.logvar[i]));
+  const s = summarizeKld(perCell);
+  const out = o.out ?? join(o.run, 'analysis', 'kld');
+  makeDirs(out);
+  const L = s.mean.length;
+  writeCsv(join(out, 'kld-per-cell.csv'), ['CellId', 'label', ...Array.from({ length: L }, (_, d) => `kld_${d}`)], enc.rows.map((row, i) => [row.cellId, row.structure, ...Array.from(perCell[i])]));
+  writeCsv(join(out, 'kld-sorted.csv'), ['rank', 'dim', 'mean', 'std'], s.order.map((d, k) => [k + 1, d, s.mean[d], s.std[d]]));
+  const summary = { run: o.run, model: r.model.name, split: o.split, cells: s.cells, latent: L, effective: s.effective, active: s.active, order: s.order };
+  writeAtomic(join(out, 'kld-summary.json'), JSON.stringify(summary, null, 1) + '\n');
+  const fig = kldPlot(s, `Per-dimension KL of ${r.model.name} (${o.split} split)`);
+  writeAtomic(join(out, 'kld.svg'), fig.svg);
+  writeAtomic(join(out, 'kld.png'), fig.png);
+  return { ...summary, out, summaryOf: s };
 }
 
 // ---- walk
@@ -120,14 +125,14 @@ export async function walkCommand(o: WalkCommand, backend: Backend): Promise<str
   const { requireUnconditioned, inputWithRole } = await import('../session/feeds.ts');
   if (o.target) inputWithRole(runModel(o.target, o.checkpoint).model, 'label', 'a walk per label (--target)');
   else requireUnconditioned(runModel(walked, o.checkpoint).model, 'be walked on its own', `walk it with --target ${walked} (in a real cell of --data, per label)`);
-  const k = await kldCommand({ run: walked, split: o.split, data: o.data, checkpoint: o.checkpoint, out: o.out ? join(o.out, 'kld') : undefined }, backend);
-  const dims = topDims(k.order, o.dims);
-  if (o.dims > dims.length) log(`walk: --dims ${o.dims}, but the latent space has ${dims.length} dims: all ${dims.length} are walked`);
   const { r, ds } = await runAndCells(walked, backend, o.data, o.split, o.checkpoint);
-  const out = o.out ?? join(walked, 'analysis', 'walk');
-  makeDirs(out);
   const files: string[] = [];
   try {
+    const k = await kldOf(r, ds, { run: walked, split: o.split, data: o.data, out: o.out ? join(o.out, 'kld') : undefined });
+    const dims = topDims(k.order, o.dims);
+    if (o.dims > dims.length) log(`walk: --dims ${o.dims}, but the latent space has ${dims.length} dims: all ${dims.length} are walked`);
+    const out = o.out ?? join(walked, 'analysis', 'walk');
+    makeDirs(out);
     const { imageSize } = await import('../session/feeds.ts');
     const size = imageSize(r.model);
     const { pixelSizeForRun } = await import('./generate.ts');
@@ -242,7 +247,7 @@ export async function couplingCommand(o: CouplingCommand, backend: Backend) {
         // not JSON: every field differs
       }
       const differ = Object.entries(config).filter(([k, v]) => JSON.stringify(was[k]) !== JSON.stringify(v)).map(([k, v]) => `${k} ${JSON.stringify(was[k] ?? null)} there, ${JSON.stringify(v)} now`);
-      throw new Error(`${out}: holds coupling results of another configuration (${cfgFile}: ${differ.join('; ')}); give another --out or remove it`);
+      throw new Error(`${out}: holds coupling results of another configuration (${cfgFile}: ${differ.length ? differ.join('; ') : 'its contents differ'}); give another --out or remove it`);
     }
   }
   writeAtomic(cfgFile, JSON.stringify(config, null, 1) + '\n');

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { imageOf } from '../data/dataset.ts';
 import { readImage, writeOmeZarr } from '../data/images.ts';
-import { labelStem } from '../data/labels.ts';
+import { uniqueStems } from '../data/labels.ts';
 import { pixelSizeOf, readManifest } from '../data/manifest.ts';
 import { DEFAULT_PIXEL_SIZE, type PixelSize } from '../data/ome.ts';
 import { fileChannels, omeTiffOf } from '../data/ome-tiff.ts';
@@ -45,8 +45,13 @@ export async function pixelSizeForRun(manifest: string | undefined, dims: 2 | 3)
   return { ...own, source };
 }
 
-/** `003-Golgi`: the cell's number, then its label (one cell's structures share its number). */
-const stemOf = (out: string, c: GeneratedCell) => join(out, `${String(c.cell).padStart(3, '0')}-${labelStem(c.label ?? 'cell')}`);
+/** `003-Golgi`: the cell's number, then its label's stem (one cell's structures share its number; stems made unique, as "Alpha (A)" and "Alpha [A]" share one). */
+function stemsOf(out: string, cells: GeneratedCell[]): string[] {
+  const labels = [...new Set(cells.map((c) => c.label ?? 'cell'))];
+  const unique = uniqueStems(labels);
+  const stems = new Map(labels.map((l, i) => [l, unique[i]]));
+  return cells.map((c) => join(out, `${String(c.cell).padStart(3, '0')}-${stems.get(c.label ?? 'cell')}`));
+}
 
 /** A cell's PNG and OME-TIFF files, those of `kinds` asked for. */
 function writeFlat(stem: string, size: number[], c: GeneratedCell, kinds: Set<FileKind>, pixelSize: PixelSize): string[] {
@@ -67,8 +72,9 @@ export async function writeGeneratedFiles(g: Generated, out: string, format: str
   const kinds = fileKinds(format);
   makeDirs(out);
   const files: string[] = [];
-  for (const c of g.cells) {
-    const stem = stemOf(out, c);
+  const stems = stemsOf(out, g.cells);
+  for (const [i, c] of g.cells.entries()) {
+    const stem = stems[i];
     files.push(...writeFlat(stem, g.size, c, kinds, pixelSize));
     if (kinds.has('zarr')) {
       await writeOmeZarr(`${stem}.ome.zarr`, { size: g.size, channels: fileChannels(c.channels, c.label), pixelSize, name: c.label ?? 'cell' });

@@ -27,7 +27,7 @@ export const fitOption = (forRun = false) =>
   new Option('--fit <how>', `images of another size than the model's: exact (an error) or crop-pad (centre-crop / zero-pad, as the paper does); default: ${forRun ? 'as the run was trained' : 'exact'}`).choices(['exact', 'crop-pad']);
 export const backendOption = () => new Option('--backend <kind>', 'auto (a hardware GPU → webgpu, else wasm), webgpu or wasm').default('auto');
 /** The checkpoint a command reads of each run (session/run.ts runModel says which it took). */
-export const checkpointOption = () => new Option('--checkpoint <name>', 'best, latest or a checkpoint name, of each run').default('best');
+export const checkpointOption = (dflt: 'best' | 'latest' = 'best', of = 'of each run') => new Option('--checkpoint <name>', `best, latest or a checkpoint name, ${of}`).default(dflt);
 /** Checked where it is used (compiler/precision.ts parsePrecision), so the message names the values allowed. */
 export const precisionOption = (resumable = false) =>
   new Option('--precision <p>', `f32, or f16-storage: every activation and activation gradient rounded to binary16 as f16 buffers would hold it (parameters, gradients of weights, Adam and the loss stay f32); default f32${resumable ? ", or the run's with --resume" : ''}`);

@@ -4,7 +4,7 @@
 
 import { Command, Option } from 'commander';
 import type { Split } from '../data/split.ts';
-import { backendOption, fitOption, int, list, log, parseSet, positiveInt, precisionOption } from './options.ts';
+import { backendOption, checkpointOption, fitOption, int, list, log, parseSet, positiveInt, precisionOption } from './options.ts';
 import { registerAnalyze } from './analyze.ts';
 import { registerSweep } from './sweep.ts';
 import { registerWeb } from './web.ts';
@@ -73,7 +73,7 @@ program
   .command('eval')
   .description("the model's own evaluation of a split (its `evaluate` values: the ELBO and its parts, eval mode, JSON on stdout)")
   .requiredOption('--run <dir>', 'run directory of statcell train')
-  .option('--checkpoint <name>', 'best, latest or a checkpoint name', 'best')
+  .addOption(checkpointOption('best', 'of the run'))
   .addOption(new Option('--split <split>', 'which cells').choices(['train', 'validate', 'test', 'all']).default('test'))
   .option('--data <manifest>', 'manifest (default: the one the run trained on)')
   .option('--samples <n>', 'z samples per cell', positiveInt, 10)
@@ -93,7 +93,7 @@ program
   .description("write the encoder's mean of every cell of a split as CSV: CellId, split, label, mu_0 … mu_k")
   .requiredOption('--run <dir>', 'run directory')
   .requiredOption('--out <file>', 'CSV file')
-  .option('--checkpoint <name>', 'best, latest or a checkpoint name', 'best')
+  .addOption(checkpointOption('best', 'of the run'))
   .addOption(new Option('--split <split>', 'which cells').choices(['train', 'validate', 'test', 'all']).default('all'))
   .option('--data <manifest>', 'manifest (default: the run\'s)')
   .option('--batch <n>', 'batch size', positiveInt)
@@ -119,7 +119,7 @@ program
   .option('--format <f>', 'png, ome-tiff (tiff), zarr (OME-Zarr), both (png + ome-tiff) or all', 'png')
   .option('--seed <n>', 'which noise draws', int, 0)
   .requiredOption('--out <dir>', 'output folder')
-  .option('--checkpoint <name>', "best, latest or a checkpoint name, of each run", 'best')
+  .addOption(checkpointOption())
   .addOption(fitOption(true))
   .addOption(backendOption())
   .action(async (o) => {
@@ -151,7 +151,7 @@ program
   .option('--data <manifest>', "cells to reconstruct: this manifest's test split (default: the reference run's)")
   .option('--labels <names>', 'structures to generate in real cells, separated by ";" or "," (a label of the run that holds them is taken whole; default: the first four labels of the target run)')
   .requiredOption('--out <dir>', 'report folder')
-  .option('--checkpoint <name>', "best, latest or a checkpoint name, of each run", 'best')
+  .addOption(checkpointOption())
   .addOption(fitOption(true))
   .addOption(backendOption())
   .action(async (o) => {
@@ -184,7 +184,7 @@ program
   .description('run one entry point of a model (encode, decode, generate, …) on tensors from a safetensors file')
   .argument('[model]', 'a .vae model file (or --run)')
   .option('--run <dir>', "a training run: its model with the run's overrides, and (without --weights) its checkpoint")
-  .option('--checkpoint <name>', 'with --run: best, latest or a checkpoint name', 'best')
+  .addOption(checkpointOption('best', 'with --run'))
   .option('--weights <file>', 'safetensors with every parameter and state tensor (names as in test/golden/README.md; a param/ prefix is accepted)')
   .requiredOption('--entry <name>', 'entry point')
   .option('--input <file>', "safetensors with the entry's inputs by their names (none for an entry without inputs)")
@@ -195,16 +195,13 @@ program
   .addOption(backendOption())
   .action(async (file, o) => {
     if (!file === !o.run) throw new Error('statcell run: give a model file or --run <dir>, not both');
-    const [{ loadModel, modelOfCheckpoint, readRunInfo }, { resolveCheckpoint }, { runEntry }, { join }] = await Promise.all([import('../session/run.ts'), import('../session/checkpoint.ts'), import('./compile.ts'), import('node:path')]);
+    const [{ loadModel, runModel }, { runEntry }, { join }] = await Promise.all([import('../session/run.ts'), import('./compile.ts'), import('node:path')]);
     let model;
     let weights = o.weights;
     if (o.run) {
-      const info = readRunInfo(o.run);
-      const ckDir = join(o.run, 'checkpoints');
-      const name = resolveCheckpoint(ckDir, o.checkpoint) ?? resolveCheckpoint(ckDir, 'latest');
-      if (!name) throw new Error(`${o.run}: no checkpoint '${o.checkpoint}' in ${ckDir}`);
-      model = modelOfCheckpoint(ckDir, name, { ...info.overrides, ...o.set });
-      weights ??= join(ckDir, `${name}.safetensors`);
+      const r = runModel(o.run, o.checkpoint, log, o.set);
+      model = r.model;
+      weights ??= join(o.run, 'checkpoints', `${r.name}.safetensors`);
     } else {
       if (!weights) throw new Error('statcell run: --weights <file> is needed with a model file');
       model = loadModel(file, o.set);

@@ -3,7 +3,7 @@
 // The plan lives in sweep/; training is `statcell train`'s own trainCommand.
 
 import { Option, type Command } from 'commander';
-import { backendOption, fitOption, int, log, parseSet, positiveInt, selfCommand } from './options.ts';
+import { backendOption, checkpointOption, fitOption, int, log, parseSet, positiveInt, selfCommand } from './options.ts';
 
 const collectList = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -87,7 +87,7 @@ export function registerSweep(program: Command): void {
     .description("test-set evaluation per index (the model's `evaluate` values) → <dir>/results.csv, tradeoff.svg/png (reconstruction and KL against the swept parameter), generated.png (cells per index)")
     .argument('<dir>', 'sweep directory')
     .option('--samples <n>', 'z samples per cell', positiveInt, 10)
-    .option('--checkpoint <name>', 'best, latest or a checkpoint name', 'latest')
+    .addOption(checkpointOption('latest', 'of each index'))
     .option('--generated <n>', 'cells generated per index in generated.png (0: none)', int, 8)
     .addOption(backendOption())
     .action(async (dir: string, o) => {

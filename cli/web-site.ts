@@ -73,7 +73,7 @@ function weightsOf(r: OpenedRun, tensors: Map<string, Float32Array>): Uint8Array
 }
 
 /** The roles the page calls each model through, and what for. */
-const EXPLORER_ROLES = [['encode', 'embed cells'], ['decode', 'reconstruct cells and walk the latent space'], ['generate', 'generate cells']] as const;
+const EXPLORER_ROLES = [['encode', 'embed cells'], ['decode', 'reconstruct, walk and generate cells (from z ~ N(0, I))']] as const;
 
 /** Writes the site's data (index.json, data/) into `out` for the runs; returns the index. */
 export async function exportSiteData(o: ExportOptions, backend: Backend, log: (l: string) => void): Promise<SiteIndex> {

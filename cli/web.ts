@@ -2,7 +2,7 @@
 // does the work; web/ is the page).
 
 import type { Command } from 'commander';
-import { backendOption, int, log } from './options.ts';
+import { backendOption, checkpointOption, int, log } from './options.ts';
 
 const SPLITS = ['train', 'validate', 'test', 'all'];
 
@@ -12,7 +12,7 @@ function runOptions(c: Command): Command {
     .option('--data <manifest>', "manifest of the cells shown (default: the run's own)")
     .option('--split <split>', 'cells of this split (train, validate, test or all)', 'test')
     .option('--cells <n>', 'at most this many cells', int, 500)
-    .option('--checkpoint <name>', 'best, latest or a checkpoint name', 'best')
+    .addOption(checkpointOption())
     .addOption(backendOption());
   return c;
 }
@@ -43,8 +43,11 @@ export function registerWeb(program: Command): void {
       const c = checked(o, 'serve');
       // Exit on these (a closed terminal sends SIGHUP) whether exporting or serving: the exit
       // removes the temporary site, and open browser connections do not hold the process.
-      for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => process.exit(0));
+      // A server stopped by the user ends 0; an export cut short ends as an interrupted train does (130/143/129).
+      let serving = false;
+      for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) process.on(signal, () => process.exit(serving ? 0 : code));
       const { url } = await serveWeb(c, await backendFor(o.backend, log), log);
+      serving = true;
       log(`explorer at ${url} (Ctrl-C stops)`);
     });
 }

@@ -5,7 +5,7 @@
 import type { Span } from '../dsl/diagnostics.ts';
 import { checkList, MAX_LIST } from './limits.ts';
 import { fail, type BuildContext } from './context.ts';
-import { HostScalar, GraphTensor, typeName, type Val } from './values.ts';
+import { HostScalar, GraphTensor, listSize, typeName, type Val } from './values.ts';
 
 /** One call of a builtin: its arguments (tensor inputs from a pipe first) and helpers over them. */
 export interface BuiltinCall {
@@ -141,5 +141,7 @@ export function callBuiltin(cx: BuildContext, name: string, args: Val[], named: 
   const one = (op: string, attrs: Record<string, unknown> = {}) => new GraphTensor(cx.op(op, [t(0).v], attrs, span)[0]);
   const f = BUILTINS[name]?.call;
   if (!f) fail('SC2002', span, { what: name, here: true });
+  // A list argument is work in proportion to its size (`prod` walks it), but for `len`.
+  if (name !== 'len') for (const a of args) if (Array.isArray(a)) cx.spend(listSize(a).elements, span);
   return f({ cx, name, args, named, span, t, n, one });
 }

@@ -19,7 +19,7 @@ import { isLayer, LAYER_NAMES, LAYERS, layerAttributes, lowerLayer } from './lay
 import type { Init, TensorSpec } from './model.ts';
 import { checkShapes, matchShape, type ShapeHost } from './shapes.ts';
 import { checkType } from './typecheck.ts';
-import { Callee, Configured, Env, HostScalar, GraphTensor, Tuple, typeName, type LayerKind, type Val } from './values.ts';
+import { Callee, Configured, Env, HostScalar, GraphTensor, listSize, Tuple, typeName, type LayerKind, type Val } from './values.ts';
 
 /** A block without compile-time parameters: its one list is its tensor inputs (`Head(f)`, `f |> Head(ref = r)`). */
 const takesInputsFirst = (c: Callee): boolean => c.target.kind === 'block' && c.target.decl.params.length === 0;
@@ -293,6 +293,8 @@ export class Interpreter implements BuildContext, ShapeHost {
       case '!=': {
         // Compile-time values compare by value; a tensor printed as JSON compared equal to any other of its shape.
         const plain = (v: Val): boolean => v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean' || (Array.isArray(v) && v.every(plain));
+        // Comparing lists walks them: work in proportion to their size.
+        for (const v of [l, r]) if (Array.isArray(v)) this.spend(listSize(v).elements, e.span);
         if (l !== null && r !== null && (!plain(l) || !plain(r))) fail('SC4003', e.span, { what: 'comparison', wants: 'needs compile-time values', got: `${typeName(l)} and ${typeName(r)}` });
         return (JSON.stringify(l) === JSON.stringify(r)) === (e.op === '==');
       }

@@ -4,6 +4,7 @@
 // loop iterations and hold tensors of a few million elements).
 
 import type { Span } from '../dsl/diagnostics.ts';
+import { MAX_NESTING } from '../dsl/index.ts';
 import { fail } from './context.ts';
 import { listSize, type Val } from './values.ts';
 
@@ -11,8 +12,8 @@ import { listSize, type Val } from './values.ts';
 export const MAX_ITERATIONS = 1_000_000;
 /** Elements of a compile-time list (a range, `repeat`), counting those of the lists inside it. */
 export const MAX_LIST = 1_000_000;
-/** Lists inside lists: as deep as an expression may nest (dsl MAX_NESTING), so that walks over them cannot overflow the stack. */
-export const MAX_LIST_DEPTH = 100;
+/** Lists inside lists: as deep as an expression may nest, so that walks over them cannot overflow the stack. */
+export const MAX_LIST_DEPTH = MAX_NESTING;
 /**
  * Work of one build: expressions evaluated plus list elements made (a list is work in proportion
  * to its length). Loops and lists are each bounded, but not their product: a loop of 10^6 turns

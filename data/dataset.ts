@@ -242,7 +242,6 @@ export class CellDataset {
       if (cell) ds.cache.set(k, cell);
     });
     ds.cachedBytes = this.cachedBytes;
-    ds.checking = Promise.resolve(); // its rows were each read here, which checks more than their headers
     return ds;
   }
 

@@ -40,7 +40,7 @@ const FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 const errnoMessage = (e: unknown) => ((e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message);
 
 /** Reads a whole regular file of at most `maxBytes`; throws FileReadError (message without the file name) otherwise. */
-export function readBoundedSync(file: string, maxBytes: number): Buffer {
+export function readBoundedSync(file: string, maxBytes: number, opts: { growing?: boolean } = {}): Buffer {
   let fd: number;
   try {
     fd = openSync(file, FLAGS);
@@ -51,11 +51,15 @@ export function readBoundedSync(file: string, maxBytes: number): Buffer {
     const st = fstatSync(fd);
     const why = refuse(st.mode, st.size, maxBytes);
     if (why) throw new FileReadError(file, why);
-    // Read at most size+1 bytes: a file that grew since fstat is caught rather than read on.
+    // Read at most size+1 bytes: a file that grew since fstat is caught rather than read on;
+    // `growing` (a log another process appends to): its first `size` bytes are what is read.
     const buf = Buffer.allocUnsafe(st.size + 1);
     let n = 0;
     for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, n)) > 0; ) n += r;
-    if (n > st.size) throw new FileReadError(file, 'the file grew while being read');
+    if (n > st.size) {
+      if (!opts.growing) throw new FileReadError(file, 'the file grew while being read');
+      n = st.size;
+    }
     return buf.subarray(0, n);
   } catch (e) {
     if (e instanceof FileReadError) throw e;

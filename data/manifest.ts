@@ -97,7 +97,13 @@ export const MAX_ROW_CHARS = 1 << 20;
  */
 function checkShape(text: string, file: string): void {
   const bom = text.charCodeAt(0) === 0xfeff ? 1 : 0; // a byte-order mark is not part of the first field
-  let line = 1, start = bom, fields = 1, header = 0, quoted = false, fieldStart = true;
+  // `content`: the row has a character other than blanks and commas. Rows without (blank, or a
+  // spreadsheet's ",,,") are skipped by the parser, so the header is the first row with content.
+  let line = 1, start = bom, fields = 1, header = 0, quoted = false, fieldStart = true, content = false;
+  // More fields than the header: an error once the row has content (a row of commas is skipped).
+  const tooMany = (at: number) => {
+    if (header && content && fields > header) throw new ManifestError(file, at, `more fields than the header's ${header} columns`);
+  };
   for (let i = bom; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 10) line++;
@@ -110,15 +116,21 @@ function checkShape(text: string, file: string): void {
     } else if (c === 34 && fieldStart) {
       quoted = true;
       fieldStart = false;
+      content = true;
     } else if (c === 44) {
       fieldStart = true;
-      if (++fields > (header || MAX_COLUMNS))
-        throw new ManifestError(file, line, header ? `more fields than the header's ${header} columns` : `more than ${MAX_COLUMNS} columns in the header`);
+      if (++fields > MAX_COLUMNS && !header) throw new ManifestError(file, line, `more than ${MAX_COLUMNS} columns in the header`);
+      tooMany(line);
     } else if (c === 10 || c === 13) {
-      if (!header && i > start) header = fields;
-      [start, fields, fieldStart] = [i + 1, 1, true];
-    } else if (c !== 32 && c !== 9) fieldStart = false;
+      tooMany(c === 10 ? line - 1 : line);
+      if (!header && content) header = fields;
+      [start, fields, fieldStart, content] = [i + 1, 1, true, false];
+    } else if (c !== 32 && c !== 9) {
+      fieldStart = false;
+      content = true;
+    }
   }
+  tooMany(line);
 }
 
 /** The `split` column's words for each split (the column is optional; without it, splitOf decides). */

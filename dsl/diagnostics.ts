@@ -461,9 +461,12 @@ export class DiagnosticBag {
   get hasErrors(): boolean { return this.items.some((d) => d.severity === 'error'); }
   /** Sorted by file, then position (a parser may find errors out of order after recovery). */
   sorted(): Diagnostic[] {
-    return [...this.items].sort((a, b) => a.span.file.localeCompare(b.span.file) || a.span.offset - b.span.offset);
+    return [...this.items].sort((a, b) => bySource(a.span, b.span));
   }
 }
+
+/** The order diagnostics are shown in: by file, then position. */
+export const bySource = (a: Span, b: Span): number => a.file.localeCompare(b.file) || a.offset - b.offset;
 
 /** Thrown by APIs that cannot return partial results; carries every diagnostic. */
 export class DiagnosticError extends Error {

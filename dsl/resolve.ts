@@ -18,7 +18,7 @@
 // name assigned in one branch of an `if` read after it): order is the compiler's business.
 
 import type * as A from './ast.ts';
-import { MAX_RENDERED_DIAGNOSTICS, report, type Diagnostic, type DiagnosticBag, type DiagnosticCode, type MessageArgs, type Span } from './diagnostics.ts';
+import { bySource, MAX_RENDERED_DIAGNOSTICS, report, type Diagnostic, type DiagnosticBag, type DiagnosticCode, type MessageArgs, type Span } from './diagnostics.ts';
 import { didYouMean } from './suggest.ts';
 
 /** Names that a build binds in every entry point and training step. */
@@ -80,7 +80,7 @@ export function resolveNames(programs: Iterable<A.Program>, prelude: Iterable<st
 }
 
 /** A model's name and the names of its inputs (every `input`, whatever its guard). */
-interface ModelInputs {
+interface ModelInfo {
   name: string;
   inputs: string[];
 }
@@ -106,8 +106,7 @@ class Resolver {
    * take quadratic time.
    */
   flush(diags: DiagnosticBag): void {
-    const at = (f: Finding) => f.diagnostic.span;
-    const sorted = [...this.findings].sort((a, b) => at(a).file.localeCompare(at(b).file) || at(a).offset - at(b).offset);
+    const sorted = [...this.findings].sort((a, b) => bySource(a.diagnostic.span, b.diagnostic.span));
     sorted.forEach((f, i) => diags.add(i < MAX_RENDERED_DIAGNOSTICS ? { ...f.diagnostic, notes: f.notes() } : f.diagnostic));
   }
 
@@ -162,7 +161,7 @@ class Resolver {
   }
 
   /** A body's statements; `build`: the scope of a model's input shapes (with B bound); `model`: the model they are in. */
-  body(body: A.Stmt[], scope: Scope, build?: Scope, model?: ModelInputs): void {
+  body(body: A.Stmt[], scope: Scope, build?: Scope, model?: ModelInfo): void {
     for (const s of body) {
       switch (s.kind) {
         case 'Assign': case 'Const': this.expr(s.value, scope); break;
@@ -189,8 +188,8 @@ class Resolver {
   }
 
   /** An entry point or the training step, in a build below the model's scope. */
-  step(s: A.EntryStmt | A.TrainStmt, model: Scope, inputs: ModelInputs): void {
-    const scope = new Scope(model);
+  step(s: A.EntryStmt | A.TrainStmt, scopeOfModel: Scope, model: ModelInfo): void {
+    const scope = new Scope(scopeOfModel);
     for (const n of BUILD_NAMES) scope.add(n);
     for (const p of s.params) scope.add(p.name.name);
     const output = s.kind === 'Entry' ? s.output : undefined;
@@ -199,7 +198,7 @@ class Resolver {
     for (const p of s.params) {
       if (p.shape) this.shape(p.shape, scope, false);
       // A bare name is the model's input of that name (whatever its guard says).
-      else if (!inputs.inputs.includes(p.name.name)) this.find('SC2014', p.name.span, { name: p.name.name, model: inputs.name }, () => didYouMean(p.name.name, inputs.inputs));
+      else if (!model.inputs.includes(p.name.name)) this.find('SC2014', p.name.span, { name: p.name.name, model: model.name }, () => didYouMean(p.name.name, model.inputs));
     }
     if (output) this.shape(output, scope, true);
     this.body(s.body, scope);

@@ -151,7 +151,7 @@ export function modelOfCheckpoint(ckDir: string, name: string, overrides: Record
  * A run's checkpoint (`best`, `latest` or a name) and the model it holds, compiled; no tensors are
  * read. `log` is told which checkpoint was taken, and why when `best` fell back to the latest.
  */
-export function runModel(dir: string, which = 'best', log?: (line: string) => void): { info: RunInfo; name: string; model: CompiledModel } {
+export function runModel(dir: string, which = 'best', log?: (line: string) => void, set: Record<string, unknown> = {}): { info: RunInfo; name: string; model: CompiledModel } {
   const info = readRunInfo(dir);
   const ckDir = join(dir, 'checkpoints');
   // `best` exists only once a validation ran; fall back to the latest checkpoint.
@@ -162,12 +162,15 @@ export function runModel(dir: string, which = 'best', log?: (line: string) => vo
   }
   let model: CompiledModel;
   try {
-    model = modelOfCheckpoint(ckDir, name, info.overrides);
+    model = modelOfCheckpoint(ckDir, name, { ...info.overrides, ...set });
   } catch (e) {
-    // The overrides here are run.json's, though the compiler words their errors as of --set.
-    if (e instanceof DiagnosticError && e.diagnostics.some((d) => d.span.line === 0))
-      throw new Error(`${join(dir, 'run.json')}: field 'overrides' does not fit the model of checkpoint ${name}:\n${e.message}`);
-    throw e;
+    // An error the compiler places on the command line (`--set size=abc`) of an override that came
+    // from run.json is placed in run.json's field instead.
+    if (!(e instanceof DiagnosticError)) throw e;
+    const runJson = join(dir, 'run.json');
+    const fromRunJson = (file: string) => !Object.keys(set).some((k) => file.startsWith(`--set ${k}=`));
+    const placed = e.diagnostics.map((d) => (d.span.line === 0 && fromRunJson(d.span.file) ? { ...d, span: { ...d.span, file: `${runJson}: field overrides.${d.span.file.replace(/^--set /, '')}` } } : d));
+    throw new DiagnosticError(placed, e.sources);
   }
   const fellBack = `the latest: no best, as ${model.evaluation ? 'no validation has run' : `${model.name} has no \`evaluate\` to pick one by`}`;
   const why = best ? 'best' : which === 'best' ? fellBack : which === 'latest' ? 'latest' : undefined;

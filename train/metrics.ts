@@ -34,7 +34,7 @@ export class MetricsLog {
 export function readMetrics(file: string): MetricRecord[] {
   let text: string;
   try {
-    text = readBoundedSync(file, MAX_METRICS_BYTES).toString('utf8');
+    text = readBoundedSync(file, MAX_METRICS_BYTES, { growing: true }).toString('utf8'); // a run in progress appends to it
   } catch (e) {
     throw new Error(`${file}: cannot read the run's metrics (${e instanceof FileReadError ? e.reason : (e as Error).message})`);
   }

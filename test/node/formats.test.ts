@@ -144,6 +144,9 @@ describe('OME-Zarr and OME-TIFF written and read', () => {
     const out = tmp();
     const files = await writeGeneratedFiles({ size, cells: [{ channels: { dna: d, structure: g, membrane: m }, label: 'Golgi', source: 'test', cell: 0 }] }, out, 'all', PS);
     expect(files.map((f) => f.slice(out.length + 1))).toEqual(['000-Golgi.png', '000-Golgi.ome.tiff', '000-Golgi.ome.zarr']);
+    // Two labels of one stem in one cell get two files (they shared 000-Alpha_A_.png).
+    const twice = await writeGeneratedFiles({ size, cells: ['Alpha (A)', 'Alpha [A]'].map((label) => ({ channels: { dna: d, structure: g, membrane: m }, label, source: 'test', cell: 0 })) }, tmp(), 'png', PS);
+    expect(new Set(twice).size).toBe(2);
     const z = await readOmeZarr(files[2]);
     expect(z.channelNames).toEqual(['membrane', 'Golgi', 'DNA']);
     expect(bitsEqual(z.data.subarray(30, 60), g)).toBe(true);

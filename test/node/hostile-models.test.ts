@@ -153,7 +153,10 @@ describe('hostile models end in located diagnostics', () => {
     const sum = Array(999).fill('1').join(' + ');
     expect(expectError(diagnosticsOf(model(`for i in 0..1000000 { k = ${sum} }`)), 'SC4018', 4).message).toMatch(/compile-time work of one build .* 10,000,000 steps/);
     expectError(diagnosticsOf(model('L = repeat(1, 1000000)\n  for i in 0..1000 { k = L + L }')), 'SC4018', 5);
-    expect(performance.now() - t0).toBeLessThan(10000);
+    // Comparing or reducing a list walks it (review: 400 comparisons of 10^6-lists took 21 s unbudgeted).
+    expectError(diagnosticsOf(model('L = repeat(1, 1000000)\n  for i in 0..1000 { k = L == L }')), 'SC4018', 5);
+    expectError(diagnosticsOf(model('L = repeat(1, 1000000)\n  for i in 0..1000 { k = prod(L) }')), 'SC4018', 5);
+    expect(performance.now() - t0).toBeLessThan(20000);
   });
 
   test('a graph past 10,000 ops in one build (a loop of 2·10^5 adds was over a minute and 1.2 GB; blocks each calling the next twice, 2^30): SC4018 at the op', () => {
@@ -179,7 +182,7 @@ describe('hostile models end in located diagnostics', () => {
     const t0 = performance.now();
     const layers = compileModel({ 'm.vae': model('entry g(y: [B, 4]) -> [B, 4] {\n    h = y\n    for i in 0..9990 { h = h |> l{i}: linear(4) }\n    return h }') }, 'm.vae');
     expect(layers.program('g', 8).program.launches.length).toBe(9990);
-    expect(performance.now() - t0).toBeLessThan(2500);
+    expect(performance.now() - t0).toBeLessThan(4000);
   }, 60_000);
 
   test('== between tensors: SC4003 (it was true for any two tensors of one shape, compared as JSON); == none stays a test of absence', () => {

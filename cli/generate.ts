@@ -1,8 +1,8 @@
 // `statcell generate`'s files: each generated cell as PNG (display order [membrane, structure,
 // DNA]), OME-TIFF and/or OME-Zarr with its channels named and coloured and its pixel size stated.
 
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { imageOf } from '../data/dataset.ts';
 import { readImage, writeOmeZarr } from '../data/images.ts';
 import { uniqueStems } from '../data/labels.ts';
@@ -11,7 +11,7 @@ import { DEFAULT_PIXEL_SIZE, type PixelSize } from '../data/ome.ts';
 import { fileChannels, omeTiffOf } from '../data/ome-tiff.ts';
 import type { Generated, GeneratedCell } from '../session/generate.ts';
 import { cellRgb, pngOf, scaleUp } from '../viz/images.ts';
-import { writeAtomic, makeDirs } from '../data/files.ts';
+import { writeAtomic, writeFolder } from '../data/files.ts';
 
 /** --format values: one kind of file, 'both' (PNG + OME-TIFF, as before) or 'all' (PNG + OME-TIFF + OME-Zarr). */
 export const GENERATE_FORMATS = ['png', 'ome-tiff', 'tiff', 'zarr', 'both', 'all'] as const;
@@ -67,19 +67,31 @@ function writeFlat(stem: string, size: number[], c: GeneratedCell, kinds: Set<Fi
   return files;
 }
 
-/** Writes every generated cell in the kinds of file a --format value asks for; returns the paths written. */
+/** A file name generate writes: `003-Golgi.png`, `.ome.tiff`, `.ome.zarr`. */
+const GENERATED = /^\d{3,}-.+\.(png|ome\.tiff|ome\.zarr)$/;
+
+/**
+ * Writes every generated cell in the kinds of file a --format value asks for; returns the paths
+ * written. The folder is written whole (writeFolder): new, empty or an earlier generate's, which is
+ * replaced (cells of an earlier, larger --n stayed beside the new ones, and an interrupted run left
+ * a partial folder).
+ */
 export async function writeGeneratedFiles(g: Generated, out: string, format: string, pixelSize: PixelSize = DEFAULT_PIXEL_SIZE): Promise<string[]> {
   const kinds = fileKinds(format);
-  makeDirs(out);
-  const files: string[] = [];
-  const stems = stemsOf(out, g.cells);
-  for (const [i, c] of g.cells.entries()) {
-    const stem = stems[i];
-    files.push(...writeFlat(stem, g.size, c, kinds, pixelSize));
-    if (kinds.has('zarr')) {
-      await writeOmeZarr(`${stem}.ome.zarr`, { size: g.size, channels: fileChannels(c.channels, c.label), pixelSize, name: c.label ?? 'cell' });
-      files.push(`${stem}.ome.zarr`);
+  if (existsSync(out) && (!statSync(out).isDirectory() || readdirSync(out).some((f) => !GENERATED.test(f))))
+    throw new Error(`generate: ${out} holds other files than generated cells; give a new or empty folder (an earlier generate's is replaced)`);
+  const written = await writeFolder(out, async (dir) => {
+    const files: string[] = [];
+    const stems = stemsOf(dir, g.cells);
+    for (const [i, c] of g.cells.entries()) {
+      const stem = stems[i];
+      files.push(...writeFlat(stem, g.size, c, kinds, pixelSize));
+      if (kinds.has('zarr')) {
+        await writeOmeZarr(`${stem}.ome.zarr`, { size: g.size, channels: fileChannels(c.channels, c.label), pixelSize, name: c.label ?? 'cell' });
+        files.push(`${stem}.ome.zarr`);
+      }
     }
-  }
-  return files;
+    return files.map((f) => basename(f));
+  });
+  return written.map((f) => join(out, f));
 }

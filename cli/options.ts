@@ -61,3 +61,16 @@ export const log = (line: string) => process.stderr.write(line + '\n');
  * scheduler scripts start the same one, wherever the code that spawns them was bundled.
  */
 export const selfCommand = (): string[] => [process.execPath, ...process.execArgv, process.argv[1]];
+
+/**
+ * A command that writes a folder whole exits on SIGINT, SIGTERM and SIGHUP as `train` does
+ * (130/143/129), saying so: the exit runs the removal of its temporary folder (data/files.ts
+ * writeFolder), which a death by the signal itself would skip.
+ */
+export function exitOnSignals(what: string): void {
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const)
+    process.once(signal, () => {
+      log(`${what}: interrupted (${signal}); nothing written`);
+      process.exit(code);
+    });
+}

@@ -4,7 +4,7 @@
 
 import { Command, Option } from 'commander';
 import type { Split } from '../data/split.ts';
-import { backendOption, checkpointOption, fitOption, int, list, log, parseSet, positiveInt, precisionOption } from './options.ts';
+import { backendOption, checkpointOption, exitOnSignals, fitOption, int, list, log, parseSet, positiveInt, precisionOption } from './options.ts';
 import { registerAnalyze } from './analyze.ts';
 import { registerSweep } from './sweep.ts';
 import { registerWeb } from './web.ts';
@@ -31,9 +31,14 @@ program
   .option('--seed <n>', 'seed', int, 1)
   .option('--drugs <n>', 'drug-treated cells per drug × structure (Brefeldin A, paclitaxel, DMSO × Golgi, Microtubules), evaluation-only; 0: none', int, 0)
   .action(async (o) => {
-    const { synthesize } = await import('../data/synth.ts');
+    const [{ synthesize }, { existsSync }, { join }] = await Promise.all([import('../data/synth.ts'), import('node:fs'), import('node:path')]);
     const dims = Number(o.dims) as 2 | 3;
     const size = o.size ? list(o.size) : dims === 3 ? [160, 96, 64] : [160, 96];
+    // Rewriting a data set in place would change, unseen, the cells of every run trained on it.
+    if (existsSync(join(o.out, 'manifest.csv'))) throw new Error(`synth: ${o.out} holds a data set already (manifest.csv): runs trained on it would read other cells; give a new folder`);
+    if (o.cells > 1_000_000) throw new Error(`--cells ${o.cells}: at most 1000000`);
+    if (size.some((v) => !Number.isInteger(v) || v < 8 || v > 4096) || size.reduce((a, b) => a * b, 1) > 2 ** 27)
+      throw new Error(`--size ${size.join(',')}: each size a whole number from 8 to 4096, at most 2^27 voxels a cell (the paper's 3D cells are 160×96×64)`);
     const m = synthesize({ out: o.out, cells: o.cells, dims, size, seed: o.seed, drugs: o.drugs });
     log(`wrote ${m}`);
   });
@@ -125,6 +130,7 @@ program
   .action(async (o) => {
     const [{ openRun }, { openSplit }, { generate }, { writeGeneratedFiles, fileKinds, pixelSizeForRun }, { parseLabelList }, { imageDims }] = await Promise.all([import('../session/run.ts'), import('./common.ts'), import('../session/generate.ts'), import('./generate.ts'), import('../data/labels.ts'), import('../data/decode.ts')]);
     fileKinds(o.format); // a bad --format fails before anything is opened
+    exitOnSignals('generate');
     const backend = await backendFor(o.backend);
     const reference = o.reference ? await openRun(o.reference, backend, o.checkpoint, log) : undefined;
     const target = o.target ? await openRun(o.target, backend, o.checkpoint, log) : undefined;

@@ -30,7 +30,7 @@ export function registerSweep(program: Command): void {
     .option('--gpus <n>', 'GPUs per task (0 for a CPU cluster)', int, 1)
     .option('--statcell <cmd>', 'how a task starts statcell (default: node and this checkout)')
     .option('--image <name>', 'Kubernetes: the container image holding statcell', 'statcell:latest')
-    .option('--parallelism <n>', 'Kubernetes: pods at once', int, 4)
+    .option('--parallelism <n>', 'Kubernetes: pods at once', positiveInt, 4)
     .option('--pvc <name>', 'Kubernetes: the volume claim mounted at the sweep directory', 'statcell-sweep')
     .option('--retries <n>', 'retries of one index (Kubernetes backoffLimitPerIndex)', int, 3)
     .option('--sbatch <line>', 'an extra #SBATCH line, e.g. --sbatch=--partition=gpu (repeatable)', collectList, [])

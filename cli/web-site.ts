@@ -4,7 +4,7 @@
 // serves files, with the COOP/COEP headers that make the page cross-origin isolated.
 
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve, sep } from 'node:path';
@@ -18,7 +18,7 @@ import { openRun, type OpenedRun } from '../session/run.ts';
 import { SITE_FORMAT, type ModelRole, type SiteCell, type SiteIndex, type SiteModel } from '../web/site.ts';
 import { openSplit } from './common.ts';
 import { pixelSizeForRun } from './generate.ts';
-import { makeDirs } from '../data/files.ts';
+import { makeDirs, writeFolder } from '../data/files.ts';
 import { imageDims } from '../data/decode.ts';
 
 export interface ExportOptions {
@@ -195,20 +195,14 @@ export async function exportSiteData(o: ExportOptions, backend: Backend, log: (l
 export async function exportWeb(o: ExportOptions, backend: Backend, log: (l: string) => void): Promise<SiteIndex> {
   const out = resolve(o.out);
   if (existsSync(out) && readdirSync(out).length && !isSite(out)) throw new Error(`export-web: ${o.out} holds other files and no explorer site; give a new or empty folder (an earlier site there is replaced)`);
-  const tmp = `${out}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  try {
-    makeDirs(tmp);
+  const index = await writeFolder(out, async (tmp) => {
     // The data first: it checks the runs before the page is built.
     const index = await exportSiteData({ ...o, out: tmp }, backend, log);
     cpSync(await builtPage(log), tmp, { recursive: true });
-    rmSync(out, { recursive: true, force: true });
-    renameSync(tmp, out);
-    log(`exported ${index.cells.length} cells and ${Object.keys(index.models).join(' and ')} model(s) to ${o.out}`);
     return index;
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
+  });
+  log(`exported ${index.cells.length} cells and ${Object.keys(index.models).join(' and ')} model(s) to ${o.out}`);
+  return index;
 }
 
 /** A folder export-web wrote: its index.json is a site index. */

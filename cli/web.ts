@@ -2,7 +2,7 @@
 // does the work; web/ is the page).
 
 import type { Command } from 'commander';
-import { backendOption, checkpointOption, int, log } from './options.ts';
+import { backendOption, checkpointOption, exitOnSignals, int, log } from './options.ts';
 
 const SPLITS = ['train', 'validate', 'test', 'all'];
 
@@ -31,6 +31,7 @@ export function registerWeb(program: Command): void {
       const { backendFor } = await import('./common.ts');
       const { exportWeb } = await import('./web-site.ts');
       const c = checked(o, 'export-web');
+      exitOnSignals('export-web');
       await exportWeb(c, await backendFor(o.backend, log), log);
       log(`serve ${o.out} with any static server (python3 -m http.server -d ${o.out}); Wasm threads need the COOP/COEP headers that statcell serve sends`);
     });

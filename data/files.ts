@@ -4,7 +4,7 @@
 // Writing an output whole: to a temporary name, then renamed (writeAtomic). Making an output's
 // folders (makeDirs).
 
-import { constants, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, statSync, writeSync, closeSync } from 'node:fs';
+import { constants, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync, closeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { open } from 'node:fs/promises';
 
@@ -180,5 +180,27 @@ export function makeDirs(dir: string): void {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST' && statSync(d).isDirectory()) continue;
       throw new Error(`cannot create the folder ${dir}: ${(e as Error).message}`);
     }
+  }
+}
+
+/**
+ * Writes a folder whole: `write` fills a temporary folder beside `out`, which then replaces `out`.
+ * An error, or an exit on the way (the commands exit on SIGINT, SIGTERM and SIGHUP), removes the
+ * temporary folder: an interrupted command leaves neither a partial `out` nor its temporary.
+ */
+export async function writeFolder<T>(out: string, write: (dir: string) => Promise<T>): Promise<T> {
+  const tmp = `${resolve(out)}.tmp-${process.pid}`;
+  const remove = () => rmSync(tmp, { recursive: true, force: true });
+  remove();
+  process.on('exit', remove);
+  try {
+    makeDirs(tmp);
+    const result = await write(tmp);
+    rmSync(out, { recursive: true, force: true });
+    renameSync(tmp, out);
+    return result;
+  } finally {
+    remove();
+    process.off('exit', remove);
   }
 }

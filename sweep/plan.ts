@@ -90,6 +90,11 @@ export function makePlan(o: { model: string; data: string; set: Record<string, u
   const axes = o.sweep.map(parseAxis);
   for (const a of axes) if (a.name in o.set) throw new Error(`--sweep ${a.name} and --set ${a.name}: one parameter cannot be both swept and fixed`);
   if (o.options.epochs === undefined && o.options.iterations === undefined) throw new Error('statcell sweep plan: give --epochs or --iterations (every index trains that long)');
+  // What train would refuse in every task of the array, refused here once.
+  if (o.options.epochs !== undefined && o.options.iterations !== undefined) throw new Error('statcell sweep plan: give --epochs or --iterations, not both');
+  const { batch, microBatch } = o.options;
+  if (microBatch !== undefined && batch % microBatch !== 0)
+    throw new Error(`statcell sweep plan: --micro-batch ${microBatch} does not divide --batch ${batch}; give one of ${Array.from({ length: batch }, (_, i) => i + 1).filter((d) => batch % d === 0).join(', ')}`);
   const plan: SweepPlan = { version: 1, model: resolve(o.model), data: resolve(o.data), set: o.set, axes, options: o.options, indices: grid(axes).map((set, index) => ({ index, set })) };
   checkIndicesCompile(plan);
   return plan;

@@ -114,6 +114,24 @@ describe('one writer per run directory', () => {
     again();
   });
 
+  test("a dead trainer's lock with this process's pid (a pod's trainer is pid 1 in every retry) is taken over; another host's, by its age", async () => {
+    const { hostname } = await import('node:os');
+    const { utimesSync } = await import('node:fs');
+    const { STALE_MS } = await import('../../session/lock.ts');
+    const dir = tmp();
+    // pid 1 in the killed pod and in the retry: this process's pid, another process's token.
+    writeFileSync(join(dir, 'lock'), `${process.pid}\n${dir}\n${hostname()}\nthe-killed-pod\n`);
+    lockRun(dir)();
+    // Another host: live while its holder touches it, stale once untouched for STALE_MS.
+    writeFileSync(join(dir, 'lock'), `4242\n${dir}\nnode-17\nother\n`);
+    expect(() => lockRun(dir)).toThrow(/pid 4242 on host node-17\) is writing to this run directory/);
+    const old = new Date(Date.now() - STALE_MS - 1000);
+    utimesSync(join(dir, 'lock'), old, old);
+    const taken = lockRun(dir);
+    expect(readFileSync(join(dir, 'lock'), 'utf8').split('\n').slice(0, 3)).toEqual([String(process.pid), dir, hostname()]);
+    taken();
+  });
+
   test('a run copied while its trainer runs is not locked by the original\'s live pid (it was refused, naming that pid)', () => {
     const original = tmp();
     const release = lockRun(original);

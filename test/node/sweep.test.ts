@@ -61,6 +61,10 @@ describe('sweep plan', () => {
     expect(() => plan(['beta=abc'])).toThrow(/--sweep beta="abc": .*does not compile: .*'beta' got "abc" \(string\), but beta is a number/);
     expect(() => plan(['beta=-1:1:3'], 'models/reference2d.vae', {})).toThrow(/--sweep beta=-1: .*does not compile: .*beta must be positive/);
     expect(plan(['beta=0.1,0.5']).indices).toHaveLength(2);
+    // What train refuses is refused at plan, not in every task (tester: each task wrote FAILED).
+    const options = (more: object) => makePlan({ model: TINY_FILE, data: manifest, set: { size: [24, 16] }, sweep: ['beta=0.1,0.5'], options: { backend: 'wasm', batch: 4, epochs: 1, seed: 1, evalSamples: 1, ...more } });
+    expect(() => options({ iterations: 5 })).toThrow('statcell sweep plan: give --epochs or --iterations, not both');
+    expect(() => options({ microBatch: 3 })).toThrow('statcell sweep plan: --micro-batch 3 does not divide --batch 4; give one of 1, 2, 4');
   });
 
   test('25 β values: sweep.json, the Slurm array, the Kubernetes Indexed Job (batch/v1 schema)', () => {

@@ -473,6 +473,32 @@ describe("a run.json whose overrides do not fit its model (the data helper: the 
   });
 });
 
+describe('generate writes its folder whole (tester: a larger earlier --n left its cells beside the new ones; Ctrl-C left a partial folder)', () => {
+  test('an earlier generate is replaced, a folder of other files refused; an exit during the writing leaves neither the folder nor its temporary', async () => {
+    const out = join(tmp(), 'gen');
+    const gen = (n: number, dir = out) => run(['generate', '--reference', tinyRun(), '--n', String(n), '--out', dir, '--backend', 'wasm']);
+    expect(gen(3).code).toBe(0);
+    const { readdirSync, mkdirSync } = await import('node:fs');
+    expect(readdirSync(out)).toHaveLength(3);
+    expect(gen(1).code).toBe(0);
+    expect(readdirSync(out)).toEqual(['000-cell.png']);
+    const other = tmp();
+    writeFileSync(join(other, 'notes.txt'), 'mine');
+    const refused = gen(1, other);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain(`generate: ${other} holds other files than generated cells; give a new or empty folder`);
+    expect(readdirSync(other)).toEqual(['notes.txt']);
+    // writeFolder: process.exit (what the signal handlers call) inside the writing.
+    const dir = tmp();
+    const script = join(dir, 'exit.mts');
+    writeFileSync(script, `import { writeFolder } from ${JSON.stringify(join(process.cwd(), 'data/files.ts'))};\nawait writeFolder(${JSON.stringify(join(dir, 'site'))}, async (d) => { (await import('node:fs')).writeFileSync(d + '/half', 'x'); process.exit(130); });\n`);
+    mkdirSync(join(dir, 'x'));
+    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(130);
+    expect(readdirSync(dir).sort()).toEqual(['exit.mts', 'x']);
+  });
+});
+
 describe('which checkpoint a command read (tester: --checkpoint best fell back to the latest silently)', () => {
   test('the analyses take --checkpoint like the other commands (kld and walk had none)', () => {
     const latest = readFileSync(join(tinyRun(), 'checkpoints', 'latest'), 'utf8').trim();
@@ -598,6 +624,9 @@ describe('smaller tester reports', () => {
   test('synth refuses --dims 4 and --cells 0 at once (a size error, and a manifest of no cells)', () => {
     expect(run(['synth', '--out', join(tmp(), 's'), '--dims', '4'], 20_000).err).toContain("option '--dims <n>' argument '4' is invalid. Allowed choices are 2, 3");
     expect(run(['synth', '--out', join(tmp(), 's'), '--cells', '0'], 20_000).err).toContain("argument '0' is invalid. expected a positive integer");
+    // A folder with a data set is not rewritten (tester: a run resumed on the new cells unseen); sizes are bounded.
+    expect(run(['synth', '--out', data], 20_000).err).toContain(`synth: ${data} holds a data set already (manifest.csv)`);
+    expect(run(['synth', '--out', join(tmp(), 's'), '--size', '100000,100000'], 20_000).err).toContain('--size 100000,100000: each size a whole number from 8 to 4096');
   });
   test('compile --batch 1 plans the training step at batch 1 (it planned batch 2 and said 1)', async () => {
     const { compileReport } = await import('../../cli/compile.ts');

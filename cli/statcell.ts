@@ -82,7 +82,7 @@ program
   .addOption(new Option('--split <split>', 'which cells').choices(['train', 'validate', 'test', 'all']).default('test'))
   .option('--data <manifest>', 'manifest (default: the one the run trained on)')
   .option('--samples <n>', 'z samples per cell', positiveInt, 10)
-  .option('--batch <n>', 'batch size', positiveInt)
+  .option('--batch <n>', "batch size (default: the run's); the z draws follow the batches, so another batch gives other draws", positiveInt)
   .option('--skip-bad', 'log and skip unreadable rows')
   .addOption(fitOption(true))
   .addOption(backendOption())

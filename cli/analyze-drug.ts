@@ -11,7 +11,7 @@ import type { Embedded } from '../analysis/drug.ts';
 import type { CellRow } from '../data/manifest.ts';
 import type { Backend } from '../runtime/backend.ts';
 import type { OpenedRun } from '../session/run.ts';
-import { backendOption, checkpointOption, int, log, positiveInt } from './options.ts';
+import { backendOption, checkpointOption, int, log, positiveInt, seed } from './options.ts';
 
 /** The command's code, loaded when it runs, so that `statcell --help` loads nothing but commander (see cli/options.ts). */
 async function load() {
@@ -153,7 +153,7 @@ export function registerDrugAnalysis(analyze: Command): void {
     .requiredOption('--data <manifest>', 'a manifest with drug-treated cells (drug_label, concentration columns)')
     .option('--permutations <n>', 'label shuffles per test', positiveInt, 10000)
     .option('--dims <k>', 'top latent dims (by per-cell KLD spread in untreated cells) the distance uses', positiveInt, 8)
-    .option('--seed <n>', 'permutation seed', int, 1)
+    .option('--seed <n>', 'permutation seed', seed, 1)
     .option('--batch <n>', 'cells per encoder batch (default: the run’s)', positiveInt)
     .option('--out <dir>', 'where the table and the plot go', 'drug-shift')
     .addOption(checkpointOption())

@@ -9,7 +9,7 @@ import type { Split } from '../data/split.ts';
 import type { Backend } from '../runtime/backend.ts';
 import type { OpenedRun } from '../session/run.ts';
 import type { CellCoupling } from '../analysis/coupling.ts';
-import { backendOption, checkpointOption, int, log, positiveInt } from './options.ts';
+import { backendOption, checkpointOption, int, log, positiveInt, seed } from './options.ts';
 import { writeAtomic, makeDirs } from '../data/files.ts';
 
 const csv = (s: string | number) => (typeof s === 'number' ? String(s) : /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
@@ -346,7 +346,7 @@ export function registerLatentAnalyses(analyze: Command): void {
     .addOption(split())
     .option('--permutations <n>', 'random partners per channel', positiveInt, 100)
     .option('--samples <n>', 'z samples per ELBO', positiveInt, 10)
-    .option('--seed <n>', 'seed of the partners', int, 1)
+    .option('--seed <n>', 'seed of the partners', seed, 1)
     .option('--batch <n>', 'evaluation batch size', positiveInt)
     .option('--limit <n>', 'evaluate at most n cells now (resume later)', positiveInt)
     .option('--out <dir>', 'output folder (default: <target>/analysis/coupling)')

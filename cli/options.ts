@@ -8,6 +8,12 @@ export const int = (v: string) => {
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
   return n;
 };
+/** A seed: below 2^31, so that the seeds derived from it stay integers that the random kernels take (a larger one failed after start-up). */
+export const seed = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n >= 2 ** 31) throw new InvalidArgumentError('expected a whole number from 0 to 2147483647');
+  return n;
+};
 /** A count that must be at least 1 (a batch, z samples, epochs, cells): 0 would loop forever, average over nothing or do nothing. */
 export const positiveInt = (v: string) => {
   const n = Number(v);

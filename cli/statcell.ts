@@ -4,7 +4,7 @@
 
 import { Command, Option } from 'commander';
 import type { Split } from '../data/split.ts';
-import { backendOption, checkpointOption, exitOnSignals, fitOption, int, list, log, parseSet, positiveInt, precisionOption } from './options.ts';
+import { backendOption, checkpointOption, exitOnSignals, fitOption, int, list, log, parseSet, positiveInt, precisionOption, seed } from './options.ts';
 import { registerAnalyze } from './analyze.ts';
 import { registerSweep } from './sweep.ts';
 import { registerWeb } from './web.ts';
@@ -28,7 +28,7 @@ program
   .option('--cells <n>', 'cells before controls', positiveInt, 200)
   .addOption(new Option('--dims <n>', '2 or 3').choices(['2', '3']).default('2'))
   .option('--size <list>', 'Y,X(,Z); default 160,96 (2D) or 160,96,64 (3D), the paper\'s')
-  .option('--seed <n>', 'seed', int, 1)
+  .option('--seed <n>', 'seed', seed, 1)
   .option('--drugs <n>', 'drug-treated cells per drug × structure (Brefeldin A, paclitaxel, DMSO × Golgi, Microtubules), evaluation-only; 0: none', int, 0)
   .action(async (o) => {
     const [{ synthesize }, { existsSync }, { join }] = await Promise.all([import('../data/synth.ts'), import('node:fs'), import('node:path')]);
@@ -57,7 +57,7 @@ program
   .addOption(precisionOption(true))
   .option('--epochs <n>', "epochs (one epoch = ceil(n_train / batch) iterations; default 1, or the run's with --resume)", positiveInt)
   .option('--iterations <n>', 'total iterations (instead of --epochs)', positiveInt)
-  .option('--seed <n>', "seed of initialisation and batch sampling (default: 1, or the run's with --resume)", int)
+  .option('--seed <n>', "seed of initialisation and batch sampling (default: 1, or the run's with --resume)", seed)
   .option('--checkpoint-every <n>', 'also checkpoint every n iterations', positiveInt)
   .option('--keep <n>', 'epoch checkpoints kept besides the best and the latest (older ones are deleted)', int, 5)
   .option('--resume', 'continue from <out>/checkpoints/latest')
@@ -122,7 +122,7 @@ program
   .option('--data <manifest>', 'take the membrane and DNA of real cells from this manifest instead of generating them')
   .addOption(new Option('--split <split>', 'split of --data').choices(['train', 'validate', 'test', 'all']).default('test'))
   .option('--format <f>', 'png, ome-tiff (tiff), zarr (OME-Zarr), both (png + ome-tiff) or all', 'png')
-  .option('--seed <n>', 'which noise draws', int, 0)
+  .option('--seed <n>', 'which noise draws', seed, 0)
   .requiredOption('--out <dir>', 'output folder')
   .addOption(checkpointOption())
   .addOption(fitOption(true))
@@ -197,7 +197,7 @@ program
   .option('--batch <n>', 'items to run when the entry has no inputs (a generator)', positiveInt)
   .requiredOption('--out <file>', 'safetensors to write the outputs to, by the entry\'s output names')
   .option('--set <name=value>', 'override a model parameter (repeatable)', parseSet, {})
-  .option('--seed <n>', 'random draws of the entry (generate)', int, 0)
+  .option('--seed <n>', 'random draws of the entry (generate)', seed, 0)
   .addOption(backendOption())
   .action(async (file, o) => {
     if (!file === !o.run) throw new Error('statcell run: give a model file or --run <dir>, not both');

@@ -3,7 +3,7 @@
 // The plan lives in sweep/; training is `statcell train`'s own trainCommand.
 
 import { Option, type Command } from 'commander';
-import { backendOption, checkpointOption, fitOption, int, log, parseSet, positiveInt, selfCommand } from './options.ts';
+import { backendOption, checkpointOption, fitOption, int, log, parseSet, positiveInt, seed, selfCommand } from './options.ts';
 
 const collectList = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -23,7 +23,7 @@ export function registerSweep(program: Command): void {
     .option('--micro-batch <n>', 'micro-batches of n', positiveInt)
     .option('--epochs <n>', 'epochs per index', positiveInt)
     .option('--iterations <n>', 'iterations per index (instead of --epochs)', positiveInt)
-    .option('--seed <n>', 'seed of every index', int, 1)
+    .option('--seed <n>', 'seed of every index', seed, 1)
     .option('--checkpoint-every <n>', 'also checkpoint every n iterations (a requeue repeats at most n)', positiveInt)
     .option('--eval-samples <n>', 'z samples per cell for the validation ELBO', positiveInt, 10)
     .addOption(fitOption())

@@ -627,6 +627,8 @@ describe('smaller tester reports', () => {
     // A folder with a data set is not rewritten (tester: a run resumed on the new cells unseen); sizes are bounded.
     expect(run(['synth', '--out', data], 20_000).err).toContain(`synth: ${data} holds a data set already (manifest.csv)`);
     expect(run(['synth', '--out', join(tmp(), 's'), '--size', '100000,100000'], 20_000).err).toContain('--size 100000,100000: each size a whole number from 8 to 4096');
+    // A seed past 2^31 failed after start-up inside the random kernels' attributes.
+    expect(run(['train', '--model', TINY_FILE, '--data', join(data, 'manifest.csv'), '--out', join(tmp(), 'r'), '--seed', '9007199254740000'], 20_000).err).toContain("option '--seed <n>' argument '9007199254740000' is invalid. expected a whole number from 0 to 2147483647");
   });
   test('compile --batch 1 plans the training step at batch 1 (it planned batch 2 and said 1)', async () => {
     const { compileReport } = await import('../../cli/compile.ts');

@@ -205,7 +205,7 @@ program
     let model;
     let weights = o.weights;
     if (o.run) {
-      const r = runModel(o.run, o.checkpoint, log, o.set);
+      const r = runModel(o.run, o.checkpoint, o.weights ? undefined : log, o.set); // with --weights, the checkpoint gives only the model
       model = r.model;
       weights ??= join(o.run, 'checkpoints', `${r.name}.safetensors`);
     } else {

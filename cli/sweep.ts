@@ -53,10 +53,11 @@ export function registerSweep(program: Command): void {
     .argument('<dir>', 'sweep directory')
     .option('--index <n>', 'the index', int)
     .option('--local', 'run every unfinished index on this machine')
-    .option('--parallel <k>', 'with --local: indices at once', int, 1)
+    .option('--parallel <k>', 'with --local: indices at once', positiveInt, 1)
     .option('--log-every <n>', 'a progress line every n steps', positiveInt)
     .addOption(new Option('--step-delay-ms <n>', 'test aid: pause after each step').argParser(int).hideHelp())
     .action(async (dir: string, o) => {
+      if (o.local && o.index !== undefined) throw new Error('statcell sweep run: --index runs one index, --local every unfinished one; give one of them');
       if (o.local) {
         const { failed, stopped } = await runLocal(dir, o.parallel, o);
         process.exitCode = stopped === 'SIGINT' ? 130 : stopped === 'SIGTERM' ? 143 : failed ? 1 : 0;

@@ -194,6 +194,7 @@ export async function exportSiteData(o: ExportOptions, backend: Backend, log: (l
  */
 export async function exportWeb(o: ExportOptions, backend: Backend, log: (l: string) => void): Promise<SiteIndex> {
   const out = resolve(o.out);
+  if (existsSync(out) && !statSync(out).isDirectory()) throw new Error(`export-web: ${o.out} is a file; give a new or empty folder`);
   if (existsSync(out) && readdirSync(out).length && !isSite(out)) throw new Error(`export-web: ${o.out} holds other files and no explorer site; give a new or empty folder (an earlier site there is replaced)`);
   const index = await writeFolder(out, async (tmp) => {
     // The data first: it checks the runs before the page is built.

@@ -189,6 +189,9 @@ describe('sweep run', () => {
   });
 
   test('--local runs the rest; collect: test reconstruction error rises and KL falls as β rises', () => {
+    // Contradictions are refused, not resolved silently (tester: --index was ignored, --parallel 0 ran one at a time).
+    expect(cli(['sweep', 'run', S, '--local', '--index', '0']).stderr).toContain('--index runs one index, --local every unfinished one; give one of them');
+    expect(cli(['sweep', 'run', S, '--local', '--parallel', '0']).stderr).toContain("argument '0' is invalid. expected a positive integer");
     const local = cli(['sweep', 'run', S, '--local', '--parallel', '2']);
     expect(local.status, local.stderr).toBe(0);
     expect(local.stderr).toContain('2 of 3 indices to run');

@@ -559,6 +559,9 @@ describe('runs given in the wrong roles, and commands that fail half-way (tester
     expect(alone.err).toContain("the explorer's target model (structures given a cell and a label) needs the model's reference input, and model Tiny has none");
     const foreign = run(['export-web', '--reference', tinyRun(), '--out', tinyRun(), '--backend', 'wasm']);
     expect(foreign.err).toContain(`export-web: ${tinyRun()} holds other files and no explorer site; give a new or empty folder`);
+    const file = join(tmp(), 'a-file');
+    writeFileSync(file, 'x');
+    expect(run(['export-web', '--reference', tinyRun(), '--out', file, '--backend', 'wasm']).err).toContain(`export-web: ${file} is a file; give a new or empty folder`); // it said ENOTDIR: scandir
   });
   test('report with the runs swapped fails before writing any figure (it left loss and recon PNGs without index.html)', () => {
     const out = join(tmp(), 'report');

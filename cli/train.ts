@@ -103,6 +103,7 @@ export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
   // there); with --model the checkpoint must match it (source hash and config, checked on load).
   const latest = previous && !o.model ? resolveCheckpoint(join(o.out, 'checkpoints'), 'latest') : null;
   const model = o.model ? loadModel(o.model, overrides) : latest ? modelOfCheckpoint(join(o.out, 'checkpoints'), latest, overrides) : loadModel(previous!.model, overrides);
+  if (latest) sayIfEdited(previous!.model, model, overrides);
   const backend = o.openedBackend ?? (await backendFor(o.backend, log));
   if (precision === 'f16-storage') log(f16StorageLine(backend));
   const fit = o.fit ?? previous?.fit ?? 'exact';
@@ -170,6 +171,21 @@ export async function trainCommand(given: TrainCommand): Promise<TrainResult> {
   } finally {
     unlock();
   }
+}
+
+/**
+ * A resume without --model trains on with the checkpoint's copy of the source: an edit of the file
+ * since is said, not silently ignored (or, unreadable, not a reason to stop).
+ */
+function sayIfEdited(file: string, model: CompiledModel, overrides: Record<string, unknown>): void {
+  if (!existsSync(file)) return;
+  let now: string;
+  try {
+    now = loadModel(file, overrides).sourceHash;
+  } catch {
+    now = '';
+  }
+  if (now !== model.sourceHash) log(`--resume: ${file} has changed since the checkpoint; the run goes on with the checkpoint's copy of its source (give --model ${file} to check it against the checkpoint)`);
 }
 
 /**

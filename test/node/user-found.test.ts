@@ -499,6 +499,24 @@ describe('generate writes its folder whole (tester: a larger earlier --n left it
   });
 });
 
+describe('train --resume without --model, after the model file was edited (tester: the edit was ignored without a word)', () => {
+  test('says so, and goes on with the checkpoint\'s copy; an unedited file says nothing', () => {
+    const dir = tmp();
+    const file = join(dir, 'mine.vae');
+    writeFileSync(file, readFileSync(TINY_FILE, 'utf8'));
+    const out = join(dir, 'run');
+    const base = ['--set', 'size=[24,16]', '--data', join(data, 'manifest.csv'), '--out', out, '--backend', 'wasm', '--batch', '4'];
+    expect(run(['train', '--model', file, ...base, '--iterations', '1']).code).toBe(0);
+    const same = run(['train', '--out', out, '--resume', '--iterations', '2', '--backend', 'wasm']);
+    expect(same.code, same.err).toBe(0);
+    expect(same.err).not.toContain('has changed since the checkpoint');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('lr: float = 1e-2', 'lr: float = 5e-2'));
+    const edited = run(['train', '--out', out, '--resume', '--iterations', '3', '--backend', 'wasm']);
+    expect(edited.code, edited.err).toBe(0);
+    expect(edited.err).toContain(`--resume: ${file} has changed since the checkpoint; the run goes on with the checkpoint's copy of its source`);
+  });
+});
+
 describe('which checkpoint a command read (tester: --checkpoint best fell back to the latest silently)', () => {
   test('the analyses take --checkpoint like the other commands (kld and walk had none)', () => {
     const latest = readFileSync(join(tinyRun(), 'checkpoints', 'latest'), 'utf8').trim();

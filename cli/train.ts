@@ -10,7 +10,7 @@ import { assertFreshRunDir, forgetUnstartedRun, hasCheckpoint, loadModel, modelO
 import { backendFor, log, openSplit } from './common.ts';
 import { batchIndices } from '../data/sampler.ts';
 import { ManifestError, MAX_MANIFEST_BYTES, readManifest } from '../data/manifest.ts';
-import { FileReadError, readBoundedSync } from '../data/files.ts';
+import { readBoundedSync } from '../data/files.ts';
 import { formatProfile, profileUnavailable } from '../runtime/profile.ts';
 import { feedsFor, oneHot } from '../session/feeds.ts';
 import { microBatchFor, ModelRuntime } from '../session/model.ts';
@@ -66,13 +66,7 @@ function sameManifest(recorded: string, given: string, out: string): void {
     return;
   }
   // Bounded regular-file reads, as readManifest's: a FIFO given as --data blocked the resume here.
-  const bytes = (file: string) => {
-    try {
-      return readBoundedSync(file, MAX_MANIFEST_BYTES);
-    } catch (e) {
-      throw new ManifestError(file, 0, `cannot read the manifest: ${e instanceof FileReadError ? e.reason : (e as Error).message}`);
-    }
-  };
+  const bytes = (file: string) => readBoundedSync(file, MAX_MANIFEST_BYTES, { fail: (why) => new ManifestError(file, 0, `cannot read the manifest: ${why}`) });
   if (!bytes(recorded).equals(bytes(given)))
     throw new Error(`--resume: ${out} trains on ${recorded}; --data ${given} is another manifest (the validation ELBO that picks the best checkpoint would be measured on other cells). Resume without --data, or start a new run with --out`);
 }

@@ -39,8 +39,23 @@ const FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 
 const errnoMessage = (e: unknown) => ((e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message);
 
-/** Reads a whole regular file of at most `maxBytes`; throws FileReadError (message without the file name) otherwise. */
-export function readBoundedSync(file: string, maxBytes: number, opts: { growing?: boolean } = {}): Buffer {
+/**
+ * Reads a whole regular file of at most `maxBytes`; throws FileReadError (message without the file
+ * name) otherwise, or the caller's error made by `fail` from its reason. `growing`: a log another
+ * process appends to, read to the size it had.
+ */
+export function readBoundedSync(file: string, maxBytes: number, opts: { growing?: boolean; fail?: (reason: string) => Error } = {}): Buffer {
+  try {
+    return readWholeSync(file, maxBytes, opts.growing ?? false);
+  } catch (e) {
+    throw opts.fail ? opts.fail(reasonOf(e)) : e;
+  }
+}
+
+/** Why a read failed, for a caller's message: a FileReadError's reason, else the error's message. */
+export const reasonOf = (e: unknown): string => (e instanceof FileReadError ? e.reason : (e as Error).message);
+
+function readWholeSync(file: string, maxBytes: number, growing: boolean): Buffer {
   let fd: number;
   try {
     fd = openSync(file, FLAGS);
@@ -57,7 +72,7 @@ export function readBoundedSync(file: string, maxBytes: number, opts: { growing?
     let n = 0;
     for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, n)) > 0; ) n += r;
     if (n > st.size) {
-      if (!opts.growing) throw new FileReadError(file, 'the file grew while being read');
+      if (!growing) throw new FileReadError(file, 'the file grew while being read');
       n = st.size;
     }
     return buf.subarray(0, n);

@@ -5,7 +5,7 @@
 import { readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { decodeImage, decodePng2d, decodeTiff3d, ImageError, imageKind, MAX_IMAGE_FILE_BYTES, pngHeaderOf, tiffHeader, type Image, type ImageBounds, type ImageHeader, type TiffOptions } from './decode.ts';
-import { FileReadError, readBounded, makeDirs, withBoundedFile } from './files.ts';
+import { FileReadError, readBounded, reasonOf, makeDirs, withBoundedFile } from './files.ts';
 import { decodeOmeZarr, omeZarrFiles, omeZarrHeader, type OmeZarrCell, type ZarrSource } from './ome-zarr.ts';
 
 export * from './decode.ts';
@@ -15,7 +15,7 @@ async function bytesOf(file: string): Promise<ArrayBuffer> {
     const b = await readBounded(file, MAX_IMAGE_FILE_BYTES);
     return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
   } catch (e) {
-    throw new ImageError(file, `cannot read: ${e instanceof FileReadError ? e.reason : (e as Error).message}`);
+    throw new ImageError(file, `cannot read: ${reasonOf(e)}`);
   }
 }
 
@@ -50,7 +50,7 @@ function zarrFolder(dir: string): ZarrSource {
         return new Uint8Array(await readBounded(join(dir, key), maxBytes));
       } catch (e) {
         if (e instanceof FileReadError && e.reason === 'no such file') return undefined;
-        throw new ImageError(join(dir, key), `cannot read: ${e instanceof FileReadError ? e.reason : (e as Error).message}`);
+        throw new ImageError(join(dir, key), `cannot read: ${reasonOf(e)}`);
       }
     },
   };

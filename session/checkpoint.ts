@@ -224,11 +224,7 @@ export const MAX_SIDECAR_BYTES = 64 * MiB;
  * huge file filled memory), any failure named with the file.
  */
 function readCheckpointFile(file: string, maxBytes: number, what: string): Buffer {
-  try {
-    return readBoundedSync(file, maxBytes);
-  } catch (e) {
-    throw new CheckpointError(`checkpoint ${file}: cannot read ${what} (${e instanceof FileReadError ? e.reason : (e as Error).message})`);
-  }
+  return readBoundedSync(file, maxBytes, { fail: (why) => new CheckpointError(`checkpoint ${file}: cannot read ${what} (${why})`) });
 }
 
 /** Checkpoint `name`'s sidecar, read within its bound and checked against its schema, naming the file and the field that is wrong. */

@@ -15,7 +15,7 @@ import type { Backend } from '../runtime/backend.ts';
 import { ModelRuntime } from './model.ts';
 import { Ajv } from 'ajv';
 import { CheckpointError, checkpointNames, loadCheckpoint, readSidecar, resolveCheckpoint, schemaErrors, type Sidecar } from './checkpoint.ts';
-import { FileReadError, makeDirs, readBoundedSync } from '../data/files.ts';
+import { makeDirs, readBoundedSync } from '../data/files.ts';
 import { MAX_MANIFEST_BYTES } from '../data/manifest.ts';
 
 /** What a run directory records so that other commands can rebuild its model and data. */
@@ -50,13 +50,8 @@ export const MAX_RUN_JSON_BYTES = MAX_MANIFEST_BYTES;
 export function readRunInfo(dir: string): RunInfo {
   const f = join(dir, 'run.json');
   if (!existsSync(f)) throw new Error(`${dir}: not a training run directory (no run.json); give the --out directory of a 'statcell train' run`);
-  let text: string;
-  try {
-    // A regular file within its bound: a FIFO blocked every command of the run, a 1.5 GB file took 2 GB.
-    text = readBoundedSync(f, MAX_RUN_JSON_BYTES).toString('utf8');
-  } catch (e) {
-    throw new Error(`${f}: cannot read it (${e instanceof FileReadError ? e.reason : (e as Error).message})`);
-  }
+  // A regular file within its bound: a FIFO blocked every command of the run, a 1.5 GB file took 2 GB.
+  const text = readBoundedSync(f, MAX_RUN_JSON_BYTES, { fail: (why) => new Error(`${f}: cannot read it (${why})`) }).toString('utf8');
   let info: unknown;
   try {
     info = JSON.parse(text);

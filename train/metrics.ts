@@ -4,7 +4,7 @@
 // file reads as one uninterrupted run.
 
 import { appendFileSync, existsSync } from 'node:fs';
-import { FileReadError, MiB, readBoundedSync, writeAtomic } from '../data/files.ts';
+import { MiB, readBoundedSync, writeAtomic } from '../data/files.ts';
 
 /** Largest metrics file read: ~200 bytes a step, so about 2.5 million steps (the paper's 3D run is ~10^5). */
 export const MAX_METRICS_BYTES = 512 * MiB;
@@ -32,12 +32,8 @@ export class MetricsLog {
 
 /** Reads a metrics file, ignoring a torn last line (a kill mid-write); a regular file within MAX_METRICS_BYTES (a FIFO blocked --resume and report). */
 export function readMetrics(file: string): MetricRecord[] {
-  let text: string;
-  try {
-    text = readBoundedSync(file, MAX_METRICS_BYTES, { growing: true }).toString('utf8'); // a run in progress appends to it
-  } catch (e) {
-    throw new Error(`${file}: cannot read the run's metrics (${e instanceof FileReadError ? e.reason : (e as Error).message})`);
-  }
+  // A run in progress appends to it: read to its size.
+  const text = readBoundedSync(file, MAX_METRICS_BYTES, { growing: true, fail: (why) => new Error(`${file}: cannot read the run's metrics (${why})`) }).toString('utf8');
   const out: MetricRecord[] = [];
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;

@@ -40,10 +40,10 @@ export const STALE_MS = 5 * 60_000;
 const TOKEN = randomUUID();
 
 /**
- * The pid in `dir/lock` if a live process holds it for this folder, else undefined (no lock, a
- * dead holder, or a lock that came with a copy of the run: it names another folder).
+ * The live holder of `dir/lock` for this folder, with its host when another host's, else undefined
+ * (no lock, a dead holder, or a lock that came with a copy of the run: it names another folder).
  */
-export function lockHolder(dir: string): number | undefined {
+function liveLock(dir: string): { pid: number; host?: string } | undefined {
   const file = join(dir, 'lock');
   let text: string;
   try {
@@ -63,11 +63,14 @@ export function lockHolder(dir: string): number | undefined {
     } catch {
       // gone meanwhile
     }
-    return Number.isSafeInteger(holder) && age < STALE_MS ? holder : undefined;
+    return Number.isSafeInteger(holder) && age < STALE_MS ? { pid: holder, host } : undefined;
   }
   if (holder === process.pid && token && token !== TOKEN) return undefined;
-  return alive(holder) ? holder : undefined;
+  return alive(holder) ? { pid: holder } : undefined;
 }
+
+/** The pid of `dir/lock`'s live holder (see liveLock), else undefined. */
+export const lockHolder = (dir: string): number | undefined => liveLock(dir)?.pid;
 
 /** Takes `dir/lock` for this process; returns its release. Throws LockError when another live process holds it. */
 export function lockRun(dir: string, what = 'a trainer'): () => void {
@@ -93,20 +96,10 @@ export function lockRun(dir: string, what = 'a trainer'): () => void {
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const holder = lockHolder(dir);
-      if (holder !== undefined) throw new LockError(`${dir}: ${what} (pid ${holder}${lockHost(file)}) is writing to this run directory; wait for it to end, or give another --out`);
+      const holder = liveLock(dir);
+      if (holder) throw new LockError(`${dir}: ${what} (pid ${holder.pid}${holder.host ? ` on host ${holder.host}` : ''}) is writing to this run directory; wait for it to end, or give another --out`);
       rmSync(file, { force: true }); // stale: its process is gone
     }
   }
   throw new LockError(`${dir}: could not take the lock file ${file}`);
-}
-
-/** ` on host h` for a lock of another host, else ''. */
-function lockHost(file: string): string {
-  try {
-    const host = readBoundedSync(file, 8192).toString('utf8').split('\n')[2];
-    return host && host !== hostname() ? ` on host ${host}` : '';
-  } catch {
-    return '';
-  }
 }
